@@ -1,0 +1,53 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Everything else is what they are built from.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+MELTANO := $(BIN)/meltano
+PACKAGES := -e ./sandbox -e ./tap-salesforce-custom -e ./transform_mappers -e ./target-netsuite
+UV_VERSION := 0.13.9
+export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
+
+.PHONY: demo demo-reset test test-fast lint install venv plugins lock bench clean
+
+## demo: set everything up, start the sandboxes, run the pipeline once in `dev`, show what landed, stop.
+demo: install
+	$(BIN)/python scripts/demo.py
+
+## demo-reset: forget the sandboxes' data and the pipeline's state, so the next demo starts over.
+demo-reset:
+	rm -rf .sandbox
+	-$(MELTANO) --environment=dev state clear --force dev:tap-salesforce-custom-to-target-netsuite
+
+## test: set up what the tests need and run the whole suite (the sandboxes are started by tests/conftest.py).
+test: install
+	$(BIN)/pytest
+
+## lint: ruff over every package, the tests and the benchmarks.
+lint: venv
+	$(BIN)/ruff check .
+
+install: venv plugins
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements/constraints.txt sandbox/pyproject.toml tap-salesforce-custom/pyproject.toml transform_mappers/pyproject.toml target-netsuite/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV) pip install --quiet --python $(BIN)/python -c requirements/constraints.txt -r requirements/dev.in $(PACKAGES)
+	touch $@
+
+## plugins: Meltano installs each plugin into its own venv under .meltano/ (pinned by the same constraints).
+plugins: .meltano/.installed
+.meltano/.installed: $(VENV)/.installed meltano.yml
+	$(MELTANO) install
+	mkdir -p .meltano && touch $@
+
+## lock: re-pin every dependency (project venv and plugin venvs) after changing a pyproject.toml or dev.in.
+lock: venv
+	$(UV) pip compile --quiet --python-version 3.11 requirements/dev.in sandbox/pyproject.toml \
+		tap-salesforce-custom/pyproject.toml transform_mappers/pyproject.toml target-netsuite/pyproject.toml \
+		-o requirements/constraints.txt
+
+clean:
+	rm -rf $(VENV) .meltano .sandbox .pytest_cache

@@ -1,0 +1,160 @@
+"""Authentication for the NetSuite REST API: OAuth 1.0a TBA and OAuth 2.0 machine-to-machine.
+
+Both are `requests` auth objects that are applied every time a request is *prepared*, so each retry of a request
+carries a fresh signature (TBA: new nonce and timestamp, which NetSuite refuses to see twice) or a valid bearer
+token (M2M: refreshed shortly before it expires).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import jwt
+import requests
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from requests_oauthlib import OAuth1
+
+# oauthlib logs the signature base string and the signature itself at DEBUG, requests-oauthlib the signed
+# headers. Signatures must never reach a log, whatever level the operator chooses.
+for _name in ("oauthlib", "requests_oauthlib"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
+M2M_SCOPES = ["restlets", "rest_webservices"]
+TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
+_ASSERTION_LIFETIME_S = 300  # NetSuite accepts at most 60 min; the assertion is used once, at once.
+_TOKEN_REFRESH_MARGIN_S = 120
+
+
+class AuthError(Exception):
+    """Credentials are refused or unusable; the run cannot go on. The message never carries a secret."""
+
+
+class TokenBasedAuth(requests.auth.AuthBase):
+    """OAuth 1.0a token-based authentication (HMAC-SHA256, realm = account id) signed per prepared request."""
+
+    def __init__(
+        self,
+        *,
+        realm: str,
+        consumer_key: str,
+        consumer_secret: str,
+        token_id: str,
+        token_secret: str,
+    ) -> None:
+        self._realm = realm
+        self._consumer_key = consumer_key
+        self._consumer_secret = consumer_secret
+        self._token_id = token_id
+        self._token_secret = token_secret
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        # A new OAuth1 per request: oauthlib clients are not documented as thread-safe, and creating one is cheap.
+        signer = OAuth1(
+            self._consumer_key,
+            client_secret=self._consumer_secret,
+            resource_owner_key=self._token_id,
+            resource_owner_secret=self._token_secret,
+            signature_method="HMAC-SHA256",
+            realm=self._realm,
+        )
+        return signer(request)
+
+    def invalidate(self) -> None:
+        """Nothing is cached for TBA; present so callers can treat both auth kinds alike."""
+
+
+class MachineToMachineAuth(requests.auth.AuthBase):
+    """OAuth 2.0 client credentials with a JWT client assertion; the bearer token is cached until near expiry."""
+
+    def __init__(
+        self,
+        *,
+        token_url: str,
+        client_id: str,
+        certificate_id: str,
+        private_key_pem: str,
+        session: requests.Session,
+        timeout: float,
+    ) -> None:
+        self._token_url = token_url
+        self._client_id = client_id
+        self._certificate_id = certificate_id
+        self._session = session
+        self._timeout = timeout
+        try:
+            self._key = load_pem_private_key(private_key_pem.encode(), password=None)
+        except (ValueError, TypeError) as exc:
+            msg = "private_key is not a readable unencrypted PEM private key"
+            raise AuthError(msg) from exc
+        if isinstance(self._key, rsa.RSAPrivateKey):
+            self._algorithm = "PS256"
+        elif isinstance(self._key, ec.EllipticCurvePrivateKey):
+            self._algorithm = "ES256"
+        else:
+            msg = "private_key must be an RSA (PS256) or EC P-256 (ES256) key"
+            raise AuthError(msg)
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._expires_at = 0.0
+
+    def client_assertion(self) -> str:
+        """A signed JWT as NetSuite's token endpoint wants it (kid = certificate id, aud = token URL)."""
+        now = int(time.time())
+        claims = {
+            "iss": self._client_id,
+            "scope": M2M_SCOPES,
+            "aud": self._token_url,
+            "iat": now,
+            "exp": now + _ASSERTION_LIFETIME_S,
+            "jti": str(uuid.uuid4()),
+        }
+        return jwt.encode(claims, self._key, algorithm=self._algorithm, headers={"kid": self._certificate_id})
+
+    def _fetch_token(self) -> None:
+        response = self._session.post(
+            self._token_url,
+            data={
+                "grant_type": "client_credentials",
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": self.client_assertion(),
+            },
+            timeout=self._timeout,
+        )
+        if response.status_code != 200:  # noqa: PLR2004
+            msg = f"NetSuite token endpoint refused the client assertion (HTTP {response.status_code})"
+            raise AuthError(msg)
+        body = response.json()
+        self._token = body["access_token"]
+        self._expires_at = time.monotonic() + float(body.get("expires_in", 3600)) - _TOKEN_REFRESH_MARGIN_S
+
+    def bearer_token(self) -> str:
+        """The cached token, fetched anew when absent or about to expire."""
+        with self._lock:
+            if self._token is None or time.monotonic() >= self._expires_at:
+                self._fetch_token()
+            assert self._token is not None  # noqa: S101 (set by _fetch_token or it raised)
+            return self._token
+
+    def invalidate(self) -> None:
+        """Forget the token after a 401, so the next attempt fetches a new one."""
+        with self._lock:
+            self._token = None
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.bearer_token()}"
+        return request
+
+
+def read_private_key(private_key: str | None, private_key_path: str | None) -> str:
+    """The PEM text from the inline setting or the file it names."""
+    if private_key:
+        return private_key
+    if private_key_path:
+        return Path(private_key_path).expanduser().read_text()
+    msg = "auth_method oauth2_m2m needs private_key or private_key_path"
+    raise AuthError(msg)
