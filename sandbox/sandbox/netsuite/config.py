@@ -1,0 +1,156 @@
+"""The `netsuite:` section of the sandbox config: accounts with their credentials, plus knob defaults.
+
+Without a config the sandbox serves the public demo account of docs/interfaces.md. Unknown keys anywhere are
+an error naming the key, so a misspelt setting never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from sandbox.netsuite.knobs import Knobs
+
+ACCOUNT_ID = re.compile(r"^[0-9]+(_SB[0-9]+|_RP|_TD[0-9]+)?$")
+
+DEMO_ACCOUNT = {
+    "account_id": "1234567_SB1",
+    "tba": [
+        {
+            "consumer_key": "sandbox-consumer-key",
+            "consumer_secret": "sandbox-consumer-secret",
+            "token_id": "sandbox-token-id",
+            "token_secret": "sandbox-token-secret",
+        }
+    ],
+}
+
+DEFAULT_SUBSIDIARIES = [
+    {"id": "1", "name": "Parent Company", "country": "US", "legalName": "Parent Company Inc."},
+    {"id": "2", "name": "California", "country": "US", "state": "CA", "parent": {"id": "1"}},
+    {"id": "3", "name": "Virginia", "country": "US", "state": "VA", "parent": {"id": "1"}},
+    {"id": "4", "name": "Canada", "country": "CA", "state": "ON", "parent": {"id": "1"}},
+]
+
+_TBA_KEYS = {"consumer_key", "consumer_secret", "token_id", "token_secret"}
+_M2M_KEYS = {"client_id", "certificate_id", "public_key_pem", "public_key_path"}
+_ACCOUNT_KEYS = {"account_id", "tba", "m2m_clients", "subsidiaries"}
+
+
+class ConfigError(ValueError):
+    """A NetSuite sandbox config that cannot be served."""
+
+
+@dataclass(frozen=True)
+class TbaCredential:
+    consumer_key: str
+    consumer_secret: str
+    token_id: str
+    token_secret: str
+
+
+@dataclass(frozen=True)
+class M2MClient:
+    client_id: str
+    certificate_id: str
+    public_key: PublicKeyTypes
+
+
+@dataclass
+class Account:
+    account_id: str
+    tba: list[TbaCredential]
+    m2m_clients: list[M2MClient]
+    subsidiaries: list[dict[str, Any]] = field(default_factory=lambda: list(DEFAULT_SUBSIDIARIES))
+
+
+@dataclass
+class SandboxConfig:
+    accounts: dict[str, Account]
+    knobs: dict[str, Any]
+
+    @property
+    def default_account(self) -> str:
+        return next(iter(self.accounts))
+
+
+def _check_keys(where: str, data: Any, allowed: set[str], required: set[str]) -> None:
+    if not isinstance(data, dict):
+        raise ConfigError(f"netsuite config: {where} must be a mapping, got {data!r}")
+    unknown = set(data) - allowed
+    if unknown:
+        raise ConfigError(f"netsuite config: unknown key(s) in {where}: {', '.join(sorted(unknown))}")
+    missing = required - set(data)
+    if missing:
+        raise ConfigError(f"netsuite config: {where} is missing {', '.join(sorted(missing))}")
+
+
+def load_public_key(pem: str) -> PublicKeyTypes:
+    """A public key, or the key of an X.509 certificate (NetSuite's M2M setup uploads a certificate)."""
+    data = pem.encode()
+    if b"BEGIN CERTIFICATE" in data:
+        return x509.load_pem_x509_certificate(data).public_key()
+    return load_pem_public_key(data)
+
+
+def parse_m2m_client(where: str, data: Any) -> M2MClient:
+    _check_keys(where, data, _M2M_KEYS, {"client_id", "certificate_id"})
+    if ("public_key_pem" in data) == ("public_key_path" in data):
+        raise ConfigError(f"netsuite config: {where} needs exactly one of public_key_pem, public_key_path")
+    pem = data.get("public_key_pem") or Path(data["public_key_path"]).read_text(encoding="utf-8")
+    try:
+        key = load_public_key(pem)
+    except ValueError as exc:
+        raise ConfigError(f"netsuite config: {where} has an unreadable public key: {exc}") from exc
+    return M2MClient(str(data["client_id"]), str(data["certificate_id"]), key)
+
+
+def _parse_account(where: str, data: Any) -> Account:
+    _check_keys(where, data, _ACCOUNT_KEYS, {"account_id"})
+    account_id = str(data["account_id"])
+    if not ACCOUNT_ID.match(account_id):
+        raise ConfigError(
+            f"netsuite config: {where}.account_id {account_id!r} is not a NetSuite account id "
+            "(digits, optionally _SB<n>, uppercase, e.g. 1234567_SB1)"
+        )
+    tba = []
+    for i, cred in enumerate(data.get("tba") or []):
+        _check_keys(f"{where}.tba[{i}]", cred, _TBA_KEYS, _TBA_KEYS)
+        tba.append(TbaCredential(**{k: str(v) for k, v in cred.items()}))
+    clients = [parse_m2m_client(f"{where}.m2m_clients[{i}]", c) for i, c in enumerate(data.get("m2m_clients") or [])]
+    subsidiaries = data.get("subsidiaries", DEFAULT_SUBSIDIARIES)
+    for i, sub in enumerate(subsidiaries):
+        if not isinstance(sub, dict) or "id" not in sub or "name" not in sub:
+            raise ConfigError(f"netsuite config: {where}.subsidiaries[{i}] needs at least id and name")
+    return Account(account_id, tba, clients, [dict(s, id=str(s["id"])) for s in subsidiaries])
+
+
+def parse_config(config: dict[str, Any]) -> SandboxConfig:
+    """Validate the whole section; knob values are checked by `Knobs.update`."""
+    config = dict(config or {})
+    raw_accounts = config.pop("accounts", [DEMO_ACCOUNT])
+    unknown = set(config) - Knobs.names()
+    if unknown:
+        raise ConfigError(
+            f"netsuite config: unknown key(s): {', '.join(sorted(unknown))}; "
+            f"known: accounts, {', '.join(sorted(Knobs.names()))}"
+        )
+    if not isinstance(raw_accounts, list) or not raw_accounts:
+        raise ConfigError("netsuite config: accounts must be a non-empty list")
+    accounts: dict[str, Account] = {}
+    for i, raw in enumerate(raw_accounts):
+        account = _parse_account(f"accounts[{i}]", raw)
+        if account.account_id in accounts:
+            raise ConfigError(f"netsuite config: account {account.account_id} is listed twice")
+        accounts[account.account_id] = account
+    try:
+        Knobs().update(config)
+    except ValueError as exc:
+        raise ConfigError(f"netsuite config: {exc}") from exc
+    return SandboxConfig(accounts, config)

@@ -1,0 +1,157 @@
+"""Realism knobs of the NetSuite stand-in: governance, latency, fault injection and rejection rules.
+
+Every knob is also a config key (the `netsuite:` section of the sandbox config file) and can be changed on a
+running server through `POST /__admin/knobs`, so one demo or test can make the account slow, busy or flaky
+without a restart. Unknown keys and badly typed values are refused with a message naming the key, because a
+typo that silently does nothing would make a fault-injection test pass for the wrong reason.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import re
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+SCRIPT_STEPS = ("ok", "500", "429", "drop", "slow", "locked")
+
+
+class KnobError(ValueError):
+    """A knob name or value that the sandbox cannot accept."""
+
+
+def _number(name: str, value: Any, *, minimum: float = 0.0, maximum: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise KnobError(f"{name} must be a number, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise KnobError(f"{name} must be {bounds}, got {value!r}")
+    return float(value)
+
+
+def _latency(name: str, value: Any) -> float | dict[str, float]:
+    """A fixed delay in ms, or {"mean": ms, "jitter": ms} (uniform) or {"mean": ms, "stddev": ms} (normal)."""
+    if isinstance(value, dict):
+        unknown = set(value) - {"mean", "jitter", "stddev"}
+        if unknown or "mean" not in value or ("jitter" in value and "stddev" in value):
+            raise KnobError(f'{name} must be a number or {{"mean", "jitter"|"stddev"}}, got {value!r}')
+        return {k: _number(f"{name}.{k}", v) for k, v in value.items()}
+    return _number(name, value)
+
+
+def _rate(name: str, value: Any) -> float:
+    return _number(name, value, maximum=1.0)
+
+
+def _script(name: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or any(step not in SCRIPT_STEPS for step in value):
+        raise KnobError(f"{name} must be a list of {', '.join(SCRIPT_STEPS)}; got {value!r}")
+    return list(value)
+
+
+def _strings(name: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise KnobError(f"{name} must be a list of strings, got {value!r}")
+    return list(value)
+
+
+def _pattern(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise KnobError(f"{name} must be a regular expression string, got {value!r}")
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise KnobError(f"{name} is not a valid regular expression: {exc}") from exc
+    return value
+
+
+def _optional_int(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    return int(_number(name, value))
+
+
+def _positive_int(name: str, value: Any) -> int:
+    number = _number(name, value, minimum=1)
+    if number != int(number):
+        raise KnobError(f"{name} must be a whole number, got {value!r}")
+    return int(number)
+
+
+_VALIDATORS = {
+    "concurrency_limit": _positive_int,
+    "latency_ms": _latency,
+    "error_rate_500": _rate,
+    "error_rate_429": _rate,
+    "drop_rate": _rate,
+    "slow_rate": _rate,
+    "slow_ms": _number,
+    "locked_rate": _rate,
+    "error_script": _script,
+    "reject_external_ids": _strings,
+    "reject_external_id_pattern": _pattern,
+    "retry_after_s": _positive_int,
+    "timestamp_tolerance_s": _positive_int,
+    "token_ttl_s": _positive_int,
+    "request_log_limit": _positive_int,
+    "random_seed": _optional_int,
+}
+
+
+@dataclass
+class Knobs:
+    """Current knob values; defaults are those of a quiet standard (5-concurrent) account."""
+
+    concurrency_limit: int = 5
+    latency_ms: float | dict[str, float] = 0.0
+    error_rate_500: float = 0.0
+    error_rate_429: float = 0.0
+    drop_rate: float = 0.0
+    slow_rate: float = 0.0
+    slow_ms: float = 5000.0
+    locked_rate: float = 0.0
+    error_script: list[str] = field(default_factory=list)
+    reject_external_ids: list[str] = field(default_factory=list)
+    reject_external_id_pattern: str | None = None
+    retry_after_s: int = 1
+    timestamp_tolerance_s: int = 300
+    token_ttl_s: int = 3600
+    request_log_limit: int = 10000
+    random_seed: int | None = None
+
+    @classmethod
+    def names(cls) -> set[str]:
+        return {f.name for f in fields(cls)}
+
+    def update(self, values: dict[str, Any]) -> None:
+        """Validate all values first, then apply them, so a bad request changes nothing."""
+        unknown = set(values) - self.names()
+        if unknown:
+            raise KnobError(f"unknown knob(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(self.names()))}")
+        checked = {name: _VALIDATORS[name](name, value) for name, value in values.items()}
+        for name, value in checked.items():
+            setattr(self, name, value)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self)}
+
+    def sample_latency_ms(self, rng: random.Random) -> float:
+        """Draw one request's latency from the configured fixed value or distribution (never negative)."""
+        spec = self.latency_ms
+        if not isinstance(spec, dict):
+            return spec
+        if "jitter" in spec:
+            return max(0.0, rng.uniform(spec["mean"] - spec["jitter"], spec["mean"] + spec["jitter"]))
+        return max(0.0, rng.gauss(spec["mean"], spec.get("stddev", 0.0)))
+
+    def is_rejected(self, external_id: str | None) -> bool:
+        """The rejection rule that lets tests force a permanent validation failure for chosen records."""
+        if external_id is None:
+            return False
+        if external_id in self.reject_external_ids:
+            return True
+        pattern = self.reject_external_id_pattern
+        return pattern is not None and re.search(pattern, external_id) is not None

@@ -1,0 +1,227 @@
+"""Salesforce OAuth 2.0 authenticators: refresh token, JWT bearer and client credentials.
+
+All three share one token call (`POST <login_url>/services/oauth2/token`) and differ only in the form body.
+The SDK's `OAuthAuthenticator` is the base, but its token call is replaced because Salesforce's answer
+carries `instance_url` (the org's API host, which the SDK drops), has no `expires_in`, may rotate the
+refresh token, and must go through the tap's own session so `ca_bundle` applies to the login host too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import typing as t
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse
+
+import jwt
+import requests
+from singer_sdk.authenticators import OAuthAuthenticator
+from singer_sdk.helpers._util import utc_now
+
+from tap_salesforce_custom.errors import SalesforceAuthError
+
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+#: Salesforce accepts JWT assertions valid for at most 3 minutes; a short life limits replay.
+JWT_LIFETIME_SECONDS = 180
+
+
+class SalesforceAuthenticator(OAuthAuthenticator):
+    """Shared token handling: keeps `instance_url`, fails fast with a secret-free one-line message."""
+
+    flow = "base"
+
+    def __init__(self, config: t.Mapping[str, t.Any], session: requests.Session) -> None:
+        """Keep the config and the tap's HTTP session (its TLS verification settings apply here too)."""
+        login_url = str(config.get("login_url") or "https://login.salesforce.com").rstrip("/")
+        super().__init__(
+            auth_endpoint=f"{login_url}/services/oauth2/token",
+            client_id=config.get("client_id"),
+            client_secret=config.get("client_secret"),
+        )
+        self._config = config
+        self._http = session
+        self._timeout = float(config.get("request_timeout") or 300)
+        self.login_url = login_url
+        self.instance_url: str | None = None
+
+    def invalidate(self) -> None:
+        """Forget the access token so the next request gets a new one (after a 401 INVALID_SESSION_ID)."""
+        self.access_token = None
+        self.last_refreshed = None
+
+    def ensure_token(self) -> None:
+        """Fetch a token if none is held yet (Salesforce sends no expiry; a 401 tells us when it ends)."""
+        if not self.is_token_valid():
+            self.update_access_token()
+
+    def update_access_token(self) -> None:
+        """Call the token endpoint; keep `access_token` and `instance_url`; raise one line on failure."""
+        try:
+            response = self._http.post(
+                self.auth_endpoint,
+                data=self.oauth_request_body,
+                headers={"Accept": "application/json"},
+                timeout=self._timeout,
+            )
+        except requests.RequestException as exc:
+            msg = f"Salesforce token request to {self.auth_endpoint} failed: {type(exc).__name__}"
+            raise SalesforceAuthError(msg) from None
+        if response.status_code != 200:  # noqa: PLR2004
+            raise SalesforceAuthError(self._error_line(response))
+        body = response.json()
+        if not body.get("access_token") or not body.get("instance_url"):
+            msg = f"Salesforce token response ({self.flow}) lacks access_token or instance_url"
+            raise SalesforceAuthError(msg)
+        self.access_token = body["access_token"]
+        self.instance_url = str(body["instance_url"]).rstrip("/")
+        self.expires_in = None
+        self.last_refreshed = utc_now()
+        self.on_token_response(body)
+
+    def on_token_response(self, body: dict[str, t.Any]) -> None:
+        """Hook for flows that must act on the token response (refresh-token rotation)."""
+
+    def _error_line(self, response: requests.Response) -> str:
+        """Salesforce's `error: error_description` (never the request body, which holds the secrets)."""
+        try:
+            body = response.json()
+            detail = f"{body.get('error')}: {body.get('error_description')}"
+        except ValueError:
+            detail = f"HTTP {response.status_code}"
+        return f"Salesforce authentication failed ({self.flow} flow, HTTP {response.status_code}): {detail}"
+
+    @property
+    def auth_headers(self) -> dict:
+        """Bearer header for data calls."""
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+class RefreshTokenAuthenticator(SalesforceAuthenticator):
+    """OAuth 2.0 refresh-token flow, with rotation kept when the org rotates refresh tokens.
+
+    When Salesforce answers with a new `refresh_token`, the old one stops working. The new value is kept in
+    memory for the rest of the run and, if `token_store_path` is set, written there (0600) so the next run
+    reads it instead of the configured one.
+    """
+
+    flow = "refresh_token"
+
+    def __init__(self, config: t.Mapping[str, t.Any], session: requests.Session) -> None:
+        """Pick the newest refresh token: the token store's if present, else the configured one."""
+        super().__init__(config, session)
+        store = config.get("token_store_path")
+        self._store = Path(store) if store else None
+        self.refresh_token = self._stored_refresh_token() or config.get("refresh_token")
+
+    def _stored_refresh_token(self) -> str | None:
+        if self._store is None or not self._store.exists():
+            return None
+        return json.loads(self._store.read_text(encoding="utf-8")).get("refresh_token")
+
+    @property
+    def oauth_request_body(self) -> dict:
+        """Form body of the refresh-token grant."""
+        return {
+            "grant_type": "refresh_token",
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "refresh_token": self.refresh_token,
+        }
+
+    def on_token_response(self, body: dict[str, t.Any]) -> None:
+        """Adopt a rotated refresh token and persist it when a store is configured."""
+        new_token = body.get("refresh_token")
+        if not new_token or new_token == self.refresh_token:
+            return
+        self.refresh_token = new_token
+        if self._store is None:
+            self.logger.warning(
+                "Salesforce rotated the refresh token; set token_store_path (or update refresh_token) "
+                "or the next run will fail to log in."
+            )
+            return
+        self._store.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._store.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump({"refresh_token": new_token}, handle)
+        tmp.replace(self._store)
+        self.logger.info("Salesforce rotated the refresh token; the new one was saved to %s", self._store)
+
+
+class JWTBearerAuthenticator(SalesforceAuthenticator):
+    """OAuth 2.0 JWT bearer flow: an RS256 assertion with iss, sub, aud and a short exp (the SDK sends no sub)."""
+
+    flow = "jwt"
+
+    def __init__(self, config: t.Mapping[str, t.Any], session: requests.Session) -> None:
+        """Load the private key once, from `private_key` text or `private_key_path`."""
+        super().__init__(config, session)
+        key = config.get("private_key")
+        if not key and config.get("private_key_path"):
+            key = Path(config["private_key_path"]).read_text(encoding="utf-8")
+        if not key or not config.get("username") or not self.client_id:
+            msg = "auth_flow jwt needs client_id, username and private_key (or private_key_path)"
+            raise SalesforceAuthError(msg)
+        self._private_key = key
+        self._username = str(config["username"])
+
+    @property
+    def oauth_request_body(self) -> dict:
+        """Form body of the JWT bearer grant with a freshly signed assertion."""
+        now = int(time.time())
+        claims = {
+            "iss": self.client_id,
+            "sub": self._username,
+            "aud": urlparse(self.login_url)._replace(path="").geturl(),
+            "exp": now + JWT_LIFETIME_SECONDS,
+            "iat": now,
+            "jti": uuid.uuid4().hex,
+        }
+        try:
+            assertion = jwt.encode(claims, self._private_key, algorithm="RS256")
+        except (ValueError, TypeError) as exc:
+            msg = f"private key cannot sign an RS256 JWT: {type(exc).__name__}"
+            raise SalesforceAuthError(msg) from None
+        return {"grant_type": JWT_BEARER_GRANT, "assertion": assertion}
+
+
+class ClientCredentialsAuthenticator(SalesforceAuthenticator):
+    """OAuth 2.0 client-credentials flow; Salesforce serves it only on the org's My Domain login URL."""
+
+    flow = "client_credentials"
+
+    @property
+    def oauth_request_body(self) -> dict:
+        """Form body of the client-credentials grant."""
+        return {
+            "grant_type": "client_credentials",
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+        }
+
+
+AUTHENTICATORS: dict[str, type[SalesforceAuthenticator]] = {
+    "refresh_token": RefreshTokenAuthenticator,
+    "jwt": JWTBearerAuthenticator,
+    "client_credentials": ClientCredentialsAuthenticator,
+}
+
+
+def build_authenticator(config: t.Mapping[str, t.Any], session: requests.Session) -> SalesforceAuthenticator:
+    """The authenticator for `auth_flow`, after checking the settings that flow needs."""
+    flow = str(config.get("auth_flow") or "refresh_token")
+    if flow not in AUTHENTICATORS:
+        msg = f"auth_flow must be one of {', '.join(AUTHENTICATORS)}; got {flow!r}"
+        raise SalesforceAuthError(msg)
+    required = {"refresh_token": ("client_id", "client_secret"), "client_credentials": ("client_id", "client_secret")}
+    missing = [name for name in required.get(flow, ()) if not config.get(name)]
+    if flow == "refresh_token" and not (config.get("refresh_token") or config.get("token_store_path")):
+        missing.append("refresh_token")
+    if missing:
+        msg = f"auth_flow {flow} needs setting(s): {', '.join(missing)}"
+        raise SalesforceAuthError(msg)
+    return AUTHENTICATORS[flow](config, session)

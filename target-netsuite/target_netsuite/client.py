@@ -1,0 +1,318 @@
+"""HTTP client for the NetSuite REST Record and SuiteQL APIs: timeouts, retries, and one shared concurrency window.
+
+NetSuite gives an account a small pool of concurrent requests (5 on a standard account) shared by every
+integration; past it the REST API answers 429. Each write takes seconds, so throughput is set by how well the
+pool is kept busy. All streams therefore share one `AdaptiveLimiter`: at most `max_concurrency` requests in
+flight, the window halved on a 429 (at most once per round trip) and regrown by one request per window of
+successes (AIMD), so a limit that is lower than configured is found quickly without a storm of 429s.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import ipaddress
+import json
+import logging
+import random
+import threading
+import time
+import typing as t
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from urllib.parse import quote, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+if t.TYPE_CHECKING:
+    from target_netsuite.auth import MachineToMachineAuth, TokenBasedAuth
+
+RECORD_PATH = "/services/rest/record/v1"
+SUITEQL_PATH = "/services/rest/query/v1/suiteql"
+RETRYABLE_STATUSES = frozenset({401, 408, 429, 500, 502, 503, 504})
+MAX_RETRY_AFTER_S = 300.0
+_LOGGER = logging.getLogger("target_netsuite.client")
+
+
+class FatalError(Exception):
+    """The run cannot go on (bad credentials, unreachable host, bad settings). The message is one line, no secret."""
+
+
+class RetriesExhausted(FatalError):
+    """A transient failure outlived every retry.
+
+    This fails the run instead of dead-lettering the record: the cause (throttling, an outage) is not the
+    record's fault and will clear, so the run must stop *without* advancing state and the next run resends.
+    """
+
+
+@dataclass(frozen=True)
+class RecordError(Exception):
+    """A permanent, per-record error from NetSuite (4xx): the record is dead-lettered and the run goes on."""
+
+    status: int
+    code: str
+    detail: str
+    path: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.code}: {self.detail}"
+
+
+@dataclass
+class RequestStats:
+    """Counters for the run report and the benchmark."""
+
+    requests: int = 0
+    throttled: int = 0
+    retries: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, *, throttled: bool = False, retry: bool = False) -> None:
+        with self.lock:
+            self.requests += 1
+            self.throttled += throttled
+            self.retries += retry
+
+
+def account_host(account_id: str) -> str:
+    """`1234567_SB1` → `https://1234567-sb1.suitetalk.api.netsuite.com` (the realm keeps the id as given)."""
+    return f"https://{account_id.lower().replace('_', '-')}.suitetalk.api.netsuite.com"
+
+
+def checked_base_url(base_url: str) -> str:
+    """A `base_url` override must be https, unless it points at this machine (the sandbox, tests)."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        msg = f"base_url must use https (plain http is allowed only for loopback hosts): {parts.scheme}://{host}"
+        raise FatalError(msg)
+    return base_url.rstrip("/")
+
+
+def json_default(value: object) -> str | float:
+    """JSON for what the SDK's record parsing produces (datetimes, dates, decimals)."""
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    msg = f"not JSON serializable: {type(value).__name__}"
+    raise TypeError(msg)
+
+
+def error_details(response: requests.Response) -> tuple[str, str, str | None]:
+    """(o:errorCode, detail, o:errorPath) of NetSuite's error body; tolerant of non-JSON bodies from proxies."""
+    try:
+        body = response.json()
+        first = body["o:errorDetails"][0]
+        return first.get("o:errorCode", "UNKNOWN"), first.get("detail", ""), first.get("o:errorPath")
+    except (ValueError, KeyError, IndexError, TypeError):
+        return f"HTTP_{response.status_code}", response.text[:500], None
+
+
+class AdaptiveLimiter:
+    """Requests-in-flight window shared by all streams: multiplicative decrease on 429, additive increase."""
+
+    def __init__(self, ceiling: int) -> None:
+        self._ceiling = float(ceiling)
+        self._window = float(ceiling)
+        self._in_flight = 0
+        self._last_cut = 0.0
+        self._cond = threading.Condition()
+
+    @property
+    def window(self) -> float:
+        return self._window
+
+    def acquire(self) -> float:
+        """Wait for a free slot; returns the start time, to be passed back to `release`."""
+        with self._cond:
+            while self._in_flight >= int(self._window):
+                self._cond.wait()
+            self._in_flight += 1
+            return time.monotonic()
+
+    def release(self, started: float, *, throttled: bool) -> None:
+        with self._cond:
+            self._in_flight -= 1
+            if throttled:
+                # Requests already in flight when the window was cut would cut it again for the same congestion.
+                if started >= self._last_cut:
+                    self._window = max(1.0, self._window / 2)
+                    self._last_cut = time.monotonic()
+            else:
+                self._window = min(self._ceiling, self._window + 1.0 / self._window)
+            self._cond.notify_all()
+
+
+class NetSuiteClient:
+    """One NetSuite account: a pooled session, the auth, the shared limiter, and the retry policy."""
+
+    def __init__(  # noqa: PLR0913
+        self,
+        *,
+        base_url: str,
+        session: requests.Session,
+        auth: TokenBasedAuth | MachineToMachineAuth,
+        max_concurrency: int,
+        timeout: float,
+        max_retries: int,
+        backoff_factor: float,
+    ) -> None:
+        self.base_url = base_url
+        self.session = session
+        self.auth = auth
+        self.limiter = AdaptiveLimiter(max_concurrency)
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_factor = backoff_factor
+        self.stats = RequestStats()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max_concurrency + 2)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+
+    # --- the transport -------------------------------------------------------------------------------------
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        """Full-jitter exponential backoff, but never sooner than the server's Retry-After."""
+        backoff = random.uniform(0, self.backoff_factor * 2**attempt)  # noqa: S311 (jitter, not crypto)
+        if retry_after is not None:
+            return min(MAX_RETRY_AFTER_S, retry_after) + backoff / 4
+        return backoff
+
+    @staticmethod
+    def _retry_after(response: requests.Response) -> float | None:
+        value = response.headers.get("Retry-After")
+        if not value:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                when = parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                return None
+            return max(0.0, (when - datetime.datetime.now(tz=datetime.UTC)).total_seconds())
+
+    def request(  # noqa: PLR0913
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: dict | None = None,
+        headers: dict[str, str] | None = None,
+        attempts: int | None = None,
+        retry_unauthorized: bool = True,
+    ) -> requests.Response:
+        """Send with retries; returns the first non-retryable response, raises `RetriesExhausted` otherwise.
+
+        Every attempt is a new `session.request`, so the auth object signs it anew (fresh TBA nonce/timestamp).
+        """
+        attempts = attempts or self.max_retries + 1
+        data = None if body is None else json.dumps(body, default=json_default)
+        send_headers = {"Accept": "application/json", **(headers or {})}
+        if data is not None:
+            send_headers["Content-Type"] = "application/json"
+        reason = ""
+        for attempt in range(attempts):
+            started = self.limiter.acquire()
+            retry_after = None
+            try:
+                response = self.session.request(
+                    method,
+                    f"{self.base_url}{path}",
+                    params=params,
+                    data=data,
+                    headers=send_headers,
+                    auth=self.auth,
+                    timeout=self.timeout,
+                )
+            except (requests.Timeout, requests.ConnectionError) as exc:
+                self.limiter.release(started, throttled=False)
+                self.stats.count(retry=attempt > 0)
+                reason = f"{type(exc).__name__} talking to {urlsplit(self.base_url).hostname}"
+            else:
+                status = response.status_code
+                self.limiter.release(started, throttled=status == 429)  # noqa: PLR2004
+                self.stats.count(throttled=status == 429, retry=attempt > 0)  # noqa: PLR2004
+                if status not in RETRYABLE_STATUSES or (status == 401 and not retry_unauthorized):  # noqa: PLR2004
+                    return response
+                code, detail, _ = error_details(response)
+                reason = f"HTTP {status} {code}: {detail[:200]}"
+                retry_after = self._retry_after(response)
+                if status == 401:  # noqa: PLR2004
+                    self.auth.invalidate()
+            if attempt + 1 < attempts:
+                delay = self._delay(attempt, retry_after)
+                _LOGGER.info("Retrying %s %s in %.2fs after %s", method, path, delay, reason)
+                time.sleep(delay)
+        msg = f"{method} {path} failed after {attempts} attempts; last error: {reason}"
+        raise RetriesExhausted(msg)
+
+    # --- the operations ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def eid_path(record_type: str, external_id: str) -> str:
+        return f"{RECORD_PATH}/{record_type}/eid:{quote(external_id, safe='')}"
+
+    def upsert(self, record_type: str, external_id: str, payload: dict, replace: list[str]) -> str | None:
+        """PUT by external id; returns the internal id when the Location header names one."""
+        params = {"replace": ",".join(replace)} if replace else None
+        response = self.request("PUT", self.eid_path(record_type, external_id), params=params, body=payload)
+        if response.status_code >= 400:  # noqa: PLR2004
+            raise RecordError(response.status_code, *error_details(response))
+        last = response.headers.get("Location", "").rstrip("/").rsplit("/", 1)[-1]
+        return last if last.isdigit() else None
+
+    def delete(self, record_type: str, external_id: str) -> None:
+        """DELETE by external id; a record that is already gone (404) counts as deleted."""
+        response = self.request("DELETE", self.eid_path(record_type, external_id))
+        if response.status_code >= 400 and response.status_code != 404:  # noqa: PLR2004
+            raise RecordError(response.status_code, *error_details(response))
+
+    def suiteql(self, query: str, *, limit: int = 1000, offset: int = 0, attempts: int | None = None) -> dict:
+        """One page of a SuiteQL query (`Prefer: transient`, as the API requires)."""
+        response = self.request(
+            "POST",
+            SUITEQL_PATH,
+            params={"limit": str(limit), "offset": str(offset)},
+            body={"q": query},
+            headers={"Prefer": "transient"},
+            attempts=attempts,
+            retry_unauthorized=attempts is None,
+        )
+        if response.status_code >= 400:  # noqa: PLR2004
+            raise RecordError(response.status_code, *error_details(response))
+        return response.json()
+
+    def check_connection(self, account_id: str) -> None:
+        """A cheap authenticated call at start-up, so bad credentials or a wrong host stop the run before any record.
+
+        Any answer other than 401/404 proves the host and the credentials; a 400 (no `subsidiary` table on a
+        non-OneWorld account) or a 403 (role without SuiteQL) is fine for writing records.
+        """
+        where = urlsplit(self.base_url).hostname
+        try:
+            self.suiteql("SELECT id FROM subsidiary", limit=1, attempts=3)
+        except RecordError as exc:
+            if exc.status == 401:  # noqa: PLR2004
+                msg = (
+                    f"NetSuite refused the credentials for account {account_id} at {where} ({exc.code}): "
+                    "check account_id and the consumer/token (or client/certificate) settings"
+                )
+                raise FatalError(msg) from None
+            if exc.status == 404:  # noqa: PLR2004
+                msg = f"NetSuite REST API not found at {where} (HTTP 404): check account_id / base_url"
+                raise FatalError(msg) from None
+            if exc.status == 403:  # noqa: PLR2004
+                _LOGGER.warning("Role may not use SuiteQL (%s): references can only come from this run's writes",
+                                exc.code)
+        except RetriesExhausted as exc:
+            msg = f"NetSuite not reachable for account {account_id}: {exc}"
+            raise FatalError(msg) from None

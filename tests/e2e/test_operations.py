@@ -1,0 +1,167 @@
+"""Issue 8: running the pipeline unattended: overlapping runs, killed runs, replay recipes, state backends,
+secret redaction and configuration errors — each through real `meltano` commands against the sandboxes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import MELTANO, PIPELINE, ROOT, STATE_ID, MeltanoProject, SandboxAdmin
+
+pytestmark = pytest.mark.e2e
+
+ACCOUNTS = 30
+ONLY_ACCOUNTS = {"TAP_SALESFORCE_CUSTOM__SELECT": '["Account.*"]'}
+DEMO_SECRETS = ("sandbox-client-secret", "sandbox-refresh-token", "sandbox-consumer-secret", "sandbox-token-secret")
+
+
+@pytest.fixture(autouse=True)
+def fresh_sandboxes(salesforce: SandboxAdmin, netsuite: SandboxAdmin) -> None:
+    salesforce.post("reset", {"seed": 11, "accounts": ACCOUNTS, "contacts": 0, "products": 0, "opportunities": 0})
+    netsuite.post("reset", {"knobs": True})
+
+
+def _external_ids(netsuite: SandboxAdmin) -> list[str]:
+    return sorted(r["externalId"] for r in netsuite.records("customer"))
+
+
+def _account_ids(salesforce: SandboxAdmin) -> list[str]:
+    return sorted(a["Id"] for a in salesforce.records("Account") if not a.get("IsDeleted"))
+
+
+def _start_run(project: MeltanoProject) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(MELTANO), "run", *PIPELINE], cwd=ROOT, env=project.base_env(), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+
+
+def _wait_for_writes(netsuite: SandboxAdmin, at_least: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if netsuite.get("stats")["requests"] >= at_least:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"NetSuite saw fewer than {at_least} requests within {timeout}s")
+
+
+def test_overlapping_runs_never_both_write(meltano_project: MeltanoProject, salesforce: SandboxAdmin,
+                                          netsuite: SandboxAdmin) -> None:
+    project = meltano_project
+    project.env.update(ONLY_ACCOUNTS)
+    netsuite.post("knobs", {"latency_ms": 400})
+    first = _start_run(project)
+    try:
+        _wait_for_writes(netsuite, 2)
+        second = project.run_pipeline(check=False)
+        assert second.returncode != 0
+        assert "already running" in second.stderr
+    finally:
+        out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err[-4000:]
+    assert _external_ids(netsuite) == _account_ids(salesforce)
+
+
+def test_run_killed_like_cron_timeout_resumes_without_loss(meltano_project: MeltanoProject,
+                                                           salesforce: SandboxAdmin, netsuite: SandboxAdmin) -> None:
+    project = meltano_project
+    project.env.update(ONLY_ACCOUNTS)
+    netsuite.post("knobs", {"latency_ms": 300})
+    run = _start_run(project)
+    _wait_for_writes(netsuite, 5)
+    run.send_signal(signal.SIGTERM)  # what `timeout` in the crontab line sends
+    run.communicate(timeout=120)
+    assert run.returncode != 0
+    netsuite.post("knobs", {"latency_ms": 0})
+
+    project.run_pipeline()
+    assert _external_ids(netsuite) == _account_ids(salesforce)
+    assert len(netsuite.records("customer")) == ACCOUNTS
+
+
+def test_replay_recipes_never_duplicate(meltano_project: MeltanoProject, salesforce: SandboxAdmin,
+                                        netsuite: SandboxAdmin) -> None:
+    project = meltano_project
+    project.env.update(ONLY_ACCOUNTS)
+    project.run_pipeline()
+    expected = _account_ids(salesforce)
+    bookmark = project.state()["singer_state"]["bookmarks"]["Account"]
+
+    # Re-sync everything, ignoring saved state.
+    project.run_pipeline("--full-refresh")
+    assert _external_ids(netsuite) == expected
+
+    # Re-sync one stream: drop its bookmark from the saved state, keep the rest.
+    state = project.state()
+    del state["singer_state"]["bookmarks"]["Account"]
+    assert project.meltano("state", "set", "--force", STATE_ID, json.dumps(state)).returncode == 0
+    before = netsuite.get("stats")["requests"]
+    project.run_pipeline()
+    assert netsuite.get("stats")["requests"] - before >= ACCOUNTS  # every account was sent again
+    assert _external_ids(netsuite) == expected
+
+    # Re-sync from a date: move the bookmark back with `state merge`.
+    merge = {"singer_state": {"bookmarks": {"Account": {"replication_key": "SystemModstamp",
+                                                         "replication_key_value": "2000-01-01T00:00:00+00:00"}}}}
+    assert project.meltano("state", "merge", STATE_ID, json.dumps(merge)).returncode == 0
+    project.run_pipeline()
+    assert _external_ids(netsuite) == expected
+    assert project.state()["singer_state"]["bookmarks"]["Account"]["replication_key_value"] == bookmark[
+        "replication_key_value"
+    ]
+
+    # A pipeline of its own (e.g. a backfill) with --state-id-suffix keeps the main pipeline's state apart.
+    project.run_pipeline("--state-id-suffix", "backfill")
+    assert project.state(f"{STATE_ID}:backfill") is not None
+    assert _external_ids(netsuite) == expected
+
+
+def test_file_state_backend(meltano_project: MeltanoProject, salesforce: SandboxAdmin, netsuite: SandboxAdmin,
+                            tmp_path: Path) -> None:
+    project = meltano_project
+    state_dir = tmp_path / "state"
+    project.env.update({**ONLY_ACCOUNTS, "MELTANO_STATE_BACKEND_URI": f"file://{state_dir}"})
+    project.run_pipeline()
+    files = list(state_dir.rglob("*.json"))
+    assert files, "the file backend wrote no state file"
+    saved = json.loads(files[0].read_text())
+    assert "Account" in json.dumps(saved)
+    project.run_pipeline()
+    assert _external_ids(netsuite) == _account_ids(salesforce)
+
+
+def test_logs_never_contain_secrets(meltano_project: MeltanoProject, netsuite: SandboxAdmin, tmp_path: Path) -> None:
+    project = meltano_project
+    project.env.update(ONLY_ACCOUNTS)
+    result = project.meltano("--log-level=debug", "run", *PIPELINE)
+    assert result.returncode == 0, result.stderr[-4000:]
+    logs = result.stdout + result.stderr + (ROOT / "app.log").read_text(errors="replace")
+    for dead_letter in (tmp_path / "dead_letters").rglob("*"):
+        if dead_letter.is_file():
+            logs += dead_letter.read_text()
+    leaked = [secret for secret in DEMO_SECRETS if secret in logs]
+    assert not leaked, f"secrets found in logs: {leaked}"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("TARGET_NETSUITE_ACCOUNT_ID", "", "account_id"),
+        ("TAP_SALESFORCE_CUSTOM_CLIENT_ID", "not-a-client", "invalid_client"),
+        ("TARGET_NETSUITE_BASE_URL", "http://127.0.0.1:9", "127.0.0.1:9"),
+    ],
+)
+def test_configuration_errors_fail_with_one_clear_line(meltano_project: MeltanoProject, netsuite: SandboxAdmin,
+                                                       variable: str, value: str, named: str) -> None:
+    project = meltano_project
+    project.env.update({**ONLY_ACCOUNTS, variable: value})
+    result = project.run_pipeline(check=False)
+    assert result.returncode != 0
+    assert named in result.stderr, result.stderr[-4000:]
+    assert netsuite.records("customer") == []
+    assert project.state() is None
