@@ -22,6 +22,7 @@ from singer_sdk.authenticators import OAuthAuthenticator
 from singer_sdk.helpers._util import utc_now
 
 from tap_salesforce_custom.errors import SalesforceAuthError
+from tap_salesforce_custom.retry import RETRY_STATUSES, backoff_delay
 
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #: Salesforce accepts JWT assertions valid for at most 3 minutes; a short life limits replay.
@@ -44,6 +45,7 @@ class SalesforceAuthenticator(OAuthAuthenticator):
         self._config = config
         self._http = session
         self._timeout = float(config.get("request_timeout") or 300)
+        self._max_retries = int(config.get("max_retries") if config.get("max_retries") is not None else 5)
         self.login_url = login_url
         self.instance_url: str | None = None
 
@@ -59,17 +61,8 @@ class SalesforceAuthenticator(OAuthAuthenticator):
 
     def update_access_token(self) -> None:
         """Call the token endpoint; keep `access_token` and `instance_url`; raise one line on failure."""
-        try:
-            response = self._http.post(
-                self.auth_endpoint,
-                data=self.oauth_request_body,
-                headers={"Accept": "application/json"},
-                timeout=self._timeout,
-            )
-        except requests.RequestException as exc:
-            msg = f"Salesforce token request to {self.auth_endpoint} failed: {type(exc).__name__}"
-            raise SalesforceAuthError(msg) from None
-        if response.status_code != 200:  # noqa: PLR2004
+        response = self._post_token()
+        if response.status_code != 200:
             raise SalesforceAuthError(self._error_line(response))
         body = response.json()
         if not body.get("access_token") or not body.get("instance_url"):
@@ -80,6 +73,28 @@ class SalesforceAuthenticator(OAuthAuthenticator):
         self.expires_in = None
         self.last_refreshed = utc_now()
         self.on_token_response(body)
+
+    def _post_token(self) -> requests.Response:
+        """POST the grant, retrying only transient failures (5xx, resets, timeouts): a 400 is final."""
+        for attempt in range(self._max_retries + 1):
+            try:
+                response = self._http.post(
+                    self.auth_endpoint,
+                    data=self.oauth_request_body,
+                    headers={"Accept": "application/json"},
+                    timeout=self._timeout,
+                )
+                reason = f"HTTP {response.status_code}"
+                if response.status_code not in RETRY_STATUSES:
+                    return response
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                reason = type(exc).__name__
+            if attempt < self._max_retries:
+                delay = backoff_delay(attempt)
+                self.logger.warning("Salesforce token call failed (%s); retry %d in %.1fs", reason, attempt + 1, delay)
+                time.sleep(delay)
+        msg = f"Salesforce token request to {self.auth_endpoint} failed {self._max_retries + 1} times: {reason}"
+        raise SalesforceAuthError(msg)
 
     def on_token_response(self, body: dict[str, t.Any]) -> None:
         """Hook for flows that must act on the token response (refresh-token rotation)."""
@@ -93,9 +108,8 @@ class SalesforceAuthenticator(OAuthAuthenticator):
             detail = f"HTTP {response.status_code}"
         return f"Salesforce authentication failed ({self.flow} flow, HTTP {response.status_code}): {detail}"
 
-    @property
-    def auth_headers(self) -> dict:
-        """Bearer header for data calls."""
+    def bearer_header(self) -> dict[str, str]:
+        """Authorization header for data calls."""
         return {"Authorization": f"Bearer {self.access_token}"}
 
 

@@ -7,7 +7,6 @@ connection pool and the last-seen API usage are shared too.
 from __future__ import annotations
 
 import logging
-import random
 import re
 import time
 import typing as t
@@ -18,16 +17,13 @@ import requests
 
 from tap_salesforce_custom.auth import SalesforceAuthenticator, build_authenticator
 from tap_salesforce_custom.errors import QuotaGuardStop, SalesforceAPIError
+from tap_salesforce_custom.retry import RETRY_STATUSES, backoff_delay
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
 LOGGER = logging.getLogger("tap-salesforce-custom")
 
-#: Backoff: first wait ~BACKOFF_BASE s, doubling per attempt, never above BACKOFF_CAP s, with jitter.
-BACKOFF_BASE = 0.5
-BACKOFF_CAP = 30.0
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 RETRY_ERROR_CODES = frozenset({"SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"})
 #: Re-logins allowed for one request: a fresh token that is refused again means a real auth problem.
 MAX_RELOGINS = 2
@@ -44,12 +40,6 @@ def parse_limit_info(header: str | None) -> list[tuple[str, int, int]]:
     if not header:
         return []
     return [(m["kind"], int(m["used"]), int(m["limit"])) for m in _USAGE.finditer(header)]
-
-
-def backoff_delay(attempt: int) -> float:
-    """Exponential backoff with jitter: half fixed, half random, so retries of many clients spread out."""
-    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (2**attempt))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not crypto
 
 
 def _error_code(response: requests.Response) -> tuple[str, str]:
@@ -102,13 +92,13 @@ class SalesforceClient:
         for kind, used, limit in parse_limit_info(response.headers.get("Sforce-Limit-Info")):
             self.usage[kind] = (used, limit)
 
-    def request(  # noqa: C901, PLR0912
+    def request(
         self,
         method: str,
         path: str,
         *,
         params: t.Mapping[str, t.Any] | None = None,
-        json: t.Any = None,  # noqa: ANN401
+        json: t.Any = None,
         headers: t.Mapping[str, str] | None = None,
         ok_statuses: t.Collection[int] = (200, 201, 204),
     ) -> requests.Response:
@@ -129,10 +119,10 @@ class SalesforceClient:
                     url,
                     params=params,
                     json=json,
-                    headers={**self.auth.auth_headers, **(headers or {})},
+                    headers={**self.auth.bearer_header(), **(headers or {})},
                     timeout=self.timeout,
                 )
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 self.calls += 1
                 reason = type(exc).__name__
             else:
@@ -141,7 +131,7 @@ class SalesforceClient:
                 if response.status_code in ok_statuses:
                     return response
                 code, message = _error_code(response)
-                if response.status_code == 401 and relogins < MAX_RELOGINS:  # noqa: PLR2004
+                if response.status_code == 401 and relogins < MAX_RELOGINS:
                     relogins += 1
                     self.logger.info("Salesforce session expired (%s); logging in again", code or "401")
                     self.auth.invalidate()
@@ -174,7 +164,7 @@ class SalesforceClient:
             return urljoin(f"{self.data_url}/", path)
         return f"{self.data_url}/{path.lstrip('/')}"
 
-    def get_json(self, path: str, params: t.Mapping[str, t.Any] | None = None) -> t.Any:  # noqa: ANN401
+    def get_json(self, path: str, params: t.Mapping[str, t.Any] | None = None) -> t.Any:
         """GET and decode JSON (msgspec: the decode is a large share of the tap's CPU time)."""
         return _DECODER.decode(self.request("GET", path, params=params).content)
 

@@ -80,8 +80,10 @@ class MachineToMachineAuth(requests.auth.AuthBase):
         private_key_pem: str,
         session: requests.Session,
         timeout: float,
+        verify: str | bool = True,
     ) -> None:
         self._token_url = token_url
+        self._verify = verify
         self._client_id = client_id
         self._certificate_id = certificate_id
         self._session = session
@@ -124,8 +126,9 @@ class MachineToMachineAuth(requests.auth.AuthBase):
                 "client_assertion": self.client_assertion(),
             },
             timeout=self._timeout,
+            verify=self._verify,
         )
-        if response.status_code != 200:  # noqa: PLR2004
+        if response.status_code != 200:
             msg = f"NetSuite token endpoint refused the client assertion (HTTP {response.status_code})"
             raise AuthError(msg)
         body = response.json()
@@ -137,7 +140,7 @@ class MachineToMachineAuth(requests.auth.AuthBase):
         with self._lock:
             if self._token is None or time.monotonic() >= self._expires_at:
                 self._fetch_token()
-            assert self._token is not None  # noqa: S101 (set by _fetch_token or it raised)
+            assert self._token is not None
             return self._token
 
     def invalidate(self) -> None:

@@ -153,7 +153,7 @@ class AdaptiveLimiter:
 class NetSuiteClient:
     """One NetSuite account: a pooled session, the auth, the shared limiter, and the retry policy."""
 
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         *,
         base_url: str,
@@ -163,8 +163,11 @@ class NetSuiteClient:
         timeout: float,
         max_retries: int,
         backoff_factor: float,
+        verify: str | bool = True,
     ) -> None:
         self.base_url = base_url
+        # Passed on every request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override `session.verify`.
+        self.verify = verify
         self.session = session
         self.auth = auth
         self.limiter = AdaptiveLimiter(max_concurrency)
@@ -172,6 +175,7 @@ class NetSuiteClient:
         self.max_retries = max_retries
         self.backoff_factor = backoff_factor
         self.stats = RequestStats()
+        self._closing = threading.Event()
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max_concurrency + 2)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
@@ -180,7 +184,7 @@ class NetSuiteClient:
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         """Full-jitter exponential backoff, but never sooner than the server's Retry-After."""
-        backoff = random.uniform(0, self.backoff_factor * 2**attempt)  # noqa: S311 (jitter, not crypto)
+        backoff = random.uniform(0, self.backoff_factor * 2**attempt)
         if retry_after is not None:
             return min(MAX_RETRY_AFTER_S, retry_after) + backoff / 4
         return backoff
@@ -199,7 +203,7 @@ class NetSuiteClient:
                 return None
             return max(0.0, (when - datetime.datetime.now(tz=datetime.UTC)).total_seconds())
 
-    def request(  # noqa: PLR0913
+    def request(
         self,
         method: str,
         path: str,
@@ -232,6 +236,7 @@ class NetSuiteClient:
                     headers=send_headers,
                     auth=self.auth,
                     timeout=self.timeout,
+                    verify=self.verify,
                 )
             except (requests.Timeout, requests.ConnectionError) as exc:
                 self.limiter.release(started, throttled=False)
@@ -239,21 +244,27 @@ class NetSuiteClient:
                 reason = f"{type(exc).__name__} talking to {urlsplit(self.base_url).hostname}"
             else:
                 status = response.status_code
-                self.limiter.release(started, throttled=status == 429)  # noqa: PLR2004
-                self.stats.count(throttled=status == 429, retry=attempt > 0)  # noqa: PLR2004
-                if status not in RETRYABLE_STATUSES or (status == 401 and not retry_unauthorized):  # noqa: PLR2004
+                self.limiter.release(started, throttled=status == 429)
+                self.stats.count(throttled=status == 429, retry=attempt > 0)
+                if status not in RETRYABLE_STATUSES or (status == 401 and not retry_unauthorized):
                     return response
                 code, detail, _ = error_details(response)
                 reason = f"HTTP {status} {code}: {detail[:200]}"
                 retry_after = self._retry_after(response)
-                if status == 401:  # noqa: PLR2004
+                if status == 401:
                     self.auth.invalidate()
             if attempt + 1 < attempts:
                 delay = self._delay(attempt, retry_after)
                 _LOGGER.info("Retrying %s %s in %.2fs after %s", method, path, delay, reason)
-                time.sleep(delay)
+                if self._closing.wait(delay):
+                    break
         msg = f"{method} {path} failed after {attempts} attempts; last error: {reason}"
         raise RetriesExhausted(msg)
+
+    def close(self) -> None:
+        """Stop retrying (a run that is failing should not linger in backoff sleeps) and close the connections."""
+        self._closing.set()
+        self.session.close()
 
     # --- the operations ------------------------------------------------------------------------------------
 
@@ -265,7 +276,7 @@ class NetSuiteClient:
         """PUT by external id; returns the internal id when the Location header names one."""
         params = {"replace": ",".join(replace)} if replace else None
         response = self.request("PUT", self.eid_path(record_type, external_id), params=params, body=payload)
-        if response.status_code >= 400:  # noqa: PLR2004
+        if response.status_code >= 400:
             raise RecordError(response.status_code, *error_details(response))
         last = response.headers.get("Location", "").rstrip("/").rsplit("/", 1)[-1]
         return last if last.isdigit() else None
@@ -273,7 +284,7 @@ class NetSuiteClient:
     def delete(self, record_type: str, external_id: str) -> None:
         """DELETE by external id; a record that is already gone (404) counts as deleted."""
         response = self.request("DELETE", self.eid_path(record_type, external_id))
-        if response.status_code >= 400 and response.status_code != 404:  # noqa: PLR2004
+        if response.status_code >= 400 and response.status_code != 404:
             raise RecordError(response.status_code, *error_details(response))
 
     def suiteql(self, query: str, *, limit: int = 1000, offset: int = 0, attempts: int | None = None) -> dict:
@@ -287,7 +298,7 @@ class NetSuiteClient:
             attempts=attempts,
             retry_unauthorized=attempts is None,
         )
-        if response.status_code >= 400:  # noqa: PLR2004
+        if response.status_code >= 400:
             raise RecordError(response.status_code, *error_details(response))
         return response.json()
 
@@ -301,16 +312,16 @@ class NetSuiteClient:
         try:
             self.suiteql("SELECT id FROM subsidiary", limit=1, attempts=3)
         except RecordError as exc:
-            if exc.status == 401:  # noqa: PLR2004
+            if exc.status == 401:
                 msg = (
                     f"NetSuite refused the credentials for account {account_id} at {where} ({exc.code}): "
                     "check account_id and the consumer/token (or client/certificate) settings"
                 )
                 raise FatalError(msg) from None
-            if exc.status == 404:  # noqa: PLR2004
+            if exc.status == 404:
                 msg = f"NetSuite REST API not found at {where} (HTTP 404): check account_id / base_url"
                 raise FatalError(msg) from None
-            if exc.status == 403:  # noqa: PLR2004
+            if exc.status == 403:
                 _LOGGER.warning("Role may not use SuiteQL (%s): references can only come from this run's writes",
                                 exc.code)
         except RetriesExhausted as exc:

@@ -41,7 +41,7 @@ class DeadLetterStore:
     def path(self) -> Path:
         return self.directory / f"{self.run_id}.jsonl"
 
-    def add(  # noqa: PLR0913
+    def add(
         self,
         *,
         stream: str,

@@ -53,7 +53,7 @@ def is_reference(value: object) -> bool:
 def find_references(value: object, path: str = "") -> Iterator[tuple[str, Ref]]:
     """(path, reference) for every reference anywhere in a payload, e.g. `item.items[0].item`."""
     if is_reference(value):
-        assert isinstance(value, dict)  # noqa: S101 (narrowing for the type checker)
+        assert isinstance(value, dict)
         yield path, (value["type"], value["externalId"])
     elif isinstance(value, dict):
         for key, child in value.items():
@@ -66,7 +66,7 @@ def find_references(value: object, path: str = "") -> Iterator[tuple[str, Ref]]:
 def substitute(value: object, ids: dict[Ref, str]) -> object:
     """A copy of the payload with every reference replaced by `{"id": ...}` (all must be in `ids`)."""
     if is_reference(value):
-        assert isinstance(value, dict)  # noqa: S101
+        assert isinstance(value, dict)
         return {"id": ids[(value["type"], value["externalId"])]}
     if isinstance(value, dict):
         return {key: substitute(child, ids) for key, child in value.items()}
@@ -112,7 +112,7 @@ class ReferenceResolver:
     def _lookup(self, record_type: str, external_ids: list[str]) -> Iterator[tuple[str, str]]:
         quoted = ", ".join("'" + value.replace("'", "''") + "'" for value in external_ids)
         table, condition = suiteql_source(record_type)
-        query = f"SELECT id, externalid FROM {table} WHERE externalid IN ({quoted}){condition}"  # noqa: S608
+        query = f"SELECT id, externalid FROM {table} WHERE externalid IN ({quoted}){condition}"
         offset = 0
         while True:
             page = self._client.suiteql(query, limit=1000, offset=offset)

@@ -1,0 +1,1 @@
+"""Salesforce → NetSuite stream-map mapper (Singer SDK inline mapper)."""

@@ -1,20 +1,311 @@
-"""Placeholder netsuite stand-in: only the health check. Replaced by the real app."""
+"""The NetSuite stand-in: an ASGI app answering the real REST paths like NetSuite, plus an admin API.
+
+Request pipeline for `/services/rest/...` (handled before Starlette's middleware so a "dropped connection"
+fault can close the raw socket): authenticate (TBA or bearer) → take a slot of the account's concurrency pool
+or answer 429 at once → injected fault (script or rates) → latency → handler → release the slot, count and
+log. `/services/rest/auth/oauth2/v1/token` issues M2M tokens and is not governed. Admin routes live under
+`/__admin/` and need no auth.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from sandbox.netsuite.api import RecordApi
+from sandbox.netsuite.auth import TOKEN_PATH, Authenticator, AuthFailure, TokenError
+from sandbox.netsuite.config import (
+    ConfigError,
+    SandboxConfig,
+    parse_config,
+    parse_m2m_client,
+)
+from sandbox.netsuite.governance import Governor
+from sandbox.netsuite.knobs import KnobError, Knobs
+from sandbox.netsuite.records import RECORD_TYPES, apply_changes, record_type
+from sandbox.netsuite.responses import (
+    InvalidLogin,
+    NetSuiteError,
+    error_response,
+    user_error,
+)
+from sandbox.netsuite.store import Store
+
+LOGGER = logging.getLogger("sandbox.netsuite")
+API_PREFIX = "/services/rest/"
+_WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def _too_many(retry_after: int) -> NetSuiteError:
+    return NetSuiteError(429, "CONCURRENCY_LIMIT_EXCEEDED", "Concurrent request limit exceeded. Request blocked.",
+                         extra_headers={"Retry-After": str(retry_after)})
+
+
+def _unexpected() -> NetSuiteError:
+    return NetSuiteError(500, "UNEXPECTED_ERROR", "An unexpected error occurred. Error ID: sandbox-injected")
+
+
+async def _drop_connection(send: Send) -> None:
+    """Close the client's socket without a response (uvicorn: the transport behind its `send`)."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None:
+        raise RuntimeError("cannot drop the connection: not served by uvicorn")
+    transport.abort()
+    await asyncio.sleep(0)
+
+
+class NetSuiteSandbox:
+    """Holds the store, knobs, governor and authenticator that all requests of one server share."""
+
+    def __init__(self, data_dir: Path, config: dict[str, Any]) -> None:
+        try:
+            self.config: SandboxConfig = parse_config(config)
+        except (ConfigError, OSError) as exc:
+            raise ConfigError(str(exc)) from exc
+        self.store = Store(data_dir / "netsuite.sqlite3")
+        self.knobs = Knobs()
+        self.knobs.update(self.config.knobs)
+        self.governor = Governor(self.knobs, self.config.default_account)
+        self.auth = Authenticator(self.config.accounts, self.store, self.knobs)
+        self.api = RecordApi(self.store, self.governor, self.knobs)
+        for account_id in self.config.accounts:
+            self._seed(account_id)
+
+    def _seed(self, account_id: str) -> None:
+        """Write the account's subsidiaries once; later starts keep whatever the account holds."""
+        if not self.store.mark_seeded(account_id):
+            return
+        rtype = RECORD_TYPES["subsidiary"]
+        for sub in self.config.accounts[account_id].subsidiaries:
+            body = apply_changes(rtype, None, {k: v for k, v in sub.items() if k != "id"}, set())
+            self.store.insert(account_id, rtype.name, rtype.family, body, record_id=int(sub["id"]))
+
+    # --- the real API -------------------------------------------------------------------------------------
+
+    async def handle_api(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        started = time.monotonic()
+        account: str | None = None
+        admitted = False
+        fault = "ok"
+        response: Response | None = None
+        try:
+            body = await request.body()
+            if request.url.path == TOKEN_PATH:
+                response = self._token(request, body)
+            else:
+                account = self.auth.authenticate(request, self._form_params(request, body))
+                if not self.governor.admit(account):
+                    raise _too_many(self.knobs.retry_after_s)
+                admitted = True
+                fault = self.governor.next_fault(is_write=request.method in _WRITES)
+                response = await self._governed(request, account, body, fault)
+        except AuthFailure as exc:
+            LOGGER.info("netsuite: INVALID_LOGIN for %s %s: %s", request.method, request.url.path, exc)
+            response = error_response(InvalidLogin(str(exc)))
+        except NetSuiteError as exc:
+            response = error_response(exc)
+        except Exception:
+            LOGGER.exception("netsuite: unexpected error in %s %s", request.method, request.url.path)
+            response = error_response(NetSuiteError(500, "UNEXPECTED_ERROR", "An unexpected error occurred."))
+        try:
+            if response is None:
+                await _drop_connection(send)
+            else:
+                await response(scope, receive, send)
+        finally:
+            if admitted and account is not None:
+                self.governor.release(account)
+            status = response.status_code if response is not None else 0
+            self.governor.record(account, request.method, request.url.path, request.url.query, status, started,
+                                 fault)
+
+    async def _governed(self, request: Request, account: str, body: bytes, fault: str) -> Response | None:
+        """Apply the fault and latency while holding the account's slot; None means drop the connection."""
+        if fault == "429":
+            raise _too_many(self.knobs.retry_after_s)
+        delay = self.governor.latency_s() + (self.knobs.slow_ms / 1000.0 if fault == "slow" else 0.0)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if fault == "drop":
+            return None
+        if fault == "500":
+            raise _unexpected()
+        if fault == "locked":
+            raise user_error("Record has been changed since you started editing it. Please reload the record "
+                             "and try again.")
+        return self.api.dispatch(request, account, body)
+
+    @staticmethod
+    def _form_params(request: Request, body: bytes) -> list[tuple[str, str]] | None:
+        """Form-encoded bodies are part of the OAuth 1.0a signature; JSON bodies are not."""
+        if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+        return None
+
+    def _token(self, request: Request, body: bytes) -> Response:
+        if request.method != "POST":
+            return JSONResponse({"error": "invalid_request"}, status_code=405)
+        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        try:
+            return JSONResponse(self.auth.issue_token(request, form))
+        except TokenError as exc:
+            LOGGER.info("netsuite: token request refused: %s", exc)
+            status = 401 if exc.error == "invalid_client" else 400
+            return JSONResponse({"error": exc.error}, status_code=status)
+
+    # --- admin API ----------------------------------------------------------------------------------------
+
+    def _account(self, request: Request) -> str:
+        account = request.query_params.get("account") or self.config.default_account
+        if account not in self.config.accounts:
+            raise KnobError(f"unknown account {account!r}; accounts: {', '.join(self.config.accounts)}")
+        return account
+
+    async def admin_reset(self, request: Request) -> Response:
+        data = await _admin_json(request)
+        accounts = [self._account(request)] if request.query_params.get("account") else list(self.config.accounts)
+        for account_id in accounts:
+            self.store.clear(account_id)
+            self._seed(account_id)
+            self.governor.reset(account_id)
+        if data.get("knobs"):
+            fresh = Knobs()
+            fresh.update(self.config.knobs)
+            self.knobs.update({k: v for k, v in fresh.as_dict().items()})
+            self.governor.reseed()
+        return JSONResponse({"status": "ok", "accounts": accounts})
+
+    async def admin_records(self, request: Request) -> Response:
+        rtype = record_type(request.path_params["rtype"])
+        if rtype is None:
+            return JSONResponse({"error": f"unknown record type {request.path_params['rtype']}",
+                                 "types": [t.name for t in RECORD_TYPES.values()]}, status_code=404)
+        records = self.store.list(self._account(request), rtype.name)
+        return JSONResponse({"records": [_admin_view(rtype.sublists, r) for r in records]})
+
+    async def admin_record(self, request: Request) -> Response:
+        rtype = record_type(request.path_params["rtype"])
+        key = request.path_params["key"]
+        account = self._account(request)
+        record = None
+        if rtype is not None:
+            record = (self.store.get_by_external_id(account, rtype.name, key[4:]) if key.startswith("eid:")
+                      else self.store.get(account, rtype.name, key))
+        if rtype is None or record is None:
+            return JSONResponse({"error": "not found"}, status_code=404)
+        return JSONResponse(_admin_view(rtype.sublists, record))
+
+    async def admin_stats(self, request: Request) -> Response:
+        account = self._account(request)
+        stats = self.governor.for_account(account).as_dict()
+        stats["records"] = {t.name: self.store.count(account, t.name) for t in RECORD_TYPES.values()}
+        return JSONResponse(stats)
+
+    async def admin_requests(self, request: Request) -> Response:
+        return JSONResponse(list(self.governor.log))
+
+    async def admin_knobs(self, request: Request) -> Response:
+        if request.method == "POST":
+            self.knobs.update(await _admin_json(request))
+            self.governor.reseed()
+        return JSONResponse(self.knobs.as_dict())
+
+    async def admin_accounts(self, request: Request) -> Response:
+        """Account ids and public identifiers only (no secrets)."""
+        return JSONResponse({"accounts": [
+            {"account_id": a.account_id,
+             "tba": [{"consumer_key": c.consumer_key, "token_id": c.token_id} for c in a.tba],
+             "m2m_clients": [{"client_id": c.client_id, "certificate_id": c.certificate_id}
+                             for c in self.auth.m2m_clients(a)]}
+            for a in self.config.accounts.values()
+        ]})
+
+    async def admin_m2m_clients(self, request: Request) -> Response:
+        data = await _admin_json(request)
+        account = str(data.pop("account_id", self.config.default_account))
+        if account not in self.config.accounts:
+            raise KnobError(f"unknown account {account!r}")
+        try:
+            client = parse_m2m_client("m2m client", data)
+        except ConfigError as exc:
+            raise KnobError(str(exc)) from exc
+        self.auth.add_m2m_client(account, client)
+        return JSONResponse({"status": "ok", "client_id": client.client_id,
+                             "certificate_id": client.certificate_id}, status_code=201)
+
+
+async def _admin_json(request: Request) -> dict[str, Any]:
+    body = await request.body()
+    if not body.strip():
+        return {}
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise KnobError(f"body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise KnobError("body must be a JSON object")
+    return data
+
+
+def _admin_view(sublists: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    """A stored record in payload shape (sublists as {"items": [...]})."""
+    return {k: ({"items": v} if k in sublists else v) for k, v in record.items()}
 
 
 async def _health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
+async def _knob_error(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"error": str(exc)}, status_code=400)
+
+
+class NetSuiteApp(Starlette):
+    """Starlette for the admin routes; the real API paths bypass its middleware (see module docstring)."""
+
+    sandbox: NetSuiteSandbox
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(API_PREFIX):
+            await self.sandbox.handle_api(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(data_dir: Path, config: dict[str, Any]) -> Starlette:
-    """Build the ASGI app; state lives under data_dir."""
-    return Starlette(routes=[Route("/__admin/health", _health)])
+    """Build the NetSuite stand-in; state lives in `data_dir/netsuite.sqlite3` and survives restarts."""
+    sandbox = NetSuiteSandbox(data_dir, config)
+    routes = [
+        Route("/__admin/health", _health),
+        Route("/__admin/reset", sandbox.admin_reset, methods=["POST"]),
+        Route("/__admin/records/{rtype}", sandbox.admin_records),
+        Route("/__admin/records/{rtype}/{key}", sandbox.admin_record),
+        Route("/__admin/stats", sandbox.admin_stats),
+        Route("/__admin/requests", sandbox.admin_requests),
+        Route("/__admin/knobs", sandbox.admin_knobs, methods=["GET", "POST"]),
+        Route("/__admin/accounts", sandbox.admin_accounts),
+        Route("/__admin/m2m-clients", sandbox.admin_m2m_clients, methods=["POST"]),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        sandbox.store.close()
+
+    app = NetSuiteApp(routes=routes, exception_handlers={KnobError: _knob_error}, lifespan=lifespan)
+    app.sandbox = sandbox
+    return app

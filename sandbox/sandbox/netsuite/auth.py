@@ -65,7 +65,7 @@ class Authenticator:
         """Register an M2M client at runtime (admin API), e.g. with a key pair a test generated."""
         self._runtime_clients.setdefault(account_id, []).append(client)
 
-    def _m2m_clients(self, account: Account) -> list[M2MClient]:
+    def m2m_clients(self, account: Account) -> list[M2MClient]:
         return account.m2m_clients + self._runtime_clients.get(account.account_id, [])
 
     def authenticate(self, request: Request, form_body: list[tuple[str, str]] | None = None) -> str:
@@ -83,7 +83,8 @@ class Authenticator:
 
     def _verify_tba(self, request: Request, header: str, form_body: list[tuple[str, str]] | None) -> str:
         try:
-            oauth = dict(utils.parse_authorization_header(header))
+            # Values arrive percent-encoded (RFC 5849 3.5.1); compare and look up their decoded form.
+            oauth = {k: utils.unescape(v) for k, v in utils.parse_authorization_header(header)}
         except (ValueError, KeyError) as exc:
             raise AuthFailure("unparseable OAuth Authorization header") from exc
         missing = [name for name in ("realm", *_REQUIRED_OAUTH) if not oauth.get(name)]
@@ -146,7 +147,7 @@ class Authenticator:
         match = [
             (account, client)
             for account in self._accounts.values()
-            for client in self._m2m_clients(account)
+            for client in self.m2m_clients(account)
             if client.certificate_id == kid and client.client_id == issuer
         ]
         if not match:

@@ -1,0 +1,298 @@
+"""The real NetSuite paths: REST Record API and SuiteQL, for one authenticated account.
+
+Each handler is synchronous from the moment the request body is in hand: validation, the existence checks
+and the write happen with no `await` between them, so two concurrent upserts of one external id cannot both
+create a record (the event loop runs one handler at a time).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sandbox.netsuite import suiteql
+from sandbox.netsuite.governance import Governor
+from sandbox.netsuite.knobs import Knobs
+from sandbox.netsuite.records import (
+    STORED_TARGETS,
+    RecordType,
+    Renderer,
+    apply_changes,
+    record_type,
+)
+from sandbox.netsuite.responses import (
+    COLLECTION_CONTENT_TYPE,
+    RECORD_CONTENT_TYPE,
+    NetSuiteError,
+    build_response,
+    json_response,
+    not_found,
+    user_error,
+)
+from sandbox.netsuite.store import Store
+from sandbox.netsuite.validation import Validator
+
+RECORD_PREFIX = "/services/rest/record/v1/"
+SUITEQL_PATH = "/services/rest/query/v1/suiteql"
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(T.*)?$")
+_SUITEQL_TABLES = {
+    "customer": (("customer", {}),),
+    "contact": (("contact", {}),),
+    "subsidiary": (("subsidiary", {}),),
+    "item": (("nonInventorySaleItem", {"itemtype": "NonInvtPart", "recordtype": "noninventoryitem"}),
+             ("inventoryItem", {"itemtype": "InvtPart", "recordtype": "inventoryitem"})),
+    "transaction": (("salesOrder", {"type": "SalesOrd", "recordtype": "salesorder"}),),
+}
+
+
+def base_url(request: Request) -> str:
+    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+    return f"{request.url.scheme}://{host}"
+
+
+def _bad_content(detail: str) -> NetSuiteError:
+    return NetSuiteError(400, "INVALID_CONTENT", f"Error while accessing resource: {detail}")
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        raise _bad_content("The request body is empty. Provide a JSON object.")
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise _bad_content(f"Invalid content in the request body: {exc.msg}.") from exc
+    if not isinstance(data, dict):
+        raise _bad_content("The request body must be a JSON object.")
+    return data
+
+
+def _flag(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "").lower() == "true"
+
+
+class RecordApi:
+    """Handlers of `/services/rest/record/v1/...` and `/services/rest/query/v1/suiteql` for one account."""
+
+    def __init__(self, store: Store, governor: Governor, knobs: Knobs) -> None:
+        self.store = store
+        self.governor = governor
+        self.knobs = knobs
+
+    def lookup(self, account: str) -> Any:
+        """Resolve a reference target ("customer", "item", ...) and id to (record type path, record)."""
+        def find(target: str, ref_id: str) -> tuple[str, dict[str, Any]] | None:
+            for rtype_name in STORED_TARGETS.get(target, ()):
+                rtype = record_type(rtype_name)
+                assert rtype is not None
+                found = self.store.get(account, rtype.name, ref_id)
+                if found is not None:
+                    return rtype.path_name, found
+            return None
+        return find
+
+    def dispatch(self, request: Request, account: str, body: bytes) -> Response:
+        path = request.url.path
+        if path == SUITEQL_PATH:
+            if request.method != "POST":
+                raise NetSuiteError(405, "INVALID_METHOD", f"The {request.method} method is not allowed.")
+            return self.suiteql(request, account, body)
+        if not path.startswith(RECORD_PREFIX):
+            raise NetSuiteError(404, "INVALID_URL", f"The requested URL {path} was not found on this server.")
+        parts = path[len(RECORD_PREFIX):].split("/")
+        rtype = record_type(parts[0])
+        if rtype is None or len(parts) > 2 or (len(parts) == 2 and not parts[1]):
+            raise NetSuiteError(404, "INVALID_URL", f"Record type '{parts[0]}' does not exist.")
+        renderer = Renderer(base_url(request) + RECORD_PREFIX.rstrip("/"), self.lookup(account))
+        if len(parts) == 1:
+            if request.method == "POST":
+                return self.create(request, account, rtype, _json_object(body), renderer)
+            if request.method == "GET":
+                return self.list(request, account, rtype, renderer)
+            raise NetSuiteError(405, "INVALID_METHOD", f"The {request.method} method is not allowed.")
+        key = parts[1]
+        if request.method == "PUT":
+            if not key.startswith("eid:"):
+                raise NetSuiteError(405, "INVALID_METHOD",
+                                    "PUT is only supported for upserts by external ID (eid:<externalId>).")
+            return self.upsert(request, account, rtype, key[4:], _json_object(body), renderer)
+        record = self._find(account, rtype, key)
+        if request.method == "GET":
+            if record is None:
+                raise not_found()
+            fields = request.query_params.get("fields")
+            wanted = {f.strip() for f in fields.split(",") if f.strip()} if fields else None
+            data = renderer.render(rtype, record, expand=_flag(request, "expandSubResources"), fields=wanted)
+            return json_response(200, data, RECORD_CONTENT_TYPE)
+        if request.method == "PATCH":
+            if record is None:
+                raise not_found()
+            return self.update(request, account, rtype, record, _json_object(body), renderer)
+        if request.method == "DELETE":
+            if record is None:
+                raise not_found()
+            return self.delete(account, rtype, record)
+        raise NetSuiteError(405, "INVALID_METHOD", f"The {request.method} method is not allowed.")
+
+    def _find(self, account: str, rtype: RecordType, key: str) -> dict[str, Any] | None:
+        if key.startswith("eid:"):
+            return self.store.get_by_external_id(account, rtype.name, key[4:])
+        return self.store.get(account, rtype.name, key)
+
+    @staticmethod
+    def _strict(request: Request) -> bool:
+        return request.headers.get("x-netsuite-propertynamevalidation", "").lower() == "error"
+
+    def _check_rejection(self, external_id: Any) -> None:
+        if isinstance(external_id, str) and self.knobs.is_rejected(external_id):
+            raise user_error(f"The record with external ID {external_id} was rejected by a sandbox rejection "
+                             "rule (reject_external_ids / reject_external_id_pattern).", path="externalId")
+
+    def _save(self, request: Request, account: str, rtype: RecordType, existing: dict[str, Any] | None,
+              changes: dict[str, Any], replace: set[str], renderer: Renderer) -> Response:
+        """Validate and write one create or update; 204 with Location and unknown-field warnings."""
+        validator = Validator(rtype, self.lookup(account), strict_names=self._strict(request))
+        changes = validator.check_changes(changes)
+        record = apply_changes(rtype, existing, changes, replace)
+        external_id = record.get("externalId")
+        self._check_rejection(external_id)
+        if external_id is not None:
+            other = self.store.get_by_external_id(account, rtype.name, str(external_id))
+            if other is not None and (existing is None or other["id"] != existing["id"]):
+                raise user_error("A record with this external ID already exists.", path="externalId")
+        validator.check_record(record)
+        counters = self.governor.for_account(account)
+        if existing is None:
+            record_id = self.store.insert(account, rtype.name, rtype.family, record)
+            counters.created += 1
+        else:
+            record_id = existing["id"]
+            self.store.replace(account, rtype.name, record_id, record)
+            counters.updated += 1
+        headers = [("Location", f"{renderer.base}/{rtype.path_name}/{record_id}")]
+        headers += [("X-NetSuite-PropertyValidation", w) for w in validator.warnings]
+        return build_response(204, headers=headers)
+
+    @staticmethod
+    def _replace(request: Request) -> set[str]:
+        raw = request.query_params.get("replace", "")
+        return {name.strip() for name in raw.split(",") if name.strip()}
+
+    def create(self, request: Request, account: str, rtype: RecordType, changes: dict[str, Any],
+               renderer: Renderer) -> Response:
+        return self._save(request, account, rtype, None, changes, set(), renderer)
+
+    def update(self, request: Request, account: str, rtype: RecordType, record: dict[str, Any],
+               changes: dict[str, Any], renderer: Renderer) -> Response:
+        return self._save(request, account, rtype, record, changes, self._replace(request), renderer)
+
+    def upsert(self, request: Request, account: str, rtype: RecordType, external_id: str, changes: dict[str, Any],
+               renderer: Renderer) -> Response:
+        """PUT eid:<id>: create with that external id, or update the record that has it."""
+        if not external_id:
+            raise not_found()
+        changes = {**changes, "externalId": external_id}
+        existing = self.store.get_by_external_id(account, rtype.name, external_id)
+        replace = self._replace(request) if existing is not None else set()
+        return self._save(request, account, rtype, existing, changes, replace, renderer)
+
+    def delete(self, account: str, rtype: RecordType, record: dict[str, Any]) -> Response:
+        if self._has_dependents(account, rtype, record["id"]):
+            raise user_error("This record cannot be deleted because it has dependent records.")
+        self.store.delete(account, rtype.name, record["id"])
+        self.governor.for_account(account).deleted += 1
+        return build_response(204)
+
+    def _has_dependents(self, account: str, rtype: RecordType, record_id: str) -> bool:
+        """Sales orders pin their customer and items, as in NetSuite."""
+        if rtype.name not in ("customer", "nonInventorySaleItem", "inventoryItem"):
+            return False
+        for order in self.store.list(account, "salesOrder"):
+            if rtype.name == "customer" and (order.get("entity") or {}).get("id") == record_id:
+                return True
+            if rtype.family == "item" and any((line.get("item") or {}).get("id") == record_id
+                                              for line in order.get("item", [])):
+                return True
+        return False
+
+    def list(self, request: Request, account: str, rtype: RecordType, renderer: Renderer) -> Response:
+        """GET /record/v1/<type>: the id collection with NetSuite's paging envelope."""
+        limit, offset = _paging(request, default_limit=1000)
+        records = self.store.list(account, rtype.name)
+        page = records[offset:offset + limit]
+        items = [{"links": renderer.link(rtype.path_name, r["id"]), "id": r["id"]} for r in page]
+        self_href = f"{renderer.base}/{rtype.path_name}"
+        return json_response(200, _collection(self_href, request, items, offset, limit, len(records)),
+                             COLLECTION_CONTENT_TYPE)
+
+    def suiteql(self, request: Request, account: str, body: bytes) -> Response:
+        if request.headers.get("prefer", "").lower() != "transient":
+            raise NetSuiteError(400, "INVALID_HEADER",
+                                "SuiteQL requests require the header Prefer: transient.", header="Prefer")
+        data = _json_object(body)
+        if not isinstance(data.get("q"), str):
+            raise _bad_content('Provide the query as {"q": "SELECT ..."}.')
+        query = suiteql.parse(data["q"])
+        sources = _SUITEQL_TABLES.get(query.table)
+        if sources is None:
+            raise suiteql.invalid_query()
+        rows = []
+        for rtype_name, extra in sources:
+            for record in self.store.list(account, rtype_name):
+                rows.append(suiteql.to_row({k: _suiteql_date(v) for k, v in record.items()}, extra))
+        rows.sort(key=lambda row: int(row["id"]))
+        result = suiteql.execute(query, rows)
+        limit, offset = _paging(request, default_limit=1000)
+        page = [{"links": [], **row} for row in result[offset:offset + limit]]
+        self_href = base_url(request) + SUITEQL_PATH
+        return json_response(200, _collection(self_href, request, page, offset, limit, len(result)),
+                             COLLECTION_CONTENT_TYPE, headers=[("Preference-Applied", "transient")])
+
+
+def _suiteql_date(value: Any) -> Any:
+    """SuiteQL shows dates as M/D/YYYY."""
+    if isinstance(value, str) and (m := _ISO_DATE.match(value)):
+        return f"{int(m.group(2))}/{int(m.group(3))}/{m.group(1)}"
+    return value
+
+
+def _paging(request: Request, *, default_limit: int) -> tuple[int, int]:
+    values = {}
+    for name, default, maximum in (("limit", default_limit, 1000), ("offset", 0, None)):
+        raw = request.query_params.get(name)
+        try:
+            value = int(raw) if raw is not None else default
+        except ValueError:
+            value = -1
+        if value < (1 if name == "limit" else 0) or (maximum is not None and value > maximum):
+            raise NetSuiteError(400, "INVALID_PARAMETER",
+                                f"Invalid value for the query parameter {name}: {raw}.", query_param=name)
+        values[name] = value
+    return values["limit"], values["offset"]
+
+
+def _collection(href: str, request: Request, items: list[dict[str, Any]], offset: int, limit: int,
+                total: int) -> dict[str, Any]:
+    """NetSuite's collection envelope; the self link repeats limit/offset (in that order) only if given."""
+    query = parse_qs(request.url.query)
+
+    def link(rel: str, at: int) -> dict[str, str]:
+        return {"rel": rel, "href": f"{href}?limit={limit}&offset={at}"}
+
+    has_more = offset + len(items) < total
+    links = []
+    if offset > 0 or has_more:
+        if offset > 0:
+            links.append(link("previous", max(0, offset - limit)))
+        links.append(link("first", 0))
+        if has_more:
+            links.append(link("next", offset + limit))
+        links.append(link("last", max(0, (total - 1) // limit * limit)))
+    paged = "limit" in query or "offset" in query
+    links.append({"rel": "self", "href": f"{href}?limit={limit}&offset={offset}" if paged else href})
+    return {"links": links, "count": len(items), "hasMore": has_more, "items": items, "offset": offset,
+            "totalResults": total}

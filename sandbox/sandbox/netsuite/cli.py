@@ -1,0 +1,95 @@
+"""`sandbox netsuite ...`: admin commands sent over HTTP to a running NetSuite stand-in.
+
+Examples:
+    sandbox netsuite --url http://127.0.0.1:8702 list customer
+    sandbox netsuite get customer eid:001xx000003DGb2AAG
+    sandbox netsuite reset [--knobs]
+    sandbox netsuite knobs --concurrency-limit 5 --latency-ms 200
+    sandbox netsuite knobs --set '{"latency_ms": {"mean": 200, "jitter": 50}, "reject_external_ids": ["X"]}'
+    sandbox netsuite stats
+    sandbox netsuite requests --tail 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+import requests
+
+DEFAULT_URL = os.environ.get("SANDBOX_NETSUITE_URL", "http://127.0.0.1:8702")
+
+# Knobs exposed as flags; anything else goes through --set JSON.
+_FLAG_KNOBS = {
+    "concurrency_limit": int, "latency_ms": float, "error_rate_500": float, "error_rate_429": float,
+    "drop_rate": float, "slow_rate": float, "slow_ms": float, "locked_rate": float, "token_ttl_s": int,
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sandbox netsuite", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", default=DEFAULT_URL, help="base URL of the running stand-in (env "
+                        "SANDBOX_NETSUITE_URL; default %(default)s)")
+    parser.add_argument("--account", help="account id (default: the first configured account)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    listing = sub.add_parser("list", help="print every record of a type (JSON lines)")
+    listing.add_argument("type", help="customer, contact, nonInventorySaleItem, inventoryItem, salesOrder, subsidiary")
+    get = sub.add_parser("get", help="print one record by internal id or eid:<externalId>")
+    get.add_argument("type")
+    get.add_argument("key")
+    reset = sub.add_parser("reset", help="empty the account(s); keeps knobs unless --knobs")
+    reset.add_argument("--knobs", action="store_true", help="also restore knobs to their configured values")
+    knobs = sub.add_parser("knobs", help="show knobs, or change them with flags / --set JSON")
+    for name, kind in _FLAG_KNOBS.items():
+        knobs.add_argument("--" + name.replace("_", "-"), dest=name, type=kind)
+    knobs.add_argument("--set", help="JSON object of knob values")
+    sub.add_parser("stats", help="print counters (requests, count_429, peak_concurrency, writes)")
+    log = sub.add_parser("requests", help="print the request log")
+    log.add_argument("--tail", type=int, help="only the last N entries")
+    sub.add_parser("accounts", help="print accounts and their public credential ids")
+    return parser
+
+
+def _call(method: str, url: str, params: dict[str, str], body: dict[str, Any] | None = None) -> Any:
+    response = requests.request(method, url, params=params, json=body, timeout=30)
+    if response.status_code >= 400:
+        raise SystemExit(f"sandbox netsuite: {method} {url} -> {response.status_code}: {response.text.strip()}")
+    return response.json()
+
+
+def main(argv: list[str]) -> int:
+    """Run one admin command; prints JSON to stdout, exits non-zero with the server's message on error."""
+    args = _parser().parse_args(argv)
+    base = args.url.rstrip("/") + "/__admin"
+    params = {"account": args.account} if args.account else {}
+    if args.command == "list":
+        for record in _call("GET", f"{base}/records/{args.type}", params)["records"]:
+            print(json.dumps(record, sort_keys=True))
+        return 0
+    if args.command == "get":
+        result: Any = _call("GET", f"{base}/records/{args.type}/{args.key}", params)
+    elif args.command == "reset":
+        result = _call("POST", f"{base}/reset", params, {"knobs": args.knobs})
+    elif args.command == "knobs":
+        changes = {name: getattr(args, name) for name in _FLAG_KNOBS if getattr(args, name) is not None}
+        if args.set:
+            changes.update(json.loads(args.set))
+        result = _call("POST", f"{base}/knobs", params, changes) if changes else _call("GET", f"{base}/knobs", params)
+    elif args.command == "stats":
+        result = _call("GET", f"{base}/stats", params)
+    elif args.command == "requests":
+        result = _call("GET", f"{base}/requests", params)
+        if args.tail:
+            result = result[-args.tail:]
+    else:
+        result = _call("GET", f"{base}/accounts", params)
+    print(json.dumps(result, indent=2, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

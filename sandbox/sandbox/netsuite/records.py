@@ -1,0 +1,320 @@
+"""Record types the stand-in serves, and how a stored record is merged and rendered like the REST Record API.
+
+Records are stored as the client sent them (references as `{"id": "..."}`, sublists as plain line lists with a
+line key added), and rendered on GET in NetSuite's shape: top-level `links`, ids as strings, references as
+`{links, id, refName}`, sublists as link stubs unless `expandSubResources=true`.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+ADDRESS_FIELDS = frozenset({
+    "addr1", "addr2", "addr3", "addressee", "addrText", "addrPhone", "attention", "city", "state", "zip",
+    "country", "override",
+})
+
+
+@dataclass(frozen=True)
+class Sublist:
+    """A sublist (`addressbook`, `item`): its line fields, line references and the key that names a line."""
+
+    fields: frozenset[str]
+    references: dict[str, str]
+    key: str
+    subrecords: dict[str, frozenset[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordType:
+    name: str
+    family: str
+    fields: frozenset[str]
+    references: dict[str, str]
+    sublists: dict[str, Sublist]
+    lengths: dict[str, int]
+    read_only: frozenset[str] = frozenset({"id", "dateCreated", "createdDate", "lastModifiedDate"})
+    subrecords: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    @property
+    def path_name(self) -> str:
+        """NetSuite lower-cases the type in Location and link URLs (purchaseOrder -> purchaseorder)."""
+        return self.name.lower()
+
+
+_ENTITY_LENGTHS = {
+    "companyName": 83, "entityId": 83, "firstName": 32, "middleName": 32, "lastName": 32, "salutation": 15,
+    "title": 99, "phone": 32, "altPhone": 32, "mobilePhone": 32, "homePhone": 32, "officePhone": 32, "fax": 32,
+    "email": 254, "altEmail": 254, "url": 999, "accountNumber": 99, "externalId": 255, "comments": 999,
+}
+ADDRESS_LENGTHS = {"addr1": 150, "addr2": 150, "addr3": 150, "city": 50, "zip": 36, "addressee": 150,
+                    "attention": 150, "addrPhone": 32}
+
+ADDRESSBOOK = Sublist(
+    fields=frozenset({"addressbookaddress", "defaultBilling", "defaultShipping", "isResidential", "label", "id",
+                      "internalId", "addressId"}),
+    references={},
+    key="id",
+    subrecords={"addressbookaddress": ADDRESS_FIELDS},
+)
+ITEM_LINES = Sublist(
+    fields=frozenset({"item", "quantity", "rate", "amount", "description", "price", "units", "location", "class",
+                      "department", "taxCode", "line", "isClosed", "createPo", "expectedShipDate"}),
+    references={"item": "item", "price": "priceLevel", "location": "location", "class": "classification",
+                "department": "department", "taxCode": "salesTaxItem", "units": "unitsType"},
+    key="line",
+)
+
+_CUSTOMER_REFS = {"subsidiary": "subsidiary", "parent": "customer", "currency": "currency",
+                  "category": "customerCategory", "salesRep": "employee", "terms": "term", "priceLevel": "priceLevel",
+                  "entityStatus": "customerStatus", "receivablesAccount": "account"}
+_CONTACT_REFS = {"subsidiary": "subsidiary", "company": "customer", "supervisor": "contact",
+                 "assistant": "contact", "contactRole": "contactRole"}
+_ITEM_REFS = {"subsidiary": "subsidiary", "taxSchedule": "taxSchedule", "incomeAccount": "account",
+              "expenseAccount": "account", "cogsAccount": "account", "assetAccount": "account",
+              "class": "classification", "department": "department", "location": "location",
+              "unitsType": "unitsType", "saleUnit": "unitsType"}
+_ITEM_FIELDS = {"itemId", "displayName", "salesDescription", "purchaseDescription", "externalId", "isInactive",
+                "includeChildren", "basePrice", "cost", "upcCode", "vendorName", "manufacturer", "mpn", "customForm",
+                "isTaxable", "createdDate", "lastModifiedDate", "itemType", "weight", "id", *_ITEM_REFS}
+_ITEM_LENGTHS = {"itemId": 60, "displayName": 60, "salesDescription": 999, "purchaseDescription": 999,
+                 "externalId": 255, "upcCode": 99, "vendorName": 60}
+
+RECORD_TYPES: dict[str, RecordType] = {t.name.lower(): t for t in [
+    RecordType(
+        name="customer", family="entity",
+        fields=frozenset({
+            "companyName", "firstName", "middleName", "lastName", "salutation", "title", "isPerson", "entityId",
+            "externalId", "email", "phone", "altPhone", "mobilePhone", "homePhone", "fax", "url", "comments",
+            "creditLimit", "isInactive", "taxable", "customForm", "emailPreference", "accountNumber",
+            "defaultAddress", "addressbook", "dateCreated", "lastModifiedDate", "balance", "printTransactions",
+            "emailTransactions", "faxTransactions", "shipComplete", "isBudgetApproved", "language", "id", *_CUSTOMER_REFS,
+        }),
+        references=_CUSTOMER_REFS,
+        sublists={"addressbook": ADDRESSBOOK},
+        lengths=_ENTITY_LENGTHS,
+    ),
+    RecordType(
+        name="contact", family="entity",
+        fields=frozenset({
+            "firstName", "middleName", "lastName", "salutation", "title", "entityId", "externalId", "email",
+            "altEmail", "phone", "mobilePhone", "homePhone", "officePhone", "fax", "comments", "isInactive",
+            "isPrivate", "customForm", "addressbook", "dateCreated", "lastModifiedDate", "id", *_CONTACT_REFS,
+        }),
+        references=_CONTACT_REFS,
+        sublists={"addressbook": ADDRESSBOOK},
+        lengths=_ENTITY_LENGTHS,
+    ),
+    RecordType(name="nonInventorySaleItem", family="item", fields=frozenset(_ITEM_FIELDS), references=_ITEM_REFS,
+               sublists={}, lengths=_ITEM_LENGTHS),
+    RecordType(name="inventoryItem", family="item", fields=frozenset(_ITEM_FIELDS), references=_ITEM_REFS,
+               sublists={}, lengths=_ITEM_LENGTHS),
+    RecordType(
+        name="salesOrder", family="transaction",
+        fields=frozenset({
+            "entity", "tranDate", "tranId", "externalId", "memo", "otherRefNum", "subsidiary", "currency",
+            "location", "department", "class", "salesRep", "terms", "orderStatus", "startDate", "endDate",
+            "shipDate", "item", "total", "subtotal", "customForm", "createdDate", "lastModifiedDate",
+            "exchangeRate", "opportunity", "message", "email", "shipMethod", "id",
+        }),
+        references={"entity": "customer", "subsidiary": "subsidiary", "currency": "currency",
+                    "location": "location", "department": "department", "class": "classification",
+                    "salesRep": "employee", "terms": "term", "shipMethod": "shipItem", "opportunity": "opportunity"},
+        sublists={"item": ITEM_LINES},
+        lengths={"externalId": 255, "memo": 999, "otherRefNum": 45, "tranId": 45},
+    ),
+    RecordType(
+        name="subsidiary", family="subsidiary",
+        fields=frozenset({"name", "legalName", "country", "state", "parent", "currency", "isInactive",
+                          "isElimination", "url", "mainAddress", "externalId", "email", "fax", "id"}),
+        references={"parent": "subsidiary", "currency": "currency"},
+        sublists={},
+        lengths={"name": 83, "legalName": 83, "externalId": 255},
+        subrecords={"mainAddress": ADDRESS_FIELDS},
+    ),
+]}
+
+# Reference target names that are records this sandbox stores (and so must exist); "item" means either item type.
+STORED_TARGETS = {"customer": ("customer",), "contact": ("contact",), "subsidiary": ("subsidiary",),
+                  "item": ("noninventorysaleitem", "inventoryitem")}
+
+
+def record_type(name: str) -> RecordType | None:
+    """Record type names in paths are case-insensitive in NetSuite (salesOrder == salesorder)."""
+    return RECORD_TYPES.get(name.lower())
+
+
+def is_custom_field(name: str) -> bool:
+    """Custom fields (custentity…, custbody…, custcol…, custitem…, custrecord…) are assumed to exist."""
+    return name.startswith(("custentity", "custbody", "custcol", "custitem", "custrecord"))
+
+
+def normalize_reference(value: dict[str, Any]) -> dict[str, Any]:
+    """Keep only the id of a reference, as a string (`{"id": 107}` is accepted like NetSuite does)."""
+    return {"id": str(value["id"])}
+
+
+def _today() -> str:
+    return dt.date.today().isoformat()
+
+
+def _stamp() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _normalize_line(rtype: RecordType, sublist: Sublist, line: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for name, value in line.items():
+        if value is None:
+            continue
+        if name in sublist.references and isinstance(value, dict) and "id" in value:
+            value = normalize_reference(value)
+        out[name] = copy.deepcopy(value)
+    return out
+
+
+def _merge_lines(sublist: Sublist, current: list[dict[str, Any]], incoming: list[dict[str, Any]],
+                 normalize: Callable[[dict[str, Any]], dict[str, Any]]) -> list[dict[str, Any]]:
+    """Without `replace`, a line naming an existing line key updates it; any other line is appended."""
+    lines = [dict(line) for line in current]
+    next_key = max((int(line[sublist.key]) for line in lines), default=0) + 1
+    for raw in incoming:
+        line = normalize(raw)
+        key = line.get(sublist.key)
+        existing = next((old for old in lines if str(old[sublist.key]) == str(key)), None) if key else None
+        if existing is not None:
+            existing.update(line)
+            continue
+        line[sublist.key] = next_key
+        next_key += 1
+        lines.append(line)
+    return lines
+
+
+def apply_changes(rtype: RecordType, stored: dict[str, Any] | None, changes: dict[str, Any],
+                  replace: set[str]) -> dict[str, Any]:
+    """Merge a write into a record: `null` clears a field, sublists merge line-wise unless named in `replace`."""
+    record = copy.deepcopy(stored) if stored else {}
+    record.pop("id", None)
+    for name in replace & set(rtype.sublists):
+        record[name] = []
+    for name, value in changes.items():
+        if name in rtype.read_only:
+            continue
+        if value is None:
+            record.pop(name, None)
+        elif name in rtype.sublists and isinstance(value, dict):
+            sublist = rtype.sublists[name]
+            record[name] = _merge_lines(sublist, record.get(name, []), value.get("items") or [],
+                                        lambda line, s=sublist: _normalize_line(rtype, s, line))
+        elif name in rtype.references and isinstance(value, dict) and "id" in value:
+            record[name] = normalize_reference(value)
+        else:
+            record[name] = copy.deepcopy(value)
+    now = _stamp()
+    created_field = "dateCreated" if rtype.family == "entity" else "createdDate"
+    record.setdefault(created_field, now)
+    record["lastModifiedDate"] = now
+    _derive(rtype, record)
+    return record
+
+
+def _derive(rtype: RecordType, record: dict[str, Any]) -> None:
+    """Server-computed fields NetSuite fills in on save."""
+    if rtype.name == "customer":
+        record.setdefault("isPerson", False)
+        record.setdefault("isInactive", False)
+        if record.get("isPerson"):
+            record["entityId"] = " ".join(p for p in (record.get("firstName"), record.get("lastName")) if p)
+        elif "entityId" not in record and record.get("companyName"):
+            record["entityId"] = record["companyName"]
+    elif rtype.name == "contact":
+        record.setdefault("isInactive", False)
+        record["entityId"] = " ".join(p for p in (record.get("firstName"), record.get("lastName")) if p)
+    elif rtype.family == "item":
+        record.setdefault("isInactive", False)
+    elif rtype.name == "salesOrder":
+        record.setdefault("tranDate", _today())
+        total = 0.0
+        for line in record.get("item", []):
+            if "amount" not in line and isinstance(line.get("rate"), (int, float)):
+                line["amount"] = round(float(line["rate"]) * float(line.get("quantity", 1) or 0), 2)
+            total += float(line.get("amount") or 0)
+        record["subtotal"] = record["total"] = round(total, 2)
+
+
+def ref_name(rtype_name: str, record: dict[str, Any]) -> str | None:
+    if rtype_name in ("customer", "contact"):
+        return record.get("entityId") or record.get("companyName")
+    if rtype_name in ("noninventorysaleitem", "inventoryitem"):
+        return record.get("itemId")
+    if rtype_name == "subsidiary":
+        return record.get("name")
+    return None
+
+
+class Renderer:
+    """Turns stored records into GET bodies for one base URL (`<scheme>://<host>/services/rest/record/v1`)."""
+
+    def __init__(self, base: str, lookup: Callable[[str, str], tuple[str, dict[str, Any]] | None]) -> None:
+        self.base = base
+        self._lookup = lookup
+
+    def link(self, *parts: str) -> list[dict[str, str]]:
+        return [{"rel": "self", "href": "/".join([self.base, *parts])}]
+
+    def reference(self, target: str, value: dict[str, Any]) -> dict[str, Any]:
+        ref_id = str(value.get("id"))
+        found = self._lookup(target, ref_id) if target in STORED_TARGETS else None
+        path_type = found[0] if found else target.lower()
+        out: dict[str, Any] = {"links": self.link(path_type, ref_id), "id": ref_id}
+        name = ref_name(found[0], found[1]) if found else None
+        if name is not None:
+            out["refName"] = name
+        return out
+
+    def _line(self, sublist: Sublist, self_parts: list[str], line: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {"links": []}
+        for name, value in line.items():
+            if name in sublist.references and isinstance(value, dict) and "id" in value:
+                out[name] = self.reference(sublist.references[name], value)
+            elif name in sublist.subrecords and isinstance(value, dict):
+                out[name] = {"links": self.link(*self_parts, str(line[sublist.key]), name), **value}
+            else:
+                out[name] = value
+        return out
+
+    def render(self, rtype: RecordType, record: dict[str, Any], *, expand: bool = False,
+               fields: set[str] | None = None) -> dict[str, Any]:
+        record_id = str(record["id"])
+        body: dict[str, Any] = {"links": self.link(rtype.path_name, record_id)}
+        values = dict(record)
+        for name in rtype.sublists:
+            values.setdefault(name, [])
+        if rtype.name == "customer":
+            values.setdefault("balance", 0.0)
+        if rtype.name == "salesOrder":
+            values.setdefault("tranId", f"SO{record_id}")
+        for name in sorted(values, key=str.lower):
+            if fields is not None and name not in fields:
+                continue
+            value = values[name]
+            if name in rtype.sublists:
+                sublist = rtype.sublists[name]
+                stub = self.link(rtype.path_name, record_id, name)
+                if expand:
+                    items = [self._line(sublist, [rtype.path_name, record_id, name], line) for line in value]
+                    body[name] = {"links": stub, "items": items, "totalResults": len(items)}
+                else:
+                    body[name] = {"links": stub}
+            elif name in rtype.references and isinstance(value, dict) and "id" in value:
+                body[name] = self.reference(rtype.references[name], value)
+            elif name in rtype.subrecords and isinstance(value, dict):
+                body[name] = {"links": self.link(rtype.path_name, record_id, name), **value}
+            else:
+                body[name] = value
+        return body

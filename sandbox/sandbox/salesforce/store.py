@@ -1,0 +1,355 @@
+"""SQLite persistence: one table per sObject, plus tokens, query cursors and Bulk jobs.
+
+Each sObject table has one column per stored field (named exactly like the field) and SQLite's rowid, which
+query cursors and Bulk results use as a stable handle. Writes go through `write()` (a process lock plus
+`BEGIN IMMEDIATE`), so "bump SystemModstamp strictly past every existing one" is atomic even with concurrent
+clients. Reads use one connection per thread, WAL mode, so readers never wait for writers.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from sandbox.salesforce import data
+from sandbox.salesforce.errors import ApiError, not_found
+from sandbox.salesforce.schema import OBJECTS, SObject, sobject
+from sandbox.salesforce.values import FieldValueError, from_input, make_id, now_ms, parse_datetime_ms
+
+BATCH_ROWS = 5000
+_SQL_TYPES = {"boolean": "INTEGER", "int": "INTEGER", "long": "INTEGER", "datetime": "INTEGER", "double": "REAL",
+              "currency": "REAL", "percent": "REAL"}
+_SERVICE_TABLES = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS access_tokens (token TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS refresh_tokens (token TEXT PRIMARY KEY, client_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cursors (locator TEXT PRIMARY KEY, soql TEXT NOT NULL, query_all INTEGER NOT NULL,
+    first_seq INTEGER NOT NULL, total INTEGER NOT NULL, batch INTEGER NOT NULL, used_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS cursor_rows (seq INTEGER PRIMARY KEY, locator TEXT NOT NULL, rid INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS ix_cursor_rows_locator ON cursor_rows (locator);
+CREATE TABLE IF NOT EXISTS bulk_jobs (id TEXT PRIMARY KEY, info TEXT NOT NULL, soql TEXT NOT NULL,
+    polls INTEGER NOT NULL DEFAULT 0, first_seq INTEGER, total INTEGER);
+CREATE TABLE IF NOT EXISTS bulk_rows (seq INTEGER PRIMARY KEY, job_id TEXT NOT NULL, rid INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS ix_bulk_rows_job ON bulk_rows (job_id);
+"""
+# Control keys an admin write may carry next to the fields (no Salesforce field is lower_snake_case).
+CONTROL_KEYS = frozenset({"system_modstamp", "late_seconds"})
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Store:
+    """The org's records and the server's bookkeeping, in `data_dir/salesforce.sqlite3`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._write_lock = threading.RLock()
+        self.conn().executescript(_SERVICE_TABLES)
+
+    # -- connections -------------------------------------------------------------------------------------------
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One serialised write transaction."""
+        with self._write_lock:
+            conn = self.conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    # -- meta --------------------------------------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        row = self.conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    @staticmethod
+    def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+        conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                     (key, value))
+
+    @property
+    def seeded(self) -> bool:
+        return self.meta("volumes") is not None
+
+    # -- seeding -----------------------------------------------------------------------------------------------
+    def seed(self, volumes: data.Volumes) -> None:
+        """Drop every record and regenerate the org from `volumes`, streaming rows in batches."""
+        with self._write_lock:
+            conn = self.conn()
+            conn.execute("PRAGMA synchronous=OFF")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("DELETE FROM cursors")
+                conn.execute("DELETE FROM cursor_rows")
+                conn.execute("DELETE FROM bulk_rows")
+                conn.execute("DELETE FROM bulk_jobs")
+                for obj in OBJECTS.values():
+                    conn.execute(f"DROP TABLE IF EXISTS {quote(obj.name)}")
+                    self._create_table(conn, obj)
+                counts = self._insert_rows(conn, data.all_rows(volumes))
+                for obj in OBJECTS.values():
+                    self.set_meta(conn, f"counter:{obj.name}", str(counts.get(obj.name, 0)))
+                if volumes.shared_modstamp_accounts:
+                    self._share_modstamp(conn, OBJECTS["Account"], volumes.shared_modstamp_accounts, None)
+                self.set_meta(conn, "volumes", json.dumps(asdict(volumes)))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            finally:
+                conn.execute("PRAGMA synchronous=NORMAL")
+
+    @staticmethod
+    def _create_table(conn: sqlite3.Connection, obj: SObject) -> None:
+        columns = ", ".join(
+            f"{quote(f.name)} {_SQL_TYPES.get(f.type, 'TEXT')}" + (" NOT NULL UNIQUE" if f.name == "Id" else "")
+            for f in obj.stored_fields
+        )
+        if not obj.has_is_deleted:
+            columns += ', "IsDeleted" INTEGER NOT NULL DEFAULT 0'
+        table = quote(obj.name)
+        conn.execute(f"CREATE TABLE {table} (rid INTEGER PRIMARY KEY, {columns})")
+        conn.execute(f'CREATE INDEX {quote("ix_" + obj.name + "_modstamp")} ON {table} ("SystemModstamp", "Id")')
+        for field in obj.fields:
+            if field.type == "reference" and field.relationship_name in ("Account", "Opportunity"):
+                conn.execute(f"CREATE INDEX {quote('ix_' + obj.name + '_' + field.name)} ON {table} "
+                             f"({quote(field.name)})")
+
+    @staticmethod
+    def _insert_rows(conn: sqlite3.Connection, rows: Iterator[tuple[str, dict[str, Any]]]) -> dict[str, int]:
+        batches: dict[str, list[tuple[Any, ...]]] = {}
+        counts: dict[str, int] = {}
+
+        def flush(name: str) -> None:
+            obj = OBJECTS[name]
+            names = [f.name for f in obj.stored_fields]
+            sql = (f"INSERT INTO {quote(name)} ({', '.join(map(quote, names))}) "
+                   f"VALUES ({', '.join('?' * len(names))})")
+            conn.executemany(sql, batches.pop(name))
+
+        for name, row in rows:
+            obj = OBJECTS[name]
+            batch = batches.setdefault(name, [])
+            batch.append(tuple(row.get(f.name) for f in obj.stored_fields))
+            counts[name] = counts.get(name, 0) + 1
+            if len(batch) >= BATCH_ROWS:
+                flush(name)
+        for name in list(batches):
+            flush(name)
+        return counts
+
+    # -- timestamps --------------------------------------------------------------------------------------------
+    @staticmethod
+    def next_modstamp(conn: sqlite3.Connection, obj: SObject) -> int:
+        """Now (to the second), or one second past the table's newest SystemModstamp if that is later."""
+        newest = conn.execute(f'SELECT MAX("SystemModstamp") FROM {quote(obj.name)}').fetchone()[0]
+        now = now_ms() // 1000 * 1000
+        return max(now, (newest // 1000 * 1000 + 1000) if newest is not None else now)
+
+    @staticmethod
+    def _control_stamp(control: dict[str, Any]) -> int | None:
+        if control.get("system_modstamp") is not None:
+            stamp = parse_datetime_ms(str(control["system_modstamp"]))
+            if stamp is None:
+                raise ApiError(400, "INVALID_FIELD", f"system_modstamp: not a datetime: {control['system_modstamp']}")
+            return stamp
+        if control.get("late_seconds") is not None:
+            return (now_ms() // 1000 - int(control["late_seconds"])) * 1000
+        return None
+
+    def _share_modstamp(self, conn: sqlite3.Connection, obj: SObject, count: int, stamp: int | None,
+                        ids: list[str] | None = None) -> tuple[list[str], int]:
+        stamp = stamp if stamp is not None else self.next_modstamp(conn, obj)
+        table = quote(obj.name)
+        if ids:
+            chosen = [row[0] for row in conn.execute(
+                f'SELECT "Id" FROM {table} WHERE "Id" IN ({",".join("?" * len(ids))})', ids)]
+        else:
+            chosen = [row[0] for row in conn.execute(
+                f'SELECT "Id" FROM {table} WHERE "IsDeleted" = 0 ORDER BY rid LIMIT ?', (count,))]
+        conn.executemany(f'UPDATE {table} SET "SystemModstamp" = ?, "LastModifiedDate" = ? WHERE "Id" = ?',
+                         [(stamp, stamp, record_id) for record_id in chosen])
+        return chosen, stamp
+
+    def share_modstamp(self, obj: SObject, count: int, control: dict[str, Any],
+                       ids: list[str] | None = None) -> tuple[list[str], int]:
+        """Give `count` live records (or `ids`) one identical SystemModstamp, as bulk updates do in real orgs."""
+        with self.write() as conn:
+            return self._share_modstamp(conn, obj, count, self._control_stamp(control), ids)
+
+    # -- admin writes ------------------------------------------------------------------------------------------
+    def _coerce(self, obj: SObject, values: dict[str, Any], creating: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in values.items():
+            field = obj.get(key)
+            if field is None:
+                raise ApiError(400, "INVALID_FIELD", f"No such column '{key}' on sobject of type {obj.name}")
+            if not field.stored or field.system and field.name not in ("Name",) or field.type == "id":
+                raise ApiError(400, "INVALID_FIELD_FOR_INSERT_UPDATE",
+                               f"Unable to create/update fields: {field.name}. Please check the security settings "
+                               "of this field and verify that it is read/write for your profile or permission set.",
+                               [field.name])
+            try:
+                out[field.name] = from_input(field, value)
+            except FieldValueError as exc:
+                raise ApiError(400, "STRING_TOO_LONG" if "too large" in str(exc) else "INVALID_TYPE_ON_FIELD_IN_RECORD",
+                               str(exc), [field.name]) from exc
+        return out
+
+    def _check_references(self, conn: sqlite3.Connection, obj: SObject, values: dict[str, Any]) -> None:
+        for name, value in values.items():
+            field = obj.get(name)
+            if field is None or field.type != "reference" or value is None:
+                continue
+            target = OBJECTS[field.reference_to[0]]
+            if not conn.execute(f'SELECT 1 FROM {quote(target.name)} WHERE "Id" = ?', (value,)).fetchone():
+                raise ApiError(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [field.name])
+
+    def _derive(self, conn: sqlite3.Connection, obj: SObject, row: dict[str, Any]) -> None:
+        """Fields the platform computes on save."""
+        if obj.name in ("Contact", "User") and ("LastName" in row or "FirstName" in row):
+            first, last = row.get("FirstName"), row.get("LastName")
+            row["Name"] = f"{first} {last}" if first else last
+        if obj.name == "Opportunity" and "StageName" in row:
+            row["IsClosed"] = int(str(row["StageName"]).startswith("Closed"))
+            row["IsWon"] = int(row["StageName"] == "Closed Won")
+        if obj.name == "OpportunityLineItem":
+            if row.get("PricebookEntryId") and not row.get("Product2Id"):
+                found = conn.execute('SELECT "Product2Id", "UnitPrice", "ProductCode" FROM "PricebookEntry" '
+                                     'WHERE "Id" = ?', (row["PricebookEntryId"],)).fetchone()
+                if found:
+                    row["Product2Id"], row["ListPrice"], row["ProductCode"] = found
+            if row.get("Quantity") is not None and row.get("UnitPrice") is not None:
+                row["TotalPrice"] = round(float(row["Quantity"]) * float(row["UnitPrice"]), 2)
+
+    def _touch_opportunity(self, conn: sqlite3.Connection, opportunity_id: str | None) -> None:
+        """Line items roll up into their opportunity: its Amount changes and its SystemModstamp moves."""
+        if not opportunity_id:
+            return
+        total, count = conn.execute(
+            'SELECT SUM("TotalPrice"), COUNT(*) FROM "OpportunityLineItem" WHERE "OpportunityId" = ? '
+            'AND "IsDeleted" = 0', (opportunity_id,)).fetchone()
+        stamp = self.next_modstamp(conn, OBJECTS["Opportunity"])
+        conn.execute('UPDATE "Opportunity" SET "Amount" = COALESCE(?, "Amount"), "HasOpportunityLineItem" = ?, '
+                     '"LastModifiedDate" = ?, "SystemModstamp" = ? WHERE "Id" = ?',
+                     (total, int(count > 0), stamp, stamp, opportunity_id))
+
+    def create(self, obj: SObject, values: dict[str, Any], control: dict[str, Any]) -> str:
+        with self.write() as conn:
+            row = self._coerce(obj, values, creating=True)
+            missing = [f.name for f in obj.fields if not f.nillable and not f.system and f.stored
+                       and f.type != "boolean" and f.name != "OwnerId" and row.get(f.name) in (None, "")]
+            if missing:
+                raise ApiError(400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]",
+                               missing)
+            self._check_references(conn, obj, row)
+            counter = int(self.meta(f"counter:{obj.name}") or 0) + 1
+            self.set_meta(conn, f"counter:{obj.name}", str(counter))
+            record_id = make_id(obj.key_prefix, counter)
+            stamp = self._control_stamp(control) or self.next_modstamp(conn, obj)
+            integration_user = make_id("005", 1)
+            base: dict[str, Any] = {f.name: 0 for f in obj.stored_fields if f.type == "boolean"}
+            base.update({"Id": record_id, "IsDeleted": 0, "CreatedDate": stamp, "LastModifiedDate": stamp,
+                         "SystemModstamp": stamp, "CreatedById": integration_user,
+                         "LastModifiedById": integration_user})
+            if obj.get("OwnerId"):
+                base["OwnerId"] = integration_user
+            if obj.name == "Invoice__c":
+                base["Name"] = f"INV-{counter:06d}"
+            base.update(row)
+            self._derive(conn, obj, base)
+            names = [f.name for f in obj.stored_fields if f.name in base]
+            if not obj.has_is_deleted:
+                names.append("IsDeleted")
+            conn.execute(f"INSERT INTO {quote(obj.name)} ({', '.join(map(quote, names))}) "
+                         f"VALUES ({', '.join('?' * len(names))})", [base[n] for n in names])
+            if obj.name == "OpportunityLineItem":
+                self._touch_opportunity(conn, base.get("OpportunityId"))
+            return record_id
+
+    def _existing(self, conn: sqlite3.Connection, obj: SObject, record_id: str) -> dict[str, Any]:
+        cursor = conn.execute(f'SELECT * FROM {quote(obj.name)} WHERE "Id" = ?', (record_id,))
+        found = cursor.fetchone()
+        if found is None:
+            raise not_found()
+        return dict(zip([d[0] for d in cursor.description], found))
+
+    def update(self, obj: SObject, record_id: str, values: dict[str, Any], control: dict[str, Any]) -> None:
+        with self.write() as conn:
+            current = self._existing(conn, obj, record_id)
+            if current["IsDeleted"]:
+                raise ApiError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
+            row = self._coerce(obj, values, creating=False)
+            self._check_references(conn, obj, row)
+            merged = {**current, **row}
+            self._derive(conn, obj, merged)
+            row.update({k: merged[k] for k in ("Name", "IsClosed", "IsWon", "TotalPrice", "Product2Id") if k in merged
+                        and obj.get(k) is not None and merged[k] != current.get(k)})
+            stamp = self._control_stamp(control) or self.next_modstamp(conn, obj)
+            row.update({"LastModifiedDate": stamp, "SystemModstamp": stamp, "LastModifiedById": make_id("005", 1)})
+            assignments = ", ".join(f"{quote(name)} = ?" for name in row)
+            conn.execute(f'UPDATE {quote(obj.name)} SET {assignments} WHERE "Id" = ?', [*row.values(), record_id])
+            if obj.name == "OpportunityLineItem":
+                self._touch_opportunity(conn, merged.get("OpportunityId"))
+
+    def set_deleted(self, obj: SObject, record_id: str, deleted: bool) -> None:
+        """Move a record into (delete) or out of (undelete) the recycle bin, with cascades like the platform."""
+        with self.write() as conn:
+            current = self._existing(conn, obj, record_id)
+            if deleted and current["IsDeleted"]:
+                raise ApiError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
+            if not deleted and not current["IsDeleted"]:
+                raise ApiError(400, "UNDELETE_FAILED", "Entity is not in the recycle bin", [])
+            stamp = self.next_modstamp(conn, obj)
+            conn.execute(f'UPDATE {quote(obj.name)} SET "IsDeleted" = ?, "SystemModstamp" = ?, '
+                         f'"LastModifiedDate" = ? WHERE "Id" = ?', (int(deleted), stamp, stamp, record_id))
+            if obj.name == "Opportunity":
+                line_stamp = self.next_modstamp(conn, OBJECTS["OpportunityLineItem"])
+                conn.execute('UPDATE "OpportunityLineItem" SET "IsDeleted" = ?, "SystemModstamp" = ? '
+                             'WHERE "OpportunityId" = ? AND "IsDeleted" = ?',
+                             (int(deleted), line_stamp, record_id, int(not deleted)))
+            if obj.name == "OpportunityLineItem":
+                self._touch_opportunity(conn, current.get("OpportunityId"))
+
+    def list_records(self, obj: SObject, limit: int | None, offset: int) -> Iterator[dict[str, Any]]:
+        cursor = self.conn().execute(f"SELECT * FROM {quote(obj.name)} ORDER BY rid LIMIT ? OFFSET ?",
+                                     (limit if limit is not None else -1, offset))
+        names = [d[0] for d in cursor.description]
+        for found in cursor:
+            yield dict(zip(names, found))
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        out = {}
+        for obj in OBJECTS.values():
+            total, deleted = self.conn().execute(
+                f'SELECT COUNT(*), COALESCE(SUM("IsDeleted"), 0) FROM {quote(obj.name)}').fetchone()
+            out[obj.name] = {"total": total, "deleted": deleted}
+        return out
+
+
+def resolve_object(name: str) -> SObject:
+    obj = sobject(name)
+    if obj is None:
+        raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
+    return obj

@@ -1,0 +1,111 @@
+"""Describe → JSON Schema, replication-key choice, and the field facts a sync needs from a schema alone.
+
+A sync given a catalog must make no describe calls, so everything the query builder needs (compound
+fields, base64 fields, datetime fields) is read back from the catalog's JSON Schema, which this module
+writes in a recognisable way.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+#: Replication keys in order of preference; the first one that exists and is `filterable` wins.
+REPLICATION_KEYS = ("SystemModstamp", "LastModifiedDate", "CreatedDate")
+#: Sub-fields of compound fields, as REST returns them inside the compound object.
+ADDRESS_PARTS: dict[str, dict[str, t.Any]] = {
+    "street": {"type": ["string", "null"]},
+    "city": {"type": ["string", "null"]},
+    "state": {"type": ["string", "null"]},
+    "stateCode": {"type": ["string", "null"]},
+    "postalCode": {"type": ["string", "null"]},
+    "country": {"type": ["string", "null"]},
+    "countryCode": {"type": ["string", "null"]},
+    "latitude": {"type": ["number", "null"]},
+    "longitude": {"type": ["number", "null"]},
+    "geocodeAccuracy": {"type": ["string", "null"]},
+}
+LOCATION_PARTS = {"latitude": {"type": ["number", "null"]}, "longitude": {"type": ["number", "null"]}}
+_STRING_TYPES = frozenset(
+    {"id", "string", "textarea", "picklist", "multipicklist", "combobox", "reference", "email", "phone", "url",
+     "encryptedstring"}
+)
+_ANY_JSON = ["string", "number", "integer", "boolean", "object", "array", "null"]
+LINE_ITEMS_PROPERTY = "OpportunityLineItems"
+
+
+def field_schema(field: dict[str, t.Any]) -> dict[str, t.Any]:
+    """JSON Schema of one describe field; everything nullable except non-nillable, non-formula fields."""
+    sf_type = field.get("type")
+    nullable = bool(field.get("nillable")) or bool(field.get("calculated"))
+
+    def typed(json_type: str, **extra: t.Any) -> dict[str, t.Any]:
+        return {"type": [json_type, "null"] if nullable else [json_type], **extra}
+
+    if sf_type in _STRING_TYPES:
+        return typed("string")
+    if sf_type == "boolean":
+        return typed("boolean")
+    if sf_type in {"int", "long"}:
+        return typed("integer")
+    if sf_type in {"double", "currency", "percent"}:
+        return typed("number")
+    if sf_type == "datetime":
+        return typed("string", format="date-time")
+    if sf_type == "date":
+        return typed("string", format="date")
+    if sf_type == "time":
+        return typed("string", format="time")
+    if sf_type == "base64":
+        # REST returns the blob's relative URL, not its content; Bulk cannot select base64 at all.
+        return {"type": ["string", "null"], "contentEncoding": "base64"}
+    if sf_type == "address":
+        return {"type": ["object", "null"], "properties": dict(ADDRESS_PARTS)}
+    if sf_type == "location":
+        return {"type": ["object", "null"], "properties": dict(LOCATION_PARTS)}
+    # anyType (a value of any primitive type), json and complexvalue (structured values): no fixed shape.
+    return {"type": _ANY_JSON}
+
+
+def replication_key(fields: list[dict[str, t.Any]]) -> str | None:
+    """The preferred filterable timestamp field, or None for a full-table stream."""
+    by_name = {f["name"]: f for f in fields}
+    for name in REPLICATION_KEYS:
+        field = by_name.get(name)
+        if field and field.get("filterable") and field.get("type") == "datetime":
+            return name
+    return None
+
+
+def object_schema(describe: dict[str, t.Any], line_items: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
+    """The stream schema of one object; Opportunity gets `OpportunityLineItems` when lines are readable."""
+    properties = {f["name"]: field_schema(f) for f in describe["fields"]}
+    if line_items is not None:
+        properties[LINE_ITEMS_PROPERTY] = {"type": ["array", "null"], "items": line_items}
+    return {"type": "object", "properties": properties}
+
+
+def compound_components(name: str, schema: dict[str, t.Any], all_fields: t.Iterable[str]) -> dict[str, str]:
+    """`{component field: key in the compound object}` of a compound field, by Salesforce naming rules.
+
+    `BillingAddress` → `BillingStreet`, `BillingStateCode`, ...; custom `Site__c` → `Site__Street__s`,
+    `Site__Latitude__s`, ...; the plain `Address` of Lead/Contact-like objects → `Street`, `City`, ...
+    """
+    present = set(all_fields)
+    components = {}
+    for key in schema.get("properties") or {}:
+        part = key[0].upper() + key[1:]
+        if name.endswith("__c"):
+            candidate = f"{name[:-3]}__{part}__s"
+        elif name.endswith("Address"):
+            candidate = f"{name[: -len('Address')]}{part}"
+        else:
+            candidate = f"{name}{part}"
+        if candidate in present:
+            components[candidate] = key
+    return components
+
+
+def is_compound(schema: dict[str, t.Any]) -> bool:
+    """Address/location compound fields are the only object-typed fields this tap writes."""
+    types = schema.get("type")
+    return isinstance(types, list) and "object" in types and "properties" in schema and len(types) <= 2

@@ -1,0 +1,344 @@
+"""Streams: one per Salesforce object, read by REST query or Bulk 2.0, with safe bookmarks.
+
+Bookmark rules (the tap's core promise):
+- REST reads are ordered `SystemModstamp ASC, Id ASC` and start at `bookmark - lookback_seconds` with `>=`,
+  so late commits and many records sharing one timestamp are never lost; records inside the lookback window
+  are re-sent (downstream writes are idempotent) but never move the bookmark back.
+- Bulk results and re-emitted parents are unordered: they move the bookmark only once, to their maximum,
+  after the last record; an interrupted or quota-stopped read leaves the old bookmark in place.
+- The bookmark is always a value of an emitted record: never "now", never ahead of what was sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+
+from singer_sdk.streams import Stream
+
+from tap_salesforce_custom.bulk import BulkQueryJob
+from tap_salesforce_custom.discovery import (
+    LINE_ITEMS_PROPERTY,
+    compound_components,
+    is_compound,
+)
+from tap_salesforce_custom.errors import QuotaGuardStop
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+    from singer_sdk import Tap
+    from singer_sdk.helpers.types import Context
+
+    from tap_salesforce_custom.client import SalesforceClient
+
+Record = dict[str, t.Any]
+#: Ids per `WHERE ... IN (...)` clause: ~4 kB of SOQL, far below the 100 kB query length limit.
+IN_CHUNK = 200
+
+
+def to_rfc3339(value: str | None) -> str | None:
+    """Salesforce datetime (`...32.000+0000` REST, `...32.000Z` Bulk) → `2024-05-20T20:49:32.000000+00:00`."""
+    if not value:
+        return None
+    if len(value) == 28 and value.endswith("+0000"):
+        return f"{value[:23]}000+00:00"
+    if len(value) == 24 and value.endswith("Z"):
+        return f"{value[:23]}000+00:00"
+    parsed = dt.datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def soql_datetime(value: dt.datetime) -> str:
+    """A SOQL datetime literal, floored to the second (flooring only widens a `>=` filter)."""
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _csv_converter(schema: dict[str, t.Any]) -> Callable[[str], t.Any]:
+    """Bulk CSV text → the JSON type of the field; an empty cell is null (Salesforce stores no empty strings)."""
+    types = schema.get("type") or []
+    if "boolean" in types:
+        return lambda v: None if v == "" else v == "true"
+    if "integer" in types:
+        return lambda v: None if v == "" else int(v)
+    if "number" in types:
+        return lambda v: None if v == "" else float(v)
+    if schema.get("format") == "date-time":
+        return to_rfc3339
+    return lambda v: None if v == "" else v
+
+
+class SalesforceStream(Stream):
+    """One Salesforce object. Schema, keys and replication key come from discovery or the input catalog."""
+
+    def __init__(self, tap: Tap, *, name: str, schema: dict[str, t.Any], replication_key: str | None,
+                 client: SalesforceClient) -> None:
+        """Build the stream; `client` is shared by all streams of the run."""
+        super().__init__(tap, schema=schema, name=name)
+        self.primary_keys = ["Id"] if "Id" in schema["properties"] else []
+        self.replication_key = replication_key
+        self.client = client
+        self._defer_bookmark = False
+        self._suppress_bookmark = False
+        self._deferred_max: str | None = None
+
+    # The SDK must not track progress itself: ordering is handled per read path (see the module docstring).
+    is_sorted = True
+    #: A STATE every 2,000 records (one full REST page): a killed run resumes close to where it stopped.
+    STATE_MSG_FREQUENCY = 2000
+
+    @property
+    def _datetime_fields(self) -> list[str]:
+        return [n for n, s in self.schema["properties"].items() if s.get("format") == "date-time"]
+
+    def selected_fields(self) -> list[str]:
+        """Selected top-level properties (key and replication key always included)."""
+        forced = {*self.primary_keys, *([self.replication_key] if self.replication_key else [])}
+        return [
+            name for name in self.schema["properties"]
+            if name in forced or self.mask.get(("properties", name), True)
+        ]
+
+    def query_plan(self) -> tuple[list[str], dict[str, dict[str, str]]]:
+        """`(SOQL field list, {compound: {component: key}})`.
+
+        A compound field whose components are selected is rebuilt from them instead of being queried: the
+        query stays valid either way, and Bulk (which cannot select compound fields) can still serve it.
+        """
+        selected = [f for f in self.selected_fields() if f != LINE_ITEMS_PROPERTY]
+        properties = self.schema["properties"]
+        rebuilt: dict[str, dict[str, str]] = {}
+        fields = []
+        for name in selected:
+            if is_compound(properties[name]):
+                parts = compound_components(name, properties[name], selected)
+                if parts:
+                    rebuilt[name] = parts
+                    continue
+            fields.append(name)
+        return fields, rebuilt
+
+    def bulk_capable(self, fields: list[str]) -> bool:
+        """Bulk 2.0 cannot select compound (address/location) or base64 fields."""
+        properties = self.schema["properties"]
+        return not any(
+            is_compound(properties[f]) or properties[f].get("contentEncoding") == "base64" for f in fields
+        )
+
+    def start_timestamp(self, context: Context | None) -> dt.datetime | None:
+        """Where this read starts: `bookmark - lookback` (not before `start_date`), else `start_date`."""
+        state = self.get_context_state(context)
+        start_date = self.config.get("start_date")
+        floor = dt.datetime.fromisoformat(start_date) if start_date else None
+        if floor is not None and floor.tzinfo is None:
+            floor = floor.replace(tzinfo=dt.UTC)
+        bookmark = state.get("replication_key_value")
+        if not bookmark:
+            return floor
+        canonical = to_rfc3339(bookmark)
+        state["replication_key_value"] = canonical  # keeps later string comparisons format-safe
+        start = dt.datetime.fromisoformat(canonical) - dt.timedelta(seconds=int(self.config["lookback_seconds"]))
+        return max(start, floor) if floor else start
+
+    def build_soql(self, fields: list[str], start: dt.datetime | None, *, ordered: bool) -> str:
+        """`SELECT ... FROM X [WHERE key >= start] [ORDER BY key ASC, Id ASC]`."""
+        soql = f"SELECT {', '.join(fields)} FROM {self.name}"
+        if self.replication_key and start is not None:
+            soql += f" WHERE {self.replication_key} >= {soql_datetime(start)}"
+        if self.replication_key and ordered:
+            soql += f" ORDER BY {self.replication_key} ASC, Id ASC"
+        return soql
+
+    def get_records(self, context: Context | None) -> Iterable[Record]:
+        """Read the object; a quota stop ends the stream early with its bookmark at the last sent record."""
+        if getattr(self._tap, "quota_stop", None):
+            return
+        fields, rebuilt = self.query_plan()
+        start = self.start_timestamp(context)
+        try:
+            for page in self.read_pages(fields, start):
+                yield from self.finish_page([self.finish_record(r, rebuilt) for r in page])
+            yield from self.after_main_read(context, start)
+            self._commit_deferred_bookmark(context)
+        except QuotaGuardStop as stop:
+            self._deferred_max = None
+            self._tap.quota_stop = str(stop)  # type: ignore[attr-defined]
+            self.logger.warning("%s (stream %s)", stop, self.name)
+
+    def read_pages(self, fields: list[str], start: dt.datetime | None) -> Iterator[list[Record]]:
+        """Pages of raw records, by REST or Bulk per `api_type` (auto: Bulk above `bulk_threshold`)."""
+        api_type = self.config.get("api_type", "auto")
+        include_deleted = bool(self.config.get("include_deleted", True))
+        bulk_ok = self.bulk_capable(fields)
+        if api_type == "bulk" and not bulk_ok:
+            self.logger.info("%s: compound or base64 fields selected; reading by REST instead of Bulk", self.name)
+        if api_type == "bulk" and bulk_ok:
+            yield from self._bulk_pages(fields, start, include_deleted)
+            return
+        pages = self.client.query_pages(
+            self.build_soql(fields, start, ordered=True),
+            include_deleted=include_deleted,
+            batch_size=int(self.config.get("page_size", 2000)),
+        )
+        first = next(pages, None)
+        if first is None:
+            return
+        estimate = int(first.get("totalSize") or 0)
+        if api_type == "auto" and bulk_ok and estimate > int(self.config.get("bulk_threshold", 100_000)):
+            self.logger.info("%s: about %d records to read; switching to Bulk 2.0", self.name, estimate)
+            pages.close()
+            yield from self._bulk_pages(fields, start, include_deleted)
+            return
+        yield first["records"]
+        for page in pages:
+            yield page["records"]
+
+    def _bulk_pages(
+        self, fields: list[str], start: dt.datetime | None, include_deleted: bool
+    ) -> Iterator[list[Record]]:
+        self._defer_bookmark = True
+        convert = {f: _csv_converter(self.schema["properties"][f]) for f in fields}
+        job = BulkQueryJob(self.client, self.build_soql(fields, start, ordered=False), include_deleted=include_deleted)
+        page: list[Record] = []
+        for row in job.records():
+            page.append({name: convert[name](value) for name, value in row.items() if name in convert})
+            if len(page) >= 2000:
+                yield page
+                page = []
+        if page:
+            yield page
+
+    def finish_record(self, record: Record, rebuilt: dict[str, dict[str, str]]) -> Record:
+        """Drop `attributes`, write datetimes as RFC 3339, rebuild compound fields from their components."""
+        record.pop("attributes", None)
+        for name in self._datetime_fields:
+            value = record.get(name)
+            if value is not None:
+                record[name] = to_rfc3339(value)
+        for compound, parts in rebuilt.items():
+            values = {key: record.get(component) for component, key in parts.items()}
+            record[compound] = values if any(v is not None for v in values.values()) else None
+        return record
+
+    def finish_page(self, records: list[Record]) -> list[Record]:
+        """Hook for streams that add related data per page (Opportunity adds its line items)."""
+        return records
+
+    def after_main_read(self, context: Context | None, start: dt.datetime | None) -> Iterator[Record]:
+        """Hook for records emitted after the main read (Opportunity re-emits parents of changed lines)."""
+        return iter(())
+
+    def _increment_stream_state(self, latest_record: Record, *, context: Context | None = None) -> None:
+        """Advance the bookmark only forward, only for ordered reads; remember the maximum of the others."""
+        if not self.replication_key:
+            return
+        value = latest_record.get(self.replication_key)
+        if value is None or self._suppress_bookmark:
+            return
+        if self._defer_bookmark:
+            if self._deferred_max is None or value > self._deferred_max:
+                self._deferred_max = value
+            return
+        current = self.get_context_state(context).get("replication_key_value")
+        if current is None or value >= current:
+            super()._increment_stream_state(latest_record, context=context)
+
+    def _commit_deferred_bookmark(self, context: Context | None) -> None:
+        """After a complete unordered read: move the bookmark to the maximum seen (never backwards)."""
+        deferred, self._deferred_max, self._defer_bookmark = self._deferred_max, None, False
+        if deferred is None or not self.replication_key:
+            return
+        current = self.get_context_state(context).get("replication_key_value")
+        if current is None or deferred > current:
+            super()._increment_stream_state({self.replication_key: deferred}, context=context)
+
+    def query_by_ids(self, object_name: str, fields: list[str], key: str, ids: list[str], *,
+                     include_deleted: bool) -> Iterator[Record]:
+        """Rows of `object_name` whose `key` is one of `ids`, in chunks that keep each query short."""
+        for i in range(0, len(ids), IN_CHUNK):
+            quoted = ", ".join(f"'{x}'" for x in ids[i : i + IN_CHUNK])
+            soql = f"SELECT {', '.join(fields)} FROM {object_name} WHERE {key} IN ({quoted})"
+            for page in self.client.query_pages(soql, include_deleted=include_deleted,
+                                                batch_size=int(self.config.get("page_size", 2000))):
+                yield from page["records"]
+
+
+class OpportunityStream(SalesforceStream):
+    """Opportunity with `OpportunityLineItems`: the complete current list of its non-deleted lines.
+
+    An opportunity is also re-emitted when only its lines changed: line changes (deletes included, via
+    queryAll) since the line bookmark are collected and their opportunities read again with fresh lines.
+    The line bookmark is kept in this stream's state as `line_items_bookmark`, apart from the opportunity
+    bookmark, so neither can skip the other's changes.
+    """
+
+    LINE_BOOKMARK = "line_items_bookmark"
+
+    def _line_schema(self) -> dict[str, t.Any] | None:
+        if not self.mask.get(("properties", LINE_ITEMS_PROPERTY), True):
+            return None
+        prop = self.schema["properties"].get(LINE_ITEMS_PROPERTY)
+        return (prop or {}).get("items")
+
+    def _line_fields(self) -> list[str]:
+        schema = self._line_schema() or {"properties": {}}
+        return [n for n, s in schema["properties"].items() if not is_compound(s)]
+
+    def _with_lines(self, opportunities: list[Record]) -> list[Record]:
+        line_schema = self._line_schema()
+        if line_schema is None or not opportunities:
+            return opportunities
+        datetimes = [n for n, s in line_schema["properties"].items() if s.get("format") == "date-time"]
+        by_opp: dict[str, list[Record]] = {o["Id"]: [] for o in opportunities}
+        for line in self.query_by_ids("OpportunityLineItem", self._line_fields(), "OpportunityId", list(by_opp),
+                                      include_deleted=False):
+            line.pop("attributes", None)
+            for name in datetimes:
+                if line.get(name) is not None:
+                    line[name] = to_rfc3339(line[name])
+            by_opp[line["OpportunityId"]].append(line)
+        for opportunity in opportunities:
+            lines = by_opp[opportunity["Id"]]
+            opportunity[LINE_ITEMS_PROPERTY] = sorted(lines, key=lambda x: (x.get("SortOrder") or 0, x["Id"]))
+        return opportunities
+
+    def finish_page(self, records: list[Record]) -> list[Record]:
+        """Attach each opportunity's current lines (one line query per 200 opportunities)."""
+        return self._with_lines(records)
+
+    def after_main_read(self, context: Context | None, start: dt.datetime | None) -> Iterator[Record]:
+        """Re-emit opportunities whose lines changed since the line bookmark; then advance that bookmark."""
+        if self._line_schema() is None:
+            return
+        state = self.get_context_state(context)
+        line_bookmark = state.get(self.LINE_BOOKMARK)
+        lookback = dt.timedelta(seconds=int(self.config["lookback_seconds"]))
+        if line_bookmark:
+            since = dt.datetime.fromisoformat(line_bookmark) - lookback
+        elif start is not None and state.get("replication_key_value"):
+            since = start
+        else:  # first full read: every opportunity was just sent with its lines; catch changes made meanwhile
+            since = dt.datetime.fromtimestamp(self._initialized_at / 1000, tz=dt.UTC) - lookback
+        soql = (
+            f"SELECT OpportunityId, SystemModstamp FROM OpportunityLineItem "
+            f"WHERE SystemModstamp >= {soql_datetime(since)} ORDER BY SystemModstamp ASC, Id ASC"
+        )
+        changed: dict[str, None] = {}
+        newest: str | None = None
+        for page in self.client.query_pages(soql, include_deleted=True, batch_size=2000):
+            for line in page["records"]:
+                changed[line["OpportunityId"]] = None
+                newest = to_rfc3339(line["SystemModstamp"])
+        if changed:
+            self.logger.info("%d opportunities re-sent because their line items changed", len(changed))
+            fields, rebuilt = self.query_plan()
+            self._suppress_bookmark = True  # re-sent parents are unordered: they must not move the bookmark
+            parents = [self.finish_record(r, rebuilt) for r in self.query_by_ids(
+                self.name, fields, "Id", list(changed), include_deleted=bool(self.config.get("include_deleted", True)))]
+            for i in range(0, len(parents), IN_CHUNK):
+                yield from self._with_lines(parents[i : i + IN_CHUNK])
+            self._suppress_bookmark = False
+        if newest and (not line_bookmark or newest > to_rfc3339(line_bookmark)):
+            state[self.LINE_BOOKMARK] = newest

@@ -1,0 +1,273 @@
+"""Sinks: one per stream; a drained batch becomes concurrent upserts/deletes through the shared client.
+
+A batch is written completely (every record written or dead-lettered) before `process_batch` returns, and any
+failure that is not the record's fault raises, so the SDK emits STATE only after every record before it is in
+NetSuite or in the dead-letter file, and never after a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import typing as t
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+
+from singer_sdk.sinks import BatchSink
+
+from target_netsuite.client import FatalError, NetSuiteClient, RecordError, json_default
+from target_netsuite.dead_letters import MAPPING_ERROR, DeadLetterStore, RunSummary
+from target_netsuite.references import Ref, ReferenceResolver, find_references, substitute
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from singer_sdk.sinks import Sink
+
+    from target_netsuite.target import TargetNetSuite
+
+CONTROL_PREFIX = "_sdc_"
+ACTIONS = ("upsert", "delete")
+
+
+@dataclass
+class LoadServices:
+    """What every sink of one run shares: the client and its concurrency window, the caches and the outputs."""
+
+    client: NetSuiteClient
+    resolver: ReferenceResolver
+    dead_letters: DeadLetterStore
+    summary: RunSummary
+    executor: ThreadPoolExecutor
+    drain_one: Callable[[Sink], None]
+    dry_run: bool = False
+    sinks: list[NetSuiteSink] = field(default_factory=list)
+    draining: set[int] = field(default_factory=set)
+
+    def drain_parents(self, record_types: set[str], requester: NetSuiteSink) -> None:
+        """Write buffered records of the referenced types first, so a child never fails for a buffered parent."""
+        for sink in list(self.sinks):
+            if (
+                sink is not requester
+                and sink.record_type in record_types
+                and sink.current_size > 0
+                and id(sink) not in self.draining
+            ):
+                requester.logger.info("Writing buffered '%s' records first (referenced)", sink.stream_name)
+                self.drain_one(sink)
+
+
+@dataclass
+class Write:
+    """One record on its way to NetSuite."""
+
+    external_id: str
+    action: str
+    record: dict  # as received, for dead letters
+    body: dict  # without control keys and without externalId (it is in the URL)
+    refs: list[tuple[str, Ref]]
+    replace: list[str]
+
+
+class NetSuiteSink(BatchSink):
+    """Writes the records of one stream as one NetSuite record type."""
+
+    MAX_SIZE_DEFAULT = 1000
+
+    def __init__(
+        self,
+        target: TargetNetSuite,
+        stream_name: str,
+        schema: dict,
+        key_properties: t.Sequence[str] | None,
+    ) -> None:
+        super().__init__(target, stream_name, schema, key_properties)
+        self.record_type = target.record_type_for(stream_name)
+        self.services = target.services
+        self.services.sinks.append(self)
+
+    # --- batch preparation ---------------------------------------------------------------------------------
+
+    def _dead_letter(self, record: dict, code: str, detail: str, **extra: t.Any) -> None:
+        self.services.dead_letters.add(
+            stream=self.stream_name,
+            record_type=self.record_type,
+            external_id=record.get("externalId") if isinstance(record.get("externalId"), str) else None,
+            code=code,
+            detail=detail,
+            payload=record,
+            **extra,
+        )
+        self.services.summary.add(self.stream_name, "dead_lettered")
+        self.logger.warning("Dead-lettered %s %s: %s %s", self.record_type, record.get("externalId"), code, detail)
+
+    def _prepare(self, record: dict) -> Write | None:
+        """Check control keys and the external id; a record that cannot be written becomes a dead letter."""
+        mapping_error = record.get("_sdc_mapping_error")
+        if mapping_error:
+            self._dead_letter(record, MAPPING_ERROR, str(mapping_error))
+            return None
+        action = record.get("_sdc_action") or "upsert"
+        if action not in ACTIONS:
+            self._dead_letter(record, "INVALID_ACTION", f"_sdc_action must be one of {ACTIONS}, got {action!r}")
+            return None
+        external_id = record.get("externalId")
+        if isinstance(external_id, int) and not isinstance(external_id, bool):
+            external_id = str(external_id)
+        if not isinstance(external_id, str) or not external_id.strip():
+            self._dead_letter(
+                record, "MISSING_EXTERNAL_ID", "record has no externalId; refusing to write without an upsert key"
+            )
+            return None
+        body = {key: value for key, value in record.items() if not key.startswith(CONTROL_PREFIX)}
+        body.pop("externalId", None)
+        replace = sorted(
+            key for key, value in body.items() if isinstance(value, dict) and isinstance(value.get("items"), list)
+        )
+        refs = list(find_references(body)) if action == "upsert" else []
+        return Write(external_id, action, record, body, refs, replace)
+
+    def _dedupe(self, records: list[dict]) -> list[Write]:
+        """The last version of each external id: two concurrent writes of one record could land in either order."""
+        writes: dict[str, Write] = {}
+        for record in records:
+            write = self._prepare(record)
+            if write is None:
+                continue
+            if write.external_id in writes:
+                self.services.summary.add(self.stream_name, "superseded")
+                self.tally_duplicate_merged()
+                del writes[write.external_id]
+            writes[write.external_id] = write
+        return list(writes.values())
+
+    # --- writing -------------------------------------------------------------------------------------------
+
+    def process_batch(self, context: dict) -> None:
+        writes = self._dedupe(context.get("records", []))
+        if not writes:
+            return
+        if self.services.dry_run:
+            self._dry_run(writes)
+            return
+        self.services.draining.add(id(self))
+        try:
+            referenced_types = {ref[0] for write in writes for _, ref in write.refs} - {self.record_type}
+            if referenced_types:
+                self.services.drain_parents(referenced_types, self)
+            for wave in self._waves(writes):
+                self._write_wave(wave)
+        finally:
+            self.services.draining.discard(id(self))
+
+    def _waves(self, writes: list[Write]) -> t.Iterator[list[Write]]:
+        """Records referencing another record of this same batch wait until that one is written."""
+        pending = writes
+        while pending:
+            waiting = {(self.record_type, write.external_id) for write in pending}
+            ready = [
+                write
+                for write in pending
+                if not any(ref in waiting and ref[1] != write.external_id for _, ref in write.refs)
+            ]
+            if not ready:  # a reference cycle: write them all, unresolved references are dead-lettered
+                ready = pending
+            yield ready
+            chosen = {id(write) for write in ready}
+            pending = [write for write in pending if id(write) not in chosen]
+
+    def _resolved(self, writes: list[Write]) -> list[Write]:
+        """Writes with references replaced by internal ids; a write with an unresolvable reference is dead-lettered."""
+        ids = self.services.resolver.resolve({ref for write in writes for _, ref in write.refs})
+        ready = []
+        for write in writes:
+            missing = [(path, ref) for path, ref in write.refs if ref not in ids]
+            if missing:
+                path, (ref_type, ref_id) = missing[0]
+                self._dead_letter(
+                    write.record,
+                    "UNRESOLVED_REFERENCE",
+                    f"no {ref_type} with externalId {ref_id!r} in NetSuite",
+                    path=path,
+                )
+                continue
+            if write.refs:
+                write.body = t.cast("dict", substitute(write.body, ids))
+            ready.append(write)
+        return ready
+
+    def _send(self, write: Write) -> None:
+        client = self.services.client
+        if write.action == "delete":
+            client.delete(self.record_type, write.external_id)
+            self.services.resolver.forget((self.record_type, write.external_id))
+            return
+        internal_id = client.upsert(self.record_type, write.external_id, write.body, write.replace)
+        if internal_id is not None:
+            self.services.resolver.remember((self.record_type, write.external_id), internal_id)
+
+    def _write_wave(self, writes: list[Write]) -> None:
+        """Send a wave concurrently; on a failure that is not the record's fault, stop starting new requests,
+        account for the finished ones, and raise so that no STATE follows."""
+        futures: dict[Future[None], Write] = {
+            self.services.executor.submit(self._send, write): write for write in self._resolved(writes)
+        }
+        fatal: BaseException | None = None
+        for future in as_completed(futures):
+            if future.cancelled():
+                continue
+            error = future.exception()
+            if error is None:
+                write = futures[future]
+                self.services.summary.add(self.stream_name, "deleted" if write.action == "delete" else "written")
+            elif isinstance(error, RecordError):
+                write = futures[future]
+                self._dead_letter(
+                    write.record, error.code, error.detail, action=write.action, status=error.status, path=error.path
+                )
+            elif fatal is None:
+                fatal = error
+                for other in futures:
+                    other.cancel()
+        if isinstance(fatal, FatalError):
+            raise fatal
+        if fatal is not None:
+            msg = f"{type(fatal).__name__}: {fatal}"
+            raise FatalError(msg) from fatal
+
+    def _dry_run(self, writes: list[Write]) -> None:
+        for write in writes:
+            method = "DELETE" if write.action == "delete" else "PUT"
+            self.logger.info(
+                "dry_run: %s %s/eid:%s replace=%s %s",
+                method,
+                self.record_type,
+                write.external_id,
+                ",".join(write.replace),
+                json.dumps(write.body, default=json_default, ensure_ascii=False),
+            )
+            self.services.summary.add(self.stream_name, "dry_run")
+
+
+class IgnoredStreamSink(BatchSink):
+    """A stream that names no NetSuite record type (e.g. Meltano's `meltano_test_stream`): never written."""
+
+    def __init__(
+        self,
+        target: TargetNetSuite,
+        stream_name: str,
+        schema: dict,
+        key_properties: t.Sequence[str] | None,
+    ) -> None:
+        super().__init__(target, stream_name, schema, key_properties)
+        self.services = target.services
+
+    def setup(self) -> None:
+        self.logger.warning(
+            "Stream '%s' is not a NetSuite record type and has no `record_types` entry: its records are ignored",
+            self.stream_name,
+        )
+
+    def process_batch(self, context: dict) -> None:
+        count = len(context.get("records", []))
+        self.services.summary.add(self.stream_name, "ignored", count)
+        self.logger.warning("Ignored %d records of stream '%s'", count, self.stream_name)

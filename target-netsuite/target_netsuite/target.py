@@ -1,0 +1,287 @@
+"""target-netsuite: the Singer target entry point and its settings.
+
+The stream name is the NetSuite record type (overridable per stream with `record_types`); each record is the
+REST payload, upserted by its `externalId`. See README.md for the guarantees and the dead-letter workflow.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import typing as t
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import requests
+from singer_sdk import typing as th
+from singer_sdk.plugin_base import _ConfigInput
+from singer_sdk.target_base import Target
+
+from target_netsuite.auth import (
+    TOKEN_PATH,
+    AuthError,
+    MachineToMachineAuth,
+    TokenBasedAuth,
+    read_private_key,
+)
+from target_netsuite.client import FatalError, NetSuiteClient, account_host, checked_base_url
+from target_netsuite.dead_letters import DeadLetterStore, RunSummary
+from target_netsuite.references import ReferenceResolver
+from target_netsuite.sinks import IgnoredStreamSink, LoadServices, NetSuiteSink
+
+if t.TYPE_CHECKING:
+    from singer_sdk.sinks import Sink
+
+# Standard record types are camelCase (`customer`, `salesOrder`); custom ones are `customrecord_*` and
+# `customtransaction_*`. Anything else (`meltano_test_stream`, an unmapped `Account`) is not written.
+RECORD_TYPE_PATTERN = re.compile(r"^(?:[a-z][A-Za-z0-9]*|custom(?:record|transaction)[a-z0-9_]+)$")
+TBA_SETTINGS = ("consumer_key", "consumer_secret", "token_id", "token_secret")
+M2M_SETTINGS = ("client_id", "certificate_id")
+
+
+class TargetNetSuite(Target):
+    """Singer target for the NetSuite REST Record API."""
+
+    name = "target-netsuite"
+    default_sink_class = NetSuiteSink
+
+    config_jsonschema = th.PropertiesList(
+        th.Property(
+            "account_id",
+            th.StringType,
+            required=True,
+            description="NetSuite account id, e.g. `1234567` or `1234567_SB1` (sandbox). Gives the API host "
+            "(`1234567-sb1.suitetalk.api.netsuite.com`) and the OAuth realm.",
+        ),
+        th.Property(
+            "auth_method",
+            th.StringType,
+            default="tba",
+            allowed_values=["tba", "oauth2_m2m"],
+            description="`tba` (OAuth 1.0a token-based auth, HMAC-SHA256) or `oauth2_m2m` (OAuth 2.0 client "
+            "credentials with a JWT assertion; NetSuite 2027.1 stops new TBA integrations).",
+        ),
+        th.Property("consumer_key", th.StringType, secret=True, description="TBA: integration consumer key."),
+        th.Property("consumer_secret", th.StringType, secret=True, description="TBA: integration consumer secret."),
+        th.Property("token_id", th.StringType, secret=True, description="TBA: access token id."),
+        th.Property("token_secret", th.StringType, secret=True, description="TBA: access token secret."),
+        th.Property("client_id", th.StringType, secret=True, description="M2M: integration client id (JWT `iss`)."),
+        th.Property(
+            "certificate_id",
+            th.StringType,
+            description="M2M: certificate id from the M2M setup page (JWT `kid`).",
+        ),
+        th.Property(
+            "private_key",
+            th.StringType,
+            secret=True,
+            description="M2M: PEM private key of the certificate (RSA → PS256, EC P-256 → ES256).",
+        ),
+        th.Property("private_key_path", th.StringType, description="M2M: file holding the PEM private key instead."),
+        th.Property(
+            "base_url",
+            th.StringType,
+            description="Override of the API base URL, for the local sandbox and tests only; must be https unless "
+            "the host is loopback.",
+        ),
+        th.Property("ca_bundle", th.StringType, description="CA bundle file to verify TLS with (e.g. the sandbox CA)."),
+        th.Property(
+            "max_concurrency",
+            th.IntegerType,
+            default=4,
+            description="Requests in flight, across all streams. NetSuite's account-wide limit is 5 on a "
+            "standard account (15/20 on higher tiers, +10 per SuiteCloud Plus licence), shared with every other "
+            "integration: leave room for them.",
+        ),
+        th.Property(
+            "request_timeout",
+            th.NumberType,
+            default=120,
+            description="Seconds to wait for a response (writes take 3-10 s; a timed-out upsert is retried).",
+        ),
+        th.Property(
+            "max_retries",
+            th.IntegerType,
+            default=5,
+            description="Retries of a request after 429, 5xx, a timeout or a dropped connection. When they run out "
+            "the run fails without advancing state (the next run resends); it does not dead-letter.",
+        ),
+        th.Property(
+            "backoff_factor",
+            th.NumberType,
+            default=1.0,
+            description="Seconds; retry n waits a random time up to `backoff_factor * 2**n`, and at least "
+            "`Retry-After`.",
+        ),
+        th.Property(
+            "record_types",
+            th.ObjectType(additional_properties=th.StringType),
+            description='Per-stream record type override, e.g. `{"customers": "customer"}`; the default record '
+            "type is the stream name.",
+        ),
+        th.Property(
+            "dead_letter_path",
+            th.StringType,
+            default="dead_letters",
+            description="Directory for dead-letter files, one JSON Lines file per run.",
+        ),
+        th.Property("run_report_path", th.StringType, description="If set, the run summary is also written there."),
+        th.Property(
+            "fail_on_dead_letters",
+            th.BooleanType,
+            default=False,
+            description="Exit non-zero at the end (after writing everything else and emitting state) when any "
+            "record was dead-lettered.",
+        ),
+        th.Property(
+            "checkpoint_interval_seconds",
+            th.NumberType,
+            default=300,
+            description="Write out all buffered records and emit the latest STATE at least this often (the SDK's "
+            "max record age), so a long run checkpoints its progress.",
+        ),
+        th.Property(
+            "dry_run",
+            th.BooleanType,
+            default=False,
+            description="Check the connection, validate and log each payload, write nothing.",
+        ),
+    ).to_dict()
+
+    def __init__(self, **kwargs: t.Any) -> None:
+        super().__init__(**kwargs)
+        # Sinks are drained one at a time (the SDK would drain up to 8 in parallel): each drain already keeps
+        # `max_concurrency` requests in flight, and sequential drains let a child stream write its parents first.
+        self.max_parallelism = 1
+        self._MAX_RECORD_AGE_IN_MINUTES = float(self.config.get("checkpoint_interval_seconds", 300)) / 60
+        self.run_id = f"{datetime.now(tz=UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+        self.client = self._make_client()
+        self.services = LoadServices(
+            client=self.client,
+            resolver=ReferenceResolver(self.client),
+            dead_letters=DeadLetterStore(Path(self.config.get("dead_letter_path") or "dead_letters"), self.run_id),
+            summary=RunSummary(),
+            executor=ThreadPoolExecutor(
+                max_workers=self.config.get("max_concurrency", 4), thread_name_prefix="netsuite"
+            ),
+            drain_one=self.drain_one,
+            dry_run=bool(self.config.get("dry_run")),
+        )
+
+    def _make_client(self) -> NetSuiteClient:
+        config = self.config
+        account_id = config["account_id"]
+        base_url = checked_base_url(config["base_url"]) if config.get("base_url") else account_host(account_id)
+        session = requests.Session()
+        verify = config.get("ca_bundle") or True
+        session.headers["User-Agent"] = "target-netsuite"
+        timeout = float(config.get("request_timeout", 120))
+        method = config.get("auth_method", "tba")
+        required = TBA_SETTINGS if method == "tba" else M2M_SETTINGS
+        missing = [name for name in required if not config.get(name)]
+        if missing:
+            msg = f"auth_method {method} needs settings: {', '.join(missing)}"
+            raise FatalError(msg)
+        auth: TokenBasedAuth | MachineToMachineAuth
+        if method == "tba":
+            auth = TokenBasedAuth(
+                realm=account_id.upper(),
+                consumer_key=config["consumer_key"],
+                consumer_secret=config["consumer_secret"],
+                token_id=config["token_id"],
+                token_secret=config["token_secret"],
+            )
+        else:
+            auth = MachineToMachineAuth(
+                token_url=f"{base_url}{TOKEN_PATH}",
+                client_id=config["client_id"],
+                certificate_id=config["certificate_id"],
+                private_key_pem=read_private_key(config.get("private_key"), config.get("private_key_path")),
+                session=session,
+                timeout=timeout,
+                verify=verify,
+            )
+        return NetSuiteClient(
+            base_url=base_url,
+            session=session,
+            auth=auth,
+            max_concurrency=max(1, int(config.get("max_concurrency", 4))),
+            timeout=timeout,
+            max_retries=max(0, int(config.get("max_retries", 5))),
+            backoff_factor=float(config.get("backoff_factor", 1.0)),
+            verify=verify,
+        )
+
+    def record_type_for(self, stream_name: str) -> str:
+        """The NetSuite record type a stream writes: the `record_types` entry, else the stream name itself."""
+        return (self.config.get("record_types") or {}).get(stream_name, stream_name)
+
+    def get_sink_class(self, stream_name: str) -> type[Sink]:
+        if stream_name in (self.config.get("record_types") or {}) or RECORD_TYPE_PATTERN.match(stream_name):
+            return NetSuiteSink
+        return IgnoredStreamSink
+
+    def check_connection(self) -> None:
+        """Fail before reading any record when the account, host or credentials are wrong."""
+        self.client.check_connection(self.config["account_id"])
+
+    def process_endofpipe(self) -> None:
+        super().process_endofpipe()
+        self.finish()
+
+    def finish(self) -> None:
+        """Log (and optionally save) the run summary; release the workers and the dead-letter file."""
+        self.client.close()
+        self.services.executor.shutdown(wait=True, cancel_futures=True)
+        self.services.dead_letters.close()
+        report = {
+            "run_id": self.run_id,
+            "streams": self.services.summary.as_dict(),
+            "dead_letters": self.services.dead_letters.count,
+            "dead_letter_file": str(self.services.dead_letters.path) if self.services.dead_letters.count else None,
+            "requests": self.client.stats.requests,
+            "throttled_429": self.client.stats.throttled,
+            "retries": self.client.stats.retries,
+        }
+        self.logger.info("Run summary: %s", json.dumps(report, sort_keys=True))
+        if self.config.get("run_report_path"):
+            path = Path(self.config["run_report_path"])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def invoke(  # type: ignore[override]
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: _ConfigInput | None = None,
+        file_input: t.IO[str] | None = None,
+    ) -> None:
+        """As the SDK's, plus the start-up connection check, one-line fatal errors and `fail_on_dead_letters`."""
+        super(Target, cls).invoke(about=about, about_format=about_format)
+        cls.print_version(print_fn=cls.logger.info)
+        config = config or _ConfigInput()
+        target: TargetNetSuite | None = None
+        try:
+            target = cls(config=config.config, validate_config=True, parse_env_config=config.parse_env)
+            target.check_connection()
+            target.listen(file_input)
+        except (FatalError, AuthError) as exc:
+            if target is not None:
+                target.finish()
+            cls.logger.error("target-netsuite: %s", exc)
+            sys.exit(1)
+        dead = target.services.dead_letters.count
+        if dead and target.config.get("fail_on_dead_letters"):
+            cls.logger.error(
+                "target-netsuite: %d records dead-lettered (see %s)", dead, target.services.dead_letters.path
+            )
+            sys.exit(2)
+
+
+if __name__ == "__main__":
+    TargetNetSuite.cli()

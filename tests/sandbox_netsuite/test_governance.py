@@ -1,0 +1,130 @@
+"""Governance and realism knobs: the concurrency pool, latency, scripted and random faults, rejection rules."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import requests
+from ns_helpers import RECORD, Admin, customer, session
+
+ERROR_CONTENT_TYPE = "application/vnd.oracle.resource+json; type=error; charset=UTF-8"
+
+
+def _concurrent_gets(url: str, count: int) -> list[requests.Response]:
+    barrier = threading.Barrier(count)
+    results: list[requests.Response] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        s = session()
+        barrier.wait()
+        response = s.get(url)
+        with lock:
+            results.append(response)
+
+    threads = [threading.Thread(target=worker) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_limit_5_and_20_concurrent_requests_gives_exactly_15_429(netsuite_url: str, admin: Admin) -> None:
+    admin.knobs(concurrency_limit=5, latency_ms=1500)
+    results = _concurrent_gets(f"{netsuite_url}{RECORD}/subsidiary/1", 20)
+
+    statuses = sorted(r.status_code for r in results)
+    assert statuses == [200] * 5 + [429] * 15
+    refused = next(r for r in results if r.status_code == 429)
+    assert refused.headers["Content-Type"] == ERROR_CONTENT_TYPE
+    assert refused.headers["Retry-After"] == "1"
+    detail = refused.json()["o:errorDetails"][0]
+    assert detail["o:errorCode"] == "CONCURRENCY_LIMIT_EXCEEDED"
+    assert refused.elapsed.total_seconds() < 1.0  # answered at once, not after the latency
+    stats = admin.stats()
+    assert stats["count_429"] == 15 and stats["peak_concurrency"] == 5 and stats["requests"] == 20
+    assert stats["in_flight"] == 0
+
+
+def test_latency_distribution_and_request_log(netsuite_url: str, admin: Admin) -> None:
+    admin.knobs(latency_ms={"mean": 200, "jitter": 50})
+    started = time.monotonic()
+    response = session().get(f"{netsuite_url}{RECORD}/subsidiary/1")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200 and 0.14 <= elapsed < 1.5
+    entry = admin.request_log()[-1]
+    assert entry["method"] == "GET" and entry["path"] == f"{RECORD}/subsidiary/1" and entry["status"] == 200
+    assert 140 <= entry["latency_ms"] < 1500
+
+
+def test_error_script_is_consumed_in_order(netsuite_url: str, admin: Admin) -> None:
+    admin.knobs(error_script=["500", "429", "locked", "drop", "ok"])
+    s = session()
+    url = f"{netsuite_url}{RECORD}/customer/eid:S1"
+    first = s.put(url, json=customer(None))
+    assert first.status_code == 500
+    assert first.json()["o:errorDetails"][0]["o:errorCode"] == "UNEXPECTED_ERROR"
+    second = s.put(url, json=customer(None))
+    assert second.status_code == 429 and "Retry-After" in second.headers
+    third = s.put(url, json=customer(None))
+    assert third.status_code == 400 and "Record has been changed" in third.json()["o:errorDetails"][0]["detail"]
+    with pytest.raises(requests.ConnectionError):
+        session().put(url, json=customer(None))
+    assert s.put(url, json=customer(None)).status_code == 204
+    assert admin.knobs()["error_script"] == []
+    assert [e.get("fault", "ok") for e in admin.request_log()[-5:]] == ["500", "429", "locked", "drop", "ok"]
+    assert len(admin.records("customer")) == 1
+
+
+def test_error_rates_and_slow_responses(netsuite_url: str, admin: Admin) -> None:
+    admin.knobs(error_rate_500=1.0)
+    assert session().get(f"{netsuite_url}{RECORD}/subsidiary/1").status_code == 500
+    admin.knobs(error_rate_500=0, error_rate_429=1.0)
+    assert session().get(f"{netsuite_url}{RECORD}/subsidiary/1").status_code == 429
+    admin.knobs(error_rate_429=0, slow_rate=1.0, slow_ms=400)
+    started = time.monotonic()
+    assert session().get(f"{netsuite_url}{RECORD}/subsidiary/1").status_code == 200
+    assert time.monotonic() - started >= 0.35
+
+
+def test_random_faults_are_reproducible_with_a_seed(netsuite_url: str, admin: Admin) -> None:
+    def run() -> list[int]:
+        admin.knobs(error_rate_500=0.5, random_seed=11)
+        s = session()
+        return [s.get(f"{netsuite_url}{RECORD}/subsidiary/1").status_code for _ in range(12)]
+
+    first = run()
+    assert first == run()
+    assert 200 in first and 500 in first
+
+
+def test_reject_rules_dead_letter_chosen_records(netsuite_url: str, admin: Admin) -> None:
+    admin.knobs(reject_external_ids=["BAD1"], reject_external_id_pattern="^R(007|123)$")
+    s = session()
+    for external_id, status in (("BAD1", 400), ("R007", 400), ("R123", 400), ("R1234", 204), ("GOOD", 204)):
+        response = s.put(f"{netsuite_url}{RECORD}/customer/eid:{external_id}", json=customer(None))
+        assert response.status_code == status, external_id
+        if status == 400:
+            assert response.json()["o:errorDetails"][0]["o:errorCode"] == "USER_ERROR"
+    assert sorted(r["externalId"] for r in admin.records("customer")) == ["GOOD", "R1234"]
+
+
+def test_locked_rate_only_hits_writes(netsuite_url: str, admin: Admin) -> None:
+    admin.knobs(locked_rate=1.0)
+    s = session()
+    assert s.get(f"{netsuite_url}{RECORD}/subsidiary/1").status_code == 200
+    assert s.post(f"{netsuite_url}{RECORD}/customer", json=customer("L1")).status_code == 400
+
+
+def test_bad_knobs_are_refused_and_change_nothing(netsuite_url: str, admin: Admin) -> None:
+    before = requests.get(f"{netsuite_url}/__admin/knobs").json()
+    for bad in ({"concurency_limit": 3}, {"concurrency_limit": 0}, {"error_rate_500": 2},
+                {"latency_ms": {"mean": 1, "spread": 2}}, {"error_script": ["boom"]},
+                {"reject_external_id_pattern": "("}, {"latency_ms": 5, "drop_rate": "x"}):
+        response = requests.post(f"{netsuite_url}/__admin/knobs", json=bad)
+        assert response.status_code == 400, bad
+        assert "error" in response.json()
+    assert requests.get(f"{netsuite_url}/__admin/knobs").json() == before

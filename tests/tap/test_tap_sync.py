@@ -1,0 +1,175 @@
+"""The tap as a real subprocess against the Salesforce sandbox: incremental correctness, parent/child, Bulk.
+
+Each test resets the sandbox to a small deterministic data set first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import signal
+import subprocess
+from pathlib import Path
+
+from tap_helpers import TAP, admin, discover, parse_output, reset, run_tap, tap_config
+
+
+def _all_ids(stream: str) -> set[str]:
+    return {r["Id"] for r in admin("GET", f"records/{stream}")["records"] if not r.get("IsDeleted")}
+
+
+def test_full_then_incremental_bookmarks(tmp_path: Path) -> None:
+    reset(accounts=40)
+    first = run_tap(tmp_path / "1", tap_config())
+    assert set(first.ids()) == _all_ids("Account") and len(first.ids()) == 40
+    stamps = [r["SystemModstamp"] for r in first.records["Account"]]
+    assert stamps == sorted(stamps)
+    assert all(dt.datetime.fromisoformat(s).utcoffset() == dt.timedelta(0) for s in stamps)
+    assert all(r["IsDeleted"] is False for r in first.records["Account"])
+    assert first.bookmark() == max(stamps)  # a value of an emitted record, not "now"
+
+    # Nothing changed: only the record(s) at the bookmark come back (>=), and the bookmark stays.
+    second = run_tap(tmp_path / "2", tap_config(), state=first.state)
+    assert {r["SystemModstamp"] for r in second.records.get("Account", [])} <= {first.bookmark()}
+    assert second.bookmark() == first.bookmark()
+
+    changed = sorted(first.ids())[:3]
+    for record_id in changed:
+        admin("PATCH", f"records/Account/{record_id}", {"Phone": "+1 555 0100"})
+    third = run_tap(tmp_path / "3", tap_config(), state=second.state)
+    assert set(changed) <= set(third.ids()) <= {*changed, *second.ids()}
+    assert all(r["Phone"] == "+1 555 0100" for r in third.records["Account"] if r["Id"] in changed)
+    assert third.bookmark() > first.bookmark()
+
+
+def test_late_commit_inside_lookback_is_delivered(tmp_path: Path) -> None:
+    reset(accounts=10)
+    first = run_tap(tmp_path / "1", tap_config())
+    admin("PATCH", f"records/Account/{first.ids()[-1]}", {"Phone": "+1 555 0101"})  # moves the bookmark to now
+    second = run_tap(tmp_path / "2", tap_config(), state=first.state)
+    # A record committed now, but stamped 60 s ago: older than the saved bookmark.
+    late = admin("POST", "records/Account", {"Name": "Late Commit Ltd", "late_seconds": 60})["id"]
+    without = run_tap(tmp_path / "3", tap_config(lookback_seconds=0), state=second.state)
+    assert late not in without.ids()  # proves the late record really is behind the bookmark
+    with_lookback = run_tap(tmp_path / "4", tap_config(lookback_seconds=300), state=second.state)
+    assert late in with_lookback.ids()
+    assert with_lookback.bookmark() == second.bookmark()  # lookback records never move the bookmark back
+
+
+def test_deleted_records_arrive_with_isdeleted(tmp_path: Path) -> None:
+    reset(accounts=10)
+    first = run_tap(tmp_path / "1", tap_config())
+    gone = first.ids()[0]
+    admin("DELETE", f"records/Account/{gone}")
+    second = run_tap(tmp_path / "2", tap_config(), state=first.state)
+    deleted = [r for r in second.records["Account"] if r["Id"] == gone]
+    assert deleted and deleted[0]["IsDeleted"] is True
+    hidden = run_tap(tmp_path / "3", tap_config(include_deleted=False), state=first.state)
+    assert gone not in hidden.ids()
+
+
+def test_records_sharing_one_timestamp_across_pages_and_an_interrupted_run(tmp_path: Path) -> None:
+    reset(accounts=5200)
+    shared = admin("POST", "share_modstamp/Account", {"count": 5000})
+    assert len(shared["ids"]) == 5000
+    config = tap_config(page_size=200)
+    full = run_tap(tmp_path / "full", config, timeout=300)
+    assert set(full.ids()) == _all_ids("Account")
+
+    # Kill the tap mid-stream, then resume from the last STATE it printed: nothing may be missing.
+    process = subprocess.Popen([TAP, "--config", str(tmp_path / "full" / "config.json")], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if sum('"type":"RECORD"' in x for x in lines) >= 4500:
+            break
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    partial = parse_output("".join(lines), -9, "")
+    assert partial.states, "a STATE is expected at least every page"
+    resumed = run_tap(tmp_path / "resume", config, state=partial.state, timeout=300)
+    assert set(partial.ids()) | set(resumed.ids()) == _all_ids("Account")
+
+
+def test_bulk_results_bookmark_only_the_maximum(tmp_path: Path) -> None:
+    reset(accounts=300)
+    config = tap_config(api_type="bulk")
+    catalog = discover(tmp_path / "d", config)
+    for stream in catalog["streams"]:  # Bulk cannot select compound fields: leave them out
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"][-1:] in (["BillingAddress"], ["ShippingAddress"]):
+                entry["metadata"]["selected"] = False
+    run = run_tap(tmp_path / "b", config, catalog=catalog)
+    assert "Bulk 2.0" in run.stderr
+    stamps = [r["SystemModstamp"] for r in run.records["Account"]]
+    assert set(run.ids()) == _all_ids("Account")
+    assert run.bookmark() == max(stamps)
+    # Every STATE before the last one still holds no bookmark (or the old one): never one from mid-results.
+    assert all(s.get("bookmarks", {}).get("Account", {}).get("replication_key_value") in (None, max(stamps))
+               for s in run.states)
+
+
+def test_auto_picks_bulk_above_threshold_and_rest_falls_back_for_compound_fields(tmp_path: Path) -> None:
+    reset(accounts=120)
+    catalog = discover(tmp_path / "d", tap_config())
+    run = run_tap(tmp_path / "a", tap_config(api_type="auto", bulk_threshold=50), catalog=catalog)
+    assert "reading by REST" not in run.stderr  # auto with compound fields selected: REST, silently
+    assert len(run.ids()) == 120
+    address = next(r["BillingAddress"] for r in run.records["Account"] if r.get("BillingCity"))
+    assert address["city"]
+
+
+def test_opportunity_carries_current_lines_and_is_resent_when_a_line_changes(tmp_path: Path) -> None:
+    reset(accounts=5, products=5, opportunities=8)
+    config = tap_config(objects=["Opportunity", "OpportunityLineItem"])
+    first = run_tap(tmp_path / "1", config)
+    lines = {r["Id"]: r for r in admin("GET", "records/OpportunityLineItem")["records"] if not r.get("IsDeleted")}
+    for opportunity in first.records["Opportunity"]:
+        expected = {i for i, line in lines.items() if line["OpportunityId"] == opportunity["Id"]}
+        assert {line["Id"] for line in opportunity["OpportunityLineItems"]} == expected
+    target = next(r for r in first.records["Opportunity"] if len(r["OpportunityLineItems"]) >= 2)
+    changed_line, deleted_line = target["OpportunityLineItems"][0]["Id"], target["OpportunityLineItems"][1]["Id"]
+
+    admin("PATCH", f"records/OpportunityLineItem/{changed_line}", {"Quantity": 77})
+    admin("DELETE", f"records/OpportunityLineItem/{deleted_line}")
+    second = run_tap(tmp_path / "2", config, state=first.state)
+    resent = [r for r in second.records["Opportunity"] if r["Id"] == target["Id"]]
+    assert resent, "an opportunity whose lines changed must be re-sent"
+    current = {line["Id"]: line for line in resent[-1]["OpportunityLineItems"]}
+    assert deleted_line not in current and current[changed_line]["Quantity"] == 77
+    assert second.state["bookmarks"]["Opportunity"]["line_items_bookmark"]
+
+
+def test_sync_with_catalog_makes_no_describe_calls(tmp_path: Path) -> None:
+    reset(accounts=10, products=3)
+    config = tap_config(objects=["Account", "Product2"])
+    catalog = discover(tmp_path / "d", config)
+    first = run_tap(tmp_path / "1", config, catalog=catalog)
+    before = admin("GET", "stats")["api_usage"]
+    run_tap(tmp_path / "2", config, catalog=catalog, state=first.state)
+    # An empty incremental run: one query per object (no describe); the token call is not an API call.
+    assert admin("GET", "stats")["api_usage"] - before == 2
+
+
+def test_bad_credentials_fail_fast_with_one_line(tmp_path: Path) -> None:
+    reset(accounts=1)
+    run = run_tap(tmp_path, tap_config(client_secret="wrong-secret"), check=False)
+    assert run.returncode == 1
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("tap-salesforce-custom: Salesforce authentication failed")
+    assert "wrong-secret" not in run.stderr and "sandbox-refresh-token" not in run.stderr
+    assert not run.records
+
+
+def test_unknown_object_is_skipped_and_custom_objects_are_discovered(tmp_path: Path) -> None:
+    reset(accounts=1)
+    catalog = discover(tmp_path, tap_config(objects=["Account", "NoSuchThing__c", "Invoice__c"]))
+    names = {s["tap_stream_id"] for s in catalog["streams"]}
+    assert names == {"Account", "Invoice__c"}
+    account = next(s for s in catalog["streams"] if s["tap_stream_id"] == "Account")
+    assert json.dumps(account["schema"]["properties"]["SystemModstamp"]) == json.dumps(
+        {"format": "date-time", "type": ["string"]})
+    root = next(m for m in account["metadata"] if m["breadcrumb"] == [])
+    assert root["metadata"]["replication-key"] == "SystemModstamp"

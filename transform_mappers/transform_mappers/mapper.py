@@ -1,0 +1,184 @@
+"""`netsuite-mapper`: a Singer SDK inline mapper that turns Salesforce records into NetSuite REST payloads.
+
+Two layers, both configured in meltano.yml:
+
+1. `stream_maps`: the SDK's own stream maps (`__alias__`, `__filter__`, `__else__`, `__key_properties__`, flat
+   expressions), run by the SDK's `PluginMapper`: which streams go where, which records pass.
+2. `payloads`: per output stream, a nested template of expressions (see `payloads.py`) that builds the NetSuite body:
+   sublists, references, domain functions, deleted-record actions, flagged records.
+
+A stream with no payload template leaves the mapper exactly as the stream maps made it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import typing as t
+from collections.abc import Iterable, Mapping
+
+import singer_sdk.typing as th
+from singer_sdk.contrib.msgspec import MsgSpecReader
+from singer_sdk.exceptions import MapExpressionError, StreamMapConfigError
+from singer_sdk.mapper import PluginMapper, RemoveRecordTransform, StreamMap
+from singer_sdk.mapper_base import InlineMapper
+from singer_sdk.singerlib import ActivateVersionMessage, Message, RecordMessage, SchemaMessage, StateMessage
+
+from transform_mappers.expressions import Scope
+from transform_mappers.functions import FunctionSettings, build_functions
+from transform_mappers.payloads import DELETE_ACTIONS, AnyFields, Payload, PayloadOptions, TemplateError
+from transform_mappers.writer import BufferedMsgSpecWriter
+
+if t.TYPE_CHECKING:
+    from singer_sdk.plugin_base import _ConfigInput
+
+
+class MappingConfigError(Exception):
+    """A mapping that cannot run: reported as one line naming the mapping, the stream and the expression."""
+
+
+_Route = tuple[StreamMap, Payload | None]
+
+
+class SalesforceToNetSuiteMapper(InlineMapper):
+    """Maps Salesforce streams to NetSuite record payloads, as declared in the config."""
+
+    name = "netsuite-mapper"
+    package_name = "transform-mappers"
+    message_reader_class = MsgSpecReader
+    message_writer_class = BufferedMsgSpecWriter
+
+    config_jsonschema = th.PropertiesList(
+        th.Property("mapping_label", th.StringType, default="netsuite-mapper",
+                    description="Name of this mapping in error messages (Meltano does not pass the mapping name)."),
+        th.Property("payloads", th.ObjectType(additional_properties=th.ObjectType()), default={},
+                    description="Per output stream (NetSuite record type), the payload template: nested "
+                                "objects/lists whose string leaves are expressions."),
+        th.Property("subsidiary_id", th.StringType,
+                    description="NetSuite internal id of the subsidiary; `config[\"subsidiary_id\"]` in templates."),
+        th.Property("currency_id", th.StringType,
+                    description="NetSuite internal id of the currency; `config[\"currency_id\"]` in templates."),
+        th.Property("default_phone_region", th.StringType, default="US",
+                    description="ISO-2 region for phone numbers written without a country code."),
+        th.Property("phone_format", th.StringType, default="international",
+                    allowed_values=["international", "e164"],
+                    description="How phone() formats numbers: international (keeps extensions) or E.164."),
+        th.Property("picklists", th.ObjectType(additional_properties=th.ObjectType()), default={},
+                    description="Named value maps for picklist(value, name); `__default__` catches other values."),
+        th.Property("deleted_record_action", th.StringType, default="inactivate", allowed_values=list(DELETE_ACTIONS),
+                    description="What a deleted Salesforce record becomes: ignore (dropped), inactivate (upsert "
+                                "with isInactive true) or delete (`_sdc_action: delete`). Templates may override "
+                                "it with `__on_delete__`."),
+        th.Property("deleted_field", th.StringType, default="IsDeleted",
+                    description="Input field that marks a deleted record."),
+        th.Property("field_lengths", th.ObjectType(additional_properties=th.IntegerType()), default={},
+                    description="Maximum lengths of NetSuite text fields, by output path "
+                                "(`addressbook.items[].addressbookaddress.addr1`) or field name (`companyName`); "
+                                "longer values are cut."),
+    ).to_dict()
+
+    def __init__(self, **kwargs: t.Any) -> None:
+        """Load the config and compile every template once without a schema, so a bad mapping fails here."""
+        super().__init__(**kwargs)
+        self.label: str = self.config.get("mapping_label", "netsuite-mapper")
+        try:
+            self.stream_mapper = PluginMapper(plugin_config=dict(self.config), logger=self.logger)
+        except (MapExpressionError, StreamMapConfigError) as exc:
+            raise MappingConfigError(f"mapping {self.label!r}, stream_maps: {exc}") from None
+        self.functions = build_functions(FunctionSettings(
+            default_phone_region=self.config.get("default_phone_region", "US"),
+            phone_format=self.config.get("phone_format", "international"),
+            picklists=self.config.get("picklists") or {},
+        ))
+        self.globals: dict[str, t.Any] = {name: spec.fn for name, spec in self.functions.items()}
+        self.globals["config"] = dict(self.config)
+        self.options = PayloadOptions(
+            deleted_record_action=self.config.get("deleted_record_action", "inactivate"),
+            deleted_field=self.config.get("deleted_field", "IsDeleted"),
+            field_lengths=self.config.get("field_lengths") or {},
+        )
+        self.templates: Mapping[str, Mapping[str, t.Any]] = self.config.get("payloads") or {}
+        for output in self.templates:
+            self._compile(output, output, AnyFields(), where=f"payload {output!r}")
+        self.routes: dict[str, list[_Route]] = {}
+
+    def _compile(self, output: str, stream: str, fields: Mapping[str, t.Any], where: str) -> Payload:
+        scope = Scope(stream=stream, fields=fields, functions=self.functions, config=self.globals["config"])
+        try:
+            return Payload(output, self.templates[output], scope, self.globals, self.options)
+        except TemplateError as exc:
+            raise MappingConfigError(f"mapping {self.label!r}, {where}: {exc}") from None
+
+    def map_schema_message(self, message_dict: dict) -> Iterable[Message]:
+        """Register the stream with the SDK stream maps, compile its payload template against its schema."""
+        self._assert_line_requires(message_dict, requires={"stream", "schema"})
+        stream: str = message_dict["stream"]
+        schema: dict = message_dict["schema"]
+        key_properties = message_dict.get("key_properties") or []
+        try:
+            self.stream_mapper.register_raw_stream_schema(stream, schema, key_properties)
+        except (MapExpressionError, StreamMapConfigError) as exc:
+            raise MappingConfigError(f"mapping {self.label!r}, stream {stream!r}: {exc}") from None
+        routes: list[_Route] = []
+        for stream_map in self.stream_mapper.stream_maps[stream]:
+            if isinstance(stream_map, RemoveRecordTransform):
+                continue
+            output = stream_map.stream_alias
+            payload = None
+            if output in self.templates:
+                fields = stream_map.transformed_schema.get("properties") or {}
+                payload = self._compile(output, stream, fields, where=f"stream {stream!r} -> {output!r}")
+            routes.append((stream_map, payload))
+            yield SchemaMessage(
+                stream=output,
+                schema=payload.schema if payload else stream_map.transformed_schema,
+                key_properties=payload.key_properties if payload else stream_map.transformed_key_properties,
+                # A payload no longer carries the input's bookmark fields (SystemModstamp, ...).
+                bookmark_properties=None if payload else message_dict.get("bookmark_properties"),
+            )
+        self.routes[stream] = routes
+
+    def map_record_message(self, message_dict: dict) -> Iterable[Message]:
+        """Apply the stream maps, then the payload template, to one record."""
+        stream: str = message_dict["stream"]
+        routes = self.routes.get(stream)
+        if routes is None:
+            msg = f"RECORD for stream {stream!r} arrived before its SCHEMA"
+            raise MappingConfigError(msg)
+        extracted = message_dict.get("time_extracted")
+        time_extracted = dt.datetime.fromisoformat(extracted) if isinstance(extracted, str) else None
+        for stream_map, payload in routes:
+            try:
+                record = stream_map.transform(message_dict["record"])
+            except MapExpressionError as exc:
+                # An SDK stream-map expression that fails names a field or a function wrongly: stop cleanly.
+                msg = f"mapping {self.label!r}, stream {stream!r} -> {stream_map.stream_alias!r}: {exc}"
+                raise MappingConfigError(msg) from None
+            if record is not None and payload is not None:
+                record = payload.map(record)
+            if record is not None:
+                yield RecordMessage(stream=stream_map.stream_alias, record=record,
+                                    version=message_dict.get("version"), time_extracted=time_extracted)
+
+    def map_state_message(self, message_dict: dict) -> Iterable[Message]:
+        """STATE passes unchanged, after every record before it (the mapper is strictly sequential)."""
+        return [StateMessage(value=message_dict["value"])]
+
+    def map_activate_version_message(self, message_dict: dict) -> Iterable[Message]:
+        """ACTIVATE_VERSION follows its stream to each output stream."""
+        for stream_map, _payload in self.routes.get(message_dict["stream"], []):
+            yield ActivateVersionMessage(stream=stream_map.stream_alias, version=message_dict["version"])
+
+    @classmethod
+    def invoke(cls, *, about: bool = False, about_format: str | None = None,  # type: ignore[override]
+               config: _ConfigInput | None = None, file_input: t.IO[str] | None = None) -> None:
+        """Run the mapper; a bad mapping ends it with one line naming the cause and exit code 1."""
+        try:
+            super().invoke(about=about, about_format=about_format, config=config, file_input=file_input)
+        except MappingConfigError as exc:
+            cls.logger.error("Mapping error: %s", exc)
+            sys.exit(1)
+
+    def process_endofpipe(self) -> None:
+        """Flush the records buffered since the last control message."""
+        sys.stdout.flush()
