@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV := $(BIN)/uv
 MELTANO := $(BIN)/meltano
-PACKAGES := -e ./sandbox -e ./tap-salesforce-custom -e ./transform_mappers -e ./target-netsuite
+PACKAGES := -e ./sandbox -e ./tap-salesforce-custom -e ./transform_mappers -e ./target-netsuite -e ./pipeline_ops
 UV_VERSION := 0.13.9
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
 
@@ -31,7 +31,7 @@ lint: venv
 install: venv plugins
 
 venv: $(VENV)/.installed
-$(VENV)/.installed: requirements/constraints.txt sandbox/pyproject.toml tap-salesforce-custom/pyproject.toml transform_mappers/pyproject.toml target-netsuite/pyproject.toml
+$(VENV)/.installed: requirements/constraints.txt pipeline_ops/pyproject.toml sandbox/pyproject.toml tap-salesforce-custom/pyproject.toml transform_mappers/pyproject.toml target-netsuite/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(UV) pip install --quiet --python $(BIN)/python -c requirements/constraints.txt -r requirements/dev.in $(PACKAGES)

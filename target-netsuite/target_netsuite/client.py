@@ -176,6 +176,7 @@ class NetSuiteClient:
         self.backoff_factor = backoff_factor
         self.stats = RequestStats()
         self._closing = threading.Event()
+        self._warned: set[tuple[str, str]] = set()
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max_concurrency + 2)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
@@ -261,9 +262,12 @@ class NetSuiteClient:
         msg = f"{method} {path} failed after {attempts} attempts; last error: {reason}"
         raise RetriesExhausted(msg)
 
-    def close(self) -> None:
-        """Stop retrying (a run that is failing should not linger in backoff sleeps) and close the connections."""
+    def stop_retrying(self) -> None:
+        """A run that is failing should not linger in backoff sleeps: requests now fail at their next retry."""
         self._closing.set()
+
+    def close(self) -> None:
+        self.stop_retrying()
         self.session.close()
 
     # --- the operations ------------------------------------------------------------------------------------
@@ -278,8 +282,16 @@ class NetSuiteClient:
         response = self.request("PUT", self.eid_path(record_type, external_id), params=params, body=payload)
         if response.status_code >= 400:
             raise RecordError(response.status_code, *error_details(response))
+        self._warn_unknown_fields(record_type, response)
         last = response.headers.get("Location", "").rstrip("/").rsplit("/", 1)[-1]
         return last if last.isdigit() else None
+
+    def _warn_unknown_fields(self, record_type: str, response: requests.Response) -> None:
+        """NetSuite saves a record with unknown fields and only says so in a header: tell the operator, once."""
+        header = response.headers.get("X-NetSuite-PropertyValidation")
+        if header and (record_type, header) not in self._warned:
+            self._warned.add((record_type, header))
+            _LOGGER.warning("NetSuite ignored fields of %s: %s", record_type, header)
 
     def delete(self, record_type: str, external_id: str) -> None:
         """DELETE by external id; a record that is already gone (404) counts as deleted."""

@@ -72,6 +72,9 @@ class NetSuiteSink(BatchSink):
     """Writes the records of one stream as one NetSuite record type."""
 
     MAX_SIZE_DEFAULT = 1000
+    # NetSuite is the authority on what a record may hold: a record that does not match the stream's SCHEMA is
+    # logged by the SDK and sent anyway; if NetSuite refuses it, it becomes a dead letter instead of ending the run.
+    fail_on_record_validation_exception = False
 
     def __init__(
         self,
@@ -226,6 +229,7 @@ class NetSuiteSink(BatchSink):
                 )
             elif fatal is None:
                 fatal = error
+                self.services.client.stop_retrying()
                 for other in futures:
                     other.cancel()
         if isinstance(fatal, FatalError):

@@ -4,6 +4,7 @@ secret redaction and configuration errors — each through real `meltano` comman
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -165,3 +166,26 @@ def test_configuration_errors_fail_with_one_clear_line(meltano_project: MeltanoP
     assert named in result.stderr, result.stderr[-4000:]
     assert netsuite.records("customer") == []
     assert project.state() is None
+
+
+def test_job_prints_and_saves_a_run_report_matching_netsuite(meltano_project: MeltanoProject,
+                                                             salesforce: SandboxAdmin, netsuite: SandboxAdmin) -> None:
+    project = meltano_project
+    project.env.update(ONLY_ACCOUNTS)
+    rejected = _account_ids(salesforce)[:2]
+    netsuite.post("knobs", {"reject_external_ids": rejected})
+
+    result = project.meltano("run", "sync-salesforce-to-netsuite")
+    assert result.returncode == 0, result.stderr[-4000:]
+    run_id = re.search(r"run ID '([0-9a-f-]+)'", result.stderr).group(1)
+    report = json.loads((ROOT / "reports" / f"{run_id}.json").read_text())
+
+    assert report["outcome"] == "succeeded"
+    assert report["extracted"] == {"Account": ACCOUNTS}
+    customers = report["loaded"]["customer"]
+    assert customers["mapped"] == ACCOUNTS
+    assert customers["written"] == len(netsuite.records("customer"))
+    dead = sum(1 for _ in Path(report["dead_letter_file"]).read_text().splitlines()) if report["dead_letter_file"] else 0
+    assert customers["dead_lettered"] == dead >= len(rejected)
+    assert customers["written"] + customers["dead_lettered"] == ACCOUNTS
+    assert "NetSuite record type" in result.stdout + result.stderr

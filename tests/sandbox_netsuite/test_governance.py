@@ -128,3 +128,24 @@ def test_bad_knobs_are_refused_and_change_nothing(netsuite_url: str, admin: Admi
         assert response.status_code == 400, bad
         assert "error" in response.json()
     assert requests.get(f"{netsuite_url}/__admin/knobs").json() == before
+
+
+def test_concurrent_upserts_of_one_external_id_make_one_record(netsuite_url: str, admin: Admin) -> None:
+    admin.knobs(concurrency_limit=10, latency_ms={"mean": 100, "jitter": 100}, random_seed=5)
+    barrier = threading.Barrier(10)
+    statuses: list[int] = []
+
+    def worker(n: int) -> None:
+        s = session()
+        barrier.wait()
+        response = s.put(f"{netsuite_url}{RECORD}/customer/eid:SAME", json=customer(None, phone=str(n)))
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [204] * 10
+    assert len(admin.records("customer")) == 1
+    assert admin.stats()["writes"] == {"created": 1, "updated": 9, "deleted": 0}

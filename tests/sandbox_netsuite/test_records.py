@@ -185,3 +185,11 @@ def test_collection_get_lists_ids(ns: requests.Session, netsuite_url: str) -> No
     page = ns.get(f"{netsuite_url}{RECORD}/customer", params={"limit": 2, "offset": 0}).json()
     assert page["count"] == 2 and page["hasMore"] is True and page["totalResults"] == 3
     assert page["links"][-1] == {"rel": "self", "href": f"{netsuite_url}{RECORD}/customer?limit=2&offset=0"}
+
+
+def test_percent_encoded_external_ids_sign_and_resolve(ns: requests.Session, netsuite_url: str,
+                                                       admin: Admin) -> None:
+    url = f"{netsuite_url}{RECORD}/customer/eid:ACME%20Co%C3%A9"
+    assert ns.put(url, json=customer(None)).status_code == 204
+    assert admin.records("customer")[0]["externalId"] == "ACME Coé"
+    assert ns.get(url).json()["externalId"] == "ACME Coé"

@@ -54,7 +54,8 @@ def test_equality_id_lookups_aliases_and_strings(ns: requests.Session, netsuite_
 
 
 def test_items_and_transactions_tables(ns: requests.Session, netsuite_url: str, admin: Admin) -> None:
-    item = internal_id(ns.post(f"{netsuite_url}{RECORD}/nonInventorySaleItem", json={"itemId": "W", "externalId": "P1"}))
+    item_body = {"itemId": "W", "externalId": "P1"}
+    item = internal_id(ns.post(f"{netsuite_url}{RECORD}/nonInventorySaleItem", json=item_body))
     cust = internal_id(ns.post(f"{netsuite_url}{RECORD}/customer", json=customer("C1")))
     order = {"entity": {"id": cust}, "externalId": "O1", "tranDate": "2024-05-20",
              "item": {"items": [{"item": {"id": item}, "quantity": 1, "rate": 3}]}}

@@ -43,6 +43,11 @@ class SF:
             self._token = response.json()["access_token"]
         return self._token
 
+    def relogin(self) -> str:
+        """Forget the cached token (after a test expired sessions) and log in again."""
+        self._token = None
+        return self.token()
+
     def get(self, path: str, token: str | None = None, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {token or self.token()}", **kwargs.pop("headers", {})}
         url = path if path.startswith("http") else f"{self.base}{path}"

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import signal
 import subprocess
 from pathlib import Path
 
-from tap_helpers import TAP, admin, discover, parse_output, reset, run_tap, tap_config
+import requests
+
+from tap_helpers import TAP, admin, discover, parse_output, reset, run_tap, sf_url, tap_config
 
 
 def _all_ids(stream: str) -> set[str]:
@@ -93,32 +96,73 @@ def test_records_sharing_one_timestamp_across_pages_and_an_interrupted_run(tmp_p
     assert set(partial.ids()) | set(resumed.ids()) == _all_ids("Account")
 
 
-def test_bulk_results_bookmark_only_the_maximum(tmp_path: Path) -> None:
-    reset(accounts=300)
-    config = tap_config(api_type="bulk")
-    catalog = discover(tmp_path / "d", config)
-    for stream in catalog["streams"]:  # Bulk cannot select compound fields: leave them out
+def _without_compound_fields(catalog: dict) -> dict:
+    """Bulk cannot select compound fields: deselect BillingAddress/ShippingAddress (their parts stay)."""
+    catalog = json.loads(json.dumps(catalog))
+    for stream in catalog["streams"]:
         for entry in stream["metadata"]:
             if entry["breadcrumb"][-1:] in (["BillingAddress"], ["ShippingAddress"]):
                 entry["metadata"]["selected"] = False
-    run = run_tap(tmp_path / "b", config, catalog=catalog)
+    return catalog
+
+
+def test_bulk_results_bookmark_only_the_maximum(tmp_path: Path) -> None:
+    reset(accounts=300)
+    config = tap_config(api_type="bulk")
+    run = run_tap(tmp_path / "b", config, catalog=_without_compound_fields(discover(tmp_path / "d", config)))
     assert "Bulk 2.0" in run.stderr
     stamps = [r["SystemModstamp"] for r in run.records["Account"]]
+    assert stamps != sorted(stamps), "the sandbox returns Bulk results unordered"
     assert set(run.ids()) == _all_ids("Account")
     assert run.bookmark() == max(stamps)
     # Every STATE before the last one still holds no bookmark (or the old one): never one from mid-results.
     assert all(s.get("bookmarks", {}).get("Account", {}).get("replication_key_value") in (None, max(stamps))
                for s in run.states)
+    typed = run.records["Account"][0]
+    assert isinstance(typed["IsDeleted"], bool) and typed["SystemModstamp"].endswith("+00:00")
 
 
-def test_auto_picks_bulk_above_threshold_and_rest_falls_back_for_compound_fields(tmp_path: Path) -> None:
+def test_auto_picks_bulk_above_threshold_and_rest_for_compound_fields(tmp_path: Path) -> None:
     reset(accounts=120)
     catalog = discover(tmp_path / "d", tap_config())
-    run = run_tap(tmp_path / "a", tap_config(api_type="auto", bulk_threshold=50), catalog=catalog)
-    assert "reading by REST" not in run.stderr  # auto with compound fields selected: REST, silently
-    assert len(run.ids()) == 120
-    address = next(r["BillingAddress"] for r in run.records["Account"] if r.get("BillingCity"))
+    config = tap_config(api_type="auto", bulk_threshold=50)
+    with_compound = run_tap(tmp_path / "a", config, catalog=catalog)
+    assert "Bulk 2.0" not in with_compound.stderr and len(with_compound.ids()) == 120
+    address = next(r["BillingAddress"] for r in with_compound.records["Account"] if r.get("BillingCity"))
     assert address["city"]
+    bulk = run_tap(tmp_path / "b", config, catalog=_without_compound_fields(catalog))
+    assert "switching to Bulk 2.0" in bulk.stderr and len(bulk.ids()) == 120
+    small = run_tap(tmp_path / "c", tap_config(api_type="auto", bulk_threshold=500),
+                    catalog=_without_compound_fields(catalog))
+    assert "Bulk 2.0" not in small.stderr and len(small.ids()) == 120
+
+
+def test_interrupted_bulk_read_aborts_its_job(tmp_path: Path) -> None:
+    reset(accounts=50)
+    admin("POST", "knobs", {"bulk_polls_per_state": 1000})  # the job stays InProgress
+    config = tap_config(api_type="bulk")
+    catalog = _without_compound_fields(discover(tmp_path / "d", config))
+    (tmp_path / "catalog.json").write_text(json.dumps(catalog))
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    process = subprocess.Popen([TAP, "--config", str(tmp_path / "config.json"), "--catalog",
+                                str(tmp_path / "catalog.json")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
+    assert process.stderr is not None
+    job_id = None
+    for line in process.stderr:
+        if match := re.search(r"Bulk 2.0 queryAll job (\S+) created", line):
+            job_id = match[1]
+            break
+    assert job_id
+    process.send_signal(signal.SIGTERM)
+    rest = process.communicate(timeout=60)[1]
+    assert f"job {job_id} aborted" in rest
+    token = requests.post(f"{sf_url()}/services/oauth2/token", timeout=10, data={
+        "grant_type": "refresh_token", "client_id": "sandbox-client-id", "client_secret": "sandbox-client-secret",
+        "refresh_token": "sandbox-refresh-token"}).json()
+    job = requests.get(f"{token['instance_url']}/services/data/v61.0/jobs/query/{job_id}", timeout=10,
+                       headers={"Authorization": f"Bearer {token['access_token']}"}).json()
+    assert job["state"] == "Aborted"
 
 
 def test_opportunity_carries_current_lines_and_is_resent_when_a_line_changes(tmp_path: Path) -> None:

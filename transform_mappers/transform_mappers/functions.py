@@ -28,7 +28,7 @@ class MappingValueError(ValueError):
 
 
 # Names people type into CRM country fields that pycountry's names and codes do not cover.
-# Keys are in `_norm` form (accents removed, case-folded, punctuation dropped).
+# Keys are in `_norm` form (accents removed, case-folded, punctuation dropped; other scripts kept).
 COUNTRY_ALIASES: dict[str, str] = {
     "usa": "US", "us": "US", "united states": "US", "united states of america": "US", "america": "US",
     "uk": "GB", "great britain": "GB", "britain": "GB", "england": "GB", "scotland": "GB", "wales": "GB",
@@ -45,14 +45,17 @@ COUNTRY_ALIASES: dict[str, str] = {
     "turkey": "TR", "turkiye": "TR", "uae": "AE", "emirates": "AE", "hong kong": "HK", "macau": "MO",
     "prc": "CN", "china": "CN", "peoples republic of china": "CN", "nippon": "JP", "japan": "JP",
     "vatican": "VA", "palestine": "PS", "brunei": "BN", "micronesia": "FM", "kosovo": "XK",
+    "日本": "JP", "中国": "CN", "中华人民共和国": "CN", "대한민국": "KR", "한국": "KR", "россия": "RU",
+    "ελλαδα": "GR", "hellas": "GR", "ceska republika": "CZ", "magyarorszag": "HU",
 }
 
 
 def _norm(value: str) -> str:
     """Fold case, accents and punctuation so "U.S.", "u s" and "US" compare equal."""
-    text = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode().casefold()
+    decomposed = unicodedata.normalize("NFKD", value)
+    text = "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
     text = re.sub(r"[.'’`]", "", text)
-    return re.sub(r"[^a-z0-9]+", " ", text).strip()
+    return re.sub(r"[\W_]+", " ", text).strip()
 
 
 @lru_cache(maxsize=1)

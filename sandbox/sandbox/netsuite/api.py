@@ -229,6 +229,15 @@ class RecordApi:
         return json_response(200, _collection(self_href, request, items, offset, limit, len(records)),
                              COLLECTION_CONTENT_TYPE)
 
+    def _candidates(self, account: str, rtype_name: str, query: suiteql.Query) -> list[dict[str, Any]]:
+        """Rows that can match: an index lookup when the WHERE pins id/externalid, else the whole table."""
+        column, values = query.narrowing or ("", set())
+        if column == "id":
+            return self.store.find(account, rtype_name, ids=values)
+        if column == "externalid":
+            return self.store.find(account, rtype_name, external_ids=values)
+        return self.store.list(account, rtype_name)
+
     def suiteql(self, request: Request, account: str, body: bytes) -> Response:
         if request.headers.get("prefer", "").lower() != "transient":
             raise NetSuiteError(400, "INVALID_HEADER",
@@ -242,7 +251,7 @@ class RecordApi:
             raise suiteql.invalid_query()
         rows = []
         for rtype_name, extra in sources:
-            for record in self.store.list(account, rtype_name):
+            for record in self._candidates(account, rtype_name, query):
                 rows.append(suiteql.to_row({k: _suiteql_date(v) for k, v in record.items()}, extra))
         rows.sort(key=lambda row: int(row["id"]))
         result = suiteql.execute(query, rows)

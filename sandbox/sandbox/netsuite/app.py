@@ -26,7 +26,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from sandbox.netsuite.api import RecordApi
-from sandbox.netsuite.auth import TOKEN_PATH, Authenticator, AuthFailure, TokenError
+from sandbox.netsuite.auth import TOKEN_PATH, AuthenticationError, Authenticator, TokenError
 from sandbox.netsuite.config import (
     ConfigError,
     SandboxConfig,
@@ -37,7 +37,7 @@ from sandbox.netsuite.governance import Governor
 from sandbox.netsuite.knobs import KnobError, Knobs
 from sandbox.netsuite.records import RECORD_TYPES, apply_changes, record_type
 from sandbox.netsuite.responses import (
-    InvalidLogin,
+    InvalidLoginError,
     NetSuiteError,
     error_response,
     user_error,
@@ -113,9 +113,9 @@ class NetSuiteSandbox:
                 admitted = True
                 fault = self.governor.next_fault(is_write=request.method in _WRITES)
                 response = await self._governed(request, account, body, fault)
-        except AuthFailure as exc:
+        except AuthenticationError as exc:
             LOGGER.info("netsuite: INVALID_LOGIN for %s %s: %s", request.method, request.url.path, exc)
-            response = error_response(InvalidLogin(str(exc)))
+            response = error_response(InvalidLoginError(str(exc)))
         except NetSuiteError as exc:
             response = error_response(exc)
         except Exception:

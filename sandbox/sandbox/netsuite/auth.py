@@ -2,7 +2,7 @@
 
 TBA is verified for real with oauthlib's signature helpers over the URL the client used (scheme and Host header
 as received), the query parameters and the OAuth header parameters; a JSON body is not signed. Any failure is
-`InvalidLogin` (one generic 401 body), and the precise reason goes only to the sandbox log, never a secret.
+`InvalidLoginError` (one generic 401 body), and the precise reason goes only to the sandbox log, never a secret.
 
 M2M: the token endpoint checks a JWT client assertion (PS256/ES256 family, `kid` = certificate id, iss = client
 id, aud = token URL, scope, lifetime at most an hour) with PyJWT against the client's configured public key and
@@ -34,7 +34,7 @@ _REQUIRED_OAUTH = ("oauth_consumer_key", "oauth_token", "oauth_signature_method"
                    "oauth_signature")
 
 
-class AuthFailure(Exception):
+class AuthenticationError(Exception):
     """Why a login failed; logged by the sandbox, answered to the client as the generic INVALID_LOGIN."""
 
 
@@ -47,13 +47,18 @@ class TokenError(Exception):
 
 
 def request_url(request: Request) -> str:
-    """The URL as the client addressed it: scheme of the connection, Host header, path (no query)."""
+    """The URL as the client addressed it: scheme of the connection, Host header, path as sent (no query).
+
+    The raw path keeps the client's percent-encoding (e.g. in `eid:` values), which is what it signed.
+    """
     host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
-    return f"{request.url.scheme}://{host}{request.url.path}"
+    raw = request.scope.get("raw_path")
+    path = raw.decode("latin-1") if raw else request.url.path
+    return f"{request.url.scheme}://{host}{path}"
 
 
 class Authenticator:
-    """Decides which account a request acts for, or raises AuthFailure."""
+    """Decides which account a request acts for, or raises AuthenticationError."""
 
     def __init__(self, accounts: dict[str, Account], store: Store, knobs: Knobs) -> None:
         self._accounts = accounts
@@ -77,40 +82,41 @@ class Authenticator:
             token = header[len("bearer "):].strip()
             account = self._store.token_account(token) if token else None
             if account is None:
-                raise AuthFailure("unknown or expired bearer token")
+                raise AuthenticationError("unknown or expired bearer token")
             return account
-        raise AuthFailure("no OAuth or Bearer Authorization header")
+        raise AuthenticationError("no OAuth or Bearer Authorization header")
 
     def _verify_tba(self, request: Request, header: str, form_body: list[tuple[str, str]] | None) -> str:
         try:
             # Values arrive percent-encoded (RFC 5849 3.5.1); compare and look up their decoded form.
             oauth = {k: utils.unescape(v) for k, v in utils.parse_authorization_header(header)}
         except (ValueError, KeyError) as exc:
-            raise AuthFailure("unparseable OAuth Authorization header") from exc
+            raise AuthenticationError("unparseable OAuth Authorization header") from exc
         missing = [name for name in ("realm", *_REQUIRED_OAUTH) if not oauth.get(name)]
         if missing:
-            raise AuthFailure(f"OAuth header lacks {', '.join(missing)}")
+            raise AuthenticationError(f"OAuth header lacks {', '.join(missing)}")
         account = self._accounts.get(oauth["realm"])
         if account is None:
-            raise AuthFailure(f"realm {oauth['realm']!r} is not an account of this sandbox")
+            raise AuthenticationError(f"realm {oauth['realm']!r} is not an account of this sandbox")
         if oauth["oauth_signature_method"] != "HMAC-SHA256":
-            raise AuthFailure(f"signature method {oauth['oauth_signature_method']!r} refused (HMAC-SHA256 only)")
+            method = oauth["oauth_signature_method"]
+            raise AuthenticationError(f"signature method {method!r} refused (HMAC-SHA256 only)")
         if oauth.get("oauth_version", "1.0") != "1.0":
-            raise AuthFailure("oauth_version must be 1.0")
+            raise AuthenticationError("oauth_version must be 1.0")
         credential = next(
             (c for c in account.tba
              if c.consumer_key == oauth["oauth_consumer_key"] and c.token_id == oauth["oauth_token"]),
             None,
         )
         if credential is None:
-            raise AuthFailure("unknown consumer key / token id for this account")
+            raise AuthenticationError("unknown consumer key / token id for this account")
         try:
             timestamp = int(oauth["oauth_timestamp"])
         except ValueError as exc:
-            raise AuthFailure("oauth_timestamp is not an integer") from exc
+            raise AuthenticationError("oauth_timestamp is not an integer") from exc
         tolerance = self._knobs.timestamp_tolerance_s
         if abs(time.time() - timestamp) > tolerance:
-            raise AuthFailure(f"oauth_timestamp outside +-{tolerance}s of server time")
+            raise AuthenticationError(f"oauth_timestamp outside +-{tolerance}s of server time")
 
         try:
             params = signature.collect_parameters(
@@ -118,17 +124,17 @@ class Authenticator:
                 exclude_oauth_signature=True, with_realm=False,
             )
         except ValueError as exc:
-            raise AuthFailure("query string cannot be normalised for signing") from exc
+            raise AuthenticationError("query string cannot be normalised for signing") from exc
         base_string = signature.signature_base_string(
             request.method, signature.base_string_uri(request_url(request)), signature.normalize_parameters(params)
         )
         expected = signature.sign_hmac_sha256(base_string, credential.consumer_secret, credential.token_secret)
         if not hmac.compare_digest(expected, oauth["oauth_signature"]):
-            raise AuthFailure("signature mismatch (wrong secret, URL, method or parameters)")
+            raise AuthenticationError("signature mismatch (wrong secret, URL, method or parameters)")
         if not self._store.remember_nonce(
             account.account_id, credential.consumer_key, oauth["oauth_nonce"], timestamp, 2 * tolerance + 60
         ):
-            raise AuthFailure("nonce and timestamp already used")
+            raise AuthenticationError("nonce and timestamp already used")
         return account.account_id
 
     def issue_token(self, request: Request, form: dict[str, str]) -> dict[str, str]:

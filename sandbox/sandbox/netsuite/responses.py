@@ -70,7 +70,7 @@ class NetSuiteError(Exception):
         return {"type": type_url, "title": title, "status": self.status, "o:errorDetails": [entry]}
 
 
-class InvalidLogin(NetSuiteError):
+class InvalidLoginError(NetSuiteError):
     """Every authentication failure: NetSuite never says which part of the login was wrong."""
 
     def __init__(self, reason: str) -> None:
@@ -150,7 +150,7 @@ def json_response(status: int, data: Any, content_type: str, headers: list[tuple
 
 
 def error_response(error: NetSuiteError) -> Response:
-    if isinstance(error, InvalidLogin):
+    if isinstance(error, InvalidLoginError):
         body = INVALID_LOGIN_BODY.encode()
     else:
         body = (json.dumps(error.body(), separators=(",", ":")) + "\n").encode()

@@ -94,6 +94,23 @@ class Store:
             ).fetchall()
         return [r for r in (self._row(row) for row in rows) if r is not None]
 
+    def find(self, account: str, rtype: str, *, ids: set[str] | None = None,
+             external_ids: set[str] | None = None) -> list[dict[str, Any]]:
+        """Records with one of these internal ids or external ids (index lookups for SuiteQL)."""
+        column, values = ("id", [int(v) for v in ids or () if v.isdigit()]) if ids is not None else (
+            "external_id", sorted(external_ids or ()))
+        found: list[dict[str, Any]] = []
+        with self._lock:
+            for start in range(0, len(values), 500):
+                chunk = values[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT * FROM records WHERE account=? AND rtype=? AND {column} IN ({marks})",  # noqa: S608
+                    (account, rtype, *chunk),
+                ).fetchall()
+                found.extend(r for r in (self._row(row) for row in rows) if r is not None)
+        return found
+
     def count(self, account: str, rtype: str) -> int:
         with self._lock:
             return int(

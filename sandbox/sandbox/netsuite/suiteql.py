@@ -72,6 +72,20 @@ class Query:
     alias: str | None
     predicate: Predicate
     order: tuple[str, bool] | None  # (column, descending)
+    # (column, values) that every matching row must have: lets the store fetch only those rows (an index
+    # lookup) for the `id`/`externalid` lookups clients make, instead of scanning the table.
+    narrowing: tuple[str, set[str]] | None = None
+
+
+class _Condition:
+    """A WHERE predicate, plus the column/values it pins down when it is an `=`/`IN` (or an AND of one)."""
+
+    def __init__(self, test: Predicate, narrowing: tuple[str, set[str]] | None = None) -> None:
+        self.test = test
+        self.narrowing = narrowing
+
+    def __call__(self, row: Row) -> bool:
+        return self.test(row)
 
 
 def _column(ref: list[str]) -> str:
@@ -103,17 +117,18 @@ class _ToQuery(Transformer):  # type: ignore[type-arg]
     def number(self, token: Token) -> str:
         return str(token)
 
-    def in_list(self, ref: list[str], *values: str) -> Predicate:
+    def in_list(self, ref: list[str], *values: str) -> _Condition:
         col, wanted = _column(ref), set(values)
-        return lambda row: row.get(col) in wanted
+        return _Condition(lambda row: row.get(col) in wanted, (col, wanted))
 
     def not_in_list(self, ref: list[str], *values: str) -> Predicate:
         col, unwanted = _column(ref), set(values)
         return lambda row: row.get(col) is not None and row.get(col) not in unwanted
 
-    def compare(self, ref: list[str], op: Token, value: str) -> Predicate:
+    def compare(self, ref: list[str], op: Token, value: str) -> _Condition:
         col = _column(ref)
-        return lambda row: _compare(row.get(col), str(op), value)
+        return _Condition(lambda row: _compare(row.get(col), str(op), value),
+                          (col, {value}) if str(op) == "=" else None)
 
     def is_null(self, ref: list[str]) -> Predicate:
         col = _column(ref)
@@ -126,8 +141,9 @@ class _ToQuery(Transformer):  # type: ignore[type-arg]
     def cond(self, left: Predicate, right: Predicate) -> Predicate:
         return lambda row: left(row) or right(row)
 
-    def conj(self, left: Predicate, right: Predicate) -> Predicate:
-        return lambda row: left(row) and right(row)
+    def conj(self, left: Predicate, right: Predicate) -> _Condition:
+        narrowing = getattr(left, "narrowing", None) or getattr(right, "narrowing", None)
+        return _Condition(lambda row: left(row) and right(row), narrowing)
 
     def where(self, predicate: Predicate) -> Predicate:
         return predicate
@@ -137,7 +153,8 @@ class _ToQuery(Transformer):  # type: ignore[type-arg]
 
     def select(self, columns: list[tuple[str, str]] | None, table: tuple[str, str | None],
                predicate: Predicate | None, order: tuple[str, bool] | None) -> Query:
-        return Query(columns, table[0], table[1], predicate or (lambda row: True), order)
+        return Query(columns, table[0], table[1], predicate or (lambda row: True), order,
+                     getattr(predicate, "narrowing", None))
 
 
 def _as_number(value: str) -> float | None:

@@ -1,0 +1,97 @@
+"""`pipeline-ops`: what happened in the last runs, and which records are waiting in the dead letters.
+
+    pipeline-ops report [--run-id ID]   summary of the latest (or a given) run; also saved as reports/<run id>.json
+    pipeline-ops runs [--last N]        one line per recent run
+    pipeline-ops dead-letters           dead letters waiting to be fixed and replayed, by record type and error code
+
+Run through Meltano (`meltano invoke pipeline-ops:runs`) or directly from the project folder. Paths default to the
+Meltano project root (`MELTANO_PROJECT_ROOT`, else the current folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+from pipeline_ops.runs import collect_runs, log_lines, render
+
+
+def _root() -> Path:
+    return Path(os.environ.get("MELTANO_PROJECT_ROOT") or Path.cwd())
+
+
+def _report(args: argparse.Namespace) -> int:
+    runs = [r for r in collect_runs(log_lines(args.log)) if r.extracted or r.mapped or r.target_summary]
+    if args.run_id:
+        runs = [r for r in runs if r.run_id == args.run_id]
+    if not runs:
+        print(f"pipeline-ops: no pipeline run found in {args.log}", file=sys.stderr)
+        return 1
+    report = runs[-1].as_dict()
+    args.reports_dir.mkdir(parents=True, exist_ok=True)
+    (args.reports_dir / f"{report['run_id']}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(render(report))
+    return 0
+
+
+def _runs(args: argparse.Namespace) -> int:
+    runs = [r.as_dict() for r in collect_runs(log_lines(args.log)) if r.extracted or r.mapped or r.target_summary]
+    print(f"{'started':<28}{'outcome':<20}{'seconds':>8}{'extracted':>10}{'written':>9}{'dead-lettered':>15}  run id")
+    for run in runs[-args.last:]:
+        written = sum(s["written"] for s in run["loaded"].values())
+        dead = sum(s["dead_lettered"] for s in run["loaded"].values())
+        print(
+            f"{run['started']:<28}{run['outcome']:<20}{run['duration_seconds'] or '':>8}"
+            f"{sum(run['extracted'].values()):>10}{written:>9}{dead:>15}  {run['run_id']}"
+        )
+    return 0
+
+
+def _dead_letters(args: argparse.Namespace) -> int:
+    files = sorted(args.path.glob("*.jsonl"))
+    counts: Counter[tuple[str, str]] = Counter()
+    latest: list[dict] = []
+    for file in files:
+        for line in file.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                entry = json.loads(line)
+                counts[(entry.get("record_type") or entry.get("stream"), entry.get("code"))] += 1
+                latest.append({**entry, "file": file.name})
+    if not counts:
+        print(f"No dead letters in {args.path}.")
+        return 0
+    print(f"{sum(counts.values())} dead letters in {len(files)} file(s) under {args.path}:")
+    for (record_type, code), n in sorted(counts.items()):
+        print(f"  {record_type:<24}{code:<28}{n:>6}")
+    print("Latest:")
+    for entry in latest[-args.last:]:
+        print(f"  {entry.get('time')} {entry.get('record_type')} {entry.get('externalId')} {entry.get('code')}: "
+              f"{entry.get('detail')} [{entry['file']}]")
+    print("Fix the cause, then replay: target-netsuite-replay FILE | meltano invoke target-netsuite")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `pipeline-ops` console script."""
+    parser = argparse.ArgumentParser(prog="pipeline-ops", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--log", type=Path, default=_root() / "app.log", help="Meltano's JSON log (logging.yaml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    report = sub.add_parser("report", help="summary of the latest run, saved as JSON")
+    report.add_argument("--run-id")
+    report.add_argument("--reports-dir", type=Path, default=_root() / "reports")
+    runs = sub.add_parser("runs", help="one line per recent run")
+    runs.add_argument("--last", type=int, default=10)
+    dead = sub.add_parser("dead-letters", help="records NetSuite refused, waiting for a fix and a replay")
+    dead.add_argument("--path", type=Path, default=_root() / "dead_letters")
+    dead.add_argument("--last", type=int, default=10)
+    args = parser.parse_args(argv)
+    return {"report": _report, "runs": _runs, "dead-letters": _dead_letters}[args.command](args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,121 @@
+"""The mapper in a plain shell pipe between the real tap and the real target, against the sandboxes over HTTP:
+`tap-salesforce-custom | netsuite-mapper | target-netsuite`, no Meltano. Shows the shipped mapping's payloads are
+accepted by NetSuite (codes, lengths, sublists, references), that a record the mapping cannot map is dead-lettered
+with its reason, and that a deleted Account is inactivated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+BIN = Path(sys.executable).parent
+VOLUMES = {"seed": 11, "accounts": 12, "contacts": 15, "products": 6, "opportunities": 12}
+
+
+def admin(base: str, method: str, path: str, body: dict | None = None) -> Any:
+    response = requests.request(method, f"{base}/__admin/{path}", json=body, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def run_pipe(tmp_path: Path, salesforce_url: str, netsuite_url: str, mapping: dict, state: Path | None) -> Path:
+    """Run the three connectors in one shell pipe; return the file of STATE lines the target printed."""
+    tap = {"auth_flow": "refresh_token", "login_url": salesforce_url, "client_id": "sandbox-client-id",
+           "client_secret": "sandbox-client-secret", "refresh_token": "sandbox-refresh-token",
+           "start_date": "2000-01-01", "objects": ["Account", "Contact", "Product2", "Opportunity"],
+           "include_deleted": True}
+    target = {"account_id": "1234567_SB1", "base_url": netsuite_url, "consumer_key": "sandbox-consumer-key",
+              "consumer_secret": "sandbox-consumer-secret", "token_id": "sandbox-token-id",
+              "token_secret": "sandbox-token-secret", "dead_letter_path": str(tmp_path / "dead_letters")}
+    for name, config in (("tap", tap), ("mapper", mapping), ("target", target)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(config))
+    state_arg = f"--state '{state}'" if state else ""
+    out = tmp_path / f"state-{len(list(tmp_path.glob('state-*')))}.jsonl"
+    command = (f"set -o pipefail; '{BIN}/tap-salesforce-custom' --config tap.json {state_arg}"
+               f" | '{BIN}/netsuite-mapper' --config mapper.json"
+               f" | '{BIN}/target-netsuite' --config target.json > '{out}'")
+    done = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, timeout=300, check=False,
+                          env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"})
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    return out
+
+
+def last_state(state_lines: Path, tmp_path: Path) -> Path:
+    line = [json.loads(x) for x in state_lines.read_text().splitlines() if x.strip()][-1]
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps(line["value"]))
+    return path
+
+
+def dead_letters(tmp_path: Path) -> list[dict]:
+    return [json.loads(line) for f in sorted((tmp_path / "dead_letters").glob("*.jsonl"))
+            for line in f.read_text().splitlines()]
+
+
+@pytest.fixture
+def sandboxes(salesforce_url: str, netsuite_url: str) -> tuple[str, str]:
+    admin(salesforce_url, "POST", "reset", VOLUMES)
+    admin(netsuite_url, "POST", "reset")
+    return salesforce_url, netsuite_url
+
+
+def test_pipe_moves_the_default_mapping_into_netsuite(tmp_path: Path, sandboxes, mapping_config) -> None:
+    salesforce_url, netsuite_url = sandboxes
+    bad = admin(salesforce_url, "POST", "records/Account", {"Name": "Narnia Imports", "BillingCountry": "Narnia"})
+    state = run_pipe(tmp_path, salesforce_url, netsuite_url, mapping_config, None)
+
+    accounts = {a["Id"]: a for a in admin(salesforce_url, "GET", "records/Account")["records"]}
+    customers = {c["externalId"]: c for c in admin(netsuite_url, "GET", "records/customer")["records"]}
+    assert set(customers) == set(accounts) - {bad["id"]}
+    lines = admin(salesforce_url, "GET", "records/OpportunityLineItem")["records"]
+    won = [o for o in admin(salesforce_url, "GET", "records/Opportunity")["records"] if o["IsWon"]]
+    no_lines = {o["Id"] for o in won if not any(li["OpportunityId"] == o["Id"] for li in lines)}
+    letters = {d["externalId"]: d for d in dead_letters(tmp_path)}
+    assert set(letters) == {bad["id"], *no_lines}
+    assert letters[bad["id"]]["code"] == "MAPPING_ERROR"
+    assert "country: cannot resolve country 'Narnia'" in letters[bad["id"]]["detail"]
+    for order_id in no_lines:  # an order of a won opportunity without lines is refused by NetSuite, visibly
+        assert "at least one line item" in letters[order_id]["detail"]
+
+    for sf_id, customer in customers.items():
+        account = accounts[sf_id]
+        assert customer["companyName"] == account["Name"].strip()[:83].rstrip()
+        assert customer["subsidiary"]["id"] == "1"
+        for line in customer.get("addressbook", {}).get("items", []):
+            country = line["addressbookaddress"].get("country")
+            assert country is None or (len(country) == 2 and country.isupper())
+
+    items = {i["externalId"]: i["id"] for i in admin(netsuite_url, "GET", "records/nonInventorySaleItem")["records"]}
+    internal = {c["externalId"]: c["id"] for c in customers.values()}
+    contacts = admin(netsuite_url, "GET", "records/contact")["records"]
+    assert len(contacts) == VOLUMES["contacts"]
+    sf_contacts = {c["Id"]: c for c in admin(salesforce_url, "GET", "records/Contact")["records"]}
+    for contact in contacts:
+        account_id = sf_contacts[contact["externalId"]]["AccountId"]
+        if account_id:
+            assert contact["company"]["id"] == internal[account_id]
+
+    orders = {o["externalId"]: o for o in admin(netsuite_url, "GET", "records/salesOrder")["records"]}
+    assert set(orders) == {o["Id"] for o in won} - no_lines
+    for opportunity in (o for o in won if o["Id"] in orders):
+        expected = sorted((items[li["Product2Id"]], float(li["Quantity"]), float(li["UnitPrice"]))
+                          for li in lines if li["OpportunityId"] == opportunity["Id"] and not li["IsDeleted"])
+        got = sorted((li["item"]["id"], float(li["quantity"]), float(li["rate"]))
+                     for li in orders[opportunity["Id"]]["item"]["items"])
+        assert got == expected
+
+    # A deleted Account becomes an inactive customer (deleted_record_action: inactivate), nothing else changes.
+    gone = next(iter(customers))
+    admin(salesforce_url, "DELETE", f"records/Account/{gone}")
+    run_pipe(tmp_path, salesforce_url, netsuite_url, mapping_config, last_state(state, tmp_path))
+    after = {c["externalId"]: c for c in admin(netsuite_url, "GET", "records/customer")["records"]}
+    assert after[gone]["isInactive"] is True
+    assert not any(c.get("isInactive") for eid, c in after.items() if eid != gone)
