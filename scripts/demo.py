@@ -58,8 +58,11 @@ def _show_netsuite() -> None:
         records = requests.get(f"{NETSUITE_URL}/__admin/records/{record_type}", timeout=30).json()["records"]
         print(f"{record_type}: {len(records)} records")
         for record in records[:3]:
-            shown = {k: v for k, v in record.items() if k in ("id", "externalId", "companyName", "firstName",
-                                                               "lastName", "itemId", "tranDate", "entity")}
+            shown = {
+                k: v
+                for k, v in record.items()
+                if k in ("id", "externalId", "companyName", "firstName", "lastName", "itemId", "tranDate", "entity")
+            }
             print(f"  {json.dumps(shown, ensure_ascii=False)}")
     stats = requests.get(f"{NETSUITE_URL}/__admin/stats", timeout=30).json()
     print(f"NetSuite sandbox counters since it started: {json.dumps(stats)}")

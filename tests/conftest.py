@@ -65,8 +65,21 @@ def pytest_configure(config: pytest.Config) -> None:
     sf_port, ns_port = _free_port_block(), _free_port_block()
     log = data_dir / "sandbox.log"
     _PROCESS = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "serve", "--data-dir", str(data_dir), "--tls",
-         "--salesforce-port", str(sf_port), "--netsuite-port", str(ns_port), "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--tls",
+            "--salesforce-port",
+            str(sf_port),
+            "--netsuite-port",
+            str(ns_port),
+            "--log-level",
+            "warning",
+        ],
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )

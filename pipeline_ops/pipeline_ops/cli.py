@@ -41,7 +41,7 @@ def _report(args: argparse.Namespace) -> int:
 def _runs(args: argparse.Namespace) -> int:
     runs = [r.as_dict() for r in collect_runs(log_lines(args.log)) if r.extracted or r.mapped or r.target_summary]
     print(f"{'started':<28}{'outcome':<20}{'seconds':>8}{'extracted':>10}{'written':>9}{'dead-lettered':>15}  run id")
-    for run in runs[-args.last:]:
+    for run in runs[-args.last :]:
         written = sum(s["written"] for s in run["loaded"].values())
         dead = sum(s["dead_lettered"] for s in run["loaded"].values())
         print(
@@ -68,17 +68,20 @@ def _dead_letters(args: argparse.Namespace) -> int:
     for (record_type, code), n in sorted(counts.items()):
         print(f"  {record_type:<24}{code:<28}{n:>6}")
     print("Latest:")
-    for entry in latest[-args.last:]:
-        print(f"  {entry.get('time')} {entry.get('record_type')} {entry.get('externalId')} {entry.get('code')}: "
-              f"{entry.get('detail')} [{entry['file']}]")
+    for entry in latest[-args.last :]:
+        print(
+            f"  {entry.get('time')} {entry.get('record_type')} {entry.get('externalId')} {entry.get('code')}: "
+            f"{entry.get('detail')} [{entry['file']}]"
+        )
     print("Fix the cause, then replay: target-netsuite-replay FILE | meltano invoke target-netsuite")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `pipeline-ops` console script."""
-    parser = argparse.ArgumentParser(prog="pipeline-ops", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="pipeline-ops", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--log", type=Path, default=_root() / "app.log", help="Meltano's JSON log (logging.yaml)")
     sub = parser.add_subparsers(dest="command", required=True)
     report = sub.add_parser("report", help="summary of the latest run, saved as JSON")

@@ -100,7 +100,7 @@ def log_lines(log_file: Path) -> Iterator[dict[str, Any]]:
 
 def _json_after(text: str, prefix: str) -> dict[str, Any] | None:
     try:
-        value = json.loads(text[text.index(prefix) + len(prefix):])
+        value = json.loads(text[text.index(prefix) + len(prefix) :])
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
@@ -146,8 +146,7 @@ def render(report: dict[str, Any]) -> str:
     lines = [
         f"Run {report['run_id']} ({report['job_name']}): {report['outcome']}, "
         f"{report['duration_seconds']} s, {report['started']} → {report['ended']}",
-        "  extracted from Salesforce: "
-        + (", ".join(f"{s} {n}" for s, n in report["extracted"].items()) or "nothing"),
+        "  extracted from Salesforce: " + (", ".join(f"{s} {n}" for s, n in report["extracted"].items()) or "nothing"),
         f"  {'NetSuite record type':<24}{'mapped':>8}{'written':>9}{'dead-lettered':>15}{'deleted':>9}",
     ]
     for stream, counts in report["loaded"].items():
@@ -157,7 +156,9 @@ def render(report: dict[str, Any]) -> str:
         )
     ns = report["netsuite"]
     if any(v is not None for v in ns.values()):
-        lines.append(f"  NetSuite requests {ns['requests']}, retries {ns['retries']}, answered 429: {ns['throttled_429']}")
+        lines.append(
+            f"  NetSuite requests {ns['requests']}, retries {ns['retries']}, answered 429: {ns['throttled_429']}"
+        )
     api = report["salesforce_api"]
     if api:
         lines.append(

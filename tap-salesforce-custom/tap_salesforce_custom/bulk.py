@@ -79,7 +79,7 @@ class BulkQueryJob:
     def _abort(self) -> None:
         """Best effort: an abandoned job would keep running and count against the org's Bulk limits."""
         try:
-            self.client.request("PATCH", f"jobs/query/{self.job_id}", json={"state": "Aborted"})
+            self.client.request("PATCH", f"jobs/query/{self.job_id}", json={"state": "Aborted"}, guard_quota=False)
             self.client.logger.warning("Bulk 2.0 job %s aborted", self.job_id)
         except Exception as exc:
             self.client.logger.warning("Bulk 2.0 job %s could not be aborted: %s", self.job_id, exc)

@@ -101,16 +101,19 @@ class SalesforceClient:
         json: t.Any = None,
         headers: t.Mapping[str, str] | None = None,
         ok_statuses: t.Collection[int] = (200, 201, 204),
+        guard_quota: bool = True,
     ) -> requests.Response:
         """Send one API call: re-login on 401 INVALID_SESSION_ID, retry transient failures, guard the quota.
 
         `path` is relative to the instance (`/services/data/...`, as `nextRecordsUrl` is) or to
-        `data_url` when it does not start with `/services/`.
+        `data_url` when it does not start with `/services/`. `guard_quota=False` is only for clean-up calls
+        (aborting a Bulk job) that must go out even after the quota guard stopped the run.
         """
         relogins = 0
         attempt = 0
         while True:
-            self.check_quota()
+            if guard_quota:
+                self.check_quota()
             self.auth.ensure_token()
             url = self._url(path)
             try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import typing as t
+from functools import cached_property
 
 from singer_sdk.streams import Stream
 
@@ -58,12 +59,12 @@ def soql_datetime(value: dt.datetime) -> str:
 
 def _csv_converter(schema: dict[str, t.Any]) -> Callable[[str], t.Any]:
     """Bulk CSV text → the JSON type of the field; an empty cell is null (Salesforce stores no empty strings)."""
-    types = schema.get("type") or []
-    if "boolean" in types:
+    types = [x for x in schema.get("type") or [] if x != "null"]
+    if types == ["boolean"]:
         return lambda v: None if v == "" else v == "true"
-    if "integer" in types:
+    if types == ["integer"]:
         return lambda v: None if v == "" else int(v)
-    if "number" in types:
+    if types == ["number"]:
         return lambda v: None if v == "" else float(v)
     if schema.get("format") == "date-time":
         return to_rfc3339
@@ -89,7 +90,7 @@ class SalesforceStream(Stream):
     #: A STATE every 2,000 records (one full REST page): a killed run resumes close to where it stopped.
     STATE_MSG_FREQUENCY = 2000
 
-    @property
+    @cached_property
     def _datetime_fields(self) -> list[str]:
         return [n for n, s in self.schema["properties"].items() if s.get("format") == "date-time"]
 

@@ -3,8 +3,9 @@
 NetSuite gives an account a small pool of concurrent requests (5 on a standard account) shared by every
 integration; past it the REST API answers 429. Each write takes seconds, so throughput is set by how well the
 pool is kept busy. All streams therefore share one `AdaptiveLimiter`: at most `max_concurrency` requests in
-flight, the window halved on a 429 (at most once per round trip) and regrown by one request per window of
-successes (AIMD), so a limit that is lower than configured is found quickly without a storm of 429s.
+flight, the window halved on a 429 (at most once per round trip) and regrown additively (AIMD), quickly up to
+just below the level that was refused and slowly beyond it, so a limit lower than configured is found without
+a storm of 429s and the window then stays near it.
 """
 
 from __future__ import annotations
@@ -116,11 +117,16 @@ def error_details(response: requests.Response) -> tuple[str, str, str | None]:
 
 
 class AdaptiveLimiter:
-    """Requests-in-flight window shared by all streams: multiplicative decrease on 429, additive increase."""
+    """Requests-in-flight window shared by all streams: halved on a 429, regrown fast up to just below the level
+    that was refused, then only slowly probed above it (one more request per `PROBE_WINDOWS` windows of
+    successes), so the window settles at the account's free capacity with about one 429 per probe."""
+
+    PROBE_WINDOWS = 32
 
     def __init__(self, ceiling: int) -> None:
         self._ceiling = float(ceiling)
         self._window = float(ceiling)
+        self._refused_at = float(ceiling) + 1  # the window at the last 429: the known limit is below it
         self._in_flight = 0
         self._last_cut = 0.0
         self._cond = threading.Condition()
@@ -143,10 +149,13 @@ class AdaptiveLimiter:
             if throttled:
                 # Requests already in flight when the window was cut would cut it again for the same congestion.
                 if started >= self._last_cut:
+                    self._refused_at = self._window
                     self._window = max(1.0, self._window / 2)
                     self._last_cut = time.monotonic()
-            else:
+            elif self._window < self._refused_at - 1:
                 self._window = min(self._ceiling, self._window + 1.0 / self._window)
+            else:
+                self._window = min(self._ceiling, self._window + 1.0 / (self._window * self.PROBE_WINDOWS))
             self._cond.notify_all()
 
 

@@ -1,99 +1,16 @@
-"""Harness for end-to-end tests: real `meltano run` in this project, pointed at the test session's sandboxes.
-
-Each test gets its own Meltano system database (so its state never mixes with the demo's or another test's) and
-reaches the sandboxes through the standard Meltano setting environment variables, which outrank meltano.yml.
-"""
+"""Fixtures of the end-to-end tests: a private Meltano project context and the sandboxes' admin APIs."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import requests
-
-ROOT = Path(__file__).resolve().parents[2]
-MELTANO = ROOT / ".venv" / "bin" / "meltano"
-PIPELINE = ("tap-salesforce-custom", "salesforce-to-netsuite", "target-netsuite")
-STATE_ID = "dev:tap-salesforce-custom-to-target-netsuite"
-
-
-@dataclass
-class MeltanoProject:
-    """Runs `meltano` commands in the repository with a private system database and sandbox URLs."""
-
-    tmp: Path
-    env: dict[str, str] = field(default_factory=dict)
-
-    def base_env(self) -> dict[str, str]:
-        env = {
-            **os.environ,
-            "MELTANO_ENVIRONMENT": "dev",
-            "MELTANO_DATABASE_URI": f"sqlite:///{self.tmp / 'meltano.db'}",
-            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-            "TAP_SALESFORCE_CUSTOM_LOGIN_URL": os.environ["SANDBOX_SALESFORCE_URL"],
-            "TARGET_NETSUITE_BASE_URL": os.environ["SANDBOX_NETSUITE_URL"],
-            "TARGET_NETSUITE_DEAD_LETTER_PATH": str(self.tmp / "dead_letters"),
-        }
-        env.update(self.env)
-        return env
-
-    def meltano(self, *args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(MELTANO), *args],
-            cwd=ROOT,
-            env={**self.base_env(), **(env or {})},
-            text=True,
-            capture_output=True,
-            timeout=timeout,
-        )
-
-    def run_pipeline(self, *extra: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = self.meltano("run", *extra, *PIPELINE, env=env)
-        if check and result.returncode != 0:
-            raise AssertionError(f"meltano run failed ({result.returncode}):\n{result.stderr[-6000:]}")
-        return result
-
-    def state(self, state_id: str = STATE_ID) -> dict | None:
-        result = self.meltano("state", "get", state_id)
-        if result.returncode != 0 or not result.stdout.strip():
-            return None
-        return json.loads(result.stdout)
+from e2e_harness import MeltanoProject, SandboxAdmin
 
 
 @pytest.fixture
-def meltano_project(tmp_path: Path) -> Iterator[MeltanoProject]:
-    yield MeltanoProject(tmp=tmp_path)
-
-
-class SandboxAdmin:
-    """Thin client of a sandbox's admin API (see docs/interfaces.md)."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-
-    def post(self, path: str, body: dict | None = None) -> dict:
-        response = requests.post(f"{self.base_url}/__admin/{path}", json=body or {}, timeout=300)
-        response.raise_for_status()
-        return response.json() if response.content else {}
-
-    def patch(self, path: str, body: dict) -> None:
-        requests.patch(f"{self.base_url}/__admin/{path}", json=body, timeout=60).raise_for_status()
-
-    def delete(self, path: str) -> None:
-        requests.delete(f"{self.base_url}/__admin/{path}", timeout=60).raise_for_status()
-
-    def get(self, path: str) -> dict:
-        response = requests.get(f"{self.base_url}/__admin/{path}", timeout=60)
-        response.raise_for_status()
-        return response.json()
-
-    def records(self, kind: str) -> list[dict]:
-        return self.get(f"records/{kind}")["records"]
+def meltano_project(tmp_path: Path) -> MeltanoProject:
+    return MeltanoProject(tmp=tmp_path)
 
 
 @pytest.fixture

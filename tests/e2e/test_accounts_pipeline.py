@@ -4,8 +4,7 @@ incrementally, idempotently, with state in Meltano, and a bad NetSuite credentia
 from __future__ import annotations
 
 import pytest
-
-from tests.e2e.conftest import MeltanoProject, SandboxAdmin
+from e2e_harness import MeltanoProject, SandboxAdmin
 
 pytestmark = pytest.mark.e2e
 
@@ -53,7 +52,9 @@ def test_accounts_flow_incrementally_and_idempotently(
     # Three Accounts change → exactly those three customers change, nothing is created.
     changed = sorted(account_ids)[:3]
     for n, account_id in enumerate(changed):
-        salesforce.patch(f"records/Account/{account_id}", {"Name": f"Renamed Account {n}", "Phone": "+1 415 555 010{n}"})
+        salesforce.patch(
+            f"records/Account/{account_id}", {"Name": f"Renamed Account {n}", "Phone": "+1 415 555 010{n}"}
+        )
     project.run_pipeline()
     third = _customers(netsuite)
     assert set(third) == account_ids
@@ -68,9 +69,10 @@ def test_accounts_flow_incrementally_and_idempotently(
     assert project.state() is None
     project.run_pipeline()
     assert _customers(netsuite) == third
-    assert project.state()["singer_state"]["bookmarks"]["Account"]["replication_key_value"] == new_bookmark[
-        "replication_key_value"
-    ]
+    assert (
+        project.state()["singer_state"]["bookmarks"]["Account"]["replication_key_value"]
+        == new_bookmark["replication_key_value"]
+    )
 
 
 @pytest.mark.usefixtures("fresh_sandboxes")

@@ -4,8 +4,7 @@ Opportunities with their lines through real `meltano run`, and NetSuite's refere
 from __future__ import annotations
 
 import pytest
-
-from tests.e2e.conftest import MeltanoProject, SandboxAdmin
+from e2e_harness import MeltanoProject, SandboxAdmin
 
 pytestmark = pytest.mark.e2e
 
@@ -23,8 +22,9 @@ def _lines(order: dict) -> list[dict]:
     return order["item"]["items"]
 
 
-def test_default_mapping_end_to_end(meltano_project: MeltanoProject, salesforce: SandboxAdmin,
-                                    netsuite: SandboxAdmin) -> None:
+def test_default_mapping_end_to_end(
+    meltano_project: MeltanoProject, salesforce: SandboxAdmin, netsuite: SandboxAdmin
+) -> None:
     salesforce.post("reset", {"seed": 3, "accounts": 15, "contacts": 25, "products": 8, "opportunities": 20})
     netsuite.post("reset")
     project = meltano_project
@@ -56,7 +56,8 @@ def test_default_mapping_end_to_end(meltano_project: MeltanoProject, salesforce:
         assert _ref_id(order["entity"]) == internal_customer[opportunity["AccountId"]]
         expected = sorted(
             (internal_item[li["Product2Id"]], float(li["Quantity"]), float(li["UnitPrice"]))
-            for li in lines if li["OpportunityId"] == opportunity["Id"]
+            for li in lines
+            if li["OpportunityId"] == opportunity["Id"]
         )
         got = sorted((_ref_id(li["item"]), float(li["quantity"]), float(li["rate"])) for li in _lines(order))
         assert got == expected

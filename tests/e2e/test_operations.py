@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from tests.e2e.conftest import MELTANO, PIPELINE, ROOT, STATE_ID, MeltanoProject, SandboxAdmin
+from e2e_harness import MELTANO, PIPELINE, ROOT, STATE_ID, MeltanoProject, SandboxAdmin
 
 pytestmark = pytest.mark.e2e
 
@@ -37,8 +36,12 @@ def _account_ids(salesforce: SandboxAdmin) -> list[str]:
 
 def _start_run(project: MeltanoProject) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [str(MELTANO), "run", *PIPELINE], cwd=ROOT, env=project.base_env(), text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [str(MELTANO), "run", *PIPELINE],
+        cwd=ROOT,
+        env=project.base_env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -51,8 +54,9 @@ def _wait_for_writes(netsuite: SandboxAdmin, at_least: int, timeout: float = 120
     raise AssertionError(f"NetSuite saw fewer than {at_least} requests within {timeout}s")
 
 
-def test_overlapping_runs_never_both_write(meltano_project: MeltanoProject, salesforce: SandboxAdmin,
-                                          netsuite: SandboxAdmin) -> None:
+def test_overlapping_runs_never_both_write(
+    meltano_project: MeltanoProject, salesforce: SandboxAdmin, netsuite: SandboxAdmin
+) -> None:
     project = meltano_project
     project.env.update(ONLY_ACCOUNTS)
     netsuite.post("knobs", {"latency_ms": 400})
@@ -63,13 +67,14 @@ def test_overlapping_runs_never_both_write(meltano_project: MeltanoProject, sale
         assert second.returncode != 0
         assert "already running" in second.stderr
     finally:
-        out, err = first.communicate(timeout=300)
+        _, err = first.communicate(timeout=300)
     assert first.returncode == 0, err[-4000:]
     assert _external_ids(netsuite) == _account_ids(salesforce)
 
 
-def test_run_killed_like_cron_timeout_resumes_without_loss(meltano_project: MeltanoProject,
-                                                           salesforce: SandboxAdmin, netsuite: SandboxAdmin) -> None:
+def test_run_killed_like_cron_timeout_resumes_without_loss(
+    meltano_project: MeltanoProject, salesforce: SandboxAdmin, netsuite: SandboxAdmin
+) -> None:
     project = meltano_project
     project.env.update(ONLY_ACCOUNTS)
     netsuite.post("knobs", {"latency_ms": 300})
@@ -85,8 +90,9 @@ def test_run_killed_like_cron_timeout_resumes_without_loss(meltano_project: Melt
     assert len(netsuite.records("customer")) == ACCOUNTS
 
 
-def test_replay_recipes_never_duplicate(meltano_project: MeltanoProject, salesforce: SandboxAdmin,
-                                        netsuite: SandboxAdmin) -> None:
+def test_replay_recipes_never_duplicate(
+    meltano_project: MeltanoProject, salesforce: SandboxAdmin, netsuite: SandboxAdmin
+) -> None:
     project = meltano_project
     project.env.update(ONLY_ACCOUNTS)
     project.run_pipeline()
@@ -107,14 +113,20 @@ def test_replay_recipes_never_duplicate(meltano_project: MeltanoProject, salesfo
     assert _external_ids(netsuite) == expected
 
     # Re-sync from a date: move the bookmark back with `state merge`.
-    merge = {"singer_state": {"bookmarks": {"Account": {"replication_key": "SystemModstamp",
-                                                         "replication_key_value": "2000-01-01T00:00:00+00:00"}}}}
+    merge = {
+        "singer_state": {
+            "bookmarks": {
+                "Account": {"replication_key": "SystemModstamp", "replication_key_value": "2000-01-01T00:00:00+00:00"}
+            }
+        }
+    }
     assert project.meltano("state", "merge", STATE_ID, json.dumps(merge)).returncode == 0
     project.run_pipeline()
     assert _external_ids(netsuite) == expected
-    assert project.state()["singer_state"]["bookmarks"]["Account"]["replication_key_value"] == bookmark[
-        "replication_key_value"
-    ]
+    assert (
+        project.state()["singer_state"]["bookmarks"]["Account"]["replication_key_value"]
+        == bookmark["replication_key_value"]
+    )
 
     # A pipeline of its own (e.g. a backfill) with --state-id-suffix keeps the main pipeline's state apart.
     project.run_pipeline("--state-id-suffix", "backfill")
@@ -122,8 +134,9 @@ def test_replay_recipes_never_duplicate(meltano_project: MeltanoProject, salesfo
     assert _external_ids(netsuite) == expected
 
 
-def test_file_state_backend(meltano_project: MeltanoProject, salesforce: SandboxAdmin, netsuite: SandboxAdmin,
-                            tmp_path: Path) -> None:
+def test_file_state_backend(
+    meltano_project: MeltanoProject, salesforce: SandboxAdmin, netsuite: SandboxAdmin, tmp_path: Path
+) -> None:
     project = meltano_project
     state_dir = tmp_path / "state"
     project.env.update({**ONLY_ACCOUNTS, "MELTANO_STATE_BACKEND_URI": f"file://{state_dir}"})
@@ -157,8 +170,9 @@ def test_logs_never_contain_secrets(meltano_project: MeltanoProject, netsuite: S
         ("TARGET_NETSUITE_BASE_URL", "http://127.0.0.1:9", "127.0.0.1:9"),
     ],
 )
-def test_configuration_errors_fail_with_one_clear_line(meltano_project: MeltanoProject, netsuite: SandboxAdmin,
-                                                       variable: str, value: str, named: str) -> None:
+def test_configuration_errors_fail_with_one_clear_line(
+    meltano_project: MeltanoProject, netsuite: SandboxAdmin, variable: str, value: str, named: str
+) -> None:
     project = meltano_project
     project.env.update({**ONLY_ACCOUNTS, variable: value})
     result = project.run_pipeline(check=False)
@@ -168,8 +182,9 @@ def test_configuration_errors_fail_with_one_clear_line(meltano_project: MeltanoP
     assert project.state() is None
 
 
-def test_job_prints_and_saves_a_run_report_matching_netsuite(meltano_project: MeltanoProject,
-                                                             salesforce: SandboxAdmin, netsuite: SandboxAdmin) -> None:
+def test_job_prints_and_saves_a_run_report_matching_netsuite(
+    meltano_project: MeltanoProject, salesforce: SandboxAdmin, netsuite: SandboxAdmin
+) -> None:
     project = meltano_project
     project.env.update(ONLY_ACCOUNTS)
     rejected = _account_ids(salesforce)[:2]
@@ -185,7 +200,9 @@ def test_job_prints_and_saves_a_run_report_matching_netsuite(meltano_project: Me
     customers = report["loaded"]["customer"]
     assert customers["mapped"] == ACCOUNTS
     assert customers["written"] == len(netsuite.records("customer"))
-    dead = sum(1 for _ in Path(report["dead_letter_file"]).read_text().splitlines()) if report["dead_letter_file"] else 0
+    dead = (
+        sum(1 for _ in Path(report["dead_letter_file"]).read_text().splitlines()) if report["dead_letter_file"] else 0
+    )
     assert customers["dead_lettered"] == dead >= len(rejected)
     assert customers["written"] + customers["dead_lettered"] == ACCOUNTS
     assert "NetSuite record type" in result.stdout + result.stderr

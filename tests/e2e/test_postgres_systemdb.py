@@ -11,8 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from tests.e2e.conftest import MeltanoProject, SandboxAdmin
+from e2e_harness import MeltanoProject, SandboxAdmin
 
 pytestmark = pytest.mark.e2e
 
@@ -39,24 +38,42 @@ def postgres_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    subprocess.run(_as_server_user([_pg_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]),
-                   check=True, capture_output=True)
     subprocess.run(
-        _as_server_user([_pg_bin("pg_ctl"), "-D", str(data), "-w", "-l", str(base / "pg.log"), "-o",
-                         f"-p {port} -k {base} -c listen_addresses=127.0.0.1", "start"]),
-        check=True, capture_output=True,
+        _as_server_user([_pg_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]),
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        _as_server_user(
+            [
+                _pg_bin("pg_ctl"),
+                "-D",
+                str(data),
+                "-w",
+                "-l",
+                str(base / "pg.log"),
+                "-o",
+                f"-p {port} -k {base} -c listen_addresses=127.0.0.1",
+                "start",
+            ]
+        ),
+        check=True,
+        capture_output=True,
     )
     try:
-        subprocess.run(_as_server_user([_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
-                                        "meltano"]), check=True, capture_output=True)
+        subprocess.run(
+            _as_server_user([_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "meltano"]),
+            check=True,
+            capture_output=True,
+        )
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/meltano"
     finally:
-        subprocess.run(_as_server_user([_pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
-                       capture_output=True)
+        subprocess.run(_as_server_user([_pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "stop"]), capture_output=True)
 
 
-def test_pipeline_state_in_postgres(meltano_project: MeltanoProject, postgres_uri: str, salesforce: SandboxAdmin,
-                                    netsuite: SandboxAdmin) -> None:
+def test_pipeline_state_in_postgres(
+    meltano_project: MeltanoProject, postgres_uri: str, salesforce: SandboxAdmin, netsuite: SandboxAdmin
+) -> None:
     salesforce.post("reset", {"seed": 5, "accounts": 20, "contacts": 0, "products": 0, "opportunities": 0})
     netsuite.post("reset")
     project = meltano_project
@@ -67,7 +84,9 @@ def test_pipeline_state_in_postgres(meltano_project: MeltanoProject, postgres_ur
     assert state["singer_state"]["bookmarks"]["Account"]["replication_key"] == "SystemModstamp"
     rows = subprocess.run(
         _as_server_user(["psql", postgres_uri.replace("+psycopg", ""), "-tAc", "select count(*) from runs"]),
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert int(rows.stdout.strip()) >= 1
 

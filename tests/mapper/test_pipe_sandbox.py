@@ -49,9 +49,10 @@ def run_pipe(tmp_path: Path, salesforce_url: str, netsuite_url: str, mapping: di
 
 
 def last_state(state_lines: Path, tmp_path: Path) -> Path:
-    line = [json.loads(x) for x in state_lines.read_text().splitlines() if x.strip()][-1]
+    """The last state the target printed (a target prints bare state values), as a `--state` file for the tap."""
+    line = [x for x in state_lines.read_text().splitlines() if x.strip()][-1]
     path = tmp_path / "state.json"
-    path.write_text(json.dumps(line["value"]))
+    path.write_text(line)
     return path
 
 

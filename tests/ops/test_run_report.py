@@ -13,25 +13,43 @@ OTHER = "01a220ef-0000-0000-0000-000000000002"
 
 
 def _event(run_id: str, plugin: str, text: str, ts: str, level: str = "info") -> str:
-    return json.dumps({"string_id": plugin, "job_name": "dev:tap-salesforce-custom-to-target-netsuite",
-                       "event": text, "run_id": run_id, "level": level, "timestamp": ts})
+    return json.dumps(
+        {
+            "string_id": plugin,
+            "job_name": "dev:tap-salesforce-custom-to-target-netsuite",
+            "event": text,
+            "run_id": run_id,
+            "level": level,
+            "timestamp": ts,
+        }
+    )
 
 
 def _metric(stream: str, value: int) -> str:
-    return "METRIC: " + json.dumps({"type": "counter", "metric": "record_count", "value": value,
-                                    "tags": {"stream": stream}})
+    return "METRIC: " + json.dumps(
+        {"type": "counter", "metric": "record_count", "value": value, "tags": {"stream": stream}}
+    )
 
 
 def _write_log(path: Path) -> None:
-    summary = {"dead_letter_file": "dead_letters/x.jsonl", "requests": 12, "retries": 2, "throttled_429": 1,
-               "streams": {"customer": {"written": 9, "dead_lettered": 1}, "contact": {"written": 2}}}
+    summary = {
+        "dead_letter_file": "dead_letters/x.jsonl",
+        "requests": 12,
+        "retries": 2,
+        "throttled_429": 1,
+        "streams": {"customer": {"written": 9, "dead_lettered": 1}, "contact": {"written": 2}},
+    }
     lines = [
         _event(RUN, "meltano", "Running job", "2026-11-28T06:00:00Z"),
         _event(RUN, "tap-salesforce-custom", _metric("Account", 6), "2026-11-28T06:00:01Z"),
         _event(RUN, "tap-salesforce-custom", _metric("Account", 4), "2026-11-28T06:00:02Z"),
         _event(RUN, "tap-salesforce-custom", _metric("Contact", 2), "2026-11-28T06:00:02Z"),
-        _event(RUN, "tap-salesforce-custom", 'Salesforce API usage: {"calls": 3, "used": 120, "limit": 15000}',
-               "2026-11-28T06:00:03Z"),
+        _event(
+            RUN,
+            "tap-salesforce-custom",
+            'Salesforce API usage: {"calls": 3, "used": 120, "limit": 15000}',
+            "2026-11-28T06:00:03Z",
+        ),
         "not json at all",
         _event(RUN, "target-netsuite", _metric("customer", 10), "2026-11-28T06:00:04Z"),
         _event(RUN, "target-netsuite", _metric("contact", 2), "2026-11-28T06:00:04Z"),
@@ -82,8 +100,10 @@ def test_report_command_writes_json_and_prints_table(tmp_path: Path, capsys) -> 
 def test_dead_letters_command_counts_by_type_and_code(tmp_path: Path, capsys) -> None:
     letters = tmp_path / "dead_letters"
     letters.mkdir()
-    entries = [{"record_type": "customer", "externalId": f"001{i}", "code": "USER_ERROR", "detail": "d",
-                "time": "t"} for i in range(3)]
+    entries = [
+        {"record_type": "customer", "externalId": f"001{i}", "code": "USER_ERROR", "detail": "d", "time": "t"}
+        for i in range(3)
+    ]
     (letters / "run1.jsonl").write_text("\n".join(json.dumps(e) for e in entries) + "\n")
     assert main(["dead-letters", "--path", str(letters)]) == 0
     out = capsys.readouterr().out

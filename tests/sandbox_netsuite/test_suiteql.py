@@ -49,6 +49,9 @@ def test_equality_id_lookups_aliases_and_strings(ns: requests.Session, netsuite_
         {"links": [], "id": ids["E0"], "externalid": "E0", "isinactive": "F", "subsidiary": "1"},
         {"links": [], "id": ids["E1"], "externalid": "E1", "isinactive": "F", "subsidiary": "1"},
     ]
+    either = _query(ns, netsuite_url, "SELECT externalid FROM customer WHERE externalid = 'E0' OR "
+                                      "(externalid = 'E2' AND isinactive = 'F') ORDER BY externalid DESC").json()
+    assert [row["externalid"] for row in either["items"]] == ["E2", "E0"]
     empty = _query(ns, netsuite_url, "SELECT id FROM customer WHERE externalid = 'missing'").json()
     assert empty["count"] == 0 and empty["items"] == [] and empty["totalResults"] == 0
 

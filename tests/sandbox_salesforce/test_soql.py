@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from sf_helpers import SF
-
 from sandbox.salesforce.errors import ApiError
 from sandbox.salesforce.soql import BoolChain, Compare, InList, Like, Not, parse
+from sf_helpers import SF
 
 
 def test_parser_builds_the_tree_connectors_send() -> None:

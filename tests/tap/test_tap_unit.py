@@ -284,3 +284,26 @@ def test_about_marks_secrets() -> None:
         assert props[name].get("secret") is True, name
     assert props["login_url"]["default"] == "https://login.salesforce.com"
     assert props["api_version"]["default"] == "61.0"
+
+
+def test_bulk_csv_values_are_typed_from_the_schema() -> None:
+    from tap_salesforce_custom.discovery import field_schema as fs
+    from tap_salesforce_custom.streams import _csv_converter
+
+    assert _csv_converter(fs({"type": "boolean"}))("true") is True
+    assert _csv_converter(fs({"type": "int", "nillable": True}))("42") == 42
+    assert _csv_converter(fs({"type": "currency", "nillable": True}))("") is None
+    assert _csv_converter(fs({"type": "anyType"}))("true") == "true"  # anyType stays text, not a guessed bool
+    assert _csv_converter(fs({"type": "datetime"}))("2024-05-20T20:49:32.000Z") == "2024-05-20T20:49:32.000000+00:00"
+
+
+@responses.activate
+def test_bulk_job_is_aborted_even_when_the_quota_guard_stops_the_run() -> None:
+    _token(responses.mock)
+    responses.add(responses.POST, f"{DATA}/jobs/query", json={"id": "750Q", "state": "UploadComplete"},
+                  headers={"Sforce-Limit-Info": "api-usage=80/100"})
+    responses.add(responses.PATCH, f"{DATA}/jobs/query/750Q", json={"id": "750Q", "state": "Aborted"})
+    client = SalesforceClient({**CONFIG, "max_api_usage_percent": 80})
+    with pytest.raises(QuotaGuardStop):
+        list(BulkQueryJob(client, "SELECT Id FROM Account", include_deleted=False).records())
+    assert [c.request.method for c in responses.calls] == ["POST", "POST", "PATCH"]

@@ -105,7 +105,7 @@ class Store:
                 chunk = values[start:start + 500]
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
-                    f"SELECT * FROM records WHERE account=? AND rtype=? AND {column} IN ({marks})",  # noqa: S608
+                    f"SELECT * FROM records WHERE account=? AND rtype=? AND {column} IN ({marks})",
                     (account, rtype, *chunk),
                 ).fetchall()
                 found.extend(r for r in (self._row(row) for row in rows) if r is not None)

@@ -13,6 +13,7 @@ import datetime as dt
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sandbox.salesforce.values import make_id
@@ -105,13 +106,18 @@ class _Clock:
         return created, modified
 
 
+@lru_cache(maxsize=256)
+def user_id(number: int) -> str:
+    """User ids repeat on every row (owner, creator, modifier): computed once each."""
+    return make_id("005", number)
+
+
 def _audit(rng: random.Random, clock: _Clock, users: int, owner: bool = True) -> dict[str, Any]:
     created, modified = clock.stamps()
-    creator = make_id("005", rng.randint(1, users))
-    row = {"CreatedDate": created, "CreatedById": creator, "LastModifiedDate": modified,
-           "LastModifiedById": make_id("005", rng.randint(1, users)), "SystemModstamp": modified, "IsDeleted": 0}
+    row = {"CreatedDate": created, "CreatedById": user_id(rng.randint(1, users)), "LastModifiedDate": modified,
+           "LastModifiedById": user_id(rng.randint(1, users)), "SystemModstamp": modified, "IsDeleted": 0}
     if owner:
-        row["OwnerId"] = make_id("005", rng.randint(1, users))
+        row["OwnerId"] = user_id(rng.randint(1, users))
     return row
 
 

@@ -73,7 +73,7 @@ def describe_field(obj: SObject, field: Field) -> dict[str, Any]:
         "groupable": groupable,
         "highScaleNumber": False,
         "htmlFormatted": False,
-        "idLookup": kind == "id" or field.external_id or field.name in ("Username", "Email") and obj.name == "User",
+        "idLookup": kind == "id" or field.external_id or (field.name in ("Username", "Email") and obj.name == "User"),
         "inlineHelpText": None,
         "label": field.label or field.name,
         "length": length,
@@ -83,7 +83,7 @@ def describe_field(obj: SObject, field: Field) -> dict[str, Any]:
         "nameField": field.name_field,
         "namePointing": False,
         "nillable": field.nillable and kind != "boolean",
-        "permissionable": field.nillable and not field.system and kind != "boolean" or field.custom,
+        "permissionable": (field.nillable and not field.system and kind != "boolean") or field.custom,
         "picklistValues": [
             {"active": True, "defaultValue": False, "label": value, "validFor": None, "value": value}
             for value in field.picklist

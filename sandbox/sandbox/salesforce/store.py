@@ -205,7 +205,7 @@ class Store:
             field = obj.get(key)
             if field is None:
                 raise ApiError(400, "INVALID_FIELD", f"No such column '{key}' on sobject of type {obj.name}")
-            if not field.stored or field.system and field.name not in ("Name",) or field.type == "id":
+            if not field.stored or (field.system and field.name not in ("Name",)) or field.type == "id":
                 raise ApiError(400, "INVALID_FIELD_FOR_INSERT_UPDATE",
                                f"Unable to create/update fields: {field.name}. Please check the security settings "
                                "of this field and verify that it is read/write for your profile or permission set.",
