@@ -91,7 +91,11 @@ async def _serve_all(servers: list[uvicorn.Server]) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    servers = _servers(args)
+    try:
+        servers = _servers(args)
+    except ValueError as exc:  # a bad config key or value: one line naming it, not a traceback
+        print(f"sandbox: {exc}", file=sys.stderr)
+        return 2
     for server in servers:
         scheme = "https" if server.config.ssl_certfile else "http"
         print(f"sandbox: serving {scheme}://{server.config.host}:{server.config.port}", flush=True)

@@ -83,10 +83,14 @@ class SalesforceAuthenticator(OAuthAuthenticator):
                     data=self.oauth_request_body,
                     headers={"Accept": "application/json"},
                     timeout=self._timeout,
+                    verify=self._http.verify,  # explicit: REQUESTS_CA_BUNDLE must not override ca_bundle
                 )
                 reason = f"HTTP {response.status_code}"
                 if response.status_code not in RETRY_STATUSES:
                     return response
+            except requests.exceptions.SSLError as exc:
+                msg = f"TLS verification of {self.auth_endpoint} failed (set ca_bundle for a private CA): {exc}"
+                raise SalesforceAuthError(msg) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
                 reason = type(exc).__name__
             if attempt < self._max_retries:

@@ -124,7 +124,11 @@ class SalesforceClient:
                     json=json,
                     headers={**self.auth.bearer_header(), **(headers or {})},
                     timeout=self.timeout,
+                    verify=self.session.verify,  # explicit: REQUESTS_CA_BUNDLE must not override ca_bundle
                 )
+            except requests.exceptions.SSLError as exc:
+                msg = f"TLS verification of {url.split('?')[0]} failed (set ca_bundle for a private CA): {exc}"
+                raise SalesforceAPIError(msg) from None
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 self.calls += 1
                 reason = type(exc).__name__

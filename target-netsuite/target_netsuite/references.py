@@ -7,8 +7,11 @@ items: those live in the `transaction` and `item` tables.
 
 from __future__ import annotations
 
+import logging
 import threading
 import typing as t
+
+from target_netsuite.client import RecordError
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -27,6 +30,7 @@ _TRANSACTION_TYPES = {
     "check": "Check", "deposit": "Deposit", "expenseReport": "ExpRept", "cashRefund": "CashRfnd",
 }
 _LOOKUP_CHUNK = 200
+_LOGGER = logging.getLogger("target_netsuite.references")
 
 
 def suiteql_source(record_type: str) -> tuple[str, str]:
@@ -104,7 +108,12 @@ class ReferenceResolver:
             by_type.setdefault(record_type, []).append(external_id)
         for record_type, external_ids in by_type.items():
             for start in range(0, len(external_ids), _LOOKUP_CHUNK):
-                for external_id, internal_id in self._lookup(record_type, external_ids[start : start + _LOOKUP_CHUNK]):
+                try:
+                    rows = list(self._lookup(record_type, external_ids[start : start + _LOOKUP_CHUNK]))
+                except RecordError as exc:  # e.g. a record type SuiteQL has no table for: those stay unresolved
+                    _LOGGER.warning("SuiteQL lookup of %s external ids failed: %s", record_type, exc)
+                    break
+                for external_id, internal_id in rows:
                     self.remember((record_type, external_id), internal_id)
                     found[(record_type, external_id)] = internal_id
         return found

@@ -17,12 +17,15 @@ from requests_oauthlib import OAuth1
 ACCOUNT = "1234567_SB1"
 CONSUMER_KEY, CONSUMER_SECRET = "sandbox-consumer-key", "sandbox-consumer-secret"
 TOKEN_ID, TOKEN_SECRET = "sandbox-token-id", "sandbox-token-secret"
-WIRE_SAMPLES = Path(os.environ.get("WIRE_SAMPLES_DIR", "/work/shared/wire-samples")) / "netsuite"
+# Vendored copies of the recorded responses the shape tests compare with (see wire_samples/README.md).
+WIRE_SAMPLES = Path(__file__).with_name("wire_samples")
+SHARED_WIRE_SAMPLES = Path(os.environ.get("WIRE_SAMPLES_DIR", "/work/shared/wire-samples")) / "netsuite"
 RECORD = "/services/rest/record/v1"
 SUITEQL = "/services/rest/query/v1/suiteql"
 QUIET_KNOBS = {
     "concurrency_limit": 5, "latency_ms": 0, "error_rate_500": 0, "error_rate_429": 0, "drop_rate": 0,
-    "slow_rate": 0, "locked_rate": 0, "error_script": [], "reject_external_ids": [],
+    "slow_rate": 0, "locked_rate": 0, "error_script": [], "reject_external_ids": [], "drop_after_rate": 0,
+    "write_latency_ms": None,
     "reject_external_id_pattern": None,
 }
 

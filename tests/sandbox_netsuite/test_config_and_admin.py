@@ -117,3 +117,9 @@ def test_cli_talks_to_the_running_sandbox(netsuite_url: str, admin: Admin, capsy
     with pytest.raises(SystemExit) as failure:
         cli_main(["--url", netsuite_url, "knobs", "--set", '{"bogus": 1}'])
     assert "bogus" in str(failure.value)
+
+
+def test_cli_names_an_unreachable_sandbox() -> None:
+    with pytest.raises(SystemExit) as failure:
+        cli_main(["--url", "http://127.0.0.1:9", "stats"])
+    assert "no sandbox answering at http://127.0.0.1:9" in str(failure.value)

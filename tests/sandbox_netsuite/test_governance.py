@@ -149,3 +149,26 @@ def test_concurrent_upserts_of_one_external_id_make_one_record(netsuite_url: str
     assert statuses == [204] * 10
     assert len(admin.records("customer")) == 1
     assert admin.stats()["writes"] == {"created": 1, "updated": 9, "deleted": 0}
+
+
+def test_drop_after_saves_the_write_but_loses_the_response(netsuite_url: str, admin: Admin) -> None:
+    admin.knobs(error_script=["drop_after"])
+    url = f"{netsuite_url}{RECORD}/customer/eid:DA1"
+    with pytest.raises(requests.ConnectionError):
+        session().put(url, json=customer(None))
+    assert [r["externalId"] for r in admin.records("customer")] == ["DA1"]
+    assert admin.request_log()[-1]["status"] == 0 and admin.request_log()[-1]["fault"] == "drop_after"
+    retried = session().put(url, json=customer(None))  # the client's retry is an update, not a duplicate
+    assert retried.status_code == 204 and len(admin.records("customer")) == 1
+
+
+def test_write_latency_applies_to_writes_only(netsuite_url: str, admin: Admin) -> None:
+    admin.knobs(latency_ms=0, write_latency_ms=400)
+    s = session()
+    started = time.monotonic()
+    s.get(f"{netsuite_url}{RECORD}/subsidiary/1")
+    read = time.monotonic() - started
+    started = time.monotonic()
+    s.put(f"{netsuite_url}{RECORD}/customer/eid:W1", json=customer(None))
+    write = time.monotonic() - started
+    assert read < 0.3 <= 0.35 <= write

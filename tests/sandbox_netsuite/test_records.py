@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import requests
 from ns_helpers import (
     RECORD,
+    SHARED_WIRE_SAMPLES,
+    WIRE_SAMPLES,
     Admin,
     customer,
     header_values,
@@ -193,3 +196,10 @@ def test_percent_encoded_external_ids_sign_and_resolve(ns: requests.Session, net
     assert ns.put(url, json=customer(None)).status_code == 204
     assert admin.records("customer")[0]["externalId"] == "ACME Coé"
     assert ns.get(url).json()["externalId"] == "ACME Coé"
+
+
+@pytest.mark.skipif(not SHARED_WIRE_SAMPLES.is_dir(), reason="shared wire samples not on this machine")
+def test_wire_samples_are_verbatim() -> None:
+    for copy in WIRE_SAMPLES.iterdir():
+        if copy.name != "README.md":
+            assert copy.read_bytes() == (SHARED_WIRE_SAMPLES / copy.name).read_bytes(), copy.name

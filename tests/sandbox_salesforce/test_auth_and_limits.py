@@ -144,5 +144,5 @@ def test_jwt_bearer_grant_checks_signature_and_claims(private_server: Callable[[
 
 
 def test_unknown_config_keys_are_refused(private_server: Callable[[dict[str, Any]], SF]) -> None:
-    with pytest.raises(ValueError, match="unknown config key.*acounts"):
+    with pytest.raises(ValueError, match=r"unknown config key.*acounts"):
         private_server({"acounts": 5})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from sandbox.salesforce.errors import ApiError
 from sandbox.salesforce.soql import BoolChain, Compare, InList, Like, Not, parse
@@ -112,7 +114,7 @@ def test_order_by_several_keys_with_nulls_placement(sf: SF) -> None:
     rest = rows[nulls:]
     keys = [(r["Industry"].lower(), r["Name"].lower()) for r in rest]
     assert [k[0] for k in keys] == sorted((k[0] for k in keys), reverse=True)
-    for earlier, later in zip(keys, keys[1:], strict=False):
+    for earlier, later in itertools.pairwise(keys):
         if earlier[0] == later[0]:
             assert earlier[1] <= later[1]
     last = sf.all_records("SELECT Id, Industry FROM Account ORDER BY Industry ASC NULLS LAST")

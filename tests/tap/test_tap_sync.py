@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import signal
 import subprocess
@@ -226,3 +227,19 @@ def test_unknown_object_is_skipped_and_custom_objects_are_discovered(tmp_path: P
         {"format": "date-time", "type": ["string"]})
     root = next(m for m in account["metadata"] if m["breadcrumb"] == [])
     assert root["metadata"]["replication-key"] == "SystemModstamp"
+
+
+def test_tls_is_verified_with_ca_bundle_and_never_skipped(tmp_path: Path) -> None:
+    reset(accounts=3)
+    tls = {"login_url": os.environ["SANDBOX_SALESFORCE_TLS_URL"], "ca_bundle": os.environ["SANDBOX_CA_BUNDLE"]}
+    run = run_tap(tmp_path / "ok", tap_config(**tls))  # REQUESTS_CA_BUNDLE in the environment must not win
+    assert len(run.ids()) == 3
+    refused = run_tap(tmp_path / "no", tap_config(login_url=tls["login_url"]), check=False)
+    assert refused.returncode == 1 and not refused.records
+    assert "tap-salesforce-custom: TLS verification of" in refused.stderr.strip().splitlines()[-1]
+
+
+def test_empty_first_run_leaves_no_bookmark(tmp_path: Path) -> None:
+    reset(accounts=0)
+    run = run_tap(tmp_path, tap_config())
+    assert not run.records and run.bookmark() is None  # never "now" when nothing came back

@@ -76,10 +76,10 @@ def test_limiter_halves_once_per_round_trip_regrows_fast_then_probes_slowly() ->
     for started in starts:  # four 429s from the same round trip: one cut
         limiter.release(started, throttled=True)
     assert limiter.window == 4
-    for _ in range(12):  # fast regrowth up to just below the refused level (8)
+    for _ in range(20):  # fast regrowth up to just below the refused level (8)
         limiter.release(limiter.acquire(), throttled=False)
     assert 7 <= limiter.window < 7.2
-    for _ in range(100):  # beyond it only slowly: about one more request per 32 windows of successes
+    for _ in range(80):  # beyond it only slowly: about one more request per 32 windows of successes
         limiter.release(limiter.acquire(), throttled=False)
     assert 7 < limiter.window < 7.5
 

@@ -175,6 +175,7 @@ class _Compiler:
             raise TemplateError(f"{path}: {exc}") from None
         fn = expression.fn
         limit = self._length(path)
+        field_name = source.strip() if source.strip() in expression.fields else None
 
         def evaluate(record: Mapping[str, Any], loop: Mapping[str, Any], failures: _Failures) -> Any:
             try:
@@ -189,10 +190,20 @@ class _Compiler:
                 return value or None
             return value
 
+        def copy_field(record: Mapping[str, Any], _loop: Mapping[str, Any], _failures: _Failures) -> Any:
+            """The common leaf `Name`: a plain field read cannot fail, so skip the compiled call."""
+            value = record.get(field_name)
+            if type(value) is str:
+                value = value.strip()
+                if limit is not None and len(value) > limit:
+                    value = value[:limit].rstrip()
+                return value or None
+            return value
+
         schema = declared if declared is not None else {k: v for k, v in expression.schema.items() if k != "const"}
         if limit is not None and _kinds_include(schema, "string"):
             schema = {**schema, "maxLength": limit}
-        return evaluate, nullable(schema)
+        return (copy_field if field_name else evaluate), nullable(schema)
 
     def _length(self, path: str) -> int | None:
         generic = re.sub(r"\[\d*\]", "[]", path)

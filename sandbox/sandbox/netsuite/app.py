@@ -73,8 +73,8 @@ class NetSuiteSandbox:
     def __init__(self, data_dir: Path, config: dict[str, Any]) -> None:
         try:
             self.config: SandboxConfig = parse_config(config)
-        except (ConfigError, OSError) as exc:
-            raise ConfigError(str(exc)) from exc
+        except OSError as exc:  # an unreadable public_key_path
+            raise ConfigError(f"netsuite config: {exc}") from exc
         self.store = Store(data_dir / "netsuite.sqlite3")
         self.knobs = Knobs()
         self.knobs.update(self.config.knobs)
@@ -115,7 +115,7 @@ class NetSuiteSandbox:
                 response = await self._governed(request, account, body, fault)
         except AuthenticationError as exc:
             LOGGER.info("netsuite: INVALID_LOGIN for %s %s: %s", request.method, request.url.path, exc)
-            response = error_response(InvalidLoginError(str(exc)))
+            response = error_response(InvalidLoginError())
         except NetSuiteError as exc:
             response = error_response(exc)
         except Exception:
@@ -134,10 +134,15 @@ class NetSuiteSandbox:
                                  fault)
 
     async def _governed(self, request: Request, account: str, body: bytes, fault: str) -> Response | None:
-        """Apply the fault and latency while holding the account's slot; None means drop the connection."""
+        """Apply the fault and latency while holding the account's slot; None means drop the connection.
+
+        `drop` loses the request before NetSuite acts on it; `drop_after` acts (a write is saved) and then
+        loses the response, the case that only idempotent upserts survive."""
         if fault == "429":
             raise _too_many(self.knobs.retry_after_s)
-        delay = self.governor.latency_s() + (self.knobs.slow_ms / 1000.0 if fault == "slow" else 0.0)
+        delay = self.governor.latency_s(is_write=request.method in _WRITES)
+        if fault == "slow":
+            delay += self.knobs.slow_ms / 1000.0
         if delay > 0:
             await asyncio.sleep(delay)
         if fault == "drop":
@@ -147,7 +152,8 @@ class NetSuiteSandbox:
         if fault == "locked":
             raise user_error("Record has been changed since you started editing it. Please reload the record "
                              "and try again.")
-        return self.api.dispatch(request, account, body)
+        response = self.api.dispatch(request, account, body)
+        return None if fault == "drop_after" else response
 
     @staticmethod
     def _form_params(request: Request, body: bytes) -> list[tuple[str, str]] | None:
@@ -185,7 +191,7 @@ class NetSuiteSandbox:
         if data.get("knobs"):
             fresh = Knobs()
             fresh.update(self.config.knobs)
-            self.knobs.update({k: v for k, v in fresh.as_dict().items()})
+            self.knobs.update(fresh.as_dict())
             self.governor.reseed()
         return JSONResponse({"status": "ok", "accounts": accounts})
 

@@ -24,8 +24,9 @@ DEFAULT_URL = os.environ.get("SANDBOX_NETSUITE_URL", "http://127.0.0.1:8702")
 
 # Knobs exposed as flags; anything else goes through --set JSON.
 _FLAG_KNOBS = {
-    "concurrency_limit": int, "latency_ms": float, "error_rate_500": float, "error_rate_429": float,
-    "drop_rate": float, "slow_rate": float, "slow_ms": float, "locked_rate": float, "token_ttl_s": int,
+    "concurrency_limit": int, "latency_ms": float, "write_latency_ms": float, "error_rate_500": float,
+    "error_rate_429": float, "drop_rate": float, "drop_after_rate": float, "slow_rate": float, "slow_ms": float,
+    "locked_rate": float, "token_ttl_s": int,
 }
 
 
@@ -55,7 +56,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _call(method: str, url: str, params: dict[str, str], body: dict[str, Any] | None = None) -> Any:
-    response = requests.request(method, url, params=params, json=body, timeout=30)
+    try:
+        response = requests.request(method, url, params=params, json=body, timeout=30)
+    except requests.ConnectionError as exc:
+        raise SystemExit(f"sandbox netsuite: no sandbox answering at {url} ({type(exc).__name__})") from exc
     if response.status_code >= 400:
         raise SystemExit(f"sandbox netsuite: {method} {url} -> {response.status_code}: {response.text.strip()}")
     return response.json()

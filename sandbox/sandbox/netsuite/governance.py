@@ -82,14 +82,15 @@ class Governor:
         if knobs.error_script:
             step = knobs.error_script.pop(0)
             return "ok" if step == "locked" and not is_write else step
-        for name, rate in (("drop", knobs.drop_rate), ("500", knobs.error_rate_500), ("429", knobs.error_rate_429),
-                           ("slow", knobs.slow_rate), ("locked", knobs.locked_rate if is_write else 0.0)):
+        for name, rate in (("drop", knobs.drop_rate), ("drop_after", knobs.drop_after_rate),
+                           ("500", knobs.error_rate_500), ("429", knobs.error_rate_429), ("slow", knobs.slow_rate),
+                           ("locked", knobs.locked_rate if is_write else 0.0)):
             if rate and self.rng.random() < rate:
                 return name
         return "ok"
 
-    def latency_s(self) -> float:
-        return self.knobs.sample_latency_ms(self.rng) / 1000.0
+    def latency_s(self, *, is_write: bool) -> float:
+        return self.knobs.sample_latency_ms(self.rng, is_write=is_write) / 1000.0
 
     def record(self, account: str | None, method: str, path: str, query: str, status: int, started: float,
                fault: str) -> None:

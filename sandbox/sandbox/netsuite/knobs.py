@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-SCRIPT_STEPS = ("ok", "500", "429", "drop", "slow", "locked")
+SCRIPT_STEPS = ("ok", "500", "429", "drop", "drop_after", "slow", "locked")
 
 
 class KnobError(ValueError):
@@ -30,8 +30,12 @@ def _number(name: str, value: Any, *, minimum: float = 0.0, maximum: float | Non
     return float(value)
 
 
-def _latency(name: str, value: Any) -> float | dict[str, float]:
-    """A fixed delay in ms, or {"mean": ms, "jitter": ms} (uniform) or {"mean": ms, "stddev": ms} (normal)."""
+def _latency(name: str, value: Any) -> float | dict[str, float] | None:
+    """A fixed delay in ms, or {"mean": ms, "jitter": ms} (uniform) or {"mean": ms, "stddev": ms} (normal).
+
+    None is only meaningful for `write_latency_ms` (= use `latency_ms`)."""
+    if value is None and name == "write_latency_ms":
+        return None
     if isinstance(value, dict):
         unknown = set(value) - {"mean", "jitter", "stddev"}
         if unknown or "mean" not in value or ("jitter" in value and "stddev" in value):
@@ -84,9 +88,11 @@ def _positive_int(name: str, value: Any) -> int:
 _VALIDATORS = {
     "concurrency_limit": _positive_int,
     "latency_ms": _latency,
+    "write_latency_ms": _latency,
     "error_rate_500": _rate,
     "error_rate_429": _rate,
     "drop_rate": _rate,
+    "drop_after_rate": _rate,
     "slow_rate": _rate,
     "slow_ms": _number,
     "locked_rate": _rate,
@@ -107,9 +113,11 @@ class Knobs:
 
     concurrency_limit: int = 5
     latency_ms: float | dict[str, float] = 0.0
+    write_latency_ms: float | dict[str, float] | None = None
     error_rate_500: float = 0.0
     error_rate_429: float = 0.0
     drop_rate: float = 0.0
+    drop_after_rate: float = 0.0
     slow_rate: float = 0.0
     slow_ms: float = 5000.0
     locked_rate: float = 0.0
@@ -138,9 +146,11 @@ class Knobs:
     def as_dict(self) -> dict[str, Any]:
         return {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self)}
 
-    def sample_latency_ms(self, rng: random.Random) -> float:
-        """Draw one request's latency from the configured fixed value or distribution (never negative)."""
-        spec = self.latency_ms
+    def sample_latency_ms(self, rng: random.Random, *, is_write: bool) -> float:
+        """Draw one request's latency from the configured fixed value or distribution (never negative).
+
+        Writes use `write_latency_ms` when set: real NetSuite writes take seconds, reads far less."""
+        spec = self.write_latency_ms if is_write and self.write_latency_ms is not None else self.latency_ms
         if not isinstance(spec, dict):
             return spec
         if "jitter" in spec:

@@ -167,7 +167,7 @@ def _stamp() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _normalize_line(rtype: RecordType, sublist: Sublist, line: dict[str, Any]) -> dict[str, Any]:
+def _normalize_line(sublist: Sublist, line: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for name, value in line.items():
         if value is None:
@@ -211,7 +211,7 @@ def apply_changes(rtype: RecordType, stored: dict[str, Any] | None, changes: dic
         elif name in rtype.sublists and isinstance(value, dict):
             sublist = rtype.sublists[name]
             record[name] = _merge_lines(sublist, record.get(name, []), value.get("items") or [],
-                                        lambda line, s=sublist: _normalize_line(rtype, s, line))
+                                        lambda line, s=sublist: _normalize_line(s, line))
         elif name in rtype.references and isinstance(value, dict) and "id" in value:
             record[name] = normalize_reference(value)
         else:

@@ -73,10 +73,9 @@ class NetSuiteError(Exception):
 class InvalidLoginError(NetSuiteError):
     """Every authentication failure: NetSuite never says which part of the login was wrong."""
 
-    def __init__(self, reason: str) -> None:
-        # The reason is for the sandbox's own log only; the client sees the single generic body.
+    def __init__(self) -> None:
+        # The reason is logged by the sandbox only; the client sees the single generic body.
         super().__init__(401, "INVALID_LOGIN", "Invalid login attempt.")
-        self.reason = reason
 
 
 def user_error(detail: str, *, path: str | None = None) -> NetSuiteError:

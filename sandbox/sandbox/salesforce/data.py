@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -78,7 +78,7 @@ _NAME_WORDS = ("Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Wonka
 _NAME_SUFFIX = ("Inc.", "LLC", "Ltd", "GmbH", "S.A.", "K.K.", "AG", "Corp.", "& Co.", "plc", "", "Holdings")
 _ODD_NAMES = ("Müller & Söhne GmbH", "Café Ñandú S.A.", "株式会社サンプル", "Zürich Versicherungs-AG",
               "O'Brien \"Quality\" Supplies, LLC", "Smith, Jones & Partners", "🚀 Rocket Labs",
-              "Łódź Tech Sp. z o.o.", "Ελληνική Εταιρεία Α.Ε.", "Компания Рога и Копыта", "  Padded Name  ",
+              "Łódź Tech Sp. z o.o.", "Ελληνική Εταιρεία Α.Ε.", "Компания Рога и Копыта", "  Padded Name  ",  # noqa: RUF001
               "Line\nBreak Industries")
 _FIRST = ("James", "María", "Jürgen", "Zoë", "Anaïs", "Søren", "Hiroshi", "Wei", "Olúwaṣeun", "Siobhán", "Ana",
           "John", "Priya", "Mohammed", "Élodie", "Björk", "李", "Nguyễn", "Chloé", "Łukasz")
@@ -87,11 +87,26 @@ _LAST = ("Smith", "García", "Müller", "O'Neil", "Dupont", "Nakamura", "Kowalsk
 _PHONES = ("(415) 555-{n:04d}", "+1 415 555 {n:04d}", "+49 30 {n:06d}", "555.{n:04d}", "+44 20 7946 {n:04d}",
            "+81-3-1234-{n:04d}", "1-800-{n:07d}", "")
 _PRODUCTS = ("GenWatt Diesel 200kW", "GenWatt Gasoline 750kW", "Installation: Portable", "SLA: Gold",
-             "SLA: Platinum", "Wärmepumpe Typ 3", "Widget – deluxe", "Licence Seat (annual)", "Support Hour",
+             "SLA: Platinum", "Wärmepumpe Typ 3", "Widget – deluxe", "Licence Seat (annual)", "Support Hour",  # noqa: RUF001
              "Cable 5m \"pro\"", "Sensor, outdoor", "サーバー保守")
 _LOREM = ("Long-standing customer with multiple sites. ", "Prefers invoices by post.\n",
           "Übernahme durch Konzern geplant; Ansprechpartner wechselt. ", "Notes: \"VIP\" — handle with care, ",
           "Key contact on leave until Q3.\n\n", "雇用者数は増加傾向。", "Requires PO numbers on every invoice; ")
+
+
+def _pick(rng: random.Random, options: Sequence[Any]) -> Any:
+    """`rng.choice`, about three times faster: generation speed is what makes a million rows practical."""
+    return options[int(rng.random() * len(options))]
+
+
+def _randint(rng: random.Random, low: int, high: int) -> int:
+    return low + int(rng.random() * (high - low + 1))
+
+
+def _randrange(rng: random.Random, low: int, high: int | None = None) -> int:
+    if high is None:
+        low, high = 0, low
+    return low + int(rng.random() * (high - low))
 
 
 class _Clock:
@@ -101,8 +116,10 @@ class _Clock:
         self.rng = rng
 
     def stamps(self) -> tuple[int, int]:
-        created = self.rng.randrange(WINDOW_START_MS, WINDOW_END_MS - 200 * DAY_MS) // 1000 * 1000
-        modified = created if self.rng.random() < 0.3 else created + self.rng.randrange(0, 180 * DAY_MS) // 1000 * 1000
+        created = _randrange(self.rng, WINDOW_START_MS, WINDOW_END_MS - 200 * DAY_MS) // 1000 * 1000
+        if self.rng.random() < 0.3:
+            return created, created
+        modified = created + _randrange(self.rng, 0, 180 * DAY_MS) // 1000 * 1000
         return created, modified
 
 
@@ -114,10 +131,10 @@ def user_id(number: int) -> str:
 
 def _audit(rng: random.Random, clock: _Clock, users: int, owner: bool = True) -> dict[str, Any]:
     created, modified = clock.stamps()
-    row = {"CreatedDate": created, "CreatedById": user_id(rng.randint(1, users)), "LastModifiedDate": modified,
-           "LastModifiedById": user_id(rng.randint(1, users)), "SystemModstamp": modified, "IsDeleted": 0}
+    row = {"CreatedDate": created, "CreatedById": user_id(_randint(rng, 1, users)), "LastModifiedDate": modified,
+           "LastModifiedById": user_id(_randint(rng, 1, users)), "SystemModstamp": modified, "IsDeleted": 0}
     if owner:
-        row["OwnerId"] = user_id(rng.randint(1, users))
+        row["OwnerId"] = user_id(_randint(rng, 1, users))
     return row
 
 
@@ -131,13 +148,13 @@ def _maybe(rng: random.Random, value: Any, null_rate: float = 0.15, empty: bool 
 
 def _company(rng: random.Random, index: int) -> str:
     if rng.random() < 0.15:
-        return rng.choice(_ODD_NAMES) + ("" if rng.random() < 0.5 else f" {index}")
-    suffix = rng.choice(_NAME_SUFFIX)
-    return f"{rng.choice(_NAME_WORDS)} {rng.choice(_NAME_WORDS)} {suffix}".strip() + f" #{index}"
+        return _pick(rng, _ODD_NAMES) + ("" if rng.random() < 0.5 else f" {index}")
+    suffix = _pick(rng, _NAME_SUFFIX)
+    return f"{_pick(rng, _NAME_WORDS)} {_pick(rng, _NAME_WORDS)} {suffix}".strip() + f" #{index}"
 
 
 def _phone(rng: random.Random) -> str | None:
-    return _maybe(rng, rng.choice(_PHONES).format(n=rng.randrange(10_000)), 0.2)
+    return _maybe(rng, _pick(rng, _PHONES).format(n=_randrange(rng, 10_000)), 0.2)
 
 
 def _long_text(rng: random.Random) -> str | None:
@@ -146,15 +163,15 @@ def _long_text(rng: random.Random) -> str | None:
         return None
     if roll < 0.45:
         return ""
-    repeats = rng.choice((1, 2, 5, 40, 400)) if roll > 0.9 else rng.randint(1, 4)
-    return "".join(rng.choice(_LOREM) for _ in range(repeats))[:32000]
+    repeats = _pick(rng, (1, 2, 5, 40, 400)) if roll > 0.9 else _randint(rng, 1, 4)
+    return "".join(_pick(rng, _LOREM) for _ in range(repeats))[:32000]
 
 
 def _address(rng: random.Random, prefix: str) -> dict[str, Any]:
-    country, city, state, postal = rng.choice(_PLACES)
+    country, city, state, postal = _pick(rng, _PLACES)
     has = rng.random() > 0.1
     return {
-        f"{prefix}Street": rng.choice(_STREETS) if has else None,
+        f"{prefix}Street": _pick(rng, _STREETS) if has else None,
         f"{prefix}City": city if has else None,
         f"{prefix}State": state if has else None,
         f"{prefix}PostalCode": postal if has else None,
@@ -168,7 +185,7 @@ def _address(rng: random.Random, prefix: str) -> dict[str, Any]:
 def users(volumes: Volumes) -> Iterator[dict[str, Any]]:
     rng = random.Random(f"{volumes.seed}:User")
     for n in range(1, volumes.users + 1):
-        first, last = ("Integration", "User") if n == 1 else (rng.choice(_FIRST), rng.choice(_LAST))
+        first, last = ("Integration", "User") if n == 1 else (_pick(rng, _FIRST), _pick(rng, _LAST))
         username = INTEGRATION_USERNAME if n == 1 else f"user{n}@example.com"
         created = WINDOW_START_MS - 30 * DAY_MS + n * 1000
         yield {
@@ -191,24 +208,24 @@ def accounts(volumes: Volumes) -> Iterator[dict[str, Any]]:
         yield {
             "Id": make_id("001", n), **_audit(rng, clock, volumes.users),
             "MasterRecordId": None, "Name": _company(rng, n),
-            "Type": _maybe(rng, rng.choice(("Prospect", "Customer - Direct", "Customer - Channel", "Other"))),
-            "ParentId": make_id("001", rng.randint(1, n - 1)) if n > 1 and rng.random() < 0.1 else None,
+            "Type": _maybe(rng, _pick(rng, ("Prospect", "Customer - Direct", "Customer - Channel", "Other"))),
+            "ParentId": make_id("001", _randint(rng, 1, n - 1)) if n > 1 and rng.random() < 0.1 else None,
             **billing, **shipping,
-            "Phone": _phone(rng), "Fax": _maybe(rng, rng.choice(_PHONES).format(n=n % 10_000), 0.7),
-            "AccountNumber": _maybe(rng, f"CD{rng.randrange(100000, 999999)}", 0.3, empty=True),
-            "Website": _maybe(rng, rng.choice(("www.example.com", "https://acme.example", "http://müller.example.de",
+            "Phone": _phone(rng), "Fax": _maybe(rng, _pick(rng, _PHONES).format(n=n % 10_000), 0.7),
+            "AccountNumber": _maybe(rng, f"CD{_randrange(rng, 100000, 999999)}", 0.3, empty=True),
+            "Website": _maybe(rng, _pick(rng, ("www.example.com", "https://acme.example", "http://müller.example.de",
                                                "example.org/path?q=1")), 0.3),
-            "Industry": _maybe(rng, rng.choice(("Banking", "Technology", "Retail", "Energy", "Healthcare")), 0.3),
-            "AnnualRevenue": _maybe(rng, float(rng.randrange(10_000, 500_000_000)), 0.4),
-            "NumberOfEmployees": _maybe(rng, rng.randrange(1, 250_000), 0.3),
+            "Industry": _maybe(rng, _pick(rng, ("Banking", "Technology", "Retail", "Energy", "Healthcare")), 0.3),
+            "AnnualRevenue": _maybe(rng, float(_randrange(rng, 10_000, 500_000_000)), 0.4),
+            "NumberOfEmployees": _maybe(rng, _randrange(rng, 1, 250_000), 0.3),
             "Description": _long_text(rng),
-            "Rating": _maybe(rng, rng.choice(("Hot", "Warm", "Cold")), 0.5),
+            "Rating": _maybe(rng, _pick(rng, ("Hot", "Warm", "Cold")), 0.5),
             "LastActivityDate": None,
-            "CustomerPriority__c": _maybe(rng, rng.choice(("High", "Low", "Medium")), 0.4),
-            "NumberofLocations__c": _maybe(rng, float(rng.randint(1, 120)), 0.4),
-            "SLAExpirationDate__c": _maybe(rng, f"20{rng.randint(24, 27)}-{rng.randint(1, 12):02d}-"
-                                                f"{rng.randint(1, 28):02d}", 0.5),
-            "Active__c": _maybe(rng, rng.choice(("Yes", "No")), 0.3),
+            "CustomerPriority__c": _maybe(rng, _pick(rng, ("High", "Low", "Medium")), 0.4),
+            "NumberofLocations__c": _maybe(rng, float(_randint(rng, 1, 120)), 0.4),
+            "SLAExpirationDate__c": _maybe(rng, f"20{_randint(rng, 24, 27)}-{_randint(rng, 1, 12):02d}-"
+                                                f"{_randint(rng, 1, 28):02d}", 0.5),
+            "Active__c": _maybe(rng, _pick(rng, ("Yes", "No")), 0.3),
         }
 
 
@@ -216,26 +233,26 @@ def contacts(volumes: Volumes) -> Iterator[dict[str, Any]]:
     rng = random.Random(f"{volumes.seed}:Contact")
     clock = _Clock(rng)
     for n in range(1, volumes.contacts + 1):
-        first, last = _maybe(rng, rng.choice(_FIRST), 0.05), rng.choice(_LAST)
+        first, last = _maybe(rng, _pick(rng, _FIRST), 0.05), _pick(rng, _LAST)
         email_user = f"{(first or 'x')[:1]}.{last}".lower().replace(" ", "").replace("'", "")
         yield {
             "Id": make_id("003", n), **_audit(rng, clock, volumes.users), "MasterRecordId": None,
-            "AccountId": make_id("001", rng.randint(1, volumes.accounts))
+            "AccountId": make_id("001", _randint(rng, 1, volumes.accounts))
             if volumes.accounts and rng.random() > 0.05 else None,
-            "LastName": last, "FirstName": first, "Salutation": _maybe(rng, rng.choice(("Mr.", "Ms.", "Dr.")), 0.5),
+            "LastName": last, "FirstName": first, "Salutation": _maybe(rng, _pick(rng, ("Mr.", "Ms.", "Dr.")), 0.5),
             "Name": f"{first} {last}" if first else last,
             **_address(rng, "Mailing"),
             "Phone": _phone(rng), "Fax": None, "MobilePhone": _phone(rng),
             "Email": _maybe(rng, f"{email_user}{n}@example.com", 0.1),
-            "Title": _maybe(rng, rng.choice(("CEO", "CFO", "Einkäufer", "VP, Sales", "Buyer")), 0.3),
-            "Department": _maybe(rng, rng.choice(("Finance", "Procurement", "IT")), 0.5),
-            "Birthdate": _maybe(rng, f"19{rng.randint(50, 99)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+            "Title": _maybe(rng, _pick(rng, ("CEO", "CFO", "Einkäufer", "VP, Sales", "Buyer")), 0.3),
+            "Department": _maybe(rng, _pick(rng, ("Finance", "Procurement", "IT")), 0.5),
+            "Birthdate": _maybe(rng, f"19{_randint(rng, 50, 99)}-{_randint(rng, 1, 12):02d}-{_randint(rng, 1, 28):02d}",
                                 0.6),
             "Description": _long_text(rng), "HasOptedOutOfEmail": int(rng.random() < 0.1),
             "DoNotCall": int(rng.random() < 0.05),
             "Languages__c": _maybe(rng, ";".join(sorted(rng.sample(("English", "German", "French", "Japanese"),
-                                                                   rng.randint(1, 3)))), 0.5),
-            "Level__c": _maybe(rng, rng.choice(("Primary", "Secondary", "Tertiary")), 0.4),
+                                                                   _randint(rng, 1, 3)))), 0.5),
+            "Level__c": _maybe(rng, _pick(rng, ("Primary", "Secondary", "Tertiary")), 0.4),
         }
 
 
@@ -247,9 +264,9 @@ def products(volumes: Volumes) -> Iterator[dict[str, Any]]:
         yield {
             "Id": make_id("01t", n), **audit, "Name": f"{_PRODUCTS[n % len(_PRODUCTS)]} {n}",
             "ProductCode": _maybe(rng, f"PRD-{n:05d}", 0.2, empty=True),
-            "Description": _maybe(rng, rng.choice(_LOREM).strip(), 0.4), "IsActive": int(rng.random() > 0.1),
-            "Family": _maybe(rng, rng.choice(("Hardware", "Software", "Services")), 0.2),
-            "QuantityUnitOfMeasure": rng.choice(("Each", "Hour")), "StockKeepingUnit": _maybe(rng, f"SKU{n:06d}", 0.5),
+            "Description": _maybe(rng, _pick(rng, _LOREM).strip(), 0.4), "IsActive": int(rng.random() > 0.1),
+            "Family": _maybe(rng, _pick(rng, ("Hardware", "Software", "Services")), 0.2),
+            "QuantityUnitOfMeasure": _pick(rng, ("Each", "Hour")), "StockKeepingUnit": _maybe(rng, f"SKU{n:06d}", 0.5),
             "ExternalId": None, "IsArchived": 0,
         }
 
@@ -291,16 +308,16 @@ def opportunities(volumes: Volumes) -> Iterator[tuple[str, dict[str, Any]]]:
     clock = _Clock(rng)
     line_counter = 0
     for n in range(1, volumes.opportunities + 1):
-        stage = rng.choice(("Prospecting", "Qualification", "Proposal/Price Quote", "Negotiation/Review",
+        stage = _pick(rng, ("Prospecting", "Qualification", "Proposal/Price Quote", "Negotiation/Review",
                             "Closed Won", "Closed Won", "Closed Lost"))
         audit = _audit(rng, clock, volumes.users)
         opp_id = make_id("006", n)
         lines = []
-        for sort in range(1, rng.randint(0, 4) + 1 if volumes.products else 1):
-            product = rng.randint(1, volumes.products)
+        for sort in range(1, _randint(rng, 0, 4) + 1 if volumes.products else 1):
+            product = _randint(rng, 1, volumes.products)
             line_counter += 1
-            quantity = float(rng.randint(1, 20))
-            unit = round(list_price(volumes, product) * rng.choice((1, 1, 0.9, 0.75)), 2)
+            quantity = float(_randint(rng, 1, 20))
+            unit = round(list_price(volumes, product) * _pick(rng, (1, 1, 0.9, 0.75)), 2)
             lines.append({
                 "Id": make_id("00k", line_counter), **{k: v for k, v in audit.items() if k != "OwnerId"},
                 "OpportunityId": opp_id, "SortOrder": sort, "PricebookEntryId": pricebook_entry_id(product),
@@ -309,17 +326,17 @@ def opportunities(volumes: Volumes) -> Iterator[tuple[str, dict[str, Any]]]:
                 "UnitPrice": unit, "TotalPrice": round(quantity * unit, 2), "ListPrice": list_price(volumes, product),
                 "ServiceDate": None, "Description": _maybe(rng, "Line note, \"quoted\"", 0.7),
             })
-        close_day = dt.date.fromtimestamp(audit["CreatedDate"] / 1000) + dt.timedelta(days=rng.randint(10, 200))
+        close_day = dt.date.fromtimestamp(audit["CreatedDate"] / 1000) + dt.timedelta(days=_randint(rng, 10, 200))
         yield "Opportunity", {
-            "Id": opp_id, **audit, "AccountId": make_id("001", rng.randint(1, volumes.accounts))
+            "Id": opp_id, **audit, "AccountId": make_id("001", _randint(rng, 1, volumes.accounts))
             if volumes.accounts else None,
-            "Name": f"Opportunity {n} – {rng.choice(_NAME_WORDS)}", "Description": _long_text(rng),
+            "Name": f"Opportunity {n} – {_pick(rng, _NAME_WORDS)}", "Description": _long_text(rng),  # noqa: RUF001
             "StageName": stage, "Amount": round(sum(line["TotalPrice"] for line in lines), 2) if lines else
-            _maybe(rng, float(rng.randrange(1000, 90000)), 0.3),
+            _maybe(rng, float(_randrange(rng, 1000, 90000)), 0.3),
             "Probability": 100.0 if stage == "Closed Won" else 0.0 if stage == "Closed Lost" else 20.0,
             "TotalOpportunityQuantity": sum(line["Quantity"] for line in lines) if lines else None,
             "CloseDate": close_day.isoformat(), "Type": _maybe(rng, "New Customer", 0.5), "NextStep": None,
-            "LeadSource": _maybe(rng, rng.choice(("Web", "Partner Referral")), 0.5),
+            "LeadSource": _maybe(rng, _pick(rng, ("Web", "Partner Referral")), 0.5),
             "IsClosed": int(stage.startswith("Closed")), "IsWon": int(stage == "Closed Won"),
             "ForecastCategoryName": "Closed" if stage == "Closed Won" else "Omitted" if stage == "Closed Lost"
             else "Pipeline",
@@ -333,19 +350,19 @@ def invoices(volumes: Volumes) -> Iterator[dict[str, Any]]:
     rng = random.Random(f"{volumes.seed}:Invoice__c")
     clock = _Clock(rng)
     for n in range(1, volumes.invoices + 1):
-        amount = float(rng.randrange(100, 5_000_000)) / 100
-        paid = rng.choice((0.0, amount, round(amount / 2, 2)))
+        amount = float(_randrange(rng, 100, 5_000_000)) / 100
+        paid = _pick(rng, (0.0, amount, round(amount / 2, 2)))
         audit = _audit(rng, clock, volumes.users)
         yield {
             "Id": make_id("a00", n), **audit, "Name": f"INV-{n:06d}", "LastActivityDate": None,
-            "Account__c": make_id("001", rng.randint(1, volumes.accounts)) if volumes.accounts else None,
-            "Opportunity__c": make_id("006", rng.randint(1, volumes.opportunities))
+            "Account__c": make_id("001", _randint(rng, 1, volumes.accounts)) if volumes.accounts else None,
+            "Opportunity__c": make_id("006", _randint(rng, 1, volumes.opportunities))
             if volumes.opportunities and rng.random() < 0.7 else None,
-            "ExternalNumber__c": f"EXT-{n:07d}", "Status__c": "Paid" if paid == amount else rng.choice(("Sent",
+            "ExternalNumber__c": f"EXT-{n:07d}", "Status__c": "Paid" if paid == amount else _pick(rng, ("Sent",
                                                                                                      "Overdue")),
-            "Tags__c": _maybe(rng, "Priority;Recurring", 0.6), "Channel__c": rng.choice(("Email", "Portal", "Fax")),
+            "Tags__c": _maybe(rng, "Priority;Recurring", 0.6), "Channel__c": _pick(rng, ("Email", "Portal", "Fax")),
             "Amount__c": amount, "AmountPaid__c": paid, "DiscountPercent__c": _maybe(rng, 12.5, 0.7),
-            "ExchangeRate__c": _maybe(rng, 1.083215, 0.5), "LineCount__c": rng.randint(1, 12),
+            "ExchangeRate__c": _maybe(rng, 1.083215, 0.5), "LineCount__c": _randint(rng, 1, 12),
             "LedgerSequence__c": 9_000_000_000_000 + n, "Paid__c": int(paid == amount),
             "InvoiceDate__c": dt.date.fromtimestamp(audit["CreatedDate"] / 1000).isoformat(),
             "IssuedAt__c": audit["CreatedDate"], "PreferredCallTime__c": _maybe(rng, "09:30:00.000Z", 0.5),
@@ -353,7 +370,7 @@ def invoices(volumes: Volumes) -> Iterator[dict[str, Any]]:
             "PortalUrl__c": _maybe(rng, f"https://portal.example.com/inv/{n}", 0.5),
             "BankAccount__c": _maybe(rng, f"DE89 3704 0044 0532 {n:04d} 00", 0.5),
             "Memo__c": _maybe(rng, "Thanks for your business!\nNet 30.", 0.5), "Notes__c": _long_text(rng),
-            "ShipTo__Street__s": _maybe(rng, rng.choice(_STREETS), 0.3), "ShipTo__City__s": "Toronto",
+            "ShipTo__Street__s": _maybe(rng, _pick(rng, _STREETS), 0.3), "ShipTo__City__s": "Toronto",
             "ShipTo__PostalCode__s": "M5H 2N2", "ShipTo__StateCode__s": "ON", "ShipTo__CountryCode__s": "CA",
             "ShipTo__Latitude__s": None, "ShipTo__Longitude__s": None, "ShipTo__GeocodeAccuracy__s": None,
             "Warehouse__Latitude__s": _maybe(rng, 43.6532, 0.4), "Warehouse__Longitude__s": _maybe(rng, -79.3832, 0.4),

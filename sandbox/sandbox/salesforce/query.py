@@ -132,7 +132,7 @@ class _Compiler:
         paths: list[tuple[str, Field, int]] = []
         for path in self.query.fields:
             node, target = self._resolve(path)
-            key = ".".join(p.lower() for p in path.parts[:-1] + (target.name,))
+            key = ".".join(p.lower() for p in (*path.parts[:-1], target.name))
             if key in seen:
                 raise self._error(path.pos, "INVALID_FIELD", f"duplicate field selected: {path.text}")
             seen.add(key)

@@ -293,7 +293,7 @@ class Store:
         found = cursor.fetchone()
         if found is None:
             raise not_found()
-        return dict(zip([d[0] for d in cursor.description], found))
+        return dict(zip([d[0] for d in cursor.description], found, strict=False))
 
     def update(self, obj: SObject, record_id: str, values: dict[str, Any], control: dict[str, Any]) -> None:
         with self.write() as conn:
@@ -337,7 +337,7 @@ class Store:
                                      (limit if limit is not None else -1, offset))
         names = [d[0] for d in cursor.description]
         for found in cursor:
-            yield dict(zip(names, found))
+            yield dict(zip(names, found, strict=False))
 
     def counts(self) -> dict[str, dict[str, int]]:
         out = {}

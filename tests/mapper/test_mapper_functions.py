@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-
 from transform_mappers.functions import (
     FunctionSettings,
     MappingValueError,
@@ -27,7 +26,8 @@ from transform_mappers.functions import (
     ("us", "US"), ("Deutschland", "DE"), ("Germany", "DE"), ("DEU", "DE"), ("UK", "GB"), ("U.K.", "GB"),
     ("Great Britain", "GB"), ("England", "GB"), ("  united kingdom ", "GB"), ("the Netherlands", "NL"),
     ("Holland", "NL"), ("Côte d'Ivoire", "CI"), ("Russia", "RU"), ("South Korea", "KR"), ("Türkiye", "TR"),
-    ("Österreich", "AT"), ("México", "MX"), ("日本", "JP"), ("España", "ES"), ("Россия", "RU"), ("fr", "FR"), ("Viet Nam", "VN"), ("Vietnam", "VN"),
+    ("Österreich", "AT"), ("México", "MX"), ("日本", "JP"), ("España", "ES"),
+    ("Россия", "RU"), ("fr", "FR"), ("Viet Nam", "VN"), ("Vietnam", "VN"),
 ])
 def test_iso_country_resolves_names_aliases_and_codes(value: str, code: str) -> None:
     assert iso_country(value) == code

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from transform_mappers.expressions import ExpressionError, Scope, compile_expression
 from transform_mappers.functions import FunctionSettings, build_functions
 
