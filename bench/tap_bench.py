@@ -49,22 +49,23 @@ def start_sandbox(data_dir: Path) -> subprocess.Popen[bytes]:
     raise SystemExit("sandbox did not start")
 
 
-def run_measured(args: list[str], env: dict[str, str] | None = None) -> tuple[int, float, int]:
-    """`(records printed, seconds, peak RSS in MiB)` of one tap process."""
+def run_measured(args: list[str], stderr: Path, env: dict[str, str] | None = None) -> tuple[int, float, int]:
+    """`(records printed, seconds, peak RSS in MiB)` of one tap process; its log goes to `stderr`."""
     start = time.perf_counter()
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
-    assert process.stdout is not None
-    records = 0
-    tail = b""
-    while chunk := process.stdout.read(1 << 20):
-        data = tail + chunk
-        cut = data.rfind(b"\n") + 1
-        records += data[:cut].count(b'"type":"RECORD"') + data[:cut].count(b'"type": "RECORD"')
-        tail = data[cut:]
-    _, status, usage = os.wait4(process.pid, 0)
+    with stderr.open("wb") as log:
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, env=env)
+        assert process.stdout is not None
+        records = 0
+        tail = b""
+        while chunk := process.stdout.read(1 << 20):
+            data = tail + chunk
+            cut = data.rfind(b"\n") + 1
+            records += data[:cut].count(b'"type":"RECORD"') + data[:cut].count(b'"type": "RECORD"')
+            tail = data[cut:]
+        _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
     if status != 0:
-        raise SystemExit(f"{args[0]} exited with status {status}")
+        raise SystemExit(f"{args[0]} exited with status {status}; see {stderr}")
     return records, seconds, usage.ru_maxrss // 1024
 
 
@@ -101,6 +102,7 @@ def main() -> None:
     tls_url = f"https://localhost:{PORT + 10}"
     ca_bundle = str(work / "sandbox" / "tls" / "ca.pem")
     rows = []
+    print(f"work dir (logs): {work}", flush=True)
     try:
         for accounts in options.accounts:
             seed_start = time.perf_counter()
@@ -115,7 +117,8 @@ def main() -> None:
                 cfg.write_text(json.dumps({**config, "api_type": api_type}))
                 cat = work / f"ours-{api_type}-catalog.json"
                 cat.write_text(json.dumps(our_catalog(cfg, bulk=api_type == "bulk")))
-                result = run_measured([OUR_TAP, "--config", str(cfg), "--catalog", str(cat)])
+                result = run_measured([OUR_TAP, "--config", str(cfg), "--catalog", str(cat)],
+                                      work / f"ours-{api_type}.stderr")
                 rows.append((accounts, f"tap-salesforce-custom ({api_type})", *result))
                 print(rows[-1], flush=True)
             if not options.skip_singerio and SINGERIO_PYTHON.exists():
@@ -126,7 +129,7 @@ def main() -> None:
                 cat = work / "singerio-catalog.json"
                 cat.write_text(json.dumps(singerio_catalog(SINGERIO_PYTHON, cfg, env)))
                 result = run_measured([str(SINGERIO_PYTHON), str(HERE / "tap_singerio_shim.py"), "--config",
-                                       str(cfg), "--catalog", str(cat)], env=env)
+                                       str(cfg), "--properties", str(cat)], work / "singerio.stderr", env=env)
                 rows.append((accounts, "singer-io tap-salesforce 2.8.1 (REST)", *result))
                 print(rows[-1], flush=True)
     finally:

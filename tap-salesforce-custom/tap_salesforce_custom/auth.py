@@ -8,6 +8,7 @@ refresh token, and must go through the tap's own session so `ca_bundle` applies 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import time
@@ -19,7 +20,6 @@ from urllib.parse import urlparse
 import jwt
 import requests
 from singer_sdk.authenticators import OAuthAuthenticator
-from singer_sdk.helpers._util import utc_now
 
 from tap_salesforce_custom.errors import SalesforceAuthError
 from tap_salesforce_custom.retry import RETRY_STATUSES, backoff_delay
@@ -42,7 +42,6 @@ class SalesforceAuthenticator(OAuthAuthenticator):
             client_id=config.get("client_id"),
             client_secret=config.get("client_secret"),
         )
-        self._config = config
         self._http = session
         self._timeout = float(config.get("request_timeout") or 300)
         self._max_retries = int(config.get("max_retries") if config.get("max_retries") is not None else 5)
@@ -71,7 +70,7 @@ class SalesforceAuthenticator(OAuthAuthenticator):
         self.access_token = body["access_token"]
         self.instance_url = str(body["instance_url"]).rstrip("/")
         self.expires_in = None
-        self.last_refreshed = utc_now()
+        self.last_refreshed = dt.datetime.now(dt.UTC)
         self.on_token_response(body)
 
     def _post_token(self) -> requests.Response:

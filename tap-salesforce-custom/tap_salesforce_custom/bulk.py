@@ -5,22 +5,46 @@ Results come back unordered, so the caller must bookmark only the maximum, and o
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
 import time
 import typing as t
 
+import requests
+from urllib3.exceptions import ProtocolError
+
 from tap_salesforce_custom.errors import SalesforceAPIError
+from tap_salesforce_custom.retry import backoff_delay
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
     from tap_salesforce_custom.client import SalesforceClient
 
-#: Rows per results page: bounds memory (one page is held at a time) while keeping the call count low.
+#: Rows per results page: pages are streamed, so this only sets how many calls a large result takes.
 RESULTS_PAGE_RECORDS = 50_000
 POLL_FIRST_DELAY = 0.5
 POLL_MAX_DELAY = 15.0
+
+
+def _csv_rows(response: requests.Response) -> Iterator[dict[str, str]]:
+    """Rows of a streamed CSV body, read without holding the page in memory.
+
+    Lines keep their "\n" so values with quoted newlines survive; csv copes with NUL bytes on Python >= 3.11.
+    """
+    yield from csv.DictReader(_lines(response.iter_content(chunk_size=1 << 16)))
+
+
+def _lines(chunks: Iterator[bytes]) -> Iterator[str]:
+    """UTF-8 text lines (split on "\n" only, ends kept) from a stream of byte chunks."""
+    tail = ""
+    for text in codecs.iterdecode(chunks, "utf-8"):
+        parts = (tail + text).split("\n")
+        tail = parts.pop()
+        for part in parts:
+            yield part + "\n"
+    if tail:
+        yield tail
 
 
 class BulkQueryJob:
@@ -69,9 +93,24 @@ class BulkQueryJob:
         locator: str | None = None
         while True:
             params = {"maxRecords": RESULTS_PAGE_RECORDS, **({"locator": locator} if locator else {})}
-            response = self.client.request("GET", f"jobs/query/{self.job_id}/results", params=params)
-            # newline="" keeps newlines inside quoted values; csv copes with NUL bytes on Python >= 3.11.
-            yield from csv.DictReader(io.StringIO(response.content.decode("utf-8"), newline=""))
+            done = 0
+            for attempt in range(self.client.max_retries + 1):
+                response = self.client.request("GET", f"jobs/query/{self.job_id}/results", params=params, stream=True)
+                try:
+                    for index, row in enumerate(_csv_rows(response)):
+                        if index >= done:  # after a retry, skip the rows of this page already yielded
+                            done += 1
+                            yield row
+                    break
+                except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, ProtocolError) as exc:
+                    if attempt >= self.client.max_retries:
+                        msg = f"Bulk 2.0 results of job {self.job_id} kept failing: {type(exc).__name__}"
+                        raise SalesforceAPIError(msg) from None
+                    self.client.logger.warning("Bulk 2.0 results cut off after %d rows (%s); reading the page again",
+                                               done, type(exc).__name__)
+                    time.sleep(backoff_delay(attempt))
+                finally:
+                    response.close()
             locator = response.headers.get("Sforce-Locator")
             if not locator or locator == "null":
                 return

@@ -102,6 +102,7 @@ class SalesforceClient:
         headers: t.Mapping[str, str] | None = None,
         ok_statuses: t.Collection[int] = (200, 201, 204),
         guard_quota: bool = True,
+        stream: bool = False,
     ) -> requests.Response:
         """Send one API call: re-login on 401 INVALID_SESSION_ID, retry transient failures, guard the quota.
 
@@ -125,6 +126,7 @@ class SalesforceClient:
                     headers={**self.auth.bearer_header(), **(headers or {})},
                     timeout=self.timeout,
                     verify=self.session.verify,  # explicit: REQUESTS_CA_BUNDLE must not override ca_bundle
+                    stream=stream,
                 )
             except requests.exceptions.SSLError as exc:
                 msg = f"TLS verification of {url.split('?')[0]} failed (set ca_bundle for a private CA): {exc}"

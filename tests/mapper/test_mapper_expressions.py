@@ -38,6 +38,7 @@ def compiled(source: str, scope: Scope = SCOPE):
     ('Lines[0]["Quantty"]', "names 'Quantty'"),
     ('config["currency_id"]', "names 'currency_id', which 'config' does not have"),
     ("Name(", "does not parse"),
+    ("phone", "uses the function 'phone' without calling it"),
     ("", "empty"),
 ])
 def test_refused_at_compile_time(source: str, why: str) -> None:

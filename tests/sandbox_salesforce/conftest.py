@@ -20,6 +20,16 @@ from sandbox.salesforce.app import create_app
 from sf_helpers import SF
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Volume tests here run only when asked for (`-m slow`), so the folder stays fast by default."""
+    if "slow" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: opt in with -m slow")
+    for item in items:
+        if "sandbox_salesforce" in str(item.path) and item.get_closest_marker("slow"):
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="module")
 def sf(salesforce_url: str) -> Iterator[SF]:
     """The session sandbox, reset to the small default org at the start of each module."""

@@ -307,3 +307,27 @@ def test_bulk_job_is_aborted_even_when_the_quota_guard_stops_the_run() -> None:
     with pytest.raises(QuotaGuardStop):
         list(BulkQueryJob(client, "SELECT Id FROM Account", include_deleted=False).records())
     assert [c.request.method for c in responses.calls] == ["POST", "POST", "PATCH"]
+
+
+@responses.activate
+def test_bulk_page_cut_off_mid_body_is_read_again_without_duplicates(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tap_salesforce_custom import bulk
+
+    _token(responses.mock)
+    responses.add(responses.POST, f"{DATA}/jobs/query", json={"id": "750C", "state": "UploadComplete"})
+    responses.add(responses.GET, f"{DATA}/jobs/query/750C", json={"id": "750C", "state": "JobComplete"})
+    responses.add(responses.GET, f"{DATA}/jobs/query/750C/results", body='"Id"\n"1"\n"2"\n"3"\n',
+                  headers={"Sforce-Locator": "null"})
+    real_rows = bulk._csv_rows
+    calls = []
+
+    def flaky_rows(response: requests.Response):
+        calls.append(1)
+        for index, row in enumerate(real_rows(response)):
+            if len(calls) == 1 and index == 2:
+                raise requests.exceptions.ChunkedEncodingError("connection reset mid-body")
+            yield row
+
+    monkeypatch.setattr(bulk, "_csv_rows", flaky_rows)
+    rows = list(BulkQueryJob(SalesforceClient(CONFIG), "SELECT Id FROM Account", include_deleted=False).records())
+    assert [r["Id"] for r in rows] == ["1", "2", "3"] and len(calls) == 2

@@ -212,10 +212,12 @@ def test_transient_errors_that_never_clear_fail_without_state(admin, config, tmp
 
 def test_secrets_never_logged(admin, config, tmp_path) -> None:
     """Debug logging, retries, dead letters, a fatal error: no secret or signature anywhere."""
-    admin.knobs(error_rate_500=0.3, random_seed=3, reject_external_ids=["L2"])
+    admin.knobs(error_script=["ok", "500", "500"], reject_external_ids=["L2"])
     run = run_target({**config, "max_retries": 10}, [CUSTOMER_SCHEMA, customer("L1"), customer("L2"), state(1)],
-                     tmp_path, env={"LOGLEVEL": "DEBUG", "TARGET_NETSUITE_LOGLEVEL": "DEBUG"})
+                     tmp_path, env={"LOGLEVEL": "DEBUG"})
     assert run.returncode == 0, run.stderr
+    assert "DEBUG" in run.stderr, run.stderr[:3000]  # debug logging was on
+    assert "Retrying PUT" in run.stderr  # and retries happened
     bad = run_target({**config, "consumer_secret": "another-secret"}, [CUSTOMER_SCHEMA], tmp_path,
                      env={"LOGLEVEL": "DEBUG"})
     assert bad.returncode == 1

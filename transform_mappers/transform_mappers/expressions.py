@@ -22,6 +22,7 @@ from transform_mappers.functions import FunctionSpec, Schema
 
 RECORD_ARG = "__r__"
 LOOP_ARG = "__v__"
+ITEM_FN = "__item__"
 
 ALLOWED_METHODS = frozenset({
     "capitalize", "casefold", "count", "endswith", "get", "isdigit", "items", "join", "keys", "lower", "lstrip",
@@ -103,8 +104,18 @@ def compile_expression(source: str, scope: Scope, global_names: Mapping[str, Any
         posonlyargs=[], args=[ast.arg(RECORD_ARG), ast.arg(LOOP_ARG)], kwonlyargs=[], kw_defaults=[], defaults=[],
     )
     module = ast.fix_missing_locations(ast.Expression(ast.Lambda(lambda_args, body)))
-    fn = eval(compile(module, f"<mapping {source!r}>", "eval"), {"__builtins__": {}, **global_names})
+    namespace = {"__builtins__": {}, **global_names, ITEM_FN: _item}
+    fn = eval(compile(module, f"<mapping {source!r}>", "eval"), namespace)
     return Expression(source, fn, schema, tuple(sorted(rewriter.fields_used)))
+
+
+def _item(container: Any, key: str) -> Any:
+    """`x["key"]` in an expression: null-safe, and a key missing from an object is null, like a missing field."""
+    if container is None:
+        return None
+    if isinstance(container, Mapping):
+        return container.get(key)
+    return container[key]
 
 
 def _targets(node: ast.expr) -> list[ast.expr]:
@@ -136,7 +147,7 @@ class _Rewriter(ast.NodeTransformer):
             getter = ast.Attribute(ast.Name(RECORD_ARG, ast.Load()), "get", ast.Load())
             return ast.Call(getter, [ast.Constant(name)], [])
         if name in self.scope.functions:
-            return node
+            raise self._fail(f"uses the function {name!r} without calling it")
         raise self._fail(f"names {name!r}, which stream {self.scope.stream!r} does not have")
 
     def visit_Call(self, node: ast.Call) -> ast.expr:
@@ -148,6 +159,11 @@ class _Rewriter(ast.NodeTransformer):
             node.args = [self.visit(arg) for arg in node.args]
             node.keywords = [self.visit(kw) for kw in node.keywords]
             return node
+        return self.generic_visit(node)
+
+    def visit_Subscript(self, node: ast.Subscript) -> ast.expr:
+        if isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str) and isinstance(node.ctx, ast.Load):
+            return ast.Call(ast.Name(ITEM_FN, ast.Load()), [self.visit(node.value), node.slice], [])
         return self.generic_visit(node)
 
     def _comprehension(self, node: ast.ListComp | ast.GeneratorExp) -> ast.expr:
@@ -201,6 +217,8 @@ def merge_schemas(schemas: list[Schema]) -> Schema:
         kinds |= found
     if not kinds:
         return {"type": "null"}
+    if kinds == {"object"}:
+        return _merge_objects(schemas)
     if len(kinds) == 1:
         base = next(s for s in schemas if _kinds(s) == kinds)
         return nullable(base)
@@ -214,6 +232,17 @@ def _value_schema(value: Any) -> Schema:
     if kind:
         return {"type": kind}
     return {"type": "object"} if isinstance(value, Mapping) else {}
+
+
+def _merge_objects(schemas: list[Schema]) -> Schema:
+    """Object schemas of several shapes (e.g. a fixed sublist line and generated ones): properties merged by key."""
+    by_key: dict[str, list[Schema]] = {}
+    for schema in schemas:
+        for key, prop in (schema.get("properties") or {}).items():
+            by_key.setdefault(key, []).append(prop)
+    merged = {key: props[0] if len(props) == 1 else merge_schemas(props) for key, props in by_key.items()}
+    nullable_kind = any("null" in (s.get("type") or []) for s in schemas if isinstance(s.get("type"), list))
+    return {"type": ["object", "null"] if nullable_kind else "object", "properties": merged}
 
 
 class _Inferrer:

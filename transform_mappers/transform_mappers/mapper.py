@@ -98,8 +98,13 @@ class SalesforceToNetSuiteMapper(InlineMapper):
             field_lengths=self.config.get("field_lengths") or {},
         )
         self.templates: Mapping[str, Mapping[str, t.Any]] = self.config.get("payloads") or {}
+        routed = {k for k in self.stream_mapper.stream_maps_dict} | {
+            d.get("__alias__") for d in self.stream_mapper.stream_maps_dict.values() if isinstance(d, dict)}
         for output in self.templates:
             self._compile(output, output, AnyFields(), where=f"payload {output!r}")
+            if output not in routed:
+                self.logger.warning("Payload %r is neither a stream nor an __alias__ in stream_maps: "
+                                    "it applies only to an input stream of that name.", output)
         self.routes: dict[str, list[_Route]] = {}
 
     def _compile(self, output: str, stream: str, fields: Mapping[str, t.Any], where: str) -> Payload:

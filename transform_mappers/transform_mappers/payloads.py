@@ -84,7 +84,10 @@ class Payload:
             msg = f"unknown option {unknown[0]!r} (allowed: {', '.join(sorted(_OPTION_KEYS))})"
             raise TemplateError(msg)
         self.name = name
-        self.key_properties: list[str] = list(template.get("__key_properties__", ["externalId"]))
+        keys = template.get("__key_properties__", ["externalId"])
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise TemplateError(f"__key_properties__ must be a list of field names, not {keys!r}")
+        self.key_properties: list[str] = keys
         self.on_delete: str = template.get("__on_delete__", options.deleted_record_action)
         if self.on_delete not in DELETE_ACTIONS:
             msg = f"__on_delete__ {self.on_delete!r} is not one of {', '.join(DELETE_ACTIONS)}"

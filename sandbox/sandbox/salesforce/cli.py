@@ -73,8 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     update.add_argument("object")
     update.add_argument("id")
     update.add_argument("fields", nargs="+")
-    for name in ("delete", "undelete"):
-        command = sub.add_parser(name, help=f"{name} a record (recycle bin; visible through queryAll)")
+    for name, text in (("delete", "move a record to the recycle bin (then visible only through queryAll)"),
+                       ("undelete", "restore a record from the recycle bin")):
+        command = sub.add_parser(name, help=text)
         command.add_argument("object")
         command.add_argument("id")
     listing = sub.add_parser("list", help="print records (deleted included) as JSON")

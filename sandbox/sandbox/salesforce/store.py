@@ -199,7 +199,7 @@ class Store:
             return self._share_modstamp(conn, obj, count, self._control_stamp(control), ids)
 
     # -- admin writes ------------------------------------------------------------------------------------------
-    def _coerce(self, obj: SObject, values: dict[str, Any], creating: bool) -> dict[str, Any]:
+    def _coerce(self, obj: SObject, values: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, value in values.items():
             field = obj.get(key)
@@ -257,7 +257,7 @@ class Store:
 
     def create(self, obj: SObject, values: dict[str, Any], control: dict[str, Any]) -> str:
         with self.write() as conn:
-            row = self._coerce(obj, values, creating=True)
+            row = self._coerce(obj, values)
             missing = [f.name for f in obj.fields if not f.nillable and not f.system and f.stored
                        and f.type != "boolean" and f.name != "OwnerId" and row.get(f.name) in (None, "")]
             if missing:
@@ -300,7 +300,7 @@ class Store:
             current = self._existing(conn, obj, record_id)
             if current["IsDeleted"]:
                 raise ApiError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
-            row = self._coerce(obj, values, creating=False)
+            row = self._coerce(obj, values)
             self._check_references(conn, obj, row)
             merged = {**current, **row}
             self._derive(conn, obj, merged)
