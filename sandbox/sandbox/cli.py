@@ -69,6 +69,7 @@ def _server(app: Any, host: str, port: int, tls_files: tuple[Path, Path] | None,
         log_level=log_level,
         access_log=False,
         timeout_keep_alive=30,
+        server_header=False,  # Salesforce and NetSuite send their own `server` values; uvicorn must not add one
         lifespan="on",
         **ssl,
     )

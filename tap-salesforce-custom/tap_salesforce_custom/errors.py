@@ -19,5 +19,5 @@ class SalesforceAPIError(SalesforceFatalError):
     """Salesforce answered with a non-retryable error, or kept failing past `max_retries`."""
 
 
-class QuotaGuardStop(Exception):
+class QuotaGuardStop(Exception):  # noqa: N818 - a clean stop, not an error
     """API usage reached `max_api_usage_percent` (or Salesforce said REQUEST_LIMIT_EXCEEDED): stop cleanly."""

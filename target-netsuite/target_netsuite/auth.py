@@ -34,6 +34,10 @@ class AuthError(Exception):
     """Credentials are refused or unusable; the run cannot go on. The message never carries a secret."""
 
 
+class TokenEndpointUnavailable(requests.ConnectionError):
+    """The token endpoint answered 429/5xx: a transient failure, retried like a dropped connection."""
+
+
 class TokenBasedAuth(requests.auth.AuthBase):
     """OAuth 1.0a token-based authentication (HMAC-SHA256, realm = account id) signed per prepared request."""
 
@@ -128,6 +132,9 @@ class MachineToMachineAuth(requests.auth.AuthBase):
             timeout=self._timeout,
             verify=self._verify,
         )
+        if response.status_code == 429 or response.status_code >= 500:
+            msg = f"NetSuite token endpoint unavailable (HTTP {response.status_code})"
+            raise TokenEndpointUnavailable(msg)
         if response.status_code != 200:
             msg = f"NetSuite token endpoint refused the client assertion (HTTP {response.status_code})"
             raise AuthError(msg)

@@ -135,6 +135,10 @@ class AdaptiveLimiter:
     def window(self) -> float:
         return self._window
 
+    @property
+    def ceiling(self) -> int:
+        return int(self._ceiling)
+
     def acquire(self) -> float:
         """Wait for a free slot; returns the start time, to be passed back to `release`."""
         with self._cond:
@@ -308,16 +312,19 @@ class NetSuiteClient:
         if response.status_code >= 400 and response.status_code != 404:
             raise RecordError(response.status_code, *error_details(response))
 
-    def suiteql(self, query: str, *, limit: int = 1000, offset: int = 0, attempts: int | None = None) -> dict:
-        """One page of a SuiteQL query (`Prefer: transient`, as the API requires)."""
+    def suiteql(self, query: str, *, limit: int = 1000, offset: int = 0, start_up: bool = False) -> dict:
+        """One page of a SuiteQL query (`Prefer: transient`, as the API requires).
+
+        At start-up a 401 is final (bad credentials must stop the run at once) and a dead host is given up soon.
+        """
         response = self.request(
             "POST",
             SUITEQL_PATH,
             params={"limit": str(limit), "offset": str(offset)},
             body={"q": query},
             headers={"Prefer": "transient"},
-            attempts=attempts,
-            retry_unauthorized=attempts is None,
+            attempts=3 if start_up else None,
+            retry_unauthorized=not start_up,
         )
         if response.status_code >= 400:
             raise RecordError(response.status_code, *error_details(response))
@@ -331,7 +338,7 @@ class NetSuiteClient:
         """
         where = urlsplit(self.base_url).hostname
         try:
-            self.suiteql("SELECT id FROM subsidiary", limit=1, attempts=3)
+            self.suiteql("SELECT id FROM subsidiary", limit=1, start_up=True)
         except RecordError as exc:
             if exc.status == 401:
                 msg = (

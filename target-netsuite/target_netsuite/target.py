@@ -166,9 +166,7 @@ class TargetNetSuite(Target):
             resolver=ReferenceResolver(self.client),
             dead_letters=DeadLetterStore(Path(self.config.get("dead_letter_path") or "dead_letters"), self.run_id),
             summary=RunSummary(),
-            executor=ThreadPoolExecutor(
-                max_workers=self.config.get("max_concurrency", 4), thread_name_prefix="netsuite"
-            ),
+            executor=ThreadPoolExecutor(max_workers=self.client.limiter.ceiling, thread_name_prefix="netsuite"),
             drain_one=self.drain_one,
             dry_run=bool(self.config.get("dry_run")),
         )

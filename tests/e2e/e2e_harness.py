@@ -64,7 +64,7 @@ class MeltanoProject:
         result = self.meltano("state", "get", state_id)
         if result.returncode != 0 or not result.stdout.strip():
             return None
-        return json.loads(result.stdout)
+        return json.loads(result.stdout) or None
 
 
 class SandboxAdmin:

@@ -53,7 +53,7 @@ def test_accounts_flow_incrementally_and_idempotently(
     changed = sorted(account_ids)[:3]
     for n, account_id in enumerate(changed):
         salesforce.patch(
-            f"records/Account/{account_id}", {"Name": f"Renamed Account {n}", "Phone": "+1 415 555 010{n}"}
+            f"records/Account/{account_id}", {"Name": f"Renamed Account {n}", "Phone": f"+1 415 555 010{n}"}
         )
     project.run_pipeline()
     third = _customers(netsuite)

@@ -190,7 +190,7 @@ def test_output_schema_types(mapper, mapping_config) -> None:
     assert props["_sdc_mapping_error"]["type"] == ["string", "null"]
     customer = mapper(mapping_config, golden_lines("accounts")).schema("customer")["schema"]["properties"]
     address = customer["addressbook"]["properties"]["items"]["items"]
-    assert address["properties"]["defaultBilling"] == {"type": "boolean"}
+    assert address["properties"]["defaultBilling"] == {"type": ["boolean", "null"]}
     assert address["properties"]["addressbookaddress"]["properties"]["addr1"]["maxLength"] == 150
     assert customer["isInactive"]["type"] == ["boolean", "null"]
 

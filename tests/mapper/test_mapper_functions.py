@@ -65,6 +65,8 @@ def test_phone_formats_by_country_and_default_region() -> None:
     assert phone("+44 7700 900123") == "+44 7700 900123"
     assert phone("(512) 555-0100 ext. 45") == "+1 512-555-0100 ext. 45"
     assert phone("030 1234567") == "030 1234567"  # possible but not valid as a US number: passed on as typed
+    assert phone("(415) 555-0084", "España") == "+1 415-555-0084"  # not Spanish: the default region reads it
+    assert phone("555.4478", "Spain") == "555.4478"
     assert phone(None) is None
     assert phone("  ") is None
     with pytest.raises(MappingValueError, match="'call reception'"):

@@ -92,9 +92,11 @@ def test_random_fault_rates_are_reproducible_with_a_seed(sf: SF) -> None:
         sf.query(QUERY)
 
 
-def test_unknown_knob_is_refused(sf: SF) -> None:
-    body = sf.admin("POST", "knobs", {"latency": 5}, expect=400)
-    assert "unknown knob" in body["error"]
+def test_unknown_knobs_and_bad_values_are_refused(sf: SF) -> None:
+    assert "unknown knob" in sf.admin("POST", "knobs", {"latency": 5}, expect=400)["error"]
+    assert "error_rate_503" in sf.admin("POST", "knobs", {"error_rate_503": 3}, expect=400)["error"]
+    assert "latency_ms" in sf.admin("POST", "knobs", {"latency_ms": "slow"}, expect=400)["error"]
+    assert sf.query(QUERY).status_code == 200  # nothing half-applied
 
 
 def test_concurrent_clients_are_served_in_parallel(sf: SF) -> None:

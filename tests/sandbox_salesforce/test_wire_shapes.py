@@ -114,6 +114,19 @@ def test_describe_fields_carry_the_57_real_keys_in_order(sf: SF) -> None:
                 assert mine[key] == theirs[key], (theirs["name"], key, mine[key], theirs[key])
 
 
+def test_describes_cover_every_field_type_the_tap_maps(sf: SF) -> None:
+    types = {field["type"] for entry in sf.get(f"{API}/sobjects").json()["sobjects"]
+             for field in sf.get(f"{API}/sobjects/{entry['name']}/describe").json()["fields"]}
+    assert types == {"id", "string", "textarea", "picklist", "multipicklist", "combobox", "reference", "email",
+                     "phone", "url", "encryptedstring", "boolean", "int", "long", "double", "currency", "percent",
+                     "date", "datetime", "time", "base64", "address", "location", "anyType", "json", "complexvalue"}
+    invoice = {f["name"]: f for f in sf.get(f"{API}/sobjects/Invoice__c/describe").json()["fields"]}
+    assert invoice["Balance__c"]["calculated"] and invoice["Balance__c"]["calculatedFormula"]
+    assert invoice["ShipTo__City__s"]["compoundFieldName"] == "ShipTo__c" and invoice["Notes__c"]["filterable"] is False
+    assert invoice["Account__c"]["referenceTo"] == ["Account"] and invoice["Account__c"]["relationshipName"] == (
+        "Account__r")
+
+
 def test_describe_has_etag_last_modified_and_answers_304(sf: SF) -> None:
     recorded = _sample("describe_account.yaml")["samples"][0]["response"]["headers"]
     response = sf.get(f"{API}/sobjects/Account/describe")
@@ -121,6 +134,10 @@ def test_describe_has_etag_last_modified_and_answers_304(sf: SF) -> None:
     assert response.headers["last-modified"].endswith(" GMT") and recorded["last-modified"].endswith(" GMT")
     again = sf.get(f"{API}/sobjects/Account/describe", headers={"If-None-Match": response.headers["etag"]})
     assert again.status_code == 304 and again.content == b""
+    since = sf.get(f"{API}/sobjects", headers={"If-Modified-Since": "Mon, 01 Jun 2026 00:00:00 GMT"})
+    assert since.status_code == 304 and since.headers["etag"]
+    older = sf.get(f"{API}/sobjects", headers={"If-Modified-Since": "Mon, 01 Jan 2024 00:00:00 GMT"})
+    assert older.status_code == 200
 
 
 def test_describe_global_entries_match_the_recorded_keys(sf: SF) -> None:

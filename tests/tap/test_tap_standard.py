@@ -10,9 +10,8 @@ import os
 
 import pytest
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
-from tap_salesforce_custom.tap import TapSalesforceCustom
-
 from tap_helpers import reset
+from tap_salesforce_custom.tap import TapSalesforceCustom
 
 CONFIG = {
     "login_url": os.environ["SANDBOX_SALESFORCE_URL"],

@@ -14,7 +14,6 @@ import subprocess
 from pathlib import Path
 
 import requests
-
 from tap_helpers import TAP, admin, discover, parse_output, reset, run_tap, sf_url, tap_config
 
 

@@ -331,3 +331,12 @@ def test_bulk_page_cut_off_mid_body_is_read_again_without_duplicates(monkeypatch
     monkeypatch.setattr(bulk, "_csv_rows", flaky_rows)
     rows = list(BulkQueryJob(SalesforceClient(CONFIG), "SELECT Id FROM Account", include_deleted=False).records())
     assert [r["Id"] for r in rows] == ["1", "2", "3"] and len(calls) == 2
+
+
+def test_page_size_and_quota_share_are_checked() -> None:
+    from tap_salesforce_custom.errors import SalesforceFatalError
+    from tap_salesforce_custom.tap import TapSalesforceCustom
+
+    for bad in ({"page_size": 100}, {"max_api_usage_percent": 120}):
+        with pytest.raises(SalesforceFatalError, match=next(iter(bad))):
+            _ = TapSalesforceCustom(config={**CONFIG, **bad}, catalog={"streams": []}, parse_env_config=False).client

@@ -277,3 +277,20 @@ def test_oauth2_m2m(admin, netsuite_url, config, tmp_path, kind) -> None:
     bad = run_target({**m2m, "private_key": other}, [CUSTOMER_SCHEMA, customer("M9"), state(2)], tmp_path)
     assert bad.returncode == 1 and bad.states == []
     assert "token endpoint refused" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_netsuite_validation_errors_become_dead_letters_with_code_and_path(admin, config) -> None:
+    """NetSuite's own 4xx answers (missing required field, a reference to an internal id that does not exist)
+    are dead-lettered with NetSuite's code, detail and path; the good record in between is written."""
+    _listen(config, [
+        CUSTOMER_SCHEMA,
+        {"type": "RECORD", "stream": "customer", "record": {"externalId": "V1", "companyName": "No subsidiary"}},
+        customer("V2"),
+        customer("V3", subsidiary={"id": "99999"}),
+    ])
+    assert list(admin.by_external_id("customer")) == ["V2"]
+    letters = {x["externalId"]: x for x in dead_letters(config)}
+    assert sorted(letters) == ["V1", "V3"]
+    assert letters["V1"]["code"] == "USER_ERROR" and "Subsidiary" in letters["V1"]["detail"]
+    assert letters["V1"]["status"] == 400
+    assert letters["V3"]["path"] == "subsidiary" and letters["V3"]["status"] in (400, 404)

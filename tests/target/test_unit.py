@@ -185,3 +185,19 @@ def test_record_not_matching_schema_is_sent_not_fatal(tmp_path) -> None:
     target.listen(_singer(SCHEMA, {"type": "RECORD", "stream": "customer", "record": {"externalId": 12345}}))
     assert target.services.summary.as_dict() == {"customer": {"written": 1}}
     assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_m2m_token_endpoint_outage_is_retried() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    token_url = f"{BASE}/services/rest/auth/oauth2/v1/token"
+    responses.post(token_url, status=503)
+    responses.post(token_url, json={"access_token": "bearer-xyz", "expires_in": "3600", "token_type": "Bearer"})
+    responses.put(f"{BASE}/services/rest/record/v1/customer/eid:1", status=204)
+    target = TargetNetSuite(config={"account_id": "1234567_SB1", "auth_method": "oauth2_m2m", "client_id": "c",
+                                    "certificate_id": "k", "private_key": pem, "backoff_factor": 0.001})
+    target.client.upsert("customer", "1", {}, [])
+    put_url = f"{BASE}/services/rest/record/v1/customer/eid:1"
+    assert [c.request.url for c in responses.calls] == [token_url, token_url, put_url]

@@ -245,25 +245,30 @@ def build_functions(settings: FunctionSettings) -> dict[str, FunctionSpec]:
         """Phone number as typed in Salesforce → international (or E.164) format.
 
         A number without a country code is read as a number of `country` (any form iso_country accepts, e.g. the
-        record's BillingCountry), else of `default_phone_region`. A number that is possible but not valid there is
-        passed on as typed rather than reformatted wrongly; text that cannot be a phone number flags the record.
+        record's BillingCountry), then of `default_phone_region`; the first region where it is a valid number
+        formats it. A number that is only possible there is passed on as typed rather than reformatted wrongly.
+        Text that cannot be a phone number in either region flags the record.
         """
         if value is None or not str(value).strip():
             return None
+        text = str(value).strip()
         try:
             region = iso_country(country) or settings.default_phone_region
         except MappingValueError:
             region = settings.default_phone_region
-        try:
-            parsed = phonenumbers.parse(str(value), region)
-        except phonenumbers.NumberParseException:
-            parsed = None
-        if parsed is None or not phonenumbers.is_possible_number(parsed):
-            msg = f"not a phone number: {value!r}"
-            raise MappingValueError(msg)
-        if not phonenumbers.is_valid_number(parsed):
-            return str(value).strip()
-        return phonenumbers.format_number(parsed, phone_format)
+        possible = False
+        for candidate in dict.fromkeys((region, settings.default_phone_region)):
+            try:
+                parsed = phonenumbers.parse(text, candidate)
+            except phonenumbers.NumberParseException:
+                continue
+            if phonenumbers.is_valid_number(parsed):
+                return phonenumbers.format_number(parsed, phone_format)
+            possible = possible or phonenumbers.is_possible_number(parsed)
+        if possible:
+            return text
+        msg = f"not a phone number: {value!r}"
+        raise MappingValueError(msg)
 
     # Parsing is the costliest step of a mapping (~0.2 ms); switchboard numbers repeat across contacts and runs.
     phone = lru_cache(maxsize=16_384)(phone)

@@ -9,10 +9,12 @@ Database work runs in the thread pool so concurrent clients are served in parall
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import re
 import secrets
 from collections.abc import Awaitable, Callable
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -68,7 +70,7 @@ class Sandbox:
         credentials = {key: self.config.get(key, default) for key, default in CREDENTIAL_DEFAULTS.items()}
         self.auth = Auth(self.store, self.realism, credentials)
         self.engine = QueryEngine(self.store)
-        self.bulk = BulkJobs(self.store, self.realism, self.engine)
+        self.bulk = BulkJobs(self.store, self.realism)
 
 
 def sf_json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -161,9 +163,19 @@ def _with_validators(request: Request, body: dict[str, Any]) -> Response:
     """Describe bodies carry ETag/Last-Modified and honour If-None-Match / If-Modified-Since with a 304."""
     etag, last_modified = describe.validators(body)
     headers = {"ETag": etag, "Last-Modified": last_modified}
-    if request.headers.get("if-none-match") == etag or request.headers.get("if-modified-since") == last_modified:
+    if request.headers.get("if-none-match") == etag or _not_modified_since(request, describe.SCHEMA_LAST_MODIFIED):
         return Response(status_code=304, headers=headers)
     return sf_json(body, headers=headers)
+
+
+def _not_modified_since(request: Request, changed: dt.datetime) -> bool:
+    header = request.headers.get("if-modified-since")
+    if not header:
+        return False
+    try:
+        return parsedate_to_datetime(header) >= changed
+    except (TypeError, ValueError):
+        return False
 
 
 def get_record(sandbox: Sandbox, request: Request, body: bytes) -> Response:

@@ -16,7 +16,7 @@ from typing import Any
 
 from sandbox.salesforce.errors import ApiError
 from sandbox.salesforce.knobs import Realism
-from sandbox.salesforce.query import Compiled, QueryEngine, compile_query
+from sandbox.salesforce.query import Compiled, compile_query
 from sandbox.salesforce.store import Store, quote
 from sandbox.salesforce.values import format_datetime, make_id, now_ms, random_token, to_csv
 
@@ -46,10 +46,9 @@ def decode_locator(locator: str) -> int:
 class BulkJobs:
     """Query jobs kept in SQLite so they survive a restart like real ones (for a while)."""
 
-    def __init__(self, store: Store, realism: Realism, engine: QueryEngine) -> None:
+    def __init__(self, store: Store, realism: Realism) -> None:
         self.store = store
         self.realism = realism
-        self.engine = engine
 
     def _compile(self, soql: str, operation: str) -> Compiled:
         try:
@@ -169,11 +168,12 @@ class BulkJobs:
         return self._public(info, total)
 
     def delete(self, job_id: str) -> None:
-        info, *_ = self._load(job_id)
+        info, _, _, first_seq, total = self._load(job_id)
         if info["state"] in ("UploadComplete", "InProgress"):
             raise BulkError(400, "INVALIDJOBSTATE", "Job must be completed or aborted before it can be deleted")
         with self.store.write() as conn:
-            conn.execute("DELETE FROM bulk_rows WHERE job_id = ?", (job_id,))
+            if first_seq is not None and total:
+                conn.execute("DELETE FROM bulk_rows WHERE seq >= ? AND seq < ?", (first_seq, first_seq + total))
             conn.execute("DELETE FROM bulk_jobs WHERE id = ?", (job_id,))
 
     def results(self, job_id: str, locator: str | None, max_records: str | None) -> tuple[bytes, int, str]:

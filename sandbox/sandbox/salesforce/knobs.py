@@ -76,6 +76,39 @@ def volumes_from(config: dict[str, Any], overrides: dict[str, Any] | None = None
     return Volumes(**{key: int(value) for key, value in values.items()})
 
 
+_INT_KNOBS = {"api_limit", "token_ttl_seconds", "slow_ms", "bulk_polls_per_state", "bulk_max_records", "api_usage"}
+_RATE_KNOBS = {"error_rate_503", "error_rate_500", "drop_rate", "slow_rate"}
+
+
+def _checked_knob(key: str, value: Any) -> Any:
+    """A knob value in its working type, or ValueError naming the knob (a bad value must not break every request)."""
+    try:
+        if key in _INT_KNOBS:
+            return int(value)
+        if key in _RATE_KNOBS:
+            rate = float(value)
+            if not 0 <= rate <= 1:
+                raise ValueError("a rate is between 0 and 1")
+            return rate
+        if key == "latency_ms":
+            if isinstance(value, dict):
+                if set(value) - {"min", "max", "mean", "stddev"}:
+                    raise ValueError("use {min, max} or {mean, stddev}")
+                return {k: float(v) for k, v in value.items()}
+            return float(value or 0)
+        if key == "fault_script":
+            if not isinstance(value, list) or not all(isinstance(step, dict) for step in value):
+                raise ValueError("a list of objects")
+            return [dict(step) for step in value]
+        if key == "fault_seed":
+            return None if value is None else int(value)
+        if key == "rotate_refresh_tokens":
+            return bool(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"bad value for knob {key}: {value!r} ({exc})") from None
+    return value
+
+
 @dataclass
 class Fault:
     """What to do to one request: fail with a status, drop the connection, delay it, expire sessions first."""
@@ -98,7 +131,8 @@ class Realism:
         self.requests = 0
 
     def _initial_knobs(self) -> Knobs:
-        return Knobs(**{key: copy.deepcopy(self._config[key]) for key in KNOB_KEYS if key in self._config})
+        return Knobs(**{key: _checked_knob(key, copy.deepcopy(self._config[key])) for key in KNOB_KEYS
+                        if key in self._config})
 
     def reset(self, keep_knobs: bool) -> None:
         with self._lock:
@@ -111,10 +145,11 @@ class Realism:
         unknown = sorted(set(changes) - set(KNOB_KEYS) - {"api_usage"})
         if unknown:
             raise ValueError(f"unknown knob(s) {', '.join(unknown)}; known: {', '.join(KNOB_KEYS)}, api_usage")
+        checked = {key: _checked_knob(key, value) for key, value in changes.items()}
         with self._lock:
-            for key, value in changes.items():
+            for key, value in checked.items():
                 if key == "api_usage":
-                    self.api_usage = int(value)
+                    self.api_usage = value
                 else:
                     setattr(self.knobs, key, value)
             if "fault_seed" in changes:

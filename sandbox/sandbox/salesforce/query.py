@@ -416,10 +416,10 @@ class QueryEngine:
 
     @staticmethod
     def _expire_cursors(conn: Any) -> None:
-        stale = [row[0] for row in conn.execute("SELECT locator FROM cursors WHERE used_ms < ?",
-                                                (now_ms() - CURSOR_IDLE_MS,))]
-        for locator in stale:
-            conn.execute("DELETE FROM cursor_rows WHERE locator = ?", (locator,))
+        stale = conn.execute("SELECT locator, first_seq, total FROM cursors WHERE used_ms < ?",
+                             (now_ms() - CURSOR_IDLE_MS,)).fetchall()
+        for locator, first_seq, total in stale:
+            conn.execute("DELETE FROM cursor_rows WHERE seq >= ? AND seq < ?", (first_seq, first_seq + total))
             conn.execute("DELETE FROM cursors WHERE locator = ?", (locator,))
 
     def page(self, locator: str, offset: int, version: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ is a compound or formula field), and checked by the SOQL compiler (filterable, s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 # Types whose values are text in SQLite and compare as text in SOQL.
@@ -91,7 +91,6 @@ class SObject:
     label_plural: str
     fields: tuple[Field, ...]
     has_is_deleted: bool = True
-    components_of: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def custom(self) -> bool:
@@ -420,7 +419,6 @@ OBJECTS: dict[str, SObject] = {
     for o in (_ACCOUNT, _CONTACT, _PRODUCT, _PRICEBOOK, _PRICEBOOK_ENTRY, _OPPORTUNITY, _LINE_ITEM, _USER, _INVOICE)
 }
 OBJECTS_LOWER: dict[str, SObject] = {name.lower(): o for name, o in OBJECTS.items()}
-BY_PREFIX: dict[str, SObject] = {o.key_prefix: o for o in OBJECTS.values()}
 
 
 def sobject(name: str) -> SObject | None:

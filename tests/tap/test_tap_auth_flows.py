@@ -1,0 +1,81 @@
+"""JWT bearer and client-credentials flows over real HTTP.
+
+The JWT flow needs the connected app's certificate in the sandbox's config file, so this module starts its own
+sandbox process (Salesforce side only) with a freshly generated key pair, and stops it at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from tap_helpers import run_tap
+
+
+@pytest.fixture(scope="module")
+def jwt_org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """`(base URL, private key file)` of a sandbox that trusts a new key pair for JWT bearer logins."""
+    work = tmp_path_factory.mktemp("jwt-org")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = work / "server.key"
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    (work / "sandbox.json").write_text(json.dumps({"salesforce": {"jwt_public_key": public, "accounts": 4}}))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "serve", "--data-dir", str(work / "data"), "--config",
+         str(work / "sandbox.json"), "--salesforce-port", str(port), "--netsuite-port", "0", "--log-level",
+         "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                if requests.get(f"{url}/__admin/health", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        requests.post(f"{url}/__admin/reset", json={"seed": 3, "accounts": 4}, timeout=60).raise_for_status()
+        yield url, private
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _config(url: str, **settings: str) -> dict:
+    return {"login_url": url, "client_id": "sandbox-client-id", "objects": ["Account"], "api_type": "rest",
+            "start_date": "2000-01-01T00:00:00Z", **settings}
+
+
+def test_jwt_bearer_flow(jwt_org: tuple[str, Path], tmp_path: Path) -> None:
+    url, key = jwt_org
+    run = run_tap(tmp_path / "ok", _config(url, auth_flow="jwt", username="integration@example.com",
+                                           private_key_path=str(key)))
+    assert len(run.ids()) == 4
+    inline = run_tap(tmp_path / "inline", _config(url, auth_flow="jwt", username="integration@example.com",
+                                                  private_key=key.read_text()))
+    assert len(inline.ids()) == 4
+    wrong_user = run_tap(tmp_path / "bad", _config(url, auth_flow="jwt", username="someone@example.com",
+                                                   private_key_path=str(key)), check=False)
+    assert wrong_user.returncode == 1
+    last = wrong_user.stderr.strip().splitlines()[-1]
+    assert last.startswith("tap-salesforce-custom: Salesforce authentication failed (jwt flow")
+    assert "BEGIN PRIVATE KEY" not in wrong_user.stderr
+
+
+def test_client_credentials_flow(jwt_org: tuple[str, Path], tmp_path: Path) -> None:
+    url, _ = jwt_org
+    run = run_tap(tmp_path, _config(url, auth_flow="client_credentials", client_secret="sandbox-client-secret"))
+    assert len(run.ids()) == 4
