@@ -149,10 +149,12 @@ def write_results(rows: list[tuple[int, str, int, float, int]]) -> None:
             "|---|---|---|---|---|---|---|\n"
         )
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M")
-    with results.open("a") as handle:
-        for accounts, name, records, seconds, rss in rows:
-            handle.write(f"| {stamp} | {accounts} | {name} | {records} | {seconds:.1f} | {records / seconds:,.0f} "
-                         f"| {rss} |\n")
+    new_rows = "".join(
+        f"| {stamp} | {accounts} | {name} | {records} | {seconds:.1f} | {records / seconds:,.0f} | {rss} |\n"
+        for accounts, name, records, seconds, rss in rows
+    )
+    table, notes_marker, notes = results.read_text().partition("\nNotes:\n")
+    results.write_text(table.rstrip("\n") + "\n" + new_rows + (f"\nNotes:\n{notes}" if notes_marker else ""))
 
 
 if __name__ == "__main__":
