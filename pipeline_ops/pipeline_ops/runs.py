@@ -124,7 +124,8 @@ def _apply(report: RunReport, event: dict[str, Any]) -> None:
     elif TAP_USAGE_PREFIX in text and plugin == TAP:
         report.api_usage = _json_after(text, TAP_USAGE_PREFIX) or {}
     elif text in ("Run completed", "Block run completed"):
-        report.outcome = "succeeded"
+        # Meltano logs these after a failed block too; a failure already seen stands.
+        report.outcome = "failed" if report.outcome == "failed" else "succeeded"
     elif event.get("level") in ("error", "critical") and plugin not in (TAP, TARGET, "netsuite-mapper"):
         report.outcome = "failed"
         report.errors.append(text.splitlines()[0][:300] if text else "")

@@ -58,6 +58,8 @@ def _write_log(path: Path) -> None:
         _event(OTHER, "meltano", "Running job", "2026-11-28T06:05:00Z"),
         _event(OTHER, "tap-salesforce-custom", _metric("Account", 1), "2026-11-28T06:05:01Z"),
         _event(OTHER, "meltano", "Extractor failed", "2026-11-28T06:05:02Z", level="error"),
+        _event(OTHER, "meltano", "Block run completed", "2026-11-28T06:05:03Z", level="error"),
+        _event(OTHER, "meltano", "Run completed", "2026-11-28T06:05:03Z"),
     ]
     path.write_text("\n".join(lines) + "\n")
 
