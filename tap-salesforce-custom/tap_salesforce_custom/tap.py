@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import typing as t
 from contextlib import contextmanager
@@ -132,9 +133,20 @@ class TapSalesforceCustom(Tap):
 
     def sync_all(self) -> None:
         """Sync, then say once (on stderr, one line) if the quota guard cut the run short."""
-        super().sync_all()
+        try:
+            super().sync_all()
+        finally:
+            self._log_api_usage()
         if self.quota_stop:
             self.logger.warning("Run stopped early: %s", self.quota_stop)
+
+    def _log_api_usage(self) -> None:
+        """One `Salesforce API usage: {json}` line per run, for the run report (pipeline-ops reads it)."""
+        if "client" not in self.__dict__:  # never logged in: nothing was spent
+            return
+        used, limit = self.client.usage.get("api-usage", (None, None))
+        summary = {"calls": self.client.calls, "used": used, "limit": limit}
+        self.logger.info("Salesforce API usage: %s", json.dumps(summary))
 
     @classmethod
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:

@@ -206,3 +206,5 @@ def test_job_prints_and_saves_a_run_report_matching_netsuite(
     assert customers["dead_lettered"] == dead >= len(rejected)
     assert customers["written"] + customers["dead_lettered"] == ACCOUNTS
     assert "NetSuite record type" in result.stdout + result.stderr
+    assert report["salesforce_api"]["calls"] >= 1
+    assert report["salesforce_api"]["limit"] > report["salesforce_api"]["used"] > 0
