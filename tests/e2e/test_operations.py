@@ -208,3 +208,43 @@ def test_job_prints_and_saves_a_run_report_matching_netsuite(
     assert "NetSuite record type" in result.stdout + result.stderr
     assert report["salesforce_api"]["calls"] >= 1
     assert report["salesforce_api"]["limit"] > report["salesforce_api"]["used"] > 0
+
+
+def test_connection_checks_verify_credentials_without_writing(
+    meltano_project: MeltanoProject, netsuite: SandboxAdmin
+) -> None:
+    """`meltano config test` for the tap; for the target, an empty input (it checks the connection at start-up).
+
+    (`meltano config test target-netsuite` would be safe too — the target ignores Meltano's test stream — but
+    Meltano 4.4.1 itself crashes with ProcessLookupError once any loader has exited.)"""
+    project = meltano_project
+    tap = project.meltano("--environment=dev", "config", "test", "tap-salesforce-custom")
+    assert tap.returncode == 0, tap.stderr[-3000:]
+    assert "Plugin configuration is valid" in tap.stdout + tap.stderr
+
+    check = subprocess.run(
+        [str(MELTANO), "--environment=dev", "invoke", "target-netsuite"],
+        cwd=ROOT,
+        env=project.base_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert check.returncode == 0, check.stderr[-3000:]
+    assert netsuite.records("customer") == []
+    writes = [r for r in netsuite.get("requests") if r["method"] in ("PUT", "PATCH", "DELETE")]
+    assert writes == []
+
+    bad = subprocess.run(
+        [str(MELTANO), "--environment=dev", "invoke", "target-netsuite"],
+        cwd=ROOT,
+        env={**project.base_env(), "TARGET_NETSUITE_TOKEN_SECRET": "wrong-secret"},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bad.returncode != 0
+    assert "INVALID_LOGIN" in bad.stderr
+    assert "wrong-secret" not in bad.stdout + bad.stderr
