@@ -43,6 +43,19 @@ plugins: .meltano/.installed
 	$(MELTANO) install
 	mkdir -p .meltano && touch $@
 
+## bench: the benchmarks of README "Benchmarks" (tens of minutes; results in bench/results/). BENCH_SCALE=small
+## The comparisons with singer-io tap-salesforce and meltano-map-transformer install those into
+## bench/.venvs/ (their own venvs, never the project's).
+BENCH_ACCOUNTS ?= 100000
+bench: install
+	$(BIN)/python bench/tap_bench.py --accounts $(BENCH_ACCOUNTS)
+	$(BIN)/python bench/mapper_bench.py --records 1000000
+	$(BIN)/python bench/target_bench.py --records 2000 --latency-ms 200 --limit 5 --rss-records 100000
+
+bench/.venvs/tap-salesforce/bin/tap-salesforce:
+	$(UV) venv --quiet --python $(BIN)/python bench/.venvs/tap-salesforce
+	$(UV) pip install --quiet --python bench/.venvs/tap-salesforce/bin/python tap-salesforce==2.8.1
+
 ## lock: re-pin every dependency (project venv and plugin venvs) after changing a pyproject.toml or dev.in.
 lock: venv
 	$(UV) pip compile --quiet --python-version 3.11 requirements/dev.in sandbox/pyproject.toml \
