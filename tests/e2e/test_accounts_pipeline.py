@@ -46,8 +46,12 @@ def test_accounts_flow_incrementally_and_idempotently(
     assert bookmark["replication_key"] == "SystemModstamp"
 
     # Run 2: nothing new in Salesforce → no customer created and none changed (re-sent boundary rows are upserts).
+    writes_before = netsuite.get("stats")["writes"]
     project.run_pipeline()
     assert _customers(netsuite) == first
+    writes_after = netsuite.get("stats")["writes"]
+    assert writes_after["created"] == writes_before["created"]
+    assert writes_after["updated"] == writes_before["updated"]
 
     # Three Accounts change → exactly those three customers change, nothing is created.
     changed = sorted(account_ids)[:3]

@@ -148,7 +148,7 @@ def test_concurrent_upserts_of_one_external_id_make_one_record(netsuite_url: str
         t.join()
     assert statuses == [204] * 10
     assert len(admin.records("customer")) == 1
-    assert admin.stats()["writes"] == {"created": 1, "updated": 9, "deleted": 0}
+    assert admin.stats()["writes"] == {"created": 1, "updated": 9, "unchanged": 0, "deleted": 0}
 
 
 def test_drop_after_saves_the_write_but_loses_the_response(netsuite_url: str, admin: Admin) -> None:

@@ -103,7 +103,11 @@ def test_put_eid_upserts_and_reports_the_internal_id(ns: requests.Session, netsu
     assert len(records) == 1
     assert records[0]["companyName"] == "Second" and records[0]["externalId"] == "SF001"
     assert records[0]["phone"] == "1"  # fields not sent are kept
-    assert admin.stats()["writes"] == {"created": 1, "updated": 1, "deleted": 0}
+    assert admin.stats()["writes"] == {"created": 1, "updated": 1, "unchanged": 0, "deleted": 0}
+
+    again = ns.put(url, json={"companyName": "Second", "subsidiary": {"id": "1"}})
+    assert again.status_code == 204
+    assert admin.stats()["writes"] == {"created": 1, "updated": 1, "unchanged": 1, "deleted": 0}
 
 
 def test_patch_merges_clears_and_replaces_sublists(ns: requests.Session, netsuite_url: str, admin: Admin) -> None:

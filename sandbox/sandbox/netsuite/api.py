@@ -172,7 +172,11 @@ class RecordApi:
         else:
             record_id = existing["id"]
             self.store.replace(account, rtype.name, record_id, record)
-            counters.updated += 1
+            # An idempotent re-send (same content) is told apart, so tests and the demo can show "changed nothing".
+            if _content(record, rtype) == _content(existing, rtype):
+                counters.unchanged += 1
+            else:
+                counters.updated += 1
         headers = [("Location", f"{renderer.base}/{rtype.path_name}/{record_id}")]
         headers += [("X-NetSuite-PropertyValidation", w) for w in validator.warnings]
         return build_response(204, headers=headers)
@@ -305,3 +309,8 @@ def _collection(href: str, request: Request, items: list[dict[str, Any]], offset
     links.append({"rel": "self", "href": f"{href}?limit={limit}&offset={offset}" if paged else href})
     return {"links": links, "count": len(items), "hasMore": has_more, "items": items, "offset": offset,
             "totalResults": total}
+
+
+def _content(record: dict[str, Any], rtype: RecordType) -> dict[str, Any]:
+    """A record without the fields NetSuite stamps itself on every write."""
+    return {k: v for k, v in record.items() if k not in rtype.read_only}

@@ -25,6 +25,7 @@ class Counters:
     in_flight: int = 0
     created: int = 0
     updated: int = 0
+    unchanged: int = 0
     deleted: int = 0
     by_status: dict[str, int] = field(default_factory=dict)
 
@@ -34,7 +35,12 @@ class Counters:
             "count_429": self.count_429,
             "peak_concurrency": self.peak_concurrency,
             "in_flight": self.in_flight,
-            "writes": {"created": self.created, "updated": self.updated, "deleted": self.deleted},
+            "writes": {
+                "created": self.created,
+                "updated": self.updated,
+                "unchanged": self.unchanged,
+                "deleted": self.deleted,
+            },
             "by_status": dict(sorted(self.by_status.items())),
         }
 
