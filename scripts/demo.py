@@ -1,7 +1,7 @@
 """`make demo`: the whole pipeline once, locally, against the sandboxes.
 
-Starts the sandbox process (Salesforce on :8701, NetSuite on :8702, data kept in `.sandbox/`), runs
-the job `sync-salesforce-to-netsuite` (tap → mapping → target, then the run report) in the `dev` environment, prints what
+Starts the sandbox process (Salesforce on :8701, NetSuite on :8702, data kept in `.sandbox/`), runs the job
+`sync-salesforce-to-netsuite` (tap → mapping → target, then the run report) in the `dev` environment, prints what
 NetSuite now holds and the state Meltano saved, then stops the sandbox. Run it twice: the second run finds
 nothing new and changes nothing. `make demo-reset` starts over.
 """
