@@ -25,7 +25,7 @@ def _customers(netsuite: SandboxAdmin) -> dict[str, dict]:
 @pytest.fixture
 def fresh_sandboxes(salesforce: SandboxAdmin, netsuite: SandboxAdmin) -> None:
     salesforce.post("reset", {"seed": 7, "accounts": ACCOUNTS, "contacts": 0, "products": 0, "opportunities": 0})
-    netsuite.post("reset")
+    netsuite.post("reset", {"knobs": True})
 
 
 @pytest.mark.usefixtures("fresh_sandboxes")

@@ -26,7 +26,7 @@ def test_default_mapping_end_to_end(
     meltano_project: MeltanoProject, salesforce: SandboxAdmin, netsuite: SandboxAdmin
 ) -> None:
     salesforce.post("reset", {"seed": 3, "accounts": 15, "contacts": 25, "products": 8, "opportunities": 20})
-    netsuite.post("reset")
+    netsuite.post("reset", {"knobs": True})
     project = meltano_project
     project.run_pipeline()
 

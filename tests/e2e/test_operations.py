@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,9 +22,11 @@ DEMO_SECRETS = ("sandbox-client-secret", "sandbox-refresh-token", "sandbox-consu
 
 
 @pytest.fixture(autouse=True)
-def fresh_sandboxes(salesforce: SandboxAdmin, netsuite: SandboxAdmin) -> None:
+def fresh_sandboxes(salesforce: SandboxAdmin, netsuite: SandboxAdmin) -> Iterator[None]:
     salesforce.post("reset", {"seed": 11, "accounts": ACCOUNTS, "contacts": 0, "products": 0, "opportunities": 0})
     netsuite.post("reset", {"knobs": True})
+    yield
+    netsuite.post("reset", {"knobs": True})  # leave no latency or rejection rule behind for other tests
 
 
 def _external_ids(netsuite: SandboxAdmin) -> list[str]:

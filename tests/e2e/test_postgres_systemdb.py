@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,12 +30,12 @@ def _as_server_user(args: list[str]) -> list[str]:
 
 
 @pytest.fixture
-def postgres_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    base = tmp_path_factory.mktemp("pg")
+def postgres_uri() -> Iterator[str]:
+    # Not under pytest's tmp_path: that tree is private to the user running pytest, and the server runs as `postgres`.
+    base = Path(tempfile.mkdtemp(prefix="sfns-pg-"))
     data = base / "data"
     if os.geteuid() == 0:
         shutil.chown(base, "postgres")
-        base.chmod(0o755)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -69,13 +70,14 @@ def postgres_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/meltano"
     finally:
         subprocess.run(_as_server_user([_pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "stop"]), capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_pipeline_state_in_postgres(
     meltano_project: MeltanoProject, postgres_uri: str, salesforce: SandboxAdmin, netsuite: SandboxAdmin
 ) -> None:
     salesforce.post("reset", {"seed": 5, "accounts": 20, "contacts": 0, "products": 0, "opportunities": 0})
-    netsuite.post("reset")
+    netsuite.post("reset", {"knobs": True})
     project = meltano_project
     project.env.update({"TAP_SALESFORCE_CUSTOM__SELECT": '["Account.*"]', "MELTANO_DATABASE_URI": postgres_uri})
 

@@ -64,7 +64,7 @@ def dead_letters(tmp_path: Path) -> list[dict]:
 @pytest.fixture
 def sandboxes(salesforce_url: str, netsuite_url: str) -> tuple[str, str]:
     admin(salesforce_url, "POST", "reset", VOLUMES)
-    admin(netsuite_url, "POST", "reset")
+    admin(netsuite_url, "POST", "reset", {"knobs": True})
     return salesforce_url, netsuite_url
 
 
