@@ -43,11 +43,12 @@ plugins: .meltano/.installed
 	$(MELTANO) install
 	mkdir -p .meltano && touch $@
 
-## bench: the benchmarks of README "Benchmarks" (tens of minutes; results in bench/results/). BENCH_SCALE=small
-## The comparisons with singer-io tap-salesforce and meltano-map-transformer install those into
+## bench: the benchmarks of README "Benchmarks" (tens of minutes; results in bench/results/); the 1M-row tap
+## figures: `make bench BENCH_ACCOUNTS=1000000`.
+## The comparisons with singer-io tap-salesforce and meltano-map-transform install those into
 ## bench/.venvs/ (their own venvs, never the project's).
 BENCH_ACCOUNTS ?= 100000
-bench: install
+bench: install bench/.venvs/tap-salesforce/bin/tap-salesforce
 	$(BIN)/python bench/tap_bench.py --accounts $(BENCH_ACCOUNTS)
 	$(BIN)/python bench/mapper_bench.py --records 1000000
 	$(BIN)/python bench/target_bench.py --records 2000 --latency-ms 200 --limit 5 --rss-records 100000

@@ -90,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     runs = sub.add_parser("runs", help="one line per recent run")
     runs.add_argument("--last", type=int, default=10)
     dead = sub.add_parser("dead-letters", help="records NetSuite refused, waiting for a fix and a replay")
-    dead.add_argument("--path", type=Path, default=_root() / "dead_letters")
+    # The target's own setting, when it is set through the environment/.env (Meltano passes those on), else its default.
+    dead_letter_path = _root() / os.environ.get("TARGET_NETSUITE_DEAD_LETTER_PATH", "dead_letters")
+    dead.add_argument("--path", type=Path, default=dead_letter_path)
     dead.add_argument("--last", type=int, default=10)
     args = parser.parse_args(argv)
     return {"report": _report, "runs": _runs, "dead-letters": _dead_letters}[args.command](args)
