@@ -9,7 +9,7 @@ PACKAGES := -e ./sandbox -e ./tap-salesforce-custom -e ./transform_mappers -e ./
 UV_VERSION := 0.13.9
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: demo demo-reset test test-fast lint install venv plugins lock bench clean
+.PHONY: demo demo-reset test lint install venv plugins lock bench clean
 
 ## demo: set everything up, start the sandboxes, run the pipeline once in `dev`, show what landed, stop.
 demo: install

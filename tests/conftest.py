@@ -59,7 +59,7 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout
 
 def pytest_configure(config: pytest.Config) -> None:
     global _PROCESS
-    if os.environ.get("SANDBOX_SALESFORCE_URL") or hasattr(config, "workerinput"):
+    if os.environ.get("SANDBOX_SALESFORCE_URL"):
         return
     data_dir = Path(tempfile.mkdtemp(prefix="sfns-sandbox-"))
     sf_port, ns_port = _free_port_block(), _free_port_block()

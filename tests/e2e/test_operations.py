@@ -48,6 +48,17 @@ def _start_run(project: MeltanoProject) -> subprocess.Popen[str]:
     )
 
 
+def _start_slow_run(
+    project: MeltanoProject, netsuite: SandboxAdmin, *, latency_ms: int, requests_before: int
+) -> subprocess.Popen[str]:
+    """Start an Accounts-only run against a slow NetSuite and return once it has sent `requests_before` requests."""
+    project.env.update(ONLY_ACCOUNTS)
+    netsuite.post("knobs", {"latency_ms": latency_ms})
+    run = _start_run(project)
+    _wait_for_writes(netsuite, requests_before)
+    return run
+
+
 def _wait_for_writes(netsuite: SandboxAdmin, at_least: int, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -60,12 +71,9 @@ def _wait_for_writes(netsuite: SandboxAdmin, at_least: int, timeout: float = 120
 def test_overlapping_runs_never_both_write(
     meltano_project: MeltanoProject, salesforce: SandboxAdmin, netsuite: SandboxAdmin
 ) -> None:
+    first = _start_slow_run(meltano_project, netsuite, latency_ms=2500, requests_before=2)
     project = meltano_project
-    project.env.update(ONLY_ACCOUNTS)
-    netsuite.post("knobs", {"latency_ms": 2500})
-    first = _start_run(project)
     try:
-        _wait_for_writes(netsuite, 2)
         second = project.run_pipeline(check=False)
         assert second.returncode != 0
         assert "already running" in second.stderr
@@ -79,14 +87,19 @@ def test_run_killed_like_cron_timeout_resumes_without_loss(
     meltano_project: MeltanoProject, salesforce: SandboxAdmin, netsuite: SandboxAdmin
 ) -> None:
     project = meltano_project
-    project.env.update(ONLY_ACCOUNTS)
-    netsuite.post("knobs", {"latency_ms": 1500})
-    run = _start_run(project)
-    _wait_for_writes(netsuite, 5)
+    run = _start_slow_run(project, netsuite, latency_ms=1500, requests_before=5)
     run.send_signal(signal.SIGTERM)  # what `timeout` in the crontab line sends
     run.communicate(timeout=120)
     assert run.returncode != 0
     netsuite.post("knobs", {"latency_ms": 0})
+    # State never runs ahead of NetSuite: whatever bookmark was saved, every Account up to it is already a customer.
+    saved = project.state()
+    if saved is not None:
+        bookmark = saved["singer_state"]["bookmarks"]["Account"]["replication_key_value"]
+        written = set(_external_ids(netsuite))
+        for account in salesforce.records("Account"):
+            if account["SystemModstamp"].replace("+0000", "") <= bookmark[:23]:
+                assert account["Id"] in written
 
     project.run_pipeline()
     assert _external_ids(netsuite) == _account_ids(salesforce)
