@@ -117,6 +117,10 @@ def test_locked_rate_only_hits_writes(netsuite_url: str, admin: Admin) -> None:
     s = session()
     assert s.get(f"{netsuite_url}{RECORD}/subsidiary/1").status_code == 200
     assert s.post(f"{netsuite_url}{RECORD}/customer", json=customer("L1")).status_code == 400
+    # SuiteQL is sent as POST but only reads: a reference lookup is never "locked".
+    lookup = s.post(f"{netsuite_url}/services/rest/query/v1/suiteql", json={"q": "SELECT id FROM subsidiary"},
+                    headers={"Prefer": "transient"})
+    assert lookup.status_code == 200, lookup.text
 
 
 def test_bad_knobs_are_refused_and_change_nothing(netsuite_url: str, admin: Admin) -> None:

@@ -73,6 +73,7 @@ def test_delete_action(admin, config) -> None:
     _listen(config, [CUSTOMER_SCHEMA, customer("D1"), customer("D2")])
     _listen(config, [CUSTOMER_SCHEMA, customer("D1", _sdc_action="delete"), customer("D9", _sdc_action="delete")])
     assert sorted(admin.by_external_id("customer")) == ["D2"]  # D9 never existed: a 404 on delete is success
+    assert dead_letters(config) == []
 
 
 def test_references_from_own_writes_lookups_and_dead_letters(admin, config) -> None:

@@ -49,6 +49,11 @@ API_PREFIX = "/services/rest/"
 _WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
 
+def _is_write(request: Request) -> bool:
+    """A record write; SuiteQL is sent as POST but only reads, so write latency and write faults skip it."""
+    return request.method in _WRITES and not request.url.path.startswith("/services/rest/query/")
+
+
 def _too_many(retry_after: int) -> NetSuiteError:
     return NetSuiteError(429, "CONCURRENCY_LIMIT_EXCEEDED", "Concurrent request limit exceeded. Request blocked.",
                          extra_headers={"Retry-After": str(retry_after)})
@@ -111,8 +116,9 @@ class NetSuiteSandbox:
                 if not self.governor.admit(account):
                     raise _too_many(self.knobs.retry_after_s)
                 admitted = True
-                fault = self.governor.next_fault(is_write=request.method in _WRITES)
-                response = await self._governed(request, account, body, fault)
+                is_write = _is_write(request)
+                fault = self.governor.next_fault(is_write=is_write)
+                response = await self._governed(request, account, body, fault, is_write)
         except AuthenticationError as exc:
             LOGGER.info("netsuite: INVALID_LOGIN for %s %s: %s", request.method, request.url.path, exc)
             response = error_response(InvalidLoginError())
@@ -133,14 +139,16 @@ class NetSuiteSandbox:
             self.governor.record(account, request.method, request.url.path, request.url.query, status, started,
                                  fault)
 
-    async def _governed(self, request: Request, account: str, body: bytes, fault: str) -> Response | None:
+    async def _governed(
+        self, request: Request, account: str, body: bytes, fault: str, is_write: bool
+    ) -> Response | None:
         """Apply the fault and latency while holding the account's slot; None means drop the connection.
 
         `drop` loses the request before NetSuite acts on it; `drop_after` acts (a write is saved) and then
         loses the response, the case that only idempotent upserts survive."""
         if fault == "429":
             raise _too_many(self.knobs.retry_after_s)
-        delay = self.governor.latency_s(is_write=request.method in _WRITES)
+        delay = self.governor.latency_s(is_write=is_write)
         if fault == "slow":
             delay += self.knobs.slow_ms / 1000.0
         if delay > 0:
@@ -226,8 +234,9 @@ class NetSuiteSandbox:
 
     async def admin_knobs(self, request: Request) -> Response:
         if request.method == "POST":
-            self.knobs.update(await _admin_json(request))
-            self.governor.reseed()
+            changes = await _admin_json(request)
+            self.knobs.update(changes)
+            self.governor.reseed(seed_changed="random_seed" in changes)
         return JSONResponse(self.knobs.as_dict())
 
     async def admin_accounts(self, request: Request) -> Response:

@@ -68,7 +68,9 @@ class Authenticator:
 
     def add_m2m_client(self, account_id: str, client: M2MClient) -> None:
         """Register an M2M client at runtime (admin API), e.g. with a key pair a test generated."""
-        self._runtime_clients.setdefault(account_id, []).append(client)
+        clients = self._runtime_clients.setdefault(account_id, [])
+        same = (client.client_id, client.certificate_id)
+        clients[:] = [c for c in clients if (c.client_id, c.certificate_id) != same] + [client]
 
     def m2m_clients(self, account: Account) -> list[M2MClient]:
         return account.m2m_clients + self._runtime_clients.get(account.account_id, [])

@@ -103,7 +103,10 @@ def parse_m2m_client(where: str, data: Any) -> M2MClient:
     _check_keys(where, data, _M2M_KEYS, {"client_id", "certificate_id"})
     if ("public_key_pem" in data) == ("public_key_path" in data):
         raise ConfigError(f"netsuite config: {where} needs exactly one of public_key_pem, public_key_path")
-    pem = data.get("public_key_pem") or Path(data["public_key_path"]).read_text(encoding="utf-8")
+    try:
+        pem = data.get("public_key_pem") or Path(data["public_key_path"]).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"netsuite config: {where} public_key_path cannot be read: {exc}") from exc
     try:
         key = load_public_key(pem)
     except ValueError as exc:

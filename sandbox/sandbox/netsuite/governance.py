@@ -55,9 +55,10 @@ class Governor:
         self.log: deque[dict[str, Any]] = deque(maxlen=knobs.request_log_limit)
         self.rng = random.Random(knobs.random_seed)
 
-    def reseed(self) -> None:
-        """Apply a changed `random_seed` / `request_log_limit` knob."""
-        self.rng = random.Random(self.knobs.random_seed)
+    def reseed(self, *, seed_changed: bool = True) -> None:
+        """Apply a changed `random_seed` / `request_log_limit` knob (an unrelated knob keeps the fault sequence)."""
+        if seed_changed:
+            self.rng = random.Random(self.knobs.random_seed)
         if self.log.maxlen != self.knobs.request_log_limit:
             self.log = deque(self.log, maxlen=self.knobs.request_log_limit)
 

@@ -140,6 +140,7 @@ class Realism:
                 self.knobs = self._initial_knobs()
                 self._random = random.Random(self.knobs.fault_seed)
             self.api_usage = 0
+            self.requests = 0
 
     def update(self, changes: dict[str, Any]) -> None:
         unknown = sorted(set(changes) - set(KNOB_KEYS) - {"api_usage"})

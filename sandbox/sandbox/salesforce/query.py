@@ -70,9 +70,8 @@ class Compiled:
 
 
 class _Compiler:
-    def __init__(self, query: Query, query_all: bool) -> None:
+    def __init__(self, query: Query) -> None:
         self.query = query
-        self.query_all = query_all
         self.params: list[Any] = []
         self.columns: list[str] = []
         self.joins: list[str] = []
@@ -322,7 +321,7 @@ class _Compiler:
 def compile_query(text: str, query_all: bool) -> Compiled:
     """Parse and check a SOQL query; raises ApiError with the real code and message on any problem."""
     query = soql.parse(text)
-    compiler = _Compiler(query, query_all)
+    compiler = _Compiler(query)
     long_text, paths = compiler.select()
     clauses = []
     if query.where is not None:
