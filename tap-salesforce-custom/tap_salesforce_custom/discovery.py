@@ -109,3 +109,28 @@ def is_compound(schema: dict[str, t.Any]) -> bool:
     """Address/location compound fields are the only object-typed fields this tap writes."""
     types = schema.get("type")
     return isinstance(types, list) and "object" in types and "properties" in schema and len(types) <= 2
+
+
+def parent_first(describes: dict[str, dict[str, t.Any]], line_items: dict[str, t.Any] | None = None) -> list[str]:
+    """Object names ordered so that every object comes after the objects its reference fields point to.
+
+    A sync reads streams in this order, so a parent (Account, Product2) reaches the target before the children
+    that reference it (Contact, Opportunity and, through its embedded lines, Product2). Only references between
+    the given objects count; self-references are ignored; a cycle is broken in the given order.
+    """
+    names = list(describes)
+    parents: dict[str, set[str]] = {}
+    for name, describe in describes.items():
+        fields = list(describe["fields"])
+        if name == "Opportunity" and line_items is not None:
+            fields += line_items["fields"]
+        parents[name] = {
+            target for field in fields if field.get("type") == "reference"
+            for target in field.get("referenceTo") or [] if target in describes and target != name
+        }
+    ordered: list[str] = []
+    while len(ordered) < len(names):
+        placed = set(ordered)
+        ready = [n for n in names if n not in placed and parents[n] <= placed]
+        ordered.append(ready[0] if ready else next(n for n in names if n not in placed))
+    return ordered
