@@ -330,3 +330,36 @@ def test_netsuite_validation_errors_become_dead_letters_with_code_and_path(admin
     assert letters["V1"]["code"] == "USER_ERROR" and "Subsidiary" in letters["V1"]["detail"]
     assert letters["V1"]["status"] == 400
     assert letters["V3"]["path"] == "subsidiary" and letters["V3"]["status"] in (400, 404)
+
+
+@pytest.mark.parametrize("attempt", range(10))
+def test_two_targets_started_at_once_never_both_write(admin, config, tmp_path, attempt) -> None:
+    """Two target processes on one account released by one barrier: the account lock lets exactly one write;
+    the other stops with one line before reading its input, exit 1, no STATE."""
+    import threading
+
+    admin.knobs(latency_ms=400)
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps({**config, "lock_path": str(tmp_path / "account.lock")}))
+    messages = [CUSTOMER_SCHEMA, *[customer(f"L{attempt}-{i}") for i in range(8)], state(attempt)]
+    stdin = "".join(json.dumps(m) + "\n" for m in messages)
+    barrier = threading.Barrier(2)
+    results: list[subprocess.CompletedProcess[str]] = []
+
+    def run() -> None:
+        barrier.wait()
+        results.append(subprocess.run([sys.executable, "-m", "target_netsuite.target", "--config",
+                                       str(config_file)], input=stdin, text=True, capture_output=True,
+                                      timeout=120, check=False))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.returncode for r in results) == [0, 1], [r.stderr[-800:] for r in results]
+    loser = next(r for r in results if r.returncode == 1)
+    assert "another target-netsuite run is writing to NetSuite account 1234567_SB1" in loser.stderr
+    assert loser.stdout == ""  # no STATE
+    assert "Traceback" not in loser.stderr
+    assert admin.stats()["writes"]["created"] == 8
