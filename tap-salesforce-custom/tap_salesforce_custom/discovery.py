@@ -128,9 +128,29 @@ def parent_first(describes: dict[str, dict[str, t.Any]], line_items: dict[str, t
             target for field in fields if field.get("type") == "reference"
             for target in field.get("referenceTo") or [] if target in describes and target != name
         }
+    ancestors = {name: _ancestors(name, parents) for name in names}
+
+    def in_cycle_with(a: str, b: str) -> bool:
+        return b in ancestors[a] and a in ancestors[b]
+
     ordered: list[str] = []
     while len(ordered) < len(names):
         placed = set(ordered)
         ready = [n for n in names if n not in placed and parents[n] <= placed]
-        ordered.append(ready[0] if ready else next(n for n in names if n not in placed))
+        if not ready:  # only cycles left that nothing else blocks: take the first member in the given order
+            ready = [n for n in names if n not in placed
+                     and all(p in placed or in_cycle_with(n, p) for p in parents[n])]
+        ordered.append(ready[0])
     return ordered
+
+
+def _ancestors(name: str, parents: dict[str, set[str]]) -> set[str]:
+    """Every object `name` refers to, directly or through others."""
+    seen: set[str] = set()
+    todo = list(parents[name])
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.add(current)
+            todo.extend(parents[current])
+    return seen
