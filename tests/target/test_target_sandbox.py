@@ -295,3 +295,18 @@ def test_netsuite_validation_errors_become_dead_letters_with_code_and_path(admin
     assert letters["V1"]["code"] == "USER_ERROR" and "Subsidiary" in letters["V1"]["detail"]
     assert letters["V1"]["status"] == 400
     assert letters["V3"]["path"] == "subsidiary" and letters["V3"]["status"] in (400, 404)
+
+
+def test_explicit_nulls_reach_netsuite_and_empty_only_those_fields(admin, config) -> None:
+    """A payload's `null` goes over the wire as `null` (NetSuite empties the field); a field the payload does not
+    carry keeps its value; a null reference empties the reference."""
+    _listen(config, [CUSTOMER_SCHEMA, CONTACT_SCHEMA, customer("N1", phone="+1 415-555-0100", comments="by hand"),
+                     contact("NK", "N1")])
+    assert admin.by_external_id("contact")["NK"]["company"]
+    emptied = {**contact("NK", "N1"), "record": {**contact("NK", "N1")["record"], "company": None}}
+    _listen(config, [CUSTOMER_SCHEMA, CONTACT_SCHEMA, customer("N1", phone=None), emptied])
+    stored = admin.by_external_id("customer")["N1"]
+    assert "phone" not in stored
+    assert stored["comments"] == "by hand"
+    assert "company" not in admin.by_external_id("contact")["NK"]
+    assert dead_letters(config) == []
