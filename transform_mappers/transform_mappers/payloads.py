@@ -269,14 +269,16 @@ class _Compiler:
         def evaluate_body_object(record: Mapping[str, Any], loop: Mapping[str, Any], failures: _Failures) -> Any:
             """In the record body: every owned field, null when empty, so NetSuite empties it too."""
             out = {}
+            failed = False
             for key, evaluate in items:
                 value = evaluate(record, loop, failures)
                 if value is _FAILED:
+                    failed = True
                     continue
                 out[key] = None if type(value) is dict and not value else value
-            if nested and all(value is None for value in out.values()):
-                return None if out else _FAILED  # all null: the whole reference/subrecord is emptied
-            return out
+            if nested and not failed and all(value is None for value in out.values()):
+                return None  # all null: the whole reference/subrecord is emptied
+            return out if out or not nested else _FAILED
 
         evaluate_object = evaluate_line_object if in_line else evaluate_body_object
         return evaluate_object, {"type": ["object", "null"] if path else "object", "properties": properties}
