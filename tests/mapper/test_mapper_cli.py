@@ -14,6 +14,8 @@ GOLDEN = Path(__file__).with_name("golden")
 MAPPER = Path(sys.executable).with_name("netsuite-mapper")
 # An Account without any address still carries its (empty) addressbook: sublists are sent whole.
 NO_ADDRESS = {"addressbook": {"items": []}}
+# The mapped fields an Account left empty: sent as null so that NetSuite empties them too.
+EMPTY_FIELDS = {"phone": None, "fax": None, "url": None, "accountNumber": None}
 
 
 def golden_lines(case: str) -> list[str]:
@@ -99,24 +101,26 @@ def test_records_that_cannot_be_mapped_are_flagged_never_dropped(mapper, mapping
 
 def test_null_key_is_flagged(mapper, mapping_config) -> None:
     run = mapper(mapping_config, [account_schema(), account(None)])
-    assert run.records("customer")[0] == {"externalId": None, "companyName": "Name None", "subsidiary": {"id": "1"},
-                                           **NO_ADDRESS,
+    assert run.records("customer")[0] == {"externalId": None, "companyName": "Name None", **EMPTY_FIELDS,
+                                           "subsidiary": {"id": "1"}, **NO_ADDRESS, "isInactive": False,
                                            "_sdc_mapping_error": "customer.externalId: key property is null"}
 
 
 @pytest.mark.parametrize(("action", "expected"), [
     ("ignore", []),
-    ("inactivate", [{"externalId": "001D", "companyName": "Gone", "subsidiary": {"id": "1"}, **NO_ADDRESS,
-                     "isInactive": True}]),
+    ("inactivate", [{"externalId": "001D", "companyName": "Gone", **EMPTY_FIELDS, "subsidiary": {"id": "1"},
+                     **NO_ADDRESS, "isInactive": True}]),
     ("delete", [{"externalId": "001D", "_sdc_action": "delete"}]),
 ])
 def test_deleted_record_actions(mapper, mapping_config, action, expected) -> None:
+    """A live record carries `isInactive: false` only where deletion inactivates, so an undeleted one is active."""
     mapping_config["deleted_record_action"] = action
     deleted = account("001D", Name="Gone", IsDeleted=True)
     run = mapper(mapping_config, [account_schema(), deleted, account("001L")])
     assert run.returncode == 0, run.stderr
-    assert run.records("customer") == [*expected, {"externalId": "001L", "companyName": "Name 001L",
-                                                   "subsidiary": {"id": "1"}, **NO_ADDRESS}]
+    live = {"externalId": "001L", "companyName": "Name 001L", **EMPTY_FIELDS, "subsidiary": {"id": "1"},
+            **NO_ADDRESS, **({"isInactive": False} if action == "inactivate" else {})}
+    assert run.records("customer") == [*expected, live]
 
 
 def test_template_overrides_the_deleted_record_action(mapper, mapping_config) -> None:

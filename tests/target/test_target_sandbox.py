@@ -363,3 +363,18 @@ def test_two_targets_started_at_once_never_both_write(admin, config, tmp_path, a
     assert loser.stdout == ""  # no STATE
     assert "Traceback" not in loser.stderr
     assert admin.stats()["writes"]["created"] == 8
+
+
+def test_explicit_nulls_reach_netsuite_and_empty_only_those_fields(admin, config) -> None:
+    """A payload's `null` goes over the wire as `null` (NetSuite empties the field); a field the payload does not
+    carry keeps its value; a null reference empties the reference."""
+    _listen(config, [CUSTOMER_SCHEMA, CONTACT_SCHEMA, customer("N1", phone="+1 415-555-0100", comments="by hand"),
+                     contact("NK", "N1")])
+    assert admin.by_external_id("contact")["NK"]["company"]
+    emptied = {**contact("NK", "N1"), "record": {**contact("NK", "N1")["record"], "company": None}}
+    _listen(config, [CUSTOMER_SCHEMA, CONTACT_SCHEMA, customer("N1", phone=None), emptied])
+    stored = admin.by_external_id("customer")["N1"]
+    assert "phone" not in stored
+    assert stored["comments"] == "by hand"
+    assert "company" not in admin.by_external_id("contact")["NK"]
+    assert dead_letters(config) == []
