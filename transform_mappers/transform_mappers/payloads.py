@@ -23,6 +23,7 @@ from typing import Any
 from transform_mappers.expressions import (
     Expression,
     ExpressionError,
+    MissingFieldError,
     Scope,
     compile_expression,
     merge_schemas,
@@ -43,6 +44,16 @@ _CONSTANT_TYPES = {bool: "boolean", int: "integer", float: "number", str: "strin
 
 class TemplateError(ValueError):
     """A template that cannot be compiled; the message names the path inside the template."""
+
+
+class MissingFieldTemplateError(TemplateError):
+    """A template leaf names a field the stream does not have: `field` and the leaf's `path`."""
+
+    def __init__(self, message: str, field: str, path: str) -> None:
+        """Keep the field and the leaf path for the caller's decision and message."""
+        super().__init__(message)
+        self.field = field
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -174,6 +185,8 @@ class _Compiler:
     def leaf(self, source: Any, declared: Schema | None, path: str, scope: Scope) -> tuple[Evaluator, Schema]:
         try:
             expression = compile_expression(source, scope, self.globals)
+        except MissingFieldError as exc:
+            raise MissingFieldTemplateError(f"{path}: {exc}", exc.field, path) from None
         except ExpressionError as exc:
             raise TemplateError(f"{path}: {exc}") from None
         fn = expression.fn
