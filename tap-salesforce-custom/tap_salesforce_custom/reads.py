@@ -27,7 +27,7 @@ from tap_salesforce_custom.errors import SalesforceAPIError
 
 if t.TYPE_CHECKING:
     import logging
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from tap_salesforce_custom.client import SalesforceClient
 
@@ -135,8 +135,12 @@ class RestRead:
 
     def __init__(self, client: SalesforceClient, logger: logging.Logger, *, object_name: str, fields: list[str],
                  key: str | None, start: dt.datetime | None, include_deleted: bool, batch_size: int,
-                 stop: dt.datetime | None = None) -> None:
-        """Plan the read of `[start, stop)` (stop None: no end); nothing is sent until `pages()` is iterated."""
+                 stop: dt.datetime | None = None, on_window_done: Callable[[], None] | None = None) -> None:
+        """Plan the read of `[start, stop)` (stop None: no end); nothing is sent until `pages()` is iterated.
+
+        `on_window_done` is called after each completed bounded window, once its records were consumed (the
+        stream sends a STATE there, so a killed run resumes at the last completed window at worst).
+        """
         self.client = client
         self.logger = logger
         self.object_name = object_name
@@ -144,6 +148,7 @@ class RestRead:
         self.key = key
         self.start = start
         self.stop = stop
+        self.on_window_done = on_window_done
         self.endpoint = "queryAll" if include_deleted else "query"
         self.include_deleted = include_deleted
         self.batch_size = batch_size
@@ -217,6 +222,8 @@ class RestRead:
                 raise
             if hi is None or (self.stop is not None and hi >= self.stop):
                 return
+            if self.on_window_done is not None:
+                self.on_window_done()
             lo = hi
             assert size is not None and end is not None
             hi = min(lo + size, self.stop) if self.stop is not None else next_window(lo, size, end)

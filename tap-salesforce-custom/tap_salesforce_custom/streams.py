@@ -235,7 +235,7 @@ class SalesforceStream(Stream):
         """An ordered REST read: field chunks under the URI limit, QUERY_TIMEOUT windows, cursor restarts."""
         return RestRead(self.client, self.logger, object_name=self.name, fields=fields, key=self.replication_key,
                         start=start, stop=stop, include_deleted=bool(self.config.get("include_deleted", True)),
-                        batch_size=int(self.config.get("page_size", 2000)))
+                        batch_size=int(self.config.get("page_size", 2000)), on_window_done=self._write_state_message)
 
     def _bulk_pages(
         self, fields: list[str], start: dt.datetime | None, include_deleted: bool
@@ -288,6 +288,7 @@ class SalesforceStream(Stream):
             if hi is None:
                 return
             self._commit_deferred_bookmark(None)
+            self._write_state_message()
             self._defer_bookmark = True
             lo = hi
             assert size is not None and end is not None
