@@ -7,6 +7,12 @@ Bookmark rules (the tap's core promise):
 - Bulk results and re-emitted parents are unordered: they move the bookmark only once, to their maximum,
   after the last record; an interrupted or quota-stopped read leaves the old bookmark in place.
 - The bookmark is always a value of an emitted record: never "now", never ahead of what was sent.
+- A chunked read (fields split under the URI limit, `reads.py`) is ordered only if every chunk is: the primary
+  chunk is the ordered query and the other chunks are merged into each of its pages before the page is emitted.
+- `QUERY_TIMEOUT` windows are disjoint and ascending: REST windows keep the per-record bookmark and send a
+  STATE after each completed window; Bulk windows move the bookmark to the window's maximum after each completed
+  window (never during one). A Bulk window read by REST after a failed job is ordered like any REST read.
+- A read restarted after an expired cursor starts at the last emitted key with `>=`: re-sent, never skipped.
 """
 
 from __future__ import annotations
