@@ -37,6 +37,10 @@ RETYPE_TYPES = frozenset({"string", "textarea", "picklist", "double", "currency"
 _TEXTUAL = frozenset({"string", "textarea", "picklist"})
 
 
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
 def wide_field_name(number: int) -> str:
     """`Wide_Field_0001__c`: 18 characters, about the average custom field name of a real org."""
     return f"Wide_Field_{number:04d}__c"
@@ -52,8 +56,12 @@ class Metadata:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.doc: dict[str, Any] = {"wide": {}, "deleted": {}, "retyped": {}}
-        #: When describe bodies last changed (their Last-Modified header).
-        self.changed_at = SCHEMA_LAST_MODIFIED
+
+    @property
+    def changed_at(self) -> dt.datetime:
+        """When describe bodies last changed (their Last-Modified header): the declared schema's date, or later."""
+        stamp = self.doc.get("changed_at")
+        return dt.datetime.fromisoformat(stamp) if stamp else SCHEMA_LAST_MODIFIED
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def load(self) -> None:
@@ -67,6 +75,8 @@ class Metadata:
         """Regenerate the org: standard shape plus `account_fields`, no deleted or retyped field."""
         self.doc = {"wide": {"Account": volumes.account_fields} if volumes.account_fields else {},
                     "deleted": {}, "retyped": {}}
+        if volumes.account_fields:
+            self.doc["changed_at"] = _now().isoformat()
         self._apply()
         self.store.seed(volumes)
         with self.store.write() as conn:
@@ -100,7 +110,7 @@ class Metadata:
         OBJECTS_LOWER.update({name.lower(): obj for name, obj in OBJECTS.items()})
 
     def _save(self) -> None:
-        self.changed_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        self.doc["changed_at"] = _now().isoformat()
         with self.store.write() as conn:
             Store.set_meta(conn, META_KEY, json.dumps(self.doc))
         self._apply()
