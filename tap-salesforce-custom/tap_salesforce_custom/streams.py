@@ -35,7 +35,15 @@ from tap_salesforce_custom.discovery import (
     schema_drift,
 )
 from tap_salesforce_custom.errors import BulkJobError, QuotaGuardStop, SalesforceAPIError
-from tap_salesforce_custom.reads import RestRead, halve, next_window, now_bound, soql_datetime, window_soql
+from tap_salesforce_custom.reads import (
+    RestRead,
+    halve,
+    next_window,
+    now_bound,
+    read_by_ids,
+    soql_datetime,
+    window_soql,
+)
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -46,7 +54,7 @@ if t.TYPE_CHECKING:
     from tap_salesforce_custom.client import SalesforceClient
 
 Record = dict[str, t.Any]
-#: Ids per `WHERE ... IN (...)` clause: ~4 kB of SOQL, far below the 100 kB query length limit.
+#: Ids per `WHERE ... IN (...)` clause at most (fewer when a wide field list needs the URI's room).
 IN_CHUNK = 200
 
 
@@ -349,13 +357,9 @@ class SalesforceStream(Stream):
 
     def query_by_ids(self, object_name: str, fields: list[str], key: str, ids: list[str], *,
                      include_deleted: bool) -> Iterator[Record]:
-        """Rows of `object_name` whose `key` is one of `ids`, in chunks that keep each query short."""
-        for i in range(0, len(ids), IN_CHUNK):
-            quoted = ", ".join(f"'{x}'" for x in ids[i : i + IN_CHUNK])
-            soql = f"SELECT {', '.join(fields)} FROM {object_name} WHERE {key} IN ({quoted})"
-            for page in self.client.query_pages(soql, include_deleted=include_deleted,
-                                                batch_size=int(self.config.get("page_size", 2000))):
-                yield from page["records"]
+        """Rows of `object_name` whose `key` is one of `ids`: ids in batches, fields in chunks, under the URI limit."""
+        yield from read_by_ids(self.client, object_name, fields, key, ids, include_deleted=include_deleted,
+                               batch_size=int(self.config.get("page_size", 2000)), max_ids=IN_CHUNK)
 
 
 class OpportunityStream(SalesforceStream):
