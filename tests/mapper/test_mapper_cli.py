@@ -206,3 +206,38 @@ def test_works_in_a_plain_shell_pipe(tmp_path: Path, mapping_config) -> None:
                           capture_output=True, check=True, timeout=60)
     expected = (GOLDEN / "products.out.jsonl").read_text().splitlines()
     assert [json.loads(x) for x in done.stdout.decode().splitlines()] == [json.loads(x) for x in expected]
+
+
+def _contact_schema() -> dict:
+    return json.loads(golden_lines("contacts")[0])
+
+
+def test_mapped_field_gone_holds_only_that_stream_and_pins_its_state(mapper, mapping_config) -> None:
+    schema = account_schema()
+    del schema["schema"]["properties"]["Website"]  # deleted (or hidden) in Salesforce since the mapping was written
+    before = {"bookmarks": {"Account": {"replication_key_value": "2024-01-01T00:00:00+00:00"},
+                            "Contact": {"replication_key_value": "2024-01-01T00:00:00+00:00"}}}
+    after = {"bookmarks": {"Account": {"replication_key_value": "2025-06-01T00:00:00+00:00"},
+                           "Contact": {"replication_key_value": "2025-06-01T00:00:00+00:00"}}}
+    contact = {"type": "RECORD", "stream": "Contact",
+               "record": {"Id": "003X", "LastName": "Doe", "IsDeleted": False}}
+    run = mapper(mapping_config, [{"type": "STATE", "value": before}, schema, account("001X"), _contact_schema(),
+                                  contact, {"type": "STATE", "value": after}])
+    assert run.returncode == 1
+    line = one_error_line(run.stderr)
+    assert "stream 'Account' -> 'customer': url: expression 'Website' names 'Website'" in line
+    assert "stream 'Account' held" in line
+    assert run.records("customer") == []  # held: not written, so never acknowledged
+    assert [r["externalId"] for r in run.records("contact")] == ["003X"]
+    states = [m["value"] for m in run.messages if m["type"] == "STATE"]
+    assert states[-1]["bookmarks"]["Contact"] == after["bookmarks"]["Contact"]  # the other stream advances
+    assert states[-1]["bookmarks"]["Account"] == before["bookmarks"]["Account"]  # the held one does not
+
+
+def test_held_stream_without_a_previous_bookmark_leaves_none(mapper, mapping_config) -> None:
+    schema = account_schema()
+    del schema["schema"]["properties"]["Website"]
+    run = mapper(mapping_config, [schema, account("001X"), {"type": "STATE", "value": {"bookmarks": {
+        "Account": {"replication_key_value": "2025-06-01T00:00:00+00:00"}}}}])
+    assert run.returncode == 1
+    assert [m["value"] for m in run.messages if m["type"] == "STATE"] == [{"bookmarks": {}}]

@@ -32,6 +32,7 @@ from typing import Any
 from transform_mappers.expressions import (
     Expression,
     ExpressionError,
+    MissingFieldError,
     Scope,
     compile_expression,
     merge_schemas,
@@ -66,6 +67,16 @@ _FAILED: Any = _Failed()
 
 class TemplateError(ValueError):
     """A template that cannot be compiled; the message names the path inside the template."""
+
+
+class MissingFieldTemplateError(TemplateError):
+    """A template leaf names a field the stream does not have: `field` and the leaf's `path`."""
+
+    def __init__(self, message: str, field: str, path: str) -> None:
+        """Keep the field and the leaf path for the caller's decision and message."""
+        super().__init__(message)
+        self.field = field
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -201,6 +212,8 @@ class _Compiler:
     def leaf(self, source: Any, declared: Schema | None, path: str, scope: Scope) -> tuple[Evaluator, Schema]:
         try:
             expression = compile_expression(source, scope, self.globals)
+        except MissingFieldError as exc:
+            raise MissingFieldTemplateError(f"{path}: {exc}", exc.field, path) from None
         except ExpressionError as exc:
             raise TemplateError(f"{path}: {exc}") from None
         fn = expression.fn
