@@ -23,6 +23,7 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.sinks import Sink
 
+    from target_netsuite.matching import Matcher
     from target_netsuite.target import TargetNetSuite
 
 CONTROL_PREFIX = "_sdc_"
@@ -39,6 +40,7 @@ class LoadServices:
     summary: RunSummary
     executor: ThreadPoolExecutor
     drain_one: Callable[[Sink], None]
+    matcher: Matcher
     dry_run: bool = False
     sinks: list[NetSuiteSink] = field(default_factory=list)
     draining: set[int] = field(default_factory=set)
@@ -66,6 +68,7 @@ class Write:
     body: dict  # without control keys and without externalId (it is in the URL)
     refs: list[tuple[str, Ref]]
     replace: list[str]
+    exists: bool | None = None  # known to NetSuite before this write (set by the matcher; None: not looked up)
 
 
 class NetSuiteSink(BatchSink):
@@ -157,6 +160,7 @@ class NetSuiteSink(BatchSink):
             referenced_types = {ref[0] for write in writes for _, ref in write.refs} - {self.record_type}
             if referenced_types:
                 self.services.drain_parents(referenced_types, self)
+            writes = self.services.matcher.prepare(self.stream_name, self.record_type, writes, self._dead_letter)
             for wave in self._waves(writes):
                 self._write_wave(wave)
         finally:
@@ -222,6 +226,8 @@ class NetSuiteSink(BatchSink):
             if error is None:
                 write = futures[future]
                 self.services.summary.add(self.stream_name, "deleted" if write.action == "delete" else "written")
+                if write.exists is not None:
+                    self.services.summary.add(self.stream_name, "updated" if write.exists else "created")
             elif isinstance(error, RecordError):
                 write = futures[future]
                 self._dead_letter(

@@ -19,6 +19,7 @@ import requests
 from singer_sdk import typing as th
 from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.target_base import Target
+from typing_extensions import override
 
 from target_netsuite.auth import (
     TOKEN_PATH,
@@ -29,6 +30,7 @@ from target_netsuite.auth import (
 )
 from target_netsuite.client import FatalError, NetSuiteClient, account_host, checked_base_url
 from target_netsuite.dead_letters import DeadLetterStore, RunSummary
+from target_netsuite.matching import Matcher
 from target_netsuite.references import ReferenceResolver
 from target_netsuite.sinks import IgnoredStreamSink, LoadServices, NetSuiteSink
 
@@ -146,6 +148,38 @@ class TargetNetSuite(Target):
             "max record age), so a long run checkpoints its progress.",
         ),
         th.Property(
+            "match_mode",
+            th.StringType,
+            default="adopt",
+            allowed_values=["adopt", "create", "report"],
+            description="What to do with a record whose external id NetSuite does not know: `adopt` a record that "
+            "matches it by `match_rules` (exactly one candidate without an external id; several → dead letter "
+            "`AMBIGUOUS_MATCH`, one with another external id → `MATCH_CONFLICT`), else create it; `create` it "
+            "without looking (an empty account); `report`: write nothing and emit no STATE, list what would be "
+            "adopted, created, updated or is ambiguous in `match_report_path`.",
+        ),
+        th.Property(
+            "match_rules",
+            th.ObjectType(additional_properties=th.ArrayType(th.ArrayType(th.StringType))),
+            description="Per record type, an ordered list of field sets identifying an existing record, e.g. "
+            '`{"customer": [["companyName"], ["email"], ["phone"]]}`; replaces that type\'s default '
+            "(customer: companyName, then email, then phone; contact: email, then firstName+lastName+company; "
+            "nonInventorySaleItem: itemId; salesOrder: none). `[]` switches matching off for a type.",
+        ),
+        th.Property(
+            "create_only_fields",
+            th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
+            description="Per record type, fields written when the record is created and never on an update "
+            '(NetSuite owns them afterwards), e.g. `{"customer": ["terms", "creditLimit", "salesRep"]}`; left out '
+            "of every update whatever their value, null included.",
+        ),
+        th.Property(
+            "match_report_path",
+            th.StringType,
+            default="reports",
+            description="Directory for the `match_mode: report` list, `match-<run id>.json`.",
+        ),
+        th.Property(
             "dry_run",
             th.BooleanType,
             default=False,
@@ -161,13 +195,25 @@ class TargetNetSuite(Target):
         self._MAX_RECORD_AGE_IN_MINUTES = float(self.config.get("checkpoint_interval_seconds", 300)) / 60
         self.run_id = f"{datetime.now(tz=UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
         self.client = self._make_client()
+        resolver = ReferenceResolver(self.client)
+        summary = RunSummary()
+        executor = ThreadPoolExecutor(max_workers=self.client.limiter.ceiling, thread_name_prefix="netsuite")
         self.services = LoadServices(
             client=self.client,
-            resolver=ReferenceResolver(self.client),
+            resolver=resolver,
             dead_letters=DeadLetterStore(Path(self.config.get("dead_letter_path") or "dead_letters"), self.run_id),
-            summary=RunSummary(),
-            executor=ThreadPoolExecutor(max_workers=self.client.limiter.ceiling, thread_name_prefix="netsuite"),
+            summary=summary,
+            executor=executor,
             drain_one=self.drain_one,
+            matcher=Matcher(
+                client=self.client,
+                resolver=resolver,
+                summary=summary,
+                executor=executor,
+                mode=self.config.get("match_mode") or "adopt",
+                rules=self.config.get("match_rules"),
+                create_only=self.config.get("create_only_fields"),
+            ),
             dry_run=bool(self.config.get("dry_run")),
         )
 
@@ -240,6 +286,13 @@ class TargetNetSuite(Target):
         self.services.executor.shutdown(wait=False, cancel_futures=True)
         sys.exit(128 + signum)
 
+    @override
+    def _write_state_message(self, state: dict) -> None:
+        """`match_mode: report` wrote nothing, so it must not claim progress."""
+        if self.services.matcher.mode == "report":
+            return
+        super()._write_state_message(state)
+
     def process_endofpipe(self) -> None:
         super().process_endofpipe()
         self.finish()
@@ -259,6 +312,13 @@ class TargetNetSuite(Target):
             "retries": self.client.stats.retries,
         }
         self.logger.info("Run summary: %s", json.dumps(report, sort_keys=True))
+        if self.services.matcher.mode == "report":
+            path = Path(self.config.get("match_report_path") or "reports") / f"match-{self.run_id}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            entries = sorted(self.services.matcher.report.entries, key=lambda e: (e["record_type"], e["outcome"]))
+            path.write_text(json.dumps({"run_id": self.run_id, "streams": report["streams"], "records": entries},
+                                       indent=2, ensure_ascii=False) + "\n")
+            self.logger.info("match_mode report: nothing written; the list is in %s", path)
         if self.config.get("run_report_path"):
             path = Path(self.config["run_report_path"])
             path.parent.mkdir(parents=True, exist_ok=True)

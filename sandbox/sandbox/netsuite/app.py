@@ -266,7 +266,7 @@ class NetSuiteSandbox:
             record = (self.store.get_by_external_id(account, rtype.name, key[4:]) if key.startswith("eid:")
                       else self.store.get(account, rtype.name, key))
         if rtype is None or record is None:
-            raise _NotFound
+            raise _NotFoundError
         return account, rtype, record
 
     async def admin_edit_record(self, request: Request) -> Response:
@@ -274,7 +274,7 @@ class NetSuiteSandbox:
         changes = await _admin_json(request)
         try:
             account, rtype, record = self._stored(request)
-        except _NotFound:
+        except _NotFoundError:
             return JSONResponse({"error": "not found"}, status_code=404)
         self._by_hand(account, rtype.name, record, changes)
         return JSONResponse(_admin_view(rtype.sublists, self.store.get(account, rtype.name, record["id"]) or {}))
@@ -283,7 +283,7 @@ class NetSuiteSandbox:
         """`DELETE /__admin/records/<type>/<id or eid:>`: delete by hand."""
         try:
             account, rtype, record = self._stored(request)
-        except _NotFound:
+        except _NotFoundError:
             return JSONResponse({"error": "not found"}, status_code=404)
         self.store.delete(account, rtype.name, record["id"])
         return JSONResponse({"status": "ok", "id": record["id"]})
@@ -328,7 +328,7 @@ class NetSuiteSandbox:
                              "certificate_id": client.certificate_id}, status_code=201)
 
 
-class _NotFound(Exception):
+class _NotFoundError(Exception):
     """No such record for an admin route."""
 
 
