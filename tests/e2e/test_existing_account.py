@@ -76,7 +76,6 @@ def _assert_adopted_without_duplicates(plan: list[dict], netsuite: SandboxAdmin,
         assert not dupes, (rtype, dupes)
 
 
-@pytest.mark.slow
 def test_first_run_adopts_existing_records_and_second_run_changes_nothing(
     existing: list[dict], meltano_project: MeltanoProject, netsuite: SandboxAdmin
 ) -> None:
@@ -133,7 +132,6 @@ def _start_run(project: MeltanoProject) -> subprocess.Popen[str]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
-@pytest.mark.slow
 def test_killed_first_runs_never_duplicate(
     existing: list[dict], meltano_project: MeltanoProject, netsuite: SandboxAdmin
 ) -> None:
