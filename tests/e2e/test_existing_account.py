@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from e2e_harness import MELTANO, PIPELINE, ROOT, MeltanoProject, SandboxAdmin
-
 from sandbox.netsuite.existing import seed_existing
 from target_netsuite.matching import normalise_company, normalise_email, normalise_text
 
@@ -68,7 +67,8 @@ def _assert_adopted_without_duplicates(plan: list[dict], netsuite: SandboxAdmin,
             assert "externalId" not in stored
     # No duplicate of any pre-existing record: each planted key is held by exactly as many records as were planted.
     # (A customer adopted by its phone takes the Salesforce name, so it is checked by id above only.)
-    planted = Counter((e["type"], KEY[e["type"]][1](e["body"][KEY[e["type"]][0]])) for e in plan if e["kind"] != "phone")
+    planted = Counter(
+        (e["type"], KEY[e["type"]][1](e["body"][KEY[e["type"]][0]])) for e in plan if e["kind"] != "phone")
     for rtype, rs in records.items():
         field, norm = KEY[rtype]
         keys = Counter(norm(r[field]) for r in rs if r.get(field))
@@ -106,7 +106,8 @@ def test_report_mode_only_reads_and_lists_what_would_happen(
     reports = project.tmp / "reports"
     before = _records(netsuite)
     log_start = len(netsuite.get("requests"))
-    project.run_pipeline(env={"TARGET_NETSUITE_MATCH_MODE": "report", "TARGET_NETSUITE_MATCH_REPORT_PATH": str(reports)})
+    project.run_pipeline(
+        env={"TARGET_NETSUITE_MATCH_MODE": "report", "TARGET_NETSUITE_MATCH_REPORT_PATH": str(reports)})
     assert _records(netsuite) == before
     methods = Counter(entry["method"] for entry in netsuite.get("requests")[log_start:])
     assert set(methods) == {"POST"}, methods  # SuiteQL only

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from target_netsuite.client import FatalError
 from target_netsuite.matching import (
     Matcher,
@@ -20,7 +19,8 @@ from target_netsuite.matching import (
     ("Müller GmbH", "MULLER"),
     ("Smith & Sons Ltd.", "smith and sons"),
     ("Acme Co. Inc", "acme"),
-    ("Компания Рога и Копыта", "компания рога и копыта"),
+    ("\u041a\u043e\u043c\u043f\u0430\u043d\u0438\u044f \u0420\u043e\u0433\u0430",
+     "\u043a\u043e\u043c\u043f\u0430\u043d\u0438\u044f \u0440\u043e\u0433\u0430"),  # Cyrillic
 ])
 def test_same_company(a: str, b: str) -> None:
     assert normalise_company(a) == normalise_company(b)

@@ -135,7 +135,7 @@ def test_isolation_dead_letters_and_replay(admin, config, tmp_path) -> None:
     assert sorted(x["externalId"] for x in letters) == ["R007", "R123"]
     assert {x["code"] for x in letters} == {"USER_ERROR"} and all("rejection rule" in x["detail"] for x in letters)
     report = json.loads(Path(config["run_report_path"]).read_text())
-    assert report["streams"]["customer"] == {"dead_lettered": 2, "written": 198}
+    assert report["streams"]["customer"] == {"created": 198, "dead_lettered": 2, "written": 198}
 
     admin.knobs(reject_external_id_pattern=None)
     files = sorted(Path(config["dead_letter_path"]).glob("*.jsonl"))
