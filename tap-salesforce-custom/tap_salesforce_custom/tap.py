@@ -82,6 +82,10 @@ class TapSalesforceCustom(Tap):
                     description="Retries of a call failing with 5xx, SERVER_UNAVAILABLE, a timeout or a reset."),
         th.Property("ca_bundle", th.StringType,
                     description="CA file to verify TLS with (e.g. a corporate proxy CA). Verification is never off."),
+        th.Property("record_ids", th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
+                    description='Read exactly these records, e.g. `{"Account": ["001..."]}` (deleted ones included); '
+                                "other streams read nothing and no bookmark moves. For repairs (`pipeline-ops "
+                                "reconcile --repair`), under their own state id."),
     ).to_dict()
 
     quota_stop: str | None = None

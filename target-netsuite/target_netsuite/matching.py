@@ -183,8 +183,9 @@ class Matcher:
         upserts = [write for write in writes if write.action == "upsert"]
         if not upserts:
             return [] if self.mode == "report" else writes
-        if self.mode == "create" and not self.create_only.get(record_type):
-            return writes  # nothing to decide: today's plain upserts, no extra query
+        searching = self.mode != "create" and bool(self.rules.get(record_type))
+        if self.mode != "report" and not searching and not self.create_only.get(record_type):
+            return writes  # nothing to decide (e.g. sales orders): plain upserts, no extra query
         known = self._known(record_type, [write.external_id for write in upserts])
         unknown = [write for write in upserts if write.external_id not in known]
         decisions: dict[str, _Decision] = {}

@@ -24,6 +24,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.sinks import Sink
 
     from target_netsuite.matching import Matcher
+    from target_netsuite.reconcile import Reconciler
     from target_netsuite.target import TargetNetSuite
 
 CONTROL_PREFIX = "_sdc_"
@@ -41,6 +42,7 @@ class LoadServices:
     executor: ThreadPoolExecutor
     drain_one: Callable[[Sink], None]
     matcher: Matcher
+    reconciler: Reconciler | None = None  # `reconcile: true`: compare, never write
     dry_run: bool = False
     sinks: list[NetSuiteSink] = field(default_factory=list)
     draining: set[int] = field(default_factory=set)
@@ -149,6 +151,9 @@ class NetSuiteSink(BatchSink):
     # --- writing -------------------------------------------------------------------------------------------
 
     def process_batch(self, context: dict) -> None:
+        if self.services.reconciler is not None:
+            self.services.reconciler.observe(self.record_type, context.get("records", []))
+            return
         writes = self._dedupe(context.get("records", []))
         if not writes:
             return

@@ -31,6 +31,7 @@ from target_netsuite.auth import (
 from target_netsuite.client import FatalError, NetSuiteClient, account_host, checked_base_url
 from target_netsuite.dead_letters import DeadLetterStore, RunSummary
 from target_netsuite.matching import Matcher
+from target_netsuite.reconcile import Reconciler
 from target_netsuite.references import ReferenceResolver
 from target_netsuite.sinks import IgnoredStreamSink, LoadServices, NetSuiteSink
 
@@ -180,6 +181,32 @@ class TargetNetSuite(Target):
             description="Directory for the `match_mode: report` list, `match-<run id>.json`.",
         ),
         th.Property(
+            "reconcile",
+            th.BooleanType,
+            default=False,
+            description="Write nothing: compare the records received (a full read of Salesforce through the "
+            "mapper) with NetSuite and report missing, orphaned and stale records in `reconcile_report_path` "
+            "(see `pipeline-ops reconcile`). No STATE is emitted.",
+        ),
+        th.Property(
+            "reconcile_fields",
+            th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
+            description='Per record type, payload fields compared with NetSuite\'s values, e.g. `{"customer": '
+            '["custentity_sf_rating"]}`: formula and roll-up fields, whose changes do not move SystemModstamp.',
+        ),
+        th.Property(
+            "reconcile_external_id_pattern",
+            th.StringType,
+            description="Regular expression for the external ids this pipeline writes (default: a 15/18-character "
+            "Salesforce Id); other NetSuite records are never reported as orphaned.",
+        ),
+        th.Property(
+            "reconcile_report_path",
+            th.StringType,
+            default="reports",
+            description="Directory for reconciliation reports, `reconcile-<run id>.json`.",
+        ),
+        th.Property(
             "dry_run",
             th.BooleanType,
             default=False,
@@ -214,6 +241,15 @@ class TargetNetSuite(Target):
                 rules=self.config.get("match_rules"),
                 create_only=self.config.get("create_only_fields"),
             ),
+            reconciler=Reconciler(
+                client=self.client,
+                fields=self.config.get("reconcile_fields"),
+                external_id_pattern=self.config.get("reconcile_external_id_pattern"),
+                report_dir=Path(self.config.get("reconcile_report_path") or "reports"),
+                dead_letter_dir=Path(self.config.get("dead_letter_path") or "dead_letters"),
+            )
+            if self.config.get("reconcile")
+            else None,
             dry_run=bool(self.config.get("dry_run")),
         )
 
@@ -288,13 +324,15 @@ class TargetNetSuite(Target):
 
     @override
     def _write_state_message(self, state: dict) -> None:
-        """`match_mode: report` wrote nothing, so it must not claim progress."""
-        if self.services.matcher.mode == "report":
+        """`match_mode: report` and `reconcile` write nothing, so they must not claim progress."""
+        if self.services.matcher.mode == "report" or self.services.reconciler is not None:
             return
         super()._write_state_message(state)
 
     def process_endofpipe(self) -> None:
         super().process_endofpipe()
+        if self.services.reconciler is not None:
+            self.services.reconciler.compare(self.run_id)
         self.finish()
 
     def finish(self) -> None:
