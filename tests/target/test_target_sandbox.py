@@ -215,7 +215,8 @@ def test_secrets_never_logged(admin, config, tmp_path) -> None:
     """Debug logging, retries, dead letters, a fatal error: no secret or signature anywhere."""
     admin.knobs(error_script=["ok", "500", "500"], reject_external_ids=["L2"])
     # match_mode create: no record-matching SuiteQL, so the 500s after the connection check hit the PUTs
-    run = run_target({**config, "max_retries": 10, "match_mode": "create"}, [CUSTOMER_SCHEMA, customer("L1"), customer("L2"), state(1)],
+    run = run_target({**config, "max_retries": 10, "match_mode": "create"},
+                     [CUSTOMER_SCHEMA, customer("L1"), customer("L2"), state(1)],
                      tmp_path, env={"LOGLEVEL": "DEBUG"})
     assert run.returncode == 0, run.stderr
     assert "DEBUG" in run.stderr, run.stderr[:3000]  # debug logging was on
