@@ -189,7 +189,7 @@ class Matcher:
         known = self._known(record_type, [write.external_id for write in upserts])
         unknown = [write for write in upserts if write.external_id not in known]
         decisions: dict[str, _Decision] = {}
-        if self.mode != "create" and unknown and self.rules.get(record_type):
+        if searching and unknown:
             decisions = self._decide(record_type, unknown)
         if self.mode == "report":
             self._report(stream, record_type, upserts, known, decisions)
