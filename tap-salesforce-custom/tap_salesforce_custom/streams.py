@@ -13,6 +13,7 @@ Bookmark rules (the tap's core promise):
   STATE after each completed window; Bulk windows move the bookmark to the window's maximum after each completed
   window (never during one). A Bulk window read by REST after a failed job is ordered like any REST read.
 - A read restarted after an expired cursor starts at the last emitted key with `>=`: re-sent, never skipped.
+- With `record_ids` a stream reads exactly the listed records (or nothing) and moves no bookmark.
 """
 
 from __future__ import annotations
@@ -178,6 +179,9 @@ class SalesforceStream(Stream):
         """Read the object; a quota stop ends the stream early with its bookmark at the last sent record."""
         if getattr(self._tap, "quota_stop", None):
             return
+        if self.config.get("record_ids") is not None:
+            yield from self._read_listed(*self.query_plan())
+            return
         resumed = bool(self.get_context_state(context).get("replication_key_value"))
         start = self.start_timestamp(context)
         try:
@@ -220,6 +224,16 @@ class SalesforceStream(Stream):
         self.__dict__.pop("_datetime_fields", None)
         self._write_schema_message()
         return True
+    def _read_listed(self, fields: list[str], rebuilt: dict[str, dict[str, str]]) -> Iterator[Record]:
+        """`record_ids`: this stream's listed records, by Id (queryAll, so deleted ones come with IsDeleted)."""
+        self._suppress_bookmark = True
+        ids = sorted(set((self.config.get("record_ids") or {}).get(self.name) or []))
+        if not ids:
+            return
+        found = self.query_by_ids(self.name, fields, "Id", ids, include_deleted=True)
+        page = [self.finish_record(record, rebuilt) for record in found]
+        self.logger.info("%s: %d of %d listed records read", self.name, len(page), len(ids))
+        yield from self.finish_page(page)
 
     def read_pages(self, fields: list[str], start: dt.datetime | None) -> Iterator[list[Record]]:
         """Pages of raw records, by REST or Bulk per `api_type` (auto: Bulk above `bulk_threshold`)."""

@@ -99,6 +99,10 @@ class TapSalesforceCustom(Tap):
                     description="Alias (singer-io) of max_api_usage_percent."),
         th.Property("quota_percent_per_run", th.NumberType,
                     description="singer-io setting refused with one line: use max_api_usage_percent."),
+        th.Property("record_ids", th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
+                    description='Read exactly these records, e.g. `{"Account": ["001..."]}` (deleted ones included); '
+                                "other streams read nothing and no bookmark moves. For repairs (`pipeline-ops "
+                                "reconcile --repair`), under their own state id."),
     ).to_dict()
 
     quota_stop: str | None = None

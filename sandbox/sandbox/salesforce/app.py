@@ -336,6 +336,13 @@ def admin_undelete(sandbox: Sandbox, request: Request, payload: dict[str, Any]) 
     return {"id": request.path_params["id"], "IsDeleted": False}
 
 
+def admin_purge(sandbox: Sandbox, request: Request, payload: dict[str, Any]) -> dict[str, Any]:
+    """Hard delete (emptying the recycle bin, or Bulk `hardDelete`): the record is gone without a trace."""
+    obj = resolve_object(request.path_params["object"])
+    sandbox.store.purge(obj, request.path_params["id"])
+    return {"id": request.path_params["id"], "purged": True}
+
+
 def admin_list(sandbox: Sandbox, request: Request, payload: dict[str, Any]) -> dict[str, Any]:
     obj = resolve_object(request.path_params["object"])
     limit = request.query_params.get("limit")
@@ -444,6 +451,7 @@ def _routes() -> list[Route]:
         Route("/__admin/records/{object}/{id}", admin(admin_update), methods=["PATCH"]),
         Route("/__admin/records/{object}/{id}", admin(admin_delete), methods=["DELETE"]),
         Route("/__admin/records/{object}/{id}/undelete", admin(admin_undelete), methods=["POST"]),
+        Route("/__admin/records/{object}/{id}/purge", admin(admin_purge), methods=["POST"]),
         Route("/services/oauth2/token", token_endpoint, methods=["POST"]),
         Route("/services/data", api(versions, authenticated=False)),
         Route("/services/data/", api(versions, authenticated=False)),
