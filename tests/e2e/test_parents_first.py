@@ -159,6 +159,7 @@ def _simultaneous(project: MeltanoProject, salesforce: SandboxAdmin, netsuite: S
                               "opportunities": 0})
     netsuite.post("reset", {"knobs": True})
     netsuite.post("knobs", {"latency_ms": 100})
+    assert project.meltano("state", "list").returncode == 0  # the system database exists, as on any used host
     try:
         env = {**project.base_env(), "TAP_SALESFORCE_CUSTOM__SELECT": '["Account.*"]'}
         results = _barrier_start([[str(MELTANO), "run", *PIPELINE]] * 2, env)
