@@ -60,7 +60,7 @@ bench/.venvs/tap-salesforce/bin/tap-salesforce:
 ## lock: re-pin every dependency (project venv and plugin venvs) after changing a pyproject.toml or dev.in.
 lock: venv
 	$(UV) pip compile --quiet --python-version 3.11 requirements/dev.in sandbox/pyproject.toml \
-		tap-salesforce-custom/pyproject.toml transform_mappers/pyproject.toml target-netsuite/pyproject.toml \
+		tap-salesforce-custom/pyproject.toml transform_mappers/pyproject.toml target-netsuite/pyproject.toml pipeline_ops/pyproject.toml \
 		-o requirements/constraints.txt
 
 clean:
