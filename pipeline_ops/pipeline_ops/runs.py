@@ -38,6 +38,7 @@ CONNECTORS = (TAP, MAPPER, TARGET)
 METRIC_PREFIX = "METRIC: "
 TARGET_SUMMARY_PREFIX = "Run summary: "
 TAP_USAGE_PREFIX = "Salesforce API usage: "
+PROGRESS_PREFIX = "Progress: "
 RUNNING_JOB_PREFIX = "Running job with name "
 #: Meltano considers a RUNNING run whose heartbeat is older than this dead (meltano.core.job.job).
 HEARTBEAT_VALID = dt.timedelta(minutes=5)
@@ -58,6 +59,7 @@ class RunReport:
     extracted: dict[str, int] = field(default_factory=dict)
     mapped: dict[str, int] = field(default_factory=dict)
     target_summary: dict[str, Any] = field(default_factory=dict)
+    target_progress: dict[str, dict[str, Any]] = field(default_factory=dict)
     api_calls: int | None = None
     api_usage: dict[str, Any] = field(default_factory=dict)
     bookmarks: dict[str, str] = field(default_factory=dict)
@@ -95,7 +97,8 @@ class RunReport:
                 "dead_lettered": counts.get("dead_lettered", 0),
                 "deleted": counts.get("deleted", 0),
             }
-            for stream, counts in (self.target_summary.get("streams") or {}).items()
+            # A run still going (or killed) has no summary yet: its latest progress lines stand in.
+            for stream, counts in (self.target_summary.get("streams") or self.target_progress).items()
         }
         for stream, count in self.mapped.items():
             streams.setdefault(stream, {"mapped": count, "written": 0, "dead_lettered": 0, "deleted": 0})
@@ -233,7 +236,7 @@ def _metric(event: dict[str, Any], text: str) -> dict[str, Any]:
 
 
 def _plugin(event: dict[str, Any]) -> str:
-    name = event.get("string_id") or event.get("plugin_logger") or ""
+    name = event.get("string_id") or event.get("plugin_logger") or event.get("name") or ""
     return next((c for c in CONNECTORS if str(name).startswith(c)), str(name))
 
 
@@ -257,6 +260,10 @@ def _apply(report: RunReport, event: dict[str, Any]) -> None:
             bucket[stream] = bucket.get(stream, 0) + int(metric.get("value", 0))
     elif TARGET_SUMMARY_PREFIX in text and plugin == TARGET:
         report.target_summary = _json_after(text, TARGET_SUMMARY_PREFIX) or {}
+    elif PROGRESS_PREFIX in text and plugin == TARGET:
+        line = _json_after(text, PROGRESS_PREFIX) or {}
+        if line.get("stream"):
+            report.target_progress[str(line["stream"])] = line
     elif TAP_USAGE_PREFIX in text and plugin == TAP:
         usage = _json_after(text, TAP_USAGE_PREFIX) or {}
         report.api_calls = (report.api_calls or 0) + int(usage.get("calls") or 0)
@@ -268,7 +275,9 @@ def _apply(report: RunReport, event: dict[str, Any]) -> None:
         )
     elif text == "Block run completed" and (str(event.get("success")) == "False" or event.get("level") == "error"):
         report.log_outcome = "failed"
-    elif event.get("level") in ("error", "critical") and text.strip():
+    elif (event.get("level") in ("error", "critical") or text.startswith(tuple(f"{c}: " for c in CONNECTORS))) and (
+        text.strip()
+    ):
         report.errors.append(f"{plugin + ': ' if plugin in CONNECTORS and not text.startswith(plugin) else ''}"
                              f"{text.strip().splitlines()[0][:300]}")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import sys
 import typing as t
@@ -100,10 +101,10 @@ class TapSalesforceCustom(Tap):
                     description="File where discovery keeps the described catalog, so a run does not describe the "
                                 "org again (no API call) while the file is younger than catalog_cache_max_age_hours. "
                                 "Unset: describe on every discovery."),
-        th.Property("catalog_cache_max_age_hours", th.NumberType, default=24,
+        th.Property("catalog_cache_max_age_hours", th.IntegerType, default=24,
                     description="Describe again once the cached catalog is this old (new Salesforce fields appear "
                                 "then, or at once if the file is deleted)."),
-        th.Property("progress_interval_seconds", th.NumberType, default=30,
+        th.Property("progress_interval_seconds", th.IntegerType, default=30,
                     description="A long read logs `Progress: {stream, done, expected, rate, eta_seconds}` per stream "
                                 "this often (expected from the query's totalSize or the Bulk job's record count)."),
     ).to_dict()
@@ -241,11 +242,13 @@ class TapSalesforceCustom(Tap):
 
 @contextmanager
 def _one_line_errors() -> t.Iterator[None]:
-    """Turn a `SalesforceFatalError` into one stderr line and exit code 1 (a cron mail, not a traceback)."""
+    """Turn a `SalesforceFatalError` into one error-level log line and exit code 1 (a cron mail, not a traceback).
+
+    Logged, not written raw to stderr, so Meltano (structured-logging) keeps it at level error in app.log."""
     try:
         yield
     except SalesforceFatalError as exc:
-        sys.stderr.write(f"tap-salesforce-custom: {exc}\n")
+        logging.getLogger("tap-salesforce-custom").error("tap-salesforce-custom: %s", exc)
         sys.exit(1)
 
 

@@ -151,6 +151,13 @@ class TargetNetSuite(Target):
             default=False,
             description="Check the connection, validate and log each payload, write nothing.",
         ),
+        th.Property(
+            "progress_interval_seconds",
+            th.IntegerType,
+            default=30,
+            description="A long load logs `Progress: {stream, done, written, dead_lettered, deleted, rate}` this "
+            "often.",
+        ),
     ).to_dict()
 
     def __init__(self, **kwargs: t.Any) -> None:
@@ -165,7 +172,9 @@ class TargetNetSuite(Target):
             client=self.client,
             resolver=ReferenceResolver(self.client),
             dead_letters=DeadLetterStore(Path(self.config.get("dead_letter_path") or "dead_letters"), self.run_id),
-            summary=RunSummary(),
+            summary=RunSummary(
+                logger=self.logger, progress_interval=float(self.config.get("progress_interval_seconds", 30))
+            ),
             executor=ThreadPoolExecutor(max_workers=self.client.limiter.ceiling, thread_name_prefix="netsuite"),
             drain_one=self.drain_one,
             dry_run=bool(self.config.get("dry_run")),
