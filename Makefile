@@ -9,7 +9,7 @@ PACKAGES := -e ./sandbox -e ./tap-salesforce-custom -e ./transform_mappers -e ./
 UV_VERSION := 0.13.9
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: demo demo-reset test lint install venv plugins lock bench clean
+.PHONY: demo demo-reset test lint install venv plugins lock bench clean plugin-definitions
 
 ## demo: set everything up, start the sandboxes, run the pipeline once in `dev`, show what landed, stop.
 demo: install
@@ -62,6 +62,10 @@ lock: venv
 	$(UV) pip compile --quiet --python-version 3.11 requirements/dev.in sandbox/pyproject.toml \
 		tap-salesforce-custom/pyproject.toml transform_mappers/pyproject.toml target-netsuite/pyproject.toml pipeline_ops/pyproject.toml \
 		-o requirements/constraints.txt
+
+## plugin-definitions: rewrite plugin-definitions/*.yml (what other Meltano projects install) from meltano.yml.
+plugin-definitions: venv
+	$(BIN)/python scripts/plugin_definitions.py
 
 clean:
 	rm -rf $(VENV) .meltano .sandbox .pytest_cache
