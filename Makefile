@@ -15,9 +15,10 @@ export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
 demo: install
 	$(BIN)/python scripts/demo.py
 
-## demo-reset: forget the sandboxes' data and the pipeline's state, so the next demo starts over.
+## demo-reset: forget the sandboxes' data, the pipeline's state and the old demo's history (dead letters, run
+## reports, app.log), so the next demo starts over.
 demo-reset:
-	rm -rf .sandbox
+	rm -rf .sandbox dead_letters reports app.log app.log.* .meltano/run/tap-salesforce-custom/catalog-cache.json
 	-$(MELTANO) --environment=dev state clear --force dev:tap-salesforce-custom-to-target-netsuite
 
 ## test: set up what the tests need and run the whole suite (the sandboxes are started by tests/conftest.py).
@@ -32,6 +33,12 @@ install: venv plugins
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements/constraints.txt pipeline_ops/pyproject.toml sandbox/pyproject.toml tap-salesforce-custom/pyproject.toml transform_mappers/pyproject.toml target-netsuite/pyproject.toml
+	@# A venv left by another Python (e.g. a first try with 3.10) is rebuilt, plugin venvs too; state is kept.
+	@if test -x $(BIN)/python && ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then \
+		echo "$(VENV) is not Python 3.11: rebuilding it and the plugin venvs"; \
+		rm -rf $(VENV) .meltano/extractors .meltano/mappers .meltano/loaders .meltano/utilities .meltano/.installed; fi
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || test -x $(BIN)/python || \
+		{ echo "$(PYTHON) is not Python 3.11: run make PYTHON=python3.11 $(MAKECMDGOALS)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(UV) pip install --quiet --python $(BIN)/python -c requirements/constraints.txt -r requirements/dev.in $(PACKAGES)

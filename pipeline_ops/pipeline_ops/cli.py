@@ -126,7 +126,11 @@ def _dead_letters(args: argparse.Namespace) -> int:
             f"  {entry.get('time')} {entry.get('record_type')} {entry.get('externalId')} {entry.get('code')}: "
             f"{entry.get('detail')} [{entry['file']}]"
         )
-    print("Fix the cause, then replay: target-netsuite-replay FILE | meltano invoke target-netsuite")
+    environment = os.environ.get("MELTANO_ENVIRONMENT") or "<environment>"
+    print(
+        "Fix the cause, then replay: .meltano/loaders/target-netsuite/venv/bin/target-netsuite-replay FILE"
+        f" | meltano --environment={environment} invoke target-netsuite"
+    )
     return 0
 
 

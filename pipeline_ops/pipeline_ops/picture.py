@@ -53,11 +53,13 @@ def render_history(reports: list[dict[str, Any]], out: Path, title: str = "") ->
     for stream in streams:
         points = [(t, r["freshness_seconds"][stream] / 3600) for t, r in zip(times, runs, strict=True)
                   if stream in r["freshness_seconds"]]
-        fresh.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3, label=stream)
-    fresh.set_ylabel("bookmark age (h)")
+        fresh.plot([p[0] for p in points], [max(p[1], 1 / 60) for p in points], marker="o", markersize=3,
+                   label=stream)
+    fresh.set_yscale("log")  # minutes and months on one axis
+    fresh.set_ylabel("bookmark age (h, log)")
     fresh.set_xlabel("run start (UTC)")
     if streams:
-        fresh.legend(loc="upper left", fontsize=8, ncols=min(len(streams), 5))
+        fresh.legend(loc="center right", fontsize=8, ncols=min(len(streams), 5))
     fresh.xaxis.set_major_formatter(mdates.ConciseDateFormatter(mdates.AutoDateLocator()))
     for axis in (duration, volume, fresh):
         axis.grid(axis="y", alpha=0.3)

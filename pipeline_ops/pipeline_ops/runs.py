@@ -235,6 +235,12 @@ def _metric(event: dict[str, Any], text: str) -> dict[str, Any]:
     return {}
 
 
+def _raw_fatal_line(event: dict[str, Any], text: str) -> bool:
+    """A connector's one-line fatal error written straight to stderr (no SDK log record, so no level of its own):
+    Meltano logs those at info, e.g. during discovery."""
+    return "pid" not in event and text.startswith(tuple(f"{c}: " for c in CONNECTORS))
+
+
 def _plugin(event: dict[str, Any]) -> str:
     name = event.get("string_id") or event.get("plugin_logger") or event.get("name") or ""
     return next((c for c in CONNECTORS if str(name).startswith(c)), str(name))
@@ -275,9 +281,7 @@ def _apply(report: RunReport, event: dict[str, Any]) -> None:
         )
     elif text == "Block run completed" and (str(event.get("success")) == "False" or event.get("level") == "error"):
         report.log_outcome = "failed"
-    elif (event.get("level") in ("error", "critical") or text.startswith(tuple(f"{c}: " for c in CONNECTORS))) and (
-        text.strip()
-    ):
+    elif text.strip() and (event.get("level") in ("error", "critical") or _raw_fatal_line(event, text)):
         report.errors.append(f"{plugin + ': ' if plugin in CONNECTORS and not text.startswith(plugin) else ''}"
                              f"{text.strip().splitlines()[0][:300]}")
 

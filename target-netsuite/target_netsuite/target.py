@@ -290,6 +290,7 @@ class TargetNetSuite(Target):
         try:
             target = cls(config=config.config, validate_config=True, parse_env_config=config.parse_env)
             target.check_connection()
+            cls.logger.info("target-netsuite: connection OK (account %s)", target.config["account_id"])
             target.listen(file_input)
         except (FatalError, AuthError) as exc:
             if target is not None:

@@ -119,6 +119,7 @@ def test_dead_letters_command_counts_by_type_and_code(tmp_path: Path, capsys) ->
     assert main(["dead-letters", "--path", str(letters)]) == 0
     out = capsys.readouterr().out
     assert "3 dead letters" in out and "USER_ERROR" in out
+    assert "meltano --environment=" in out  # the replay hint names the environment (else Meltano uses dev)
 
 
 def _row(run_id: str, state: str, started: str, ended: str | None, payload: dict, beat: str | None = None) -> dict:
