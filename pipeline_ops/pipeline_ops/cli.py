@@ -6,6 +6,7 @@
     pipeline-ops runs [--last N]        one line per run: succeeded, failed (with its cause), killed, running
     pipeline-ops picture [--out PNG]    run history and freshness as a PNG (default reports/history.png)
     pipeline-ops dead-letters           dead letters waiting to be fixed and replayed, by record type and error code
+    pipeline-ops reconcile [--repair]   how Salesforce and NetSuite differ (missing, orphaned, stale); --repair fixes it
 
 Run through Meltano (`meltano invoke pipeline-ops:runs`) or directly from the project folder. Paths default to the
 Meltano project root (`MELTANO_PROJECT_ROOT`, else the current folder); the system database is Meltano's
@@ -22,6 +23,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from pipeline_ops import reconcile
 from pipeline_ops.picture import render_history
 from pipeline_ops.runs import RunReport, collect_runs, database_runs, database_uri, log_lines, render
 
@@ -155,7 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     dead_letter_path = _root() / os.environ.get("TARGET_NETSUITE_DEAD_LETTER_PATH", "dead_letters")
     dead.add_argument("--path", type=Path, default=dead_letter_path)
     dead.add_argument("--last", type=int, default=10)
+    reconcile.add_parser(sub, _root())
     args = parser.parse_args(argv)
+    if args.command == "reconcile":
+        return reconcile.main(args, _root())
     return {"report": _report, "runs": _runs, "picture": _picture, "dead-letters": _dead_letters}[args.command](args)
 
 

@@ -26,14 +26,17 @@ from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib import Message, RecordMessage
+from singer_sdk.streams import Stream
 from typing_extensions import override
 
 from tap_salesforce_custom.client import SalesforceClient
-from tap_salesforce_custom.discovery import object_schema, replication_key
-from tap_salesforce_custom.errors import SalesforceFatalError
+from tap_salesforce_custom.compat import apply_aliases
+from tap_salesforce_custom.discovery import object_schema, parent_first, replication_key
+from tap_salesforce_custom.errors import QuotaGuardStop, SalesforceFatalError
 from tap_salesforce_custom.streams import OpportunityStream, SalesforceStream
 
 DEFAULT_OBJECTS = ["Account", "Contact", "Opportunity", "OpportunityLineItem", "Product2"]
+DEFAULT_LOGIN_URL = "https://login.salesforce.com"
 
 
 class BufferedMsgSpecWriter(MsgSpecWriter):
@@ -71,7 +74,7 @@ class TapSalesforceCustom(Tap):
         th.Property("private_key", th.StringType, secret=True,
                     description="PEM private key text that signs the JWT assertion (jwt flow)."),
         th.Property("private_key_path", th.StringType, description="Path to the PEM private key (jwt flow)."),
-        th.Property("login_url", th.StringType, default="https://login.salesforce.com",
+        th.Property("login_url", th.StringType, default=DEFAULT_LOGIN_URL,
                     description="Login host: login.salesforce.com, test.salesforce.com (sandboxes) or the My Domain "
                                 "URL (required for client_credentials)."),
         th.Property("api_version", th.StringType, default="61.0", description="Salesforce REST API version."),
@@ -83,8 +86,9 @@ class TapSalesforceCustom(Tap):
                     description="Each incremental read starts this far before the bookmark, to catch late commits."),
         th.Property("include_deleted", th.BooleanType, default=True,
                     description="Read with queryAll so deleted records arrive with IsDeleted=true."),
-        th.Property("api_type", th.StringType, default="auto", allowed_values=["auto", "rest", "bulk"],
-                    description="rest, bulk (Bulk API 2.0), or auto: Bulk when a read exceeds bulk_threshold records."),
+        th.Property("api_type", th.StringType, default="auto", allowed_values=["auto", "rest", "bulk", "REST", "BULK"],
+                    description="rest, bulk (Bulk API 2.0), or auto: Bulk when a read exceeds bulk_threshold records "
+                                "(REST and BULK, singer-io's spelling, are accepted)."),
         th.Property("bulk_threshold", th.IntegerType, default=100_000,
                     description="In auto mode, reads estimated above this many records use Bulk API 2.0."),
         th.Property("max_api_usage_percent", th.NumberType, default=80,
@@ -97,6 +101,22 @@ class TapSalesforceCustom(Tap):
                     description="Retries of a call failing with 5xx, SERVER_UNAVAILABLE, a timeout or a reset."),
         th.Property("ca_bundle", th.StringType,
                     description="CA file to verify TLS with (e.g. a corporate proxy CA). Verification is never off."),
+        th.Property("schema_drift_check", th.BooleanType, default=False,
+                    description="Describe each selected object at the start of its read (one call each) and report "
+                                "added, removed and retyped fields against the catalog. Without it, drift is checked "
+                                "only when Salesforce refuses a field (INVALID_FIELD)."),
+        th.Property("is_sandbox", th.BooleanType,
+                    description="Alias (singer-io, MeltanoLabs): true means login_url https://test.salesforce.com."),
+        th.Property("lookback_window", th.IntegerType,
+                    description="Alias (singer-io) of lookback_seconds."),
+        th.Property("quota_percent_total", th.NumberType,
+                    description="Alias (singer-io) of max_api_usage_percent."),
+        th.Property("quota_percent_per_run", th.NumberType,
+                    description="singer-io setting refused with one line: use max_api_usage_percent."),
+        th.Property("record_ids", th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
+                    description='Read exactly these records, e.g. `{"Account": ["001..."]}` (deleted ones included); '
+                                "other streams read nothing and no bookmark moves. For repairs (`pipeline-ops "
+                                "reconcile --repair`), under their own state id."),
         th.Property("catalog_cache_path", th.StringType,
                     description="File where discovery keeps the described catalog, so a run does not describe the "
                                 "org again (no API call) while the file is younger than catalog_cache_max_age_hours. "
@@ -110,6 +130,19 @@ class TapSalesforceCustom(Tap):
     ).to_dict()
 
     quota_stop: str | None = None
+    _stream_order: list[str] | None = None
+
+    @property
+    @override
+    def streams(self) -> dict[str, Stream]:
+        """The streams in sync order: the order `discover_streams` gives (parents first), not the SDK's by-name.
+
+        The SDK sorts streams by name (`Tap.load_streams`, which is final), which would read Opportunity before
+        Product2 and so send sales orders before the items they reference.
+        """
+        streams = super().streams
+        order = self._stream_order or list(streams)
+        return {name: streams[name] for name in order if name in streams}
 
     @cached_property
     def client(self) -> SalesforceClient:
@@ -128,12 +161,25 @@ class TapSalesforceCustom(Tap):
             raise SalesforceFatalError(msg)
 
     def discover_streams(self) -> list[SalesforceStream]:
-        """Streams from the input catalog when one is given (no describe calls), else from describe."""
-        if self.input_catalog:
-            return [self._stream(entry.tap_stream_id, entry.schema.to_dict(), entry.replication_key
-                                 or (entry.metadata.root.replication_key if entry.metadata.root else None))
-                    for entry in self.input_catalog.values()]
-        return self._streams_from_describe()
+        """Streams from the input catalog when one is given (no describe calls), else from describe.
+
+        Either way the list is in sync order: the catalog's order, which discovery writes parents first.
+        """
+        for note in apply_aliases(self._config, DEFAULT_LOGIN_URL):
+            self.logger.info("Setting alias: %s", note)
+        if self.input_catalog is not None:
+            streams = [self._stream(entry.tap_stream_id, entry.schema.to_dict(), entry.replication_key
+                                    or (entry.metadata.root.replication_key if entry.metadata.root else None))
+                       for entry in self.input_catalog.values()]
+        else:
+            try:
+                streams = self._streams_from_describe()
+            except QuotaGuardStop as stop:  # nothing read, nothing emitted: the next run discovers again
+                self.quota_stop = str(stop)
+                self.logger.warning("Discovery stopped early, no stream synced this run: %s", stop)
+                streams = []
+        self._stream_order = [stream.name for stream in streams]
+        return streams
 
     def _streams_from_describe(self) -> list[SalesforceStream]:
         cached = self._read_catalog_cache()
@@ -192,7 +238,8 @@ class TapSalesforceCustom(Tap):
         if "Opportunity" in describes and lines is None and "OpportunityLineItem" in queryable:
             lines = self.client.describe("OpportunityLineItem")
         streams = []
-        for name, describe in describes.items():
+        for name in parent_first(describes, lines):
+            describe = describes[name]
             line_schema = object_schema(lines) if name == "Opportunity" and lines else None
             schema = object_schema(describe, line_schema)
             streams.append(self._stream(name, schema, replication_key(describe["fields"])))
@@ -208,7 +255,7 @@ class TapSalesforceCustom(Tap):
             super().sync_all()
         finally:
             self._log_api_usage()
-        if self.quota_stop:
+        if self.quota_stop and self._stream_order:  # (a stop during discovery has said so already)
             self.logger.warning("Run stopped early: %s", self.quota_stop)
 
     @override

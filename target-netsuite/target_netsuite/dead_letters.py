@@ -88,7 +88,7 @@ class DeadLetterStore:
 @dataclass
 class RunSummary:
     """Per-stream outcome counts. NetSuite's upsert answers 204 whether it created, changed or left a record
-    untouched, so "written" cannot be split into created/updated/unchanged without an extra read per record.
+    untouched; "created"/"updated" come from the matcher's existence lookup (unchanged counts as updated).
 
     With a `logger`, a long load also logs `Progress: {stream, done, written, dead_lettered, deleted, rate}` for
     the stream being written at most every `progress_interval` seconds (the tap's progress lines carry the
