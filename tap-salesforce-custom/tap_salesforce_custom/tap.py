@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import logging
 import os
 import sys
 import typing as t
@@ -289,13 +288,11 @@ class TapSalesforceCustom(Tap):
 
 @contextmanager
 def _one_line_errors() -> t.Iterator[None]:
-    """Turn a `SalesforceFatalError` into one error-level log line and exit code 1 (a cron mail, not a traceback).
-
-    Logged, not written raw to stderr, so Meltano (structured-logging) keeps it at level error in app.log."""
+    """Turn a `SalesforceFatalError` into one stderr line and exit code 1 (a cron mail, not a traceback)."""
     try:
         yield
     except SalesforceFatalError as exc:
-        logging.getLogger("tap-salesforce-custom").error("tap-salesforce-custom: %s", exc)
+        sys.stderr.write(f"tap-salesforce-custom: {exc}\n")
         sys.exit(1)
 
 
