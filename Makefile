@@ -9,15 +9,16 @@ PACKAGES := -e ./sandbox -e ./tap-salesforce-custom -e ./transform_mappers -e ./
 UV_VERSION := 0.13.9
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: demo demo-reset test lint install venv plugins lock bench clean
+.PHONY: demo demo-reset test lint install venv plugins lock bench clean plugin-definitions
 
 ## demo: set everything up, start the sandboxes, run the pipeline once in `dev`, show what landed, stop.
 demo: install
 	$(BIN)/python scripts/demo.py
 
-## demo-reset: forget the sandboxes' data and the pipeline's state, so the next demo starts over.
+## demo-reset: forget the sandboxes' data, the pipeline's state and the old demo's history (dead letters, run
+## reports, app.log), so the next demo starts over.
 demo-reset:
-	rm -rf .sandbox
+	rm -rf .sandbox dead_letters reports app.log app.log.* .meltano/run/tap-salesforce-custom/catalog-cache.json
 	-$(MELTANO) --environment=dev state clear --force dev:tap-salesforce-custom-to-target-netsuite
 
 ## test: set up what the tests need and run the whole suite (the sandboxes are started by tests/conftest.py).
@@ -32,6 +33,12 @@ install: venv plugins
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements/constraints.txt pipeline_ops/pyproject.toml sandbox/pyproject.toml tap-salesforce-custom/pyproject.toml transform_mappers/pyproject.toml target-netsuite/pyproject.toml
+	@# A venv left by another Python (e.g. a first try with 3.10) is rebuilt, plugin venvs too; state is kept.
+	@if test -x $(BIN)/python && ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then \
+		echo "$(VENV) is not Python 3.11: rebuilding it and the plugin venvs"; \
+		rm -rf $(VENV) .meltano/extractors .meltano/mappers .meltano/loaders .meltano/utilities .meltano/.installed; fi
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || test -x $(BIN)/python || \
+		{ echo "$(PYTHON) is not Python 3.11: run make PYTHON=python3.11 $(MAKECMDGOALS)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(UV) pip install --quiet --python $(BIN)/python -c requirements/constraints.txt -r requirements/dev.in $(PACKAGES)
@@ -60,8 +67,12 @@ bench/.venvs/tap-salesforce/bin/tap-salesforce:
 ## lock: re-pin every dependency (project venv and plugin venvs) after changing a pyproject.toml or dev.in.
 lock: venv
 	$(UV) pip compile --quiet --python-version 3.11 requirements/dev.in sandbox/pyproject.toml \
-		tap-salesforce-custom/pyproject.toml transform_mappers/pyproject.toml target-netsuite/pyproject.toml \
+		tap-salesforce-custom/pyproject.toml transform_mappers/pyproject.toml target-netsuite/pyproject.toml pipeline_ops/pyproject.toml \
 		-o requirements/constraints.txt
+
+## plugin-definitions: rewrite plugin-definitions/*.yml (what other Meltano projects install) from meltano.yml.
+plugin-definitions: venv
+	$(BIN)/python scripts/plugin_definitions.py
 
 clean:
 	rm -rf $(VENV) .meltano .sandbox .pytest_cache

@@ -19,8 +19,11 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
-SALESFORCE_URL = "http://127.0.0.1:8701"
-NETSUITE_URL = "http://127.0.0.1:8702"
+# Ports: 8701/8702 unless DEMO_SALESFORCE_PORT / DEMO_NETSUITE_PORT say otherwise (something else on 8701?).
+SALESFORCE_PORT = int(os.environ.get("DEMO_SALESFORCE_PORT", "8701"))
+NETSUITE_PORT = int(os.environ.get("DEMO_NETSUITE_PORT", "8702"))
+SALESFORCE_URL = f"http://127.0.0.1:{SALESFORCE_PORT}"
+NETSUITE_URL = f"http://127.0.0.1:{NETSUITE_PORT}"
 # The job runs `tap-salesforce-custom salesforce-to-netsuite target-netsuite` and then the run report.
 JOB = "sync-salesforce-to-netsuite"
 RECORD_TYPES = ["customer", "contact", "nonInventorySaleItem", "salesOrder"]
@@ -31,7 +34,8 @@ def _start_sandbox() -> subprocess.Popen[bytes]:
     data_dir.mkdir(exist_ok=True)
     log = (data_dir / "sandbox.log").open("ab")
     process = subprocess.Popen(
-        [str(BIN / "sandbox"), "serve", "--data-dir", str(data_dir), "--config", str(ROOT / "sandbox" / "demo.yml")],
+        [str(BIN / "sandbox"), "serve", "--data-dir", str(data_dir), "--config", str(ROOT / "sandbox" / "demo.yml"),
+         "--salesforce-port", str(SALESFORCE_PORT), "--netsuite-port", str(NETSUITE_PORT)],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -49,7 +53,8 @@ def _start_sandbox() -> subprocess.Popen[bytes]:
 
 
 def _meltano(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MELTANO_ENVIRONMENT": "dev"}
+    env = {**os.environ, "MELTANO_ENVIRONMENT": "dev", "TAP_SALESFORCE_CUSTOM_LOGIN_URL": SALESFORCE_URL,
+           "TARGET_NETSUITE_BASE_URL": NETSUITE_URL}
     return subprocess.run([str(BIN / "meltano"), *args], cwd=ROOT, env=env, text=True, capture_output=True)
 
 

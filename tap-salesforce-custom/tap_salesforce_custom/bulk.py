@@ -56,6 +56,7 @@ class BulkQueryJob:
         self.soql = soql
         self.operation = "queryAll" if include_deleted else "query"
         self.job_id: str | None = None
+        self.records_expected: int | None = None  # the job's numberRecordsProcessed once it is complete
 
     def records(self) -> Iterator[dict[str, str]]:
         """Every result row as `{column: text}`; the job is aborted if iteration stops early for any reason."""
@@ -82,6 +83,7 @@ class BulkQueryJob:
             info = self.client.request("GET", f"jobs/query/{self.job_id}").json()
             state = info.get("state")
             if state == "JobComplete":
+                self.records_expected = info.get("numberRecordsProcessed")
                 return
             if state in {"Failed", "Aborted"}:
                 msg = f"Bulk 2.0 job {self.job_id} ended {state}: {info.get('errorMessage') or 'no message'}"

@@ -54,13 +54,19 @@ def soql_datetime(value: dt.datetime) -> str:
 
 
 def window_soql(object_name: str, fields: list[str], key: str | None, lo: dt.datetime | None,
-                hi: dt.datetime | None, *, ordered: bool) -> str:
-    """`SELECT ... FROM X [WHERE key >= lo [AND key < hi]] [ORDER BY key ASC, Id ASC]`."""
+                hi: dt.datetime | None, *, ordered: bool, or_ids: list[str] | None = None) -> str:
+    """`SELECT ... FROM X [WHERE key >= lo [AND key < hi]] [ORDER BY key ASC, Id ASC]`.
+
+    `or_ids` adds those records whatever their key (`WHERE (... OR Id IN (...))`): Opportunity folds the parents
+    of changed line items into its main read that way (see `OpportunityStream`)."""
     soql = f"SELECT {', '.join(fields)} FROM {object_name}"
     if key:
         clauses = [f"{key} >= {soql_datetime(lo)}"] if lo is not None else []
         clauses += [f"{key} < {soql_datetime(hi)}"] if hi is not None else []
-        if clauses:
+        if clauses and or_ids:
+            quoted = ", ".join(f"'{x}'" for x in or_ids)
+            soql += f" WHERE ({' AND '.join(clauses)} OR Id IN ({quoted}))"
+        elif clauses:
             soql += " WHERE " + " AND ".join(clauses)
         if ordered:
             soql += f" ORDER BY {key} ASC, Id ASC"
@@ -135,7 +141,8 @@ class RestRead:
 
     def __init__(self, client: SalesforceClient, logger: logging.Logger, *, object_name: str, fields: list[str],
                  key: str | None, start: dt.datetime | None, include_deleted: bool, batch_size: int,
-                 stop: dt.datetime | None = None, on_window_done: Callable[[], None] | None = None) -> None:
+                 stop: dt.datetime | None = None, on_window_done: Callable[[], None] | None = None,
+                 or_ids: list[str] | None = None) -> None:
         """Plan the read of `[start, stop)` (stop None: no end); nothing is sent until `pages()` is iterated.
 
         `on_window_done` is called after each completed bounded window, once its records were consumed (the
@@ -149,6 +156,7 @@ class RestRead:
         self.start = start
         self.stop = stop
         self.on_window_done = on_window_done
+        self.or_ids = or_ids  # records added to every window whatever their key (window_soql)
         self.endpoint = "queryAll" if include_deleted else "query"
         self.include_deleted = include_deleted
         self.batch_size = batch_size
@@ -176,7 +184,7 @@ class RestRead:
                              "%d-byte URI limit", self.object_name, len(self.fields), len(self.chunks), URI_LIMIT)
 
     def _soql(self, fields: list[str], lo: dt.datetime | None, hi: dt.datetime | None, *, ordered: bool) -> str:
-        return window_soql(self.object_name, fields, self.key, lo, hi, ordered=ordered)
+        return window_soql(self.object_name, fields, self.key, lo, hi, ordered=ordered, or_ids=self.or_ids)
 
     # -- reading ---------------------------------------------------------------------------------------------
     def pages(self) -> Iterator[tuple[list[Record], int]]:

@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import logging
 import sys
 import threading
+import time
 import typing as t
 from collections import Counter
 from dataclasses import dataclass, field
@@ -86,14 +88,32 @@ class DeadLetterStore:
 @dataclass
 class RunSummary:
     """Per-stream outcome counts. NetSuite's upsert answers 204 whether it created, changed or left a record
-    untouched; "created"/"updated" come from the matcher's existence lookup (unchanged counts as updated)."""
+    untouched; "created"/"updated" come from the matcher's existence lookup (unchanged counts as updated).
+
+    With a `logger`, a long load also logs `Progress: {stream, done, written, dead_lettered, deleted, rate}` for
+    the stream being written at most every `progress_interval` seconds (the tap's progress lines carry the
+    expected totals; the target cannot know how many records are still to come)."""
 
     counts: dict[str, Counter[str]] = field(default_factory=dict)
+    logger: logging.Logger | None = None
+    progress_interval: float = 30.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _started: float = field(default_factory=time.monotonic, repr=False)
+    _last_progress: float = field(default_factory=time.monotonic, repr=False)
 
     def add(self, stream: str, outcome: str, n: int = 1) -> None:
         with self._lock:
-            self.counts.setdefault(stream, Counter())[outcome] += n
+            counter = self.counts.setdefault(stream, Counter())
+            counter[outcome] += n
+            now = time.monotonic()
+            if self.logger is None or now - self._last_progress < self.progress_interval:
+                return
+            self._last_progress = now
+            done = counter["written"] + counter["dead_lettered"] + counter["deleted"]
+            line = {"stream": stream, "done": done, "written": counter["written"],
+                    "dead_lettered": counter["dead_lettered"], "deleted": counter["deleted"],
+                    "rate": round(done / max(now - self._started, 1e-6), 1)}
+        self.logger.info("Progress: %s", json.dumps(line))
 
     def as_dict(self) -> dict[str, dict[str, int]]:
         with self._lock:

@@ -239,6 +239,13 @@ class TargetNetSuite(Target):
             default=False,
             description="Check the connection, validate and log each payload, write nothing.",
         ),
+        th.Property(
+            "progress_interval_seconds",
+            th.IntegerType,
+            default=30,
+            description="A long load logs `Progress: {stream, done, written, dead_lettered, deleted, rate}` this "
+            "often.",
+        ),
     ).to_dict()
 
     def __init__(self, **kwargs: t.Any) -> None:
@@ -251,7 +258,9 @@ class TargetNetSuite(Target):
         self.client = self._make_client()
         dead_letter_dir = Path(self.config.get("dead_letter_path") or "dead_letters")
         resolver = ReferenceResolver(self.client)
-        summary = RunSummary()
+        summary = RunSummary(
+            logger=self.logger, progress_interval=float(self.config.get("progress_interval_seconds", 30))
+        )
         executor = ThreadPoolExecutor(max_workers=self.client.limiter.ceiling, thread_name_prefix="netsuite")
         self.services = LoadServices(
             client=self.client,
@@ -477,6 +486,7 @@ class TargetNetSuite(Target):
         try:
             target = cls(config=config.config, validate_config=True, parse_env_config=config.parse_env)
             target.check_connection()
+            cls.logger.info("target-netsuite: connection OK (account %s)", target.config["account_id"])
             target.listen(file_input)
         except (FatalError, AuthError) as exc:
             if target is not None:

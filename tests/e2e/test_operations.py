@@ -248,6 +248,7 @@ def test_connection_checks_verify_credentials_without_writing(
         timeout=300,
     )
     assert check.returncode == 0, check.stderr[-3000:]
+    assert "target-netsuite: connection OK" in check.stderr
     assert netsuite.records("customer") == []
     writes = [r for r in netsuite.get("requests") if r["method"] in ("PUT", "PATCH", "DELETE")]
     assert writes == []

@@ -22,12 +22,15 @@ GOLDEN = Path(__file__).with_name("golden")
 
 
 def shipped_mapping_config() -> dict[str, Any]:
-    """The `salesforce-to-netsuite` mapping config from meltano.yml, plus the plugin's setting defaults."""
+    """The `salesforce-to-netsuite` mapping config from meltano.yml as Meltano gives it in `dev`: the plugin's
+    setting defaults, the dev environment's values (subsidiary and currency have no default elsewhere), the mapping."""
     project = yaml.safe_load((ROOT / "meltano.yml").read_text())
     plugin = next(p for p in project["plugins"]["mappers"] if p["name"] == "netsuite-mapper")
     defaults = {s["name"]: s["value"] for s in plugin.get("settings", []) if "value" in s}
+    dev = next(e for e in project["environments"] if e["name"] == "dev")["config"]["plugins"]
+    dev_config = next((m.get("config") or {} for m in dev.get("mappers", []) if m["name"] == "netsuite-mapper"), {})
     mapping = next(m for m in plugin["mappings"] if m["name"] == "salesforce-to-netsuite")
-    return {**defaults, **plugin.get("config", {}), **mapping["config"]}
+    return {**defaults, **plugin.get("config", {}), **dev_config, **mapping["config"]}
 
 
 @dataclass

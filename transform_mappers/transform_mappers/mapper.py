@@ -55,7 +55,7 @@ class SalesforceToNetSuiteMapper(InlineMapper):
     """Maps Salesforce streams to NetSuite record payloads, as declared in the config."""
 
     name = "netsuite-mapper"
-    package_name = "transform-mappers"
+    package_name = "netsuite-mapper"
     message_reader_class = MsgSpecReader
     message_writer_class = BufferedMsgSpecWriter
 

@@ -97,7 +97,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _request(method: str, url: str, body: dict[str, Any] | None = None) -> int:
-    response = requests.request(method, url, json=body, timeout=600)
+    try:
+        response = requests.request(method, url, json=body, timeout=600)
+    except requests.ConnectionError as exc:
+        raise SystemExit(f"sandbox salesforce: no sandbox answering at {url} ({type(exc).__name__}); start one "
+                         "with `sandbox serve` or point --url / SANDBOX_SALESFORCE_URL at it") from None
     try:
         print(json.dumps(response.json(), indent=2, ensure_ascii=False))
     except ValueError:
