@@ -1,12 +1,22 @@
 """Streams: one per Salesforce object, read by REST query or Bulk 2.0, with safe bookmarks.
 
 Bookmark rules (the tap's core promise):
-- REST reads are ordered `SystemModstamp ASC, Id ASC` and start at `bookmark - lookback_seconds` with `>=`,
-  so late commits and many records sharing one timestamp are never lost; records inside the lookback window
-  are re-sent (downstream writes are idempotent) but never move the bookmark back.
+- REST reads are ordered `SystemModstamp ASC, Id ASC` and use `>=`, so many records sharing one timestamp are
+  never lost. A read starts at `max(bookmark, read_started) - lookback_seconds` (not before `start_date`):
+  `read_started` (kept in the stream's state next to the bookmark) is Salesforce's clock when the last complete
+  read began, taken from its `Date` header minus the round trip, so the local clock never matters. A record
+  missed by that read committed after it began, so with commit lag under the lookback its SystemModstamp is at
+  or after `read_started - lookback`: late commits are still delivered, and a quiet run re-sends only records
+  stamped inside the lookback window before the previous run, not the last burst of changes run after run.
+  Re-sent records (downstream writes are idempotent) never move the bookmark back.
+- `read_started` is saved only after the main read finished; an interrupted or quota-stopped read keeps the
+  old one, so the next run starts at or before `bookmark - lookback` or the last complete read's window.
 - Bulk results and re-emitted parents are unordered: they move the bookmark only once, to their maximum,
   after the last record; an interrupted or quota-stopped read leaves the old bookmark in place.
 - The bookmark is always a value of an emitted record: never "now", never ahead of what was sent.
+- The Opportunity line bookmark follows the same rules with its own `line_items_read_started`.
+- Salesforce stores no empty strings: a blank text value (`""`, as some endpoints write it) is emitted as null
+  on every read path (REST, Bulk CSV, line items), so REST and Bulk reads of one record are identical.
 """
 
 from __future__ import annotations
@@ -37,6 +47,31 @@ if t.TYPE_CHECKING:
 Record = dict[str, t.Any]
 #: Ids per `WHERE ... IN (...)` clause: ~4 kB of SOQL, far below the 100 kB query length limit.
 IN_CHUNK = 200
+#: State key: Salesforce's time when the stream's last complete main read began (see the module docstring).
+READ_STARTED = "read_started"
+
+
+def _parse_utc(value: str) -> dt.datetime:
+    parsed = dt.datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+
+
+def window_start(bookmark: str | None, read_started: str | None, lookback_seconds: int) -> dt.datetime | None:
+    """`max(bookmark, read_started) - lookback`; None when neither is known."""
+    anchors = [_parse_utc(v) for v in (bookmark, read_started) if v]
+    return max(anchors) - dt.timedelta(seconds=lookback_seconds) if anchors else None
+
+
+def blank_to_null(record: Record, names: Iterable[str]) -> None:
+    """Replace `""` with None in `names` and in the parts of compound (dict) values among them."""
+    for name in names:
+        value = record.get(name)
+        if value == "":
+            record[name] = None
+        elif isinstance(value, dict):
+            for key, part in value.items():
+                if part == "":
+                    value[key] = None
 
 
 def to_rfc3339(value: str | None) -> str | None:
@@ -98,6 +133,12 @@ class SalesforceStream(Stream):
     def _datetime_fields(self) -> list[str]:
         return [n for n, s in self.schema["properties"].items() if s.get("format") == "date-time"]
 
+    @cached_property
+    def _blankable_fields(self) -> list[str]:
+        """Text and compound properties: the ones that can arrive as `""` (or hold a `""` part)."""
+        return [n for n, s in self.schema["properties"].items()
+                if "string" in (s.get("type") or []) or is_compound(s)]
+
     def selected_fields(self) -> list[str]:
         """Selected top-level properties (key and replication key always included)."""
         forced = {*self.primary_keys, *([self.replication_key] if self.replication_key else [])}
@@ -133,18 +174,19 @@ class SalesforceStream(Stream):
         )
 
     def start_timestamp(self, context: Context | None) -> dt.datetime | None:
-        """Where this read starts: `bookmark - lookback` (not before `start_date`), else `start_date`."""
+        """Where this read starts: `max(bookmark, read_started) - lookback` (not before `start_date`).
+
+        With neither a bookmark nor a completed read in state: `start_date` (None: the whole object).
+        """
         state = self.get_context_state(context)
         start_date = self.config.get("start_date")
-        floor = dt.datetime.fromisoformat(start_date) if start_date else None
-        if floor is not None and floor.tzinfo is None:
-            floor = floor.replace(tzinfo=dt.UTC)
+        floor = _parse_utc(start_date) if start_date else None
         bookmark = state.get("replication_key_value")
-        if not bookmark:
+        if bookmark:
+            bookmark = state["replication_key_value"] = to_rfc3339(bookmark)  # keeps comparisons format-safe
+        start = window_start(bookmark, state.get(READ_STARTED), int(self.config["lookback_seconds"]))
+        if start is None:
             return floor
-        canonical = to_rfc3339(bookmark)
-        state["replication_key_value"] = canonical  # keeps later string comparisons format-safe
-        start = dt.datetime.fromisoformat(canonical) - dt.timedelta(seconds=int(self.config["lookback_seconds"]))
         return max(start, floor) if floor else start
 
     def build_soql(self, fields: list[str], start: dt.datetime | None, *, ordered: bool) -> str:
@@ -161,11 +203,15 @@ class SalesforceStream(Stream):
         if getattr(self._tap, "quota_stop", None):
             return
         fields, rebuilt = self.query_plan()
-        resumed = bool(self.get_context_state(context).get("replication_key_value"))
+        state = self.get_context_state(context)
+        resumed = bool(state.get("replication_key_value") or state.get(READ_STARTED))
         start = self.start_timestamp(context)
         try:
+            self.client.mark_read_start()
             for page in self.read_pages(fields, start):
                 yield from self.finish_page([self.finish_record(r, rebuilt) for r in page])
+            if self.replication_key and self.client.read_started is not None:
+                state[READ_STARTED] = self.client.read_started.isoformat()
             yield from self.after_main_read(context, start if resumed else None)
             self._commit_deferred_bookmark(context)
         except QuotaGuardStop as stop:
@@ -217,8 +263,9 @@ class SalesforceStream(Stream):
             yield page
 
     def finish_record(self, record: Record, rebuilt: dict[str, dict[str, str]]) -> Record:
-        """Drop `attributes`, write datetimes as RFC 3339, rebuild compound fields from their components."""
+        """Drop `attributes`, blank text as null, datetimes as RFC 3339, compound fields rebuilt from components."""
         record.pop("attributes", None)
+        blank_to_null(record, self._blankable_fields)
         for name in self._datetime_fields:
             value = record.get(name)
             if value is not None:
@@ -280,10 +327,12 @@ class OpportunityStream(SalesforceStream):
     An opportunity is also re-emitted when only its lines changed: line changes (deletes included, via
     queryAll) since the line bookmark are collected and their opportunities read again with fresh lines.
     The line bookmark is kept in this stream's state as `line_items_bookmark`, apart from the opportunity
-    bookmark, so neither can skip the other's changes.
+    bookmark, so neither can skip the other's changes; `line_items_read_started` is the line query's
+    `read_started` (module docstring), saved with the line bookmark once every affected parent was re-sent.
     """
 
     LINE_BOOKMARK = "line_items_bookmark"
+    LINE_READ_STARTED = "line_items_read_started"
 
     def _line_schema(self) -> dict[str, t.Any] | None:
         if not self.mask.get(("properties", LINE_ITEMS_PROPERTY), True):
@@ -300,10 +349,12 @@ class OpportunityStream(SalesforceStream):
         if line_schema is None or not opportunities:
             return opportunities
         datetimes = [n for n, s in line_schema["properties"].items() if s.get("format") == "date-time"]
+        texts = [n for n, s in line_schema["properties"].items() if "string" in (s.get("type") or [])]
         by_opp: dict[str, list[Record]] = {o["Id"]: [] for o in opportunities}
         for line in self.query_by_ids("OpportunityLineItem", self._line_fields(), "OpportunityId", list(by_opp),
                                       include_deleted=False):
             line.pop("attributes", None)
+            blank_to_null(line, texts)
             for name in datetimes:
                 if line.get(name) is not None:
                     line[name] = to_rfc3339(line[name])
@@ -323,23 +374,24 @@ class OpportunityStream(SalesforceStream):
             return
         state = self.get_context_state(context)
         line_bookmark = state.get(self.LINE_BOOKMARK)
-        lookback = dt.timedelta(seconds=int(self.config["lookback_seconds"]))
-        if line_bookmark:
-            since = dt.datetime.fromisoformat(line_bookmark) - lookback
-        elif resumed_from is not None:
+        lookback = int(self.config["lookback_seconds"])
+        since = window_start(line_bookmark, state.get(self.LINE_READ_STARTED), lookback)
+        if since is None and resumed_from is not None:
             since = resumed_from
-        else:  # first full read: every opportunity was just sent with its lines; catch changes made meanwhile
-            since = dt.datetime.fromtimestamp(self._initialized_at / 1000, tz=dt.UTC) - lookback
+        elif since is None:  # first full read: every opportunity was just sent with its lines; catch later changes
+            since = dt.datetime.fromtimestamp(self._initialized_at / 1000, tz=dt.UTC) - dt.timedelta(seconds=lookback)
         soql = (
             f"SELECT OpportunityId, SystemModstamp FROM OpportunityLineItem "
             f"WHERE SystemModstamp >= {soql_datetime(since)} ORDER BY SystemModstamp ASC, Id ASC"
         )
         changed: dict[str, None] = {}
         newest: str | None = None
+        self.client.mark_read_start()
         for page in self.client.query_pages(soql, include_deleted=True, batch_size=2000):
             for line in page["records"]:
                 changed[line["OpportunityId"]] = None
                 newest = to_rfc3339(line["SystemModstamp"])
+        read_started = self.client.read_started
         if changed:
             self.logger.info("%d opportunities re-sent because their line items changed", len(changed))
             fields, rebuilt = self.query_plan()
@@ -351,3 +403,5 @@ class OpportunityStream(SalesforceStream):
             self._suppress_bookmark = False
         if newest and (not line_bookmark or newest > to_rfc3339(line_bookmark)):
             state[self.LINE_BOOKMARK] = newest
+        if read_started is not None:
+            state[self.LINE_READ_STARTED] = read_started.isoformat()
