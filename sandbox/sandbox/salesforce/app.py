@@ -1,7 +1,7 @@
 """The Salesforce stand-in as an ASGI app: real REST/Bulk 2.0/OAuth paths plus the `/__admin/` API.
 
-Real paths answer with Salesforce's shapes, status codes and headers (`Sforce-Limit-Info`, `server: sfdcedge`,
-request ids, `content-type: application/json;charset=UTF-8`); every authenticated `/services/data` call counts
+Real paths answer with Salesforce's shapes, status codes and headers (`Sforce-Limit-Info`, `Server: sfdcedge`,
+request ids, `Content-Type: application/json;charset=UTF-8`, names spelled as Salesforce does: `wire_headers`); every authenticated `/services/data` call counts
 against the daily quota. The realism middleware (latency, scripted and random faults) wraps only the real paths.
 Database work runs in the thread pool so concurrent clients are served in parallel.
 """
@@ -41,10 +41,13 @@ from sandbox.salesforce.knobs import (
     check_config,
     volumes_from,
 )
+from sandbox.salesforce.limits import limits_body
 from sandbox.salesforce.query import QueryEngine
+from sandbox.salesforce.request_log import RequestLog, RequestLogMiddleware
 from sandbox.salesforce.schema import compound_key
 from sandbox.salesforce.store import CONTROL_KEYS, Store, resolve_object
 from sandbox.salesforce.values import format_datetime, to_wire
+from sandbox.salesforce.wire_headers import SENDS_DATE_HEADER, SalesforceHeaderNames
 
 VERSION_RE = re.compile(r"\d{2,3}\.\d")
 JSON_TYPE = "application/json;charset=UTF-8"
@@ -71,6 +74,7 @@ class Sandbox:
         self.auth = Auth(self.store, self.realism, credentials)
         self.engine = QueryEngine(self.store)
         self.bulk = BulkJobs(self.store, self.realism)
+        self.request_log = RequestLog()
 
 
 def sf_json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -188,6 +192,9 @@ def get_record(sandbox: Sandbox, request: Request, body: bytes) -> Response:
     soql = f"SELECT {', '.join(names)} FROM {obj.name} WHERE Id = '{record_id}'"
     result = sandbox.engine.run(soql, False, request.path_params["version"], None)
     if not result["records"]:
+        in_bin = f"SELECT Id FROM {obj.name} WHERE Id = '{record_id}' AND IsDeleted = true"
+        if sandbox.engine.run(in_bin, True, request.path_params["version"], None)["records"]:
+            raise ApiError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
         raise not_found()
     return sf_json(result["records"][0])
 
@@ -212,10 +219,8 @@ def query_more(sandbox: Sandbox, request: Request, body: bytes) -> Response:
 
 
 def limits(sandbox: Sandbox, request: Request, body: bytes) -> Response:
-    knobs = sandbox.realism.knobs
-    return sf_json({"DailyApiRequests": {"Max": knobs.api_limit, "Remaining": knobs.api_limit -
-                                         sandbox.realism.api_usage},
-                    "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000}})
+    jobs = sandbox.store.conn().execute("SELECT COUNT(*) FROM bulk_jobs").fetchone()[0]
+    return sf_json(limits_body(sandbox.realism.knobs.api_limit, sandbox.realism.api_usage, jobs))
 
 
 def unknown_resource(sandbox: Sandbox, request: Request, body: bytes) -> Response:
@@ -284,6 +289,7 @@ def admin_reset(sandbox: Sandbox, request: Request, payload: dict[str, Any]) -> 
     volumes = volumes_from(sandbox.config, payload)
     sandbox.store.seed(volumes)
     sandbox.realism.reset(keep_knobs=bool(payload.get("keep_knobs")))
+    sandbox.request_log.clear()
     with sandbox.store.write() as conn:
         conn.execute("DELETE FROM refresh_tokens")
         conn.execute("DELETE FROM meta WHERE key = 'retired_refresh_token'")
@@ -358,6 +364,10 @@ def admin_stats(sandbox: Sandbox, request: Request, payload: dict[str, Any]) -> 
             "records": sandbox.store.counts()}
 
 
+def admin_requests(sandbox: Sandbox, request: Request, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    return sandbox.request_log.entries()
+
+
 def admin_knobs(sandbox: Sandbox, request: Request, payload: dict[str, Any]) -> dict[str, Any]:
     if request.method == "POST":
         changes = dict(payload)
@@ -413,6 +423,7 @@ def _routes() -> list[Route]:
         Route("/__admin/health", health),
         Route("/__admin/reset", admin(admin_reset), methods=["POST"]),
         Route("/__admin/stats", admin(admin_stats)),
+        Route("/__admin/requests", admin(admin_requests)),
         Route("/__admin/knobs", admin(admin_knobs), methods=["GET", "POST"]),
         Route("/__admin/expire_sessions", admin(admin_expire_sessions), methods=["POST"]),
         Route("/__admin/share_modstamp/{object}", admin(admin_share_modstamp), methods=["POST"]),
@@ -451,7 +462,10 @@ def _routes() -> list[Route]:
 def create_app(data_dir: Path, config: dict[str, Any]) -> Starlette:
     """Build the ASGI app; records, tokens, cursors and jobs persist in `data_dir/salesforce.sqlite3`."""
     sandbox = Sandbox(data_dir, config)
-    app = Starlette(routes=_routes(), middleware=[Middleware(RealismMiddleware, sandbox=sandbox)])
+    app = Starlette(routes=_routes(), middleware=[Middleware(SalesforceHeaderNames),
+                                                  Middleware(RequestLogMiddleware, log=sandbox.request_log),
+                                                  Middleware(RealismMiddleware, sandbox=sandbox)])
     app.state.sandbox = sandbox
+    setattr(app.state, SENDS_DATE_HEADER, True)
     return app
 

@@ -314,6 +314,8 @@ class _Compiler:
             term = self._text_expr(owner, target) + (" DESC" if item.descending else " ASC")
             if item.nulls_first is not None:
                 term += " NULLS FIRST" if item.nulls_first else " NULLS LAST"
+            elif item.descending:  # Salesforce sorts nulls first in either direction; SQLite puts them last in DESC
+                term += " NULLS FIRST"
             terms.append(term)
         return ", ".join(terms)
 
