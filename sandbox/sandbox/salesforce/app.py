@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox.salesforce import describe
+from sandbox.salesforce import composite, describe
 from sandbox.salesforce.auth import Auth
 from sandbox.salesforce.bulk import BulkJobs
 from sandbox.salesforce.errors import ApiError, OAuthError, invalid_session, not_found
@@ -450,6 +450,15 @@ def _routes() -> list[Route]:
         ("/jobs/query/{job_id}", bulk_job, ["GET", "PATCH", "DELETE"]),
         ("/jobs/query/{job_id}/results", bulk_results, ["GET"]),
     ]
+    dispatch = composite.SubRequests(rest)
+
+    def composite_batch(sandbox: Sandbox, request: Request, body: bytes) -> Response:
+        return sf_json(composite.batch(dispatch, sandbox, request, _json_body(body)))
+
+    def composite_request(sandbox: Sandbox, request: Request, body: bytes) -> Response:
+        return sf_json(composite.composite(dispatch, sandbox, request, _json_body(body)))
+
+    rest += [("/composite/batch", composite_batch, ["POST"]), ("/composite", composite_request, ["POST"])]
     for path, handler, methods in rest:
         # Clients differ on trailing slashes (simple-salesforce adds them); Salesforce accepts both.
         routes.append(Route(data + path, api(handler), methods=methods))

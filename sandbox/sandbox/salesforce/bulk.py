@@ -57,6 +57,8 @@ class BulkJobs:
             raise BulkError(exc.status, exc.code, exc.message) from None
         if compiled.count_only:
             raise BulkError(400, "INVALIDJOB", "COUNT() is not supported in Bulk API 2.0 queries")
+        if compiled.children:
+            raise BulkError(400, "INVALIDJOB", "Nested queries are not supported in Bulk API 2.0 queries")
         for _, target, _ in compiled.paths:
             if target.is_compound:
                 raise BulkError(400, "FUNCTIONALITY_NOT_ENABLED", "Selecting compound data not supported in Bulk Query")
