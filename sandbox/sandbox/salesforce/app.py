@@ -187,6 +187,8 @@ def get_record(sandbox: Sandbox, request: Request, body: bytes) -> Response:
     record_id = request.path_params["id"]
     wanted = request.query_params.get("fields")
     names = [n.strip() for n in wanted.split(",")] if wanted else [f.name for f in obj.fields]
+    if not any(n.lower() == "id" for n in names):
+        names.append("Id")  # `?fields=` answers carry the Id after the fields asked for
     if not re.fullmatch(r"[a-zA-Z0-9]{15}|[a-zA-Z0-9]{18}", record_id):
         raise not_found()
     soql = f"SELECT {', '.join(names)} FROM {obj.name} WHERE Id = '{record_id}'"
