@@ -1,8 +1,9 @@
-"""The Salesforce stand-in as an ASGI app: real REST/Bulk 2.0/OAuth paths plus the `/__admin/` API.
+"""The Salesforce stand-in as an ASGI app: real REST/Bulk 2.0/Bulk 1.0/OAuth paths plus the `/__admin/` API.
 
 Real paths answer with Salesforce's shapes, status codes and headers (`Sforce-Limit-Info`, `Server: sfdcedge`,
-request ids, `Content-Type: application/json;charset=UTF-8`, names spelled as Salesforce does: `wire_headers`); every authenticated `/services/data` call counts
-against the daily quota. The realism middleware (latency, scripted and random faults) wraps only the real paths.
+request ids, `Content-Type: application/json;charset=UTF-8`, names spelled as Salesforce does: `wire_headers`);
+`/composite` and `/composite/batch` run their subrequests through the same handlers (`composite`); Bulk 1.0
+lives in `bulk_v1`. Every authenticated `/services/data` call counts against the daily quota. The realism middleware (latency, scripted and random faults) wraps only the real paths.
 Database work runs in the thread pool so concurrent clients are served in parallel.
 """
 
@@ -26,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox.salesforce import composite, describe
+from sandbox.salesforce import bulk_v1, composite, describe
 from sandbox.salesforce.auth import Auth
 from sandbox.salesforce.bulk import BulkJobs
 from sandbox.salesforce.errors import ApiError, OAuthError, invalid_session, not_found
@@ -75,6 +76,7 @@ class Sandbox:
         self.engine = QueryEngine(self.store)
         self.bulk = BulkJobs(self.store, self.realism)
         self.request_log = RequestLog()
+        self.bulk_v1 = bulk_v1.BulkV1(self)
 
 
 def sf_json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -292,6 +294,7 @@ def admin_reset(sandbox: Sandbox, request: Request, payload: dict[str, Any]) -> 
     sandbox.store.seed(volumes)
     sandbox.realism.reset(keep_knobs=bool(payload.get("keep_knobs")))
     sandbox.request_log.clear()
+    sandbox.bulk_v1.clear()
     with sandbox.store.write() as conn:
         conn.execute("DELETE FROM refresh_tokens")
         conn.execute("DELETE FROM meta WHERE key = 'retired_refresh_token'")
@@ -465,6 +468,7 @@ def _routes() -> list[Route]:
         # Clients differ on trailing slashes (simple-salesforce adds them); Salesforce accepts both.
         routes.append(Route(data + path, api(handler), methods=methods))
         routes.append(Route(data + path + "/", api(handler), methods=methods))
+    routes += bulk_v1.routes(lambda response: _decorate(response, None))
     routes.append(Route("/services/{rest:path}", api(unknown_resource, authenticated=False),
                         methods=["GET", "POST", "PATCH", "PUT", "DELETE"]))
     return routes

@@ -119,6 +119,11 @@ class BulkJobs:
             out["errorMessage"] = info.get("_fail")
         return out
 
+    def peek(self, job_id: str) -> dict[str, Any]:
+        """Job info without counting a poll (Bulk 1.0 batch lists)."""
+        info, _, _, _, total = self._load(job_id)
+        return self._public(info, total)
+
     def info(self, job_id: str) -> dict[str, Any]:
         """Job info; each poll may advance the job one state."""
         info, soql, polls, first_seq, total = self._load(job_id)

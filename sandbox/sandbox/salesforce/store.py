@@ -3,8 +3,9 @@
 Each sObject table has one column per stored field (named exactly like the field) and SQLite's rowid, which
 query cursors and Bulk results use as a stable handle. Writes go through `write()` (a process lock plus
 `BEGIN IMMEDIATE`). A write's SystemModstamp is its commit time at second precision, as in Salesforce: the
-records of one burst of writes share seconds, and no stamp is ever ahead of the clock. Reads use one connection per thread, WAL mode, so readers never wait for writers. Salesforce stores no
-empty strings: a blank text value (seeded or written) is stored as null.
+records of one burst of writes share seconds, and no stamp is ever ahead of the clock. Reads use one
+connection per thread, WAL mode, so readers never wait for writers. Salesforce stores no empty strings: a
+blank text value (seeded or written) is stored as null.
 """
 
 from __future__ import annotations
