@@ -3,7 +3,8 @@
 Real paths answer with Salesforce's shapes, status codes and headers (`Sforce-Limit-Info`, `Server: sfdcedge`,
 request ids, `Content-Type: application/json;charset=UTF-8`, names spelled as Salesforce does: `wire_headers`);
 `/composite` and `/composite/batch` run their subrequests through the same handlers (`composite`); Bulk 1.0
-lives in `bulk_v1`. Every authenticated `/services/data` call counts against the daily quota. The realism middleware (latency, scripted and random faults) wraps only the real paths.
+lives in `bulk_v1`. Every authenticated `/services/data` call counts against the daily quota. The realism
+middleware (latency, scripted and random faults) wraps only the real paths.
 Database work runs in the thread pool so concurrent clients are served in parallel.
 """
 
