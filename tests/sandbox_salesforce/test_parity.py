@@ -28,12 +28,16 @@ def test_header_names_are_spelled_like_salesforce(sf: SF) -> None:
     assert {"Sforce-Locator", "Sforce-NumberOfRecords", "Content-Type"} <= set(results.headers)
 
 
-def test_blank_text_is_null_in_rest_and_empty_in_bulk(sf: SF) -> None:
+def test_blank_text_is_null_and_an_empty_address_is_null(sf: SF) -> None:
     created = sf.admin("POST", "records/Account", {"Name": "Blank Fields Ltd", "Fax": "", "BillingState": "",
-                                                   "BillingCountry": ""}, expect=201)["id"]
-    record = sf.query_ok(f"SELECT Fax, BillingState, BillingAddress FROM Account WHERE Id = '{created}'")["records"][0]
+                                                   "BillingCountry": "", "BillingCity": "Springfield"},
+                       expect=201)["id"]
+    record = sf.query_ok(f"SELECT Fax, BillingState, BillingAddress, ShippingAddress FROM Account "
+                         f"WHERE Id = '{created}'")["records"][0]
     assert record["Fax"] is None and record["BillingState"] is None
+    assert record["BillingAddress"]["city"] == "Springfield"
     assert record["BillingAddress"]["country"] is None and record["BillingAddress"]["state"] is None
+    assert record["ShippingAddress"] is None  # every component empty: the compound is null, as Salesforce writes it
     rows = sf.all_records("SELECT Fax, Phone, BillingState, Description, AccountNumber FROM Account")
     assert not [r for r in rows if "" in r.values()], "Salesforce JSON carries null for blank fields, never \"\""
     assert sf.query_ok(f"SELECT Id FROM Account WHERE Fax = null AND Id = '{created}'")["totalSize"] == 1

@@ -2,7 +2,8 @@
 
 Compilation checks what the real API checks (object and field names, relationship paths, filterable and
 sortable fields, literal types) and reports it with Salesforce's codes and messages. Relationship fields
-(`Account.Name`, `Account.Owner.Email`) become LEFT JOINs; compound fields are assembled from their components;
+(`Account.Name`, `Account.Owner.Email`) become LEFT JOINs; compound fields are assembled from their components
+(null when every component is);
 formula fields are SQL expressions, so they filter and sort like stored ones.
 
 Parent-to-child subqueries (`(SELECT ... FROM OpportunityLineItems)`) are compiled as queries of the child
@@ -395,8 +396,10 @@ def build_record(node: _Node, row: tuple[Any, ...], base: str) -> dict[str, Any]
             target, index = payload
             record[key] = to_wire(target, row[index], base, name, record_id)
         elif kind == "compound":
-            record[key] = {part: to_wire(f, row[i], base, name, record_id) for part, f, i in sorted(
+            parts = {part: to_wire(f, row[i], base, name, record_id) for part, f, i in sorted(
                 payload, key=lambda item: item[0])}
+            # Salesforce writes a compound field whose parts are all empty as null (`"MailingAddress": null`).
+            record[key] = parts if any(v is not None for v in parts.values()) else None
         elif kind == "children":
             record[key] = None
         else:
