@@ -9,8 +9,10 @@ Bookmark rules (the tap's core promise):
   or after `read_started - lookback`: late commits are still delivered, and a quiet run re-sends only records
   stamped inside the lookback window before the previous run, not the last burst of changes run after run.
   Re-sent records (downstream writes are idempotent) never move the bookmark back.
-- `read_started` is saved only after the main read finished; an interrupted or quota-stopped read keeps the
-  old one, so the next run starts at or before `bookmark - lookback` or the last complete read's window.
+- `read_started` is saved only after a complete read, with the bookmark it left (`read_started_bookmark`), and
+  counts only while the bookmark is still that value: after an interrupted or quota-stopped read (the bookmark
+  moved on, `read_started` did not) or a bookmark rewound by hand (`meltano state merge`), the read starts at
+  `bookmark - lookback` as it would without it.
 - Bulk results and re-emitted parents are unordered: they move the bookmark only once, to their maximum,
   after the last record; an interrupted or quota-stopped read leaves the old bookmark in place.
 - The bookmark is always a value of an emitted record: never "now", never ahead of what was sent.
@@ -54,6 +56,21 @@ READ_STARTED = "read_started"
 def _parse_utc(value: str) -> dt.datetime:
     parsed = dt.datetime.fromisoformat(value)
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+
+
+def remember_read_start(state: dict[str, t.Any], key: str, bookmark_key: str, started: dt.datetime | None) -> None:
+    """Save `started` under `key`, with the bookmark it belongs to under `<key>_bookmark`."""
+    if started is not None:
+        state[key] = started.isoformat()
+        state[f"{key}_bookmark"] = state.get(bookmark_key)
+
+
+def valid_read_start(state: dict[str, t.Any], key: str, bookmark_key: str) -> str | None:
+    """The saved read start, if the bookmark is still the one it was saved with; else None."""
+    started, saved, bookmark = state.get(key), state.get(f"{key}_bookmark"), state.get(bookmark_key)
+    if not started or (saved and to_rfc3339(saved)) != (bookmark and to_rfc3339(bookmark)):
+        return None
+    return t.cast("str", started)
 
 
 def window_start(bookmark: str | None, read_started: str | None, lookback_seconds: int) -> dt.datetime | None:
@@ -184,7 +201,8 @@ class SalesforceStream(Stream):
         bookmark = state.get("replication_key_value")
         if bookmark:
             bookmark = state["replication_key_value"] = to_rfc3339(bookmark)  # keeps comparisons format-safe
-        start = window_start(bookmark, state.get(READ_STARTED), int(self.config["lookback_seconds"]))
+        read_started = valid_read_start(state, READ_STARTED, "replication_key_value")
+        start = window_start(bookmark, read_started, int(self.config["lookback_seconds"]))
         if start is None:
             return floor
         return max(start, floor) if floor else start
@@ -204,16 +222,18 @@ class SalesforceStream(Stream):
             return
         fields, rebuilt = self.query_plan()
         state = self.get_context_state(context)
-        resumed = bool(state.get("replication_key_value") or state.get(READ_STARTED))
+        resumed = bool(state.get("replication_key_value") or valid_read_start(state, READ_STARTED,
+                                                                              "replication_key_value"))
         start = self.start_timestamp(context)
         try:
             self.client.mark_read_start()
             for page in self.read_pages(fields, start):
                 yield from self.finish_page([self.finish_record(r, rebuilt) for r in page])
-            if self.replication_key and self.client.read_started is not None:
-                state[READ_STARTED] = self.client.read_started.isoformat()
+            read_started = self.client.read_started
             yield from self.after_main_read(context, start if resumed else None)
             self._commit_deferred_bookmark(context)
+            if self.replication_key:
+                remember_read_start(state, READ_STARTED, "replication_key_value", read_started)
         except QuotaGuardStop as stop:
             self._deferred_max = None
             self._tap.quota_stop = str(stop)  # type: ignore[attr-defined]
@@ -327,8 +347,9 @@ class OpportunityStream(SalesforceStream):
     An opportunity is also re-emitted when only its lines changed: line changes (deletes included, via
     queryAll) since the line bookmark are collected and their opportunities read again with fresh lines.
     The line bookmark is kept in this stream's state as `line_items_bookmark`, apart from the opportunity
-    bookmark, so neither can skip the other's changes; `line_items_read_started` is the line query's
-    `read_started` (module docstring), saved with the line bookmark once every affected parent was re-sent.
+    bookmark, so neither can skip the other's changes; `line_items_read_started` (with
+    `line_items_read_started_bookmark`) is the line query's `read_started` (module docstring), saved with the
+    line bookmark once every affected parent was re-sent.
     """
 
     LINE_BOOKMARK = "line_items_bookmark"
@@ -375,7 +396,8 @@ class OpportunityStream(SalesforceStream):
         state = self.get_context_state(context)
         line_bookmark = state.get(self.LINE_BOOKMARK)
         lookback = int(self.config["lookback_seconds"])
-        since = window_start(line_bookmark, state.get(self.LINE_READ_STARTED), lookback)
+        since = window_start(line_bookmark, valid_read_start(state, self.LINE_READ_STARTED, self.LINE_BOOKMARK),
+                             lookback)
         if since is None and resumed_from is not None:
             since = resumed_from
         elif since is None:  # first full read: every opportunity was just sent with its lines; catch later changes
@@ -403,5 +425,4 @@ class OpportunityStream(SalesforceStream):
             self._suppress_bookmark = False
         if newest and (not line_bookmark or newest > to_rfc3339(line_bookmark)):
             state[self.LINE_BOOKMARK] = newest
-        if read_started is not None:
-            state[self.LINE_READ_STARTED] = read_started.isoformat()
+        remember_read_start(state, self.LINE_READ_STARTED, self.LINE_BOOKMARK, read_started)
