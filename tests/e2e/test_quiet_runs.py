@@ -2,8 +2,11 @@
 writes nothing to NetSuite, while a late commit inside the lookback window is still delivered.
 
 Counted on the wire: the Salesforce sandbox's request log (`GET /__admin/requests`) and NetSuite's write counters.
-The lookback is 5 s here so the test can step past it; the burst is then older than the window of the run after
-the one that delivered it, which is exactly the production case of a 5-minute cron with a 5-minute lookback.
+The lookback is 5 s here so the test can step past it: the run that delivers the burst starts more than one
+lookback after it, so the next run's window (from that run's start minus the lookback) no longer covers it.
+(When the delivering run starts within the lookback of the burst, as with a 5-minute cron and the default 300 s
+lookback, the burst is re-sent once more by the next run, whose window must still catch late commits, and never
+after that; before issue 18 it was re-sent by every run until a newer change moved the bookmark.)
 """
 
 from __future__ import annotations
