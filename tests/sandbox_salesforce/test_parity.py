@@ -4,6 +4,8 @@ recycle bin on GET, and the request log the pipeline tests count calls with."""
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 
 import pytest
@@ -151,3 +153,32 @@ def test_request_log_lists_api_calls_with_their_soql(sf: SF) -> None:
     assert [(e["method"], e["path"].rsplit("/", 1)[-1], e["status"]) for e in log] == [
         ("POST", "token", 200), ("GET", "query", 200), ("GET", "describe", 200)]
     assert log[1]["q"] == "SELECT Id FROM Account LIMIT 1" and log[2]["q"] is None
+
+
+def test_bulk_v1_query_job_and_its_errors(sf: SF) -> None:
+    base = f"{sf.base}/services/async/61.0/job"
+    session = {"X-SFDC-Session": sf.token(), "Content-Type": "application/json"}
+    refused = sf.session.post(base, headers={**session, "X-SFDC-Session": "nope"}, json={"operation": "query"})
+    assert refused.status_code == 400 and refused.json()["exceptionCode"] == "InvalidSessionId"
+    assert sf.session.get(f"{base}/750nope", headers=session).json()["exceptionCode"] == "InvalidJob"
+    job = sf.session.post(base, headers=session, json={"operation": "queryAll", "object": "Account",
+                                                        "contentType": "CSV"}).json()
+    assert job["state"] == "Open" and job["id"].startswith("750")
+    batch = sf.session.post(f"{base}/{job['id']}/batch", headers={**session, "Content-Type": "text/csv"},
+                            data="SELECT Id, Name FROM Account")
+    assert batch.status_code == 201 and "<state>Queued</state>" in batch.text
+    batch_id = batch.text.split("<id>")[1].split("</id>")[0]
+    assert sf.session.post(f"{base}/{job['id']}", headers=session, json={"state": "Closed"}).json()["state"] == (
+        "Closed")
+    states = [sf.session.get(f"{base}/{job['id']}/batch/{batch_id}", headers=session).text.split("<state>")[1]
+              .split("<")[0] for _ in range(2)]
+    assert states == ["InProgress", "Completed"]
+    results = sf.session.get(f"{base}/{job['id']}/batch/{batch_id}/result", headers=session).text
+    result_id = results.split("<result>")[1].split("</result>")[0]
+    rows = sf.session.get(f"{base}/{job['id']}/batch/{batch_id}/result/{result_id}", headers=session).text
+    assert rows.splitlines()[0] == '"Id","Name"'
+    parsed = list(csv.DictReader(io.StringIO(rows)))  # values may hold newlines
+    assert {r["Id"] for r in parsed} == {r["Id"] for r in sf.all_records("SELECT Id FROM Account", all_rows=True)}
+    bad = sf.session.post(f"{base}/{job['id']}/batch", headers={**session, "Content-Type": "text/csv"},
+                          data="SELECT Nope FROM Account")
+    assert bad.status_code == 400 and "InvalidJobState" in bad.text  # the job is closed
