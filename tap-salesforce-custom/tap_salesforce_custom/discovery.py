@@ -109,3 +109,48 @@ def is_compound(schema: dict[str, t.Any]) -> bool:
     """Address/location compound fields are the only object-typed fields this tap writes."""
     types = schema.get("type")
     return isinstance(types, list) and "object" in types and "properties" in schema and len(types) <= 2
+
+
+def parent_first(describes: dict[str, dict[str, t.Any]], line_items: dict[str, t.Any] | None = None) -> list[str]:
+    """Object names ordered so that every object comes after the objects its reference fields point to.
+
+    A sync reads streams in this order, so a parent (Account, Product2) reaches the target before the children
+    that reference it (Contact, Opportunity and, through its embedded lines, Product2). Only references between
+    the given objects count; self-references are ignored; a cycle is broken in the given order.
+    """
+    names = list(describes)
+    parents: dict[str, set[str]] = {}
+    for name, describe in describes.items():
+        fields = list(describe["fields"])
+        if name == "Opportunity" and line_items is not None:
+            fields += line_items["fields"]
+        parents[name] = {
+            target for field in fields if field.get("type") == "reference"
+            for target in field.get("referenceTo") or [] if target in describes and target != name
+        }
+    ancestors = {name: _ancestors(name, parents) for name in names}
+
+    def in_cycle_with(a: str, b: str) -> bool:
+        return b in ancestors[a] and a in ancestors[b]
+
+    ordered: list[str] = []
+    while len(ordered) < len(names):
+        placed = set(ordered)
+        ready = [n for n in names if n not in placed and parents[n] <= placed]
+        if not ready:  # only cycles left that nothing else blocks: take the first member in the given order
+            ready = [n for n in names if n not in placed
+                     and all(p in placed or in_cycle_with(n, p) for p in parents[n])]
+        ordered.append(ready[0])
+    return ordered
+
+
+def _ancestors(name: str, parents: dict[str, set[str]]) -> set[str]:
+    """Every object `name` refers to, directly or through others."""
+    seen: set[str] = set()
+    todo = list(parents[name])
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.add(current)
+            todo.extend(parents[current])
+    return seen

@@ -12,10 +12,12 @@ from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib import Message, RecordMessage
+from singer_sdk.streams import Stream
+from typing_extensions import override
 
 from tap_salesforce_custom.client import SalesforceClient
-from tap_salesforce_custom.discovery import object_schema, replication_key
-from tap_salesforce_custom.errors import SalesforceFatalError
+from tap_salesforce_custom.discovery import object_schema, parent_first, replication_key
+from tap_salesforce_custom.errors import QuotaGuardStop, SalesforceFatalError
 from tap_salesforce_custom.streams import OpportunityStream, SalesforceStream
 
 DEFAULT_OBJECTS = ["Account", "Contact", "Opportunity", "OpportunityLineItem", "Product2"]
@@ -86,6 +88,19 @@ class TapSalesforceCustom(Tap):
     ).to_dict()
 
     quota_stop: str | None = None
+    _stream_order: list[str] | None = None
+
+    @property
+    @override
+    def streams(self) -> dict[str, Stream]:
+        """The streams in sync order: the order `discover_streams` gives (parents first), not the SDK's by-name.
+
+        The SDK sorts streams by name (`Tap.load_streams`, which is final), which would read Opportunity before
+        Product2 and so send sales orders before the items they reference.
+        """
+        streams = super().streams
+        order = self._stream_order or list(streams)
+        return {name: streams[name] for name in order if name in streams}
 
     @cached_property
     def client(self) -> SalesforceClient:
@@ -104,12 +119,23 @@ class TapSalesforceCustom(Tap):
             raise SalesforceFatalError(msg)
 
     def discover_streams(self) -> list[SalesforceStream]:
-        """Streams from the input catalog when one is given (no describe calls), else from describe."""
-        if self.input_catalog:
-            return [self._stream(entry.tap_stream_id, entry.schema.to_dict(), entry.replication_key
-                                 or (entry.metadata.root.replication_key if entry.metadata.root else None))
-                    for entry in self.input_catalog.values()]
-        return self._streams_from_describe()
+        """Streams from the input catalog when one is given (no describe calls), else from describe.
+
+        Either way the list is in sync order: the catalog's order, which discovery writes parents first.
+        """
+        if self.input_catalog is not None:
+            streams = [self._stream(entry.tap_stream_id, entry.schema.to_dict(), entry.replication_key
+                                    or (entry.metadata.root.replication_key if entry.metadata.root else None))
+                       for entry in self.input_catalog.values()]
+        else:
+            try:
+                streams = self._streams_from_describe()
+            except QuotaGuardStop as stop:  # nothing read, nothing emitted: the next run discovers again
+                self.quota_stop = str(stop)
+                self.logger.warning("Discovery stopped early, no stream synced this run: %s", stop)
+                streams = []
+        self._stream_order = [stream.name for stream in streams]
+        return streams
 
     def _streams_from_describe(self) -> list[SalesforceStream]:
         wanted = list(dict.fromkeys(self.config.get("objects") or DEFAULT_OBJECTS))
@@ -122,7 +148,8 @@ class TapSalesforceCustom(Tap):
         if "Opportunity" in describes and lines is None and "OpportunityLineItem" in queryable:
             lines = self.client.describe("OpportunityLineItem")
         streams = []
-        for name, describe in describes.items():
+        for name in parent_first(describes, lines):
+            describe = describes[name]
             line_schema = object_schema(lines) if name == "Opportunity" and lines else None
             schema = object_schema(describe, line_schema)
             streams.append(self._stream(name, schema, replication_key(describe["fields"])))
@@ -138,7 +165,7 @@ class TapSalesforceCustom(Tap):
             super().sync_all()
         finally:
             self._log_api_usage()
-        if self.quota_stop:
+        if self.quota_stop and self._stream_order:  # (a stop during discovery has said so already)
             self.logger.warning("Run stopped early: %s", self.quota_stop)
 
     def _log_api_usage(self) -> None:

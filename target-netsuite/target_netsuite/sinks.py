@@ -1,12 +1,17 @@
 """Sinks: one per stream; a drained batch becomes concurrent upserts/deletes through the shared client.
 
-A batch is written completely (every record written or dead-lettered) before `process_batch` returns, and any
-failure that is not the record's fault raises, so the SDK emits STATE only after every record before it is in
-NetSuite or in the dead-letter file, and never after a failure.
+A batch is written completely (every record written, dead-lettered, or parked) before `process_batch` returns,
+and any failure that is not the record's fault raises, so the SDK emits STATE only after every record before it
+is in NetSuite, in the dead-letter file or in the parking file, and never after a failure.
+
+A record whose reference names a parent NetSuite does not hold yet is parked, never dead-lettered at once: the
+parent may come later in the run or in a later run (see `parking.py`). At the end of every run the target hands
+the parked records back to `write_parked`, which takes the same path as a batch.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import typing as t
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -16,6 +21,7 @@ from singer_sdk.sinks import BatchSink
 
 from target_netsuite.client import FatalError, NetSuiteClient, RecordError, json_default
 from target_netsuite.dead_letters import MAPPING_ERROR, DeadLetterStore, RunSummary
+from target_netsuite.parking import MIN_ATTEMPTS, ParkedRecord, ParkedRecords
 from target_netsuite.references import Ref, ReferenceResolver, find_references, substitute
 
 if t.TYPE_CHECKING:
@@ -39,6 +45,8 @@ class LoadServices:
     summary: RunSummary
     executor: ThreadPoolExecutor
     drain_one: Callable[[Sink], None]
+    parked: ParkedRecords
+    reference_wait: dt.timedelta
     dry_run: bool = False
     sinks: list[NetSuiteSink] = field(default_factory=list)
     draining: set[int] = field(default_factory=set)
@@ -101,7 +109,13 @@ class NetSuiteSink(BatchSink):
             **extra,
         )
         self.services.summary.add(self.stream_name, "dead_lettered")
+        self._settle(record.get("externalId"))
         self.logger.warning("Dead-lettered %s %s: %s %s", self.record_type, record.get("externalId"), code, detail)
+
+    def _settle(self, external_id: object) -> None:
+        """This key reached a final outcome: an older parked version of it must never be written."""
+        if isinstance(external_id, str):
+            self.services.parked.settle(self.record_type, external_id)
 
     def _prepare(self, record: dict) -> Write | None:
         """Check control keys and the external id; a record that cannot be written becomes a dead letter."""
@@ -146,7 +160,15 @@ class NetSuiteSink(BatchSink):
     # --- writing -------------------------------------------------------------------------------------------
 
     def process_batch(self, context: dict) -> None:
-        writes = self._dedupe(context.get("records", []))
+        self._write(self._dedupe(context.get("records", [])))
+
+    def write_parked(self, parked: list[ParkedRecord]) -> None:
+        """Try parked records of this stream again (end of run); those waited for too long become dead letters."""
+        self.services.parked.count_tried([(p.record_type, p.external_id) for p in parked])
+        self._write(self._dedupe([p.record for p in parked]), retried={p.external_id: p for p in parked})
+
+    def _write(self, writes: list[Write], retried: dict[str, ParkedRecord] | None = None) -> None:
+        """Parents first, then this batch in waves; every write ends written, dead-lettered or parked."""
         if not writes:
             return
         if self.services.dry_run:
@@ -158,7 +180,7 @@ class NetSuiteSink(BatchSink):
             if referenced_types:
                 self.services.drain_parents(referenced_types, self)
             for wave in self._waves(writes):
-                self._write_wave(wave)
+                self._write_wave(wave, retried or {})
         finally:
             self.services.draining.discard(id(self))
 
@@ -172,31 +194,56 @@ class NetSuiteSink(BatchSink):
                 for write in pending
                 if not any(ref in waiting and ref[1] != write.external_id for _, ref in write.refs)
             ]
-            if not ready:  # a reference cycle: write them all, unresolved references are dead-lettered
+            if not ready:  # a reference cycle: write them all, unresolved references are parked
                 ready = pending
             yield ready
             chosen = {id(write) for write in ready}
             pending = [write for write in pending if id(write) not in chosen]
 
-    def _resolved(self, writes: list[Write]) -> list[Write]:
-        """Writes with references replaced by internal ids; a write with an unresolvable reference is dead-lettered."""
+    def _resolved(self, writes: list[Write], retried: dict[str, ParkedRecord]) -> list[Write]:
+        """Writes with references replaced by internal ids; a write whose parent NetSuite lacks is parked (or, when
+        it has waited past `reference_wait_hours`, dead-lettered)."""
         ids = self.services.resolver.resolve({ref for write in writes for _, ref in write.refs})
         ready = []
         for write in writes:
             missing = [(path, ref) for path, ref in write.refs if ref not in ids]
             if missing:
-                path, (ref_type, ref_id) = missing[0]
-                self._dead_letter(
-                    write.record,
-                    "UNRESOLVED_REFERENCE",
-                    f"no {ref_type} with externalId {ref_id!r} in NetSuite",
-                    path=path,
-                )
+                self._unresolved(write, missing, retried.get(write.external_id))
                 continue
             if write.refs:
                 write.body = t.cast("dict", substitute(write.body, ids))
             ready.append(write)
         return ready
+
+    def _unresolved(self, write: Write, missing: list[tuple[str, Ref]], retried: ParkedRecord | None) -> None:
+        """Park a write whose parent NetSuite lacks; a parked one tried again past its wait becomes a dead letter."""
+        path, (ref_type, ref_id) = missing[0]
+        waited = retried.waited(dt.datetime.now(tz=dt.UTC)) if retried else None
+        if retried and waited is not None and waited >= self.services.reference_wait:
+            tries = retried.attempts + 1
+            if tries >= MIN_ATTEMPTS:
+                self._dead_letter(
+                    write.record,
+                    "UNRESOLVED_REFERENCE",
+                    f"no {ref_type} with externalId {ref_id!r} reached NetSuite in {waited.total_seconds() / 3600:.1f}"
+                    f" h of waiting ({tries} end-of-run tries since {retried.first_parked:%Y-%m-%d %H:%M}Z)",
+                    path=path,
+                )
+                return
+        self.services.parked.park(
+            record_type=self.record_type,
+            external_id=write.external_id,
+            stream=self.stream_name,
+            record=write.record,
+            waiting_for=f"{ref_type} {ref_id}",
+        )
+        if retried:
+            return
+        self.services.summary.add(self.stream_name, "waiting")
+        self.logger.info(
+            "Waiting: %s %s references %s %r (at %s), not in NetSuite yet; parked until it is",
+            self.record_type, write.external_id, ref_type, ref_id, path,
+        )
 
     def _send(self, write: Write) -> None:
         client = self.services.client
@@ -208,11 +255,11 @@ class NetSuiteSink(BatchSink):
         if internal_id is not None:
             self.services.resolver.remember((self.record_type, write.external_id), internal_id)
 
-    def _write_wave(self, writes: list[Write]) -> None:
+    def _write_wave(self, writes: list[Write], retried: dict[str, ParkedRecord]) -> None:
         """Send a wave concurrently; on a failure that is not the record's fault, stop starting new requests,
         account for the finished ones, and raise so that no STATE follows."""
         futures: dict[Future[None], Write] = {
-            self.services.executor.submit(self._send, write): write for write in self._resolved(writes)
+            self.services.executor.submit(self._send, write): write for write in self._resolved(writes, retried)
         }
         fatal: BaseException | None = None
         for future in as_completed(futures):
@@ -222,6 +269,7 @@ class NetSuiteSink(BatchSink):
             if error is None:
                 write = futures[future]
                 self.services.summary.add(self.stream_name, "deleted" if write.action == "delete" else "written")
+                self._settle(write.external_id)
             elif isinstance(error, RecordError):
                 write = futures[future]
                 self._dead_letter(

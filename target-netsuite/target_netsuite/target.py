@@ -6,13 +6,17 @@ REST payload, upserted by its `externalId`. See README.md for the guarantees and
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import re
 import sys
+import tempfile
 import typing as t
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -29,10 +33,12 @@ from target_netsuite.auth import (
 )
 from target_netsuite.client import FatalError, NetSuiteClient, account_host, checked_base_url
 from target_netsuite.dead_letters import DeadLetterStore, RunSummary
+from target_netsuite.parking import ParkedRecord, ParkedRecords
 from target_netsuite.references import ReferenceResolver
 from target_netsuite.sinks import IgnoredStreamSink, LoadServices, NetSuiteSink
 
 if t.TYPE_CHECKING:
+    from collections.abc import Iterator
     from types import FrameType
 
     from singer_sdk.sinks import Sink
@@ -41,6 +47,8 @@ if t.TYPE_CHECKING:
 # `customtransaction_*`. Anything else (`meltano_test_stream`, an unmapped `Account`) is not written.
 RECORD_TYPE_PATTERN = re.compile(r"^(?:[a-z][A-Za-z0-9]*|custom(?:record|transaction)[a-z0-9_]+)$")
 TBA_SETTINGS = ("consumer_key", "consumer_secret", "token_id", "token_secret")
+#: Parked records are handed back to a sink with this schema: they were validated when they first arrived.
+_PARKED_SCHEMA: dict = {"type": "object", "properties": {}, "additionalProperties": True}
 M2M_SETTINGS = ("client_id", "certificate_id")
 
 
@@ -130,6 +138,25 @@ class TargetNetSuite(Target):
             default="dead_letters",
             description="Directory for dead-letter files, one JSON Lines file per run.",
         ),
+        th.Property(
+            "parked_path",
+            th.StringType,
+            description="SQLite file of parked records: children whose referenced parent is not in NetSuite yet, "
+            "retried at the end of every run. Default: `parked.sqlite3` in `dead_letter_path`.",
+        ),
+        th.Property(
+            "reference_wait_hours",
+            th.NumberType(minimum=0),
+            default=24,
+            description="How long a parked record waits for its parent (and at least 3 end-of-run tries) before it "
+            "becomes an `UNRESOLVED_REFERENCE` dead letter.",
+        ),
+        th.Property(
+            "lock_path",
+            th.StringType,
+            description="Lock file that keeps two runs from writing to one NetSuite account at once (the second "
+            "stops before writing). Default: one file per account and host in the system temp directory.",
+        ),
         th.Property("run_report_path", th.StringType, description="If set, the run summary is also written there."),
         th.Property(
             "fail_on_dead_letters",
@@ -161,13 +188,16 @@ class TargetNetSuite(Target):
         self._MAX_RECORD_AGE_IN_MINUTES = float(self.config.get("checkpoint_interval_seconds", 300)) / 60
         self.run_id = f"{datetime.now(tz=UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
         self.client = self._make_client()
+        dead_letter_dir = Path(self.config.get("dead_letter_path") or "dead_letters")
         self.services = LoadServices(
             client=self.client,
             resolver=ReferenceResolver(self.client),
-            dead_letters=DeadLetterStore(Path(self.config.get("dead_letter_path") or "dead_letters"), self.run_id),
+            dead_letters=DeadLetterStore(dead_letter_dir, self.run_id),
             summary=RunSummary(),
             executor=ThreadPoolExecutor(max_workers=self.client.limiter.ceiling, thread_name_prefix="netsuite"),
             drain_one=self.drain_one,
+            parked=ParkedRecords(Path(self.config.get("parked_path") or dead_letter_dir / "parked.sqlite3")),
+            reference_wait=timedelta(hours=float(self.config["reference_wait_hours"])),
             dry_run=bool(self.config.get("dry_run")),
         )
 
@@ -240,20 +270,78 @@ class TargetNetSuite(Target):
         self.services.executor.shutdown(wait=False, cancel_futures=True)
         sys.exit(128 + signum)
 
+    def listen(self, file_input: t.IO[str] | None = None) -> None:
+        """Read and write under the account's run lock: two runs never write to one account at once."""
+        with self._run_lock():
+            super().listen(file_input)
+
+    @contextmanager
+    def _run_lock(self) -> Iterator[None]:
+        """An exclusive OS lock (released by the OS even on SIGKILL); held by another run → stop, write nothing."""
+        path = Path(self.config.get("lock_path") or self._default_lock_path())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                msg = (
+                    f"another target-netsuite run is writing to NetSuite account {self.config['account_id']} "
+                    f"(lock {path} is held); this run writes nothing and its state stays unchanged"
+                )
+                raise FatalError(msg) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _default_lock_path(self) -> Path:
+        where = f"{self.client.base_url}|{self.config['account_id'].upper()}"
+        digest = hashlib.sha256(where.encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"target-netsuite-{digest}.lock"
+
     def process_endofpipe(self) -> None:
         super().process_endofpipe()
+        self.retry_parked()
         self.finish()
+
+    def retry_parked(self) -> None:
+        """End of run: every stream is drained, so parents read in this run are in NetSuite; try the parked again.
+
+        Streams whose record type other parked records wait for go first (parked customers before the parked
+        contacts that wait for them).
+        """
+        if self.services.dry_run:
+            return
+        by_stream: dict[str, list[ParkedRecord]] = {}
+        for parked in self.services.parked.all():
+            by_stream.setdefault(parked.stream, []).append(parked)
+        if not by_stream:
+            return
+        self.logger.info("Trying %d parked records again", sum(map(len, by_stream.values())))
+        awaited = {p.waiting_for.split(" ", 1)[0] for records in by_stream.values() for p in records}
+        for stream in sorted(by_stream, key=lambda name: self.record_type_for(name) not in awaited):
+            sink = NetSuiteSink(self, stream, _PARKED_SCHEMA, [])
+            sink.write_parked(by_stream[stream])
+        still = self.services.parked.count()
+        if still:
+            self.logger.warning(
+                "%d records wait for a parent that is not in NetSuite yet (parked in %s; tried again at the end of "
+                "every run, dead-lettered after reference_wait_hours)", still, self.services.parked.path,
+            )
 
     def finish(self) -> None:
         """Log (and optionally save) the run summary; release the workers and the dead-letter file."""
         self.client.close()
         self.services.executor.shutdown(wait=True, cancel_futures=True)
         self.services.dead_letters.close()
+        parked = self.services.parked.count()
+        self.services.parked.close()
         report = {
             "run_id": self.run_id,
             "streams": self.services.summary.as_dict(),
             "dead_letters": self.services.dead_letters.count,
             "dead_letter_file": str(self.services.dead_letters.path) if self.services.dead_letters.count else None,
+            "parked": parked,
             "requests": self.client.stats.requests,
             "throttled_429": self.client.stats.throttled,
             "retries": self.client.stats.retries,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
-from tap_helpers import admin, reset, run_tap, tap_config
+from tap_helpers import TAP, _write, admin, reset, run_tap, tap_config
 
 
 def _live_ids() -> set[str]:
@@ -55,3 +56,22 @@ def test_rotated_refresh_token_is_kept_for_the_next_run(tmp_path: Path) -> None:
     assert len(second.ids()) == 5
     assert json.loads(store.read_text())["refresh_token"] != rotated
     assert rotated not in second.stderr
+
+
+def test_quota_stop_during_discovery_is_a_clean_stop(tmp_path: Path) -> None:
+    """Discovery that hits the quota guard: one warning line, exit 0, an empty catalog (nothing synced, no state)."""
+    reset(accounts=5)
+    admin("POST", "knobs", {"api_limit": 100, "api_usage": 79})
+    config = tap_config(objects=["Account", "Contact", "Product2", "Opportunity"], max_api_usage_percent=80)
+    discovery = subprocess.run([TAP, "--config", _write(tmp_path / "config.json", config), "--discover"],
+                               capture_output=True, text=True, timeout=120, check=False)
+    assert discovery.returncode == 0, discovery.stderr[-2000:]
+    assert json.loads(discovery.stdout)["streams"] == []
+    assert "Traceback" not in discovery.stderr
+    warnings = [line for line in discovery.stderr.splitlines() if "stopped early" in line]
+    assert len(warnings) == 1 and "quota guard" in warnings[0]
+
+    synced = run_tap(tmp_path / "sync", config)  # a sync that discovers by itself stops the same way
+    assert synced.records == {} and synced.state == {}
+    assert [line for line in synced.stderr.splitlines() if "stopped early" in line]
+    assert "Traceback" not in synced.stderr

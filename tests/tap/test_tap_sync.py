@@ -245,3 +245,19 @@ def test_empty_first_run_leaves_no_bookmark(tmp_path: Path) -> None:
     reset(accounts=0)
     run = run_tap(tmp_path, tap_config())
     assert not run.records and run.bookmark() is None  # never "now" when nothing came back
+
+
+def test_streams_are_discovered_and_read_parents_first(tmp_path: Path) -> None:
+    """Whatever order `objects` lists, parents come first: Account before Contact and Opportunity, Product2 before
+    Opportunity (its embedded lines reference products) and OpportunityLineItem; the sync follows the catalog."""
+    reset(accounts=3, contacts=3, products=3, opportunities=4)
+    objects = ["OpportunityLineItem", "Opportunity", "Contact", "Product2", "Account"]
+    config = tap_config(objects=objects)
+    catalog = discover(tmp_path / "d", config)
+    order = [stream["tap_stream_id"] for stream in catalog["streams"]]
+    assert order.index("Account") < min(order.index("Contact"), order.index("Opportunity"))
+    assert order.index("Product2") < order.index("Opportunity") < order.index("OpportunityLineItem")
+    synced = run_tap(tmp_path / "1", config, catalog=catalog)
+    assert list(synced.records) == order
+    discovered_in_sync = run_tap(tmp_path / "2", config)
+    assert list(discovered_in_sync.records) == order

@@ -340,3 +340,22 @@ def test_page_size_and_quota_share_are_checked() -> None:
     for bad in ({"page_size": 100}, {"max_api_usage_percent": 120}):
         with pytest.raises(SalesforceFatalError, match=next(iter(bad))):
             _ = TapSalesforceCustom(config={**CONFIG, **bad}, catalog={"streams": []}, parse_env_config=False).client
+
+
+def test_parent_first_order_follows_references_and_breaks_cycles_in_given_order() -> None:
+    from tap_salesforce_custom.discovery import parent_first
+
+    def describe(*refs: str) -> dict:
+        return {"fields": [{"name": "Id", "type": "id"},
+                           *[{"name": f"{r}Id", "type": "reference", "referenceTo": [r]} for r in refs]]}
+
+    describes = {"Child__c": describe("Opportunity", "Contact"), "Opportunity": describe("Account", "User"),
+                 "Contact": describe("Account", "Contact"), "Account": describe("Account", "Primary__c"),
+                 "Primary__c": describe("Account"), "Product2": describe()}
+    lines = describe("Product2", "Opportunity")
+    order = parent_first(describes, lines)
+    assert order.index("Product2") < order.index("Opportunity")  # the embedded lines reference products
+    assert order.index("Account") < order.index("Contact") < order.index("Child__c")
+    assert order.index("Opportunity") < order.index("Child__c")
+    assert order.index("Account") < order.index("Primary__c")  # a cycle: broken in the given order
+    assert sorted(order) == sorted(describes)

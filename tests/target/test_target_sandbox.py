@@ -18,6 +18,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from target_helpers import CUSTOMER_SCHEMA, DEMO_TBA, customer, dead_letters, run_target, state
+from target_netsuite.parking import ParkedRecords
 from target_netsuite.target import TargetNetSuite
 
 VOLATILE = {"lastModifiedDate", "dateCreated", "links"}
@@ -76,24 +77,58 @@ def test_delete_action(admin, config) -> None:
     assert dead_letters(config) == []
 
 
-def test_references_from_own_writes_lookups_and_dead_letters(admin, config) -> None:
+def test_references_from_own_writes_lookups_and_parked_children(admin, config) -> None:
     """Children whose parents are still buffered in the same run are written after them (the contact sink fills
-    up first); a parent from an earlier run is found by SuiteQL; a missing parent is a dead letter."""
+    up first); a parent from an earlier run is found by SuiteQL; a child whose parent NetSuite lacks is parked,
+    not dead-lettered, and is written at the end of the run that brings its parent."""
     config = {**config, "batch_size_rows": 5}
     _listen(config, [CUSTOMER_SCHEMA, customer("OLD")])
     messages = [CUSTOMER_SCHEMA, CONTACT_SCHEMA, *[customer(f"P{i}") for i in range(3)],
                 *[contact(f"K{i}", f"P{i % 3}") for i in range(5)], contact("K-OLD", "OLD"),
                 contact("K-NONE", "NOPE"), state(1)]
-    _listen(config, messages)
+    first = _listen(config, messages)
     customers = admin.by_external_id("customer")
     contacts = admin.by_external_id("contact")
     assert sorted(contacts) == ["K-OLD", *[f"K{i}" for i in range(5)]]
     for i in range(5):
         assert contacts[f"K{i}"]["company"]["id"] == customers[f"P{i % 3}"]["id"]
     assert contacts["K-OLD"]["company"]["id"] == customers["OLD"]["id"]
+    assert dead_letters(config) == []
+    assert first.services.summary.as_dict()["contact"]["waiting"] == 1
+    [parked] = list(ParkedRecords(Path(config["dead_letter_path"]) / "parked.sqlite3").all())
+    assert (parked.external_id, parked.waiting_for) == ("K-NONE", "customer NOPE")
+
+    _listen(config, [CUSTOMER_SCHEMA, customer("NOPE")])  # a later run brings the parent, and no contact at all
+    contacts = admin.by_external_id("contact")
+    assert contacts["K-NONE"]["company"]["id"] == admin.by_external_id("customer")["NOPE"]["id"]
+    assert list(ParkedRecords(Path(config["dead_letter_path"]) / "parked.sqlite3").all()) == []
+    assert dead_letters(config) == []
+
+
+def test_parked_child_never_overwrites_a_newer_version(admin, config) -> None:
+    """A parked old version is dropped when a newer version of the same record reaches a final outcome."""
+    _listen(config, [CONTACT_SCHEMA, contact("K1", "LATE")])
+    newer = contact("K1", "OLD2")
+    newer["record"]["lastName"] = "Newer"
+    _listen(config, [CUSTOMER_SCHEMA, CONTACT_SCHEMA, customer("OLD2"), newer])
+    _listen(config, [CUSTOMER_SCHEMA, customer("LATE")])  # the old version's parent arrives: nothing to retry
+    [written] = admin.records("contact")
+    assert written["lastName"] == "Newer"
+    assert written["company"]["id"] == admin.by_external_id("customer")["OLD2"]["id"]
+
+
+def test_a_parent_that_never_comes_becomes_a_dead_letter_after_the_wait(admin, config) -> None:
+    """`reference_wait_hours` (and at least 3 end-of-run tries) bound the wait; the letter says why."""
+    config = {**config, "reference_wait_hours": 0}
+    _listen(config, [CONTACT_SCHEMA, contact("K-GONE", "NEVER")])  # parked, and tried once at the end of the run
+    _listen(config, [CUSTOMER_SCHEMA])  # second try
+    assert dead_letters(config) == []
+    _listen(config, [CUSTOMER_SCHEMA])  # third try: waited long enough
     [letter] = dead_letters(config)
-    assert (letter["externalId"], letter["code"], letter["path"]) == ("K-NONE", "UNRESOLVED_REFERENCE", "company")
-    assert letter["payload"]["company"] == {"externalId": "NOPE", "type": "customer"}
+    assert (letter["externalId"], letter["code"], letter["path"]) == ("K-GONE", "UNRESOLVED_REFERENCE", "company")
+    assert "3 end-of-run tries" in letter["detail"]
+    assert letter["payload"]["company"] == {"externalId": "NEVER", "type": "customer"}
+    assert admin.records("contact") == []
 
 
 def test_state_is_emitted_only_after_every_earlier_record_is_written(admin, config, monkeypatch) -> None:
@@ -295,3 +330,36 @@ def test_netsuite_validation_errors_become_dead_letters_with_code_and_path(admin
     assert letters["V1"]["code"] == "USER_ERROR" and "Subsidiary" in letters["V1"]["detail"]
     assert letters["V1"]["status"] == 400
     assert letters["V3"]["path"] == "subsidiary" and letters["V3"]["status"] in (400, 404)
+
+
+@pytest.mark.parametrize("attempt", range(10))
+def test_two_targets_started_at_once_never_both_write(admin, config, tmp_path, attempt) -> None:
+    """Two target processes on one account released by one barrier: the account lock lets exactly one write;
+    the other stops with one line before reading its input, exit 1, no STATE."""
+    import threading
+
+    admin.knobs(latency_ms=400)
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps({**config, "lock_path": str(tmp_path / "account.lock")}))
+    messages = [CUSTOMER_SCHEMA, *[customer(f"L{attempt}-{i}") for i in range(8)], state(attempt)]
+    stdin = "".join(json.dumps(m) + "\n" for m in messages)
+    barrier = threading.Barrier(2)
+    results: list[subprocess.CompletedProcess[str]] = []
+
+    def run() -> None:
+        barrier.wait()
+        results.append(subprocess.run([sys.executable, "-m", "target_netsuite.target", "--config",
+                                       str(config_file)], input=stdin, text=True, capture_output=True,
+                                      timeout=120, check=False))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.returncode for r in results) == [0, 1], [r.stderr[-800:] for r in results]
+    loser = next(r for r in results if r.returncode == 1)
+    assert "another target-netsuite run is writing to NetSuite account 1234567_SB1" in loser.stderr
+    assert loser.stdout == ""  # no STATE
+    assert "Traceback" not in loser.stderr
+    assert admin.stats()["writes"]["created"] == 8
