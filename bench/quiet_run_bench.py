@@ -49,12 +49,12 @@ def run_tap(tap_src: str, config: Path, catalog: Path, state: dict) -> tuple[dic
     env = dict(os.environ)
     if tap_src != "installed":
         env["PYTHONPATH"] = tap_src
-    before = len(admin("GET", "requests"))
+    before = len(admin("GET", "requests")["requests"])
     done = subprocess.run(
         [sys.executable, "-c", "from tap_salesforce_custom.tap import TapSalesforceCustom; TapSalesforceCustom.cli()",
          "--config", str(config), "--catalog", str(catalog), "--state", str(state_path)],
         capture_output=True, text=True, env=env, check=True)
-    calls = admin("GET", "requests")[before:]
+    calls = admin("GET", "requests")["requests"][before:]
     records: Counter = Counter()
     last = state
     for line in done.stdout.splitlines():

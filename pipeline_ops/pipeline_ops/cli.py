@@ -3,6 +3,7 @@
     pipeline-ops report [--run-id ID]   summary of the latest (or a given) run; also saved as reports/<run id>.json
     pipeline-ops runs [--last N]        one line per recent run
     pipeline-ops dead-letters           dead letters waiting to be fixed and replayed, by record type and error code
+    pipeline-ops reconcile [--repair]   how Salesforce and NetSuite differ (missing, orphaned, stale); --repair fixes it
 
 Run through Meltano (`meltano invoke pipeline-ops:runs`) or directly from the project folder. Paths default to the
 Meltano project root (`MELTANO_PROJECT_ROOT`, else the current folder).
@@ -17,6 +18,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from pipeline_ops import reconcile
 from pipeline_ops.runs import collect_runs, log_lines, render
 
 
@@ -94,7 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     dead_letter_path = _root() / os.environ.get("TARGET_NETSUITE_DEAD_LETTER_PATH", "dead_letters")
     dead.add_argument("--path", type=Path, default=dead_letter_path)
     dead.add_argument("--last", type=int, default=10)
+    reconcile.add_parser(sub, _root())
     args = parser.parse_args(argv)
+    if args.command == "reconcile":
+        return reconcile.main(args, _root())
     return {"report": _report, "runs": _runs, "dead-letters": _dead_letters}[args.command](args)
 
 

@@ -13,7 +13,7 @@ import typing as t
 import requests
 from urllib3.exceptions import ProtocolError
 
-from tap_salesforce_custom.errors import SalesforceAPIError
+from tap_salesforce_custom.errors import BulkJobError, SalesforceAPIError
 from tap_salesforce_custom.retry import backoff_delay
 
 if t.TYPE_CHECKING:
@@ -84,8 +84,8 @@ class BulkQueryJob:
             if state == "JobComplete":
                 return
             if state in {"Failed", "Aborted"}:
-                msg = f"Bulk 2.0 job {self.job_id} ended {state}: {info.get('errorMessage', 'no message')}"
-                raise SalesforceAPIError(msg)
+                msg = f"Bulk 2.0 job {self.job_id} ended {state}: {info.get('errorMessage') or 'no message'}"
+                raise BulkJobError(msg)
             time.sleep(delay)
             delay = min(POLL_MAX_DELAY, delay * 2)
 

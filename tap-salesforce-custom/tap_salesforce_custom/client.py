@@ -188,7 +188,7 @@ class SalesforceClient:
                 if not retryable:
                     detail = f"{code}: {message}" if code else response.text[:200].replace("\n", " ")
                     msg = f"Salesforce {method} {url.split('?')[0]} failed: HTTP {response.status_code} {detail}"
-                    raise SalesforceAPIError(msg)
+                    raise SalesforceAPIError(msg, code=code, status=response.status_code)
                 reason = f"HTTP {response.status_code} {code}".strip()
             if attempt >= self.max_retries:
                 msg = f"Salesforce {method} {url.split('?')[0]} still failing after {attempt + 1} attempts: {reason}"

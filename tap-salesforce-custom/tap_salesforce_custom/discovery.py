@@ -31,6 +31,10 @@ _STRING_TYPES = frozenset(
 )
 _ANY_JSON = ["string", "number", "integer", "boolean", "object", "array", "null"]
 LINE_ITEMS_PROPERTY = "OpportunityLineItems"
+#: Marks a formula or roll-up field (`calculated` in describe): its value changes without SystemModstamp moving.
+CALCULATED_KEY = "x-sf-calculated"
+CALCULATED_DESCRIPTION = ("Salesforce formula/roll-up field (calculated): a change of its value does not move "
+                          "SystemModstamp, so incremental reads do not see it.")
 
 
 def field_schema(field: dict[str, t.Any]) -> dict[str, t.Any]:
@@ -76,9 +80,63 @@ def replication_key(fields: list[dict[str, t.Any]]) -> str | None:
     return None
 
 
+def property_schema(field: dict[str, t.Any]) -> dict[str, t.Any]:
+    """`field_schema` plus the formula mark: `x-sf-calculated: true` and a description saying what it means.
+
+    The description carries the mark through a catalog round trip (the SDK keeps only standard JSON Schema
+    keys when it reads a catalog); `mark_calculated` puts `x-sf-calculated` back from it.
+    """
+    schema = field_schema(field)
+    if field.get("calculated"):
+        schema["description"] = CALCULATED_DESCRIPTION
+        schema[CALCULATED_KEY] = True
+    return schema
+
+
+def mark_calculated(schema: dict[str, t.Any]) -> dict[str, t.Any]:
+    """Restore `x-sf-calculated` on every property (nested line items included) a catalog describes as a formula."""
+    for prop in (schema.get("properties") or {}).values():
+        if prop.get("description") == CALCULATED_DESCRIPTION:
+            prop[CALCULATED_KEY] = True
+        if isinstance(prop.get("items"), dict):
+            mark_calculated(prop["items"])
+    return schema
+
+
+def schema_drift(object_name: str, properties: dict[str, t.Any], describe: dict[str, t.Any]) -> tuple[
+        list[str], dict[str, t.Any]]:
+    """`(one line per added, removed or retyped field, the catalog's properties reconciled with describe)`.
+
+    Removed fields leave the properties, retyped ones take their new schema; added fields are only reported
+    (the catalog did not select them).
+    """
+    current = {f["name"]: property_schema(f) for f in describe["fields"]}
+    lines = [f"{object_name}: field {name} added in Salesforce (not in the catalog; discover to select it)"
+             for name in current if name not in properties]
+    reconciled: dict[str, t.Any] = {}
+    for name, schema in properties.items():
+        if name == LINE_ITEMS_PROPERTY:
+            reconciled[name] = schema
+        elif name not in current:
+            lines.append(f"{object_name}: field {name} removed in Salesforce or no longer readable by this user; "
+                         "read without it")
+        elif _shape(current[name]) != _shape(schema):
+            lines.append(f"{object_name}: field {name} retyped in Salesforce: {_shape(schema)} -> "
+                         f"{_shape(current[name])}")
+            reconciled[name] = current[name]
+        else:
+            reconciled[name] = schema
+    return lines, reconciled
+
+
+def _shape(schema: dict[str, t.Any]) -> str:
+    types = [x for x in schema.get("type") or [] if x != "null"]
+    return "/".join(types) + (f" ({schema['format']})" if schema.get("format") else "")
+
+
 def object_schema(describe: dict[str, t.Any], line_items: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
     """The stream schema of one object; Opportunity gets `OpportunityLineItems` when lines are readable."""
-    properties = {f["name"]: field_schema(f) for f in describe["fields"]}
+    properties = {f["name"]: property_schema(f) for f in describe["fields"]}
     if line_items is not None:
         properties[LINE_ITEMS_PROPERTY] = {"type": ["array", "null"], "items": line_items}
     return {"type": "object", "properties": properties}

@@ -19,6 +19,13 @@ Bookmark rules (the tap's core promise):
 - The Opportunity line bookmark follows the same rules with its own `line_items_read_started`.
 - Salesforce stores no empty strings: a blank text value (`""`, as some endpoints write it) is emitted as null
   on every read path (REST, Bulk CSV, line items), so REST and Bulk reads of one record are identical.
+- A chunked read (fields split under the URI limit, `reads.py`) is ordered only if every chunk is: the primary
+  chunk is the ordered query and the other chunks are merged into each of its pages before the page is emitted.
+- `QUERY_TIMEOUT` windows are disjoint and ascending: REST windows keep the per-record bookmark and send a
+  STATE after each completed window; Bulk windows move the bookmark to the window's maximum after each completed
+  window (never during one). A Bulk window read by REST after a failed job is ordered like any REST read.
+- A read restarted after an expired cursor starts at the last emitted key with `>=`: re-sent, never skipped.
+- With `record_ids` a stream reads exactly the listed records (or nothing) and moves no bookmark.
 """
 
 from __future__ import annotations
@@ -27,16 +34,29 @@ import datetime as dt
 import typing as t
 from functools import cached_property
 
+from singer_sdk.helpers._catalog import get_selected_schema
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import Stream
+from typing_extensions import override
 
 from tap_salesforce_custom.bulk import BulkQueryJob
 from tap_salesforce_custom.discovery import (
     LINE_ITEMS_PROPERTY,
     compound_components,
     is_compound,
+    mark_calculated,
+    schema_drift,
 )
-from tap_salesforce_custom.errors import QuotaGuardStop
+from tap_salesforce_custom.errors import BulkJobError, QuotaGuardStop, SalesforceAPIError
+from tap_salesforce_custom.reads import (
+    RestRead,
+    halve,
+    next_window,
+    now_bound,
+    read_by_ids,
+    soql_datetime,
+    window_soql,
+)
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -47,7 +67,7 @@ if t.TYPE_CHECKING:
     from tap_salesforce_custom.client import SalesforceClient
 
 Record = dict[str, t.Any]
-#: Ids per `WHERE ... IN (...)` clause: ~4 kB of SOQL, far below the 100 kB query length limit.
+#: Ids per `WHERE ... IN (...)` clause at most (fewer when a wide field list needs the URI's room).
 IN_CHUNK = 200
 #: State key: Salesforce's time when the stream's last complete main read began (see the module docstring).
 READ_STARTED = "read_started"
@@ -105,11 +125,6 @@ def to_rfc3339(value: str | None) -> str | None:
     return parsed.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
-def soql_datetime(value: dt.datetime) -> str:
-    """A SOQL datetime literal, floored to the second (flooring only widens a `>=` filter)."""
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _csv_converter(schema: dict[str, t.Any]) -> Callable[[str], t.Any]:
     """Bulk CSV text → the JSON type of the field; an empty cell is null (Salesforce stores no empty strings)."""
     types = [x for x in schema.get("type") or [] if x != "null"]
@@ -130,7 +145,7 @@ class SalesforceStream(Stream):
     def __init__(self, tap: Tap, *, name: str, schema: dict[str, t.Any], replication_key: str | None,
                  client: SalesforceClient) -> None:
         """Build the stream; `client` is shared by all streams of the run."""
-        super().__init__(tap, schema=schema, name=name)
+        super().__init__(tap, schema=mark_calculated(schema), name=name)
         self.primary_keys = ["Id"] if "Id" in schema["properties"] else []
         self.replication_key = replication_key
         self.client = client
@@ -145,6 +160,19 @@ class SalesforceStream(Stream):
     #: Values are typed at the source (REST JSON is typed by Salesforce, Bulk CSV is converted from the schema,
     #: datetimes are normalised here), so the SDK's per-value conformance pass (most of the tap's CPU) is skipped.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+
+    @override
+    def _write_schema_message(self) -> None:
+        """Send SCHEMA from the stream's current schema: formula marks kept, drift applied.
+
+        The SDK's stream maps hold the schema as the catalog parsed it (which drops `x-sf-calculated`) and as it
+        was before any drift, so the selected schema is registered again first.
+        """
+        mapper = self._tap.mapper
+        mapper.register_raw_stream_schema(self.name, get_selected_schema(self.name, self.schema, self.mask),
+                                          self.primary_keys)
+        self._stream_maps = mapper.stream_maps[self.name]
+        super()._write_schema_message()
 
     @cached_property
     def _datetime_fields(self) -> list[str]:
@@ -207,27 +235,20 @@ class SalesforceStream(Stream):
             return floor
         return max(start, floor) if floor else start
 
-    def build_soql(self, fields: list[str], start: dt.datetime | None, *, ordered: bool) -> str:
-        """`SELECT ... FROM X [WHERE key >= start] [ORDER BY key ASC, Id ASC]`."""
-        soql = f"SELECT {', '.join(fields)} FROM {self.name}"
-        if self.replication_key and start is not None:
-            soql += f" WHERE {self.replication_key} >= {soql_datetime(start)}"
-        if self.replication_key and ordered:
-            soql += f" ORDER BY {self.replication_key} ASC, Id ASC"
-        return soql
-
     def get_records(self, context: Context | None) -> Iterable[Record]:
         """Read the object; a quota stop ends the stream early with its bookmark at the last sent record."""
         if getattr(self._tap, "quota_stop", None):
             return
-        fields, rebuilt = self.query_plan()
+        if self.config.get("record_ids") is not None:
+            yield from self._read_listed(*self.query_plan())
+            return
         state = self.get_context_state(context)
         resumed = bool(state.get("replication_key_value") or valid_read_start(state, READ_STARTED,
                                                                               "replication_key_value"))
         start = self.start_timestamp(context)
         try:
             self.client.mark_read_start()
-            for page in self.read_pages(fields, start):
+            for page, rebuilt in self.drift_safe_pages(start):
                 yield from self.finish_page([self.finish_record(r, rebuilt) for r in page])
             read_started = self.client.read_started
             yield from self.after_main_read(context, start if resumed else None)
@@ -239,6 +260,47 @@ class SalesforceStream(Stream):
             self._tap.quota_stop = str(stop)  # type: ignore[attr-defined]
             self.logger.warning("%s (stream %s)", stop, self.name)
 
+    def drift_safe_pages(self, start: dt.datetime | None) -> Iterator[tuple[list[Record], dict[str, dict[str, str]]]]:
+        """`read_pages` of the planned fields, reconciled with describe once if Salesforce refuses a field.
+
+        An `INVALID_FIELD` (a catalog field deleted, or no longer readable) costs one describe call: the drift
+        is reported, the stream's schema loses the field (a new SCHEMA is sent) and the read starts over.
+        """
+        if self.config.get("schema_drift_check"):
+            self.reconcile_schema()
+        for attempt in (1, 2):
+            fields, rebuilt = self.query_plan()
+            try:
+                for page in self.read_pages(fields, start):
+                    yield page, rebuilt
+            except SalesforceAPIError as exc:
+                if exc.code != "INVALID_FIELD" or attempt == 2 or not self.reconcile_schema():
+                    raise
+                continue
+            return
+
+    def reconcile_schema(self) -> bool:
+        """Describe the object, log each added/removed/retyped field, apply removals and retypes; True if changed."""
+        lines, properties = schema_drift(self.name, self.schema["properties"], self.client.describe(self.name))
+        for line in lines:
+            self.logger.warning("Schema drift: %s", line)
+        if properties == self.schema["properties"]:
+            return False
+        self.schema["properties"] = properties
+        self.__dict__.pop("_datetime_fields", None)
+        self._write_schema_message()
+        return True
+    def _read_listed(self, fields: list[str], rebuilt: dict[str, dict[str, str]]) -> Iterator[Record]:
+        """`record_ids`: this stream's listed records, by Id (queryAll, so deleted ones come with IsDeleted)."""
+        self._suppress_bookmark = True
+        ids = sorted(set((self.config.get("record_ids") or {}).get(self.name) or []))
+        if not ids:
+            return
+        found = self.query_by_ids(self.name, fields, "Id", ids, include_deleted=True)
+        page = [self.finish_record(record, rebuilt) for record in found]
+        self.logger.info("%s: %d of %d listed records read", self.name, len(page), len(ids))
+        yield from self.finish_page(page)
+
     def read_pages(self, fields: list[str], start: dt.datetime | None) -> Iterator[list[Record]]:
         """Pages of raw records, by REST or Bulk per `api_type` (auto: Bulk above `bulk_threshold`)."""
         api_type = self.config.get("api_type", "auto")
@@ -249,38 +311,82 @@ class SalesforceStream(Stream):
         if api_type == "bulk" and bulk_ok:
             yield from self._bulk_pages(fields, start, include_deleted)
             return
-        pages = self.client.query_pages(
-            self.build_soql(fields, start, ordered=True),
-            include_deleted=include_deleted,
-            batch_size=int(self.config.get("page_size", 2000)),
-        )
+        pages = self._rest_read(fields, start).pages()
         first = next(pages, None)
         if first is None:
             return
-        estimate = int(first.get("totalSize") or 0)
+        estimate = first[1]
         if api_type == "auto" and bulk_ok and estimate > int(self.config.get("bulk_threshold", 100_000)):
             self.logger.info("%s: about %d records to read; switching to Bulk 2.0", self.name, estimate)
             pages.close()
             yield from self._bulk_pages(fields, start, include_deleted)
             return
-        yield first["records"]
-        for page in pages:
-            yield page["records"]
+        yield first[0]
+        for records, _total in pages:
+            yield records
+
+    def _rest_read(self, fields: list[str], start: dt.datetime | None, stop: dt.datetime | None = None) -> RestRead:
+        """An ordered REST read: field chunks under the URI limit, QUERY_TIMEOUT windows, cursor restarts."""
+        return RestRead(self.client, self.logger, object_name=self.name, fields=fields, key=self.replication_key,
+                        start=start, stop=stop, include_deleted=bool(self.config.get("include_deleted", True)),
+                        batch_size=int(self.config.get("page_size", 2000)), on_window_done=self._write_state_message)
 
     def _bulk_pages(
         self, fields: list[str], start: dt.datetime | None, include_deleted: bool
     ) -> Iterator[list[Record]]:
+        """Bulk 2.0, in `[lo, hi)` windows after a job fails for size or time; REST after any other failure.
+
+        Windows are disjoint and ascending, so the deferred (unordered) bookmark is committed after each
+        completed window: a later failure never re-reads a completed window nor skips an unread one.
+        """
         self._defer_bookmark = True
         convert = {f: _csv_converter(self.schema["properties"][f]) for f in fields}
-        job = BulkQueryJob(self.client, self.build_soql(fields, start, ordered=False), include_deleted=include_deleted)
-        page: list[Record] = []
-        for row in job.records():
-            page.append({name: convert[name](value) for name, value in row.items() if name in convert})
-            if len(page) >= 2000:
+        lo, hi = start, None
+        size: dt.timedelta | None = None
+        end: dt.datetime | None = None
+        while True:
+            soql = window_soql(self.name, fields, self.replication_key, lo, hi, ordered=False)
+            job = BulkQueryJob(self.client, soql, include_deleted=include_deleted)
+            page: list[Record] = []
+            try:
+                for row in job.records():
+                    page.append({name: convert[name](value) for name, value in row.items() if name in convert})
+                    if len(page) >= 2000:
+                        yield page
+                        page = []
+            except BulkJobError as exc:
+                self._commit_deferred_bookmark(None)  # streams are not partitioned: the context is None
+                if not exc.timed_out or not self.replication_key:
+                    self.logger.warning("%s: %s; reading this window by REST instead", self.name, exc)
+                    for records, _total in self._rest_read(fields, lo, hi).pages():
+                        yield records
+                    if hi is None:
+                        return
+                    lo = hi
+                    assert size is not None and end is not None
+                    hi = next_window(lo, size, end)
+                    self._defer_bookmark = True
+                    continue
+                lo = lo or self._rest_read(fields, None).first_key()
+                if lo is None:
+                    return
+                end = end or now_bound()
+                size = halve(lo, hi, end, self.name)
+                hi = lo + size
+                self.logger.warning("%s: Bulk job failed for size or time (%s); retrying in %ss windows from %s",
+                                    self.name, exc, int(size.total_seconds()), soql_datetime(lo))
+                self._defer_bookmark = True
+                continue
+            if page:
                 yield page
-                page = []
-        if page:
-            yield page
+            if hi is None:
+                return
+            self._commit_deferred_bookmark(None)
+            self._write_state_message()
+            self._defer_bookmark = True
+            lo = hi
+            assert size is not None and end is not None
+            hi = next_window(lo, size, end)
 
     def finish_record(self, record: Record, rebuilt: dict[str, dict[str, str]]) -> Record:
         """Drop `attributes`, blank text as null, datetimes as RFC 3339, compound fields rebuilt from components."""
@@ -332,13 +438,9 @@ class SalesforceStream(Stream):
 
     def query_by_ids(self, object_name: str, fields: list[str], key: str, ids: list[str], *,
                      include_deleted: bool) -> Iterator[Record]:
-        """Rows of `object_name` whose `key` is one of `ids`, in chunks that keep each query short."""
-        for i in range(0, len(ids), IN_CHUNK):
-            quoted = ", ".join(f"'{x}'" for x in ids[i : i + IN_CHUNK])
-            soql = f"SELECT {', '.join(fields)} FROM {object_name} WHERE {key} IN ({quoted})"
-            for page in self.client.query_pages(soql, include_deleted=include_deleted,
-                                                batch_size=int(self.config.get("page_size", 2000))):
-                yield from page["records"]
+        """Rows of `object_name` whose `key` is one of `ids`: ids in batches, fields in chunks, under the URI limit."""
+        yield from read_by_ids(self.client, object_name, fields, key, ids, include_deleted=include_deleted,
+                               batch_size=int(self.config.get("page_size", 2000)), max_ids=IN_CHUNK)
 
 
 class OpportunityStream(SalesforceStream):

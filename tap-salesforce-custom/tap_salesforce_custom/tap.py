@@ -16,11 +16,13 @@ from singer_sdk.streams import Stream
 from typing_extensions import override
 
 from tap_salesforce_custom.client import SalesforceClient
+from tap_salesforce_custom.compat import apply_aliases
 from tap_salesforce_custom.discovery import object_schema, parent_first, replication_key
 from tap_salesforce_custom.errors import QuotaGuardStop, SalesforceFatalError
 from tap_salesforce_custom.streams import OpportunityStream, SalesforceStream
 
 DEFAULT_OBJECTS = ["Account", "Contact", "Opportunity", "OpportunityLineItem", "Product2"]
+DEFAULT_LOGIN_URL = "https://login.salesforce.com"
 
 
 class BufferedMsgSpecWriter(MsgSpecWriter):
@@ -58,7 +60,7 @@ class TapSalesforceCustom(Tap):
         th.Property("private_key", th.StringType, secret=True,
                     description="PEM private key text that signs the JWT assertion (jwt flow)."),
         th.Property("private_key_path", th.StringType, description="Path to the PEM private key (jwt flow)."),
-        th.Property("login_url", th.StringType, default="https://login.salesforce.com",
+        th.Property("login_url", th.StringType, default=DEFAULT_LOGIN_URL,
                     description="Login host: login.salesforce.com, test.salesforce.com (sandboxes) or the My Domain "
                                 "URL (required for client_credentials)."),
         th.Property("api_version", th.StringType, default="61.0", description="Salesforce REST API version."),
@@ -71,8 +73,9 @@ class TapSalesforceCustom(Tap):
                                 "complete read), to catch late commits."),
         th.Property("include_deleted", th.BooleanType, default=True,
                     description="Read with queryAll so deleted records arrive with IsDeleted=true."),
-        th.Property("api_type", th.StringType, default="auto", allowed_values=["auto", "rest", "bulk"],
-                    description="rest, bulk (Bulk API 2.0), or auto: Bulk when a read exceeds bulk_threshold records."),
+        th.Property("api_type", th.StringType, default="auto", allowed_values=["auto", "rest", "bulk", "REST", "BULK"],
+                    description="rest, bulk (Bulk API 2.0), or auto: Bulk when a read exceeds bulk_threshold records "
+                                "(REST and BULK, singer-io's spelling, are accepted)."),
         th.Property("bulk_threshold", th.IntegerType, default=100_000,
                     description="In auto mode, reads estimated above this many records use Bulk API 2.0."),
         th.Property("max_api_usage_percent", th.NumberType, default=80,
@@ -85,6 +88,22 @@ class TapSalesforceCustom(Tap):
                     description="Retries of a call failing with 5xx, SERVER_UNAVAILABLE, a timeout or a reset."),
         th.Property("ca_bundle", th.StringType,
                     description="CA file to verify TLS with (e.g. a corporate proxy CA). Verification is never off."),
+        th.Property("schema_drift_check", th.BooleanType, default=False,
+                    description="Describe each selected object at the start of its read (one call each) and report "
+                                "added, removed and retyped fields against the catalog. Without it, drift is checked "
+                                "only when Salesforce refuses a field (INVALID_FIELD)."),
+        th.Property("is_sandbox", th.BooleanType,
+                    description="Alias (singer-io, MeltanoLabs): true means login_url https://test.salesforce.com."),
+        th.Property("lookback_window", th.IntegerType,
+                    description="Alias (singer-io) of lookback_seconds."),
+        th.Property("quota_percent_total", th.NumberType,
+                    description="Alias (singer-io) of max_api_usage_percent."),
+        th.Property("quota_percent_per_run", th.NumberType,
+                    description="singer-io setting refused with one line: use max_api_usage_percent."),
+        th.Property("record_ids", th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
+                    description='Read exactly these records, e.g. `{"Account": ["001..."]}` (deleted ones included); '
+                                "other streams read nothing and no bookmark moves. For repairs (`pipeline-ops "
+                                "reconcile --repair`), under their own state id."),
     ).to_dict()
 
     quota_stop: str | None = None
@@ -123,6 +142,8 @@ class TapSalesforceCustom(Tap):
 
         Either way the list is in sync order: the catalog's order, which discovery writes parents first.
         """
+        for note in apply_aliases(self._config, DEFAULT_LOGIN_URL):
+            self.logger.info("Setting alias: %s", note)
         if self.input_catalog is not None:
             streams = [self._stream(entry.tap_stream_id, entry.schema.to_dict(), entry.replication_key
                                     or (entry.metadata.root.replication_key if entry.metadata.root else None))

@@ -86,7 +86,7 @@ class DeadLetterStore:
 @dataclass
 class RunSummary:
     """Per-stream outcome counts. NetSuite's upsert answers 204 whether it created, changed or left a record
-    untouched, so "written" cannot be split into created/updated/unchanged without an extra read per record."""
+    untouched; "created"/"updated" come from the matcher's existence lookup (unchanged counts as updated)."""
 
     counts: dict[str, Counter[str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

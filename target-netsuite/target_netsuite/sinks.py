@@ -29,6 +29,8 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.sinks import Sink
 
+    from target_netsuite.matching import Matcher
+    from target_netsuite.reconcile import Reconciler
     from target_netsuite.target import TargetNetSuite
 
 CONTROL_PREFIX = "_sdc_"
@@ -47,6 +49,8 @@ class LoadServices:
     drain_one: Callable[[Sink], None]
     parked: ParkedRecords
     reference_wait: dt.timedelta
+    matcher: Matcher
+    reconciler: Reconciler | None = None  # `reconcile: true`: compare, never write
     dry_run: bool = False
     sinks: list[NetSuiteSink] = field(default_factory=list)
     draining: set[int] = field(default_factory=set)
@@ -74,6 +78,7 @@ class Write:
     body: dict  # without control keys and without externalId (it is in the URL)
     refs: list[tuple[str, Ref]]
     replace: list[str]
+    exists: bool | None = None  # known to NetSuite before this write (set by the matcher; None: not looked up)
 
 
 class NetSuiteSink(BatchSink):
@@ -160,6 +165,9 @@ class NetSuiteSink(BatchSink):
     # --- writing -------------------------------------------------------------------------------------------
 
     def process_batch(self, context: dict) -> None:
+        if self.services.reconciler is not None:
+            self.services.reconciler.observe(self.record_type, context.get("records", []))
+            return
         self._write(self._dedupe(context.get("records", [])))
 
     def write_parked(self, parked: list[ParkedRecord]) -> None:
@@ -168,7 +176,8 @@ class NetSuiteSink(BatchSink):
         self._write(self._dedupe([p.record for p in parked]), retried={p.external_id: p for p in parked})
 
     def _write(self, writes: list[Write], retried: dict[str, ParkedRecord] | None = None) -> None:
-        """Parents first, then this batch in waves; every write ends written, dead-lettered or parked."""
+        """Parents first, then adoption of existing records, then this batch in waves; every write ends written,
+        dead-lettered or parked."""
         if not writes:
             return
         if self.services.dry_run:
@@ -179,6 +188,7 @@ class NetSuiteSink(BatchSink):
             referenced_types = {ref[0] for write in writes for _, ref in write.refs} - {self.record_type}
             if referenced_types:
                 self.services.drain_parents(referenced_types, self)
+            writes = self.services.matcher.prepare(self.stream_name, self.record_type, writes, self._dead_letter)
             for wave in self._waves(writes):
                 self._write_wave(wave, retried or {})
         finally:
@@ -270,6 +280,8 @@ class NetSuiteSink(BatchSink):
                 write = futures[future]
                 self.services.summary.add(self.stream_name, "deleted" if write.action == "delete" else "written")
                 self._settle(write.external_id)
+                if write.exists is not None:
+                    self.services.summary.add(self.stream_name, "updated" if write.exists else "created")
             elif isinstance(error, RecordError):
                 write = futures[future]
                 self._dead_letter(

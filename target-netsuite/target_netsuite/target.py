@@ -23,6 +23,7 @@ import requests
 from singer_sdk import typing as th
 from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.target_base import Target
+from typing_extensions import override
 
 from target_netsuite.auth import (
     TOKEN_PATH,
@@ -33,7 +34,9 @@ from target_netsuite.auth import (
 )
 from target_netsuite.client import FatalError, NetSuiteClient, account_host, checked_base_url
 from target_netsuite.dead_letters import DeadLetterStore, RunSummary
+from target_netsuite.matching import Matcher
 from target_netsuite.parking import ParkedRecord, ParkedRecords
+from target_netsuite.reconcile import Reconciler
 from target_netsuite.references import ReferenceResolver
 from target_netsuite.sinks import IgnoredStreamSink, LoadServices, NetSuiteSink
 
@@ -173,6 +176,64 @@ class TargetNetSuite(Target):
             "max record age), so a long run checkpoints its progress.",
         ),
         th.Property(
+            "match_mode",
+            th.StringType,
+            default="adopt",
+            allowed_values=["adopt", "create", "report"],
+            description="What to do with a record whose external id NetSuite does not know: `adopt` a record that "
+            "matches it by `match_rules` (exactly one candidate without an external id; several → dead letter "
+            "`AMBIGUOUS_MATCH`, one with another external id → `MATCH_CONFLICT`), else create it; `create` it "
+            "without looking (an empty account); `report`: write nothing and emit no STATE, list what would be "
+            "adopted, created, updated or is ambiguous in `match_report_path`.",
+        ),
+        th.Property(
+            "match_rules",
+            th.ObjectType(additional_properties=th.ArrayType(th.ArrayType(th.StringType))),
+            description="Per record type, an ordered list of field sets identifying an existing record, e.g. "
+            '`{"customer": [["companyName"], ["email"], ["phone"]]}`; replaces that type\'s default '
+            "(customer: companyName, then email, then phone; contact: email, then firstName+lastName+company; "
+            "nonInventorySaleItem: itemId; salesOrder: none). `[]` switches matching off for a type.",
+        ),
+        th.Property(
+            "create_only_fields",
+            th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
+            description="Per record type, fields written when the record is created and never on an update "
+            '(NetSuite owns them afterwards), e.g. `{"customer": ["terms", "creditLimit", "salesRep"]}`; left out '
+            "of every update whatever their value, null included.",
+        ),
+        th.Property(
+            "match_report_path",
+            th.StringType,
+            default="reports",
+            description="Directory for the `match_mode: report` list, `match-<run id>.json`.",
+        ),
+        th.Property(
+            "reconcile",
+            th.BooleanType,
+            default=False,
+            description="Write nothing: compare the records received (a full read of Salesforce through the "
+            "mapper) with NetSuite and report missing, orphaned and stale records in `reconcile_report_path` "
+            "(see `pipeline-ops reconcile`). No STATE is emitted.",
+        ),
+        th.Property(
+            "reconcile_fields",
+            th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
+            description='Per record type, payload fields compared with NetSuite\'s values, e.g. `{"customer": '
+            '["custentity_sf_rating"]}`: formula and roll-up fields, whose changes do not move SystemModstamp.',
+        ),
+        th.Property(
+            "reconcile_external_id_pattern",
+            th.StringType,
+            description="Regular expression for the external ids this pipeline writes (default: a 15/18-character "
+            "Salesforce Id); other NetSuite records are never reported as orphaned.",
+        ),
+        th.Property(
+            "reconcile_report_path",
+            th.StringType,
+            default="reports",
+            description="Directory for reconciliation reports, `reconcile-<run id>.json`.",
+        ),
+        th.Property(
             "dry_run",
             th.BooleanType,
             default=False,
@@ -189,15 +250,36 @@ class TargetNetSuite(Target):
         self.run_id = f"{datetime.now(tz=UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
         self.client = self._make_client()
         dead_letter_dir = Path(self.config.get("dead_letter_path") or "dead_letters")
+        resolver = ReferenceResolver(self.client)
+        summary = RunSummary()
+        executor = ThreadPoolExecutor(max_workers=self.client.limiter.ceiling, thread_name_prefix="netsuite")
         self.services = LoadServices(
             client=self.client,
-            resolver=ReferenceResolver(self.client),
+            resolver=resolver,
             dead_letters=DeadLetterStore(dead_letter_dir, self.run_id),
-            summary=RunSummary(),
-            executor=ThreadPoolExecutor(max_workers=self.client.limiter.ceiling, thread_name_prefix="netsuite"),
+            summary=summary,
+            executor=executor,
             drain_one=self.drain_one,
             parked=ParkedRecords(Path(self.config.get("parked_path") or dead_letter_dir / "parked.sqlite3")),
             reference_wait=timedelta(hours=float(self.config["reference_wait_hours"])),
+            matcher=Matcher(
+                client=self.client,
+                resolver=resolver,
+                summary=summary,
+                executor=executor,
+                mode=self.config.get("match_mode") or "adopt",
+                rules=self.config.get("match_rules"),
+                create_only=self.config.get("create_only_fields"),
+            ),
+            reconciler=Reconciler(
+                client=self.client,
+                fields=self.config.get("reconcile_fields"),
+                external_id_pattern=self.config.get("reconcile_external_id_pattern"),
+                report_dir=Path(self.config.get("reconcile_report_path") or "reports"),
+                dead_letter_dir=dead_letter_dir,
+            )
+            if self.config.get("reconcile")
+            else None,
             dry_run=bool(self.config.get("dry_run")),
         )
 
@@ -270,8 +352,16 @@ class TargetNetSuite(Target):
         self.services.executor.shutdown(wait=False, cancel_futures=True)
         sys.exit(128 + signum)
 
+    @override
     def listen(self, file_input: t.IO[str] | None = None) -> None:
-        """Read and write under the account's run lock: two runs never write to one account at once."""
+        """Read and write under the account's run lock: two runs never write to one account at once.
+
+        Runs that write nothing (`dry_run`, `match_mode: report`, `reconcile`) take no lock, so they never stall
+        the schedule.
+        """
+        if self.services.dry_run or self.services.matcher.mode == "report" or self.services.reconciler is not None:
+            super().listen(file_input)
+            return
         with self._run_lock():
             super().listen(file_input)
 
@@ -299,9 +389,20 @@ class TargetNetSuite(Target):
         digest = hashlib.sha256(where.encode()).hexdigest()[:16]
         return Path(tempfile.gettempdir()) / f"target-netsuite-{digest}.lock"
 
+    @override
+    def _write_state_message(self, state: dict) -> None:
+        """`match_mode: report` and `reconcile` write nothing, so they must not claim progress."""
+        if self.services.matcher.mode == "report" or self.services.reconciler is not None:
+            return
+        super()._write_state_message(state)
+
+    @override
     def process_endofpipe(self) -> None:
         super().process_endofpipe()
-        self.retry_parked()
+        if self.services.reconciler is not None:
+            self.services.reconciler.compare(self.run_id)
+        else:
+            self.retry_parked()
         self.finish()
 
     def retry_parked(self) -> None:
@@ -310,7 +411,7 @@ class TargetNetSuite(Target):
         Streams whose record type other parked records wait for go first (parked customers before the parked
         contacts that wait for them).
         """
-        if self.services.dry_run:
+        if self.services.dry_run or self.services.matcher.mode == "report":
             return
         by_stream: dict[str, list[ParkedRecord]] = {}
         for parked in self.services.parked.all():
@@ -347,6 +448,13 @@ class TargetNetSuite(Target):
             "retries": self.client.stats.retries,
         }
         self.logger.info("Run summary: %s", json.dumps(report, sort_keys=True))
+        if self.services.matcher.mode == "report":
+            path = Path(self.config.get("match_report_path") or "reports") / f"match-{self.run_id}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            entries = sorted(self.services.matcher.report.entries, key=lambda e: (e["record_type"], e["outcome"]))
+            path.write_text(json.dumps({"run_id": self.run_id, "streams": report["streams"], "records": entries},
+                                       indent=2, ensure_ascii=False) + "\n")
+            self.logger.info("match_mode report: nothing written; the list is in %s", path)
         if self.config.get("run_report_path"):
             path = Path(self.config["run_report_path"])
             path.parent.mkdir(parents=True, exist_ok=True)

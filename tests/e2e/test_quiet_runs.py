@@ -32,9 +32,9 @@ def _writes(netsuite: SandboxAdmin) -> dict[str, int]:
 
 def _calls_during(project: MeltanoProject, salesforce: SandboxAdmin) -> list[dict]:
     """The Salesforce API calls one `meltano run` made."""
-    before = len(salesforce.get("requests"))
+    before = len(salesforce.get("requests")["requests"])
     project.run_pipeline()
-    return salesforce.get("requests")[before:]
+    return salesforce.get("requests")["requests"][before:]
 
 
 def _is_token_or_describe(path: str) -> bool:

@@ -14,6 +14,8 @@ GOLDEN = Path(__file__).with_name("golden")
 MAPPER = Path(sys.executable).with_name("netsuite-mapper")
 # An Account without any address still carries its (empty) addressbook: sublists are sent whole.
 NO_ADDRESS = {"addressbook": {"items": []}}
+# The mapped fields an Account left empty: sent as null so that NetSuite empties them too.
+EMPTY_FIELDS = {"phone": None, "fax": None, "url": None, "accountNumber": None}
 
 
 def golden_lines(case: str) -> list[str]:
@@ -99,24 +101,26 @@ def test_records_that_cannot_be_mapped_are_flagged_never_dropped(mapper, mapping
 
 def test_null_key_is_flagged(mapper, mapping_config) -> None:
     run = mapper(mapping_config, [account_schema(), account(None)])
-    assert run.records("customer")[0] == {"externalId": None, "companyName": "Name None", "subsidiary": {"id": "1"},
-                                           **NO_ADDRESS,
+    assert run.records("customer")[0] == {"externalId": None, "companyName": "Name None", **EMPTY_FIELDS,
+                                           "subsidiary": {"id": "1"}, **NO_ADDRESS, "isInactive": False,
                                            "_sdc_mapping_error": "customer.externalId: key property is null"}
 
 
 @pytest.mark.parametrize(("action", "expected"), [
     ("ignore", []),
-    ("inactivate", [{"externalId": "001D", "companyName": "Gone", "subsidiary": {"id": "1"}, **NO_ADDRESS,
-                     "isInactive": True}]),
+    ("inactivate", [{"externalId": "001D", "companyName": "Gone", **EMPTY_FIELDS, "subsidiary": {"id": "1"},
+                     **NO_ADDRESS, "isInactive": True}]),
     ("delete", [{"externalId": "001D", "_sdc_action": "delete"}]),
 ])
 def test_deleted_record_actions(mapper, mapping_config, action, expected) -> None:
+    """A live record carries `isInactive: false` only where deletion inactivates, so an undeleted one is active."""
     mapping_config["deleted_record_action"] = action
     deleted = account("001D", Name="Gone", IsDeleted=True)
     run = mapper(mapping_config, [account_schema(), deleted, account("001L")])
     assert run.returncode == 0, run.stderr
-    assert run.records("customer") == [*expected, {"externalId": "001L", "companyName": "Name 001L",
-                                                   "subsidiary": {"id": "1"}, **NO_ADDRESS}]
+    live = {"externalId": "001L", "companyName": "Name 001L", **EMPTY_FIELDS, "subsidiary": {"id": "1"},
+            **NO_ADDRESS, **({"isInactive": False} if action == "inactivate" else {})}
+    assert run.records("customer") == [*expected, live]
 
 
 def test_template_overrides_the_deleted_record_action(mapper, mapping_config) -> None:
@@ -202,3 +206,38 @@ def test_works_in_a_plain_shell_pipe(tmp_path: Path, mapping_config) -> None:
                           capture_output=True, check=True, timeout=60)
     expected = (GOLDEN / "products.out.jsonl").read_text().splitlines()
     assert [json.loads(x) for x in done.stdout.decode().splitlines()] == [json.loads(x) for x in expected]
+
+
+def _contact_schema() -> dict:
+    return json.loads(golden_lines("contacts")[0])
+
+
+def test_mapped_field_gone_holds_only_that_stream_and_pins_its_state(mapper, mapping_config) -> None:
+    schema = account_schema()
+    del schema["schema"]["properties"]["Website"]  # deleted (or hidden) in Salesforce since the mapping was written
+    before = {"bookmarks": {"Account": {"replication_key_value": "2024-01-01T00:00:00+00:00"},
+                            "Contact": {"replication_key_value": "2024-01-01T00:00:00+00:00"}}}
+    after = {"bookmarks": {"Account": {"replication_key_value": "2025-06-01T00:00:00+00:00"},
+                           "Contact": {"replication_key_value": "2025-06-01T00:00:00+00:00"}}}
+    contact = {"type": "RECORD", "stream": "Contact",
+               "record": {"Id": "003X", "LastName": "Doe", "IsDeleted": False}}
+    run = mapper(mapping_config, [{"type": "STATE", "value": before}, schema, account("001X"), _contact_schema(),
+                                  contact, {"type": "STATE", "value": after}])
+    assert run.returncode == 1
+    line = one_error_line(run.stderr)
+    assert "stream 'Account' -> 'customer': url: expression 'Website' names 'Website'" in line
+    assert "stream 'Account' held" in line
+    assert run.records("customer") == []  # held: not written, so never acknowledged
+    assert [r["externalId"] for r in run.records("contact")] == ["003X"]
+    states = [m["value"] for m in run.messages if m["type"] == "STATE"]
+    assert states[-1]["bookmarks"]["Contact"] == after["bookmarks"]["Contact"]  # the other stream advances
+    assert states[-1]["bookmarks"]["Account"] == before["bookmarks"]["Account"]  # the held one does not
+
+
+def test_held_stream_without_a_previous_bookmark_leaves_none(mapper, mapping_config) -> None:
+    schema = account_schema()
+    del schema["schema"]["properties"]["Website"]
+    run = mapper(mapping_config, [schema, account("001X"), {"type": "STATE", "value": {"bookmarks": {
+        "Account": {"replication_key_value": "2025-06-01T00:00:00+00:00"}}}}])
+    assert run.returncode == 1
+    assert [m["value"] for m in run.messages if m["type"] == "STATE"] == [{"bookmarks": {}}]

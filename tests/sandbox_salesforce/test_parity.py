@@ -149,7 +149,7 @@ def test_request_log_lists_api_calls_with_their_soql(sf: SF) -> None:
     sf.reset()
     sf.query("SELECT Id FROM Account LIMIT 1")
     sf.get(f"{API}/sobjects/Account/describe")
-    log = sf.admin("GET", "requests")
+    log = sf.admin("GET", "requests")["requests"]
     assert [(e["method"], e["path"].rsplit("/", 1)[-1], e["status"]) for e in log] == [
         ("POST", "token", 200), ("GET", "query", 200), ("GET", "describe", 200)]
     assert log[1]["q"] == "SELECT Id FROM Account LIMIT 1" and log[2]["q"] is None

@@ -144,8 +144,8 @@ def test_singerio_rest_mode_agrees_with_our_tap(singerio_python: Path, tmp_path:
 
 @pytest.mark.usefixtures("org")
 def test_singerio_bulk_mode_agrees_with_our_bulk_read(singerio_python: Path, tmp_path: Path, sf: SF) -> None:
-    before = len(sf.admin("GET", "requests"))
+    before = len(sf.admin("GET", "requests")["requests"])
     theirs = _singerio(singerio_python, tmp_path, "BULK")
-    paths = [entry["path"] for entry in sf.admin("GET", "requests")[before:]]
+    paths = [entry["path"] for entry in sf.admin("GET", "requests")["requests"][before:]]
     assert any(p.endswith("/limits") for p in paths) and any("/services/async/" in p for p in paths)
     assert _compare(_ours(tmp_path, "bulk"), theirs) > 30

@@ -18,7 +18,7 @@ LOOKBACK = 2
 
 
 def _queries(before: int) -> list[str]:
-    return [e["q"] for e in admin("GET", "requests")[before:] if e["q"]]
+    return [e["q"] for e in admin("GET", "requests")["requests"][before:] if e["q"]]
 
 
 def test_quiet_runs_after_a_burst_re_send_nothing(tmp_path: Path) -> None:
@@ -36,7 +36,7 @@ def test_quiet_runs_after_a_burst_re_send_nothing(tmp_path: Path) -> None:
     state = burst.state["bookmarks"]["Account"]
     assert state["read_started_bookmark"] == state["replication_key_value"] < state["read_started"]
 
-    before = len(admin("GET", "requests"))
+    before = len(admin("GET", "requests")["requests"])
     quiet = run_tap(tmp_path / "3", config, state=burst.state)
     resent = {stream: [r["SystemModstamp"] for r in records] for stream, records in quiet.records.items()}
     assert resent == {}  # before issue 18: the 30 accounts and the opportunity again, run after run

@@ -170,7 +170,7 @@ def test_isolation_dead_letters_and_replay(admin, config, tmp_path) -> None:
     assert sorted(x["externalId"] for x in letters) == ["R007", "R123"]
     assert {x["code"] for x in letters} == {"USER_ERROR"} and all("rejection rule" in x["detail"] for x in letters)
     report = json.loads(Path(config["run_report_path"]).read_text())
-    assert report["streams"]["customer"] == {"dead_lettered": 2, "written": 198}
+    assert report["streams"]["customer"] == {"created": 198, "dead_lettered": 2, "written": 198}
 
     admin.knobs(reject_external_id_pattern=None)
     files = sorted(Path(config["dead_letter_path"]).glob("*.jsonl"))
@@ -249,7 +249,9 @@ def test_transient_errors_that_never_clear_fail_without_state(admin, config, tmp
 def test_secrets_never_logged(admin, config, tmp_path) -> None:
     """Debug logging, retries, dead letters, a fatal error: no secret or signature anywhere."""
     admin.knobs(error_script=["ok", "500", "500"], reject_external_ids=["L2"])
-    run = run_target({**config, "max_retries": 10}, [CUSTOMER_SCHEMA, customer("L1"), customer("L2"), state(1)],
+    # match_mode create: no record-matching SuiteQL, so the 500s after the connection check hit the PUTs
+    run = run_target({**config, "max_retries": 10, "match_mode": "create"},
+                     [CUSTOMER_SCHEMA, customer("L1"), customer("L2"), state(1)],
                      tmp_path, env={"LOGLEVEL": "DEBUG"})
     assert run.returncode == 0, run.stderr
     assert "DEBUG" in run.stderr, run.stderr[:3000]  # debug logging was on
@@ -363,3 +365,18 @@ def test_two_targets_started_at_once_never_both_write(admin, config, tmp_path, a
     assert loser.stdout == ""  # no STATE
     assert "Traceback" not in loser.stderr
     assert admin.stats()["writes"]["created"] == 8
+
+
+def test_explicit_nulls_reach_netsuite_and_empty_only_those_fields(admin, config) -> None:
+    """A payload's `null` goes over the wire as `null` (NetSuite empties the field); a field the payload does not
+    carry keeps its value; a null reference empties the reference."""
+    _listen(config, [CUSTOMER_SCHEMA, CONTACT_SCHEMA, customer("N1", phone="+1 415-555-0100", comments="by hand"),
+                     contact("NK", "N1")])
+    assert admin.by_external_id("contact")["NK"]["company"]
+    emptied = {**contact("NK", "N1"), "record": {**contact("NK", "N1")["record"], "company": None}}
+    _listen(config, [CUSTOMER_SCHEMA, CONTACT_SCHEMA, customer("N1", phone=None), emptied])
+    stored = admin.by_external_id("customer")["N1"]
+    assert "phone" not in stored
+    assert stored["comments"] == "by hand"
+    assert "company" not in admin.by_external_id("contact")["NK"]
+    assert dead_letters(config) == []

@@ -181,7 +181,8 @@ def test_unknown_stream_is_ignored(tmp_path) -> None:
 def test_record_not_matching_schema_is_sent_not_fatal(tmp_path) -> None:
     """NetSuite, not the SCHEMA, decides: a schema mismatch is logged and the record is still written."""
     responses.put(f"{BASE}/services/rest/record/v1/customer/eid:12345", status=204)
-    target = TargetNetSuite(config={**TBA, "dead_letter_path": str(tmp_path)})
+    # match_mode create: no record-matching SuiteQL, so the PUT is the only request
+    target = TargetNetSuite(config={**TBA, "dead_letter_path": str(tmp_path), "match_mode": "create"})
     target.listen(_singer(SCHEMA, {"type": "RECORD", "stream": "customer", "record": {"externalId": 12345}}))
     assert target.services.summary.as_dict() == {"customer": {"written": 1}}
     assert len(responses.calls) == 1

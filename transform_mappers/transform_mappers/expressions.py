@@ -43,6 +43,15 @@ class ExpressionError(ValueError):
     """An expression the mapper refuses at start-up (does not parse, unknown name, forbidden syntax)."""
 
 
+class MissingFieldError(ExpressionError):
+    """An expression names a field its stream's schema does not have (e.g. deleted at the source)."""
+
+    def __init__(self, message: str, field: str) -> None:
+        """Keep the field's name for the caller's message."""
+        super().__init__(message)
+        self.field = field
+
+
 def parse(source: str) -> ast.Expression:
     """Parse and check the syntax whitelist; needs no schema, so it runs when the config is loaded."""
     if not isinstance(source, str) or not source.strip():
@@ -148,7 +157,8 @@ class _Rewriter(ast.NodeTransformer):
             return ast.Call(getter, [ast.Constant(name)], [])
         if name in self.scope.functions:
             raise self._fail(f"uses the function {name!r} without calling it")
-        raise self._fail(f"names {name!r}, which stream {self.scope.stream!r} does not have")
+        raise MissingFieldError(f"expression {self.source!r} names {name!r}, which stream {self.scope.stream!r} "
+                                "does not have", name)
 
     def visit_Call(self, node: ast.Call) -> ast.expr:
         if isinstance(node.func, ast.Name):

@@ -26,7 +26,14 @@ from singer_sdk.singerlib import ActivateVersionMessage, Message, RecordMessage,
 
 from transform_mappers.expressions import Scope
 from transform_mappers.functions import FunctionSettings, build_functions
-from transform_mappers.payloads import DELETE_ACTIONS, AnyFields, Payload, PayloadOptions, TemplateError
+from transform_mappers.payloads import (
+    DELETE_ACTIONS,
+    AnyFields,
+    MissingFieldTemplateError,
+    Payload,
+    PayloadOptions,
+    TemplateError,
+)
 from transform_mappers.writer import BufferedMsgSpecWriter
 
 if t.TYPE_CHECKING:
@@ -35,6 +42,10 @@ if t.TYPE_CHECKING:
 
 class MappingConfigError(Exception):
     """A mapping that cannot run: reported as one line naming the mapping, the stream and the expression."""
+
+
+class StreamHeldError(MappingConfigError):
+    """A payload leaf names a field its stream no longer has: only that stream stops (see `map_schema_message`)."""
 
 
 _Route = tuple[StreamMap, Payload | None]
@@ -106,17 +117,41 @@ class SalesforceToNetSuiteMapper(InlineMapper):
                 self.logger.warning("Payload %r is neither a stream nor an __alias__ in stream_maps: "
                                     "it applies only to an input stream of that name.", output)
         self.routes: dict[str, list[_Route]] = {}
+        #: Held streams (a mapped field disappeared): their error line, and the bookmark each STATE keeps for them.
+        self.held: dict[str, str] = {}
+        self._pinned: dict[str, t.Any] = {}
+        self._last_state: dict[str, t.Any] = {}
 
     def _compile(self, output: str, stream: str, fields: Mapping[str, t.Any], where: str) -> Payload:
         scope = Scope(stream=stream, fields=fields, functions=self.functions, config=self.globals["config"])
         try:
             return Payload(output, self.templates[output], scope, self.globals, self.options)
+        except MissingFieldTemplateError as exc:
+            raise StreamHeldError(f"mapping {self.label!r}, {where}: {exc}") from None
         except TemplateError as exc:
             raise MappingConfigError(f"mapping {self.label!r}, {where}: {exc}") from None
 
     def map_schema_message(self, message_dict: dict) -> Iterable[Message]:
-        """Register the stream with the SDK stream maps, compile its payload template against its schema."""
+        """Register the stream with the SDK stream maps, compile its payload template against its schema.
+
+        A template leaf naming a field the schema lacks (deleted or hidden in Salesforce) holds **that stream**
+        instead of stopping the pipeline: its records are not passed on, every later STATE keeps its bookmark
+        as it was before its SCHEMA (so the next run reads them again), the other streams go on, and the run
+        ends with exit code 1 and one line naming the field and the leaf.
+        """
         self._assert_line_requires(message_dict, requires={"stream", "schema"})
+        stream: str = message_dict["stream"]
+        if stream in self.held:
+            return
+        try:
+            yield from self._schema_messages(message_dict)
+        except StreamHeldError as exc:
+            self.held[stream] = f"{exc}; stream {stream!r} held: its records are not written and its state does not "
+            self.held[stream] += "advance (the other streams go on)"
+            self._pinned[stream] = (self._last_state.get("bookmarks") or {}).get(stream)
+            self.routes[stream] = []
+
+    def _schema_messages(self, message_dict: dict) -> Iterable[Message]:
         stream: str = message_dict["stream"]
         schema: dict = message_dict["schema"]
         key_properties = message_dict.get("key_properties") or []
@@ -125,6 +160,7 @@ class SalesforceToNetSuiteMapper(InlineMapper):
         except (MapExpressionError, StreamMapConfigError) as exc:
             raise MappingConfigError(f"mapping {self.label!r}, stream {stream!r}: {exc}") from None
         routes: list[_Route] = []
+        schemas: list[SchemaMessage] = []
         for stream_map in self.stream_mapper.stream_maps[stream]:
             if isinstance(stream_map, RemoveRecordTransform):
                 continue
@@ -134,14 +170,15 @@ class SalesforceToNetSuiteMapper(InlineMapper):
                 fields = stream_map.transformed_schema.get("properties") or {}
                 payload = self._compile(output, stream, fields, where=f"stream {stream!r} -> {output!r}")
             routes.append((stream_map, payload))
-            yield SchemaMessage(
+            schemas.append(SchemaMessage(
                 stream=output,
                 schema=payload.schema if payload else stream_map.transformed_schema,
                 key_properties=payload.key_properties if payload else stream_map.transformed_key_properties,
                 # A payload no longer carries the input's bookmark fields (SystemModstamp, ...).
                 bookmark_properties=None if payload else message_dict.get("bookmark_properties"),
-            )
+            ))
         self.routes[stream] = routes
+        yield from schemas  # only once every output compiled: a held stream sends no SCHEMA
 
     def map_record_message(self, message_dict: dict) -> Iterable[Message]:
         """Apply the stream maps, then the payload template, to one record."""
@@ -166,8 +203,18 @@ class SalesforceToNetSuiteMapper(InlineMapper):
                                     version=message_dict.get("version"), time_extracted=time_extracted)
 
     def map_state_message(self, message_dict: dict) -> Iterable[Message]:
-        """STATE passes unchanged, after every record before it (the mapper is strictly sequential)."""
-        return [StateMessage(value=message_dict["value"])]
+        """STATE passes after every record before it (the mapper is strictly sequential); held streams keep theirs."""
+        value = message_dict["value"]
+        self._last_state = value
+        if not self.held or not isinstance(value, dict):
+            return [StateMessage(value=value)]
+        bookmarks = dict(value.get("bookmarks") or {})
+        for stream, pinned in self._pinned.items():
+            if pinned is None:
+                bookmarks.pop(stream, None)
+            else:
+                bookmarks[stream] = pinned
+        return [StateMessage(value={**value, "bookmarks": bookmarks})]
 
     def map_activate_version_message(self, message_dict: dict) -> Iterable[Message]:
         """ACTIVATE_VERSION follows its stream to each output stream."""
@@ -185,5 +232,7 @@ class SalesforceToNetSuiteMapper(InlineMapper):
             sys.exit(1)
 
     def process_endofpipe(self) -> None:
-        """Flush the records buffered since the last control message."""
+        """Flush the records buffered since the last control message; then fail if a stream was held."""
         sys.stdout.flush()
+        if self.held:
+            raise MappingConfigError(" | ".join(self.held.values()))

@@ -5,12 +5,21 @@ lists become arrays whose elements may be conditional (`__if__`) or repeated ove
 `__as__`). A leaf may carry an explicit type: `{__expr__: "...", __schema__: {...}}`. A template is compiled once per
 input schema into a tree of closures, so mapping a record is one pass over that tree.
 
-Text leaves are trimmed; leaves that evaluate to null or blank text, and objects left empty, are left out of the
-payload, so NetSuite keeps what it has. Lists are kept even when empty: a sublist is the complete current list (the
-target replaces the NetSuite sublist with it), so an empty one clears it, or is refused by NetSuite when a record
-needs lines (a sales order), which dead-letters it visibly instead of leaving stale lines.
-A leaf that raises is recorded as a failure (path, reason, the input values involved); the record is still emitted,
-flagged with `_sdc_mapping_error`, so the target dead-letters it with that reason.
+Invariants:
+- Every field the template names is ours, and the payload always says what Salesforce holds for it. Text leaves are
+  trimmed, and blank text counts as null. Outside sublists a null leaf is sent as an explicit `null`, which NetSuite
+  takes as "empty this field". A nested object whose leaves are all null (a reference, a subrecord) is sent as
+  `null` as a whole. A field the template does not name is never in the payload, so NetSuite keeps its value.
+- Inside a sublist line, null leaves and empty objects are left out. The target replaces the sublist whole, so each
+  line is written new and a field it does not carry is empty anyway. Lists are kept even when empty: a sublist is the
+  complete current list, so an empty one clears it, or is refused by NetSuite when a record needs lines (a sales
+  order). That record is dead-lettered visibly instead of keeping stale lines.
+- A leaf that raises is recorded as a failure (path, reason, the input values involved) and left out, never sent as
+  null: a value we could not compute must not clear anything. The record is still emitted, flagged with
+  `_sdc_mapping_error`, so the target dead-letters it with that reason.
+- Record types whose delete action is `inactivate` carry the active state on every upsert: `isInactive: true` when
+  Salesforce deleted the record, else the template's value, or `false` when the template has none or it is null. So a
+  record undeleted in Salesforce becomes active again in NetSuite.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from typing import Any
 from transform_mappers.expressions import (
     Expression,
     ExpressionError,
+    MissingFieldError,
     Scope,
     compile_expression,
     merge_schemas,
@@ -41,8 +51,32 @@ _OPTION_KEYS = frozenset({"__key_properties__", "__on_delete__"})
 _CONSTANT_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
 
 
+class _Failed:
+    """The value of a leaf that raised: left out of the payload (an unknown value must not clear a NetSuite field);
+    false, so a failed `__if__` drops its element and a failed `__each__` yields no lines, as a null would."""
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "<failed>"
+
+
+_FAILED: Any = _Failed()
+
+
 class TemplateError(ValueError):
     """A template that cannot be compiled; the message names the path inside the template."""
+
+
+class MissingFieldTemplateError(TemplateError):
+    """A template leaf names a field the stream does not have: `field` and the leaf's `path`."""
+
+    def __init__(self, message: str, field: str, path: str) -> None:
+        """Keep the field and the leaf path for the caller's decision and message."""
+        super().__init__(message)
+        self.field = field
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -115,11 +149,14 @@ class Payload:
             return None
         if deleted and self.on_delete == "delete":
             out = {key: evaluate(record, _NO_LOOP_VARS, failures) for key, evaluate in self._keys}
+            out = {key: None if value is _FAILED else value for key, value in out.items()}
             out[ACTION_KEY] = "delete"
         else:
             out = self._root(record, _NO_LOOP_VARS, failures)
             if deleted:
                 out[self._inactive_field] = True
+            elif self.on_delete == "inactivate" and out.get(self._inactive_field) is None:
+                out[self._inactive_field] = False  # an undeleted record comes back active
         for key in self.key_properties:
             if out.get(key) is None:
                 out[key] = None
@@ -155,7 +192,8 @@ class _Compiler:
         self.field_lengths = field_lengths
         self.top_level: dict[str, Evaluator] = {}
 
-    def node(self, node: Any, path: str, scope: Scope) -> tuple[Evaluator, Schema]:
+    def node(self, node: Any, path: str, scope: Scope, *, in_line: bool = False) -> tuple[Evaluator, Schema]:
+        """`in_line`: inside a sublist line (null leaves left out) rather than the record body (null leaves sent)."""
         if isinstance(node, str):
             return self.leaf(node, None, path, scope)
         if isinstance(node, Mapping):
@@ -164,7 +202,7 @@ class _Compiler:
                 if extra:
                     raise TemplateError(f"{path}: unexpected {min(extra)!r} beside __expr__")
                 return self.leaf(node["__expr__"], node.get("__schema__"), path, scope)
-            return self.object(node, path, scope)
+            return self.object(node, path, scope, in_line=in_line)
         if isinstance(node, list):
             return self.array(node, path, scope)
         if node is None or type(node) in _CONSTANT_TYPES:
@@ -174,6 +212,8 @@ class _Compiler:
     def leaf(self, source: Any, declared: Schema | None, path: str, scope: Scope) -> tuple[Evaluator, Schema]:
         try:
             expression = compile_expression(source, scope, self.globals)
+        except MissingFieldError as exc:
+            raise MissingFieldTemplateError(f"{path}: {exc}", exc.field, path) from None
         except ExpressionError as exc:
             raise TemplateError(f"{path}: {exc}") from None
         fn = expression.fn
@@ -185,7 +225,7 @@ class _Compiler:
                 value = fn(record, loop)
             except Exception as exc:  # noqa: BLE001 - any failure of one leaf flags the record, never stops the run
                 failures.append((path, _describe(exc, expression, record, loop)))
-                return None
+                return _FAILED
             if type(value) is str:
                 value = value.strip()
                 if limit is not None and len(value) > limit:
@@ -215,27 +255,45 @@ class _Compiler:
                 return int(self.field_lengths[key])
         return None
 
-    def object(self, node: Mapping[str, Any], path: str, scope: Scope) -> tuple[Evaluator, Schema]:
+    def object(self, node: Mapping[str, Any], path: str, scope: Scope, *,
+               in_line: bool = False) -> tuple[Evaluator, Schema]:
         children: list[tuple[str, Evaluator]] = []
         properties: dict[str, Schema] = {}
         for key, child in node.items():
             if not isinstance(key, str) or key.startswith("__"):
                 raise TemplateError(f"{path or 'payload'}: unexpected key {key!r}")
-            evaluate, schema = self.node(child, f"{path}.{key}" if path else key, scope)
+            evaluate, schema = self.node(child, f"{path}.{key}" if path else key, scope, in_line=in_line)
             children.append((key, evaluate))
             properties[key] = schema
             if not path:
                 self.top_level[key] = evaluate
         items = tuple(children)
+        nested = bool(path)
 
-        def evaluate_object(record: Mapping[str, Any], loop: Mapping[str, Any], failures: _Failures) -> dict:
+        def evaluate_line_object(record: Mapping[str, Any], loop: Mapping[str, Any], failures: _Failures) -> dict:
+            """In a sublist line: only what has a value (the line is written new)."""
             out = {}
             for key, evaluate in items:
                 value = evaluate(record, loop, failures)
-                if value is not None and (value or type(value) is not dict):
+                if value is not None and value is not _FAILED and (value or type(value) is not dict):
                     out[key] = value
             return out
 
+        def evaluate_body_object(record: Mapping[str, Any], loop: Mapping[str, Any], failures: _Failures) -> Any:
+            """In the record body: every owned field, null when empty, so NetSuite empties it too."""
+            out = {}
+            failed = False
+            for key, evaluate in items:
+                value = evaluate(record, loop, failures)
+                if value is _FAILED:
+                    failed = True
+                    continue
+                out[key] = None if type(value) is dict and not value else value
+            if nested and not failed and all(value is None for value in out.values()):
+                return None  # all null: the whole reference/subrecord is emptied
+            return out if out or not nested else _FAILED
+
+        evaluate_object = evaluate_line_object if in_line else evaluate_body_object
         return evaluate_object, {"type": ["object", "null"] if path else "object", "properties": properties}
 
     def array(self, node: list[Any], path: str, scope: Scope) -> tuple[Evaluator, Schema]:
@@ -268,12 +326,12 @@ class _Compiler:
         if isinstance(element, Mapping) and "__if__" in element:
             condition = self._condition(element, path, scope)
             element = {k: v for k, v in element.items() if k != "__if__"}
-        evaluate, schema = self.node(element, path, scope)
+        evaluate, schema = self.node(element, path, scope, in_line=True)
 
         def part(record: Mapping[str, Any], loop: Mapping[str, Any], failures: _Failures, out: list) -> None:
             if condition is None or condition(record, loop, failures):
                 value = evaluate(record, loop, failures)
-                if value is not None:
+                if value is not None and value is not _FAILED:
                     out.append(value)
 
         return part, schema
@@ -286,7 +344,7 @@ class _Compiler:
         inner = scope.with_loop_var(name, source_schema.get("items", {}) if isinstance(source_schema, dict) else {})
         condition = self._condition(element, path, inner)
         body = {k: v for k, v in element.items() if k not in {"__each__", "__as__", "__if__"}}
-        evaluate, schema = self.node(body, path, inner)
+        evaluate, schema = self.node(body, path, inner, in_line=True)
 
         def part(record: Mapping[str, Any], loop: Mapping[str, Any], failures: _Failures, out: list) -> None:
             for index, value in enumerate(source(record, loop, failures) or ()):

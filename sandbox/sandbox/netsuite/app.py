@@ -4,7 +4,8 @@ Request pipeline for `/services/rest/...` (handled before Starlette's middleware
 fault can close the raw socket): authenticate (TBA or bearer) → take a slot of the account's concurrency pool
 or answer 429 at once → injected fault (script or rates) → latency → handler → release the slot, count and
 log. `/services/rest/auth/oauth2/v1/token` issues M2M tokens and is not governed. Admin routes live under
-`/__admin/` and need no auth.
+`/__admin/` and need no auth; their record writes stand for a person working in the NetSuite UI: validated like
+API writes, but never governed and never in the request log.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from sandbox.netsuite.responses import (
     user_error,
 )
 from sandbox.netsuite.store import Store
+from sandbox.netsuite.validation import Validator
 
 LOGGER = logging.getLogger("sandbox.netsuite")
 API_PREFIX = "/services/rest/"
@@ -223,6 +225,69 @@ class NetSuiteSandbox:
             return JSONResponse({"error": "not found"}, status_code=404)
         return JSONResponse(_admin_view(rtype.sublists, record))
 
+    # --- records "by hand": what a NetSuite user does in the UI (or a CSV import), not the API the target uses ---
+
+    def _by_hand(self, account: str, rtype_name: str, existing: dict[str, Any] | None,
+                 changes: dict[str, Any]) -> str:
+        """Validate and save one record like the UI does; not logged as an API request, not governed."""
+        rtype = record_type(rtype_name)
+        if rtype is None:
+            raise KnobError(f"unknown record type {rtype_name}")
+        try:
+            validator = Validator(rtype, self.api.lookup(account), strict_names=True)
+            record = apply_changes(rtype, existing, validator.check_changes(changes), set())
+            validator.check_record(record)
+        except NetSuiteError as exc:
+            raise KnobError(f"{rtype.name}: {exc.code}: {exc.detail}") from exc
+        eid = record.get("externalId")
+        if eid is not None:
+            other = self.store.get_by_external_id(account, rtype.name, str(eid))
+            if other is not None and (existing is None or other["id"] != existing["id"]):
+                raise KnobError(f"{rtype.name}: a record with external ID {eid} already exists")
+        if existing is None:
+            return self.store.insert(account, rtype.name, rtype.family, record)
+        self.store.replace(account, rtype.name, existing["id"], record)
+        return str(existing["id"])
+
+    async def admin_create_records(self, request: Request) -> Response:
+        """`POST /__admin/records/<type>`: one record body, or `{"records": [...]}`; externalId optional."""
+        data = await _admin_json(request)
+        account = self._account(request)
+        bodies = data["records"] if isinstance(data.get("records"), list) else [data]
+        ids = [self._by_hand(account, request.path_params["rtype"], None, dict(body)) for body in bodies]
+        return JSONResponse({"ids": ids}, status_code=201)
+
+    def _stored(self, request: Request) -> tuple[str, Any, dict[str, Any]]:
+        rtype = record_type(request.path_params["rtype"])
+        key = request.path_params["key"]
+        account = self._account(request)
+        record = None
+        if rtype is not None:
+            record = (self.store.get_by_external_id(account, rtype.name, key[4:]) if key.startswith("eid:")
+                      else self.store.get(account, rtype.name, key))
+        if rtype is None or record is None:
+            raise _NotFoundError
+        return account, rtype, record
+
+    async def admin_edit_record(self, request: Request) -> Response:
+        """`PATCH /__admin/records/<type>/<id or eid:>`: edit by hand (`null` clears a field)."""
+        changes = await _admin_json(request)
+        try:
+            account, rtype, record = self._stored(request)
+        except _NotFoundError:
+            return JSONResponse({"error": "not found"}, status_code=404)
+        self._by_hand(account, rtype.name, record, changes)
+        return JSONResponse(_admin_view(rtype.sublists, self.store.get(account, rtype.name, record["id"]) or {}))
+
+    async def admin_delete_record(self, request: Request) -> Response:
+        """`DELETE /__admin/records/<type>/<id or eid:>`: delete by hand."""
+        try:
+            account, rtype, record = self._stored(request)
+        except _NotFoundError:
+            return JSONResponse({"error": "not found"}, status_code=404)
+        self.store.delete(account, rtype.name, record["id"])
+        return JSONResponse({"status": "ok", "id": record["id"]})
+
     async def admin_stats(self, request: Request) -> Response:
         account = self._account(request)
         stats = self.governor.for_account(account).as_dict()
@@ -261,6 +326,10 @@ class NetSuiteSandbox:
         self.auth.add_m2m_client(account, client)
         return JSONResponse({"status": "ok", "client_id": client.client_id,
                              "certificate_id": client.certificate_id}, status_code=201)
+
+
+class _NotFoundError(Exception):
+    """No such record for an admin route."""
 
 
 async def _admin_json(request: Request) -> dict[str, Any]:
@@ -308,7 +377,10 @@ def create_app(data_dir: Path, config: dict[str, Any]) -> Starlette:
         Route("/__admin/health", _health),
         Route("/__admin/reset", sandbox.admin_reset, methods=["POST"]),
         Route("/__admin/records/{rtype}", sandbox.admin_records),
+        Route("/__admin/records/{rtype}", sandbox.admin_create_records, methods=["POST"]),
         Route("/__admin/records/{rtype}/{key}", sandbox.admin_record),
+        Route("/__admin/records/{rtype}/{key}", sandbox.admin_edit_record, methods=["PATCH"]),
+        Route("/__admin/records/{rtype}/{key}", sandbox.admin_delete_record, methods=["DELETE"]),
         Route("/__admin/stats", sandbox.admin_stats),
         Route("/__admin/requests", sandbox.admin_requests),
         Route("/__admin/knobs", sandbox.admin_knobs, methods=["GET", "POST"]),

@@ -8,6 +8,7 @@ Examples:
     sandbox netsuite knobs --set '{"latency_ms": {"mean": 200, "jitter": 50}, "reject_external_ids": ["X"]}'
     sandbox netsuite stats
     sandbox netsuite requests --tail 20
+    sandbox netsuite seed-existing --salesforce-url http://127.0.0.1:8701   # an account already in use
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ import argparse
 import json
 import os
 import sys
+from collections import Counter
 from typing import Any
 
 import requests
+
+from sandbox.netsuite.existing import seed_existing
 
 DEFAULT_URL = os.environ.get("SANDBOX_NETSUITE_URL", "http://127.0.0.1:8702")
 
@@ -52,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     log = sub.add_parser("requests", help="print the request log")
     log.add_argument("--tail", type=int, help="only the last N entries")
     sub.add_parser("accounts", help="print accounts and their public credential ids")
+    existing = sub.add_parser("seed-existing", help="enter records by hand for the Salesforce stand-in's data, "
+                              "without external ids (exact, near and ambiguous matches); prints a summary")
+    existing.add_argument("--salesforce-url", default=os.environ.get("SANDBOX_SALESFORCE_URL",
+                                                                      "http://127.0.0.1:8701"))
+    existing.add_argument("--limit", type=int, help="only the first N records of each Salesforce object")
     return parser
 
 
@@ -85,6 +94,10 @@ def main(argv: list[str]) -> int:
         result = _call("POST", f"{base}/knobs", params, changes) if changes else _call("GET", f"{base}/knobs", params)
     elif args.command == "stats":
         result = _call("GET", f"{base}/stats", params)
+    elif args.command == "seed-existing":
+        plan = seed_existing(args.url.rstrip("/"), args.salesforce_url.rstrip("/"), account=args.account,
+                             limit=args.limit)
+        result = dict(Counter(f"{entry['type']} {entry['kind']}" for entry in plan))
     elif args.command == "requests":
         result = _call("GET", f"{base}/requests", params)
         if args.tail:

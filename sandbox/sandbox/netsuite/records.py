@@ -168,10 +168,9 @@ def _stamp() -> str:
 
 
 def _normalize_line(sublist: Sublist, line: dict[str, Any]) -> dict[str, Any]:
+    """A line as stored; `null` values are kept here (they empty a field of an existing line)."""
     out = {}
     for name, value in line.items():
-        if value is None:
-            continue
         if name in sublist.references and isinstance(value, dict) and "id" in value:
             value = normalize_reference(value)
         out[name] = copy.deepcopy(value)
@@ -180,7 +179,8 @@ def _normalize_line(sublist: Sublist, line: dict[str, Any]) -> dict[str, Any]:
 
 def _merge_lines(sublist: Sublist, current: list[dict[str, Any]], incoming: list[dict[str, Any]],
                  normalize: Callable[[dict[str, Any]], dict[str, Any]]) -> list[dict[str, Any]]:
-    """Without `replace`, a line naming an existing line key updates it; any other line is appended."""
+    """A line naming an existing line key updates it (`null` empties that field); any other line is added, its
+    `null` fields simply not set."""
     lines = [dict(line) for line in current]
     next_key = max((int(line[sublist.key]) for line in lines), default=0) + 1
     for raw in incoming:
@@ -188,8 +188,13 @@ def _merge_lines(sublist: Sublist, current: list[dict[str, Any]], incoming: list
         key = line.get(sublist.key)
         existing = next((old for old in lines if str(old[sublist.key]) == str(key)), None) if key else None
         if existing is not None:
-            existing.update(line)
+            for name, value in line.items():
+                if value is None:
+                    existing.pop(name, None)
+                else:
+                    existing[name] = value
             continue
+        line = {name: value for name, value in line.items() if value is not None}
         line[sublist.key] = next_key
         next_key += 1
         lines.append(line)
@@ -198,7 +203,9 @@ def _merge_lines(sublist: Sublist, current: list[dict[str, Any]], incoming: list
 
 def apply_changes(rtype: RecordType, stored: dict[str, Any] | None, changes: dict[str, Any],
                   replace: set[str]) -> dict[str, Any]:
-    """Merge a write into a record: `null` clears a field, sublists merge line-wise unless named in `replace`."""
+    """Merge a write into a record as NetSuite does: a field not sent keeps its value; `null` empties a body field
+    (a reference, a subrecord); sublists merge line-wise unless named in `replace`, which empties them first, and a
+    `null` sublist empties it only when named in `replace` too."""
     record = copy.deepcopy(stored) if stored else {}
     record.pop("id", None)
     for name in replace & set(rtype.sublists):
@@ -206,6 +213,8 @@ def apply_changes(rtype: RecordType, stored: dict[str, Any] | None, changes: dic
     for name, value in changes.items():
         if name in rtype.read_only:
             continue
+        if value is None and name in rtype.sublists:
+            continue  # emptied above when in `replace`; without it there is nothing to merge
         if value is None:
             record.pop(name, None)
         elif name in rtype.sublists and isinstance(value, dict):

@@ -1,5 +1,8 @@
 """A small SuiteQL engine: enough of `SELECT ... FROM <table> [WHERE ...] [ORDER BY ...]` for id lookups.
 
+WHERE conditions may apply the string functions `UPPER`, `LOWER`, `TRIM` and `REGEXP_REPLACE(x, pattern[,
+replacement])` to a column and compare with `LIKE` (`%`, `_`), as the record-matching queries of the target do.
+
 Parsed with a lark grammar (not regexes) so that what is not understood is refused with NetSuite's
 INVALID_PARAMETER error instead of being half-matched. Tables are the SuiteQL views of the records the sandbox
 stores: `customer`, `contact`, `item`, `transaction`, `subsidiary`. Columns are the records' top-level fields,
@@ -9,6 +12,7 @@ columns are left out of the row, as NetSuite does.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -29,12 +33,16 @@ table: NAME [NAME]
 where: _WHERE cond
 ?cond: cond _OR conj | conj
 ?conj: conj _AND atom | atom
-?atom: colref _IN "(" value ("," value)* ")" -> in_list
-     | colref _NOT _IN "(" value ("," value)* ")" -> not_in_list
-     | colref OP value -> compare
-     | colref _IS _NULL -> is_null
-     | colref _IS _NOT _NULL -> is_not_null
+?atom: operand _IN "(" value ("," value)* ")" -> in_list
+     | operand _NOT _IN "(" value ("," value)* ")" -> not_in_list
+     | operand OP value -> compare
+     | operand _LIKE value -> like
+     | operand _IS _NULL -> is_null
+     | operand _IS _NOT _NULL -> is_not_null
      | "(" cond ")"
+?operand: colref | func
+func: FUNC "(" operand ("," value)* ")"
+FUNC.3: /(upper|lower|trim|regexp_replace)(?=\s*\()/i
 value: STRING -> string | NUMBER -> number
 order: _ORDER _BY colref [DIRECTION]
 OP: "<>" | "!=" | "<=" | ">=" | "=" | "<" | ">"
@@ -50,6 +58,7 @@ _OR.2: /or\b/i
 _NOT.2: /not\b/i
 _IN.2: /in\b/i
 _IS.2: /is\b/i
+_LIKE.2: /like\b/i
 _NULL.2: /null\b/i
 _AS.2: /as\b/i
 _ORDER.2: /order\b/i
@@ -92,10 +101,52 @@ def _column(ref: list[str]) -> str:
     return ref[-1].lower()
 
 
+Operand = list[str] | Callable[[Row], str | None]  # a column reference, or a function of the row
+
+
+def _getter(ref: Operand) -> Callable[[Row], str | None]:
+    if isinstance(ref, list):
+        col = _column(ref)
+        return lambda row: row.get(col)
+    return ref
+
+
+def _narrow(ref: Operand, values: set[str]) -> tuple[str, set[str]] | None:
+    """Only a plain column pins the rows an index lookup can fetch; a function of it does not."""
+    return (_column(ref), values) if isinstance(ref, list) else None
+
+
+def _apply(name: str, value: str | None, args: tuple[str, ...]) -> str | None:
+    if value is None:
+        return None
+    if name == "upper":
+        result = value.upper()
+    elif name == "lower":
+        result = value.lower()
+    elif name == "trim":
+        result = value.strip(" ")
+    else:  # regexp_replace(source, pattern[, replacement]): Oracle's POSIX classes behave like Python's here
+        if not args:
+            raise invalid_query()
+        result = re.sub(args[0], args[1] if len(args) > 1 else "", value)
+    return result or None  # Oracle treats the empty string as NULL
+
+
+def _like(pattern: str) -> re.Pattern[str]:
+    parts = ("." if ch == "_" else ".*" if ch == "%" else re.escape(ch) for ch in pattern)
+    return re.compile("".join(parts), re.DOTALL)
+
+
 @v_args(inline=True)
 class _ToQuery(Transformer):  # type: ignore[type-arg]
     def colref(self, first: Token, second: Token | None = None) -> list[str]:
         return [str(first)] + ([str(second)] if second is not None else [])
+
+    def func(self, name: Token, operand: Operand, *args: str) -> Callable[[Row], str | None]:
+        inner, fname = _getter(operand), str(name).lower()
+        if (fname == "regexp_replace") != bool(args) or len(args) > 2:
+            raise invalid_query()
+        return lambda row: _apply(fname, inner(row), args)
 
     def column(self, ref: list[str], alias: Token | None = None) -> tuple[str, str]:
         return _column(ref), (str(alias).lower() if alias is not None else _column(ref))
@@ -117,26 +168,30 @@ class _ToQuery(Transformer):  # type: ignore[type-arg]
     def number(self, token: Token) -> str:
         return str(token)
 
-    def in_list(self, ref: list[str], *values: str) -> _Condition:
-        col, wanted = _column(ref), set(values)
-        return _Condition(lambda row: row.get(col) in wanted, (col, wanted))
+    def in_list(self, ref: Operand, *values: str) -> _Condition:
+        get, wanted = _getter(ref), set(values)
+        return _Condition(lambda row: get(row) in wanted, _narrow(ref, wanted))
 
-    def not_in_list(self, ref: list[str], *values: str) -> Predicate:
-        col, unwanted = _column(ref), set(values)
-        return lambda row: row.get(col) is not None and row.get(col) not in unwanted
+    def not_in_list(self, ref: Operand, *values: str) -> Predicate:
+        get, unwanted = _getter(ref), set(values)
+        return lambda row: get(row) is not None and get(row) not in unwanted
 
-    def compare(self, ref: list[str], op: Token, value: str) -> _Condition:
-        col = _column(ref)
-        return _Condition(lambda row: _compare(row.get(col), str(op), value),
-                          (col, {value}) if str(op) == "=" else None)
+    def compare(self, ref: Operand, op: Token, value: str) -> _Condition:
+        get = _getter(ref)
+        return _Condition(lambda row: _compare(get(row), str(op), value),
+                          _narrow(ref, {value}) if str(op) == "=" else None)
 
-    def is_null(self, ref: list[str]) -> Predicate:
-        col = _column(ref)
-        return lambda row: row.get(col) is None
+    def like(self, ref: Operand, pattern: str) -> Predicate:
+        get, regex = _getter(ref), _like(pattern)
+        return lambda row: (value := get(row)) is not None and regex.fullmatch(value) is not None
 
-    def is_not_null(self, ref: list[str]) -> Predicate:
-        col = _column(ref)
-        return lambda row: row.get(col) is not None
+    def is_null(self, ref: Operand) -> Predicate:
+        get = _getter(ref)
+        return lambda row: get(row) is None
+
+    def is_not_null(self, ref: Operand) -> Predicate:
+        get = _getter(ref)
+        return lambda row: get(row) is not None
 
     def cond(self, left: Predicate, right: Predicate) -> Predicate:
         return lambda row: left(row) or right(row)

@@ -92,7 +92,8 @@ class Validator:
             raise invalid_value(ref_id, name, path)
 
     def _check_sublist(self, name: str, sublist: Sublist, value: Any) -> dict[str, Any]:
-        if not isinstance(value, dict) or not isinstance(value.get("items", []), list):
+        # `{"items": null}` is a documented request shape: no lines (what it does depends on `replace`, as for []).
+        if not isinstance(value, dict) or not isinstance(value.get("items") or [], list):
             raise NetSuiteError(400, "INVALID_CONTENT",
                                 f"Error while accessing resource: Invalid value for the sublist {name}. "
                                 'Provide the sublist as {"items": [...]}.', path=name)
@@ -131,7 +132,9 @@ class Validator:
             if name not in ADDRESS_FIELDS and not is_custom_field(name):
                 self._unknown(name, f"{path}.{name}")
                 continue
-            if name in ADDRESS_LENGTHS and value is not None:
+            if value is None:
+                continue  # an address is written whole: a null field is an empty one
+            if name in ADDRESS_LENGTHS:
                 self._check_length(name, value, f"{path}.{name}", ADDRESS_LENGTHS[name])
             clean[name] = value
         country = address.get("country")

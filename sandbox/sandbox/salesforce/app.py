@@ -16,6 +16,7 @@ import json
 import re
 import secrets
 from collections.abc import Awaitable, Callable
+from email.utils import format_datetime as http_date
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,9 @@ from sandbox.salesforce.knobs import (
     volumes_from,
 )
 from sandbox.salesforce.limits import limits_body
+from sandbox.salesforce.metadata import Metadata
 from sandbox.salesforce.query import QueryEngine
-from sandbox.salesforce.request_log import RequestLog, RequestLogMiddleware
+from sandbox.salesforce.scale import RequestLog, UriLimitMiddleware
 from sandbox.salesforce.schema import compound_key
 from sandbox.salesforce.store import CONTROL_KEYS, Store, resolve_object
 from sandbox.salesforce.values import format_datetime, to_wire
@@ -70,13 +72,16 @@ class Sandbox:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(data_dir / "salesforce.sqlite3")
         self.realism = Realism(self.config)
-        if not self.store.seeded:
-            self.store.seed(volumes_from(self.config))
+        self.metadata = Metadata(self.store)
+        if self.store.seeded:
+            self.metadata.load()
+        else:
+            self.metadata.seed(volumes_from(self.config))
+        self.request_log = RequestLog()
         credentials = {key: self.config.get(key, default) for key, default in CREDENTIAL_DEFAULTS.items()}
         self.auth = Auth(self.store, self.realism, credentials)
-        self.engine = QueryEngine(self.store)
+        self.engine = QueryEngine(self.store, self.realism)
         self.bulk = BulkJobs(self.store, self.realism)
-        self.request_log = RequestLog()
         self.bulk_v1 = bulk_v1.BulkV1(self)
 
 
@@ -170,7 +175,9 @@ def _with_validators(request: Request, body: dict[str, Any]) -> Response:
     """Describe bodies carry ETag/Last-Modified and honour If-None-Match / If-Modified-Since with a 304."""
     etag, last_modified = describe.validators(body)
     headers = {"ETag": etag, "Last-Modified": last_modified}
-    if request.headers.get("if-none-match") == etag or _not_modified_since(request, describe.SCHEMA_LAST_MODIFIED):
+    changed = request.app.state.sandbox.metadata.changed_at
+    headers["Last-Modified"] = http_date(changed, usegmt=True)
+    if request.headers.get("if-none-match") == etag or _not_modified_since(request, changed):
         return Response(status_code=304, headers=headers)
     return sf_json(body, headers=headers)
 
@@ -292,7 +299,8 @@ async def health(request: Request) -> Response:
 
 def admin_reset(sandbox: Sandbox, request: Request, payload: dict[str, Any]) -> dict[str, Any]:
     volumes = volumes_from(sandbox.config, payload)
-    sandbox.store.seed(volumes)
+    sandbox.metadata.seed(volumes)
+    sandbox.request_log.clear()
     sandbox.realism.reset(keep_knobs=bool(payload.get("keep_knobs")))
     sandbox.request_log.clear()
     sandbox.bulk_v1.clear()
@@ -338,6 +346,13 @@ def admin_undelete(sandbox: Sandbox, request: Request, payload: dict[str, Any]) 
     return {"id": request.path_params["id"], "IsDeleted": False}
 
 
+def admin_purge(sandbox: Sandbox, request: Request, payload: dict[str, Any]) -> dict[str, Any]:
+    """Hard delete (emptying the recycle bin, or Bulk `hardDelete`): the record is gone without a trace."""
+    obj = resolve_object(request.path_params["object"])
+    sandbox.store.purge(obj, request.path_params["id"])
+    return {"id": request.path_params["id"], "purged": True}
+
+
 def admin_list(sandbox: Sandbox, request: Request, payload: dict[str, Any]) -> dict[str, Any]:
     obj = resolve_object(request.path_params["object"])
     limit = request.query_params.get("limit")
@@ -370,10 +385,6 @@ def admin_stats(sandbox: Sandbox, request: Request, payload: dict[str, Any]) -> 
             "records": sandbox.store.counts()}
 
 
-def admin_requests(sandbox: Sandbox, request: Request, payload: dict[str, Any]) -> list[dict[str, Any]]:
-    return sandbox.request_log.entries()
-
-
 def admin_knobs(sandbox: Sandbox, request: Request, payload: dict[str, Any]) -> dict[str, Any]:
     if request.method == "POST":
         changes = dict(payload)
@@ -381,6 +392,16 @@ def admin_knobs(sandbox: Sandbox, request: Request, payload: dict[str, Any]) -> 
             sandbox.auth.expire_all()
         sandbox.realism.update(changes)
     return sandbox.realism.knobs.public()
+
+
+def admin_metadata(sandbox: Sandbox, request: Request, payload: dict[str, Any]) -> dict[str, Any]:
+    if request.method == "POST":
+        return sandbox.metadata.change(request.path_params["object"], payload)
+    return sandbox.metadata.public()
+
+
+def admin_requests(sandbox: Sandbox, request: Request, payload: dict[str, Any]) -> dict[str, Any]:
+    return sandbox.request_log.public()
 
 
 def admin_expire_sessions(sandbox: Sandbox, request: Request, payload: dict[str, Any]) -> dict[str, Any]:
@@ -429,15 +450,18 @@ def _routes() -> list[Route]:
         Route("/__admin/health", health),
         Route("/__admin/reset", admin(admin_reset), methods=["POST"]),
         Route("/__admin/stats", admin(admin_stats)),
-        Route("/__admin/requests", admin(admin_requests)),
         Route("/__admin/knobs", admin(admin_knobs), methods=["GET", "POST"]),
         Route("/__admin/expire_sessions", admin(admin_expire_sessions), methods=["POST"]),
+        Route("/__admin/metadata", admin(admin_metadata)),
+        Route("/__admin/metadata/{object}", admin(admin_metadata), methods=["POST"]),
+        Route("/__admin/requests", admin(admin_requests)),
         Route("/__admin/share_modstamp/{object}", admin(admin_share_modstamp), methods=["POST"]),
         Route("/__admin/records/{object}", admin(admin_list), methods=["GET"]),
         Route("/__admin/records/{object}", admin(admin_create, 201), methods=["POST"]),
         Route("/__admin/records/{object}/{id}", admin(admin_update), methods=["PATCH"]),
         Route("/__admin/records/{object}/{id}", admin(admin_delete), methods=["DELETE"]),
         Route("/__admin/records/{object}/{id}/undelete", admin(admin_undelete), methods=["POST"]),
+        Route("/__admin/records/{object}/{id}/purge", admin(admin_purge), methods=["POST"]),
         Route("/services/oauth2/token", token_endpoint, methods=["POST"]),
         Route("/services/data", api(versions, authenticated=False)),
         Route("/services/data/", api(versions, authenticated=False)),
@@ -479,7 +503,7 @@ def create_app(data_dir: Path, config: dict[str, Any]) -> Starlette:
     """Build the ASGI app; records, tokens, cursors and jobs persist in `data_dir/salesforce.sqlite3`."""
     sandbox = Sandbox(data_dir, config)
     app = Starlette(routes=_routes(), middleware=[Middleware(SalesforceHeaderNames),
-                                                  Middleware(RequestLogMiddleware, log=sandbox.request_log),
+                                                  Middleware(UriLimitMiddleware, log=sandbox.request_log),
                                                   Middleware(RealismMiddleware, sandbox=sandbox)])
     app.state.sandbox = sandbox
     setattr(app.state, SENDS_DATE_HEADER, True)

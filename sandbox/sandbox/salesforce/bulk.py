@@ -14,6 +14,7 @@ import io
 import json
 from typing import Any
 
+from sandbox.salesforce import scale
 from sandbox.salesforce.errors import ApiError
 from sandbox.salesforce.knobs import Realism
 from sandbox.salesforce.query import Compiled, compile_query
@@ -140,6 +141,11 @@ class BulkJobs:
             with self.store.write() as conn:
                 if state == "JobComplete":
                     first_seq, total = self._materialise(conn, job_id, soql, info["operation"])
+                    timeout = scale.bulk_timeout_message(self.realism.knobs, total)
+                    if timeout:  # too many rows for the knob: the job fails as a slow one does
+                        conn.execute("DELETE FROM bulk_rows WHERE job_id = ?", (job_id,))
+                        info.update(state="Failed", _fail=timeout)
+                        first_seq, total = None, None
                 conn.execute("UPDATE bulk_jobs SET info = ?, polls = ?, first_seq = ?, total = ? WHERE id = ?",
                              (json.dumps(info), polls, first_seq, total, job_id))
         return self._public(info, total)

@@ -36,6 +36,7 @@ class Volumes:
     invoices: int = 20
     users: int = 5
     shared_modstamp_accounts: int = 0
+    account_fields: int = 0  # metadata.py: total Account fields; above the standard ones, Wide_Field_NNNN__c
 
 
 # (country as users type it, city, state as typed or None, postal code)

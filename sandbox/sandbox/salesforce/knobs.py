@@ -50,6 +50,9 @@ class Knobs:
     bulk_polls_per_state: int = 1
     bulk_fail_message: str | None = None
     bulk_max_records: int = 50000
+    query_timeout_rows: int | None = None  # scale.py: QUERY_TIMEOUT above this many matched rows
+    cursor_ttl_seconds: int = 900  # scale.py: idle lifetime of a query locator
+    max_open_cursors: int = 0  # scale.py: open locators kept per org (0: unlimited; real orgs: 10 per user)
 
     def public(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -76,7 +79,8 @@ def volumes_from(config: dict[str, Any], overrides: dict[str, Any] | None = None
     return Volumes(**{key: int(value) for key, value in values.items()})
 
 
-_INT_KNOBS = {"api_limit", "token_ttl_seconds", "slow_ms", "bulk_polls_per_state", "bulk_max_records", "api_usage"}
+_INT_KNOBS = {"api_limit", "token_ttl_seconds", "slow_ms", "bulk_polls_per_state", "bulk_max_records", "api_usage",
+              "cursor_ttl_seconds", "max_open_cursors"}
 _RATE_KNOBS = {"error_rate_503", "error_rate_500", "drop_rate", "slow_rate"}
 
 
@@ -100,7 +104,7 @@ def _checked_knob(key: str, value: Any) -> Any:
             if not isinstance(value, list) or not all(isinstance(step, dict) for step in value):
                 raise ValueError("a list of objects")
             return [dict(step) for step in value]
-        if key == "fault_seed":
+        if key in ("fault_seed", "query_timeout_rows"):
             return None if value is None else int(value)
         if key == "rotate_refresh_tokens":
             return bool(value)

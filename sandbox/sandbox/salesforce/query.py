@@ -23,16 +23,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.salesforce import soql
+from sandbox.salesforce import scale, soql
 from sandbox.salesforce.describe import child_relationship
 from sandbox.salesforce.errors import ApiError
+from sandbox.salesforce.knobs import Knobs, Realism
 from sandbox.salesforce.schema import NUMBER_TYPES, TEXT_TYPES, Field, SObject, compound_key, sobject
 from sandbox.salesforce.soql import BoolChain, Compare, InList, Like, Literal, Not, Path, Pos, Query
 from sandbox.salesforce.store import Store, quote
 from sandbox.salesforce.values import id_suffix, now_ms, parse_date, parse_datetime_ms, random_token, to_wire
 
 MAX_OFFSET = 2000
-CURSOR_IDLE_MS = 15 * 60 * 1000
 _ID_RE = re.compile(r"^[a-zA-Z0-9]{15}(?:[A-Z0-5]{3})?$")
 _CUSTOM_FIELD_HINT = ("If you are attempting to use a custom field, be sure to append the '__c' after the custom "
                       "field name. Please reference your WSDL or the describe call for the appropriate names.")
@@ -441,8 +441,12 @@ def parse_batch_size(header: str | None, long_text: bool) -> int:
 class QueryEngine:
     """Runs `/query`, `/queryAll` and `nextRecordsUrl` pages against the store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, realism: Realism | None = None) -> None:
         self.store = store
+        self.realism = realism
+
+    def _knobs(self) -> Knobs:
+        return self.realism.knobs if self.realism else Knobs()
 
     def _base_sql(self, compiled: Compiled, select: str) -> tuple[str, list[Any]]:
         sql = f"SELECT {select} {compiled.from_sql()} WHERE {compiled.where}"
@@ -469,37 +473,35 @@ class QueryEngine:
             probe = f"SELECT * FROM ({sql}) LIMIT {batch + 1}"
         rows = conn.execute(probe, probe_params).fetchall()
         if len(rows) <= batch:
+            scale.check_query_timeout(self._knobs(), len(rows))
             records = [build_record(compiled.root, row, base) for row in rows]
             attach_children(compiled, rows, records, conn, base)
             return {"totalSize": len(records), "done": True, "records": records}
         locator = "0r8" + random_token(15)
         rid_sql, rid_params = self._base_sql(compiled, "t0.rid")
         with self.store.write() as wconn:
-            self._expire_cursors(wconn)
+            scale.release_cursors(wconn, self._knobs())
             cursor = wconn.execute(f"INSERT INTO cursor_rows (locator, rid) SELECT ?, rid FROM ({rid_sql})",
                                    [locator, *rid_params])
             total = cursor.rowcount
+            scale.check_query_timeout(self._knobs(), total)  # rolls the cursor back
             last = wconn.execute("SELECT last_insert_rowid()").fetchone()[0]
             wconn.execute("INSERT INTO cursors (locator, soql, query_all, first_seq, total, batch, used_ms) "
                           "VALUES (?, ?, ?, ?, ?, ?, ?)",
                           (locator, text, int(query_all), last - total + 1, total, batch, now_ms()))
         return self.page(locator, 0, version)
 
-    @staticmethod
-    def _expire_cursors(conn: Any) -> None:
-        stale = conn.execute("SELECT locator, first_seq, total FROM cursors WHERE used_ms < ?",
-                             (now_ms() - CURSOR_IDLE_MS,)).fetchall()
-        for locator, first_seq, total in stale:
-            conn.execute("DELETE FROM cursor_rows WHERE seq >= ? AND seq < ?", (first_seq, first_seq + total))
-            conn.execute("DELETE FROM cursors WHERE locator = ?", (locator,))
-
     def page(self, locator: str, offset: int, version: str) -> dict[str, Any]:
         conn = self.store.conn()
-        found = conn.execute("SELECT soql, query_all, first_seq, total, batch FROM cursors WHERE locator = ?",
-                             (locator,)).fetchone()
+        found = conn.execute("SELECT soql, query_all, first_seq, total, batch, used_ms FROM cursors "
+                             "WHERE locator = ?", (locator,)).fetchone()
+        if found is not None and scale.cursor_expired(self._knobs(), found[5]):
+            with self.store.write() as wconn:
+                scale.drop_cursor(wconn, locator)
+            found = None
         if found is None or offset < 0 or offset > found[3]:
             raise ApiError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
-        text, query_all, first_seq, total, batch = found
+        text, query_all, first_seq, total, batch, _ = found
         compiled = compile_query(text, bool(query_all))
         start = first_seq + offset
         sql = (f"SELECT {', '.join(compiled.columns)} FROM cursor_rows AS c JOIN {quote(compiled.obj.name)} AS t0 "

@@ -132,6 +132,13 @@ def _audit(owner: bool = True) -> list[Field]:
     return fields
 
 
+def _cross_object_formulas() -> list[Field]:
+    """A formula over a related record: when the owner is renamed its value changes, the Account's SystemModstamp
+    does not (as in Salesforce), so only a reconciliation can notice."""
+    return [Field("OwnerName__c", "string", "Account Owner Name", 121, formula="Owner.Name",
+                  formula_sql='(SELECT u."Name" FROM "User" AS u WHERE u."Id" = {t}."OwnerId")')]
+
+
 def _address(prefix: str, label: str) -> list[Field]:
     """A standard address: components then the compound field, as Account/Contact describe them."""
     compound = f"{prefix}Address"
@@ -186,6 +193,7 @@ _ACCOUNT = SObject(
         Field("NumberofLocations__c", "double", "Number of Locations", precision=3),
         Field("SLAExpirationDate__c", "date", "SLA Expiration Date"),
         Field("Active__c", "picklist", "Active", 255, picklist=("No", "Yes")),
+        *_cross_object_formulas(),
     ),
 )
 

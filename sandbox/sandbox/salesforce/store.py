@@ -334,6 +334,14 @@ class Store:
             if obj.name == "OpportunityLineItem":
                 self._touch_opportunity(conn, current.get("OpportunityId"))
 
+    def purge(self, obj: SObject, record_id: str) -> None:
+        """Hard delete: the record leaves the recycle bin too, so not even queryAll returns it any more."""
+        with self.write() as conn:
+            self._existing(conn, obj, record_id)
+            conn.execute(f'DELETE FROM {quote(obj.name)} WHERE "Id" = ?', (record_id,))
+            if obj.name == "Opportunity":
+                conn.execute('DELETE FROM "OpportunityLineItem" WHERE "OpportunityId" = ?', (record_id,))
+
     def list_records(self, obj: SObject, limit: int | None, offset: int) -> Iterator[dict[str, Any]]:
         cursor = self.conn().execute(f"SELECT * FROM {quote(obj.name)} ORDER BY rid LIMIT ? OFFSET ?",
                                      (limit if limit is not None else -1, offset))

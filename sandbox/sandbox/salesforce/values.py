@@ -80,6 +80,15 @@ def to_wire(field: Field, value: Any, base: str, object_name: str, record_id: st
     if kind == "base64":
         # REST queries return the blob's URL, never its bytes.
         return f"{base}/sobjects/{object_name}/{record_id}/{field.name}"
+    return number_text(value)
+
+
+def number_text(value: Any) -> Any:
+    """A number kept in a field retyped Number → Text, as Salesforce converts it (`12.0` → `"12"`)."""
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
     return value
 
 
@@ -95,7 +104,7 @@ def to_csv(field: Field, value: Any) -> str:
     if kind in ("double", "currency", "percent"):
         number = float(value)
         return str(int(number)) if number.is_integer() else repr(number)
-    return str(value)
+    return str(number_text(value))
 
 
 class FieldValueError(ValueError):

@@ -1,0 +1,114 @@
+"""Issue 11: record matching and create-only fields against the NetSuite sandbox (in-process target): the rule
+order, contacts within their company, conflicts, two payloads claiming one record, explicit nulls of create-only
+fields on updates, and the requests it costs."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import requests
+from target_helpers import CUSTOMER_SCHEMA, customer, dead_letters
+from target_netsuite.target import TargetNetSuite
+
+CONTACT_SCHEMA = {
+    "type": "SCHEMA", "stream": "contact", "key_properties": ["externalId"],
+    "schema": {"type": "object", "properties": {"externalId": {"type": "string"}}, "additionalProperties": True},
+}
+SCHEMA = {**CUSTOMER_SCHEMA, "schema": {"type": "object", "properties": {"externalId": {"type": "string"}},
+                                        "additionalProperties": True}}
+
+
+def _listen(config: dict, messages: list[dict]) -> TargetNetSuite:
+    target = TargetNetSuite(config=config)
+    target.check_connection()
+    target.listen(io.StringIO("".join(json.dumps(m) + "\n" for m in messages)))
+    return target
+
+
+def _by_hand(admin, rtype: str, *bodies: dict) -> list[str]:
+    response = requests.post(f"{admin.base_url}/__admin/records/{rtype}", json={"records": list(bodies)}, timeout=10)
+    assert response.status_code == 201, response.text
+    return response.json()["ids"]
+
+
+def _contact(eid: str, first: str, last: str, company_eid: str, **extra: object) -> dict:
+    return {"type": "RECORD", "stream": "contact", "record": {
+        "externalId": eid, "firstName": first, "lastName": last, "subsidiary": {"id": "1"},
+        "company": {"externalId": company_eid, "type": "customer"}, **extra}}
+
+
+def test_rules_in_order_conflicts_and_claims(admin, config) -> None:
+    sub = {"id": "1"}
+    acme, by_phone, taken, shared = _by_hand(
+        admin, "customer",
+        {"companyName": "ACME, Inc.", "subsidiary": sub},
+        {"companyName": "Old Name Ltd", "phone": "(415) 555-0100", "subsidiary": sub},
+        {"companyName": "Taken Corp", "subsidiary": sub, "externalId": "SOMEONE-ELSE"},
+        {"companyName": "Shared Name", "subsidiary": sub},
+    )
+    target = _listen(config, [
+        SCHEMA,
+        customer("A1", "Acme"),                                   # rule 1, normalised name
+        customer("A2", "Brand New Name", phone="+1 415-555-0100"),  # rule 3, phone
+        customer("A3", "taken corp."),                            # the match carries another external id
+        customer("A4", "Shared Name"), customer("A5", "shared name"),  # two payloads, one candidate
+        customer("A6", "Nobody Has This"),                        # created
+    ])
+    records = {r["id"]: r for r in admin.records("customer")}
+    assert records[acme]["externalId"] == "A1" and records[acme]["companyName"] == "Acme"
+    assert records[by_phone]["externalId"] == "A2"
+    assert records[taken]["externalId"] == "SOMEONE-ELSE"
+    assert "externalId" not in records[shared]
+    assert len(records) == 5  # only A6 was created
+    letters = {d["externalId"]: d for d in dead_letters(config)}
+    assert letters["A3"]["code"] == "MATCH_CONFLICT" and taken in letters["A3"]["detail"]
+    assert {letters["A4"]["code"], letters["A5"]["code"]} == {"AMBIGUOUS_MATCH"}
+    assert shared in letters["A4"]["detail"]
+    assert target.services.summary.as_dict()["customer"] == {
+        "adopted": 2, "created": 1, "dead_lettered": 3, "updated": 2, "written": 3}
+
+
+def test_contact_by_name_within_its_company(admin, config) -> None:
+    _listen(config, [SCHEMA, customer("C1", "First Co"), customer("C2", "Second Co")])
+    first, second = (admin.by_external_id("customer")[eid]["id"] for eid in ("C1", "C2"))
+    ada_first, ada_second = _by_hand(
+        admin, "contact",
+        {"firstName": "Ada", "lastName": "Lovelace", "company": {"id": first}},
+        {"firstName": "ADA", "lastName": "lovelace ", "company": {"id": second}},
+    )
+    _listen(config, [CONTACT_SCHEMA, _contact("K1", "Ada", "Lovelace", "C2")])
+    contacts = {r["id"]: r for r in admin.records("contact")}
+    assert contacts[ada_second]["externalId"] == "K1"
+    assert "externalId" not in contacts[ada_first]
+    assert len(contacts) == 2
+
+
+def test_create_only_fields_left_out_of_updates_even_as_null(admin, config) -> None:
+    settings = {**config, "create_only_fields": {"customer": ["creditLimit", "terms"]}}
+    _listen(settings, [SCHEMA, customer("P1", "Payer", creditLimit=100, terms={"id": "3"})])
+    created = admin.by_external_id("customer")["P1"]
+    assert created["creditLimit"] == 100 and created["terms"] == {"id": "3"}
+    requests.patch(f"{admin.base_url}/__admin/records/customer/{created['id']}", json={"creditLimit": 900},
+                   timeout=10).raise_for_status()
+    target = _listen(settings, [SCHEMA, customer("P1", "Payer Renamed", creditLimit=None, terms=None)])
+    after = admin.by_external_id("customer")["P1"]
+    assert after["companyName"] == "Payer Renamed"
+    assert after["creditLimit"] == 900 and after["terms"] == {"id": "3"}
+    assert target.services.summary.as_dict()["customer"]["create_only_skipped"] == 2
+    puts = [e for e in admin.request_log() if e["method"] == "PUT"]
+    assert len(puts) == 2
+
+
+def test_requests_a_batch_costs(admin, config) -> None:
+    """One existence query per 200 records, one candidate query per rule per 50 unknown records."""
+    messages = [SCHEMA, *[customer(f"N{i:03}", f"New Company {i}") for i in range(120)]]
+    _listen(config, messages)
+    suiteql = [e for e in admin.request_log() if "suiteql" in e["path"]]
+    # connection check + 1 existence query + 3 candidate queries (companyName rule, 120 records / 50); the
+    # payloads carry no email or phone, so rules 2 and 3 query nothing
+    assert len(suiteql) == 1 + 1 + 3
+    before = len(admin.request_log())
+    _listen(config, messages)
+    again = [e for e in admin.request_log()[before:] if "suiteql" in e["path"]]
+    assert len(again) == 1 + 1  # all known now: no candidate search
