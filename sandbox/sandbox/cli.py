@@ -70,6 +70,7 @@ def _server(app: Any, host: str, port: int, tls_files: tuple[Path, Path] | None,
         access_log=False,
         timeout_keep_alive=30,
         server_header=False,  # Salesforce and NetSuite send their own `server` values; uvicorn must not add one
+        date_header=not getattr(app.state, "sends_date_header", False),  # the Salesforce app spells its own `Date`
         lifespan="on",
         **ssl,
     )

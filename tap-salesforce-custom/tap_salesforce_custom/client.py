@@ -6,10 +6,12 @@ connection pool and the last-seen API usage are shared too.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import time
 import typing as t
+from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin
 
 import msgspec
@@ -42,6 +44,25 @@ def parse_limit_info(header: str | None) -> list[tuple[str, int, int]]:
     return [(m["kind"], int(m["used"]), int(m["limit"])) for m in _USAGE.finditer(header)]
 
 
+def server_sent_time(response: requests.Response) -> dt.datetime | None:
+    """Salesforce's clock when the request was sent, at the latest: its `Date` header minus the round trip.
+
+    `Date` (second precision, floored) is written after the server started the work, so subtracting the whole
+    round trip gives a time no later than the server's clock when the request arrived, whatever the local
+    clock says. None without a usable `Date` header.
+    """
+    header = response.headers.get("Date")
+    if not header:
+        return None
+    try:
+        stamp = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=dt.UTC)
+    return stamp - response.elapsed
+
+
 def _error_code(response: requests.Response) -> tuple[str, str]:
     """`(errorCode, first line of message)` of a Salesforce error array (or object), else `("", "")`."""
     try:
@@ -71,6 +92,9 @@ class SalesforceClient:
         self.auth: SalesforceAuthenticator = build_authenticator(config, self.session)
         self.usage: dict[str, tuple[int, int]] = {}
         self.calls = 0
+        #: Salesforce's clock when the first call after `mark_read_start()` was sent (see `server_sent_time`).
+        self.read_started: dt.datetime | None = None
+        self._marking = False
 
     @property
     def data_url(self) -> str:
@@ -91,6 +115,14 @@ class SalesforceClient:
     def _note_usage(self, response: requests.Response) -> None:
         for kind, used, limit in parse_limit_info(response.headers.get("Sforce-Limit-Info")):
             self.usage[kind] = (used, limit)
+        if self._marking:
+            self._marking = False
+            self.read_started = server_sent_time(response)
+
+    def mark_read_start(self) -> None:
+        """Remember, as `read_started`, Salesforce's time at the next call (None if it sends no `Date`)."""
+        self.read_started = None
+        self._marking = True
 
     def request(
         self,

@@ -1,12 +1,24 @@
 """Streams: one per Salesforce object, read by REST query or Bulk 2.0, with safe bookmarks.
 
 Bookmark rules (the tap's core promise):
-- REST reads are ordered `SystemModstamp ASC, Id ASC` and start at `bookmark - lookback_seconds` with `>=`,
-  so late commits and many records sharing one timestamp are never lost; records inside the lookback window
-  are re-sent (downstream writes are idempotent) but never move the bookmark back.
+- REST reads are ordered `SystemModstamp ASC, Id ASC` and use `>=`, so many records sharing one timestamp are
+  never lost. A read starts at `max(bookmark, read_started) - lookback_seconds` (not before `start_date`):
+  `read_started` (kept in the stream's state next to the bookmark) is Salesforce's clock when the last complete
+  read began, taken from its `Date` header minus the round trip, so the local clock never matters. A record
+  missed by that read committed after it began, so with commit lag under the lookback its SystemModstamp is at
+  or after `read_started - lookback`: late commits are still delivered, and a quiet run re-sends only records
+  stamped inside the lookback window before the previous run, not the last burst of changes run after run.
+  Re-sent records (downstream writes are idempotent) never move the bookmark back.
+- `read_started` is saved only after a complete read, with the bookmark it left (`read_started_bookmark`), and
+  counts only while the bookmark is still that value: after an interrupted or quota-stopped read (the bookmark
+  moved on, `read_started` did not) or a bookmark rewound by hand (`meltano state merge`), the read starts at
+  `bookmark - lookback` as it would without it.
 - Bulk results and re-emitted parents are unordered: they move the bookmark only once, to their maximum,
   after the last record; an interrupted or quota-stopped read leaves the old bookmark in place.
 - The bookmark is always a value of an emitted record: never "now", never ahead of what was sent.
+- The Opportunity line bookmark follows the same rules with its own `line_items_read_started`.
+- Salesforce stores no empty strings: a blank text value (`""`, as some endpoints write it) is emitted as null
+  on every read path (REST, Bulk CSV, line items), so REST and Bulk reads of one record are identical.
 - A chunked read (fields split under the URI limit, `reads.py`) is ordered only if every chunk is: the primary
   chunk is the ordered query and the other chunks are merged into each of its pages before the page is emitted.
 - `QUERY_TIMEOUT` windows are disjoint and ascending: REST windows keep the per-record bookmark and send a
@@ -58,6 +70,46 @@ if t.TYPE_CHECKING:
 Record = dict[str, t.Any]
 #: Ids per `WHERE ... IN (...)` clause at most (fewer when a wide field list needs the URI's room).
 IN_CHUNK = 200
+#: State key: Salesforce's time when the stream's last complete main read began (see the module docstring).
+READ_STARTED = "read_started"
+
+
+def _parse_utc(value: str) -> dt.datetime:
+    parsed = dt.datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+
+
+def remember_read_start(state: dict[str, t.Any], key: str, bookmark_key: str, started: dt.datetime | None) -> None:
+    """Save `started` under `key`, with the bookmark it belongs to under `<key>_bookmark`."""
+    if started is not None:
+        state[key] = started.isoformat()
+        state[f"{key}_bookmark"] = state.get(bookmark_key)
+
+
+def valid_read_start(state: dict[str, t.Any], key: str, bookmark_key: str) -> str | None:
+    """The saved read start, if the bookmark is still the one it was saved with; else None."""
+    started, saved, bookmark = state.get(key), state.get(f"{key}_bookmark"), state.get(bookmark_key)
+    if not started or (saved and to_rfc3339(saved)) != (bookmark and to_rfc3339(bookmark)):
+        return None
+    return t.cast("str", started)
+
+
+def window_start(bookmark: str | None, read_started: str | None, lookback_seconds: int) -> dt.datetime | None:
+    """`max(bookmark, read_started) - lookback`; None when neither is known."""
+    anchors = [_parse_utc(v) for v in (bookmark, read_started) if v]
+    return max(anchors) - dt.timedelta(seconds=lookback_seconds) if anchors else None
+
+
+def blank_to_null(record: Record, names: Iterable[str]) -> None:
+    """Replace `""` with None in `names` and in the parts of compound (dict) values among them."""
+    for name in names:
+        value = record.get(name)
+        if value == "":
+            record[name] = None
+        elif isinstance(value, dict):
+            for key, part in value.items():
+                if part == "":
+                    value[key] = None
 
 
 def to_rfc3339(value: str | None) -> str | None:
@@ -128,6 +180,12 @@ class SalesforceStream(Stream):
     def _datetime_fields(self) -> list[str]:
         return [n for n, s in self.schema["properties"].items() if s.get("format") == "date-time"]
 
+    @cached_property
+    def _blankable_fields(self) -> list[str]:
+        """Text and compound properties: the ones that can arrive as `""` (or hold a `""` part)."""
+        return [n for n, s in self.schema["properties"].items()
+                if "string" in (s.get("type") or []) or is_compound(s)]
+
     def selected_fields(self) -> list[str]:
         """Selected top-level properties (key and replication key always included)."""
         forced = {*self.primary_keys, *([self.replication_key] if self.replication_key else [])}
@@ -163,18 +221,20 @@ class SalesforceStream(Stream):
         )
 
     def start_timestamp(self, context: Context | None) -> dt.datetime | None:
-        """Where this read starts: `bookmark - lookback` (not before `start_date`), else `start_date`."""
+        """Where this read starts: `max(bookmark, read_started) - lookback` (not before `start_date`).
+
+        With neither a bookmark nor a completed read in state: `start_date` (None: the whole object).
+        """
         state = self.get_context_state(context)
         start_date = self.config.get("start_date")
-        floor = dt.datetime.fromisoformat(start_date) if start_date else None
-        if floor is not None and floor.tzinfo is None:
-            floor = floor.replace(tzinfo=dt.UTC)
+        floor = _parse_utc(start_date) if start_date else None
         bookmark = state.get("replication_key_value")
-        if not bookmark:
+        if bookmark:
+            bookmark = state["replication_key_value"] = to_rfc3339(bookmark)  # keeps comparisons format-safe
+        read_started = valid_read_start(state, READ_STARTED, "replication_key_value")
+        start = window_start(bookmark, read_started, int(self.config["lookback_seconds"]))
+        if start is None:
             return floor
-        canonical = to_rfc3339(bookmark)
-        state["replication_key_value"] = canonical  # keeps later string comparisons format-safe
-        start = dt.datetime.fromisoformat(canonical) - dt.timedelta(seconds=int(self.config["lookback_seconds"]))
         return max(start, floor) if floor else start
 
     def get_records(self, context: Context | None) -> Iterable[Record]:
@@ -184,16 +244,22 @@ class SalesforceStream(Stream):
         if self.config.get("record_ids") is not None:
             yield from self._read_listed(*self.query_plan())
             return
-        resumed = bool(self.get_context_state(context).get("replication_key_value"))
+        state = self.get_context_state(context)
+        resumed = bool(state.get("replication_key_value") or valid_read_start(state, READ_STARTED,
+                                                                              "replication_key_value"))
         start = self.start_timestamp(context)
         self.progress = Progress(self.logger, self.name, float(self.config.get("progress_interval_seconds", 30)))
         try:
+            self.client.mark_read_start()
             for page, rebuilt in self.drift_safe_pages(start):
                 yield from self.finish_page([self.finish_record(r, rebuilt) for r in page])
                 self.progress.add(len(page))
             self.progress.finish()
+            read_started = self.client.read_started
             yield from self.after_main_read(context, start if resumed else None)
             self._commit_deferred_bookmark(context)
+            if self.replication_key:
+                remember_read_start(state, READ_STARTED, "replication_key_value", read_started)
         except QuotaGuardStop as stop:
             self._deferred_max = None
             self._tap.quota_stop = str(stop)  # type: ignore[attr-defined]
@@ -337,8 +403,9 @@ class SalesforceStream(Stream):
             hi = next_window(lo, size, end)
 
     def finish_record(self, record: Record, rebuilt: dict[str, dict[str, str]]) -> Record:
-        """Drop `attributes`, write datetimes as RFC 3339, rebuild compound fields from their components."""
+        """Drop `attributes`, blank text as null, datetimes as RFC 3339, compound fields rebuilt from components."""
         record.pop("attributes", None)
+        blank_to_null(record, self._blankable_fields)
         for name in self._datetime_fields:
             value = record.get(name)
             if value is not None:
@@ -402,14 +469,17 @@ class OpportunityStream(SalesforceStream):
     clause, folded into it (`WHERE SystemModstamp >= start OR Id IN (...)`): the parents come in the one ordered
     read, with their lines, instead of a second read (an idle run costs 3 queries here, not 5). Lines changed
     after that first query are found by the next run, since the line bookmark only reaches what it saw.
+    `line_items_read_started` (with `line_items_read_started_bookmark`) is the line query's `read_started` (module
+    docstring), saved with the line bookmark once every affected parent was re-sent.
     """
 
     LINE_BOOKMARK = "line_items_bookmark"
+    LINE_READ_STARTED = "line_items_read_started"
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         """As a `SalesforceStream`; `_folded` holds the line changes folded into this run's main read."""
         super().__init__(*args, **kwargs)
-        self._folded: tuple[dict[str, None], str | None] | None = None
+        self._folded: tuple[dict[str, None], str | None, dt.datetime | None] | None = None
 
     def get_records(self, context: Context | None) -> Iterable[Record]:
         """Collect the line changes first when they can be folded into the main read, then read."""
@@ -417,11 +487,10 @@ class OpportunityStream(SalesforceStream):
         state = self.get_context_state(context)
         line_bookmark = state.get(self.LINE_BOOKMARK)
         if self._line_schema() is not None and state.get("replication_key_value"):
-            lookback = dt.timedelta(seconds=int(self.config["lookback_seconds"]))
-            since = dt.datetime.fromisoformat(line_bookmark) - lookback if line_bookmark else None
-            changed, newest = self._changed_lines(since or self.start_timestamp(context))
+            since = self._line_window(state) if line_bookmark else None
+            changed, newest, read_started = self._changed_lines(since or self.start_timestamp(context))
             if len(changed) <= IN_CHUNK:
-                self._folded = (changed, newest)
+                self._folded = (changed, newest, read_started)
                 if changed:
                     self.logger.info("%d opportunities re-sent because their line items changed", len(changed))
         yield from super().get_records(context)
@@ -431,19 +500,27 @@ class OpportunityStream(SalesforceStream):
         """The opportunities whose lines changed, read with the main query."""
         return list(self._folded[0]) if self._folded and self._folded[0] else None
 
-    def _changed_lines(self, since: dt.datetime) -> tuple[dict[str, None], str | None]:
-        """Opportunity ids whose lines changed since `since` (deletes included), and the newest change seen."""
+    def _line_window(self, state: dict) -> dt.datetime | None:
+        """Where the line-change query starts: `max(line bookmark, its read start) - lookback` (module docstring)."""
+        return window_start(state.get(self.LINE_BOOKMARK),
+                            valid_read_start(state, self.LINE_READ_STARTED, self.LINE_BOOKMARK),
+                            int(self.config["lookback_seconds"]))
+
+    def _changed_lines(self, since: dt.datetime) -> tuple[dict[str, None], str | None, dt.datetime | None]:
+        """Opportunity ids whose lines changed since `since` (deletes included), the newest change seen, and
+        Salesforce's time when the query started (the line window's `read_started`)."""
         soql = (
             f"SELECT OpportunityId, SystemModstamp FROM OpportunityLineItem "
             f"WHERE SystemModstamp >= {soql_datetime(since)} ORDER BY SystemModstamp ASC, Id ASC"
         )
         changed: dict[str, None] = {}
         newest: str | None = None
+        self.client.mark_read_start()
         for page in self.client.query_pages(soql, include_deleted=True, batch_size=2000):
             for line in page["records"]:
                 changed[line["OpportunityId"]] = None
                 newest = to_rfc3339(line["SystemModstamp"])
-        return changed, newest
+        return changed, newest, self.client.read_started
 
     def _line_schema(self) -> dict[str, t.Any] | None:
         if not self.mask.get(("properties", LINE_ITEMS_PROPERTY), True):
@@ -460,10 +537,12 @@ class OpportunityStream(SalesforceStream):
         if line_schema is None or not opportunities:
             return opportunities
         datetimes = [n for n, s in line_schema["properties"].items() if s.get("format") == "date-time"]
+        texts = [n for n, s in line_schema["properties"].items() if "string" in (s.get("type") or [])]
         by_opp: dict[str, list[Record]] = {o["Id"]: [] for o in opportunities}
         for line in self.query_by_ids("OpportunityLineItem", self._line_fields(), "OpportunityId", list(by_opp),
                                       include_deleted=False):
             line.pop("attributes", None)
+            blank_to_null(line, texts)
             for name in datetimes:
                 if line.get(name) is not None:
                     line[name] = to_rfc3339(line[name])
@@ -483,17 +562,16 @@ class OpportunityStream(SalesforceStream):
             return
         state = self.get_context_state(context)
         line_bookmark = state.get(self.LINE_BOOKMARK)
-        lookback = dt.timedelta(seconds=int(self.config["lookback_seconds"]))
         if self._folded is not None:  # the parents came with the main read
-            changed, newest = {}, self._folded[1]
-        elif line_bookmark:
-            since = dt.datetime.fromisoformat(line_bookmark) - lookback
-            changed, newest = self._changed_lines(since)
-        elif resumed_from is not None:
-            changed, newest = self._changed_lines(resumed_from)
-        else:  # first full read: every opportunity was just sent with its lines; catch changes made meanwhile
-            since = dt.datetime.fromtimestamp(self._initialized_at / 1000, tz=dt.UTC) - lookback
-            changed, newest = self._changed_lines(since)
+            changed, newest, read_started = {}, self._folded[1], self._folded[2]
+        else:
+            since = self._line_window(state) if line_bookmark else None
+            if since is None and resumed_from is not None:
+                since = resumed_from
+            elif since is None:  # first full read: every opportunity was just sent with its lines; catch changes
+                lookback = dt.timedelta(seconds=int(self.config["lookback_seconds"]))
+                since = dt.datetime.fromtimestamp(self._initialized_at / 1000, tz=dt.UTC) - lookback
+            changed, newest, read_started = self._changed_lines(since)
         if changed:
             self.logger.info("%d opportunities re-sent because their line items changed", len(changed))
             fields, rebuilt = self.query_plan()
@@ -505,3 +583,4 @@ class OpportunityStream(SalesforceStream):
             self._suppress_bookmark = False
         if newest and (not line_bookmark or newest > to_rfc3339(line_bookmark)):
             state[self.LINE_BOOKMARK] = newest
+        remember_read_start(state, self.LINE_READ_STARTED, self.LINE_BOOKMARK, read_started)

@@ -82,7 +82,8 @@ class TapSalesforceCustom(Tap):
         th.Property("objects", th.ArrayType(th.StringType), default=DEFAULT_OBJECTS,
                     description="Object API names to discover (custom `__c` objects included)."),
         th.Property("lookback_seconds", th.IntegerType, default=300,
-                    description="Each incremental read starts this far before the bookmark, to catch late commits."),
+                    description="Each incremental read starts this far before max(bookmark, start of the last "
+                                "complete read), to catch late commits."),
         th.Property("include_deleted", th.BooleanType, default=True,
                     description="Read with queryAll so deleted records arrive with IsDeleted=true."),
         th.Property("api_type", th.StringType, default="auto", allowed_values=["auto", "rest", "bulk", "REST", "BULK"],

@@ -55,7 +55,7 @@ def private_server(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], SF]]:
         port = _free_port()
         app = create_app(tmp_path / f"data-{port}", config)
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                               lifespan="off"))
+                                               lifespan="off", date_header=False))  # the app writes `Date`
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 20

@@ -1,8 +1,10 @@
-"""The Salesforce stand-in as an ASGI app: real REST/Bulk 2.0/OAuth paths plus the `/__admin/` API.
+"""The Salesforce stand-in as an ASGI app: real REST/Bulk 2.0/Bulk 1.0/OAuth paths plus the `/__admin/` API.
 
-Real paths answer with Salesforce's shapes, status codes and headers (`Sforce-Limit-Info`, `server: sfdcedge`,
-request ids, `content-type: application/json;charset=UTF-8`); every authenticated `/services/data` call counts
-against the daily quota. The realism middleware (latency, scripted and random faults) wraps only the real paths.
+Real paths answer with Salesforce's shapes, status codes and headers (`Sforce-Limit-Info`, `Server: sfdcedge`,
+request ids, `Content-Type: application/json;charset=UTF-8`, names spelled as Salesforce does: `wire_headers`);
+`/composite` and `/composite/batch` run their subrequests through the same handlers (`composite`); Bulk 1.0
+lives in `bulk_v1`. Every authenticated `/services/data` call counts against the daily quota. The realism
+middleware (latency, scripted and random faults) wraps only the real paths.
 Database work runs in the thread pool so concurrent clients are served in parallel.
 """
 
@@ -27,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox.salesforce import describe
+from sandbox.salesforce import bulk_v1, composite, describe
 from sandbox.salesforce.auth import Auth
 from sandbox.salesforce.bulk import BulkJobs
 from sandbox.salesforce.errors import ApiError, OAuthError, invalid_session, not_found
@@ -42,12 +44,14 @@ from sandbox.salesforce.knobs import (
     check_config,
     volumes_from,
 )
+from sandbox.salesforce.limits import limits_body
 from sandbox.salesforce.metadata import Metadata
 from sandbox.salesforce.query import QueryEngine
 from sandbox.salesforce.scale import RequestLog, UriLimitMiddleware
 from sandbox.salesforce.schema import compound_key
 from sandbox.salesforce.store import CONTROL_KEYS, Store, resolve_object
 from sandbox.salesforce.values import format_datetime, to_wire
+from sandbox.salesforce.wire_headers import SENDS_DATE_HEADER, SalesforceHeaderNames
 
 VERSION_RE = re.compile(r"\d{2,3}\.\d")
 JSON_TYPE = "application/json;charset=UTF-8"
@@ -78,6 +82,7 @@ class Sandbox:
         self.auth = Auth(self.store, self.realism, credentials)
         self.engine = QueryEngine(self.store, self.realism)
         self.bulk = BulkJobs(self.store, self.realism)
+        self.bulk_v1 = bulk_v1.BulkV1(self)
 
 
 def sf_json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -192,11 +197,16 @@ def get_record(sandbox: Sandbox, request: Request, body: bytes) -> Response:
     record_id = request.path_params["id"]
     wanted = request.query_params.get("fields")
     names = [n.strip() for n in wanted.split(",")] if wanted else [f.name for f in obj.fields]
+    if not any(n.lower() == "id" for n in names):
+        names.append("Id")  # `?fields=` answers carry the Id after the fields asked for
     if not re.fullmatch(r"[a-zA-Z0-9]{15}|[a-zA-Z0-9]{18}", record_id):
         raise not_found()
     soql = f"SELECT {', '.join(names)} FROM {obj.name} WHERE Id = '{record_id}'"
     result = sandbox.engine.run(soql, False, request.path_params["version"], None)
     if not result["records"]:
+        in_bin = f"SELECT Id FROM {obj.name} WHERE Id = '{record_id}' AND IsDeleted = true"
+        if sandbox.engine.run(in_bin, True, request.path_params["version"], None)["records"]:
+            raise ApiError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
         raise not_found()
     return sf_json(result["records"][0])
 
@@ -221,10 +231,8 @@ def query_more(sandbox: Sandbox, request: Request, body: bytes) -> Response:
 
 
 def limits(sandbox: Sandbox, request: Request, body: bytes) -> Response:
-    knobs = sandbox.realism.knobs
-    return sf_json({"DailyApiRequests": {"Max": knobs.api_limit, "Remaining": knobs.api_limit -
-                                         sandbox.realism.api_usage},
-                    "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000}})
+    jobs = sandbox.store.conn().execute("SELECT COUNT(*) FROM bulk_jobs").fetchone()[0]
+    return sf_json(limits_body(sandbox.realism.knobs.api_limit, sandbox.realism.api_usage, jobs))
 
 
 def unknown_resource(sandbox: Sandbox, request: Request, body: bytes) -> Response:
@@ -294,6 +302,8 @@ def admin_reset(sandbox: Sandbox, request: Request, payload: dict[str, Any]) -> 
     sandbox.metadata.seed(volumes)
     sandbox.request_log.clear()
     sandbox.realism.reset(keep_knobs=bool(payload.get("keep_knobs")))
+    sandbox.request_log.clear()
+    sandbox.bulk_v1.clear()
     with sandbox.store.write() as conn:
         conn.execute("DELETE FROM refresh_tokens")
         conn.execute("DELETE FROM meta WHERE key = 'retired_refresh_token'")
@@ -470,10 +480,20 @@ def _routes() -> list[Route]:
         ("/jobs/query/{job_id}", bulk_job, ["GET", "PATCH", "DELETE"]),
         ("/jobs/query/{job_id}/results", bulk_results, ["GET"]),
     ]
+    dispatch = composite.SubRequests(rest)
+
+    def composite_batch(sandbox: Sandbox, request: Request, body: bytes) -> Response:
+        return sf_json(composite.batch(dispatch, sandbox, request, _json_body(body)))
+
+    def composite_request(sandbox: Sandbox, request: Request, body: bytes) -> Response:
+        return sf_json(composite.composite(dispatch, sandbox, request, _json_body(body)))
+
+    rest += [("/composite/batch", composite_batch, ["POST"]), ("/composite", composite_request, ["POST"])]
     for path, handler, methods in rest:
         # Clients differ on trailing slashes (simple-salesforce adds them); Salesforce accepts both.
         routes.append(Route(data + path, api(handler), methods=methods))
         routes.append(Route(data + path + "/", api(handler), methods=methods))
+    routes += bulk_v1.routes(lambda response: _decorate(response, None))
     routes.append(Route("/services/{rest:path}", api(unknown_resource, authenticated=False),
                         methods=["GET", "POST", "PATCH", "PUT", "DELETE"]))
     return routes
@@ -482,8 +502,10 @@ def _routes() -> list[Route]:
 def create_app(data_dir: Path, config: dict[str, Any]) -> Starlette:
     """Build the ASGI app; records, tokens, cursors and jobs persist in `data_dir/salesforce.sqlite3`."""
     sandbox = Sandbox(data_dir, config)
-    app = Starlette(routes=_routes(), middleware=[Middleware(UriLimitMiddleware, log=sandbox.request_log),
+    app = Starlette(routes=_routes(), middleware=[Middleware(SalesforceHeaderNames),
+                                                  Middleware(UriLimitMiddleware, log=sandbox.request_log),
                                                   Middleware(RealismMiddleware, sandbox=sandbox)])
     app.state.sandbox = sandbox
+    setattr(app.state, SENDS_DATE_HEADER, True)
     return app
 

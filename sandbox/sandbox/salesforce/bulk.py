@@ -58,6 +58,8 @@ class BulkJobs:
             raise BulkError(exc.status, exc.code, exc.message) from None
         if compiled.count_only:
             raise BulkError(400, "INVALIDJOB", "COUNT() is not supported in Bulk API 2.0 queries")
+        if compiled.children:
+            raise BulkError(400, "INVALIDJOB", "Nested queries are not supported in Bulk API 2.0 queries")
         for _, target, _ in compiled.paths:
             if target.is_compound:
                 raise BulkError(400, "FUNCTIONALITY_NOT_ENABLED", "Selecting compound data not supported in Bulk Query")
@@ -117,6 +119,11 @@ class BulkJobs:
         if info["state"] == "Failed":
             out["errorMessage"] = info.get("_fail")
         return out
+
+    def peek(self, job_id: str) -> dict[str, Any]:
+        """Job info without counting a poll (Bulk 1.0 batch lists)."""
+        info, _, _, _, total = self._load(job_id)
+        return self._public(info, total)
 
     def info(self, job_id: str) -> dict[str, Any]:
         """Job info; each poll may advance the job one state."""

@@ -194,6 +194,17 @@ def _child_relationships(obj: SObject) -> list[dict[str, Any]]:
     return children
 
 
+def child_relationship(parent: SObject, name: str) -> tuple[SObject, Field, str] | None:
+    """`(child object, its reference field, relationship name)` of a parent's child relationship, by name."""
+    for entry in _child_relationships(parent):
+        if (entry["relationshipName"] or "").lower() == name.lower():
+            child = OBJECTS[entry["childSObject"]]
+            found = child.get(entry["field"])
+            assert found is not None
+            return child, found, entry["relationshipName"]
+    return None
+
+
 def _child_relationship_name(child: SObject, field: Field) -> str | None:
     if field.name in ("ParentId", "OwnerId"):
         return "ChildAccounts" if field.name == "ParentId" else None

@@ -2,8 +2,14 @@
 
 Compilation checks what the real API checks (object and field names, relationship paths, filterable and
 sortable fields, literal types) and reports it with Salesforce's codes and messages. Relationship fields
-(`Account.Name`, `Account.Owner.Email`) become LEFT JOINs; compound fields are assembled from their components;
+(`Account.Name`, `Account.Owner.Email`) become LEFT JOINs; compound fields are assembled from their components
+(null when every component is);
 formula fields are SQL expressions, so they filter and sort like stored ones.
+
+Parent-to-child subqueries (`(SELECT ... FROM OpportunityLineItems)`) are compiled as queries of the child
+object; each page of parents then costs one more statement, `... WHERE OpportunityId IN (page ids)`, and every
+parent carries `{"totalSize", "done": true, "records"}` for its children, or null when it has none, as
+Salesforce answers.
 
 Paging follows Salesforce's query locators: when a result is larger than one batch, the matching rowids are
 written once, in order, into `cursor_rows` (a snapshot, like the real locator), and each `nextRecordsUrl`
@@ -18,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.salesforce import scale, soql
+from sandbox.salesforce.describe import child_relationship
 from sandbox.salesforce.errors import ApiError
 from sandbox.salesforce.knobs import Knobs, Realism
 from sandbox.salesforce.schema import NUMBER_TYPES, TEXT_TYPES, Field, SObject, compound_key, sobject
@@ -43,7 +50,7 @@ class _Node:
     alias: str
     id_index: int = -1
     # (output key, kind, payload): kind "field" → (Field, column index); "compound" → [(key, Field, index)];
-    # "rel" → _Node
+    # "rel" → _Node; "children" → ChildPlan (filled in by `attach_children`)
     items: list[tuple[str, str, Any]] = field(default_factory=list)
     children: dict[str, _Node] = field(default_factory=dict)
 
@@ -64,9 +71,19 @@ class Compiled:
     long_text: bool
     count_only: bool
     paths: list[tuple[str, Field, int]]  # (header as selected, field, column index): Bulk CSV columns
+    children: list[ChildPlan] = field(default_factory=list)
 
     def from_sql(self) -> str:
         return f"FROM {quote(self.obj.name)} AS t0 {' '.join(self.joins)}"
+
+
+@dataclass
+class ChildPlan:
+    """One parent-to-child subquery: the child query compiled, plus the column holding the parent's id."""
+
+    key: str
+    compiled: Compiled
+    parent_index: int
 
 
 class _Compiler:
@@ -125,11 +142,16 @@ class _Compiler:
         return f"{node.alias}.{quote(target.name)}"
 
     # -- SELECT ------------------------------------------------------------------------------------------------
-    def select(self) -> tuple[bool, list[tuple[str, Field, int]]]:
+    def select(self, children: dict[int, list[ChildPlan]] | None = None) -> tuple[bool, list[tuple[str, Field, int]]]:
         long_text = False
         seen: set[str] = set()
         paths: list[tuple[str, Field, int]] = []
-        for path in self.query.fields:
+        children = children or {}
+        for position, path in enumerate([*self.query.fields, None]):
+            for plan in children.get(position, []):
+                self.root.items.append((plan.key, "children", plan))
+            if path is None:
+                break
             node, target = self._resolve(path)
             key = ".".join(p.lower() for p in (*path.parts[:-1], target.name))
             if key in seen:
@@ -314,15 +336,38 @@ class _Compiler:
             term = self._text_expr(owner, target) + (" DESC" if item.descending else " ASC")
             if item.nulls_first is not None:
                 term += " NULLS FIRST" if item.nulls_first else " NULLS LAST"
+            elif item.descending:  # Salesforce sorts nulls first in either direction; SQLite puts them last in DESC
+                term += " NULLS FIRST"
             terms.append(term)
         return ", ".join(terms)
 
 
+def _compile_child(query: Query, sub: soql.Subquery, parent: SObject, query_all: bool) -> ChildPlan:
+    found = child_relationship(parent, sub.relationship)
+    if found is None:
+        raise soql.error_at(query.text, sub.pos, "INVALID_TYPE",
+                            f"Didn't understand relationship '{sub.relationship}' in FROM part of query call. "
+                            f"{_CUSTOM_REL_HINT}")
+    child, reference, name = found
+    child_query = Query(text=query.text, fields=sub.fields, object_name=child.name, object_pos=sub.pos,
+                        where=sub.where, order=sub.order, limit=sub.limit)
+    compiled = _compile(child_query, query_all)
+    parent_index = len(compiled.columns)
+    compiled.columns.append(f"t0.{quote(reference.name)}")
+    return ChildPlan(name, compiled, parent_index)
+
+
 def compile_query(text: str, query_all: bool) -> Compiled:
     """Parse and check a SOQL query; raises ApiError with the real code and message on any problem."""
-    query = soql.parse(text)
+    return _compile(soql.parse(text), query_all)
+
+
+def _compile(query: Query, query_all: bool) -> Compiled:
     compiler = _Compiler(query)
-    long_text, paths = compiler.select()
+    children: dict[int, list[ChildPlan]] = {}
+    for position, sub in query.subqueries:
+        children.setdefault(position, []).append(_compile_child(query, sub, compiler.obj, query_all))
+    long_text, paths = compiler.select(children)
     clauses = []
     if query.where is not None:
         clauses.append(compiler.condition(query.where))
@@ -335,6 +380,7 @@ def compile_query(text: str, query_all: bool) -> Compiled:
         obj=compiler.obj, columns=compiler.columns, joins=compiler.joins,
         where=" AND ".join(clauses) or "1", params=compiler.params, order=order, limit=query.limit,
         offset=query.offset or 0, root=compiler.root, long_text=long_text, count_only=query.count_only, paths=paths,
+        children=[plan for plans in children.values() for plan in plans],
     )
 
 
@@ -350,11 +396,36 @@ def build_record(node: _Node, row: tuple[Any, ...], base: str) -> dict[str, Any]
             target, index = payload
             record[key] = to_wire(target, row[index], base, name, record_id)
         elif kind == "compound":
-            record[key] = {part: to_wire(f, row[i], base, name, record_id) for part, f, i in sorted(
+            parts = {part: to_wire(f, row[i], base, name, record_id) for part, f, i in sorted(
                 payload, key=lambda item: item[0])}
+            # Salesforce writes a compound field whose parts are all empty as null (`"MailingAddress": null`).
+            record[key] = parts if any(v is not None for v in parts.values()) else None
+        elif kind == "children":
+            record[key] = None
         else:
             record[key] = build_record(payload, row, base)
     return record
+
+
+def attach_children(compiled: Compiled, rows: list[Any], records: list[dict[str, Any]], conn: Any,
+                    base: str) -> None:
+    """Fill each subquery's key on a page of parent records: one statement per subquery per page."""
+    if not compiled.children or not records:
+        return
+    ids = [row[compiled.root.id_index] for row in rows]
+    for plan in compiled.children:
+        child = plan.compiled
+        sql = (f"SELECT {', '.join(child.columns)} {child.from_sql()} WHERE {child.where} AND "
+               f"{child.columns[plan.parent_index]} IN ({', '.join('?' * len(ids))}) "
+               f"ORDER BY {child.order or 't0.' + quote('Id')}")
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for row in conn.execute(sql, [*child.params, *ids]):
+            rows = grouped.setdefault(row[plan.parent_index], [])
+            if child.limit is None or len(rows) < child.limit:
+                rows.append(build_record(child.root, row, base))
+        for parent_id, record in zip(ids, records, strict=True):
+            found = grouped.get(parent_id)
+            record[plan.key] = {"totalSize": len(found), "done": True, "records": found} if found else None
 
 
 def parse_batch_size(header: str | None, long_text: bool) -> int:
@@ -404,6 +475,7 @@ class QueryEngine:
         if len(rows) <= batch:
             scale.check_query_timeout(self._knobs(), len(rows))
             records = [build_record(compiled.root, row, base) for row in rows]
+            attach_children(compiled, rows, records, conn, base)
             return {"totalSize": len(records), "done": True, "records": records}
         locator = "0r8" + random_token(15)
         rid_sql, rid_params = self._base_sql(compiled, "t0.rid")
@@ -441,6 +513,7 @@ class QueryEngine:
         if next_offset < total:
             body["nextRecordsUrl"] = f"{base}/query/{locator}-{next_offset}"
         body["records"] = [build_record(compiled.root, row, base) for row in rows]
+        attach_children(compiled, rows, body["records"], conn, base)
         with self.store.write() as wconn:
             wconn.execute("UPDATE cursors SET used_ms = ? WHERE locator = ?", (now_ms(), locator))
         return body

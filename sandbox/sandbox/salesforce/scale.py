@@ -2,7 +2,8 @@
 
 - URI limit (always on, like the real API): a request whose URI (path and query string, as sent) is longer than
   16,384 bytes is answered `414 URI Too Long`; URI plus headers over 16,384 bytes, `431 Request Header Fields
-  Too Large`. Every request's URI and header sizes go into a request log (`GET /__admin/requests`).
+  Too Large`. Every request's URI and header sizes go into a request log (`GET /__admin/requests`), with the
+  SOQL (`q`) of query calls, so tests can count what a run cost.
 - `query_timeout_rows` (knob): a REST query, or a Bulk 2.0 job, matching more rows than this fails as a slow
   query does: REST answers `400 QUERY_TIMEOUT`, the Bulk job ends `Failed` with a timeout message.
 - `cursor_ttl_seconds` (knob, default 900): a query locator not used for this long is gone
@@ -15,6 +16,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from typing import Any
+from urllib.parse import parse_qs
 
 from sandbox.salesforce.errors import ApiError
 from sandbox.salesforce.knobs import ASGIApp, Knobs, Receive, Scope, Send
@@ -69,8 +71,9 @@ class UriLimitMiddleware:
         query = scope.get("query_string") or b""
         uri_bytes = len(raw_path) + (len(query) + 1 if query else 0)
         header_bytes = sum(len(k) + len(v) + 4 for k, v in scope.get("headers") or [])
-        entry = {"method": scope["method"], "path": scope["path"], "uri_bytes": uri_bytes,
-                 "header_bytes": header_bytes, "status": None}
+        soql = parse_qs(query.decode("latin-1")).get("q")
+        entry = {"method": scope["method"], "path": scope["path"], "q": soql[0] if soql else None,
+                 "uri_bytes": uri_bytes, "header_bytes": header_bytes, "status": None}
         self.log.add(entry)
         if uri_bytes > URI_LIMIT:
             entry["status"] = 414

@@ -1,6 +1,8 @@
 """SOQL parsing: a lark grammar for the subset connectors send, and Salesforce's parse-error messages.
 
-The grammar follows SOQL's own rules where connectors trip on them: keywords are case-insensitive, AND and OR
+Parent-to-child subqueries (`SELECT Id, (SELECT Id FROM OpportunityLineItems) FROM Opportunity`) are parsed
+into `Subquery` items, kept with their place in the select list. The grammar follows SOQL's own rules where
+connectors trip on them: keywords are case-insensitive, AND and OR
 cannot be mixed without parentheses, datetime literals are unquoted and come in every accepted zone form,
 OFFSET follows LIMIT. A syntax error becomes `MALFORMED_QUERY` with the real multi-line message: the tail of the
 query, a caret under the offending token and `ERROR at Row:r:Column:c`.
@@ -19,8 +21,9 @@ _GRAMMAR = r"""
 start: select_clause from_clause where_clause? order_clause? limit_clause? offset_clause?
 
 select_clause: SELECT select_item ("," select_item)*
-?select_item: path | count_call
+?select_item: path | count_call | subquery
 count_call: COUNT "(" ")"
+subquery: "(" SELECT path ("," path)* FROM NAME where_clause? order_clause? limit_clause? ")"
 from_clause: FROM NAME
 where_clause: WHERE condition
 
@@ -148,8 +151,23 @@ class OrderItem:
 
 
 @dataclass
+class Subquery:
+    """`(SELECT fields FROM ChildRelationship [WHERE] [ORDER BY] [LIMIT])` inside a select list."""
+
+    relationship: str
+    pos: Pos
+    fields: list[Path]
+    where: Any = None
+    order: list[OrderItem] = field(default_factory=list)
+    limit: int | None = None
+
+
+@dataclass
 class Query:
-    """A parsed SELECT: field paths (or count()), object, WHERE tree, ORDER BY, LIMIT, OFFSET."""
+    """A parsed SELECT: field paths (or count()), subqueries, object, WHERE tree, ORDER BY, LIMIT, OFFSET.
+
+    `subqueries` holds `(number of field paths before it, Subquery)`, so records keep the select order.
+    """
 
     text: str
     fields: list[Path] = field(default_factory=list)
@@ -160,6 +178,7 @@ class Query:
     order: list[OrderItem] = field(default_factory=list)
     limit: int | None = None
     offset: int | None = None
+    subqueries: list[tuple[int, Subquery]] = field(default_factory=list)
 
 
 def _pos(token: Token) -> Pos:
@@ -232,6 +251,20 @@ class _ToAst(Transformer):
     def nulls(self, items: list[Token]) -> bool:
         return str(items[-1]).lower() == "first"
 
+    def subquery(self, items: list[Any]) -> Subquery:
+        name = next(i for i in items if isinstance(i, Token) and i.type == "NAME")
+        sub = Subquery(str(name), _pos(name), [i for i in items if isinstance(i, Path)])
+        for clause in items:
+            if not hasattr(clause, "data"):
+                continue
+            if clause.data == "where_clause":
+                sub.where = clause.children[1]
+            elif clause.data == "order_clause":
+                sub.order = [c for c in clause.children if isinstance(c, OrderItem)]
+            elif clause.data == "limit_clause":
+                sub.limit = int(clause.children[1])
+        return sub
+
 
 def parse(text: str) -> Query:
     """Parse one SOQL statement, or raise `ApiError(400, MALFORMED_QUERY)` with Salesforce's message."""
@@ -247,6 +280,8 @@ def parse(text: str) -> Query:
             for item in clause.children[1:]:
                 if isinstance(item, Path):
                     query.fields.append(item)
+                elif isinstance(item, Subquery):
+                    query.subqueries.append((len(query.fields), item))
                 else:
                     query.count_only = True
             if query.count_only and query.fields:

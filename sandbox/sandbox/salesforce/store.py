@@ -2,8 +2,10 @@
 
 Each sObject table has one column per stored field (named exactly like the field) and SQLite's rowid, which
 query cursors and Bulk results use as a stable handle. Writes go through `write()` (a process lock plus
-`BEGIN IMMEDIATE`), so "bump SystemModstamp strictly past every existing one" is atomic even with concurrent
-clients. Reads use one connection per thread, WAL mode, so readers never wait for writers.
+`BEGIN IMMEDIATE`). A write's SystemModstamp is its commit time at second precision, as in Salesforce: the
+records of one burst of writes share seconds, and no stamp is ever ahead of the clock. Reads use one
+connection per thread, WAL mode, so readers never wait for writers. Salesforce stores no empty strings: a
+blank text value (seeded or written) is stored as null.
 """
 
 from __future__ import annotations
@@ -153,7 +155,7 @@ class Store:
         for name, row in rows:
             obj = OBJECTS[name]
             batch = batches.setdefault(name, [])
-            batch.append(tuple(row.get(f.name) for f in obj.stored_fields))
+            batch.append(tuple(None if (v := row.get(f.name)) == "" else v for f in obj.stored_fields))
             counts[name] = counts.get(name, 0) + 1
             if len(batch) >= BATCH_ROWS:
                 flush(name)
@@ -164,10 +166,8 @@ class Store:
     # -- timestamps --------------------------------------------------------------------------------------------
     @staticmethod
     def next_modstamp(conn: sqlite3.Connection, obj: SObject) -> int:
-        """Now (to the second), or one second past the table's newest SystemModstamp if that is later."""
-        newest = conn.execute(f'SELECT MAX("SystemModstamp") FROM {quote(obj.name)}').fetchone()[0]
-        now = now_ms() // 1000 * 1000
-        return max(now, (newest // 1000 * 1000 + 1000) if newest is not None else now)
+        """The commit time, to the second: many writes of one burst share it, none is ahead of the clock."""
+        return now_ms() // 1000 * 1000
 
     @staticmethod
     def _control_stamp(control: dict[str, Any]) -> int | None:

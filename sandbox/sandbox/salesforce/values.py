@@ -142,6 +142,8 @@ def from_input(field: Field, value: Any) -> Any:
             raise
         raise FieldValueError(f"'{value}' is not a valid value for the type {field.type}") from exc
     text = str(value)
+    if text == "":
+        return None  # Salesforce stores a blank text value as null
     if field.length and field.type not in ("id", "reference") and len(text) > field.length:
         raise FieldValueError(f"{field.label}: data value too large: {text[:30]}... (max length={field.length})")
     return text
