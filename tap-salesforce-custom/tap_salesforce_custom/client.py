@@ -10,7 +10,7 @@ import logging
 import re
 import time
 import typing as t
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import msgspec
 import requests
@@ -167,7 +167,13 @@ class SalesforceClient:
             time.sleep(delay)
 
     def _url(self, path: str) -> str:
-        if path.startswith("http"):
+        """The URL of an API path; an absolute URL (a `nextRecordsUrl`) only on the instance's own host, so the
+        bearer token never goes anywhere else."""
+        if "://" in path or path.startswith("//"):
+            instance, other = urlsplit(self.data_url), urlsplit(path)
+            if (other.scheme, other.netloc) != (instance.scheme, instance.netloc):
+                msg = f"refusing to send the Salesforce token to {other.scheme}://{other.hostname}: not the instance"
+                raise SalesforceAPIError(msg)
             return path
         if path.startswith("/services/"):
             return urljoin(f"{self.data_url}/", path)

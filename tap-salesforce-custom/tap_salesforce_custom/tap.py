@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import typing as t
 from contextlib import contextmanager
@@ -120,6 +121,10 @@ class TapSalesforceCustom(Tap):
         order = self._stream_order or list(streams)
         return {name: streams[name] for name in order if name in streams}
 
+    def __init__(self, *, config: dict | None = None, **kwargs: t.Any) -> None:
+        """As the SDK's, with numeric settings given as text (`.env`, the environment) read as numbers."""
+        super().__init__(config=numbers_from_strings(config, self.config_jsonschema), **kwargs)
+
     @cached_property
     def client(self) -> SalesforceClient:
         """The run's one Salesforce client (one token, one connection pool, one usage counter)."""
@@ -207,6 +212,28 @@ class TapSalesforceCustom(Tap):
         """Run discovery (`--discover`) with the same one-line fatal errors."""
         with _one_line_errors():
             super().cb_discover(*args, **kwargs)
+
+
+def numbers_from_strings(config: dict | None, schema: dict) -> dict | None:
+    """Numeric settings given as text as numbers.
+
+    Meltano 4.4 cannot pass a `kind: decimal` setting read from `.env` or the environment ("Object of type Decimal
+    is not JSON serializable" before the plugin starts), so meltano.yml declares those settings `kind: string` and
+    the tap accepts `"80"` for `80`. Text that is not a finite number is left for the schema check to refuse.
+    """
+    if not config:
+        return config
+    converted = dict(config)
+    for name, spec in schema.get("properties", {}).items():
+        value = converted.get(name)
+        if isinstance(value, str) and "number" in (spec.get("type") or []):
+            try:
+                number = float(value)
+            except ValueError:
+                continue
+            if math.isfinite(number):
+                converted[name] = number
+    return converted
 
 
 @contextmanager

@@ -348,7 +348,11 @@ class NetSuiteClient:
                     verify=self.verify,
                 )
             except requests.exceptions.SSLError as exc:
-                msg = f"TLS verification of {host} failed (set ca_bundle for a private CA): {one_line(str(exc), 160)}"
+                cause = re.search(r"certificate verify failed[^)'\"]*|hostname .{0,80}? doesn't match[^)'\"]*", str(exc))
+                msg = (
+                    f"TLS verification of {host} failed (set ca_bundle for a private CA): "
+                    f"{cause.group(0) if cause else type(exc).__name__}"
+                )
                 raise FatalError(msg) from None
             except requests.exceptions.ReadTimeout:
                 timed_out = True

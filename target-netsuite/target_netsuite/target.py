@@ -209,7 +209,7 @@ class TargetNetSuite(Target):
         ),
         th.Property(
             "checkpoint_interval_seconds",
-            th.NumberType(exclusive_minimum=0),
+            th.NumberType(minimum=0),
             default=300,
             description="Write out all buffered records and emit the latest STATE at least this often (the SDK's "
             "max record age), so a long run checkpoints its progress.",
