@@ -84,11 +84,11 @@ def test_401_mid_run_is_retried(admin: NetSuiteAdmin, config: dict, tmp_path: Pa
 
 
 def test_unresolved_reference_says_suiteql_was_refused(admin: NetSuiteAdmin, config: dict, tmp_path: Path) -> None:
-    """Not "no customer with externalId ... in NetSuite" when the lookup was never allowed."""
+    """Not "not in NetSuite yet" when the lookup was never allowed: the parked record says why."""
     admin.knobs(suiteql_forbidden=True)
     record = customer("C1", parent={"externalId": "P9", "type": "customer"})
     result = run_target(config, [CUSTOMER_SCHEMA, record, state(1)], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    [letter] = dead_letters(config)
-    assert letter["code"] == "UNRESOLVED_REFERENCE"
-    assert "could not look up customer externalId 'P9': SuiteQL not permitted" in letter["detail"]
+    [waiting] = [line for line in result.stderr.splitlines() if "Waiting: customer C1" in line]
+    assert "could not look up customer externalId 'P9': SuiteQL not permitted (403 INSUFFICIENT_PERMISSION" in waiting
+    assert "not in NetSuite yet" not in waiting
