@@ -319,6 +319,7 @@ class NetSuiteSink(BatchSink):
                 self._settle(write.external_id)
                 if write.exists is not None:
                     self.services.summary.add(self.stream_name, "updated" if write.exists else "created")
+                self.services.dead_letters.resolve(self.record_type, write.external_id)
             elif isinstance(error, RecordError):
                 write = futures[future]
                 self._dead_letter(
