@@ -49,7 +49,7 @@ class CaptureServer:
                 super().setup()
                 capture.connections += 1
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
             def _serve(self) -> None:

@@ -231,7 +231,11 @@ class JWTBearerAuthenticator(SalesforceAuthenticator):
         super().__init__(config, session)
         key = config.get("private_key")
         if not key and config.get("private_key_path"):
-            key = Path(config["private_key_path"]).read_text(encoding="utf-8")
+            try:
+                key = Path(config["private_key_path"]).expanduser().read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                msg = f"private_key_path {config['private_key_path']}: cannot read it ({type(exc).__name__})"
+                raise SalesforceAuthError(msg) from None
         if not key or not config.get("username") or not self.client_id:
             msg = "auth_flow jwt needs client_id, username and private_key (or private_key_path)"
             raise SalesforceAuthError(msg)

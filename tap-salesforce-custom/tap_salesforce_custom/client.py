@@ -7,6 +7,7 @@ connection pool and the last-seen API usage are shared too.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 import typing as t
@@ -16,7 +17,7 @@ import msgspec
 import requests
 
 from tap_salesforce_custom.auth import SalesforceAuthenticator, build_authenticator
-from tap_salesforce_custom.errors import QuotaGuardStop, SalesforceAPIError
+from tap_salesforce_custom.errors import QuotaGuardStop, SalesforceAPIError, SalesforceFatalError
 from tap_salesforce_custom.retry import RETRY_STATUSES, backoff_delay
 
 if t.TYPE_CHECKING:
@@ -63,6 +64,9 @@ class SalesforceClient:
         self.logger = logger
         self.session = requests.Session()
         self.session.verify = str(config["ca_bundle"]) if config.get("ca_bundle") else True
+        if isinstance(self.session.verify, str) and not os.access(self.session.verify, os.R_OK):
+            msg = f"ca_bundle {self.session.verify}: not a readable file"
+            raise SalesforceFatalError(msg)
         self.session.headers["Accept-Encoding"] = "gzip"
         self.api_version = str(config.get("api_version") or "61.0")
         self.timeout = float(config.get("request_timeout") or 300)

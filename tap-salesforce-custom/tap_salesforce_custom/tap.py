@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 import json
 import math
 import sys
@@ -136,6 +138,13 @@ class TapSalesforceCustom(Tap):
         if not 200 <= page_size <= 2000:
             msg = f"page_size must be between 200 and 2000; got {page_size}"
             raise SalesforceFatalError(msg)
+        start_date = self.config.get("start_date")
+        if start_date is not None:
+            try:
+                dt.datetime.fromisoformat(str(start_date))
+            except ValueError:
+                msg = f"start_date {str(start_date)[:40]!r} is not an ISO 8601 date or date-time (e.g. 2024-01-01)"
+                raise SalesforceFatalError(msg) from None
         percent = float(self.config.get("max_api_usage_percent", 80))
         if not 0 < percent <= 100:
             msg = f"max_api_usage_percent must be in (0, 100]; got {percent:g}"
@@ -205,6 +214,8 @@ class TapSalesforceCustom(Tap):
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """Run a sync; fatal Salesforce/config errors end with one line on stderr and exit code 1."""
         with _one_line_errors():
+            if kwargs.get("state") is not None:
+                kwargs["state"] = _checked_state(kwargs["state"])
             super().invoke(*args, **kwargs)
 
     @classmethod
@@ -234,6 +245,20 @@ def numbers_from_strings(config: dict | None, schema: dict) -> dict | None:
             if math.isfinite(number):
                 converted[name] = number
     return converted
+
+
+def _checked_state(state: t.IO[str]) -> io.StringIO:
+    """The `--state` file, refused in one line naming it when it is not a JSON object (a corrupt state file)."""
+    name = getattr(state, "name", "--state")
+    text = state.read()
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        value = None
+    if not isinstance(value, dict):
+        msg = f"state file {name}: not a JSON object (corrupt?); fix or remove it, e.g. with `meltano state`"
+        raise SalesforceFatalError(msg)
+    return io.StringIO(text)
 
 
 @contextmanager

@@ -10,6 +10,7 @@ import fcntl
 import hashlib
 import json
 import math
+import os
 import sys
 import tempfile
 import typing as t
@@ -21,8 +22,11 @@ from pathlib import Path
 
 import requests
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.exceptions import ConfigValidationError, RecordsWithoutSchemaException
+from singer_sdk.io_base import SingerReader
 from singer_sdk.plugin_base import _ConfigInput
+from singer_sdk.singerlib.exceptions import InvalidInputLine
+from singer_sdk.singerlib.json import deserialize_json
 from singer_sdk.target_base import Target
 from typing_extensions import override
 
@@ -63,11 +67,87 @@ _PARKED_SCHEMA: dict = {"type": "object", "properties": {}, "additionalPropertie
 M2M_SETTINGS = ("client_id", "certificate_id")
 
 
+class _NumberedLines:
+    """The input lines, counting them, so an error can name its line."""
+
+    def __init__(self, lines: t.Iterable[str]) -> None:
+        self.number = 0
+        self._lines = lines
+
+    def __iter__(self) -> t.Iterator[str]:
+        for line in self._lines:
+            self.number += 1
+            yield line
+
+
+class SingerInputError(FatalError, RecordsWithoutSchemaException):
+    """Malformed Singer input; one line naming the input line. (A `RecordsWithoutSchemaException` too, which the
+    SDK's standard target tests expect for a RECORD before its SCHEMA.)"""
+
+
+#: What each message type must carry, beyond `type` (the Singer spec), checked before the SDK sees it.
+_SHAPES = {"SCHEMA": {"stream": str, "schema": dict}, "RECORD": {"stream": str, "record": dict},
+           "STATE": {"value": dict}}
+
+
+class CheckedSingerReader(SingerReader):
+    """Singer input whose every malformed line (not JSON, not an object, an unknown type, a RECORD before its
+    SCHEMA, a record or STATE value that is not an object) stops the run with one line naming the line number,
+    before any later STATE: the SDK would raise a traceback, or take a list for a record."""
+
+    @override
+    def process_lines(self, file_input: t.IO[str] | None, callbacks: dict[str, t.Callable[[dict], None]]
+                      ) -> t.Counter[str]:
+        lines = _NumberedLines(file_input or self.default_input)
+        try:
+            return super().process_lines(t.cast("t.IO[str]", lines), {
+                kind: self._checked(kind, callback) for kind, callback in callbacks.items()
+            })
+        except (InvalidInputLine, RecordsWithoutSchemaException) as exc:
+            msg = f"Singer input line {lines.number}: {exc}"
+            raise SingerInputError(msg) from None
+
+    @staticmethod
+    def _checked(kind: str, callback: t.Callable[[dict], None]) -> t.Callable[[dict], None]:
+        name = getattr(kind, "value", kind)
+
+        def check(message: dict) -> None:
+            for key, kind_of in _SHAPES.get(kind, {}).items():
+                if not isinstance(message.get(key), kind_of):
+                    msg = f"{name} message without {'an object' if kind_of is dict else 'a string'} `{key}`"
+                    raise InvalidInputLine(msg)
+            try:
+                callback(message)
+            except RecordsWithoutSchemaException:
+                msg = f"RECORD for stream {str(message.get('stream'))[:80]!r} before its SCHEMA"
+                raise InvalidInputLine(msg) from None
+
+        return check
+
+    @override
+    def deserialize_json(self, line: str) -> dict:
+        try:
+            message = deserialize_json(line)
+        except (ValueError, RecursionError):
+            msg = "not valid JSON (or nested too deep)"
+            raise InvalidInputLine(msg) from None
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            msg = "not a Singer message (a JSON object with a `type`)"
+            raise InvalidInputLine(msg)
+        return message
+
+    @override
+    def _process_unknown_message(self, message_dict: dict) -> None:
+        msg = f"unknown Singer message type {str(message_dict['type'])[:40]!r}"
+        raise InvalidInputLine(msg)
+
+
 class TargetNetSuite(Target):
     """Singer target for the NetSuite REST Record API."""
 
     name = "target-netsuite"
     default_sink_class = NetSuiteSink
+    message_reader_class = CheckedSingerReader
 
     config_jsonschema = th.PropertiesList(
         th.Property(
@@ -334,6 +414,9 @@ class TargetNetSuite(Target):
         base_url = checked_base_url(config["base_url"]) if config.get("base_url") else account_host(account_id)
         session = requests.Session()
         verify = config.get("ca_bundle") or True
+        if isinstance(verify, str) and not (Path(verify).is_file() and os.access(verify, os.R_OK)):
+            msg = f"ca_bundle {verify}: not a readable file"
+            raise FatalError(msg)
         session.headers["User-Agent"] = "target-netsuite"
         timeout = float(config.get("request_timeout", 120))
         method = config.get("auth_method", "tba")

@@ -10,11 +10,12 @@ import json
 import os
 import socket
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
 from capture_server import Answer, Captured, CaptureServer
-from tap_helpers import admin, reset, run_tap, tap_config
+from tap_helpers import TAP, admin, reset, run_tap, tap_config
 
 WIRE = Path(__file__).resolve().parents[1] / "sandbox_salesforce" / "wire_samples"
 
@@ -33,7 +34,7 @@ def _one_line(stderr: str, needle: str) -> None:
     assert "Traceback" not in stderr, stderr[-3000:]
 
 
-def _salesforce(instance_url: str, next_url: str | None = None):  # noqa: ANN202
+def _salesforce(instance_url: str, next_url: str | None = None):
     """A Salesforce stand-in whose token response and first query page name the given URLs."""
     describe = json.loads((WIRE / "describe_account.body.json").read_text())
 
@@ -61,10 +62,9 @@ def test_http_login_url_is_refused_unless_loopback(tmp_path: Path) -> None:
 
 
 def test_http_instance_url_gets_no_token(tmp_path: Path) -> None:
-    with CaptureServer(host=_non_loopback_address()) as remote:
-        with CaptureServer() as login:
-            login.respond = _salesforce(remote.url)
-            run = run_tap(tmp_path, tap_config(login_url=login.url), check=False)
+    with CaptureServer(host=_non_loopback_address()) as remote, CaptureServer() as login:
+        login.respond = _salesforce(remote.url)
+        run = run_tap(tmp_path, tap_config(login_url=login.url), check=False)
     assert run.returncode == 1
     _one_line(run.stderr, "instance_url must use https")
     assert remote.connections == 0
@@ -106,3 +106,26 @@ def test_token_store_is_private_and_never_a_symlink(tmp_path: Path) -> None:
     corrupt = run_tap(tmp_path / "4", tap_config(token_store_path=str(store)), check=False)
     assert corrupt.returncode == 1
     _one_line(corrupt.stderr, f"token_store_path {store}: not a token store")
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"start_date": "yesterday"}, "start_date 'yesterday' is not an ISO 8601 date"),
+    ({"ca_bundle": "/nonexistent/ca.pem"}, "ca_bundle /nonexistent/ca.pem: not a readable file"),
+    ({"auth_flow": "jwt", "username": "u", "private_key_path": "/nonexistent/key.pem"},
+     "private_key_path /nonexistent/key.pem: cannot read it"),
+    ({"max_api_usage_percent": "eighty"}, "max_api_usage_percent"),
+])
+def test_bad_setting_is_one_line(tmp_path: Path, overrides: dict, message: str) -> None:
+    run = run_tap(tmp_path, tap_config(**overrides), check=False)
+    assert run.returncode == 1
+    _one_line(run.stderr, message)
+
+
+def test_corrupt_state_file_is_one_line(tmp_path: Path) -> None:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "config.json").write_text(json.dumps(tap_config()))
+    (tmp_path / "state.json").write_text('{"bookmarks": {"Account": ')
+    done = subprocess.run([TAP, "--config", str(tmp_path / "config.json"), "--state", str(tmp_path / "state.json")],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1 and done.stdout == ""
+    _one_line(done.stderr, f"state file {tmp_path / 'state.json'}: not a JSON object")
