@@ -57,11 +57,12 @@ class RunReport:
                 "written": counts.get("written", 0),
                 "dead_lettered": counts.get("dead_lettered", 0),
                 "deleted": counts.get("deleted", 0),
+                "ignored": counts.get("ignored", 0),
             }
             for stream, counts in (self.target_summary.get("streams") or {}).items()
         }
         for stream, count in self.mapped.items():
-            streams.setdefault(stream, {"mapped": count, "written": 0, "dead_lettered": 0, "deleted": 0})
+            streams.setdefault(stream, {"mapped": count, "written": 0, "dead_lettered": 0, "deleted": 0, "ignored": 0})
         return {
             "run_id": self.run_id,
             "job_name": self.job_name,
@@ -148,12 +149,12 @@ def render(report: dict[str, Any]) -> str:
         f"Run {report['run_id']} ({report['job_name']}): {report['outcome']}, "
         f"{report['duration_seconds']} s, {report['started']} → {report['ended']}",
         "  extracted from Salesforce: " + (", ".join(f"{s} {n}" for s, n in report["extracted"].items()) or "nothing"),
-        f"  {'NetSuite record type':<24}{'mapped':>8}{'written':>9}{'dead-lettered':>15}{'deleted':>9}",
+        f"  {'NetSuite record type':<24}{'mapped':>8}{'written':>9}{'dead-lettered':>15}{'deleted':>9}{'ignored':>9}",
     ]
     for stream, counts in report["loaded"].items():
         lines.append(
             f"  {stream:<24}{counts['mapped']:>8}{counts['written']:>9}{counts['dead_lettered']:>15}"
-            f"{counts['deleted']:>9}"
+            f"{counts['deleted']:>9}{counts.get('ignored', 0):>9}"
         )
     ns = report["netsuite"]
     if any(v is not None for v in ns.values()):
