@@ -15,8 +15,9 @@ def _one_line(stderr: str, needle: str) -> None:
 
 
 def test_a_pool_held_by_another_integration_is_waited_out(admin: NetSuiteAdmin, config: dict, tmp_path: Path) -> None:
-    """429s without Retry-After for 3 s: far more than `max_retries` 1 allows, well within the time budget."""
-    admin.knobs(send_retry_after=False, pool_held_s=3)
+    """429s without Retry-After for some seconds: far more than `max_retries` 1 allows, well within the time budget.
+    (Long enough that a slow start of the target under load still meets the held pool.)"""
+    admin.knobs(send_retry_after=False, pool_held_s=8)
     messages = [CUSTOMER_SCHEMA, customer("W1"), customer("W2"), state(2)]
     result = run_target({**config, "max_retries": 1, "backoff_factor": 0.2}, messages, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
