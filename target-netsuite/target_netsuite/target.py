@@ -22,7 +22,7 @@ from pathlib import Path
 
 import requests
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError, RecordsWithoutSchemaException
+from singer_sdk.exceptions import ConfigValidationError, MissingKeyPropertiesError, RecordsWithoutSchemaException
 from singer_sdk.io_base import SingerReader
 from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.singerlib.exceptions import InvalidInputLine
@@ -85,6 +85,15 @@ class SingerInputError(FatalError, RecordsWithoutSchemaException):
     SDK's standard target tests expect for a RECORD before its SCHEMA.)"""
 
 
+class _MissingKey(Exception):
+    """Raised inside the reader, turned into `MissingKeyError` with the line number."""
+
+
+class MissingKeyError(SingerInputError, MissingKeyPropertiesError):
+    """A RECORD without a key property its SCHEMA declares: the Singer spec is broken, so the run stops (as the
+    SDK's standard tests require), with one line naming the input line and the stream, never the record."""
+
+
 #: What each message type must carry, beyond `type` (the Singer spec), checked before the SDK sees it.
 _SHAPES = {"SCHEMA": {"stream": str, "schema": dict}, "RECORD": {"stream": str, "record": dict},
            "STATE": {"value": dict}}
@@ -103,6 +112,9 @@ class CheckedSingerReader(SingerReader):
             return super().process_lines(t.cast("t.IO[str]", lines), {
                 kind: self._checked(kind, callback) for kind, callback in callbacks.items()
             })
+        except _MissingKey as exc:
+            msg = f"Singer input line {lines.number}: {exc}"
+            raise MissingKeyError(msg) from None
         except (InvalidInputLine, RecordsWithoutSchemaException) as exc:
             msg = f"Singer input line {lines.number}: {exc}"
             raise SingerInputError(msg) from None
@@ -121,6 +133,13 @@ class CheckedSingerReader(SingerReader):
             except RecordsWithoutSchemaException:
                 msg = f"RECORD for stream {str(message.get('stream'))[:80]!r} before its SCHEMA"
                 raise InvalidInputLine(msg) from None
+            except MissingKeyPropertiesError:
+                msg = (
+                    f"RECORD of stream {str(message.get('stream'))[:80]!r} lacks a key property its SCHEMA declares "
+                    "(the mapper must emit it; a record without externalId is dead-lettered only when externalId "
+                    "is not a key property)"
+                )
+                raise _MissingKey(msg) from None
 
         return check
 

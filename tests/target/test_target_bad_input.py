@@ -20,6 +20,8 @@ BAD_LINES = {
     "record not an object": ('{"type": "RECORD", "stream": "customer", "record": "x"}',
                              "RECORD message without an object `record`"),
     "state not an object": ('{"type": "STATE", "value": [1]}', "STATE message without an object `value`"),
+    "record without its key property": ('{"type": "RECORD", "stream": "customer", "record": {"companyName": "x"}}',
+                                        "RECORD of stream 'customer' lacks a key property"),
     "nested thousands deep": ('{"type": "STATE", "value": ' + "[" * 100000 + "]" * 100000 + "}", "nested too deep"),
 }
 
