@@ -31,7 +31,7 @@ TAP = {
 }
 TARGET = {
     "request_timeout": (30.5, "30.5"), "backoff_factor": (0.5, "0.5"), "max_throttle_wait_seconds": (20, "20"),
-    "checkpoint_interval_seconds": (60, "60"),  # kind: string (numbers)
+    "checkpoint_interval_seconds": (60, "60"), "reference_wait_hours": (12.5, "12.5"),  # kind: string (numbers)
     "max_concurrency": (3, "3"), "max_identical_errors": (4, "4"),  # integer
     "fail_on_dead_letters": (True, "true"), "dry_run": (True, "true"),  # boolean
     "record_types": ({"customers": "customer"}, '{"customers": "customer"}'),  # object
