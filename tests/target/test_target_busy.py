@@ -88,7 +88,8 @@ def test_unresolved_reference_says_suiteql_was_refused(admin: NetSuiteAdmin, con
     """Not "not in NetSuite yet" when the lookup was never allowed: the parked record says why."""
     admin.knobs(suiteql_forbidden=True)
     record = customer("C1", parent={"externalId": "P9", "type": "customer"})
-    result = run_target(config, [CUSTOMER_SCHEMA, record, state(1)], tmp_path)
+    # (matching existing records needs SuiteQL too: this role only creates)
+    result = run_target({**config, "match_mode": "create"}, [CUSTOMER_SCHEMA, record, state(1)], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     [waiting] = [line for line in result.stderr.splitlines() if "Waiting: customer C1" in line]
     assert "could not look up customer externalId 'P9': SuiteQL not permitted (403 INSUFFICIENT_PERMISSION" in waiting
