@@ -6,6 +6,8 @@
     pipeline-ops runs [--last N]        one line per run: succeeded, failed (with its cause), killed, running
     pipeline-ops picture [--out PNG]    run history and freshness as a PNG (default reports/history.png)
     pipeline-ops dead-letters           dead letters waiting to be fixed and replayed, by record type and error code
+                                        (a letter whose record was written since, or that a newer letter of the
+                                        same record supersedes, is not waiting: see target-netsuite's README)
     pipeline-ops reconcile [--repair]   how Salesforce and NetSuite differ (missing, orphaned, stale); --repair fixes it
 
 Run through Meltano (`meltano invoke pipeline-ops:runs`) or directly from the project folder. Paths default to the
@@ -106,20 +108,57 @@ def _picture(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resolved(path: Path) -> dict[tuple[str, str], str]:
+    """When each (record type, external id) was last written after a dead letter (the target's resolved.ndjson)."""
+    resolved: dict[tuple[str, str], str] = {}
+    file = path / "resolved.ndjson"
+    for line in file.read_text(encoding="utf-8").splitlines() if file.exists() else []:
+        try:
+            entry = json.loads(line)
+            key = (str(entry["record_type"]), str(entry["externalId"]))
+            resolved[key] = max(resolved.get(key, ""), str(entry["time"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return resolved
+
+
+def _waiting(entries: list[dict], resolved: dict[tuple[str, str], str]) -> list[dict]:
+    """Letters not resolved since and not superseded by a newer letter of the same record."""
+    latest: dict[tuple[str, str], str] = {}
+    for entry in entries:
+        if entry.get("externalId"):
+            key = (entry.get("record_type"), entry["externalId"])
+            latest[key] = max(latest.get(key, ""), str(entry.get("time")))
+    kept = []
+    for entry in entries:
+        key = (entry.get("record_type"), entry.get("externalId"))
+        if not entry.get("externalId"):
+            kept.append(entry)
+        elif str(entry.get("time")) == latest[key] and resolved.get(key, "") < latest[key]:
+            kept.append(entry)
+            latest[key] = "\uffff"
+    return kept
+
+
 def _dead_letters(args: argparse.Namespace) -> int:
     files = sorted(args.path.glob("*.jsonl"))
-    counts: Counter[tuple[str, str]] = Counter()
-    latest: list[dict] = []
+    entries: list[dict] = []
     for file in files:
-        for line in file.read_text(encoding="utf-8").splitlines():
+        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
             if line.strip():
-                entry = json.loads(line)
-                counts[(entry.get("record_type") or entry.get("stream"), entry.get("code"))] += 1
-                latest.append({**entry, "file": file.name})
+                try:
+                    entries.append({**json.loads(line), "file": file.name})
+                except (ValueError, TypeError):
+                    print(f"pipeline-ops: {file} line {number} is not a dead letter", file=sys.stderr)
+                    return 1
+    latest = _waiting(entries, _resolved(args.path))
+    counts: Counter[tuple[str, str]] = Counter(
+        (entry.get("record_type") or entry.get("stream"), entry.get("code")) for entry in latest
+    )
     if not counts:
-        print(f"No dead letters in {args.path}.")
+        print(f"No dead letters waiting in {args.path}.")
         return 0
-    print(f"{sum(counts.values())} dead letters in {len(files)} file(s) under {args.path}:")
+    print(f"{sum(counts.values())} dead letters waiting in {len(files)} file(s) under {args.path}:")
     for (record_type, code), n in sorted(counts.items()):
         print(f"  {record_type:<24}{code:<28}{n:>6}")
     print("Latest:")

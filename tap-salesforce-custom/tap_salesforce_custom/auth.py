@@ -4,18 +4,25 @@ All three share one token call (`POST <login_url>/services/oauth2/token`) and di
 The SDK's `OAuthAuthenticator` is the base, but its token call is replaced because Salesforce's answer
 carries `instance_url` (the org's API host, which the SDK drops), has no `expires_in`, may rotate the
 refresh token, and must go through the tap's own session so `ca_bundle` applies to the login host too.
+
+Secrets travel over https only: a plain-http `login_url` or `instance_url` is refused unless its host is
+loopback (the local sandbox). The token store is written 0600 through a fresh private temporary file and never
+read through a symlink; a corrupt store is one line naming its path.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import os
+import stat
+import tempfile
 import time
 import typing as t
 import uuid
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit
 
 import jwt
 import requests
@@ -29,6 +36,20 @@ JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 JWT_LIFETIME_SECONDS = 180
 
 
+def checked_url(url: str, setting: str) -> str:
+    """`url` without a trailing slash, if it is https, or plain http to a loopback host (the local sandbox)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not host or (parts.scheme != "https" and not (parts.scheme == "http" and loopback)):
+        msg = f"{setting} must use https (plain http only for loopback hosts): {parts.scheme}://{host}"
+        raise SalesforceAuthError(msg)
+    return url.rstrip("/")
+
+
 class SalesforceAuthenticator(OAuthAuthenticator):
     """Shared token handling: keeps `instance_url`, fails fast with a secret-free one-line message."""
 
@@ -36,7 +57,7 @@ class SalesforceAuthenticator(OAuthAuthenticator):
 
     def __init__(self, config: t.Mapping[str, t.Any], session: requests.Session) -> None:
         """Keep the config and the tap's HTTP session (its TLS verification settings apply here too)."""
-        login_url = str(config.get("login_url") or "https://login.salesforce.com").rstrip("/")
+        login_url = checked_url(str(config.get("login_url") or "https://login.salesforce.com"), "login_url")
         super().__init__(
             auth_endpoint=f"{login_url}/services/oauth2/token",
             client_id=config.get("client_id"),
@@ -67,8 +88,8 @@ class SalesforceAuthenticator(OAuthAuthenticator):
         if not body.get("access_token") or not body.get("instance_url"):
             msg = f"Salesforce token response ({self.flow}) lacks access_token or instance_url"
             raise SalesforceAuthError(msg)
+        self.instance_url = checked_url(str(body["instance_url"]), "the token response's instance_url")
         self.access_token = body["access_token"]
-        self.instance_url = str(body["instance_url"]).rstrip("/")
         self.expires_in = None
         self.last_refreshed = dt.datetime.now(dt.UTC)
         self.on_token_response(body)
@@ -130,13 +151,39 @@ class RefreshTokenAuthenticator(SalesforceAuthenticator):
         """Pick the newest refresh token: the token store's if present, else the configured one."""
         super().__init__(config, session)
         store = config.get("token_store_path")
-        self._store = Path(store) if store else None
-        self.refresh_token = self._stored_refresh_token() or config.get("refresh_token")
+        self._store = Path(store).expanduser() if store else None
+        configured = config.get("refresh_token")
+        stored = self._stored_refresh_token()
+        if stored and configured and stored != configured:
+            self.logger.warning(
+                "Using the refresh token saved in %s (Salesforce rotated it), not the configured refresh_token; "
+                "delete that file to use a newly configured one",
+                self._store,
+            )
+        self.refresh_token = stored or configured
 
     def _stored_refresh_token(self) -> str | None:
-        if self._store is None or not self._store.exists():
+        if self._store is None:
             return None
-        return json.loads(self._store.read_text(encoding="utf-8")).get("refresh_token")
+        try:
+            fd = os.open(self._store, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            msg = f"token_store_path {self._store}: cannot read it ({exc.strerror}; a symlink is refused)"
+            raise SalesforceAuthError(msg) from None
+        with os.fdopen(fd, encoding="utf-8") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                msg = f"token_store_path {self._store}: not a regular file"
+                raise SalesforceAuthError(msg)
+            try:
+                value = json.load(handle).get("refresh_token")
+            except (ValueError, AttributeError):
+                value = None
+        if not isinstance(value, str) or not value:
+            msg = f'token_store_path {self._store}: not a token store (expected {{"refresh_token": "..."}}); delete it'
+            raise SalesforceAuthError(msg)
+        return value
 
     @property
     def oauth_request_body(self) -> dict:
@@ -160,12 +207,17 @@ class RefreshTokenAuthenticator(SalesforceAuthenticator):
                 "or the next run will fail to log in."
             )
             return
-        self._store.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._store.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump({"refresh_token": new_token}, handle)
-        tmp.replace(self._store)
+        self._store.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # mkstemp: a new file with a random name, 0600, O_EXCL (never a stale or planted one); the rename replaces
+        # whatever is at the store path (a symlink included) instead of writing through it.
+        fd, tmp = tempfile.mkstemp(dir=self._store.parent, prefix=f".{self._store.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump({"refresh_token": new_token}, handle)
+            os.replace(tmp, self._store)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         self.logger.info("Salesforce rotated the refresh token; the new one was saved to %s", self._store)
 
 
@@ -179,7 +231,11 @@ class JWTBearerAuthenticator(SalesforceAuthenticator):
         super().__init__(config, session)
         key = config.get("private_key")
         if not key and config.get("private_key_path"):
-            key = Path(config["private_key_path"]).read_text(encoding="utf-8")
+            try:
+                key = Path(config["private_key_path"]).expanduser().read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                msg = f"private_key_path {config['private_key_path']}: cannot read it ({type(exc).__name__})"
+                raise SalesforceAuthError(msg) from None
         if not key or not config.get("username") or not self.client_id:
             msg = "auth_flow jwt needs client_id, username and private_key (or private_key_path)"
             raise SalesforceAuthError(msg)

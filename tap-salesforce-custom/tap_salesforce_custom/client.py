@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import re
 import time
 import typing as t
 from email.utils import parsedate_to_datetime
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import msgspec
 import requests
 
 from tap_salesforce_custom.auth import SalesforceAuthenticator, build_authenticator
-from tap_salesforce_custom.errors import QuotaGuardStop, SalesforceAPIError
+from tap_salesforce_custom.errors import QuotaGuardStop, SalesforceAPIError, SalesforceFatalError
 from tap_salesforce_custom.retry import RETRY_STATUSES, backoff_delay
 
 if t.TYPE_CHECKING:
@@ -84,6 +85,9 @@ class SalesforceClient:
         self.logger = logger
         self.session = requests.Session()
         self.session.verify = str(config["ca_bundle"]) if config.get("ca_bundle") else True
+        if isinstance(self.session.verify, str) and not os.access(self.session.verify, os.R_OK):
+            msg = f"ca_bundle {self.session.verify}: not a readable file"
+            raise SalesforceFatalError(msg)
         self.session.headers["Accept-Encoding"] = "gzip"
         self.api_version = str(config.get("api_version") or "61.0")
         self.timeout = float(config.get("request_timeout") or 300)
@@ -199,7 +203,13 @@ class SalesforceClient:
             time.sleep(delay)
 
     def _url(self, path: str) -> str:
-        if path.startswith("http"):
+        """The URL of an API path; an absolute URL (a `nextRecordsUrl`) only on the instance's own host, so the
+        bearer token never goes anywhere else."""
+        if "://" in path or path.startswith("//"):
+            instance, other = urlsplit(self.data_url), urlsplit(path)
+            if (other.scheme, other.netloc) != (instance.scheme, instance.netloc):
+                msg = f"refusing to send the Salesforce token to {other.scheme}://{other.hostname}: not the instance"
+                raise SalesforceAPIError(msg)
             return path
         if path.startswith("/services/"):
             return urljoin(f"{self.data_url}/", path)

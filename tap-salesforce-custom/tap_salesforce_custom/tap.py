@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
+import math
 import os
 import sys
 import typing as t
@@ -144,6 +146,10 @@ class TapSalesforceCustom(Tap):
         order = self._stream_order or list(streams)
         return {name: streams[name] for name in order if name in streams}
 
+    def __init__(self, *, config: dict | None = None, **kwargs: t.Any) -> None:
+        """As the SDK's, with numeric settings given as text (`.env`, the environment) read as numbers."""
+        super().__init__(config=numbers_from_strings(config, self.config_jsonschema), **kwargs)
+
     @cached_property
     def client(self) -> SalesforceClient:
         """The run's one Salesforce client (one token, one connection pool, one usage counter)."""
@@ -155,6 +161,13 @@ class TapSalesforceCustom(Tap):
         if not 200 <= page_size <= 2000:
             msg = f"page_size must be between 200 and 2000; got {page_size}"
             raise SalesforceFatalError(msg)
+        start_date = self.config.get("start_date")
+        if start_date is not None:
+            try:
+                dt.datetime.fromisoformat(str(start_date))
+            except ValueError:
+                msg = f"start_date {str(start_date)[:40]!r} is not an ISO 8601 date or date-time (e.g. 2024-01-01)"
+                raise SalesforceFatalError(msg) from None
         percent = float(self.config.get("max_api_usage_percent", 80))
         if not 0 < percent <= 100:
             msg = f"max_api_usage_percent must be in (0, 100]; got {percent:g}"
@@ -278,6 +291,8 @@ class TapSalesforceCustom(Tap):
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """Run a sync; fatal Salesforce/config errors end with one line on stderr and exit code 1."""
         with _one_line_errors():
+            if kwargs.get("state") is not None:
+                kwargs["state"] = _checked_state(kwargs["state"])
             super().invoke(*args, **kwargs)
 
     @classmethod
@@ -285,6 +300,42 @@ class TapSalesforceCustom(Tap):
         """Run discovery (`--discover`) with the same one-line fatal errors."""
         with _one_line_errors():
             super().cb_discover(*args, **kwargs)
+
+
+def numbers_from_strings(config: dict | None, schema: dict) -> dict | None:
+    """Numeric settings given as text as numbers.
+
+    Meltano 4.4 cannot pass a `kind: decimal` setting read from `.env` or the environment ("Object of type Decimal
+    is not JSON serializable" before the plugin starts), so meltano.yml declares those settings `kind: string` and
+    the tap accepts `"80"` for `80`. Text that is not a finite number is left for the schema check to refuse.
+    """
+    if not config:
+        return config
+    converted = dict(config)
+    for name, spec in schema.get("properties", {}).items():
+        value = converted.get(name)
+        if isinstance(value, str) and "number" in (spec.get("type") or []):
+            try:
+                number = float(value)
+            except ValueError:
+                continue
+            if math.isfinite(number):
+                converted[name] = number
+    return converted
+
+
+def _checked_state(state: t.IO[str]) -> io.StringIO:
+    """The `--state` file, refused in one line naming it when it is not a JSON object (a corrupt state file)."""
+    name = getattr(state, "name", "--state")
+    text = state.read()
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        value = None
+    if not isinstance(value, dict):
+        msg = f"state file {name}: not a JSON object (corrupt?); fix or remove it, e.g. with `meltano state`"
+        raise SalesforceFatalError(msg)
+    return io.StringIO(text)
 
 
 @contextmanager

@@ -20,14 +20,28 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from requests_oauthlib import OAuth1
 
 # oauthlib logs the signature base string and the signature itself at DEBUG, requests-oauthlib the signed
-# headers. Signatures must never reach a log, whatever level the operator chooses.
-for _name in ("oauthlib", "requests_oauthlib"):
-    logging.getLogger(_name).setLevel(logging.WARNING)
+# headers. Signatures must never reach a log, whatever level the operator chooses: a logging config may set
+# these loggers (or any child) to DEBUG after this module is imported, so `quiet_signing_loggers` runs again
+# before every signature.
+SIGNING_LOGGERS = ("oauthlib", "requests_oauthlib")
+
+
+def quiet_signing_loggers() -> None:
+    """Keep the signing libraries' loggers (and their children) at WARNING or above."""
+    names = [name for name in logging.Logger.manager.loggerDict if name.split(".")[0] in SIGNING_LOGGERS]
+    for name in {*SIGNING_LOGGERS, *names}:
+        logger = logging.getLogger(name)
+        if logger.level < logging.WARNING:
+            logger.setLevel(logging.WARNING)
+
+
+quiet_signing_loggers()
 
 M2M_SCOPES = ["restlets", "rest_webservices"]
 TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
 _ASSERTION_LIFETIME_S = 300  # NetSuite accepts at most 60 min; the assertion is used once, at once.
 _TOKEN_REFRESH_MARGIN_S = 120
+_EC_ALGORITHMS = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
 
 
 class AuthError(Exception):
@@ -57,6 +71,7 @@ class TokenBasedAuth(requests.auth.AuthBase):
         self._token_secret = token_secret
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        quiet_signing_loggers()
         # A new OAuth1 per request: oauthlib clients are not documented as thread-safe, and creating one is cheap.
         signer = OAuth1(
             self._consumer_key,
@@ -99,10 +114,12 @@ class MachineToMachineAuth(requests.auth.AuthBase):
             raise AuthError(msg) from exc
         if isinstance(self._key, rsa.RSAPrivateKey):
             self._algorithm = "PS256"
-        elif isinstance(self._key, ec.EllipticCurvePrivateKey):
-            self._algorithm = "ES256"
+        elif isinstance(self._key, ec.EllipticCurvePrivateKey) and self._key.curve.name in _EC_ALGORITHMS:
+            self._algorithm = _EC_ALGORITHMS[self._key.curve.name]
         else:
-            msg = "private_key must be an RSA (PS256) or EC P-256 (ES256) key"
+            curve = getattr(getattr(self._key, "curve", None), "name", None)
+            kind = f"an EC {curve} key" if curve else f"a {type(self._key).__name__.lstrip('_')}"
+            msg = f"private_key is {kind}; NetSuite M2M needs RSA (PS256) or EC P-256/P-384/P-521 (ES256/384/512)"
             raise AuthError(msg)
         self._lock = threading.Lock()
         self._token: str | None = None
@@ -136,10 +153,17 @@ class MachineToMachineAuth(requests.auth.AuthBase):
             msg = f"NetSuite token endpoint unavailable (HTTP {response.status_code})"
             raise TokenEndpointUnavailable(msg)
         if response.status_code != 200:
-            msg = f"NetSuite token endpoint refused the client assertion (HTTP {response.status_code})"
+            msg = (
+                f"NetSuite token endpoint refused the client assertion (HTTP {response.status_code}"
+                f"{_oauth_error(response)})"
+            )
             raise AuthError(msg)
-        body = response.json()
-        self._token = body["access_token"]
+        try:
+            body = response.json()
+            self._token = str(body["access_token"])
+        except (ValueError, KeyError, TypeError):
+            msg = "NetSuite token endpoint answered 200 without an access_token"
+            raise AuthError(msg) from None
         self._expires_at = time.monotonic() + float(body.get("expires_in", 3600)) - _TOKEN_REFRESH_MARGIN_S
 
     def bearer_token(self) -> str:
@@ -160,11 +184,24 @@ class MachineToMachineAuth(requests.auth.AuthBase):
         return request
 
 
+def _oauth_error(response: requests.Response) -> str:
+    """`, invalid_client` (RFC 6749's error code) when the body carries one; never the assertion."""
+    try:
+        code = response.json().get("error")
+    except (ValueError, AttributeError):
+        return ""
+    return f", {str(code)[:60]}" if isinstance(code, str) and code else ""
+
+
 def read_private_key(private_key: str | None, private_key_path: str | None) -> str:
     """The PEM text from the inline setting or the file it names."""
     if private_key:
         return private_key
     if private_key_path:
-        return Path(private_key_path).expanduser().read_text()
+        try:
+            return Path(private_key_path).expanduser().read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            msg = f"private_key_path {private_key_path}: cannot read it ({type(exc).__name__})"
+            raise AuthError(msg) from None
     msg = "auth_method oauth2_m2m needs private_key or private_key_path"
     raise AuthError(msg)

@@ -6,6 +6,12 @@ pool is kept busy. All streams therefore share one `AdaptiveLimiter`: at most `m
 flight, the window halved on a 429 (at most once per round trip) and regrown additively (AIMD), quickly up to
 just below the level that was refused and slowly beyond it, so a limit lower than configured is found without
 a storm of 429s and the window then stays near it.
+
+A busy account is waited out, not counted out: 429s draw on a time budget (`max_throttle_wait_seconds`), not on
+`max_retries`, and the log says how long the request has waited. A request that timed out may still be running
+inside NetSuite, so its slot stays taken for another `request_timeout` (and the timeout cuts the window like a
+429): the account never sees more than `max_concurrency` requests from us. Every slot is given back in a
+`finally`, whatever the transport raises. TLS verification failures are never retried.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import ipaddress
 import json
 import logging
 import random
+import re
 import threading
 import time
 import typing as t
@@ -33,6 +40,23 @@ RECORD_PATH = "/services/rest/record/v1"
 SUITEQL_PATH = "/services/rest/query/v1/suiteql"
 RETRYABLE_STATUSES = frozenset({401, 408, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_S = 300.0
+MAX_BACKOFF_S = 60.0
+#: Records NetSuite refuses for a moment only (another user, a workflow or a script holds the record): retried.
+TRANSIENT_400 = re.compile(
+    r"has been changed|record (?:is )?locked|locked by|RCRD_HAS_BEEN_CHANGED|RCRD_LOCKED|try again later",
+    re.IGNORECASE,
+)
+#: Standard record types are camelCase (`customer`, `salesOrder`); custom ones are `customrecord_*` and
+#: `customtransaction_*`. `\Z`, not `$`: a type is pasted into URL paths and SuiteQL, and `$` accepts a newline.
+RECORD_TYPE_PATTERN = re.compile(r"(?:[a-z][A-Za-z0-9]*|custom(?:record|transaction)[a-z0-9_]+)\Z")
+#: NetSuite account ids: `1234567`, `1234567_SB1` (sandbox), `1234567_RP` (release preview), `TSTDRV1234567`.
+ACCOUNT_ID_PATTERN = re.compile(r"(?:TSTDRV)?[0-9]+(?:_(?:SB[0-9]+|RP|TD[0-9]+))?\Z", re.IGNORECASE)
+_TRANSIENT_EXCEPTIONS = (
+    requests.Timeout,
+    requests.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
 _LOGGER = logging.getLogger("target_netsuite.client")
 
 
@@ -77,8 +101,25 @@ class RequestStats:
             self.retries += retry
 
 
+def checked_account_id(account_id: object) -> str:
+    """The account id if it has one of NetSuite's forms; it becomes a host name and the OAuth realm."""
+    if not isinstance(account_id, str) or not ACCOUNT_ID_PATTERN.match(account_id):
+        msg = (
+            f"account_id {str(account_id)[:40]!r} is not a NetSuite account id "
+            "(e.g. 1234567, 1234567_SB1, TSTDRV1234567)"
+        )
+        raise FatalError(msg)
+    return account_id
+
+
+def is_record_type(value: object) -> bool:
+    """A NetSuite record type name (safe in a URL path and as a SuiteQL table)."""
+    return isinstance(value, str) and RECORD_TYPE_PATTERN.match(value) is not None
+
+
 def account_host(account_id: str) -> str:
     """`1234567_SB1` → `https://1234567-sb1.suitetalk.api.netsuite.com` (the realm keeps the id as given)."""
+    checked_account_id(account_id)
     return f"https://{account_id.lower().replace('_', '-')}.suitetalk.api.netsuite.com"
 
 
@@ -106,14 +147,39 @@ def json_default(value: object) -> str | float:
     raise TypeError(msg)
 
 
+def one_line(text: str, limit: int = 200) -> str:
+    """Text as one short line: an HTML page becomes its title (or its text), whitespace collapsed."""
+    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    if title:
+        text = f"HTML page: {title.group(1)}"
+    elif "<" in text and ">" in text:
+        text = "HTML page: " + re.sub(r"<[^>]*>", " ", text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def error_details(response: requests.Response) -> tuple[str, str, str | None]:
-    """(o:errorCode, detail, o:errorPath) of NetSuite's error body; tolerant of non-JSON bodies from proxies."""
+    """(o:errorCode, detail, o:errorPath) of NetSuite's error body; a non-JSON body (a proxy's HTML page) gives
+    `HTTP_<status>` and one short line of its text."""
     try:
         body = response.json()
         first = body["o:errorDetails"][0]
-        return first.get("o:errorCode", "UNKNOWN"), first.get("detail", ""), first.get("o:errorPath")
+        detail = " ".join(str(first.get("detail", "")).split())
+        return str(first.get("o:errorCode", "UNKNOWN")), detail, first.get("o:errorPath")
     except (ValueError, KeyError, IndexError, TypeError):
-        return f"HTTP_{response.status_code}", response.text[:500], None
+        return f"HTTP_{response.status_code}", one_line(response.text), None
+
+
+def json_body(response: requests.Response, what: str) -> dict:
+    """The JSON object of a 2xx answer; anything else is a one-line `FatalError` naming the request."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        msg = f"NetSuite answered {what} with HTTP {response.status_code} but no JSON object: {one_line(response.text)}"
+        raise FatalError(msg)
+    return body
 
 
 class AdaptiveLimiter:
@@ -148,19 +214,37 @@ class AdaptiveLimiter:
             return time.monotonic()
 
     def release(self, started: float, *, throttled: bool) -> None:
+        """Give a slot back: a 429 cuts the window, a success regrows it."""
         with self._cond:
             self._in_flight -= 1
             if throttled:
-                # Requests already in flight when the window was cut would cut it again for the same congestion.
-                if started >= self._last_cut:
-                    self._refused_at = self._window
-                    self._window = max(1.0, self._window / 2)
-                    self._last_cut = time.monotonic()
+                self._cut(started)
             elif self._window < self._refused_at - 1:
                 self._window = min(self._ceiling, self._window + 1.0 / self._window)
             else:
                 self._window = min(self._ceiling, self._window + 1.0 / (self._window * self.PROBE_WINDOWS))
             self._cond.notify_all()
+
+    def timed_out(self, started: float, hold: float) -> None:
+        """A request timed out: congestion (cut the window now), and its slot stays taken for `hold` seconds more,
+        because NetSuite may still be working on it and counts it against the account's pool."""
+        with self._cond:
+            self._cut(started)
+        timer = threading.Timer(hold, self._free)
+        timer.daemon = True
+        timer.start()
+
+    def _free(self) -> None:
+        with self._cond:
+            self._in_flight -= 1
+            self._cond.notify_all()
+
+    def _cut(self, started: float) -> None:
+        # Requests already in flight when the window was cut would cut it again for the same congestion.
+        if started >= self._last_cut:
+            self._refused_at = self._window
+            self._window = max(1.0, self._window / 2)
+            self._last_cut = time.monotonic()
 
 
 class NetSuiteClient:
@@ -176,6 +260,7 @@ class NetSuiteClient:
         timeout: float,
         max_retries: int,
         backoff_factor: float,
+        max_throttle_wait: float = 300.0,
         verify: str | bool = True,
     ) -> None:
         self.base_url = base_url
@@ -187,6 +272,7 @@ class NetSuiteClient:
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff_factor = backoff_factor
+        self.max_throttle_wait = max_throttle_wait
         self.stats = RequestStats()
         self._closing = threading.Event()
         self._warned: set[tuple[str, str]] = set()
@@ -197,8 +283,9 @@ class NetSuiteClient:
     # --- the transport -------------------------------------------------------------------------------------
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
-        """Full-jitter exponential backoff, but never sooner than the server's Retry-After."""
-        backoff = random.uniform(0, self.backoff_factor * 2**attempt)
+        """Exponential backoff with jitter (half fixed, half random, capped), never sooner than Retry-After."""
+        ceiling = min(MAX_BACKOFF_S, self.backoff_factor * 2**attempt)
+        backoff = ceiling / 2 + random.uniform(0, ceiling / 2)
         if retry_after is not None:
             return min(MAX_RETRY_AFTER_S, retry_after) + backoff / 4
         return backoff
@@ -230,17 +317,25 @@ class NetSuiteClient:
     ) -> requests.Response:
         """Send with retries; returns the first non-retryable response, raises `RetriesExhausted` otherwise.
 
-        Every attempt is a new `session.request`, so the auth object signs it anew (fresh TBA nonce/timestamp).
+        Failures (5xx, timeouts, dropped or cut-off connections, a record locked for a moment) get `attempts`
+        tries; throttling (429, and a 401 once the credentials have been proven) gets `max_throttle_wait`
+        seconds of waiting instead. Every attempt is a new `session.request`, so the auth object signs it anew
+        (fresh TBA nonce/timestamp).
         """
         attempts = attempts or self.max_retries + 1
         data = None if body is None else json.dumps(body, default=json_default)
         send_headers = {"Accept": "application/json", **(headers or {})}
         if data is not None:
             send_headers["Content-Type"] = "application/json"
+        host = urlsplit(self.base_url).hostname
         reason = ""
-        for attempt in range(attempts):
+        failures = throttles = sent = 0
+        throttled_since: float | None = None
+        while True:
             started = self.limiter.acquire()
             retry_after = None
+            throttled = timed_out = False
+            response: requests.Response | None = None
             try:
                 response = self.session.request(
                     method,
@@ -252,28 +347,62 @@ class NetSuiteClient:
                     timeout=self.timeout,
                     verify=self.verify,
                 )
-            except (requests.Timeout, requests.ConnectionError) as exc:
-                self.limiter.release(started, throttled=False)
-                self.stats.count(retry=attempt > 0)
-                reason = f"{type(exc).__name__} talking to {urlsplit(self.base_url).hostname}"
+            except requests.exceptions.SSLError as exc:
+                cause = re.search(r"certificate verify failed[^)'\"]*|hostname .{0,80}? doesn't match[^)'\"]*", str(exc))
+                msg = (
+                    f"TLS verification of {host} failed (set ca_bundle for a private CA): "
+                    f"{cause.group(0) if cause else type(exc).__name__}"
+                )
+                raise FatalError(msg) from None
+            except requests.exceptions.ReadTimeout:
+                timed_out = True
+                reason = f"no answer from {host} within request_timeout {self.timeout:g}s"
+            except _TRANSIENT_EXCEPTIONS as exc:
+                reason = f"{type(exc).__name__} talking to {host}"
             else:
                 status = response.status_code
-                self.limiter.release(started, throttled=status == 429)
-                self.stats.count(throttled=status == 429, retry=attempt > 0)
-                if status not in RETRYABLE_STATUSES or (status == 401 and not retry_unauthorized):
+                code, detail, _ = error_details(response) if status >= 400 else ("", "", None)
+                throttled = status == 429 or (status == 401 and retry_unauthorized)
+                transient = status in RETRYABLE_STATUSES or (status == 400 and TRANSIENT_400.search(detail))
+                if status == 401 and not retry_unauthorized or not transient:
                     return response
-                code, detail, _ = error_details(response)
                 reason = f"HTTP {status} {code}: {detail[:200]}"
                 retry_after = self._retry_after(response)
                 if status == 401:
                     self.auth.invalidate()
-            if attempt + 1 < attempts:
-                delay = self._delay(attempt, retry_after)
+            finally:
+                sent += 1
+                self.stats.count(throttled=throttled, retry=sent > 1)
+                if timed_out:
+                    self.limiter.timed_out(started, hold=self.timeout)
+                else:
+                    self.limiter.release(started, throttled=throttled)
+            if throttled:
+                now = time.monotonic()
+                throttled_since = throttled_since or now
+                delay = self._delay(throttles, retry_after)
+                throttles += 1
+                waited = now - throttled_since
+                if waited + delay > self.max_throttle_wait:
+                    msg = (
+                        f"{method} {path}: NetSuite still busy after waiting {waited:.0f}s "
+                        f"(max_throttle_wait_seconds {self.max_throttle_wait:g}); last answer: {reason}"
+                    )
+                    raise RetriesExhausted(msg)
+                _LOGGER.info(
+                    "NetSuite busy (%s): waited %.0fs of %gs so far; retrying %s %s in %.1fs",
+                    reason, waited, self.max_throttle_wait, method, path, delay,
+                )
+            else:
+                failures += 1
+                if failures >= attempts:
+                    msg = f"{method} {path} failed after {failures} attempts; last error: {reason}"
+                    raise RetriesExhausted(msg)
+                delay = self._delay(failures - 1, retry_after)
                 _LOGGER.info("Retrying %s %s in %.2fs after %s", method, path, delay, reason)
-                if self._closing.wait(delay):
-                    break
-        msg = f"{method} {path} failed after {attempts} attempts; last error: {reason}"
-        raise RetriesExhausted(msg)
+            if self._closing.wait(delay):
+                msg = f"{method} {path} not retried: the run is stopping; last error: {reason}"
+                raise RetriesExhausted(msg)
 
     def stop_retrying(self) -> None:
         """A run that is failing should not linger in backoff sleeps: requests now fail at their next retry."""
@@ -328,7 +457,7 @@ class NetSuiteClient:
         )
         if response.status_code >= 400:
             raise RecordError(response.status_code, *error_details(response))
-        return response.json()
+        return json_body(response, "a SuiteQL query")
 
     def check_connection(self, account_id: str) -> None:
         """A cheap authenticated call at start-up, so bad credentials or a wrong host stop the run before any record.

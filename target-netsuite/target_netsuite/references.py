@@ -3,6 +3,10 @@
 Ids come first from this run's own writes (the `Location` header of an upsert), else from batched SuiteQL
 lookups on `externalid`, and are cached for the run. SuiteQL has no table per record type for transactions and
 items: those live in the `transaction` and `item` tables.
+
+A reference's `type` comes from the input, so it is used in SuiteQL only when it is a record type name (the
+checked form of `client.RECORD_TYPE_PATTERN`), never as free text. When a reference stays unresolved,
+`lookup_failure` says why truthfully: absent from NetSuite, or not looked up (SuiteQL refused, a bad type).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import logging
 import threading
 import typing as t
 
-from target_netsuite.client import RecordError
+from target_netsuite.client import RecordError, is_record_type
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -85,6 +89,7 @@ class ReferenceResolver:
     def __init__(self, client: NetSuiteClient) -> None:
         self._client = client
         self._ids: dict[Ref, str] = {}
+        self._failed: dict[str, str] = {}  # record type → why its lookup failed
         self._lock = threading.Lock()
 
     def remember(self, ref: Ref, internal_id: str) -> None:
@@ -105,18 +110,32 @@ class ReferenceResolver:
         found = self.known(wanted)
         by_type: dict[str, list[str]] = {}
         for record_type, external_id in sorted(wanted - found.keys()):
-            by_type.setdefault(record_type, []).append(external_id)
+            if is_record_type(record_type):
+                by_type.setdefault(record_type, []).append(external_id)
         for record_type, external_ids in by_type.items():
             for start in range(0, len(external_ids), _LOOKUP_CHUNK):
                 try:
                     rows = list(self._lookup(record_type, external_ids[start : start + _LOOKUP_CHUNK]))
-                except RecordError as exc:  # e.g. a record type SuiteQL has no table for: those stay unresolved
+                except RecordError as exc:  # SuiteQL not permitted, or a record type it has no table for
+                    reason = "SuiteQL not permitted" if exc.status in (401, 403) else "SuiteQL lookup failed"
+                    with self._lock:
+                        self._failed[record_type] = f"{reason} ({exc.status} {exc.code}: {exc.detail[:160]})"
                     _LOGGER.warning("SuiteQL lookup of %s external ids failed: %s", record_type, exc)
                     break
                 for external_id, internal_id in rows:
                     self.remember((record_type, external_id), internal_id)
                     found[(record_type, external_id)] = internal_id
         return found
+
+    def lookup_failure(self, ref: Ref) -> str | None:
+        """Why an unresolved reference was never looked up (a bad type, SuiteQL refused); None when it was looked
+        up and NetSuite has no such record."""
+        record_type, external_id = ref
+        if not is_record_type(record_type):
+            return f"reference type {record_type[:60]!r} is not a NetSuite record type; not looked up"
+        with self._lock:
+            failure = self._failed.get(record_type)
+        return f"could not look up {record_type} externalId {external_id!r}: {failure}" if failure else None
 
     def _lookup(self, record_type: str, external_ids: list[str]) -> Iterator[tuple[str, str]]:
         quoted = ", ".join("'" + value.replace("'", "''") + "'" for value in external_ids)

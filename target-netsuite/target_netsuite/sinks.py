@@ -6,7 +6,13 @@ is in NetSuite, in the dead-letter file or in the parking file, and never after 
 
 A record whose reference names a parent NetSuite does not hold yet is parked, never dead-lettered at once: the
 parent may come later in the run or in a later run (see `parking.py`). At the end of every run the target hands
-the parked records back to `write_parked`, which takes the same path as a batch.
+the parked records back to `write_parked`, which takes the same path as a batch. A reference that could not be
+looked up at all (SuiteQL refused, a `type` that is no record type name) says so in its messages, never "not in
+NetSuite"; one whose type is no record type name can never resolve and is dead-lettered at once.
+
+An error that is the account's, not the record's (a role without the permission, a disabled feature, a subsidiary
+no record may use) shows as the same NetSuite error for record after record: `max_identical_errors` in a row stop
+the run with one line naming it, before state advances. Singer BATCH files are read only from `batch_directory`.
 """
 
 from __future__ import annotations
@@ -16,10 +22,13 @@ import json
 import typing as t
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from singer_sdk.sinks import BatchSink
+from typing_extensions import override
 
-from target_netsuite.client import FatalError, NetSuiteClient, RecordError, json_default
+from target_netsuite.client import FatalError, NetSuiteClient, RecordError, is_record_type, json_default
 from target_netsuite.dead_letters import MAPPING_ERROR, DeadLetterStore, RunSummary
 from target_netsuite.parking import MIN_ATTEMPTS, ParkedRecord, ParkedRecords
 from target_netsuite.references import Ref, ReferenceResolver, find_references, substitute
@@ -27,6 +36,7 @@ from target_netsuite.references import Ref, ReferenceResolver, find_references, 
 if t.TYPE_CHECKING:
     from collections.abc import Callable
 
+    from singer_sdk.helpers._batch import BaseBatchFileEncoding
     from singer_sdk.sinks import Sink
 
     from target_netsuite.matching import Matcher
@@ -100,6 +110,27 @@ class NetSuiteSink(BatchSink):
         self.record_type = target.record_type_for(stream_name)
         self.services = target.services
         self.services.sinks.append(self)
+        self._max_identical = int(target.config.get("max_identical_errors", 10))
+        self._batch_directory = target.config.get("batch_directory")
+        self._last_error: tuple[int, str, str] | None = None
+        self._identical = 0
+
+    @override
+    def process_batch_files(self, encoding: BaseBatchFileEncoding, files: t.Sequence[str]) -> None:
+        """BATCH messages name files the target would read and write to NetSuite: only local files inside
+        `batch_directory` are accepted; any other BATCH message stops the run."""
+        if not self._batch_directory:
+            msg = f"stream {self.stream_name!r}: BATCH messages are refused (set batch_directory to accept them)"
+            raise FatalError(msg)
+        allowed = Path(self._batch_directory).expanduser().resolve()
+        for url in files:
+            parts = urlsplit(url)
+            local = parts.scheme in ("", "file") and not parts.netloc
+            path = Path(unquote(parts.path)).resolve() if local else None
+            if path is None or not path.is_relative_to(allowed):
+                msg = f"stream {self.stream_name!r}: BATCH file {url[:120]!r} is not inside batch_directory"
+                raise FatalError(msg)
+        super().process_batch_files(encoding, files)
 
     # --- batch preparation ---------------------------------------------------------------------------------
 
@@ -228,14 +259,19 @@ class NetSuiteSink(BatchSink):
     def _unresolved(self, write: Write, missing: list[tuple[str, Ref]], retried: ParkedRecord | None) -> None:
         """Park a write whose parent NetSuite lacks; a parked one tried again past its wait becomes a dead letter."""
         path, (ref_type, ref_id) = missing[0]
+        failure = self.services.resolver.lookup_failure((ref_type, ref_id))
+        if not is_record_type(ref_type):  # never looked up, never written by anyone: it cannot resolve
+            self._dead_letter(write.record, "UNRESOLVED_REFERENCE", str(failure), path=path)
+            return
         waited = retried.waited(dt.datetime.now(tz=dt.UTC)) if retried else None
         if retried and waited is not None and waited >= self.services.reference_wait:
             tries = retried.attempts + 1
             if tries >= MIN_ATTEMPTS:
+                what = failure or f"no {ref_type} with externalId {ref_id!r} reached NetSuite"
                 self._dead_letter(
                     write.record,
                     "UNRESOLVED_REFERENCE",
-                    f"no {ref_type} with externalId {ref_id!r} reached NetSuite in {waited.total_seconds() / 3600:.1f}"
+                    f"{what} in {waited.total_seconds() / 3600:.1f}"
                     f" h of waiting ({tries} end-of-run tries since {retried.first_parked:%Y-%m-%d %H:%M}Z)",
                     path=path,
                 )
@@ -245,14 +281,14 @@ class NetSuiteSink(BatchSink):
             external_id=write.external_id,
             stream=self.stream_name,
             record=write.record,
-            waiting_for=f"{ref_type} {ref_id}",
+            waiting_for=f"{ref_type} {ref_id}" + (f" ({failure})" if failure else ""),
         )
         if retried:
             return
         self.services.summary.add(self.stream_name, "waiting")
         self.logger.info(
-            "Waiting: %s %s references %s %r (at %s), not in NetSuite yet; parked until it is",
-            self.record_type, write.external_id, ref_type, ref_id, path,
+            "Waiting: %s %s references %s %r (at %s), %s; parked until it is",
+            self.record_type, write.external_id, ref_type, ref_id, path, failure or "not in NetSuite yet",
         )
 
     def _send(self, write: Write) -> None:
@@ -278,15 +314,26 @@ class NetSuiteSink(BatchSink):
             error = future.exception()
             if error is None:
                 write = futures[future]
+                self._identical = 0
                 self.services.summary.add(self.stream_name, "deleted" if write.action == "delete" else "written")
                 self._settle(write.external_id)
                 if write.exists is not None:
                     self.services.summary.add(self.stream_name, "updated" if write.exists else "created")
+                self.services.dead_letters.resolve(self.record_type, write.external_id)
             elif isinstance(error, RecordError):
                 write = futures[future]
                 self._dead_letter(
                     write.record, error.code, error.detail, action=write.action, status=error.status, path=error.path
                 )
+                if fatal is None and self._account_wide(error):
+                    msg = (
+                        f"NetSuite refused {self._identical} {self.record_type} records in a row with the same error, "
+                        f"which is about the account, not the records: {error}; stopped without advancing state"
+                    )
+                    fatal = FatalError(msg)
+                    self.services.client.stop_retrying()
+                    for other in futures:
+                        other.cancel()
             elif fatal is None:
                 fatal = error
                 self.services.client.stop_retrying()
@@ -297,6 +344,13 @@ class NetSuiteSink(BatchSink):
         if fatal is not None:
             msg = f"{type(fatal).__name__}: {fatal}"
             raise FatalError(msg) from fatal
+
+    def _account_wide(self, error: RecordError) -> bool:
+        """Count identical errors in a row; True once there are `max_identical_errors` of them."""
+        key = (error.status, error.code, error.detail)
+        self._identical = self._identical + 1 if key == self._last_error else 1
+        self._last_error = key
+        return self._identical >= self._max_identical
 
     def _dry_run(self, writes: list[Write]) -> None:
         for write in writes:

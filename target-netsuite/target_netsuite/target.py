@@ -9,7 +9,8 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import re
+import math
+import os
 import sys
 import tempfile
 import typing as t
@@ -21,7 +22,11 @@ from pathlib import Path
 
 import requests
 from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError, MissingKeyPropertiesError, RecordsWithoutSchemaException
+from singer_sdk.io_base import SingerReader
 from singer_sdk.plugin_base import _ConfigInput
+from singer_sdk.singerlib.exceptions import InvalidInputLine
+from singer_sdk.singerlib.json import deserialize_json
 from singer_sdk.target_base import Target
 from typing_extensions import override
 
@@ -32,7 +37,14 @@ from target_netsuite.auth import (
     TokenBasedAuth,
     read_private_key,
 )
-from target_netsuite.client import FatalError, NetSuiteClient, account_host, checked_base_url
+from target_netsuite.client import (
+    FatalError,
+    NetSuiteClient,
+    account_host,
+    checked_account_id,
+    checked_base_url,
+    is_record_type,
+)
 from target_netsuite.dead_letters import DeadLetterStore, RunSummary
 from target_netsuite.matching import Matcher
 from target_netsuite.parking import ParkedRecord, ParkedRecords
@@ -46,13 +58,107 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.sinks import Sink
 
-# Standard record types are camelCase (`customer`, `salesOrder`); custom ones are `customrecord_*` and
-# `customtransaction_*`. Anything else (`meltano_test_stream`, an unmapped `Account`) is not written.
-RECORD_TYPE_PATTERN = re.compile(r"^(?:[a-z][A-Za-z0-9]*|custom(?:record|transaction)[a-z0-9_]+)$")
+# Streams that name no NetSuite record type fail the run, except Meltano's `meltano config test` stream and the
+# streams listed in `ignored_streams`: a mapping typo (`__alias__: Customer`) must not advance state silently.
+MELTANO_TEST_STREAM = "meltano_test_stream"
 TBA_SETTINGS = ("consumer_key", "consumer_secret", "token_id", "token_secret")
 #: Parked records are handed back to a sink with this schema: they were validated when they first arrived.
 _PARKED_SCHEMA: dict = {"type": "object", "properties": {}, "additionalProperties": True}
 M2M_SETTINGS = ("client_id", "certificate_id")
+
+
+class _NumberedLines:
+    """The input lines, counting them, so an error can name its line."""
+
+    def __init__(self, lines: t.Iterable[str]) -> None:
+        self.number = 0
+        self._lines = lines
+
+    def __iter__(self) -> t.Iterator[str]:
+        for line in self._lines:
+            self.number += 1
+            yield line
+
+
+class SingerInputError(FatalError, RecordsWithoutSchemaException):
+    """Malformed Singer input; one line naming the input line. (A `RecordsWithoutSchemaException` too, which the
+    SDK's standard target tests expect for a RECORD before its SCHEMA.)"""
+
+
+class _MissingKey(Exception):
+    """Raised inside the reader, turned into `MissingKeyError` with the line number."""
+
+
+class MissingKeyError(SingerInputError, MissingKeyPropertiesError):
+    """A RECORD without a key property its SCHEMA declares: the Singer spec is broken, so the run stops (as the
+    SDK's standard tests require), with one line naming the input line and the stream, never the record."""
+
+
+#: What each message type must carry, beyond `type` (the Singer spec), checked before the SDK sees it.
+_SHAPES = {"SCHEMA": {"stream": str, "schema": dict}, "RECORD": {"stream": str, "record": dict},
+           "STATE": {"value": dict}}
+
+
+class CheckedSingerReader(SingerReader):
+    """Singer input whose every malformed line (not JSON, not an object, an unknown type, a RECORD before its
+    SCHEMA, a record or STATE value that is not an object) stops the run with one line naming the line number,
+    before any later STATE: the SDK would raise a traceback, or take a list for a record."""
+
+    @override
+    def process_lines(self, file_input: t.IO[str] | None, callbacks: dict[str, t.Callable[[dict], None]]
+                      ) -> t.Counter[str]:
+        lines = _NumberedLines(file_input or self.default_input)
+        try:
+            return super().process_lines(t.cast("t.IO[str]", lines), {
+                kind: self._checked(kind, callback) for kind, callback in callbacks.items()
+            })
+        except _MissingKey as exc:
+            msg = f"Singer input line {lines.number}: {exc}"
+            raise MissingKeyError(msg) from None
+        except (InvalidInputLine, RecordsWithoutSchemaException) as exc:
+            msg = f"Singer input line {lines.number}: {exc}"
+            raise SingerInputError(msg) from None
+
+    @staticmethod
+    def _checked(kind: str, callback: t.Callable[[dict], None]) -> t.Callable[[dict], None]:
+        name = getattr(kind, "value", kind)
+
+        def check(message: dict) -> None:
+            for key, kind_of in _SHAPES.get(kind, {}).items():
+                if not isinstance(message.get(key), kind_of):
+                    msg = f"{name} message without {'an object' if kind_of is dict else 'a string'} `{key}`"
+                    raise InvalidInputLine(msg)
+            try:
+                callback(message)
+            except RecordsWithoutSchemaException:
+                msg = f"RECORD for stream {str(message.get('stream'))[:80]!r} before its SCHEMA"
+                raise InvalidInputLine(msg) from None
+            except MissingKeyPropertiesError:
+                msg = (
+                    f"RECORD of stream {str(message.get('stream'))[:80]!r} lacks a key property its SCHEMA declares "
+                    "(the mapper must emit it; a record without externalId is dead-lettered only when externalId "
+                    "is not a key property)"
+                )
+                raise _MissingKey(msg) from None
+
+        return check
+
+    @override
+    def deserialize_json(self, line: str) -> dict:
+        try:
+            message = deserialize_json(line)
+        except (ValueError, RecursionError):
+            msg = "not valid JSON (or nested too deep)"
+            raise InvalidInputLine(msg) from None
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            msg = "not a Singer message (a JSON object with a `type`)"
+            raise InvalidInputLine(msg)
+        return message
+
+    @override
+    def _process_unknown_message(self, message_dict: dict) -> None:
+        msg = f"unknown Singer message type {str(message_dict['type'])[:40]!r}"
+        raise InvalidInputLine(msg)
 
 
 class TargetNetSuite(Target):
@@ -60,14 +166,15 @@ class TargetNetSuite(Target):
 
     name = "target-netsuite"
     default_sink_class = NetSuiteSink
+    message_reader_class = CheckedSingerReader
 
     config_jsonschema = th.PropertiesList(
         th.Property(
             "account_id",
             th.StringType,
             required=True,
-            description="NetSuite account id, e.g. `1234567` or `1234567_SB1` (sandbox). Gives the API host "
-            "(`1234567-sb1.suitetalk.api.netsuite.com`) and the OAuth realm.",
+            description="NetSuite account id, e.g. `1234567`, `1234567_SB1` (sandbox) or `TSTDRV1234567`; anything "
+            "else is refused. Gives the API host (`1234567-sb1.suitetalk.api.netsuite.com`) and the OAuth realm.",
         ),
         th.Property(
             "auth_method",
@@ -103,7 +210,7 @@ class TargetNetSuite(Target):
         th.Property("ca_bundle", th.StringType, description="CA bundle file to verify TLS with (e.g. the sandbox CA)."),
         th.Property(
             "max_concurrency",
-            th.IntegerType,
+            th.IntegerType(minimum=1),
             default=4,
             description="Requests in flight, across all streams. NetSuite's account-wide limit is 5 on a "
             "standard account (15/20 on higher tiers, +10 per SuiteCloud Plus licence), shared with every other "
@@ -111,23 +218,54 @@ class TargetNetSuite(Target):
         ),
         th.Property(
             "request_timeout",
-            th.NumberType,
+            th.NumberType(exclusive_minimum=0),
             default=120,
-            description="Seconds to wait for a response (writes take 3-10 s; a timed-out upsert is retried).",
+            description="Seconds to wait for a response (writes take 3-10 s; a timed-out upsert is retried). A "
+            "request that timed out may still run inside NetSuite: its concurrency slot stays taken this long again.",
         ),
         th.Property(
             "max_retries",
-            th.IntegerType,
+            th.IntegerType(minimum=0),
             default=5,
-            description="Retries of a request after 429, 5xx, a timeout or a dropped connection. When they run out "
-            "the run fails without advancing state (the next run resends); it does not dead-letter.",
+            description="Retries of a request after a 5xx, a timeout, a dropped connection or a record locked for a "
+            "moment (\"record has been changed\"). When they run out the run fails without advancing state (the "
+            "next run resends); it does not dead-letter. Throttling (429) has its own time budget.",
         ),
         th.Property(
             "backoff_factor",
-            th.NumberType,
+            th.NumberType(minimum=0),
             default=1.0,
-            description="Seconds; retry n waits a random time up to `backoff_factor * 2**n`, and at least "
-            "`Retry-After`.",
+            description="Seconds; retry n waits between half and all of `backoff_factor * 2**n` (at most 60 s), "
+            "and at least `Retry-After`.",
+        ),
+        th.Property(
+            "max_throttle_wait_seconds",
+            th.NumberType(minimum=0),
+            default=300,
+            description="How long one request may keep waiting out a busy account (429, or INVALID_LOGIN once "
+            "the credentials were proven) before the run fails without advancing state. The log says how long "
+            "it has waited.",
+        ),
+        th.Property(
+            "max_identical_errors",
+            th.IntegerType(minimum=1),
+            default=10,
+            description="Stop the run, without advancing state, when this many records of one stream in a row "
+            "fail with the same NetSuite error: that is the account (a missing permission, a disabled feature, "
+            "a subsidiary no record may use), not the records.",
+        ),
+        th.Property(
+            "ignored_streams",
+            th.ArrayType(th.StringType),
+            description="Streams that name no NetSuite record type and whose records may be dropped (counted as "
+            "`ignored`). Any other such stream fails the run before state advances; Meltano's "
+            "`meltano_test_stream` is always ignored.",
+        ),
+        th.Property(
+            "batch_directory",
+            th.StringType,
+            description="Accept Singer BATCH messages for local files inside this directory only; without it "
+            "every BATCH message is refused.",
         ),
         th.Property(
             "record_types",
@@ -170,7 +308,7 @@ class TargetNetSuite(Target):
         ),
         th.Property(
             "checkpoint_interval_seconds",
-            th.NumberType,
+            th.NumberType(minimum=0),
             default=300,
             description="Write out all buffered records and emit the latest STATE at least this often (the SDK's "
             "max record age), so a long run checkpoints its progress.",
@@ -248,8 +386,8 @@ class TargetNetSuite(Target):
         ),
     ).to_dict()
 
-    def __init__(self, **kwargs: t.Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, *, config: dict | None = None, **kwargs: t.Any) -> None:
+        super().__init__(config=numbers_from_strings(config, self.config_jsonschema), **kwargs)
         # Sinks are drained one at a time (the SDK would drain up to 8 in parallel): each drain already keeps
         # `max_concurrency` requests in flight, and sequential drains let a child stream write its parents first.
         self.max_parallelism = 1
@@ -294,10 +432,19 @@ class TargetNetSuite(Target):
 
     def _make_client(self) -> NetSuiteClient:
         config = self.config
-        account_id = config["account_id"]
+        account_id = checked_account_id(config["account_id"])
+        bad_types = {name: value for name, value in (config.get("record_types") or {}).items()
+                     if not is_record_type(value)}
+        if bad_types:
+            name, value = next(iter(bad_types.items()))
+            msg = f"record_types: {value!r} (for stream {name!r}) is not a NetSuite record type name"
+            raise FatalError(msg)
         base_url = checked_base_url(config["base_url"]) if config.get("base_url") else account_host(account_id)
         session = requests.Session()
         verify = config.get("ca_bundle") or True
+        if isinstance(verify, str) and not (Path(verify).is_file() and os.access(verify, os.R_OK)):
+            msg = f"ca_bundle {verify}: not a readable file"
+            raise FatalError(msg)
         session.headers["User-Agent"] = "target-netsuite"
         timeout = float(config.get("request_timeout", 120))
         method = config.get("auth_method", "tba")
@@ -333,6 +480,7 @@ class TargetNetSuite(Target):
             timeout=timeout,
             max_retries=max(0, int(config.get("max_retries", 5))),
             backoff_factor=float(config.get("backoff_factor", 1.0)),
+            max_throttle_wait=float(config.get("max_throttle_wait_seconds", 300)),
             verify=verify,
         )
 
@@ -341,9 +489,15 @@ class TargetNetSuite(Target):
         return (self.config.get("record_types") or {}).get(stream_name, stream_name)
 
     def get_sink_class(self, stream_name: str) -> type[Sink]:
-        if stream_name in (self.config.get("record_types") or {}) or RECORD_TYPE_PATTERN.match(stream_name):
+        if stream_name in (self.config.get("record_types") or {}) or is_record_type(stream_name):
             return NetSuiteSink
-        return IgnoredStreamSink
+        if stream_name == MELTANO_TEST_STREAM or stream_name in (self.config.get("ignored_streams") or []):
+            return IgnoredStreamSink
+        msg = (
+            f"stream {stream_name!r} is not a NetSuite record type: map it to one (`__alias__`), add a "
+            "`record_types` entry, or list it in `ignored_streams`"
+        )
+        raise FatalError(msg)
 
     def check_connection(self) -> None:
         """Fail before reading any record when the account, host or credentials are wrong."""
@@ -488,6 +642,9 @@ class TargetNetSuite(Target):
             target.check_connection()
             cls.logger.info("target-netsuite: connection OK (account %s)", target.config["account_id"])
             target.listen(file_input)
+        except ConfigValidationError as exc:
+            cls.logger.error("target-netsuite: invalid settings: %s", "; ".join(exc.errors) or exc)
+            sys.exit(1)
         except (FatalError, AuthError) as exc:
             if target is not None:
                 target.finish()
@@ -499,6 +656,29 @@ class TargetNetSuite(Target):
                 "target-netsuite: %d records dead-lettered (see %s)", dead, target.services.dead_letters.path
             )
             sys.exit(2)
+
+
+def numbers_from_strings(config: dict | None, schema: dict) -> dict | None:
+    """Numeric settings given as text (`.env`, the environment) as numbers.
+
+    Meltano 4.4 cannot pass a `kind: decimal` setting read from `.env` or the environment (it fails with "Object
+    of type Decimal is not JSON serializable" before the plugin starts), so meltano.yml declares those settings
+    `kind: string` and the plugin accepts `"0.5"` for `0.5`. Text that is not a number is left for the schema
+    check to refuse, naming the setting.
+    """
+    if not config:
+        return config
+    converted = dict(config)
+    for name, spec in schema.get("properties", {}).items():
+        value = converted.get(name)
+        if isinstance(value, str) and "number" in (spec.get("type") or []):
+            try:
+                number = float(value)
+            except ValueError:
+                continue
+            if math.isfinite(number):
+                converted[name] = number
+    return converted
 
 
 if __name__ == "__main__":

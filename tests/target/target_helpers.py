@@ -24,7 +24,8 @@ DEMO_TBA = {
 QUIET_KNOBS = {
     "concurrency_limit": 5, "latency_ms": 0, "error_rate_500": 0, "error_rate_429": 0, "drop_rate": 0,
     "slow_rate": 0, "locked_rate": 0, "error_script": [], "reject_external_ids": [],
-    "reject_external_id_pattern": None,
+    "reject_external_id_pattern": None, "send_retry_after": True, "pool_held_s": 0, "forbidden_record_types": [],
+    "suiteql_forbidden": False,
 }
 CUSTOMER_SCHEMA = {
     "type": "SCHEMA",

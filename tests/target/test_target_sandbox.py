@@ -270,7 +270,9 @@ def test_tls_with_ca_bundle(admin, config, tmp_path) -> None:
                       tmp_path).returncode == 0
     assert list(admin.by_external_id("customer")) == ["TLS1"]
     unverified = run_target(tls, [CUSTOMER_SCHEMA], tmp_path)  # verification stays on: the sandbox CA is unknown
-    assert unverified.returncode == 1 and "not reachable" in unverified.stderr
+    # A TLS failure is final at once (never retried) and says how to fix it.
+    assert unverified.returncode == 1 and "set ca_bundle" in unverified.stderr
+    assert "Retrying" not in unverified.stderr and "Traceback" not in unverified.stderr
 
 
 def test_reference_to_a_record_of_the_same_batch(admin, config) -> None:
@@ -281,9 +283,12 @@ def test_reference_to_a_record_of_the_same_batch(admin, config) -> None:
     assert records["CHILD"]["parent"]["id"] == records["PARENT"]["id"]
 
 
+_CURVES = {"ec": ec.SECP256R1, "ec384": ec.SECP384R1, "ec521": ec.SECP521R1}
+
+
 def _pem_pair(kind: str) -> tuple[str, str]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048) if kind == "rsa" \
-        else ec.generate_private_key(ec.SECP256R1())
+        else ec.generate_private_key(_CURVES[kind]())
     private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
     public = key.public_key().public_bytes(serialization.Encoding.PEM,
@@ -291,7 +296,7 @@ def _pem_pair(kind: str) -> tuple[str, str]:
     return private, public
 
 
-@pytest.mark.parametrize("kind", ["rsa", "ec"])
+@pytest.mark.parametrize("kind", ["rsa", "ec", "ec384", "ec521"])  # PS256, ES256, ES384, ES512
 def test_oauth2_m2m(admin, netsuite_url, config, tmp_path, kind) -> None:
     private, public = _pem_pair(kind)
     response = requests.post(f"{netsuite_url}/__admin/m2m-clients", timeout=10, json={
@@ -315,6 +320,18 @@ def test_oauth2_m2m(admin, netsuite_url, config, tmp_path, kind) -> None:
     bad = run_target({**m2m, "private_key": other}, [CUSTOMER_SCHEMA, customer("M9"), state(2)], tmp_path)
     assert bad.returncode == 1 and bad.states == []
     assert "token endpoint refused" in bad.stderr and "Traceback" not in bad.stderr
+    assert "(HTTP 400, invalid_grant)" in bad.stderr  # the OAuth error code, never the assertion
+
+
+def test_m2m_key_of_an_unsupported_curve_is_one_line(config, tmp_path) -> None:
+    key = ec.generate_private_key(ec.SECP256K1())
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    m2m = {k: v for k, v in config.items() if k not in DEMO_TBA or k == "account_id"}
+    m2m |= {"auth_method": "oauth2_m2m", "client_id": "c", "certificate_id": "k", "private_key": private}
+    run = run_target(m2m, [CUSTOMER_SCHEMA], tmp_path)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert "private_key is an EC secp256k1 key" in run.stderr
 
 
 def test_netsuite_validation_errors_become_dead_letters_with_code_and_path(admin, config) -> None:

@@ -62,6 +62,9 @@ def parse(source: str) -> ast.Expression:
     except SyntaxError as exc:
         msg = f"expression {source!r} does not parse: {exc.msg}"
         raise ExpressionError(msg) from None
+    except (RecursionError, MemoryError):
+        msg = f"expression {source[:60]!r}... is nested too deep"
+        raise ExpressionError(msg) from None
     for node in ast.walk(tree):
         if not isinstance(node, _ALLOWED_NODES):
             msg = f"expression {source!r} uses {type(node).__name__}, which mappings do not allow"

@@ -17,12 +17,15 @@ import sys
 import typing as t
 from collections.abc import Iterable, Mapping
 
+import msgspec
 import singer_sdk.typing as th
 from singer_sdk.contrib.msgspec import MsgSpecReader
-from singer_sdk.exceptions import MapExpressionError, StreamMapConfigError
+from singer_sdk.exceptions import MapExpressionError, RecordsWithoutSchemaException, StreamMapConfigError
 from singer_sdk.mapper import PluginMapper, RemoveRecordTransform, StreamMap
 from singer_sdk.mapper_base import InlineMapper
 from singer_sdk.singerlib import ActivateVersionMessage, Message, RecordMessage, SchemaMessage, StateMessage
+from singer_sdk.singerlib.exceptions import InvalidInputLine
+from typing_extensions import override
 
 from transform_mappers.expressions import Scope
 from transform_mappers.functions import FunctionSettings, build_functions
@@ -48,6 +51,75 @@ class StreamHeldError(MappingConfigError):
     """A payload leaf names a field its stream no longer has: only that stream stops (see `map_schema_message`)."""
 
 
+class SingerInputError(MappingConfigError, RecordsWithoutSchemaException):
+    """Malformed Singer input: one line naming the input line (also the SDK's RECORD-before-SCHEMA error)."""
+
+
+class _NumberedLines:
+    """The input lines, counting them, so an error can name its line."""
+
+    def __init__(self, lines: t.Iterable[str]) -> None:
+        self.number = 0
+        self._lines = lines
+
+    def __iter__(self) -> t.Iterator[str]:
+        for line in self._lines:
+            self.number += 1
+            yield line
+
+
+_DECODER = msgspec.json.Decoder()
+_SHAPES = {"SCHEMA": {"stream": str, "schema": dict}, "RECORD": {"stream": str, "record": dict},
+           "STATE": {"value": dict}}
+
+
+class CheckedMsgSpecReader(MsgSpecReader):
+    """Singer input whose malformed lines (not JSON, not an object, an unknown type, a record or STATE value that
+    is not an object) stop the mapper with one line naming the line number, before anything after it."""
+
+    @override
+    def process_lines(self, file_input: t.IO[str] | None, callbacks: dict[str, t.Callable[[dict], None]]
+                      ) -> t.Counter[str]:
+        lines = _NumberedLines(file_input or self.default_input)
+        try:
+            return super().process_lines(t.cast("t.IO[str]", lines), {
+                kind: self._checked(kind, callback) for kind, callback in callbacks.items()
+            })
+        except InvalidInputLine as exc:
+            raise SingerInputError(f"Singer input line {lines.number}: {exc}") from None
+        except MappingConfigError as exc:
+            if "arrived before its SCHEMA" in str(exc):
+                raise SingerInputError(f"Singer input line {lines.number}: {exc}") from None
+            raise
+
+    @staticmethod
+    def _checked(kind: str, callback: t.Callable[[dict], None]) -> t.Callable[[dict], None]:
+        name = getattr(kind, "value", kind)
+
+        def check(message: dict) -> None:
+            for key, kind_of in _SHAPES.get(kind, {}).items():
+                if not isinstance(message.get(key), kind_of):
+                    what = "an object" if kind_of is dict else "a string"
+                    raise InvalidInputLine(f"{name} message without {what} `{key}`")
+            callback(message)
+
+        return check
+
+    @override
+    def deserialize_json(self, line: str) -> dict:
+        try:
+            message = _DECODER.decode(line)
+        except (msgspec.DecodeError, RecursionError):  # not the SDK's: it logs the whole line with a traceback
+            raise InvalidInputLine("not valid JSON (or nested too deep)") from None
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            raise InvalidInputLine("not a Singer message (a JSON object with a `type`)")
+        return message
+
+    @override
+    def _process_unknown_message(self, message_dict: dict) -> None:
+        raise InvalidInputLine(f"unknown Singer message type {str(message_dict['type'])[:40]!r}")
+
+
 _Route = tuple[StreamMap, Payload | None]
 
 
@@ -56,7 +128,7 @@ class SalesforceToNetSuiteMapper(InlineMapper):
 
     name = "netsuite-mapper"
     package_name = "netsuite-mapper"
-    message_reader_class = MsgSpecReader
+    message_reader_class = CheckedMsgSpecReader
     message_writer_class = BufferedMsgSpecWriter
 
     config_jsonschema = th.PropertiesList(
@@ -130,6 +202,8 @@ class SalesforceToNetSuiteMapper(InlineMapper):
             raise StreamHeldError(f"mapping {self.label!r}, {where}: {exc}") from None
         except TemplateError as exc:
             raise MappingConfigError(f"mapping {self.label!r}, {where}: {exc}") from None
+        except RecursionError:
+            raise MappingConfigError(f"mapping {self.label!r}, {where}: template nested too deep") from None
 
     def map_schema_message(self, message_dict: dict) -> Iterable[Message]:
         """Register the stream with the SDK stream maps, compile its payload template against its schema.

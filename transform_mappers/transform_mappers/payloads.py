@@ -347,7 +347,11 @@ class _Compiler:
         evaluate, schema = self.node(body, path, inner, in_line=True)
 
         def part(record: Mapping[str, Any], loop: Mapping[str, Any], failures: _Failures, out: list) -> None:
-            for index, value in enumerate(source(record, loop, failures) or ()):
+            values = source(record, loop, failures)
+            if values is not None and not isinstance(values, list | tuple):
+                failures.append((f"{path}.__each__", f"expected a list to repeat over, got {type(values).__name__}"))
+                return
+            for index, value in enumerate(values or ()):
                 inner_loop = {**loop, name: value}
                 before = len(failures)
                 if condition is None or condition(record, inner_loop, failures):

@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from sandbox.netsuite.api import RecordApi
+from sandbox.netsuite.api import RECORD_PREFIX, SUITEQL_PATH, RecordApi
 from sandbox.netsuite.auth import TOKEN_PATH, AuthenticationError, Authenticator, TokenError
 from sandbox.netsuite.config import (
     ConfigError,
@@ -56,9 +56,23 @@ def _is_write(request: Request) -> bool:
     return request.method in _WRITES and not request.url.path.startswith("/services/rest/query/")
 
 
-def _too_many(retry_after: int) -> NetSuiteError:
+def _too_many(knobs: Knobs) -> NetSuiteError:
+    headers = {"Retry-After": str(knobs.retry_after_s)} if knobs.send_retry_after else {}
     return NetSuiteError(429, "CONCURRENCY_LIMIT_EXCEEDED", "Concurrent request limit exceeded. Request blocked.",
-                         extra_headers={"Retry-After": str(retry_after)})
+                         extra_headers=headers)
+
+
+# What a proxy or load balancer in front of NetSuite answers during an outage: an HTML page, not NetSuite JSON.
+_HTML_502 = (
+    "<!DOCTYPE html>\n<html>\n<head>\n<title>502 Bad Gateway</title>\n</head>\n<body>\n<h1>Bad Gateway</h1>\n"
+    "<p>The proxy server received an invalid response from an upstream server.</p>\n</body>\n</html>\n"
+)
+
+
+def _permission_denied(what: str) -> NetSuiteError:
+    return NetSuiteError(403, "INSUFFICIENT_PERMISSION",
+                         f"Permission Violation: You need a higher level of the '{what}' permission to access this "
+                         "page. Please contact your account administrator.")
 
 
 def _unexpected() -> NetSuiteError:
@@ -115,8 +129,8 @@ class NetSuiteSandbox:
                 response = self._token(request, body)
             else:
                 account = self.auth.authenticate(request, self._form_params(request, body))
-                if not self.governor.admit(account):
-                    raise _too_many(self.knobs.retry_after_s)
+                if self.knobs.pool_held() or not self.governor.admit(account):
+                    raise _too_many(self.knobs)
                 admitted = True
                 is_write = _is_write(request)
                 fault = self.governor.next_fault(is_write=is_write)
@@ -149,7 +163,7 @@ class NetSuiteSandbox:
         `drop` loses the request before NetSuite acts on it; `drop_after` acts (a write is saved) and then
         loses the response, the case that only idempotent upserts survive."""
         if fault == "429":
-            raise _too_many(self.knobs.retry_after_s)
+            raise _too_many(self.knobs)
         delay = self.governor.latency_s(is_write=is_write)
         if fault == "slow":
             delay += self.knobs.slow_ms / 1000.0
@@ -159,11 +173,25 @@ class NetSuiteSandbox:
             return None
         if fault == "500":
             raise _unexpected()
+        if fault == "html502":
+            return Response(_HTML_502, status_code=502, media_type="text/html")
+        if fault == "401":
+            raise InvalidLoginError()
+        self._check_permission(request)
         if fault == "locked":
             raise user_error("Record has been changed since you started editing it. Please reload the record "
                              "and try again.")
         response = self.api.dispatch(request, account, body)
         return None if fault == "drop_after" else response
+
+    def _check_permission(self, request: Request) -> None:
+        """The role's permissions: `forbidden_record_types` and `suiteql_forbidden` answer 403."""
+        path = request.url.path
+        if path == SUITEQL_PATH and self.knobs.suiteql_forbidden:
+            raise _permission_denied("SuiteAnalytics Workbook")
+        rtype = path[len(RECORD_PREFIX):].split("/")[0] if path.startswith(RECORD_PREFIX) else None
+        if rtype is not None and rtype in self.knobs.forbidden_record_types:
+            raise _permission_denied(rtype)
 
     @staticmethod
     def _form_params(request: Request, body: bytes) -> list[tuple[str, str]] | None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import copy
 import random
 import re
+import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-SCRIPT_STEPS = ("ok", "500", "429", "drop", "drop_after", "slow", "locked")
+SCRIPT_STEPS = ("ok", "500", "429", "drop", "drop_after", "slow", "locked", "html502", "401")
 
 
 class KnobError(ValueError):
@@ -72,6 +73,12 @@ def _pattern(name: str, value: Any) -> str | None:
     return value
 
 
+def _bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise KnobError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
 def _optional_int(name: str, value: Any) -> int | None:
     if value is None:
         return None
@@ -104,6 +111,10 @@ _VALIDATORS = {
     "token_ttl_s": _positive_int,
     "request_log_limit": _positive_int,
     "random_seed": _optional_int,
+    "send_retry_after": _bool,
+    "pool_held_s": _number,
+    "forbidden_record_types": _strings,
+    "suiteql_forbidden": _bool,
 }
 
 
@@ -129,6 +140,13 @@ class Knobs:
     token_ttl_s: int = 3600
     request_log_limit: int = 10000
     random_seed: int | None = None
+    send_retry_after: bool = True
+    pool_held_s: float = 0.0
+    forbidden_record_types: list[str] = field(default_factory=list)
+    suiteql_forbidden: bool = False
+
+    def __post_init__(self) -> None:
+        self._pool_held_until = 0.0
 
     @classmethod
     def names(cls) -> set[str]:
@@ -142,6 +160,12 @@ class Knobs:
         checked = {name: _VALIDATORS[name](name, value) for name, value in values.items()}
         for name, value in checked.items():
             setattr(self, name, value)
+        if "pool_held_s" in checked:
+            self._pool_held_until = time.monotonic() + checked["pool_held_s"]
+
+    def pool_held(self) -> bool:
+        """Another integration holds the whole pool (`pool_held_s` seconds from when the knob was set)."""
+        return time.monotonic() < self._pool_held_until
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self)}
