@@ -239,8 +239,8 @@ def replay_messages(files: list[Path], *, include_mapping_errors: bool) -> t.Ite
     entries = read_letters(files)
     resolved: dict[Key, str] = {}
     for directory in {entry["_dir"] for entry in entries}:
-        for key, time in resolved_keys(directory).items():
-            resolved[key] = max(resolved.get(key, ""), time)
+        for key, resolved_at in resolved_keys(directory).items():
+            resolved[key] = max(resolved.get(key, ""), resolved_at)
     schemas_sent: set[str] = set()
     for entry in waiting(entries, resolved):
         if entry.get("code") == MAPPING_ERROR and not include_mapping_errors:
