@@ -25,10 +25,11 @@ DEMO_TBA = OAuth1("sandbox-consumer-key", "sandbox-consumer-secret", "sandbox-to
 FILLED = {"Phone": "+1 512 555 0142", "Fax": "+1 512 555 0143", "Website": "https://filled.example",
           "AccountNumber": "CD424242", "BillingStreet": "1 Congress Ave\nSuite 200", "BillingCity": "Austin",
           "BillingState": "Texas", "BillingPostalCode": "78701", "BillingCountry": "United States"}
-# Five mapped fields emptied (Phone, Fax, Website, AccountNumber and the billing city) and one address line (the
-# street's second line, addr2).
+# Five mapped fields emptied (Phone, Fax, Website, the billing city and state) and one address line (the street's
+# second line, addr2); AccountNumber too, but the shipped mapping makes `accountNumber` create-only
+# (`create_only_fields`): NetSuite owns it once the customer exists, so it is never emptied.
 CLEARED = {"Phone": None, "Fax": None, "Website": None, "AccountNumber": None, "BillingCity": None,
-           "BillingStreet": "1 Congress Ave"}
+           "BillingState": None, "BillingStreet": "1 Congress Ave"}
 BY_HAND = "kept: set by hand in NetSuite"
 
 
@@ -112,10 +113,11 @@ def test_values_cleared_in_salesforce_are_cleared_in_netsuite(
     assert set(after) == set(_live_accounts(salesforce))
     for account_id in cleared:
         customer = after[account_id]
-        assert not {"phone", "fax", "url", "accountNumber"} & set(customer), customer
+        assert not {"phone", "fax", "url"} & set(customer), customer
+        assert customer["accountNumber"] == "CD424242"  # create-only: never cleared
         [billing] = [line for line in customer["addressbook"]["items"] if line.get("defaultBilling")]
         address = billing["addressbookaddress"]
-        assert "city" not in address and "addr2" not in address
+        assert not {"city", "state", "addr2"} & set(address), address
         assert address["addr1"] == "1 Congress Ave" and address["zip"] == "78701"  # the rest of the line is kept
         assert customer["comments"] == BY_HAND  # not a mapped field: never touched
         assert customer["companyName"] == before[account_id]["companyName"]
