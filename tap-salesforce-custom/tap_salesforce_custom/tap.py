@@ -344,7 +344,8 @@ def _one_line_errors() -> t.Iterator[None]:
     try:
         yield
     except SalesforceFatalError as exc:
-        sys.stderr.write(f"tap-salesforce-custom: {exc}\n")
+        # An error-level log record (not a raw stderr line), so Meltano's structured logging keeps its level.
+        TapSalesforceCustom.logger.error("tap-salesforce-custom: %s", exc)
         sys.exit(1)
 
 

@@ -130,5 +130,9 @@ def test_history_shows_every_run_with_its_outcome_and_cause(
     assert "NetSuite refused the credentials" in target_failed["cause"]
     assert "wrong" not in json.dumps(reports)
     assert tap_failed["cause"].startswith("tap-salesforce-custom")
+    # Every connector line keeps its level in app.log: the tap's fatal line too (an error record, not raw stderr).
+    events = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    fatal = [e for e in events if "tap-salesforce-custom: Salesforce" in str(e.get("event", ""))]
+    assert fatal and {e.get("level") for e in fatal} == {"error"}, fatal[:3]
     assert "no heartbeat" in killed["cause"]
     assert 0 < sum(s["written"] for s in killed["loaded"].values()) < 40  # its progress lines, not a zero

@@ -13,7 +13,7 @@ from tap_salesforce_custom.tap import DEFAULT_LOGIN_URL
 
 
 def _one_error_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.startswith("tap-salesforce-custom: ")]
+    lines = [line for line in stderr.splitlines() if "| tap-salesforce-custom: " in line]
     assert len(lines) == 1, stderr[-2000:]
     assert "Traceback" not in stderr
     return lines[0]
