@@ -242,14 +242,9 @@ class NetSuiteSandbox:
         return JSONResponse({"records": [_admin_view(rtype.sublists, r) for r in records]})
 
     async def admin_record(self, request: Request) -> Response:
-        rtype = record_type(request.path_params["rtype"])
-        key = request.path_params["key"]
-        account = self._account(request)
-        record = None
-        if rtype is not None:
-            record = (self.store.get_by_external_id(account, rtype.name, key[4:]) if key.startswith("eid:")
-                      else self.store.get(account, rtype.name, key))
-        if rtype is None or record is None:
+        try:
+            _, rtype, record = self._stored(request)
+        except _NotFoundError:
             return JSONResponse({"error": "not found"}, status_code=404)
         return JSONResponse(_admin_view(rtype.sublists, record))
 
@@ -286,6 +281,7 @@ class NetSuiteSandbox:
         return JSONResponse({"ids": ids}, status_code=201)
 
     def _stored(self, request: Request) -> tuple[str, Any, dict[str, Any]]:
+        """(account, record type, stored record) named by `<type>/<id or eid:X>`; `_NotFoundError` if none."""
         rtype = record_type(request.path_params["rtype"])
         key = request.path_params["key"]
         account = self._account(request)
