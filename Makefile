@@ -25,9 +25,11 @@ demo-reset:
 test: install
 	$(BIN)/pytest
 
-## lint: ruff over every package, the tests and the benchmarks.
+## lint: ruff over every package, the tests and the benchmarks; mypy (mypy.ini) over the connectors.
+TYPED := tap-salesforce-custom/tap_salesforce_custom transform_mappers/transform_mappers target-netsuite/target_netsuite
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/mypy $(TYPED)
 
 install: venv plugins
 
