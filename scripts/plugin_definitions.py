@@ -57,7 +57,9 @@ def definitions() -> dict[str, str]:
             "label": name,
             "description": description,
             "namespace": plugin["namespace"],
-            "pip_url": f"{REPOSITORY}@v{version}#subdirectory={folder}",
+            # The shared connector-kit first: pip resolves the connector's `connector-kit` dependency from it.
+            "pip_url": f"{REPOSITORY}@v{version}#subdirectory=connector_kit "
+                       f"{REPOSITORY}@v{version}#subdirectory={folder}",
             "executable": plugin["executable"],
             "capabilities": plugin["capabilities"],
         }

@@ -14,7 +14,6 @@ import datetime as dt
 import hashlib
 import io
 import json
-import math
 import os
 import sys
 import typing as t
@@ -23,10 +22,10 @@ from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from connector_kit.settings import numbers_from_strings
+from connector_kit.writer import BufferedMsgSpecWriter
 from singer_sdk import Tap
 from singer_sdk import typing as th
-from singer_sdk.contrib.msgspec import MsgSpecWriter
-from singer_sdk.singerlib import Message, RecordMessage
 from singer_sdk.streams import Stream
 from typing_extensions import override
 
@@ -38,20 +37,6 @@ from tap_salesforce_custom.streams import OpportunityStream, SalesforceStream
 
 DEFAULT_OBJECTS = ["Account", "Contact", "Opportunity", "OpportunityLineItem", "Product2"]
 DEFAULT_LOGIN_URL = "https://login.salesforce.com"
-
-
-class BufferedMsgSpecWriter(MsgSpecWriter):
-    """msgspec serialisation without a flush per RECORD (one syscall per record was the largest I/O cost).
-
-    Every non-RECORD message (SCHEMA, STATE) flushes, so a STATE never reaches the reader before the records
-    it covers, and a crash can only lose records whose STATE was not sent either.
-    """
-
-    def write_message(self, message: Message) -> None:
-        """Write one message; flush unless it is a RECORD."""
-        sys.stdout.buffer.write(self.format_message(message))
-        if not isinstance(message, RecordMessage):
-            sys.stdout.buffer.flush()
 
 
 class TapSalesforceCustom(Tap):
@@ -300,28 +285,6 @@ class TapSalesforceCustom(Tap):
         """Run discovery (`--discover`) with the same one-line fatal errors."""
         with _one_line_errors():
             super().cb_discover(*args, **kwargs)
-
-
-def numbers_from_strings(config: dict | None, schema: dict) -> dict | None:
-    """Numeric settings given as text as numbers.
-
-    Meltano 4.4 cannot pass a `kind: decimal` setting read from `.env` or the environment ("Object of type Decimal
-    is not JSON serializable" before the plugin starts), so meltano.yml declares those settings `kind: string` and
-    the tap accepts `"80"` for `80`. Text that is not a finite number is left for the schema check to refuse.
-    """
-    if not config:
-        return config
-    converted = dict(config)
-    for name, spec in schema.get("properties", {}).items():
-        value = converted.get(name)
-        if isinstance(value, str) and "number" in (spec.get("type") or []):
-            try:
-                number = float(value)
-            except ValueError:
-                continue
-            if math.isfinite(number):
-                converted[name] = number
-    return converted
 
 
 def _checked_state(state: t.IO[str]) -> io.StringIO:

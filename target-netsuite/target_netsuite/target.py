@@ -9,7 +9,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import math
 import os
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
+from connector_kit.settings import numbers_from_strings
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, MissingKeyPropertiesError, RecordsWithoutSchemaException
 from singer_sdk.io_base import SingerReader
@@ -656,29 +656,6 @@ class TargetNetSuite(Target):
                 "target-netsuite: %d records dead-lettered (see %s)", dead, target.services.dead_letters.path
             )
             sys.exit(2)
-
-
-def numbers_from_strings(config: dict | None, schema: dict) -> dict | None:
-    """Numeric settings given as text (`.env`, the environment) as numbers.
-
-    Meltano 4.4 cannot pass a `kind: decimal` setting read from `.env` or the environment (it fails with "Object
-    of type Decimal is not JSON serializable" before the plugin starts), so meltano.yml declares those settings
-    `kind: string` and the plugin accepts `"0.5"` for `0.5`. Text that is not a number is left for the schema
-    check to refuse, naming the setting.
-    """
-    if not config:
-        return config
-    converted = dict(config)
-    for name, spec in schema.get("properties", {}).items():
-        value = converted.get(name)
-        if isinstance(value, str) and "number" in (spec.get("type") or []):
-            try:
-                number = float(value)
-            except ValueError:
-                continue
-            if math.isfinite(number):
-                converted[name] = number
-    return converted
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 
 import msgspec
 import singer_sdk.typing as th
+from connector_kit.writer import BufferedMsgSpecWriter
 from singer_sdk.contrib.msgspec import MsgSpecReader
 from singer_sdk.exceptions import MapExpressionError, RecordsWithoutSchemaException, StreamMapConfigError
 from singer_sdk.mapper import PluginMapper, RemoveRecordTransform, StreamMap
@@ -37,7 +38,6 @@ from transform_mappers.payloads import (
     PayloadOptions,
     TemplateError,
 )
-from transform_mappers.writer import BufferedMsgSpecWriter
 
 if t.TYPE_CHECKING:
     from singer_sdk.plugin_base import _ConfigInput

@@ -1,0 +1,1 @@
+"""The one HTTP transport of the three connectors (issue 12: being written)."""
