@@ -18,7 +18,8 @@ from singer_sdk.exceptions import ConfigValidationError
 @contextmanager
 def one_line_errors(logger: logging.Logger, plugin: str, fatal: tuple[type[BaseException], ...],
                     exit_code: int = 1) -> t.Iterator[None]:
-    """Turn the `fatal` exceptions (and an invalid configuration) into `<plugin>: <cause>` and `exit_code`."""
+    """Turn the `fatal` exceptions (and an invalid configuration) into `<plugin>: <cause>` and `exit_code`, or
+    the exception's own `exit_code` when it has one (e.g. "finished, but with rejected records")."""
     try:
         yield
     except ConfigValidationError as exc:
@@ -28,4 +29,4 @@ def one_line_errors(logger: logging.Logger, plugin: str, fatal: tuple[type[BaseE
     except fatal as exc:
         logger.error("%s: %s", plugin, exc)
         logger.debug("details", exc_info=True)
-        sys.exit(exit_code)
+        sys.exit(getattr(exc, "exit_code", exit_code))

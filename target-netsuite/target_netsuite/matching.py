@@ -43,7 +43,7 @@ if t.TYPE_CHECKING:
     from target_netsuite.client import NetSuiteClient
     from target_netsuite.dead_letters import RunSummary
     from target_netsuite.references import ReferenceResolver
-    from target_netsuite.sinks import Write
+    from target_netsuite.writes import Write
 
     DeadLetter = Callable[..., None]
 
@@ -144,7 +144,7 @@ class _Decision:
 
 
 class Matcher:
-    """Built once per run from the settings; shared by every sink through `LoadServices`."""
+    """Built once per run from the settings; shared by every sink through the run's services."""
 
     def __init__(
         self,
@@ -153,8 +153,8 @@ class Matcher:
         resolver: ReferenceResolver,
         summary: RunSummary,
         executor: ThreadPoolExecutor,
-        mode: str = "adopt",
-        rules: dict[str, list[list[str]]] | None = None,
+        mode: str,
+        rules: dict[str, list[list[str]]] | None,
         create_only: dict[str, list[str]] | None = None,
     ) -> None:
         if mode not in MATCH_MODES:

@@ -48,7 +48,7 @@ def suiteql_source(record_type: str) -> tuple[str, str]:
     return record_type.lower(), ""
 
 
-def is_reference(value: object) -> bool:
+def is_reference(value: object) -> t.TypeGuard[dict[str, str]]:
     """The mapper's reference shape: exactly `externalId` and `type`, both strings."""
     return (
         isinstance(value, dict)

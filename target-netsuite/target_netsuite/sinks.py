@@ -20,78 +20,40 @@ from __future__ import annotations
 import datetime as dt
 import json
 import typing as t
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from concurrent.futures import Future, as_completed
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from singer_sdk.sinks import BatchSink
 from typing_extensions import override
 
-from target_netsuite.client import FatalError, NetSuiteClient, RecordError, is_record_type, json_default
-from target_netsuite.dead_letters import MAPPING_ERROR, DeadLetterStore, RunSummary
-from target_netsuite.parking import MIN_ATTEMPTS, ParkedRecord, ParkedRecords
-from target_netsuite.references import Ref, ReferenceResolver, find_references, substitute
+from target_netsuite.client import FatalError, RecordError, is_record_type, json_default
+from target_netsuite.dead_letters import MAPPING_ERROR
+from target_netsuite.parking import MIN_ATTEMPTS, ParkedRecord
+from target_netsuite.references import Ref, find_references, substitute
+from target_netsuite.writes import Write
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from singer_sdk.helpers._batch import BaseBatchFileEncoding
-    from singer_sdk.sinks import Sink
-
-    from target_netsuite.matching import Matcher
-    from target_netsuite.reconcile import Reconciler
-    from target_netsuite.target import TargetNetSuite
+    from target_netsuite.sdk_internals import BaseBatchFileEncoding
+    from target_netsuite.services import RunServices
 
 CONTROL_PREFIX = "_sdc_"
 ACTIONS = ("upsert", "delete")
 
 
-@dataclass
-class LoadServices:
-    """What every sink of one run shares: the client and its concurrency window, the caches and the outputs."""
+class _BoundToRun(BatchSink):
+    """A sink class bound to one run's services: the SDK builds each sink from its class and four arguments
+    (target, stream, schema, keys), so the services come with the class, never from the target."""
 
-    client: NetSuiteClient
-    resolver: ReferenceResolver
-    dead_letters: DeadLetterStore
-    summary: RunSummary
-    executor: ThreadPoolExecutor
-    drain_one: Callable[[Sink], None]
-    parked: ParkedRecords
-    reference_wait: dt.timedelta
-    matcher: Matcher
-    reconciler: Reconciler | None = None  # `reconcile: true`: compare, never write
-    dry_run: bool = False
-    sinks: list[NetSuiteSink] = field(default_factory=list)
-    draining: set[int] = field(default_factory=set)
+    #: The run's shared services (set by `for_run`).
+    services: t.ClassVar[RunServices]
 
-    def drain_parents(self, record_types: set[str], requester: NetSuiteSink) -> None:
-        """Write buffered records of the referenced types first, so a child never fails for a buffered parent."""
-        for sink in list(self.sinks):
-            if (
-                sink is not requester
-                and sink.record_type in record_types
-                and sink.current_size > 0
-                and id(sink) not in self.draining
-            ):
-                requester.logger.info("Writing buffered '%s' records first (referenced)", sink.stream_name)
-                self.drain_one(sink)
+    @classmethod
+    def for_run(cls, services: RunServices) -> type[t.Self]:
+        return t.cast("type[t.Self]", type(cls.__name__, (cls,), {"services": services}))
 
 
-@dataclass
-class Write:
-    """One record on its way to NetSuite."""
-
-    external_id: str
-    action: str
-    record: dict  # as received, for dead letters
-    body: dict  # without control keys and without externalId (it is in the URL)
-    refs: list[tuple[str, Ref]]
-    replace: list[str]
-    exists: bool | None = None  # known to NetSuite before this write (set by the matcher; None: not looked up)
-
-
-class NetSuiteSink(BatchSink):
+class NetSuiteSink(_BoundToRun):
     """Writes the records of one stream as one NetSuite record type."""
 
     MAX_SIZE_DEFAULT = 1000
@@ -99,30 +61,41 @@ class NetSuiteSink(BatchSink):
     # logged by the SDK and sent anyway; if NetSuite refuses it, it becomes a dead letter instead of ending the run.
     fail_on_record_validation_exception = False
 
-    def __init__(
-        self,
-        target: TargetNetSuite,
-        stream_name: str,
-        schema: dict,
-        key_properties: t.Sequence[str] | None,
-    ) -> None:
-        super().__init__(target, stream_name, schema, key_properties)
-        self.record_type = target.record_type_for(stream_name)
-        self.services = target.services
-        self.services.sinks.append(self)
-        self._max_identical = int(target.config.get("max_identical_errors", 10))
-        self._batch_directory = target.config.get("batch_directory")
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.record_type = self.services.record_types.for_stream(self.stream_name)
         self._last_error: tuple[int, str, str] | None = None
         self._identical = 0
+
+    @override
+    def setup(self) -> None:
+        """Open for the run: another stream's records may reference this one's (see `write_buffered`)."""
+        self.services.sinks.register(self)
+
+    @override
+    def clean_up(self) -> None:
+        self.services.sinks.unregister(self)
+
+    def write_buffered(self) -> None:
+        """Write the records buffered so far now, because a child stream references them: the SDK's own drain
+        steps (as `Target.drain_one` takes them), on the sink itself, so the services never hold the target."""
+        if self.current_size == 0:
+            return
+        self.logger.info("Writing buffered '%s' records first (referenced)", self.stream_name)
+        context = self.start_drain()
+        with self.batch_processing_timer:
+            self.process_batch(context)
+        self.mark_drained()
 
     @override
     def process_batch_files(self, encoding: BaseBatchFileEncoding, files: t.Sequence[str]) -> None:
         """BATCH messages name files the target would read and write to NetSuite: only local files inside
         `batch_directory` are accepted; any other BATCH message stops the run."""
-        if not self._batch_directory:
+        batch_directory = self.services.settings.batch_directory
+        if not batch_directory:
             msg = f"stream {self.stream_name!r}: BATCH messages are refused (set batch_directory to accept them)"
             raise FatalError(msg)
-        allowed = Path(self._batch_directory).expanduser().resolve()
+        allowed = Path(batch_directory).expanduser().resolve()
         for url in files:
             parts = urlsplit(url)
             local = parts.scheme in ("", "file") and not parts.netloc
@@ -195,11 +168,13 @@ class NetSuiteSink(BatchSink):
 
     # --- writing -------------------------------------------------------------------------------------------
 
+    @override
     def process_batch(self, context: dict) -> None:
+        records = context.get("records", [])
         if self.services.reconciler is not None:
-            self.services.reconciler.observe(self.record_type, context.get("records", []))
+            self.services.reconciler.observe(self.record_type, records)
             return
-        self._write(self._dedupe(context.get("records", [])))
+        self._write(self._dedupe(records))
 
     def write_parked(self, parked: list[ParkedRecord]) -> None:
         """Try parked records of this stream again (end of run); those waited for too long become dead letters."""
@@ -214,16 +189,16 @@ class NetSuiteSink(BatchSink):
         if self.services.dry_run:
             self._dry_run(writes)
             return
-        self.services.draining.add(id(self))
-        try:
-            referenced_types = {ref[0] for write in writes for _, ref in write.refs} - {self.record_type}
-            if referenced_types:
-                self.services.drain_parents(referenced_types, self)
-            writes = self.services.matcher.prepare(self.stream_name, self.record_type, writes, self._dead_letter)
-            for wave in self._waves(writes):
-                self._write_wave(wave, retried or {})
-        finally:
-            self.services.draining.discard(id(self))
+        self._write_parents_first(writes)
+        writes = self.services.matcher.prepare(self.stream_name, self.record_type, writes, self._dead_letter)
+        for wave in self._waves(writes):
+            self._write_wave(wave, retried or {})
+
+    def _write_parents_first(self, writes: list[Write]) -> None:
+        """Records of other streams these writes reference, still buffered, are written before them."""
+        referenced_types = {ref[0] for write in writes for _, ref in write.refs} - {self.record_type}
+        if referenced_types:
+            self.services.sinks.write_parents_first(referenced_types, self)
 
     def _waves(self, writes: list[Write]) -> t.Iterator[list[Write]]:
         """Records referencing another record of this same batch wait until that one is written."""
@@ -350,7 +325,7 @@ class NetSuiteSink(BatchSink):
         key = (error.status, error.code, error.detail)
         self._identical = self._identical + 1 if key == self._last_error else 1
         self._last_error = key
-        return self._identical >= self._max_identical
+        return self._identical >= self.services.settings.max_identical_errors
 
     def _dry_run(self, writes: list[Write]) -> None:
         for write in writes:
@@ -366,25 +341,17 @@ class NetSuiteSink(BatchSink):
             self.services.summary.add(self.stream_name, "dry_run")
 
 
-class IgnoredStreamSink(BatchSink):
+class IgnoredStreamSink(_BoundToRun):
     """A stream that names no NetSuite record type (e.g. Meltano's `meltano_test_stream`): never written."""
 
-    def __init__(
-        self,
-        target: TargetNetSuite,
-        stream_name: str,
-        schema: dict,
-        key_properties: t.Sequence[str] | None,
-    ) -> None:
-        super().__init__(target, stream_name, schema, key_properties)
-        self.services = target.services
-
+    @override
     def setup(self) -> None:
         self.logger.warning(
             "Stream '%s' is not a NetSuite record type and has no `record_types` entry: its records are ignored",
             self.stream_name,
         )
 
+    @override
     def process_batch(self, context: dict) -> None:
         count = len(context.get("records", []))
         self.services.summary.add(self.stream_name, "ignored", count)

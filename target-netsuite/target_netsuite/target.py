@@ -2,6 +2,12 @@
 
 The stream name is the NetSuite record type (overridable per stream with `record_types`); each record is the
 REST payload, upserted by its `externalId`. See README.md for the guarantees and the dead-letter workflow.
+
+Invariants: the settings are declared once, here (`config_jsonschema`: constraints, defaults, secrets), and read
+once into `TargetSettings`; the run's services are built from them (`services.py`) and handed to the sinks with
+their classes, so nothing below this module knows the target. Every expected fatal error ends the run as one
+line (exit 1; exit 2 for `fail_on_dead_letters`), through `connector_kit.cli.one_line_errors`. SDK internals are
+used only through `sdk_internals.py`.
 """
 
 from __future__ import annotations
@@ -9,62 +15,50 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 import sys
 import tempfile
 import typing as t
 import uuid
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
+from datetime import UTC, datetime
 from pathlib import Path
 
-import requests
+from connector_kit.cli import one_line_errors
 from connector_kit.settings import numbers_from_strings
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError, MissingKeyPropertiesError, RecordsWithoutSchemaException
-from singer_sdk.io_base import SingerReader
-from singer_sdk.plugin_base import _ConfigInput
+from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchemaException
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.singerlib.json import deserialize_json
-from singer_sdk.target_base import Target
 from typing_extensions import override
 
-from target_netsuite.auth import (
-    TOKEN_PATH,
-    AuthError,
-    MachineToMachineAuth,
-    TokenBasedAuth,
-    read_private_key,
-)
-from target_netsuite.client import (
-    FatalError,
-    NetSuiteClient,
-    account_host,
-    checked_account_id,
-    checked_base_url,
-    is_record_type,
-)
-from target_netsuite.dead_letters import DeadLetterStore, RunSummary
-from target_netsuite.matching import Matcher
-from target_netsuite.parking import ParkedRecord, ParkedRecords
-from target_netsuite.reconcile import Reconciler
-from target_netsuite.references import ReferenceResolver
-from target_netsuite.sinks import IgnoredStreamSink, LoadServices, NetSuiteSink
+from target_netsuite.auth import AuthError
+from target_netsuite.client import FatalError
+from target_netsuite.parking import ParkedRecord
+from target_netsuite.sdk_internals import ReaderInternals, TargetInternals
+from target_netsuite.services import RunServices, TargetSettings
+from target_netsuite.sinks import IgnoredStreamSink, NetSuiteSink
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
-    from types import FrameType
 
     from singer_sdk.sinks import Sink
 
-# Streams that name no NetSuite record type fail the run, except Meltano's `meltano config test` stream and the
-# streams listed in `ignored_streams`: a mapping typo (`__alias__: Customer`) must not advance state silently.
-MELTANO_TEST_STREAM = "meltano_test_stream"
-TBA_SETTINGS = ("consumer_key", "consumer_secret", "token_id", "token_secret")
+#: True while the command line runs the target (`invoke`): only then does `listen` check the connection first. A
+#: target built in-process (tests, tools) checks it when told to, through `check_connection()`.
+_FROM_COMMAND_LINE: ContextVar[bool] = ContextVar("target_netsuite_from_command_line", default=False)
 #: Parked records are handed back to a sink with this schema: they were validated when they first arrived.
 _PARKED_SCHEMA: dict = {"type": "object", "properties": {}, "additionalProperties": True}
-M2M_SETTINGS = ("client_id", "certificate_id")
+
+
+class DeadLettersWritten(FatalError):
+    """`fail_on_dead_letters`: the run wrote everything else and emitted its state, yet some records are dead
+    letters; exit 2 (not 1) tells that apart from a failed run."""
+
+    exit_code = 2
+
+    def __init__(self, count: int, path: Path) -> None:
+        super().__init__(f"{count} records dead-lettered (see {path})")
 
 
 class _NumberedLines:
@@ -95,11 +89,11 @@ class MissingKeyError(SingerInputError, MissingKeyPropertiesError):
 
 
 #: What each message type must carry, beyond `type` (the Singer spec), checked before the SDK sees it.
-_SHAPES = {"SCHEMA": {"stream": str, "schema": dict}, "RECORD": {"stream": str, "record": dict},
+_SHAPES: dict[str, dict[str, type]] = {"SCHEMA": {"stream": str, "schema": dict}, "RECORD": {"stream": str, "record": dict},
            "STATE": {"value": dict}}
 
 
-class CheckedSingerReader(SingerReader):
+class CheckedSingerReader(ReaderInternals):
     """Singer input whose every malformed line (not JSON, not an object, an unknown type, a RECORD before its
     SCHEMA, a record or STATE value that is not an object) stops the run with one line naming the line number,
     before any later STATE: the SDK would raise a traceback, or take a list for a record."""
@@ -156,16 +150,15 @@ class CheckedSingerReader(SingerReader):
         return message
 
     @override
-    def _process_unknown_message(self, message_dict: dict) -> None:
+    def refuse_unknown_message(self, message_dict: dict) -> None:
         msg = f"unknown Singer message type {str(message_dict['type'])[:40]!r}"
         raise InvalidInputLine(msg)
 
 
-class TargetNetSuite(Target):
+class TargetNetSuite(TargetInternals):
     """Singer target for the NetSuite REST Record API."""
 
     name = "target-netsuite"
-    default_sink_class = NetSuiteSink
     message_reader_class = CheckedSingerReader
 
     config_jsonschema = th.PropertiesList(
@@ -379,7 +372,7 @@ class TargetNetSuite(Target):
         ),
         th.Property(
             "progress_interval_seconds",
-            th.IntegerType,
+            th.IntegerType(minimum=0),
             default=30,
             description="A long load logs `Progress: {stream, done, written, dead_lettered, deleted, rate}` this "
             "often.",
@@ -391,154 +384,85 @@ class TargetNetSuite(Target):
         # Sinks are drained one at a time (the SDK would drain up to 8 in parallel): each drain already keeps
         # `max_concurrency` requests in flight, and sequential drains let a child stream write its parents first.
         self.max_parallelism = 1
-        self._MAX_RECORD_AGE_IN_MINUTES = float(self.config.get("checkpoint_interval_seconds", 300)) / 60
+        self.settings = TargetSettings.from_config(self.config, self.config_jsonschema)
+        self.set_checkpoint_interval(self.settings.checkpoint_interval_seconds)
         self.run_id = f"{datetime.now(tz=UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-        self.client = self._make_client()
-        dead_letter_dir = Path(self.config.get("dead_letter_path") or "dead_letters")
-        resolver = ReferenceResolver(self.client)
-        summary = RunSummary(
-            logger=self.logger, progress_interval=float(self.config.get("progress_interval_seconds", 30))
-        )
-        executor = ThreadPoolExecutor(max_workers=self.client.limiter.ceiling, thread_name_prefix="netsuite")
-        self.services = LoadServices(
-            client=self.client,
-            resolver=resolver,
-            dead_letters=DeadLetterStore(dead_letter_dir, self.run_id),
-            summary=summary,
-            executor=executor,
-            drain_one=self.drain_one,
-            parked=ParkedRecords(Path(self.config.get("parked_path") or dead_letter_dir / "parked.sqlite3")),
-            reference_wait=timedelta(hours=float(self.config["reference_wait_hours"])),
-            matcher=Matcher(
-                client=self.client,
-                resolver=resolver,
-                summary=summary,
-                executor=executor,
-                mode=self.config.get("match_mode") or "adopt",
-                rules=self.config.get("match_rules"),
-                create_only=self.config.get("create_only_fields"),
-            ),
-            reconciler=Reconciler(
-                client=self.client,
-                fields=self.config.get("reconcile_fields"),
-                external_id_pattern=self.config.get("reconcile_external_id_pattern"),
-                report_dir=Path(self.config.get("reconcile_report_path") or "reports"),
-                dead_letter_dir=dead_letter_dir,
-            )
-            if self.config.get("reconcile")
-            else None,
-            dry_run=bool(self.config.get("dry_run")),
-        )
+        self.services = RunServices.build(self.settings, run_id=self.run_id, logger=self.logger)
+        self.client = self.services.client
+        self._writing_sink = NetSuiteSink.for_run(self.services)
+        self._ignoring_sink = IgnoredStreamSink.for_run(self.services)
+        self._connection_checked = False
+        self._finished = False
 
-    def _make_client(self) -> NetSuiteClient:
-        config = self.config
-        account_id = checked_account_id(config["account_id"])
-        bad_types = {name: value for name, value in (config.get("record_types") or {}).items()
-                     if not is_record_type(value)}
-        if bad_types:
-            name, value = next(iter(bad_types.items()))
-            msg = f"record_types: {value!r} (for stream {name!r}) is not a NetSuite record type name"
-            raise FatalError(msg)
-        base_url = checked_base_url(config["base_url"]) if config.get("base_url") else account_host(account_id)
-        session = requests.Session()
-        verify = config.get("ca_bundle") or True
-        if isinstance(verify, str) and not (Path(verify).is_file() and os.access(verify, os.R_OK)):
-            msg = f"ca_bundle {verify}: not a readable file"
-            raise FatalError(msg)
-        session.headers["User-Agent"] = "target-netsuite"
-        timeout = float(config.get("request_timeout", 120))
-        method = config.get("auth_method", "tba")
-        required = TBA_SETTINGS if method == "tba" else M2M_SETTINGS
-        missing = [name for name in required if not config.get(name)]
-        if missing:
-            msg = f"auth_method {method} needs settings: {', '.join(missing)}"
-            raise FatalError(msg)
-        auth: TokenBasedAuth | MachineToMachineAuth
-        if method == "tba":
-            auth = TokenBasedAuth(
-                realm=account_id.upper(),
-                consumer_key=config["consumer_key"],
-                consumer_secret=config["consumer_secret"],
-                token_id=config["token_id"],
-                token_secret=config["token_secret"],
-            )
-        else:
-            auth = MachineToMachineAuth(
-                token_url=f"{base_url}{TOKEN_PATH}",
-                client_id=config["client_id"],
-                certificate_id=config["certificate_id"],
-                private_key_pem=read_private_key(config.get("private_key"), config.get("private_key_path")),
-                session=session,
-                timeout=timeout,
-                verify=verify,
-            )
-        return NetSuiteClient(
-            base_url=base_url,
-            session=session,
-            auth=auth,
-            max_concurrency=max(1, int(config.get("max_concurrency", 4))),
-            timeout=timeout,
-            max_retries=max(0, int(config.get("max_retries", 5))),
-            backoff_factor=float(config.get("backoff_factor", 1.0)),
-            max_throttle_wait=float(config.get("max_throttle_wait_seconds", 300)),
-            verify=verify,
-        )
+    @classmethod
+    @override
+    def invoke(cls, **kwargs: t.Any) -> None:
+        """The SDK's, checking the connection before reading, with every expected fatal error as one line
+        (exit 1, or 2 for `fail_on_dead_letters`)."""
+        from_command_line = _FROM_COMMAND_LINE.set(True)
+        try:
+            with one_line_errors(cls.logger, cls.name, (FatalError, AuthError)):
+                super().invoke(**kwargs)
+        finally:
+            _FROM_COMMAND_LINE.reset(from_command_line)
 
-    def record_type_for(self, stream_name: str) -> str:
-        """The NetSuite record type a stream writes: the `record_types` entry, else the stream name itself."""
-        return (self.config.get("record_types") or {}).get(stream_name, stream_name)
-
+    @override
     def get_sink_class(self, stream_name: str) -> type[Sink]:
-        if stream_name in (self.config.get("record_types") or {}) or is_record_type(stream_name):
-            return NetSuiteSink
-        if stream_name == MELTANO_TEST_STREAM or stream_name in (self.config.get("ignored_streams") or []):
-            return IgnoredStreamSink
-        msg = (
-            f"stream {stream_name!r} is not a NetSuite record type: map it to one (`__alias__`), add a "
-            "`record_types` entry, or list it in `ignored_streams`"
-        )
-        raise FatalError(msg)
+        if self.services.record_types.writes(stream_name):
+            return self._writing_sink
+        if self.services.record_types.ignores(stream_name):
+            return self._ignoring_sink
+        raise self.services.record_types.refusal(stream_name)
 
     def check_connection(self) -> None:
-        """Fail before reading any record when the account, host or credentials are wrong."""
-        self.client.check_connection(self.config["account_id"])
+        """Fail before reading any record when the account, host or credentials are wrong (once per run)."""
+        if self._connection_checked:
+            return
+        self.client.check_connection(self.settings.account_id)
+        self._connection_checked = True
+        self.logger.info("target-netsuite: connection OK (account %s)", self.settings.account_id)
 
-    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
-        """On SIGTERM/SIGINT stop at once, leaving state at the last checkpoint.
-
-        The SDK's handler drains every sink and emits STATE from inside the signal handler; that can run in the
-        middle of a drain, so the STATE could claim records whose requests were never sent. Stopping is safe:
-        the next run resends everything after the last STATE, and upserts make that harmless.
-        """
+    @override
+    def stop_at_once(self, signum: int) -> t.NoReturn:
+        """On SIGTERM/SIGINT stop at once, leaving state at the last checkpoint: the next run resends everything
+        after it, and upserts make that harmless (see `sdk_internals` for why the SDK's handler is not used)."""
         self.logger.warning("Received signal %d: stopping; state stays at the last checkpoint", signum)
         self.client.stop_retrying()
         self.services.executor.shutdown(wait=False, cancel_futures=True)
         sys.exit(128 + signum)
 
     @override
-    def listen(self, file_input: t.IO[str] | None = None) -> None:
-        """Read and write under the account's run lock: two runs never write to one account at once.
+    def emits_state(self) -> bool:
+        """`match_mode: report` and `reconcile` write nothing, so they must not claim progress."""
+        return not self.settings.reports
 
-        Runs that write nothing (`dry_run`, `match_mode: report`, `reconcile`) take no lock, so they never stall
-        the schedule.
-        """
-        if self.services.dry_run or self.services.matcher.mode == "report" or self.services.reconciler is not None:
-            super().listen(file_input)
-            return
-        with self._run_lock():
-            super().listen(file_input)
+    @override
+    @contextmanager
+    def run_session(self) -> Iterator[None]:
+        """The connection check (on the command line; in-process, `check_connection()`), then the reading and the end-of-pipe drain under the account's run lock (two
+        runs never write to one account at once). Runs that write nothing (`dry_run`, `match_mode: report`,
+        `reconcile`) take no lock, so they never stall the schedule. A fatal error still ends the run cleanly
+        (workers stopped, files closed, summary logged) before it propagates."""
+        try:
+            if _FROM_COMMAND_LINE.get():
+                self.check_connection()
+            with nullcontext() if self.settings.writes_nothing else self._run_lock():
+                yield
+        except (FatalError, AuthError):
+            self.finish()
+            raise
 
     @contextmanager
     def _run_lock(self) -> Iterator[None]:
         """An exclusive OS lock (released by the OS even on SIGKILL); held by another run → stop, write nothing."""
-        path = Path(self.config.get("lock_path") or self._default_lock_path())
+        path = Path(self.settings.lock_path or self._default_lock_path())
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 msg = (
-                    f"another target-netsuite run is writing to NetSuite account {self.config['account_id']} "
+                    f"another target-netsuite run is writing to NetSuite account {self.settings.account_id} "
                     f"(lock {path} is held); this run writes nothing and its state stays unchanged"
                 )
                 raise FatalError(msg) from None
@@ -548,25 +472,23 @@ class TargetNetSuite(Target):
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _default_lock_path(self) -> Path:
-        where = f"{self.client.base_url}|{self.config['account_id'].upper()}"
+        where = f"{self.client.base_url}|{self.settings.account_id.upper()}"
         digest = hashlib.sha256(where.encode()).hexdigest()[:16]
         return Path(tempfile.gettempdir()) / f"target-netsuite-{digest}.lock"
 
     @override
-    def _write_state_message(self, state: dict) -> None:
-        """`match_mode: report` and `reconcile` write nothing, so they must not claim progress."""
-        if self.services.matcher.mode == "report" or self.services.reconciler is not None:
-            return
-        super()._write_state_message(state)
-
-    @override
     def process_endofpipe(self) -> None:
+        """Drain every sink (and emit the last STATE), then the parked records or the reconciliation, then the
+        summary; last, `fail_on_dead_letters` turns dead letters into exit 2 (after state was emitted)."""
         super().process_endofpipe()
         if self.services.reconciler is not None:
             self.services.reconciler.compare(self.run_id)
         else:
             self.retry_parked()
         self.finish()
+        dead = self.services.dead_letters.count
+        if dead and self.settings.fail_on_dead_letters:
+            raise DeadLettersWritten(dead, self.services.dead_letters.path)
 
     def retry_parked(self) -> None:
         """End of run: every stream is drained, so parents read in this run are in NetSuite; try the parked again.
@@ -574,7 +496,7 @@ class TargetNetSuite(Target):
         Streams whose record type other parked records wait for go first (parked customers before the parked
         contacts that wait for them).
         """
-        if self.services.dry_run or self.services.matcher.mode == "report":
+        if self.settings.dry_run or self.settings.match_mode == "report":
             return
         by_stream: dict[str, list[ParkedRecord]] = {}
         for parked in self.services.parked.all():
@@ -583,9 +505,14 @@ class TargetNetSuite(Target):
             return
         self.logger.info("Trying %d parked records again", sum(map(len, by_stream.values())))
         awaited = {p.waiting_for.split(" ", 1)[0] for records in by_stream.values() for p in records}
-        for stream in sorted(by_stream, key=lambda name: self.record_type_for(name) not in awaited):
-            sink = NetSuiteSink(self, stream, _PARKED_SCHEMA, [])
-            sink.write_parked(by_stream[stream])
+        record_types = self.services.record_types
+        for stream in sorted(by_stream, key=lambda name: record_types.for_stream(name) not in awaited):
+            sink = self._writing_sink(target=self, stream_name=stream, schema=_PARKED_SCHEMA, key_properties=[])
+            sink.setup()
+            try:
+                sink.write_parked(by_stream[stream])
+            finally:
+                sink.clean_up()
         still = self.services.parked.count()
         if still:
             self.logger.warning(
@@ -594,68 +521,23 @@ class TargetNetSuite(Target):
             )
 
     def finish(self) -> None:
-        """Log (and optionally save) the run summary; release the workers and the dead-letter file."""
-        self.client.close()
-        self.services.executor.shutdown(wait=True, cancel_futures=True)
-        self.services.dead_letters.close()
-        parked = self.services.parked.count()
-        self.services.parked.close()
-        report = {
-            "run_id": self.run_id,
-            "streams": self.services.summary.as_dict(),
-            "dead_letters": self.services.dead_letters.count,
-            "dead_letter_file": str(self.services.dead_letters.path) if self.services.dead_letters.count else None,
-            "parked": parked,
-            "requests": self.client.stats.requests,
-            "throttled_429": self.client.stats.throttled,
-            "retries": self.client.stats.retries,
-        }
+        """Log (and optionally save) the run summary; release the workers and the files. Once per run."""
+        if self._finished:
+            return
+        self._finished = True
+        report = self.services.close()
         self.logger.info("Run summary: %s", json.dumps(report, sort_keys=True))
-        if self.services.matcher.mode == "report":
-            path = Path(self.config.get("match_report_path") or "reports") / f"match-{self.run_id}.json"
+        if self.settings.match_mode == "report":
+            path = Path(self.settings.match_report_path) / f"match-{self.run_id}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             entries = sorted(self.services.matcher.report.entries, key=lambda e: (e["record_type"], e["outcome"]))
             path.write_text(json.dumps({"run_id": self.run_id, "streams": report["streams"], "records": entries},
                                        indent=2, ensure_ascii=False) + "\n")
             self.logger.info("match_mode report: nothing written; the list is in %s", path)
-        if self.config.get("run_report_path"):
-            path = Path(self.config["run_report_path"])
+        if self.settings.run_report_path:
+            path = Path(self.settings.run_report_path)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-
-    @classmethod
-    def invoke(  # type: ignore[override]
-        cls,
-        *,
-        about: bool = False,
-        about_format: str | None = None,
-        config: _ConfigInput | None = None,
-        file_input: t.IO[str] | None = None,
-    ) -> None:
-        """As the SDK's, plus the start-up connection check, one-line fatal errors and `fail_on_dead_letters`."""
-        super(Target, cls).invoke(about=about, about_format=about_format)
-        cls.print_version(print_fn=cls.logger.info)
-        config = config or _ConfigInput()
-        target: TargetNetSuite | None = None
-        try:
-            target = cls(config=config.config, validate_config=True, parse_env_config=config.parse_env)
-            target.check_connection()
-            cls.logger.info("target-netsuite: connection OK (account %s)", target.config["account_id"])
-            target.listen(file_input)
-        except ConfigValidationError as exc:
-            cls.logger.error("target-netsuite: invalid settings: %s", "; ".join(exc.errors) or exc)
-            sys.exit(1)
-        except (FatalError, AuthError) as exc:
-            if target is not None:
-                target.finish()
-            cls.logger.error("target-netsuite: %s", exc)
-            sys.exit(1)
-        dead = target.services.dead_letters.count
-        if dead and target.config.get("fail_on_dead_letters"):
-            cls.logger.error(
-                "target-netsuite: %d records dead-lettered (see %s)", dead, target.services.dead_letters.path
-            )
-            sys.exit(2)
 
 
 if __name__ == "__main__":

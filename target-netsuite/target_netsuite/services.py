@@ -1,0 +1,326 @@
+"""What one target run shares, built once from its settings: the client, the caches, the outputs, the sinks.
+
+Invariants:
+- the settings are read from the validated config once, into `TargetSettings`; a default lives only in the
+  target's `config_jsonschema` (the SDK fills it in; a setting given as null takes the schema's default too);
+- the services are built here, from the settings alone: nothing in this module (or below it) knows the target
+  or the sinks. The sinks receive the services; the target owns them. Imports only go down:
+  target → sinks → services → {dead_letters, references, parking, matching, reconcile} → client → auth;
+- `OpenSinks` holds a sink from its `setup` to its `clean_up` (the SDK's hooks), and no longer than it may hold
+  records: a sink the SDK retired after a schema change, and drained without `clean_up` (the SDK cleans retired
+  sinks up only at the end of the input), leaves as soon as it is empty.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing as t
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+import requests
+
+from target_netsuite.auth import TOKEN_PATH, MachineToMachineAuth, TokenBasedAuth, read_private_key
+from target_netsuite.client import (
+    FatalError,
+    NetSuiteClient,
+    account_host,
+    checked_account_id,
+    checked_base_url,
+    is_record_type,
+)
+from target_netsuite.dead_letters import DeadLetterStore, RunSummary
+from target_netsuite.matching import Matcher
+from target_netsuite.parking import ParkedRecords
+from target_netsuite.reconcile import Reconciler
+from target_netsuite.references import ReferenceResolver
+
+if t.TYPE_CHECKING:
+    import logging
+    from collections.abc import Iterator, Mapping
+
+#: The credentials each `auth_method` needs (the schema cannot say "required when").
+AUTH_SETTINGS = {
+    "tba": ("consumer_key", "consumer_secret", "token_id", "token_secret"),
+    "oauth2_m2m": ("client_id", "certificate_id"),
+}
+#: Meltano's `meltano config test` stream: never a record type, always ignored.
+MELTANO_TEST_STREAM = "meltano_test_stream"
+
+
+@dataclasses.dataclass(frozen=True)
+class TargetSettings:
+    """The target's settings, typed, read once from the validated config (see `config_jsonschema` for each)."""
+
+    account_id: str
+    auth_method: str
+    consumer_key: str | None
+    consumer_secret: str | None
+    token_id: str | None
+    token_secret: str | None
+    client_id: str | None
+    certificate_id: str | None
+    private_key: str | None
+    private_key_path: str | None
+    base_url: str | None
+    ca_bundle: str | None
+    max_concurrency: int
+    request_timeout: float
+    max_retries: int
+    backoff_factor: float
+    max_throttle_wait_seconds: float
+    max_identical_errors: int
+    ignored_streams: list[str]
+    batch_directory: str | None
+    record_types: dict[str, str]
+    dead_letter_path: str
+    parked_path: str | None
+    reference_wait_hours: float
+    lock_path: str | None
+    run_report_path: str | None
+    fail_on_dead_letters: bool
+    checkpoint_interval_seconds: float
+    match_mode: str
+    match_rules: dict[str, list[list[str]]] | None
+    create_only_fields: dict[str, list[str]] | None
+    match_report_path: str
+    reconcile: bool
+    reconcile_fields: dict[str, list[str]] | None
+    reconcile_external_id_pattern: str | None
+    reconcile_report_path: str
+    dry_run: bool
+    progress_interval_seconds: int
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, t.Any], schema: Mapping[str, t.Any]) -> TargetSettings:
+        """Each field from the config; an absent or null value is the schema's default (or None without one)."""
+        properties = schema["properties"]
+        values: dict[str, t.Any] = {}
+        for item in dataclasses.fields(cls):
+            value = config.get(item.name)
+            values[item.name] = properties[item.name].get("default") if value is None else value
+        values["ignored_streams"] = list(values["ignored_streams"] or [])
+        values["record_types"] = dict(values["record_types"] or {})
+        return cls(**values)
+
+    @property
+    def writes_nothing(self) -> bool:
+        """Runs that only look (`dry_run`, `match_mode: report`, `reconcile`): no lock, and no STATE for the
+        two that report (they claim no progress)."""
+        return self.dry_run or self.reports
+
+    @property
+    def reports(self) -> bool:
+        return self.match_mode == "report" or self.reconcile
+
+
+class RecordTypes:
+    """Which streams write which NetSuite record type; which streams are ignored; any other stream is fatal."""
+
+    def __init__(self, overrides: Mapping[str, str], ignored: t.Iterable[str]) -> None:
+        for stream, record_type in overrides.items():
+            if not is_record_type(record_type):
+                msg = f"record_types: {record_type!r} (for stream {stream!r}) is not a NetSuite record type name"
+                raise FatalError(msg)
+        self._overrides = dict(overrides)
+        self._ignored = {MELTANO_TEST_STREAM, *ignored}
+
+    def for_stream(self, stream: str) -> str:
+        """The record type a stream writes: its `record_types` entry, else the stream name itself."""
+        return self._overrides.get(stream, stream)
+
+    def writes(self, stream: str) -> bool:
+        return stream in self._overrides or is_record_type(stream)
+
+    def ignores(self, stream: str) -> bool:
+        return stream in self._ignored
+
+    @staticmethod
+    def refusal(stream: str) -> FatalError:
+        msg = (
+            f"stream {stream!r} is not a NetSuite record type: map it to one (`__alias__`), add a "
+            "`record_types` entry, or list it in `ignored_streams`"
+        )
+        return FatalError(msg)
+
+
+class OpenSink(t.Protocol):
+    """What the services know of a sink: enough to write a referenced parent's buffered records first."""
+
+    stream_name: str
+    record_type: str
+
+    @property
+    def current_size(self) -> int: ...
+
+    def write_buffered(self) -> None: ...
+
+
+class OpenSinks:
+    """The sinks that may still hold records, registered in `setup`, unregistered in `clean_up`."""
+
+    def __init__(self) -> None:
+        self._sinks: list[OpenSink] = []
+        self._draining: set[int] = set()
+
+    def register(self, sink: OpenSink) -> None:
+        self._sinks.append(sink)
+        self._prune()
+
+    def unregister(self, sink: OpenSink) -> None:
+        self._sinks = [other for other in self._sinks if other is not sink]
+
+    def __len__(self) -> int:
+        self._prune()
+        return len(self._sinks)
+
+    def __iter__(self) -> Iterator[OpenSink]:
+        self._prune()
+        return iter(list(self._sinks))
+
+    def _prune(self) -> None:
+        """Drop the retired sinks that are empty: a newer sink of their stream receives its records now."""
+        newest = {sink.stream_name: sink for sink in self._sinks}
+        self._sinks = [s for s in self._sinks if newest[s.stream_name] is s or s.current_size > 0]
+
+    def write_parents_first(self, record_types: set[str], requester: OpenSink) -> None:
+        """Write the buffered records of the referenced types first, so a child never waits for a buffered
+        parent. A sink already writing (a reference cycle between two streams) is not entered again."""
+        self._draining.add(id(requester))
+        try:
+            for sink in self:
+                if sink.record_type in record_types and sink.current_size > 0 and id(sink) not in self._draining:
+                    sink.write_buffered()
+        finally:
+            self._draining.discard(id(requester))
+
+
+@dataclasses.dataclass
+class RunServices:
+    """What every sink of one run shares: the client and its concurrency window, the caches and the outputs."""
+
+    settings: TargetSettings
+    run_id: str
+    client: NetSuiteClient
+    record_types: RecordTypes
+    resolver: ReferenceResolver
+    dead_letters: DeadLetterStore
+    summary: RunSummary
+    executor: ThreadPoolExecutor
+    parked: ParkedRecords
+    matcher: Matcher
+    reconciler: Reconciler | None  # `reconcile: true`: compare, never write
+    sinks: OpenSinks
+
+    @classmethod
+    def build(cls, settings: TargetSettings, *, run_id: str, logger: logging.Logger) -> RunServices:
+        client = connect(settings)
+        record_types = RecordTypes(settings.record_types, settings.ignored_streams)
+        dead_letter_dir = Path(settings.dead_letter_path)
+        resolver = ReferenceResolver(client)
+        summary = RunSummary(logger=logger, progress_interval=settings.progress_interval_seconds)
+        executor = ThreadPoolExecutor(max_workers=client.limiter.ceiling, thread_name_prefix="netsuite")
+        matcher = Matcher(
+            client=client,
+            resolver=resolver,
+            summary=summary,
+            executor=executor,
+            mode=settings.match_mode,
+            rules=settings.match_rules,
+            create_only=settings.create_only_fields,
+        )
+        reconciler = Reconciler(
+            client=client,
+            fields=settings.reconcile_fields,
+            external_id_pattern=settings.reconcile_external_id_pattern,
+            report_dir=Path(settings.reconcile_report_path),
+            dead_letter_dir=dead_letter_dir,
+        ) if settings.reconcile else None
+        return cls(
+            settings=settings,
+            run_id=run_id,
+            client=client,
+            record_types=record_types,
+            resolver=resolver,
+            dead_letters=DeadLetterStore(dead_letter_dir, run_id),
+            summary=summary,
+            executor=executor,
+            parked=ParkedRecords(Path(settings.parked_path or dead_letter_dir / "parked.sqlite3")),
+            matcher=matcher,
+            reconciler=reconciler,
+            sinks=OpenSinks(),
+        )
+
+    @property
+    def dry_run(self) -> bool:
+        return self.settings.dry_run
+
+    @property
+    def reference_wait(self) -> timedelta:
+        return timedelta(hours=self.settings.reference_wait_hours)
+
+    def close(self) -> dict[str, t.Any]:
+        """Release the workers, the connection and the files; the run summary."""
+        self.client.close()
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.dead_letters.close()
+        parked = self.parked.count()
+        self.parked.close()
+        return {
+            "run_id": self.run_id,
+            "streams": self.summary.as_dict(),
+            "dead_letters": self.dead_letters.count,
+            "dead_letter_file": str(self.dead_letters.path) if self.dead_letters.count else None,
+            "parked": parked,
+            "requests": self.client.stats.requests,
+            "throttled_429": self.client.stats.throttled,
+            "retries": self.client.stats.retries,
+        }
+
+
+def connect(settings: TargetSettings) -> NetSuiteClient:
+    """The client for the account: host from the account id (or `base_url`), TLS, and the chosen auth."""
+    account_id = checked_account_id(settings.account_id)
+    base_url = checked_base_url(settings.base_url) if settings.base_url else account_host(account_id)
+    verify: str | bool = settings.ca_bundle or True
+    if isinstance(verify, str) and not (Path(verify).is_file() and os.access(verify, os.R_OK)):
+        msg = f"ca_bundle {verify}: not a readable file"
+        raise FatalError(msg)
+    session = requests.Session()
+    session.headers["User-Agent"] = "target-netsuite"
+    missing = [name for name in AUTH_SETTINGS[settings.auth_method] if not getattr(settings, name)]
+    if missing:
+        msg = f"auth_method {settings.auth_method} needs settings: {', '.join(missing)}"
+        raise FatalError(msg)
+    auth: TokenBasedAuth | MachineToMachineAuth
+    if settings.auth_method == "tba":
+        auth = TokenBasedAuth(
+            realm=account_id.upper(),
+            consumer_key=t.cast("str", settings.consumer_key),
+            consumer_secret=t.cast("str", settings.consumer_secret),
+            token_id=t.cast("str", settings.token_id),
+            token_secret=t.cast("str", settings.token_secret),
+        )
+    else:
+        auth = MachineToMachineAuth(
+            token_url=f"{base_url}{TOKEN_PATH}",
+            client_id=t.cast("str", settings.client_id),
+            certificate_id=t.cast("str", settings.certificate_id),
+            private_key_pem=read_private_key(settings.private_key, settings.private_key_path),
+            session=session,
+            timeout=settings.request_timeout,
+            verify=verify,
+        )
+    return NetSuiteClient(
+        base_url=base_url,
+        session=session,
+        auth=auth,
+        max_concurrency=settings.max_concurrency,
+        timeout=settings.request_timeout,
+        max_retries=settings.max_retries,
+        backoff_factor=settings.backoff_factor,
+        max_throttle_wait=settings.max_throttle_wait_seconds,
+        verify=verify,
+    )

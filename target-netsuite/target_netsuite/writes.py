@@ -1,0 +1,23 @@
+"""One record on its way to NetSuite: what a sink prepared from a RECORD message, before it is written.
+
+A module of its own, below the matcher and the sinks, so that both can name it without importing each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from target_netsuite.references import Ref
+
+
+@dataclass
+class Write:
+    """One record on its way to NetSuite."""
+
+    external_id: str
+    action: str  # "upsert" or "delete"
+    record: dict  # as received, for dead letters
+    body: dict  # without control keys and without externalId (it is in the URL)
+    refs: list[tuple[str, Ref]]
+    replace: list[str]
+    exists: bool | None = None  # known to NetSuite before this write (set by the matcher; None: not looked up)
