@@ -46,6 +46,9 @@ AUTH_SETTINGS = {
     "tba": ("consumer_key", "consumer_secret", "token_id", "token_secret"),
     "oauth2_m2m": ("client_id", "certificate_id"),
 }
+#: Numbers arrive as the JSON reader made them (the SDK reads a config file's decimals as `Decimal`): each number
+#: setting is made the Python type its field declares.
+_NUMBERS: dict[str, t.Callable[[t.Any], t.Any]] = {"float": float, "int": int}
 #: Meltano's `meltano config test` stream: never a record type, always ignored.
 MELTANO_TEST_STREAM = "meltano_test_stream"
 
@@ -100,7 +103,9 @@ class TargetSettings:
         values: dict[str, t.Any] = {}
         for item in dataclasses.fields(cls):
             value = config.get(item.name)
-            values[item.name] = properties[item.name].get("default") if value is None else value
+            value = properties[item.name].get("default") if value is None else value
+            number = _NUMBERS.get(str(item.type))
+            values[item.name] = number(value) if number and value is not None else value
         values["ignored_streams"] = list(values["ignored_streams"] or [])
         values["record_types"] = dict(values["record_types"] or {})
         return cls(**values)
