@@ -4,14 +4,24 @@ Invariant: no other module of the target touches a private name of singer_sdk (`
 SDK marks `@final`; each use below names the public hook it feeds, so the rest of the target reads as plain
 SDK use. When the SDK grows the public hook, the use goes away here and nowhere else.
 
-| SDK internal | why | upstream |
-|---|---|---|
-| `Target._handle_termination` | SIGTERM/SIGINT must stop at once, leaving state at the last checkpoint; the SDK's handler drains every sink and emits STATE from inside the signal handler, which can run in the middle of a drain (STATE over records never sent) | meltano/sdk#3775 (fix in review: meltano/sdk#3778) |
-| `Target._MAX_RECORD_AGE_IN_MINUTES` | `checkpoint_interval_seconds`: the SDK's max record age is a hard-coded class constant | meltano/sdk#2692 |
-| `Target._write_state_message` | `match_mode: report` and `reconcile` write nothing, so they must emit no STATE; the SDK always writes one after a drain | none found (closest: meltano/sdk#3000, a final STATE the target cannot withhold) |
-| `listen` (`@t.final`) | the account's run lock and the connection check must span the reading *and* the end-of-pipe drain; the SDK has no public hook around both | none found |
-| `GenericSingerReader._process_unknown_message` | an unknown message type must stop the run with one line naming the line; the SDK raises a bare `ValueError` | none found |
-| `singer_sdk.helpers._batch.BaseBatchFileEncoding` | the type of `Sink.process_batch_files`'s `encoding` argument lives only in a private module | none found |
+Each use, why, and the upstream issue:
+
+- `Target._handle_termination` → `stop_at_once`: SIGTERM/SIGINT must stop at once, leaving state at the last
+  checkpoint. The SDK's handler drains every sink and emits STATE from inside the signal handler, which can run
+  in the middle of a drain and re-enter it (STATE over records never sent). meltano/sdk#3775 (fix in review:
+  meltano/sdk#3778).
+- `Target._MAX_RECORD_AGE_IN_MINUTES` → `set_checkpoint_interval`: `checkpoint_interval_seconds`; the SDK's max
+  record age is a hard-coded class constant. meltano/sdk#2692.
+- `Target._write_state_message` → `emits_state`: `match_mode: report` and `reconcile` write nothing, so they must
+  emit no STATE; the SDK writes one after every full drain. No upstream issue found (closest: meltano/sdk#3000,
+  a final STATE a target cannot withhold).
+- `listen`, marked `@t.final` → `run_session`: the account's run lock and the connection check must span the
+  reading *and* the end-of-pipe drain; `listen` and `process_lines` are final and the SDK has no public hook
+  around both. No upstream issue found.
+- `GenericSingerReader._process_unknown_message` → `refuse_unknown_message`: an unknown message type must stop
+  the run with one line naming the line; the SDK raises a bare `ValueError` (a traceback). No upstream issue found.
+- `singer_sdk.helpers._batch.BaseBatchFileEncoding`: the type of `Sink.process_batch_files`'s `encoding`
+  argument, defined only in a private module (imported for typing). No upstream issue found.
 """
 
 from __future__ import annotations

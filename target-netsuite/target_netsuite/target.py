@@ -89,8 +89,9 @@ class MissingKeyError(SingerInputError, MissingKeyPropertiesError):
 
 
 #: What each message type must carry, beyond `type` (the Singer spec), checked before the SDK sees it.
-_SHAPES: dict[str, dict[str, type]] = {"SCHEMA": {"stream": str, "schema": dict}, "RECORD": {"stream": str, "record": dict},
-           "STATE": {"value": dict}}
+_SHAPES: dict[str, dict[str, type]] = {
+    "SCHEMA": {"stream": str, "schema": dict}, "RECORD": {"stream": str, "record": dict}, "STATE": {"value": dict},
+}
 
 
 class CheckedSingerReader(ReaderInternals):
@@ -439,10 +440,11 @@ class TargetNetSuite(TargetInternals):
     @override
     @contextmanager
     def run_session(self) -> Iterator[None]:
-        """The connection check (on the command line; in-process, `check_connection()`), then the reading and the end-of-pipe drain under the account's run lock (two
-        runs never write to one account at once). Runs that write nothing (`dry_run`, `match_mode: report`,
-        `reconcile`) take no lock, so they never stall the schedule. A fatal error still ends the run cleanly
-        (workers stopped, files closed, summary logged) before it propagates."""
+        """The connection check (on the command line; in-process callers use `check_connection()`), then the
+        reading and the end-of-pipe drain under the account's run lock (two runs never write to one account at
+        once). Runs that write nothing (`dry_run`, `match_mode: report`, `reconcile`) take no lock, so they never
+        stall the schedule. A fatal error still ends the run cleanly (workers stopped, files closed, summary
+        logged) before it propagates."""
         try:
             if _FROM_COMMAND_LINE.get():
                 self.check_connection()
