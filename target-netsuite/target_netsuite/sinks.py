@@ -30,6 +30,7 @@ from typing_extensions import override
 
 from target_netsuite.client import FatalError, NetSuiteClient, RecordError, is_record_type, json_default
 from target_netsuite.dead_letters import MAPPING_ERROR, DeadLetterStore, RunSummary
+from target_netsuite.ledger import payload_hash
 from target_netsuite.parking import MIN_ATTEMPTS, ParkedRecord, ParkedRecords
 from target_netsuite.references import Ref, ReferenceResolver, find_references, substitute
 
@@ -39,6 +40,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers._batch import BaseBatchFileEncoding
     from singer_sdk.sinks import Sink
 
+    from target_netsuite.ledger import WriteLedger
     from target_netsuite.matching import Matcher
     from target_netsuite.reconcile import Reconciler
     from target_netsuite.target import TargetNetSuite
@@ -61,6 +63,7 @@ class LoadServices:
     reference_wait: dt.timedelta
     matcher: Matcher
     reconciler: Reconciler | None = None  # `reconcile: true`: compare, never write
+    ledger: WriteLedger | None = None  # payloads NetSuite accepted (ledger.py); None: `ledger: off`
     dry_run: bool = False
     sinks: list[NetSuiteSink] = field(default_factory=list)
     draining: set[int] = field(default_factory=set)
@@ -89,6 +92,7 @@ class Write:
     refs: list[tuple[str, Ref]]
     replace: list[str]
     exists: bool | None = None  # known to NetSuite before this write (set by the matcher; None: not looked up)
+    payload_hash: str | None = None  # recorded in the write ledger once NetSuite accepts this upsert
 
 
 class NetSuiteSink(BatchSink):
@@ -214,6 +218,9 @@ class NetSuiteSink(BatchSink):
         if self.services.dry_run:
             self._dry_run(writes)
             return
+        writes = self._skip_unchanged(writes)
+        if not writes:
+            return
         self.services.draining.add(id(self))
         try:
             referenced_types = {ref[0] for write in writes for _, ref in write.refs} - {self.record_type}
@@ -224,6 +231,34 @@ class NetSuiteSink(BatchSink):
                 self._write_wave(wave, retried or {})
         finally:
             self.services.draining.discard(id(self))
+
+    def _skip_unchanged(self, writes: list[Write]) -> list[Write]:
+        """The write ledger step (ledger.py): an upsert whose payload NetSuite already accepted is not sent and
+        counts `unchanged` (a final outcome: an older parked version is dropped, a dead letter resolved); the old
+        entry of every key about to be sent differently is removed, committed, before anything is sent."""
+        ledger = self.services.ledger
+        if ledger is None or self.services.matcher.mode == "report":
+            return writes
+        settings = sorted(self.services.matcher.create_only.get(self.record_type, ()))
+        for write in writes:
+            if write.action == "upsert":
+                write.payload_hash = payload_hash(
+                    action=write.action, body=write.body, replace=write.replace, settings=settings
+                )
+        known = ledger.known(self.record_type, [write.external_id for write in writes])
+        sending, stale = [], []
+        for write in writes:
+            recorded = known.get(write.external_id)
+            if ledger.skips and recorded is not None and recorded == write.payload_hash:
+                self.services.summary.add(self.stream_name, "unchanged")
+                self._settle(write.external_id)
+                self.services.dead_letters.resolve(self.record_type, write.external_id)
+                continue
+            if recorded is not None and recorded != write.payload_hash:
+                stale.append(write.external_id)
+            sending.append(write)
+        ledger.invalidate(self.record_type, stale)
+        return sending
 
     def _waves(self, writes: list[Write]) -> t.Iterator[list[Write]]:
         """Records referencing another record of this same batch wait until that one is written."""
@@ -307,6 +342,21 @@ class NetSuiteSink(BatchSink):
         futures: dict[Future[None], Write] = {
             self.services.executor.submit(self._send, write): write for write in self._resolved(writes, retried)
         }
+        accepted: list[tuple[str, str]] = []  # (external id, payload hash), recorded in the ledger below
+        try:
+            fatal = self._collect(futures, accepted)
+        finally:
+            if accepted and self.services.ledger is not None:
+                self.services.ledger.record(self.record_type, accepted)
+        if isinstance(fatal, FatalError):
+            raise fatal
+        if fatal is not None:
+            msg = f"{type(fatal).__name__}: {fatal}"
+            raise FatalError(msg) from fatal
+
+    def _collect(self, futures: dict[Future[None], Write], accepted: list[tuple[str, str]]) -> BaseException | None:
+        """Account for every answer of a wave; NetSuite's success answers go to `accepted`. Returns the failure
+        that must stop the run, if any."""
         fatal: BaseException | None = None
         for future in as_completed(futures):
             if future.cancelled():
@@ -316,6 +366,8 @@ class NetSuiteSink(BatchSink):
                 write = futures[future]
                 self._identical = 0
                 self.services.summary.add(self.stream_name, "deleted" if write.action == "delete" else "written")
+                if write.payload_hash is not None:
+                    accepted.append((write.external_id, write.payload_hash))
                 self._settle(write.external_id)
                 if write.exists is not None:
                     self.services.summary.add(self.stream_name, "updated" if write.exists else "created")
@@ -339,11 +391,7 @@ class NetSuiteSink(BatchSink):
                 self.services.client.stop_retrying()
                 for other in futures:
                     other.cancel()
-        if isinstance(fatal, FatalError):
-            raise fatal
-        if fatal is not None:
-            msg = f"{type(fatal).__name__}: {fatal}"
-            raise FatalError(msg) from fatal
+        return fatal
 
     def _account_wide(self, error: RecordError) -> bool:
         """Count identical errors in a row; True once there are `max_identical_errors` of them."""

@@ -46,6 +46,7 @@ from target_netsuite.client import (
     is_record_type,
 )
 from target_netsuite.dead_letters import DeadLetterStore, RunSummary
+from target_netsuite.ledger import LEDGER_FILE, LEDGER_MODES, WriteLedger, account_key
 from target_netsuite.matching import Matcher
 from target_netsuite.parking import ParkedRecord, ParkedRecords
 from target_netsuite.reconcile import Reconciler
@@ -293,6 +294,22 @@ class TargetNetSuite(Target):
             "becomes an `UNRESOLVED_REFERENCE` dead letter.",
         ),
         th.Property(
+            "ledger",
+            th.StringType,
+            default="use",
+            allowed_values=list(LEDGER_MODES),
+            description="The write ledger (a hash of the last payload NetSuite accepted per record): `use` skips "
+            "an upsert NetSuite already has (counted `unchanged`); `ignore` sends every record and still records "
+            "(force writes, e.g. with `--full-refresh`); `off` neither reads nor writes the ledger. A cache: "
+            "deleting it only costs writes.",
+        ),
+        th.Property(
+            "ledger_path",
+            th.StringType,
+            description="SQLite file of the write ledger, one entry per (account, record type, external id). "
+            "Default: `ledger.sqlite3` in `dead_letter_path`.",
+        ),
+        th.Property(
             "lock_path",
             th.StringType,
             description="Lock file that keeps two runs from writing to one NetSuite account at once (the second "
@@ -396,6 +413,12 @@ class TargetNetSuite(Target):
         self.client = self._make_client()
         dead_letter_dir = Path(self.config.get("dead_letter_path") or "dead_letters")
         resolver = ReferenceResolver(self.client)
+        ledger_mode = self.config["ledger"]
+        ledger = None if ledger_mode == "off" else WriteLedger(
+            Path(self.config.get("ledger_path") or dead_letter_dir / LEDGER_FILE),
+            account_key(self.client.base_url, self.config["account_id"]),
+            ledger_mode,
+        )
         summary = RunSummary(
             logger=self.logger, progress_interval=float(self.config.get("progress_interval_seconds", 30))
         )
@@ -424,9 +447,11 @@ class TargetNetSuite(Target):
                 external_id_pattern=self.config.get("reconcile_external_id_pattern"),
                 report_dir=Path(self.config.get("reconcile_report_path") or "reports"),
                 dead_letter_dir=dead_letter_dir,
+                ledger=ledger,
             )
             if self.config.get("reconcile")
             else None,
+            ledger=ledger,
             dry_run=bool(self.config.get("dry_run")),
         )
 
@@ -600,6 +625,8 @@ class TargetNetSuite(Target):
         self.services.dead_letters.close()
         parked = self.services.parked.count()
         self.services.parked.close()
+        if self.services.ledger is not None:
+            self.services.ledger.close()
         report = {
             "run_id": self.run_id,
             "streams": self.services.summary.as_dict(),
