@@ -99,7 +99,8 @@ def main() -> None:
             ("replay, nothing changed (ledger `use`)", run(sandbox, work, n)),
             (f"replay, {args.changed_percent:g}% changed (ledger `use`)",
              run(sandbox, work, n, changed_every=changed_every)),
-            ("replay, nothing changed, `ledger: ignore` (as before the ledger)", run(sandbox, work, n, ledger="ignore")),
+            ("replay, nothing changed, `ledger: ignore` (as before the ledger)",
+             run(sandbox, work, n, ledger="ignore")),
         ]
         ledger_bytes = (work / "dead_letters" / "ledger.sqlite3").stat().st_size
     finally:

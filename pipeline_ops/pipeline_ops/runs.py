@@ -365,7 +365,8 @@ def render(report: dict[str, Any]) -> str:
         lines.append("  counts: none in app.log for this run (is logging.yaml's JSON file handler still there?)")
     lines += [
         "  extracted from Salesforce: " + (", ".join(f"{s} {n}" for s, n in report["extracted"].items()) or "nothing"),
-        f"  {'NetSuite record type':<24}{'mapped':>8}{'written':>9}{'dead-lettered':>15}{'deleted':>9}{'ignored':>9}{'unchanged':>11}",
+        f"  {'NetSuite record type':<24}{'mapped':>8}{'written':>9}{'dead-lettered':>15}{'deleted':>9}{'ignored':>9}"
+        f"{'unchanged':>11}",
     ]
     for stream, counts in report["loaded"].items():
         lines.append(

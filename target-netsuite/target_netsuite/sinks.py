@@ -1,8 +1,9 @@
 """Sinks: one per stream; a drained batch becomes concurrent upserts/deletes through the shared client.
 
-A batch is written completely (every record written, dead-lettered, or parked) before `process_batch` returns,
-and any failure that is not the record's fault raises, so the SDK emits STATE only after every record before it
-is in NetSuite, in the dead-letter file or in the parking file, and never after a failure.
+A batch is written completely (every record written, dead-lettered, parked, or found unchanged: NetSuite already
+accepted that very payload, see `ledger.py`) before `process_batch` returns, and any failure that is not the
+record's fault raises, so the SDK emits STATE only after every record before it is in NetSuite, in the dead-letter
+file or in the parking file, and never after a failure.
 
 A record whose reference names a parent NetSuite does not hold yet is parked, never dead-lettered at once: the
 parent may come later in the run or in a later run (see `parking.py`). At the end of every run the target hands
