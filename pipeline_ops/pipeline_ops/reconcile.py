@@ -9,7 +9,9 @@
 2. Print the summary (and `reports/reconcile-latest.json`, a copy of the report, for monitoring).
 3. `--repair`: missing and stale records are read again from Salesforce, exactly those (tap `record_ids`), and sent
    through the mapper and the target (`meltano run --state-id-suffix=repair tap-salesforce-custom
-   salesforce-to-netsuite target-netsuite`): a repair is a run. Orphans have no Salesforce record left to map; they
+   salesforce-to-netsuite target-netsuite`, with `TARGET_NETSUITE_LEDGER=ignore`: the write ledger says NetSuite
+   has these records, NetSuite says otherwise, and the comparison has already dropped their entries): a repair is
+   a run. Orphans have no Salesforce record left to map; they
    get the mapping's delete action for their record type (`__on_delete__`, else `deleted_record_action`):
    `inactivate` → `{"externalId", "isInactive": true}`, `delete` → `_sdc_action: delete`, `ignore` → left
    alone (listed as such), sent to `meltano invoke target-netsuite` as Singer messages. Both are idempotent
@@ -159,7 +161,8 @@ def reconcile(root: Path, reports: Path, *, repair: bool) -> int:
     for line in left:
         print(f"  left alone: {line}")
     if reread:
-        env = {"TAP_SALESFORCE_CUSTOM_RECORD_IDS": json.dumps(reread),
+        # Written with the ledger ignored: the ledger says NetSuite has these, and NetSuite says otherwise.
+        env = {"TAP_SALESFORCE_CUSTOM_RECORD_IDS": json.dumps(reread), "TARGET_NETSUITE_LEDGER": "ignore",
                "TAP_SALESFORCE_CUSTOM__SELECT": json.dumps([f"{obj}.*" for obj in sorted(reread)])}
         print(f"Repair: re-reading {sum(map(len, reread.values()))} Salesforce records "
               f"({', '.join(f'{o} {len(i)}' for o, i in sorted(reread.items()))})")

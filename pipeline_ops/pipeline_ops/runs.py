@@ -97,13 +97,14 @@ class RunReport:
                 "dead_lettered": counts.get("dead_lettered", 0),
                 "deleted": counts.get("deleted", 0),
                 "ignored": counts.get("ignored", 0),
+                "unchanged": counts.get("unchanged", 0),  # NetSuite already had the payload (the write ledger)
             }
             # A run still going (or killed) has no summary yet: its latest progress lines stand in.
             for stream, counts in (self.target_summary.get("streams") or self.target_progress).items()
         }
         for stream, count in self.mapped.items():
             streams.setdefault(stream, {"mapped": count, "written": 0, "dead_lettered": 0, "deleted": 0,
-                                        "ignored": 0})
+                                        "ignored": 0, "unchanged": 0})
         extracted, mapped = sum(self.extracted.values()), sum(self.mapped.values())
         return {
             "run_id": self.run_id,
@@ -117,7 +118,7 @@ class RunReport:
             "extracted": dict(sorted(self.extracted.items())),
             "loaded": dict(sorted(streams.items())),
             # Records the mapping dropped on purpose (unwon opportunities, streams mapped to nothing, deletions
-            # with action `ignore`). "Unchanged" is not counted: NetSuite answers every upsert alike.
+            # with action `ignore`). Records NetSuite already had are each stream's `unchanged` (never sent).
             "ignored_by_mapping": max(extracted - mapped, 0) if self.logged else None,
             "dead_letter_file": self.target_summary.get("dead_letter_file"),
             "netsuite": {k: self.target_summary.get(k) for k in ("requests", "retries", "throttled_429")},
@@ -364,12 +365,13 @@ def render(report: dict[str, Any]) -> str:
         lines.append("  counts: none in app.log for this run (is logging.yaml's JSON file handler still there?)")
     lines += [
         "  extracted from Salesforce: " + (", ".join(f"{s} {n}" for s, n in report["extracted"].items()) or "nothing"),
-        f"  {'NetSuite record type':<24}{'mapped':>8}{'written':>9}{'dead-lettered':>15}{'deleted':>9}{'ignored':>9}",
+        f"  {'NetSuite record type':<24}{'mapped':>8}{'written':>9}{'dead-lettered':>15}{'deleted':>9}{'ignored':>9}"
+        f"{'unchanged':>11}",
     ]
     for stream, counts in report["loaded"].items():
         lines.append(
             f"  {stream:<24}{counts['mapped']:>8}{counts['written']:>9}{counts['dead_lettered']:>15}"
-            f"{counts['deleted']:>9}{counts.get('ignored', 0):>9}"
+            f"{counts['deleted']:>9}{counts.get('ignored', 0):>9}{counts.get('unchanged', 0):>11}"
         )
     if report["ignored_by_mapping"]:
         lines.append(f"  ignored by the mapping (filtered or mapped to nothing): {report['ignored_by_mapping']}")

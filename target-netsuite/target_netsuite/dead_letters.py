@@ -192,7 +192,7 @@ class RunSummary:
             if self.logger is None or now - self._last_progress < self.progress_interval:
                 return
             self._last_progress = now
-            done = counter["written"] + counter["dead_lettered"] + counter["deleted"]
+            done = counter["written"] + counter["dead_lettered"] + counter["deleted"] + counter["unchanged"]
             line = {"stream": stream, "done": done, "written": counter["written"],
                     "dead_lettered": counter["dead_lettered"], "deleted": counter["deleted"],
                     "rate": round(done / max(now - self._started, 1e-6), 1)}

@@ -15,8 +15,9 @@ the NetSuite records of those types that carry an external id (SuiteQL, 1,000 a 
 
 Only record types that received at least one record are compared, so an unselected stream never makes its
 NetSuite records look orphaned. Nothing is written to NetSuite, no dead letter is written, and no STATE is
-emitted. The report goes to `<reconcile_report_path>/reconcile-<run id>.json`; the counts are logged as one line
-`Reconciliation: {...}`.
+emitted. The write ledger's entries of missing and stale records are dropped (ledger.py): the ledger said
+NetSuite had them, so the next write of each (the repair's, or any later run's) is sent, not skipped. The report goes to
+`<reconcile_report_path>/reconcile-<run id>.json`; the counts are logged as one line `Reconciliation: {...}`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from target_netsuite.references import is_reference, suiteql_source
 
 if t.TYPE_CHECKING:
     from target_netsuite.client import NetSuiteClient
+    from target_netsuite.ledger import WriteLedger
 
 DEFAULT_EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$"  # a Salesforce Id
 _LOGGER = logging.getLogger("target_netsuite.reconcile")
@@ -65,6 +67,7 @@ class Reconciler:
         external_id_pattern: str | None,
         report_dir: Path,
         dead_letter_dir: Path,
+        ledger: WriteLedger | None = None,
     ) -> None:
         self.client = client
         self.fields = {rtype: list(names) for rtype, names in (fields or {}).items()}
@@ -75,6 +78,7 @@ class Reconciler:
             raise FatalError(msg) from None
         self.report_dir = report_dir
         self.dead_letter_dir = dead_letter_dir
+        self.ledger = ledger
         # record type → external id → (action, {field: comparable value})
         self.seen: dict[str, dict[str, tuple[str, dict[str, t.Any]]]] = {}
         self._lock = threading.Lock()
@@ -161,6 +165,11 @@ class Reconciler:
                 "salesforce": len(seen), "netsuite": len(in_netsuite),
                 "missing": missing, "orphaned": orphaned, "stale": stale,
             }
+        if self.ledger is not None:  # the ledger says NetSuite has these; it does not: the next write must happen
+            self.ledger.forget_keys(
+                (rtype, item["externalId"]) for rtype, found in types.items()
+                for kind in ("missing", "stale") for item in found[kind]
+            )
         report = {
             "run_id": run_id,
             "counts": {rtype: {k: len(v[k]) for k in ("missing", "orphaned", "stale")} for rtype, v in types.items()},

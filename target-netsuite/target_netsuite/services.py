@@ -5,7 +5,7 @@ Invariants:
   target's `config_jsonschema` (the SDK fills it in; a setting given as null takes the schema's default too);
 - the services are built here, from the settings alone: nothing in this module (or below it) knows the target
   or the sinks. The sinks receive the services; the target owns them. Imports only go down:
-  target → sinks → services → {dead_letters, references, parking, matching, reconcile} → client → auth;
+  target → sinks → services → {dead_letters, references, parking, ledger, matching, reconcile} → client → auth;
 - `OpenSinks` holds a sink from its `setup` to its `clean_up` (the SDK's hooks), and no longer than it may hold
   records: a sink the SDK retired after a schema change, and drained without `clean_up` (the SDK cleans retired
   sinks up only at the end of the input), leaves as soon as it is empty.
@@ -32,6 +32,7 @@ from target_netsuite.client import (
     is_record_type,
 )
 from target_netsuite.dead_letters import DeadLetterStore, RunSummary
+from target_netsuite.ledger import LEDGER_FILE, WriteLedger, account_key
 from target_netsuite.matching import Matcher
 from target_netsuite.parking import ParkedRecords
 from target_netsuite.reconcile import Reconciler
@@ -95,6 +96,8 @@ class TargetSettings:
     reconcile_report_path: str
     dry_run: bool
     progress_interval_seconds: int
+    ledger: str
+    ledger_path: str | None
 
     @classmethod
     def from_config(cls, config: Mapping[str, t.Any], schema: Mapping[str, t.Any]) -> TargetSettings:
@@ -218,6 +221,7 @@ class RunServices:
     matcher: Matcher
     reconciler: Reconciler | None  # `reconcile: true`: compare, never write
     sinks: OpenSinks
+    ledger: WriteLedger | None  # `ledger: off`: None
 
     @classmethod
     def build(cls, settings: TargetSettings, *, run_id: str, logger: logging.Logger) -> RunServices:
@@ -225,6 +229,11 @@ class RunServices:
         record_types = RecordTypes(settings.record_types, settings.ignored_streams)
         dead_letter_dir = Path(settings.dead_letter_path)
         resolver = ReferenceResolver(client)
+        ledger = None if settings.ledger == "off" else WriteLedger(
+            Path(settings.ledger_path or dead_letter_dir / LEDGER_FILE),
+            account_key(client.base_url, settings.account_id),
+            settings.ledger,
+        )
         summary = RunSummary(logger=logger, progress_interval=settings.progress_interval_seconds)
         executor = ThreadPoolExecutor(max_workers=client.limiter.ceiling, thread_name_prefix="netsuite")
         matcher = Matcher(
@@ -242,6 +251,7 @@ class RunServices:
             external_id_pattern=settings.reconcile_external_id_pattern,
             report_dir=Path(settings.reconcile_report_path),
             dead_letter_dir=dead_letter_dir,
+            ledger=ledger,
         ) if settings.reconcile else None
         return cls(
             settings=settings,
@@ -256,6 +266,7 @@ class RunServices:
             matcher=matcher,
             reconciler=reconciler,
             sinks=OpenSinks(),
+            ledger=ledger,
         )
 
     @property
@@ -273,6 +284,8 @@ class RunServices:
         self.dead_letters.close()
         parked = self.parked.count()
         self.parked.close()
+        if self.ledger is not None:
+            self.ledger.close()
         return {
             "run_id": self.run_id,
             "streams": self.summary.as_dict(),

@@ -1,8 +1,9 @@
 """Sinks: one per stream; a drained batch becomes concurrent upserts/deletes through the shared client.
 
-A batch is written completely (every record written, dead-lettered, or parked) before `process_batch` returns,
-and any failure that is not the record's fault raises, so the SDK emits STATE only after every record before it
-is in NetSuite, in the dead-letter file or in the parking file, and never after a failure.
+A batch is written completely (every record written, dead-lettered, parked, or found unchanged: NetSuite already
+accepted that very payload, see `ledger.py`) before `process_batch` returns, and any failure that is not the
+record's fault raises, so the SDK emits STATE only after every record before it is in NetSuite, in the dead-letter
+file or in the parking file, and never after a failure.
 
 A record whose reference names a parent NetSuite does not hold yet is parked, never dead-lettered at once: the
 parent may come later in the run or in a later run (see `parking.py`). At the end of every run the target hands
@@ -29,6 +30,7 @@ from typing_extensions import override
 
 from target_netsuite.client import FatalError, RecordError, is_record_type, json_default
 from target_netsuite.dead_letters import MAPPING_ERROR
+from target_netsuite.ledger import payload_hash
 from target_netsuite.parking import MIN_ATTEMPTS, ParkedRecord
 from target_netsuite.references import Ref, find_references, substitute
 from target_netsuite.writes import Write
@@ -189,6 +191,9 @@ class NetSuiteSink(_BoundToRun):
         if self.services.dry_run:
             self._dry_run(writes)
             return
+        writes = self._skip_unchanged(writes)
+        if not writes:
+            return
         self._write_parents_first(writes)
         writes = self.services.matcher.prepare(self.stream_name, self.record_type, writes, self._dead_letter)
         for wave in self._waves(writes):
@@ -199,6 +204,34 @@ class NetSuiteSink(_BoundToRun):
         referenced_types = {ref[0] for write in writes for _, ref in write.refs} - {self.record_type}
         if referenced_types:
             self.services.sinks.write_parents_first(referenced_types, self)
+
+    def _skip_unchanged(self, writes: list[Write]) -> list[Write]:
+        """The write ledger step (ledger.py): an upsert whose payload NetSuite already accepted is not sent and
+        counts `unchanged` (a final outcome: an older parked version is dropped, a dead letter resolved); the old
+        entry of every key about to be sent differently is removed, committed, before anything is sent."""
+        ledger = self.services.ledger
+        if ledger is None or self.services.matcher.mode == "report":
+            return writes
+        settings = sorted(self.services.matcher.create_only.get(self.record_type, ()))
+        for write in writes:
+            if write.action == "upsert":
+                write.payload_hash = payload_hash(
+                    action=write.action, body=write.body, replace=write.replace, settings=settings
+                )
+        known = ledger.known(self.record_type, [write.external_id for write in writes])
+        sending, stale = [], []
+        for write in writes:
+            recorded = known.get(write.external_id)
+            if ledger.skips and recorded is not None and recorded == write.payload_hash:
+                self.services.summary.add(self.stream_name, "unchanged")
+                self._settle(write.external_id)
+                self.services.dead_letters.resolve(self.record_type, write.external_id)
+                continue
+            if recorded is not None and recorded != write.payload_hash:
+                stale.append(write.external_id)
+            sending.append(write)
+        ledger.invalidate(self.record_type, stale)
+        return sending
 
     def _waves(self, writes: list[Write]) -> t.Iterator[list[Write]]:
         """Records referencing another record of this same batch wait until that one is written."""
@@ -282,6 +315,21 @@ class NetSuiteSink(_BoundToRun):
         futures: dict[Future[None], Write] = {
             self.services.executor.submit(self._send, write): write for write in self._resolved(writes, retried)
         }
+        accepted: list[tuple[str, str]] = []  # (external id, payload hash), recorded in the ledger below
+        try:
+            fatal = self._collect(futures, accepted)
+        finally:
+            if accepted and self.services.ledger is not None:
+                self.services.ledger.record(self.record_type, accepted)
+        if isinstance(fatal, FatalError):
+            raise fatal
+        if fatal is not None:
+            msg = f"{type(fatal).__name__}: {fatal}"
+            raise FatalError(msg) from fatal
+
+    def _collect(self, futures: dict[Future[None], Write], accepted: list[tuple[str, str]]) -> BaseException | None:
+        """Account for every answer of a wave; NetSuite's success answers go to `accepted`. Returns the failure
+        that must stop the run, if any."""
         fatal: BaseException | None = None
         for future in as_completed(futures):
             if future.cancelled():
@@ -291,6 +339,8 @@ class NetSuiteSink(_BoundToRun):
                 write = futures[future]
                 self._identical = 0
                 self.services.summary.add(self.stream_name, "deleted" if write.action == "delete" else "written")
+                if write.payload_hash is not None:
+                    accepted.append((write.external_id, write.payload_hash))
                 self._settle(write.external_id)
                 if write.exists is not None:
                     self.services.summary.add(self.stream_name, "updated" if write.exists else "created")
@@ -314,11 +364,7 @@ class NetSuiteSink(_BoundToRun):
                 self.services.client.stop_retrying()
                 for other in futures:
                     other.cancel()
-        if isinstance(fatal, FatalError):
-            raise fatal
-        if fatal is not None:
-            msg = f"{type(fatal).__name__}: {fatal}"
-            raise FatalError(msg) from fatal
+        return fatal
 
     def _account_wide(self, error: RecordError) -> bool:
         """Count identical errors in a row; True once there are `max_identical_errors` of them."""

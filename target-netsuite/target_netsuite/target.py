@@ -34,6 +34,7 @@ from typing_extensions import override
 
 from target_netsuite.auth import AuthError
 from target_netsuite.client import FatalError
+from target_netsuite.ledger import LEDGER_MODES
 from target_netsuite.parking import ParkedRecord
 from target_netsuite.sdk_internals import ReaderInternals, TargetInternals
 from target_netsuite.services import RunServices, TargetSettings
@@ -285,6 +286,22 @@ class TargetNetSuite(TargetInternals):
             default=24,
             description="How long a parked record waits for its parent (and at least 3 end-of-run tries) before it "
             "becomes an `UNRESOLVED_REFERENCE` dead letter.",
+        ),
+        th.Property(
+            "ledger",
+            th.StringType,
+            default="use",
+            allowed_values=list(LEDGER_MODES),
+            description="The write ledger (a hash of the last payload NetSuite accepted per record): `use` skips "
+            "an upsert NetSuite already has (counted `unchanged`); `ignore` sends every record and still records "
+            "(force writes, e.g. with `--full-refresh`); `off` neither reads nor writes the ledger. A cache: "
+            "deleting it only costs writes.",
+        ),
+        th.Property(
+            "ledger_path",
+            th.StringType,
+            description="SQLite file of the write ledger, one entry per (account, record type, external id). "
+            "Default: `ledger.sqlite3` in `dead_letter_path`.",
         ),
         th.Property(
             "lock_path",

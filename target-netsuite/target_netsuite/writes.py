@@ -21,3 +21,4 @@ class Write:
     refs: list[tuple[str, Ref]]
     replace: list[str]
     exists: bool | None = None  # known to NetSuite before this write (set by the matcher; None: not looked up)
+    payload_hash: str | None = None  # recorded in the write ledger once NetSuite accepts this upsert

@@ -44,7 +44,7 @@ def _write_log(path: Path) -> None:
         "requests": 12,
         "retries": 2,
         "throttled_429": 1,
-        "streams": {"customer": {"written": 9, "dead_lettered": 1}, "contact": {"written": 2},
+        "streams": {"customer": {"written": 9, "dead_lettered": 1}, "contact": {"written": 2, "unchanged": 4},
                     "audit": {"ignored": 3}},
     }
     lines = [
@@ -81,8 +81,9 @@ def test_runs_are_grouped_and_counted(tmp_path: Path) -> None:
     assert report["duration_seconds"] == 10.0
     assert report["extracted"] == {"Account": 10, "Contact": 2}
     assert report["loaded"]["customer"] == {"mapped": 10, "written": 9, "dead_lettered": 1, "deleted": 0,
-                                            "ignored": 0}
+                                            "ignored": 0, "unchanged": 0}
     assert report["loaded"]["contact"]["written"] == 2
+    assert report["loaded"]["contact"]["unchanged"] == 4  # NetSuite already had them: the write ledger skipped them
     assert report["loaded"]["audit"]["ignored"] == 3  # records the target dropped on purpose have their column
     assert report["salesforce_api"] == {"calls": 3, "used": 120, "limit": 15000}
     assert report["netsuite"] == {"requests": 12, "retries": 2, "throttled_429": 1}
@@ -108,6 +109,7 @@ def test_report_command_writes_json_and_prints_table(tmp_path: Path, capsys) -> 
     printed = capsys.readouterr().out
     assert "customer" in printed and "dead letters: dead_letters/x.jsonl" in printed
     assert "ignored" in printed.splitlines()[2]
+    assert "unchanged" in printed.splitlines()[2]
     saved = json.loads((tmp_path / "reports" / f"{RUN}.json").read_text())
     assert saved["loaded"]["customer"]["dead_lettered"] == 1
 
