@@ -196,3 +196,47 @@ def test_a_failed_bulk_job_is_discarded_and_its_rest_window_followed_as_ordered(
     assert seen == [("late", Ordering.UNORDERED, None), ("a", Ordering.ORDERED, stamp(1)),
                     ("b", Ordering.ORDERED, stamp(2))]
     assert mark.value == stamp(2)
+
+
+def test_resent_opportunity_parents_do_not_move_the_bookmark_but_the_line_bookmark_moves_after_them(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stream's own path: parents re-sent after the main read follow `IdRead`'s ordering (no bookmark move)."""
+    from tap_salesforce_custom.streams import OpportunityStream
+    from tap_salesforce_custom.tap import TapSalesforceCustom
+
+    line = {"type": ["object"], "properties": {"Id": {"type": ["string"]}, "OpportunityId": {"type": ["string"]},
+                                               "SystemModstamp": {"type": ["string"], "format": "date-time"}}}
+    schema = {"type": "object", "properties": {
+        "Id": {"type": ["string"]}, "SystemModstamp": {"type": ["string", "null"], "format": "date-time"},
+        "OpportunityLineItems": {"type": ["array", "null"], "items": line}}}
+    catalog = {"streams": [{"tap_stream_id": "Opportunity", "stream": "Opportunity", "schema": schema,
+                            "replication_key": "SystemModstamp", "key_properties": ["Id"],
+                            "metadata": [{"breadcrumb": [], "metadata": {"selected": True,
+                                                                         "replication-key": "SystemModstamp"}}]}]}
+    tap = TapSalesforceCustom(config={"client_id": "c", "client_secret": "s", "refresh_token": "r"},
+                              catalog=catalog, parse_env_config=False)
+    stream = tap.streams["Opportunity"]
+    assert isinstance(stream, OpportunityStream)
+    state = stream.get_context_state(None)
+    state["replication_key_value"] = stamp(10)
+    stream.bookmark = stream.new_bookmark(None)
+    stream.bookmark.follow(RestRead.ordering)  # as after the main read
+    changed = {"006A": None}
+    monkeypatch.setattr(stream, "_changed_lines", lambda since: (changed, stamp(40), at(45)))
+    monkeypatch.setattr(stream, "_with_lines", lambda records: records)
+
+    class Parents:
+        ordering = IdRead.ordering
+
+        def rows(self) -> t.Iterator[dict[str, t.Any]]:
+            yield {"Id": "006A", "SystemModstamp": stamp(30)}  # changed after the main read's snapshot
+
+    monkeypatch.setattr(stream, "id_read", lambda *args, **kwargs: Parents())
+    emitted = []
+    for record in stream.after_main_read(None, resumed_from=at(9)):
+        emitted.append(record["Id"])
+        stream._increment_stream_state(record, context=None)  # what the SDK does after writing each record
+        assert "line_items_bookmark" not in state  # the line bookmark waits for every parent
+    assert emitted == ["006A"]
+    assert state["replication_key_value"] == stamp(10)  # following it as ordered would have moved it to 00:30
+    assert state["line_items_bookmark"] == stamp(40) and state["line_items_read_started"] == at(45).isoformat()
