@@ -140,8 +140,11 @@ class TapSalesforceCustom(Tap):
     def __init__(self, *, config: dict | None = None, **kwargs: t.Any) -> None:
         """As the SDK's, with numeric settings given as text (`.env`, the environment) read as numbers.
 
-        A setting the schema refuses is a `SalesforceFatalError` naming it (one line, like every fatal error).
+        The schema is checked in every mode (the SDK skips it for `--discover`): it is the one place ranges are
+        written, and discovery talks to Salesforce with them. A setting it refuses is a `SalesforceFatalError`
+        naming it (one line, like every fatal error).
         """
+        kwargs["validate_config"] = True
         try:
             super().__init__(config=numbers_from_strings(config, self.config_jsonschema), **kwargs)
         except ConfigValidationError as exc:
