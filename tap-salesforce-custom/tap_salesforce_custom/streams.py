@@ -303,13 +303,6 @@ class SalesforceStream(Stream):
                         lookback=self.settings.lookback, floor=self.settings.start_date,
                         replication_key=self.replication_key)
 
-    def start_timestamp(self, context: Context | None) -> dt.datetime | None:
-        """Where this read starts: `max(bookmark, read_started) - lookback` (not before `start_date`).
-
-        With neither a bookmark nor a completed read in state: `start_date` (None: the whole object).
-        """
-        return self.new_bookmark(context).start()
-
     @override
     def get_records(self, context: Context | None) -> Iterable[Record]:
         """Read the object; a quota stop ends the stream early with its bookmark at the last sent record."""

@@ -255,7 +255,8 @@ class TapSalesforceCustom(Tap):
     # The one private singer-sdk use of the tap class: `sync_all` is final, and the SDK has no hook that runs
     # after every stream is synced (and also when one fails). The API-usage line the run report reads, and the
     # one quota-stop line, must come after the last stream, even when a stream raised. No upstream issue found.
-    def sync_all(self) -> None:  # type: ignore[misc]
+    @override  # type: ignore[misc]
+    def sync_all(self) -> None:
         """Sync, then say once (on stderr, one line) if the quota guard cut the run short."""
         try:
             super().sync_all()
