@@ -40,7 +40,7 @@ import itertools
 import typing as t
 from functools import cached_property
 
-from singer_sdk.helpers._catalog import get_selected_schema
+from singer_sdk.helpers._catalog import get_selected_schema  # SDK internal: see `_write_schema_message`
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import Stream
 from typing_extensions import override
@@ -480,7 +480,8 @@ class SalesforceStream(Stream):
         The SDK's stream maps hold the schema as the catalog parsed it (which drops `x-sf-calculated`) and as it
         was before any drift, so the selected schema is registered again first. Private in singer-sdk (the SDK has
         no public way to re-send a changed schema mid-sync; no upstream issue found, one to file); the tap's mapper
-        (`_tap.mapper`) and the stream's maps (`_stream_maps`) are used here only.
+        (`_tap.mapper`), the stream's maps (`_stream_maps`) and `singer_sdk.helpers._catalog.get_selected_schema`
+        are used here only.
         """
         mapper = self._tap.mapper
         mapper.register_raw_stream_schema(self.name, get_selected_schema(self.name, self.schema, self.mask),
