@@ -18,22 +18,27 @@ tap sees its config, so a project setting written out with its default value cou
 from __future__ import annotations
 
 import typing as t
+from types import MappingProxyType
 
 from tap_salesforce_custom.errors import SalesforceFatalError
 
 SANDBOX_LOGIN_URL = "https://test.salesforce.com"
-#: alias → (project setting, that setting's default)
+#: alias → project setting
 _RENAMED = {
-    "lookback_window": ("lookback_seconds", 300),
-    "quota_percent_total": ("max_api_usage_percent", 80),
+    "lookback_window": "lookback_seconds",
+    "quota_percent_total": "max_api_usage_percent",
 }
 _REFUSED = {
     "quota_percent_per_run": "max_api_usage_percent (a share of the daily quota; there is no per-run share)",
 }
 
 
-def apply_aliases(config: t.MutableMapping[str, t.Any], default_login_url: str) -> list[str]:
-    """Translate the peers' settings in place; one info line per translation, SalesforceFatalError on a clash."""
+def apply_aliases(config: t.MutableMapping[str, t.Any], default_login_url: str,
+                  defaults: t.Mapping[str, t.Any] = MappingProxyType({})) -> list[str]:
+    """Translate the peers' settings in place; one info line per translation, SalesforceFatalError on a clash.
+
+    `defaults` are the project settings' defaults (the tap passes its schema's): a setting at its default is not set.
+    """
     notes = []
     for alias, target in _REFUSED.items():
         if config.get(alias) is not None:
@@ -48,10 +53,11 @@ def apply_aliases(config: t.MutableMapping[str, t.Any], default_login_url: str) 
         if config["is_sandbox"]:
             config["login_url"] = SANDBOX_LOGIN_URL
             notes.append(f"is_sandbox: true read as login_url: {SANDBOX_LOGIN_URL}")
-    for alias, (target, default) in _RENAMED.items():
+    for alias, target in _RENAMED.items():
         value = config.get(alias)
         if value is None:
             continue
+        default = defaults.get(target)
         current = config.get(target, default)
         if current not in (default, value):
             msg = f"settings {alias} and {target} are both set ({value} and {current}); keep only {target}"

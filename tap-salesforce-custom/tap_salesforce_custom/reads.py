@@ -1,4 +1,15 @@
-"""Ordered REST reads at real-org scale: field chunks under the URI limit, time windows, cursor restarts.
+"""The tap's read paths, each an object that says how its records are ordered (`Ordering`), which decides how the
+stream's `Bookmark` (streams.py) follows them:
+
+| read path | `ordering` | the bookmark |
+|---|---|---|
+| `RestRead` (SOQL query, `key ASC, Id ASC`) | `ORDERED` | advances per record (never backwards) |
+| `BulkRead` (Bulk API 2.0 jobs, per window) | `UNORDERED` | moves to the window's maximum once the window is complete |
+| `IdRead` (`record_ids`, re-sent Opportunity parents) | `UNBOOKMARKED` | does not move |
+
+A `BulkRead` window that falls back to REST is a `RestRead` for that window, followed as such.
+
+Ordered REST reads at real-org scale: field chunks under the URI limit, time windows, cursor restarts.
 
 One `RestRead` reads one object `WHERE key >= start` in `key ASC, Id ASC` order and yields pages of complete
 raw records. Invariants (the bookmark rules of `streams.py` rest on them):
@@ -20,16 +31,19 @@ raw records. Invariants (the bookmark rules of `streams.py` rest on them):
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import typing as t
 from urllib.parse import quote_plus, urlencode
 
-from tap_salesforce_custom.errors import SalesforceAPIError
+from tap_salesforce_custom.bulk import BulkQueryJob
+from tap_salesforce_custom.errors import BulkJobError, SalesforceAPIError
 
 if t.TYPE_CHECKING:
     import logging
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Generator, Iterator
 
     from tap_salesforce_custom.client import SalesforceClient
+    from tap_salesforce_custom.progress import Progress
 
 Record = dict[str, t.Any]
 
@@ -46,6 +60,32 @@ IN_IDS = 100
 RANGE_SLACK = 2
 #: How often a 414/431 (an unexpectedly long URI) may shrink the budget before the read gives up.
 MAX_SHRINKS = 3
+#: Records per page a Bulk read yields (a Bulk result page is far larger; this bounds what is held at once).
+BULK_PAGE_RECORDS = 2000
+
+
+class Ordering(enum.Enum):
+    """How a read path's records arrive, and so how a bookmark may follow them."""
+
+    #: In replication-key order: the bookmark may advance after each emitted record.
+    ORDERED = "ordered"
+    #: In no order: the bookmark moves once, to the maximum, after the read (or window) is complete.
+    UNORDERED = "unordered"
+    #: Chosen records (by id), not a range of the key: the bookmark does not move.
+    UNBOOKMARKED = "unbookmarked"
+
+
+class Follower(t.Protocol):
+    """What a read path that changes ordering mid-read (`BulkRead`) tells the stream's bookmark."""
+
+    def follow(self, ordering: Ordering) -> None:
+        """Records emitted from now on arrive with this ordering."""
+
+    def commit(self) -> None:
+        """The unordered records emitted since the last commit form a complete read: keep their maximum."""
+
+    def discard(self) -> None:
+        """The unordered records emitted since the last commit are an incomplete read: forget their maximum."""
 
 
 def soql_datetime(value: dt.datetime) -> str:
@@ -138,6 +178,8 @@ def _encoded(fields: list[str]) -> int:
 
 class RestRead:
     """One ordered REST read of an object from `start` (see the module docstring)."""
+
+    ordering: t.ClassVar[Ordering] = Ordering.ORDERED
 
     def __init__(self, client: SalesforceClient, logger: logging.Logger, *, object_name: str, fields: list[str],
                  key: str | None, start: dt.datetime | None, include_deleted: bool, batch_size: int,
@@ -264,8 +306,8 @@ class RestRead:
         if self.key and records[0].get(self.key) and records[-1].get(self.key):
             low = _floor(_parse(records[0][self.key]))
             high = _floor(_parse(records[-1][self.key])) + MIN_WINDOW
-            pages = self.client.query_pages(self._soql(chunk, low, high, ordered=False),
-                                            include_deleted=self.include_deleted, batch_size=2000)
+            pages = t.cast("Generator[dict[str, t.Any], None, None]", self.client.query_pages(
+                self._soql(chunk, low, high, ordered=False), include_deleted=self.include_deleted, batch_size=2000))
             for page in pages:
                 if int(page.get("totalSize") or 0) > RANGE_SLACK * len(records) + self.batch_size:
                     pages.close()  # many records share these timestamps: ask by Id instead
@@ -283,33 +325,134 @@ class RestRead:
                     _add(by_id[row["Id"]], row)
 
 
-def read_by_ids(client: SalesforceClient, object_name: str, fields: list[str], key: str, ids: list[str], *,
-                include_deleted: bool, batch_size: int, max_ids: int) -> Iterator[Record]:
-    """Rows whose `key` is one of `ids` (unordered), every query under the URI limit.
+class IdRead:
+    """Rows of `object_name` whose `key` is one of `ids`, in no key order, every query under the URI limit.
 
     Ids go in batches of at most `max_ids`; a field list too long for the URI is split into chunks (each with
     `Id` and `key`) whose rows are merged by Id before they are yielded, so each row is whole.
     """
-    endpoint = "queryAll" if include_deleted else "query"
-    fixed = list(dict.fromkeys(["Id", key]))
-    per_id = len(quote_plus("'001000000000000AAA', "))
-    skeleton = f"SELECT  FROM {object_name} WHERE {key} IN ()"
-    budget = URI_LIMIT - HEADER_ALLOWANCE - query_url_length(client.data_url, endpoint, skeleton)
-    count = max(1, min(max_ids, budget // 2 // per_id))
-    field_budget = budget - count * per_id
-    chunks = [fields] if _encoded(fields) <= field_budget else chunk_fields(fields, fixed, field_budget, field_budget)
-    for i in range(0, len(ids), count):
-        quoted = ", ".join(f"'{x}'" for x in ids[i : i + count])
-        merged: dict[str, Record] = {}
-        for chunk in chunks:
-            soql = f"SELECT {', '.join(chunk)} FROM {object_name} WHERE {key} IN ({quoted})"
-            for page in client.query_pages(soql, include_deleted=include_deleted, batch_size=batch_size):
-                for row in page["records"]:
-                    if len(chunks) == 1:
-                        yield row
-                    else:
-                        _add(merged.setdefault(row["Id"], row), row)
-        yield from merged.values()
+
+    ordering: t.ClassVar[Ordering] = Ordering.UNBOOKMARKED
+
+    def __init__(self, client: SalesforceClient, object_name: str, fields: list[str], key: str, ids: list[str], *,
+                 include_deleted: bool, batch_size: int, max_ids: int) -> None:
+        """Plan the read; nothing is sent until `rows()` is iterated."""
+        self.client = client
+        self.object_name = object_name
+        self.fields = fields
+        self.key = key
+        self.ids = ids
+        self.include_deleted = include_deleted
+        self.batch_size = batch_size
+        self.max_ids = max_ids
+
+    def rows(self) -> Iterator[Record]:
+        """The rows, whole, raw (as Salesforce sends them)."""
+        endpoint = "queryAll" if self.include_deleted else "query"
+        fixed = list(dict.fromkeys(["Id", self.key]))
+        per_id = len(quote_plus("'001000000000000AAA', "))
+        skeleton = f"SELECT  FROM {self.object_name} WHERE {self.key} IN ()"
+        budget = URI_LIMIT - HEADER_ALLOWANCE - query_url_length(self.client.data_url, endpoint, skeleton)
+        count = max(1, min(self.max_ids, budget // 2 // per_id))
+        field_budget = budget - count * per_id
+        fields = self.fields
+        chunks = [fields] if _encoded(fields) <= field_budget else chunk_fields(fields, fixed, field_budget,
+                                                                                   field_budget)
+        for i in range(0, len(self.ids), count):
+            quoted = ", ".join(f"'{x}'" for x in self.ids[i : i + count])
+            merged: dict[str, Record] = {}
+            for chunk in chunks:
+                soql = f"SELECT {', '.join(chunk)} FROM {self.object_name} WHERE {self.key} IN ({quoted})"
+                for page in self.client.query_pages(soql, include_deleted=self.include_deleted,
+                                                    batch_size=self.batch_size):
+                    for row in page["records"]:
+                        if len(chunks) == 1:
+                            yield row
+                        else:
+                            _add(merged.setdefault(row["Id"], row), row)
+            yield from merged.values()
+
+
+class BulkRead:
+    """A Bulk 2.0 read of `[start, ∞)`: in `[lo, hi)` windows after a job fails for size or time, each window read
+    by REST instead after any other failure.
+
+    Windows are disjoint and ascending and each is complete before the next starts, so the bookmark commits each
+    completed window's maximum (then `on_window_done` sends a STATE): a later failure never re-reads a completed
+    window nor skips an unread one. A failed job's records so far are discarded from the bookmark (the window is
+    read again, whole). A window read by REST is followed as the ordered read it is.
+    """
+
+    ordering: t.ClassVar[Ordering] = Ordering.UNORDERED
+
+    def __init__(self, client: SalesforceClient, logger: logging.Logger, *, object_name: str, fields: list[str],
+                 key: str | None, start: dt.datetime | None, include_deleted: bool,
+                 convert: dict[str, Callable[[str], t.Any]], bookmark: Follower, progress: Progress,
+                 rest: Callable[[dt.datetime | None, dt.datetime | None], RestRead],
+                 on_window_done: Callable[[], None], or_ids: list[str] | None = None) -> None:
+        """Plan the read; `rest(lo, hi)` builds the REST read of one window, `convert` types each CSV cell."""
+        self.client = client
+        self.logger = logger
+        self.object_name = object_name
+        self.fields = fields
+        self.key = key
+        self.start = start
+        self.include_deleted = include_deleted
+        self.convert = convert
+        self.bookmark = bookmark
+        self.progress = progress
+        self.rest = rest
+        self.on_window_done = on_window_done
+        self.or_ids = or_ids
+
+    def pages(self) -> Iterator[list[Record]]:
+        """Pages of typed records; the bookmark is told the ordering of each window before its records."""
+        lo, hi = self.start, None
+        size: dt.timedelta | None = None
+        end: dt.datetime | None = None
+        while True:
+            self.bookmark.follow(self.ordering)
+            soql = window_soql(self.object_name, self.fields, self.key, lo, hi, ordered=False,
+                               or_ids=self.or_ids if lo is not None else None)
+            try:
+                yield from self._job_pages(BulkQueryJob(self.client, soql, include_deleted=self.include_deleted))
+            except BulkJobError as exc:
+                self.bookmark.discard()
+                if not exc.timed_out or not self.key:
+                    self.logger.warning("%s: %s; reading this window by REST instead", self.object_name, exc)
+                    rest = self.rest(lo, hi)
+                    self.bookmark.follow(rest.ordering)
+                    for records, _total in rest.pages():
+                        yield records
+                else:
+                    lo = lo or self.rest(None, None).first_key()
+                    if lo is None:
+                        return
+                    end = end or now_bound()
+                    size = halve(lo, hi, end, self.object_name)
+                    hi = lo + size
+                    self.logger.warning("%s: Bulk job failed for size or time (%s); retrying in %ss windows from %s",
+                                        self.object_name, exc, int(size.total_seconds()), soql_datetime(lo))
+                    continue
+            self.bookmark.commit()
+            if hi is None:
+                return
+            self.on_window_done()
+            lo = hi
+            assert size is not None and end is not None
+            hi = next_window(lo, size, end)
+
+    def _job_pages(self, job: BulkQueryJob) -> Generator[list[Record], None, None]:
+        page: list[Record] = []
+        for row in job.records():
+            if self.progress.expected is None:
+                self.progress.expected = job.records_expected
+            page.append({name: self.convert[name](value) for name, value in row.items() if name in self.convert})
+            if len(page) >= BULK_PAGE_RECORDS:
+                yield page
+                page = []
+        if page:
+            yield page
 
 
 def _add(record: Record, row: Record) -> None:

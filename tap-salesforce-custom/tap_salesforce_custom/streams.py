@@ -1,6 +1,7 @@
 """Streams: one per Salesforce object, read by REST query or Bulk 2.0, with safe bookmarks.
 
-Bookmark rules (the tap's core promise):
+Bookmark rules (the tap's core promise), all held by one `Bookmark` object per bookmark (the stream's, and
+Opportunity's line bookmark), which follows the `Ordering` each read path declares (reads.py):
 - REST reads are ordered `SystemModstamp ASC, Id ASC` and use `>=`, so many records sharing one timestamp are
   never lost. A read starts at `max(bookmark, read_started) - lookback_seconds` (not before `start_date`):
   `read_started` (kept in the stream's state next to the bookmark) is Salesforce's clock when the last complete
@@ -13,10 +14,14 @@ Bookmark rules (the tap's core promise):
   counts only while the bookmark is still that value: after an interrupted or quota-stopped read (the bookmark
   moved on, `read_started` did not) or a bookmark rewound by hand (`meltano state merge`), the read starts at
   `bookmark - lookback` as it would without it.
-- Bulk results and re-emitted parents are unordered: they move the bookmark only once, to their maximum,
-  after the last record; an interrupted or quota-stopped read leaves the old bookmark in place.
+- Bulk results are unordered: they move the bookmark only once, to their maximum, after the last record of a
+  complete read (or window); an interrupted, failed or quota-stopped read leaves the old bookmark in place.
+- Re-sent Opportunity parents (read by Id after the main read) and `record_ids` reads never move the bookmark:
+  parents are read after the main read's snapshot, so their maximum could pass records changed in between that
+  the main read did not see; the next run's window re-reads them (writes are idempotent).
 - The bookmark is always a value of an emitted record: never "now", never ahead of what was sent.
-- The Opportunity line bookmark follows the same rules with its own `line_items_read_started`.
+- The Opportunity line bookmark follows the same rules with its own `line_items_read_started`: the line query
+  is read whole before the parents are re-sent, and the line bookmark commits its maximum once, after them.
 - Salesforce stores no empty strings: a blank text value (`""`, as some endpoints write it) is emitted as null
   on every read path (REST, Bulk CSV, line items), so REST and Bulk reads of one record are identical.
 - A chunked read (fields split under the URI limit, `reads.py`) is ordered only if every chunk is: the primary
@@ -31,15 +36,15 @@ Bookmark rules (the tap's core promise):
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import typing as t
 from functools import cached_property
 
-from singer_sdk.helpers._catalog import get_selected_schema
+from singer_sdk.helpers._catalog import get_selected_schema  # SDK internal: see `_write_schema_message`
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import Stream
 from typing_extensions import override
 
-from tap_salesforce_custom.bulk import BulkQueryJob
 from tap_salesforce_custom.discovery import (
     LINE_ITEMS_PROPERTY,
     compound_components,
@@ -47,17 +52,10 @@ from tap_salesforce_custom.discovery import (
     mark_calculated,
     schema_drift,
 )
-from tap_salesforce_custom.errors import BulkJobError, QuotaGuardStop, SalesforceAPIError
+from tap_salesforce_custom.errors import QuotaGuardStop, SalesforceAPIError
 from tap_salesforce_custom.progress import Progress
-from tap_salesforce_custom.reads import (
-    RestRead,
-    halve,
-    next_window,
-    now_bound,
-    read_by_ids,
-    soql_datetime,
-    window_soql,
-)
+from tap_salesforce_custom.reads import BulkRead, IdRead, Ordering, RestRead, soql_datetime
+from tap_salesforce_custom.settings import parse_utc
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -66,17 +64,13 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
     from tap_salesforce_custom.client import SalesforceClient
+    from tap_salesforce_custom.settings import TapSettings
 
 Record = dict[str, t.Any]
 #: Ids per `WHERE ... IN (...)` clause at most (fewer when a wide field list needs the URI's room).
 IN_CHUNK = 200
 #: State key: Salesforce's time when the stream's last complete main read began (see the module docstring).
 READ_STARTED = "read_started"
-
-
-def _parse_utc(value: str) -> dt.datetime:
-    parsed = dt.datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
 
 
 def remember_read_start(state: dict[str, t.Any], key: str, bookmark_key: str, started: dt.datetime | None) -> None:
@@ -96,8 +90,104 @@ def valid_read_start(state: dict[str, t.Any], key: str, bookmark_key: str) -> st
 
 def window_start(bookmark: str | None, read_started: str | None, lookback_seconds: int) -> dt.datetime | None:
     """`max(bookmark, read_started) - lookback`; None when neither is known."""
-    anchors = [_parse_utc(v) for v in (bookmark, read_started) if v]
+    anchors = [parse_utc(v) for v in (bookmark, read_started) if v]
     return max(anchors) - dt.timedelta(seconds=lookback_seconds) if anchors else None
+
+
+def quota_stopped(client: SalesforceClient) -> str | None:
+    """Why the quota guard stopped this run (None: it did not). The state lives on the run's shared client."""
+    return t.cast("str | None", getattr(client, "quota_stop", None))
+
+
+def record_quota_stop(client: SalesforceClient, stop: QuotaGuardStop) -> None:
+    """Remember on the shared client that the quota guard stopped the run: later streams read nothing."""
+    client.quota_stop = str(stop)  # type: ignore[attr-defined,unused-ignore]  # declared by the shared client
+
+
+class Bookmark:
+    """One bookmark in a stream's state, with the read start saved beside it: every rule of the module docstring.
+
+    `start()` is where a read begins; each read path tells it its `Ordering` (`follow`), each emitted record's
+    key goes to `observe`; an unordered read's maximum is kept only by `commit` after the read is complete, and
+    forgotten by `discard`; `complete` saves the read start after a complete read. The value is only ever set
+    from observed records: never "now", never backwards.
+    """
+
+    def __init__(self, state: dict[str, t.Any], *, value_key: str, started_key: str, lookback: dt.timedelta,
+                 floor: dt.datetime | None = None, replication_key: str | None = None) -> None:
+        """`state` is the stream's state dict (changed in place); `floor` is `start_date`; `replication_key`, when
+        given, is written beside the value as the SDK does (`replication_key`)."""
+        self.state = state
+        self.value_key = value_key
+        self.started_key = started_key
+        self.lookback = lookback
+        self.floor = floor
+        self.replication_key = replication_key
+        if state.get(value_key):
+            state[value_key] = to_rfc3339(state[value_key])  # keeps comparisons format-safe
+        self.ordering = Ordering.ORDERED
+        self.pending: str | None = None
+
+    @property
+    def value(self) -> str | None:
+        """The bookmark: the key of an emitted record (RFC 3339), or None before any."""
+        return t.cast("str | None", self.state.get(self.value_key))
+
+    @property
+    def read_started(self) -> str | None:
+        """The saved read start, if the bookmark is still the one it was saved with."""
+        return valid_read_start(self.state, self.started_key, self.value_key)
+
+    @property
+    def resumed(self) -> bool:
+        """Whether state says where to start (a bookmark or a valid read start): an incremental read."""
+        return bool(self.value or self.read_started)
+
+    def window(self) -> dt.datetime | None:
+        """`max(bookmark, read_started) - lookback`; None when neither is known."""
+        return window_start(self.value, self.read_started, int(self.lookback.total_seconds()))
+
+    def start(self) -> dt.datetime | None:
+        """`window()`, not before `floor`; the floor alone (None: everything) when state knows nothing."""
+        start = self.window()
+        if start is None:
+            return self.floor
+        return max(start, self.floor) if self.floor else start
+
+    def follow(self, ordering: Ordering) -> None:
+        """Records observed from now on come from a read path with this ordering."""
+        self.ordering = ordering
+
+    def observe(self, value: str | None) -> None:
+        """An emitted record's key: ordered, the bookmark moves to it (never back); unordered, it is remembered."""
+        if value is None or self.ordering is Ordering.UNBOOKMARKED:
+            return
+        if self.ordering is Ordering.UNORDERED:
+            if self.pending is None or value > self.pending:
+                self.pending = value
+            return
+        current = self.value
+        if current is None or value >= current:
+            self._set(value)
+
+    def commit(self) -> None:
+        """An unordered read is complete: the bookmark moves to its maximum (never back)."""
+        pending, self.pending = self.pending, None
+        if pending is not None and (self.value is None or pending > self.value):
+            self._set(pending)
+
+    def discard(self) -> None:
+        """An unordered read stopped before its end: its records do not move the bookmark."""
+        self.pending = None
+
+    def complete(self, started: dt.datetime | None) -> None:
+        """After a complete read: save when it began (Salesforce's clock), with the bookmark it left."""
+        remember_read_start(self.state, self.started_key, self.value_key, started)
+
+    def _set(self, value: str) -> None:
+        self.state[self.value_key] = value
+        if self.replication_key:
+            self.state["replication_key"] = self.replication_key
 
 
 def blank_to_null(record: Record, names: Iterable[str]) -> None:
@@ -144,16 +234,16 @@ class SalesforceStream(Stream):
     """One Salesforce object. Schema, keys and replication key come from discovery or the input catalog."""
 
     def __init__(self, tap: Tap, *, name: str, schema: dict[str, t.Any], replication_key: str | None,
-                 client: SalesforceClient) -> None:
-        """Build the stream; `client` is shared by all streams of the run."""
+                 client: SalesforceClient, settings: TapSettings) -> None:
+        """Build the stream; `client` and `settings` are shared by all streams of the run."""
         super().__init__(tap, schema=mark_calculated(schema), name=name)
         self.primary_keys = ["Id"] if "Id" in schema["properties"] else []
         self.replication_key = replication_key
         self.client = client
-        self._defer_bookmark = False
-        self._suppress_bookmark = False
-        self._deferred_max: str | None = None
-        self.progress = Progress(self.logger, name, float(self.config.get("progress_interval_seconds", 30)))
+        self.settings = settings
+        #: The bookmark of the read in progress (`get_records` makes it from the stream's state).
+        self.bookmark: Bookmark | None = None
+        self.progress = Progress(self.logger, name, settings.progress_interval_seconds)
 
     # The SDK must not track progress itself: ordering is handled per read path (see the module docstring).
     is_sorted = True
@@ -162,19 +252,6 @@ class SalesforceStream(Stream):
     #: Values are typed at the source (REST JSON is typed by Salesforce, Bulk CSV is converted from the schema,
     #: datetimes are normalised here), so the SDK's per-value conformance pass (most of the tap's CPU) is skipped.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
-
-    @override
-    def _write_schema_message(self) -> None:
-        """Send SCHEMA from the stream's current schema: formula marks kept, drift applied.
-
-        The SDK's stream maps hold the schema as the catalog parsed it (which drops `x-sf-calculated`) and as it
-        was before any drift, so the selected schema is registered again first.
-        """
-        mapper = self._tap.mapper
-        mapper.register_raw_stream_schema(self.name, get_selected_schema(self.name, self.schema, self.mask),
-                                          self.primary_keys)
-        self._stream_maps = mapper.stream_maps[self.name]
-        super()._write_schema_message()
 
     @cached_property
     def _datetime_fields(self) -> list[str]:
@@ -220,35 +297,25 @@ class SalesforceStream(Stream):
             is_compound(properties[f]) or properties[f].get("contentEncoding") == "base64" for f in fields
         )
 
-    def start_timestamp(self, context: Context | None) -> dt.datetime | None:
-        """Where this read starts: `max(bookmark, read_started) - lookback` (not before `start_date`).
+    def new_bookmark(self, context: Context | None) -> Bookmark:
+        """The stream's bookmark (`replication_key_value`, with `read_started`), from its state."""
+        return Bookmark(self.get_context_state(context), value_key="replication_key_value", started_key=READ_STARTED,
+                        lookback=self.settings.lookback, floor=self.settings.start_date,
+                        replication_key=self.replication_key)
 
-        With neither a bookmark nor a completed read in state: `start_date` (None: the whole object).
-        """
-        state = self.get_context_state(context)
-        start_date = self.config.get("start_date")
-        floor = _parse_utc(start_date) if start_date else None
-        bookmark = state.get("replication_key_value")
-        if bookmark:
-            bookmark = state["replication_key_value"] = to_rfc3339(bookmark)  # keeps comparisons format-safe
-        read_started = valid_read_start(state, READ_STARTED, "replication_key_value")
-        start = window_start(bookmark, read_started, int(self.config["lookback_seconds"]))
-        if start is None:
-            return floor
-        return max(start, floor) if floor else start
-
+    @override
     def get_records(self, context: Context | None) -> Iterable[Record]:
         """Read the object; a quota stop ends the stream early with its bookmark at the last sent record."""
-        if getattr(self._tap, "quota_stop", None):
+        if quota_stopped(self.client):
             return
-        if self.config.get("record_ids") is not None:
+        bookmark = self.bookmark = self.new_bookmark(context)
+        if self.settings.record_ids is not None:
+            bookmark.follow(IdRead.ordering)
             yield from self._read_listed(*self.query_plan())
             return
-        state = self.get_context_state(context)
-        resumed = bool(state.get("replication_key_value") or valid_read_start(state, READ_STARTED,
-                                                                              "replication_key_value"))
-        start = self.start_timestamp(context)
-        self.progress = Progress(self.logger, self.name, float(self.config.get("progress_interval_seconds", 30)))
+        resumed = bookmark.resumed
+        start = bookmark.start()
+        self.progress = Progress(self.logger, self.name, self.settings.progress_interval_seconds)
         try:
             self.client.mark_read_start()
             for page, rebuilt in self.drift_safe_pages(start):
@@ -257,12 +324,12 @@ class SalesforceStream(Stream):
             self.progress.finish()
             read_started = self.client.read_started
             yield from self.after_main_read(context, start if resumed else None)
-            self._commit_deferred_bookmark(context)
+            bookmark.commit()
             if self.replication_key:
-                remember_read_start(state, READ_STARTED, "replication_key_value", read_started)
+                bookmark.complete(read_started)
         except QuotaGuardStop as stop:
-            self._deferred_max = None
-            self._tap.quota_stop = str(stop)  # type: ignore[attr-defined]
+            bookmark.discard()
+            record_quota_stop(self.client, stop)
             self.logger.warning("%s (stream %s)", stop, self.name)
 
     def drift_safe_pages(self, start: dt.datetime | None) -> Iterator[tuple[list[Record], dict[str, dict[str, str]]]]:
@@ -271,7 +338,7 @@ class SalesforceStream(Stream):
         An `INVALID_FIELD` (a catalog field deleted, or no longer readable) costs one describe call: the drift
         is reported, the stream's schema loses the field (a new SCHEMA is sent) and the read starts over.
         """
-        if self.config.get("schema_drift_check"):
+        if self.settings.schema_drift_check:
             self.reconcile_schema()
         for attempt in (1, 2):
             fields, rebuilt = self.query_plan()
@@ -279,6 +346,8 @@ class SalesforceStream(Stream):
                 for page in self.read_pages(fields, start):
                     yield page, rebuilt
             except SalesforceAPIError as exc:
+                if self.bookmark is not None:
+                    self.bookmark.discard()  # an unordered read cut short; it starts over
                 if exc.code != "INVALID_FIELD" or attempt == 2 or not self.reconcile_schema():
                     raise
                 continue
@@ -295,112 +364,66 @@ class SalesforceStream(Stream):
         self.__dict__.pop("_datetime_fields", None)
         self._write_schema_message()
         return True
+
     def _read_listed(self, fields: list[str], rebuilt: dict[str, dict[str, str]]) -> Iterator[Record]:
         """`record_ids`: this stream's listed records, by Id (queryAll, so deleted ones come with IsDeleted)."""
-        self._suppress_bookmark = True
-        ids = sorted(set((self.config.get("record_ids") or {}).get(self.name) or []))
+        ids = sorted(set((self.settings.record_ids or {}).get(self.name) or []))
         if not ids:
             return
-        found = self.query_by_ids(self.name, fields, "Id", ids, include_deleted=True)
+        found = self.id_read(self.name, fields, "Id", ids, include_deleted=True).rows()
         page = [self.finish_record(record, rebuilt) for record in found]
         self.logger.info("%s: %d of %d listed records read", self.name, len(page), len(ids))
         yield from self.finish_page(page)
 
     def read_pages(self, fields: list[str], start: dt.datetime | None) -> Iterator[list[Record]]:
         """Pages of raw records, by REST or Bulk per `api_type` (auto: Bulk above `bulk_threshold`)."""
-        api_type = self.config.get("api_type", "auto")
-        include_deleted = bool(self.config.get("include_deleted", True))
+        api_type = self.settings.api_type
         bulk_ok = self.bulk_capable(fields)
         if api_type == "bulk" and not bulk_ok:
             self.logger.info("%s: compound or base64 fields selected; reading by REST instead of Bulk", self.name)
         if api_type == "bulk" and bulk_ok:
-            yield from self._bulk_pages(fields, start, include_deleted)
+            yield from self._followed(self._bulk_read(fields, start).pages(), BulkRead.ordering)
             return
-        pages = self._rest_read(fields, start).pages()
+        rest = self._rest_read(fields, start)
+        pages = rest.pages()
         first = next(pages, None)
         if first is None:
             return
         estimate = first[1]
         self.progress.expected = estimate
-        if api_type == "auto" and bulk_ok and estimate > int(self.config.get("bulk_threshold", 100_000)):
+        if api_type == "auto" and bulk_ok and estimate > self.settings.bulk_threshold:
             self.logger.info("%s: about %d records to read; switching to Bulk 2.0", self.name, estimate)
-            pages.close()
-            yield from self._bulk_pages(fields, start, include_deleted)
+            t.cast("t.Generator[t.Any, None, None]", pages).close()
+            yield from self._followed(self._bulk_read(fields, start).pages(), BulkRead.ordering)
             return
-        yield first[0]
-        for records, _total in pages:
-            yield records
+        yield from self._followed((records for records, _total in itertools.chain([first], pages)), rest.ordering)
+
+    def _followed(self, pages: Iterator[list[Record]], ordering: Ordering) -> Iterator[list[Record]]:
+        """`pages`, the bookmark told first how their records are ordered."""
+        if self.bookmark is not None:
+            self.bookmark.follow(ordering)
+        yield from pages
 
     def _rest_read(self, fields: list[str], start: dt.datetime | None, stop: dt.datetime | None = None) -> RestRead:
         """An ordered REST read: field chunks under the URI limit, QUERY_TIMEOUT windows, cursor restarts."""
         return RestRead(self.client, self.logger, object_name=self.name, fields=fields, key=self.replication_key,
-                        start=start, stop=stop, include_deleted=bool(self.config.get("include_deleted", True)),
-                        batch_size=int(self.config.get("page_size", 2000)), on_window_done=self._write_state_message,
+                        start=start, stop=stop, include_deleted=self.settings.include_deleted,
+                        batch_size=self.settings.page_size, on_window_done=self.write_state,
+                        or_ids=self.fold_ids() if start is not None else None)
+
+    def _bulk_read(self, fields: list[str], start: dt.datetime | None) -> BulkRead:
+        """An unordered Bulk 2.0 read, in windows after a failed job (`BulkRead`)."""
+        assert self.bookmark is not None
+        return BulkRead(self.client, self.logger, object_name=self.name, fields=fields, key=self.replication_key,
+                        start=start, include_deleted=self.settings.include_deleted,
+                        convert={f: _csv_converter(self.schema["properties"][f]) for f in fields},
+                        bookmark=self.bookmark, progress=self.progress,
+                        rest=lambda lo, hi: self._rest_read(fields, lo, hi), on_window_done=self.write_state,
                         or_ids=self.fold_ids() if start is not None else None)
 
     def fold_ids(self) -> list[str] | None:
         """Records the main read adds whatever their key (none here; see `OpportunityStream`)."""
         return None
-
-    def _bulk_pages(
-        self, fields: list[str], start: dt.datetime | None, include_deleted: bool
-    ) -> Iterator[list[Record]]:
-        """Bulk 2.0, in `[lo, hi)` windows after a job fails for size or time; REST after any other failure.
-
-        Windows are disjoint and ascending, so the deferred (unordered) bookmark is committed after each
-        completed window: a later failure never re-reads a completed window nor skips an unread one.
-        """
-        self._defer_bookmark = True
-        convert = {f: _csv_converter(self.schema["properties"][f]) for f in fields}
-        lo, hi = start, None
-        size: dt.timedelta | None = None
-        end: dt.datetime | None = None
-        while True:
-            soql = window_soql(self.name, fields, self.replication_key, lo, hi, ordered=False,
-                               or_ids=self.fold_ids() if lo is not None else None)
-            job = BulkQueryJob(self.client, soql, include_deleted=include_deleted)
-            page: list[Record] = []
-            try:
-                for row in job.records():
-                    if self.progress.expected is None:
-                        self.progress.expected = job.records_expected
-                    page.append({name: convert[name](value) for name, value in row.items() if name in convert})
-                    if len(page) >= 2000:
-                        yield page
-                        page = []
-            except BulkJobError as exc:
-                self._commit_deferred_bookmark(None)  # streams are not partitioned: the context is None
-                if not exc.timed_out or not self.replication_key:
-                    self.logger.warning("%s: %s; reading this window by REST instead", self.name, exc)
-                    for records, _total in self._rest_read(fields, lo, hi).pages():
-                        yield records
-                    if hi is None:
-                        return
-                    lo = hi
-                    assert size is not None and end is not None
-                    hi = next_window(lo, size, end)
-                    self._defer_bookmark = True
-                    continue
-                lo = lo or self._rest_read(fields, None).first_key()
-                if lo is None:
-                    return
-                end = end or now_bound()
-                size = halve(lo, hi, end, self.name)
-                hi = lo + size
-                self.logger.warning("%s: Bulk job failed for size or time (%s); retrying in %ss windows from %s",
-                                    self.name, exc, int(size.total_seconds()), soql_datetime(lo))
-                self._defer_bookmark = True
-                continue
-            if page:
-                yield page
-            if hi is None:
-                return
-            self._commit_deferred_bookmark(None)
-            self._write_state_message()
-            self._defer_bookmark = True
-            lo = hi
-            assert size is not None and end is not None
-            hi = next_window(lo, size, end)
 
     def finish_record(self, record: Record, rebuilt: dict[str, dict[str, str]]) -> Record:
         """Drop `attributes`, blank text as null, datetimes as RFC 3339, compound fields rebuilt from components."""
@@ -426,36 +449,45 @@ class SalesforceStream(Stream):
         """
         return iter(())
 
-    def _increment_stream_state(self, latest_record: Record, *, context: Context | None = None) -> None:
-        """Advance the bookmark only forward, only for ordered reads; remember the maximum of the others."""
-        if not self.replication_key:
-            return
-        value = latest_record.get(self.replication_key)
-        if value is None or self._suppress_bookmark:
-            return
-        if self._defer_bookmark:
-            if self._deferred_max is None or value > self._deferred_max:
-                self._deferred_max = value
-            return
-        current = self.get_context_state(context).get("replication_key_value")
-        if current is None or value >= current:
-            super()._increment_stream_state(latest_record, context=context)
-
-    def _commit_deferred_bookmark(self, context: Context | None) -> None:
-        """After a complete unordered read: move the bookmark to the maximum seen (never backwards)."""
-        deferred, self._deferred_max, self._defer_bookmark = self._deferred_max, None, False
-        if deferred is None or not self.replication_key:
-            return
-        current = self.get_context_state(context).get("replication_key_value")
-        if current is None or deferred > current:
-            super()._increment_stream_state({self.replication_key: deferred}, context=context)
-
-    def query_by_ids(self, object_name: str, fields: list[str], key: str, ids: list[str], *,
-                     include_deleted: bool) -> Iterator[Record]:
+    def id_read(self, object_name: str, fields: list[str], key: str, ids: list[str], *,
+                include_deleted: bool) -> IdRead:
         """Rows of `object_name` whose `key` is one of `ids`: ids in batches, fields in chunks, under the URI limit."""
-        yield from read_by_ids(self.client, object_name, fields, key, ids, include_deleted=include_deleted,
-                               batch_size=int(self.config.get("page_size", 2000)), max_ids=IN_CHUNK)
+        return IdRead(self.client, object_name, fields, key, ids, include_deleted=include_deleted,
+                      batch_size=self.settings.page_size, max_ids=IN_CHUNK)
 
+    # -- SDK internals: the tap's only uses of private singer-sdk API (reasons and upstream issues below) --------
+    @override
+    def _increment_stream_state(self, latest_record: Record, *, context: Context | None = None) -> None:
+        """Each emitted record's key goes to the read's `Bookmark`, which follows the read path's ordering.
+
+        Private in singer-sdk (no public per-record state hook; the SDK's own increment only knows one ordering
+        for the whole stream, `is_sorted`, where a read here can be ordered, unordered or by Id): meltano/sdk#2753
+        (let the stream decide how bookmarks and records compare) and meltano/sdk#362 (developer-controlled
+        finalization of unsorted streams).
+        """
+        if self.replication_key and self.bookmark is not None:
+            self.bookmark.observe(latest_record.get(self.replication_key))
+
+    def write_state(self) -> None:
+        """Send a STATE now (after a completed window). `_write_state_message` is the SDK's private way to emit one
+        mid-stream (its public one, `STATE_MSG_FREQUENCY`, counts records, not windows): meltano/sdk#362."""
+        self._write_state_message()
+
+    @override
+    def _write_schema_message(self) -> None:
+        """Send SCHEMA from the stream's current schema: formula marks kept, drift applied.
+
+        The SDK's stream maps hold the schema as the catalog parsed it (which drops `x-sf-calculated`) and as it
+        was before any drift, so the selected schema is registered again first. Private in singer-sdk (the SDK has
+        no public way to re-send a changed schema mid-sync; no upstream issue found, one to file); the tap's mapper
+        (`_tap.mapper`), the stream's maps (`_stream_maps`) and `singer_sdk.helpers._catalog.get_selected_schema`
+        are used here only.
+        """
+        mapper = self._tap.mapper
+        mapper.register_raw_stream_schema(self.name, get_selected_schema(self.name, self.schema, self.mask),
+                                          self.primary_keys)
+        self._stream_maps = mapper.stream_maps[self.name]
+        super()._write_schema_message()
 
 class OpportunityStream(SalesforceStream):
     """Opportunity with `OpportunityLineItems`: the complete current list of its non-deleted lines.
@@ -481,14 +513,16 @@ class OpportunityStream(SalesforceStream):
         super().__init__(*args, **kwargs)
         self._folded: tuple[dict[str, None], str | None, dt.datetime | None] | None = None
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[Record]:
         """Collect the line changes first when they can be folded into the main read, then read."""
         self._folded = None
-        state = self.get_context_state(context)
-        line_bookmark = state.get(self.LINE_BOOKMARK)
-        if self._line_schema() is not None and state.get("replication_key_value"):
-            since = self._line_window(state) if line_bookmark else None
-            changed, newest, read_started = self._changed_lines(since or self.start_timestamp(context))
+        main = self.new_bookmark(context)
+        if self._line_schema() is not None and main.value:
+            lines = self.line_bookmark(context)
+            since = (lines.window() if lines.value else None) or main.start()
+            assert since is not None  # the main bookmark is set
+            changed, newest, read_started = self._changed_lines(since)
             if len(changed) <= IN_CHUNK:
                 self._folded = (changed, newest, read_started)
                 if changed:
@@ -500,11 +534,10 @@ class OpportunityStream(SalesforceStream):
         """The opportunities whose lines changed, read with the main query."""
         return list(self._folded[0]) if self._folded and self._folded[0] else None
 
-    def _line_window(self, state: dict) -> dt.datetime | None:
-        """Where the line-change query starts: `max(line bookmark, its read start) - lookback` (module docstring)."""
-        return window_start(state.get(self.LINE_BOOKMARK),
-                            valid_read_start(state, self.LINE_READ_STARTED, self.LINE_BOOKMARK),
-                            int(self.config["lookback_seconds"]))
+    def line_bookmark(self, context: Context | None) -> Bookmark:
+        """The line bookmark: its window is where the line-change query starts (no `start_date` floor)."""
+        return Bookmark(self.get_context_state(context), value_key=self.LINE_BOOKMARK,
+                        started_key=self.LINE_READ_STARTED, lookback=self.settings.lookback)
 
     def _changed_lines(self, since: dt.datetime) -> tuple[dict[str, None], str | None, dt.datetime | None]:
         """Opportunity ids whose lines changed since `since` (deletes included), the newest change seen, and
@@ -539,8 +572,8 @@ class OpportunityStream(SalesforceStream):
         datetimes = [n for n, s in line_schema["properties"].items() if s.get("format") == "date-time"]
         texts = [n for n, s in line_schema["properties"].items() if "string" in (s.get("type") or [])]
         by_opp: dict[str, list[Record]] = {o["Id"]: [] for o in opportunities}
-        for line in self.query_by_ids("OpportunityLineItem", self._line_fields(), "OpportunityId", list(by_opp),
-                                      include_deleted=False):
+        for line in self.id_read("OpportunityLineItem", self._line_fields(), "OpportunityId", list(by_opp),
+                                 include_deleted=False).rows():
             line.pop("attributes", None)
             blank_to_null(line, texts)
             for name in datetimes:
@@ -552,35 +585,45 @@ class OpportunityStream(SalesforceStream):
             opportunity[LINE_ITEMS_PROPERTY] = sorted(lines, key=lambda x: (x.get("SortOrder") or 0, x["Id"]))
         return opportunities
 
+    @override
     def finish_page(self, records: list[Record]) -> list[Record]:
         """Attach each opportunity's current lines (one line query per 200 opportunities)."""
         return self._with_lines(records)
 
+    @override
     def after_main_read(self, context: Context | None, resumed_from: dt.datetime | None) -> Iterator[Record]:
         """Re-emit opportunities whose lines changed since the line bookmark; then advance that bookmark."""
         if self._line_schema() is None:
             return
-        state = self.get_context_state(context)
-        line_bookmark = state.get(self.LINE_BOOKMARK)
+        lines = self.line_bookmark(context)
+        changed: dict[str, None] = {}
         if self._folded is not None:  # the parents came with the main read
-            changed, newest, read_started = {}, self._folded[1], self._folded[2]
+            newest, read_started = self._folded[1], self._folded[2]
         else:
-            since = self._line_window(state) if line_bookmark else None
+            since = lines.window() if lines.value else None
             if since is None and resumed_from is not None:
                 since = resumed_from
             elif since is None:  # first full read: every opportunity was just sent with its lines; catch changes
-                lookback = dt.timedelta(seconds=int(self.config["lookback_seconds"]))
-                since = dt.datetime.fromtimestamp(self._initialized_at / 1000, tz=dt.UTC) - lookback
+                since = self._sync_started() - self.settings.lookback
             changed, newest, read_started = self._changed_lines(since)
+        lines.follow(Ordering.UNORDERED)  # the line bookmark moves only once every affected parent was re-sent
+        lines.observe(newest)
         if changed:
             self.logger.info("%d opportunities re-sent because their line items changed", len(changed))
             fields, rebuilt = self.query_plan()
-            self._suppress_bookmark = True  # re-sent parents are unordered: they must not move the bookmark
-            parents = [self.finish_record(r, rebuilt) for r in self.query_by_ids(
-                self.name, fields, "Id", list(changed), include_deleted=bool(self.config.get("include_deleted", True)))]
-            for i in range(0, len(parents), IN_CHUNK):
-                yield from self._with_lines(parents[i : i + IN_CHUNK])
-            self._suppress_bookmark = False
-        if newest and (not line_bookmark or newest > to_rfc3339(line_bookmark)):
-            state[self.LINE_BOOKMARK] = newest
-        remember_read_start(state, self.LINE_READ_STARTED, self.LINE_BOOKMARK, read_started)
+            parents = self.id_read(self.name, fields, "Id", list(changed),
+                                   include_deleted=self.settings.include_deleted)
+            records = [self.finish_record(r, rebuilt) for r in parents.rows()]
+            if self.bookmark is not None:
+                self.bookmark.follow(parents.ordering)
+            for i in range(0, len(records), IN_CHUNK):
+                yield from self._with_lines(records[i : i + IN_CHUNK])
+        lines.commit()
+        lines.complete(read_started)
+
+    def _sync_started(self) -> dt.datetime:
+        """When the run began (the SDK's signpost: the tap's start, frozen), Salesforce's clock if it has none."""
+        signpost = self.get_replication_key_signpost(None)
+        if isinstance(signpost, dt.datetime):
+            return signpost
+        return self.client.read_started or dt.datetime.now(dt.UTC)

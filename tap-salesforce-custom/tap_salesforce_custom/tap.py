@@ -6,6 +6,11 @@ most once per `catalog_cache_max_age_hours` and otherwise answers from the file,
 holds schemas only (no credential) and is keyed by everything discovery depends on (login host, client, user,
 API version, objects, tap version): change any of them and the next discovery describes again. A field added in
 Salesforce shows up once the file is older than the maximum age (or deleted).
+
+Plugin contract: every setting's type, default, range and secrecy is in `config_jsonschema` and nowhere else; the
+settings are read once into `TapSettings` (settings.py); a fatal error ends the run with one line through
+`connector_kit.cli.one_line_errors`. The tap's uses of private singer-sdk API are the `sync_all` override below and
+the "SDK internals" section of `SalesforceStream` (streams.py), each with its reason and upstream issue.
 """
 
 from __future__ import annotations
@@ -15,25 +20,27 @@ import hashlib
 import io
 import json
 import os
-import sys
 import typing as t
-from contextlib import contextmanager
 from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from connector_kit.cli import one_line_errors
 from connector_kit.settings import numbers_from_strings
 from connector_kit.writer import BufferedMsgSpecWriter
 from singer_sdk import Tap
 from singer_sdk import typing as th
-from singer_sdk.streams import Stream
+from singer_sdk.exceptions import ConfigValidationError
 from typing_extensions import override
 
 from tap_salesforce_custom.client import SalesforceClient
-from tap_salesforce_custom.compat import apply_aliases
 from tap_salesforce_custom.discovery import object_schema, parent_first, replication_key
 from tap_salesforce_custom.errors import QuotaGuardStop, SalesforceFatalError
-from tap_salesforce_custom.streams import OpportunityStream, SalesforceStream
+from tap_salesforce_custom.settings import TapSettings
+from tap_salesforce_custom.streams import OpportunityStream, SalesforceStream, quota_stopped, record_quota_stop
+
+if t.TYPE_CHECKING:
+    from singer_sdk.streams import Stream
 
 DEFAULT_OBJECTS = ["Account", "Contact", "Opportunity", "OpportunityLineItem", "Product2"]
 DEFAULT_LOGIN_URL = "https://login.salesforce.com"
@@ -68,7 +75,7 @@ class TapSalesforceCustom(Tap):
                     description="Earliest SystemModstamp to read when a stream has no bookmark yet."),
         th.Property("objects", th.ArrayType(th.StringType), default=DEFAULT_OBJECTS,
                     description="Object API names to discover (custom `__c` objects included)."),
-        th.Property("lookback_seconds", th.IntegerType, default=300,
+        th.Property("lookback_seconds", th.IntegerType(minimum=0), default=300,
                     description="Each incremental read starts this far before max(bookmark, start of the last "
                                 "complete read), to catch late commits."),
         th.Property("include_deleted", th.BooleanType, default=True,
@@ -76,15 +83,15 @@ class TapSalesforceCustom(Tap):
         th.Property("api_type", th.StringType, default="auto", allowed_values=["auto", "rest", "bulk", "REST", "BULK"],
                     description="rest, bulk (Bulk API 2.0), or auto: Bulk when a read exceeds bulk_threshold records "
                                 "(REST and BULK, singer-io's spelling, are accepted)."),
-        th.Property("bulk_threshold", th.IntegerType, default=100_000,
+        th.Property("bulk_threshold", th.IntegerType(minimum=0), default=100_000,
                     description="In auto mode, reads estimated above this many records use Bulk API 2.0."),
-        th.Property("max_api_usage_percent", th.NumberType, default=80,
+        th.Property("max_api_usage_percent", th.NumberType(exclusive_minimum=0, maximum=100), default=80,
                     description="Stop cleanly (state saved) before daily API usage passes this share of the quota."),
-        th.Property("page_size", th.IntegerType, default=2000,
+        th.Property("page_size", th.IntegerType(minimum=200, maximum=2000), default=2000,
                     description="REST query batch size (Sforce-Query-Options batchSize, 200 to 2000)."),
-        th.Property("request_timeout", th.NumberType, default=300,
+        th.Property("request_timeout", th.NumberType(exclusive_minimum=0), default=300,
                     description="Seconds before an HTTP call times out."),
-        th.Property("max_retries", th.IntegerType, default=5,
+        th.Property("max_retries", th.IntegerType(minimum=0), default=5,
                     description="Retries of a call failing with 5xx, SERVER_UNAVAILABLE, a timeout or a reset."),
         th.Property("ca_bundle", th.StringType,
                     description="CA file to verify TLS with (e.g. a corporate proxy CA). Verification is never off."),
@@ -94,9 +101,9 @@ class TapSalesforceCustom(Tap):
                                 "only when Salesforce refuses a field (INVALID_FIELD)."),
         th.Property("is_sandbox", th.BooleanType,
                     description="Alias (singer-io, MeltanoLabs): true means login_url https://test.salesforce.com."),
-        th.Property("lookback_window", th.IntegerType,
+        th.Property("lookback_window", th.IntegerType(minimum=0),
                     description="Alias (singer-io) of lookback_seconds."),
-        th.Property("quota_percent_total", th.NumberType,
+        th.Property("quota_percent_total", th.NumberType(exclusive_minimum=0, maximum=100),
                     description="Alias (singer-io) of max_api_usage_percent."),
         th.Property("quota_percent_per_run", th.NumberType,
                     description="singer-io setting refused with one line: use max_api_usage_percent."),
@@ -108,15 +115,14 @@ class TapSalesforceCustom(Tap):
                     description="File where discovery keeps the described catalog, so a run does not describe the "
                                 "org again (no API call) while the file is younger than catalog_cache_max_age_hours. "
                                 "Unset: describe on every discovery."),
-        th.Property("catalog_cache_max_age_hours", th.IntegerType, default=24,
+        th.Property("catalog_cache_max_age_hours", th.IntegerType(minimum=0), default=24,
                     description="Describe again once the cached catalog is this old (new Salesforce fields appear "
                                 "then, or at once if the file is deleted)."),
-        th.Property("progress_interval_seconds", th.IntegerType, default=30,
+        th.Property("progress_interval_seconds", th.IntegerType(minimum=0), default=30,
                     description="A long read logs `Progress: {stream, done, expected, rate, eta_seconds}` per stream "
                                 "this often (expected from the query's totalSize or the Bulk job's record count)."),
     ).to_dict()
 
-    quota_stop: str | None = None
     _stream_order: list[str] | None = None
 
     @property
@@ -132,39 +138,38 @@ class TapSalesforceCustom(Tap):
         return {name: streams[name] for name in order if name in streams}
 
     def __init__(self, *, config: dict | None = None, **kwargs: t.Any) -> None:
-        """As the SDK's, with numeric settings given as text (`.env`, the environment) read as numbers."""
-        super().__init__(config=numbers_from_strings(config, self.config_jsonschema), **kwargs)
+        """As the SDK's, with numeric settings given as text (`.env`, the environment) read as numbers.
+
+        The schema is checked in every mode (the SDK skips it for `--discover`): it is the one place ranges are
+        written, and discovery talks to Salesforce with them. A setting it refuses is a `SalesforceFatalError`
+        naming it (one line, like every fatal error).
+        """
+        kwargs["validate_config"] = True
+        try:
+            super().__init__(config=numbers_from_strings(config, self.config_jsonschema), **kwargs)
+        except ConfigValidationError as exc:
+            raise SalesforceFatalError(f"invalid settings: {'; '.join(exc.errors) or exc}") from None
+
+    @cached_property
+    def settings(self) -> TapSettings:
+        """The settings, read once (aliases translated; `start_date` checked)."""
+        settings = TapSettings.from_config(self.config, self.config_jsonschema)
+        for note in settings.alias_notes:
+            self.logger.info("Setting alias: %s", note)
+        return settings
 
     @cached_property
     def client(self) -> SalesforceClient:
         """The run's one Salesforce client (one token, one connection pool, one usage counter)."""
-        self._check_config()
-        return SalesforceClient(self.config, logger=self.logger)
+        return SalesforceClient(self.settings.config, logger=self.logger)
 
-    def _check_config(self) -> None:
-        page_size = int(self.config.get("page_size", 2000))
-        if not 200 <= page_size <= 2000:
-            msg = f"page_size must be between 200 and 2000; got {page_size}"
-            raise SalesforceFatalError(msg)
-        start_date = self.config.get("start_date")
-        if start_date is not None:
-            try:
-                dt.datetime.fromisoformat(str(start_date))
-            except ValueError:
-                msg = f"start_date {str(start_date)[:40]!r} is not an ISO 8601 date or date-time (e.g. 2024-01-01)"
-                raise SalesforceFatalError(msg) from None
-        percent = float(self.config.get("max_api_usage_percent", 80))
-        if not 0 < percent <= 100:
-            msg = f"max_api_usage_percent must be in (0, 100]; got {percent:g}"
-            raise SalesforceFatalError(msg)
-
+    @override
     def discover_streams(self) -> list[SalesforceStream]:
         """Streams from the input catalog when one is given (no describe calls), else from describe.
 
         Either way the list is in sync order: the catalog's order, which discovery writes parents first.
         """
-        for note in apply_aliases(self._config, DEFAULT_LOGIN_URL):
-            self.logger.info("Setting alias: %s", note)
+        _ = self.settings  # settings problems first, before any call
         if self.input_catalog is not None:
             streams = [self._stream(entry.tap_stream_id, entry.schema.to_dict(), entry.replication_key
                                     or (entry.metadata.root.replication_key if entry.metadata.root else None))
@@ -173,7 +178,7 @@ class TapSalesforceCustom(Tap):
             try:
                 streams = self._streams_from_describe()
             except QuotaGuardStop as stop:  # nothing read, nothing emitted: the next run discovers again
-                self.quota_stop = str(stop)
+                record_quota_stop(self.client, stop)
                 self.logger.warning("Discovery stopped early, no stream synced this run: %s", stop)
                 streams = []
         self._stream_order = [stream.name for stream in streams]
@@ -182,7 +187,7 @@ class TapSalesforceCustom(Tap):
     def _streams_from_describe(self) -> list[SalesforceStream]:
         cached = self._read_catalog_cache()
         if cached is not None:
-            self.logger.info("Catalog from %s (no describe calls)", self.config["catalog_cache_path"])
+            self.logger.info("Catalog from %s (no describe calls)", self.settings.catalog_cache_path)
             return [self._stream(name, entry["schema"], entry["replication_key"]) for name, entry in cached.items()]
         streams = self._describe_streams()
         self._write_catalog_cache(streams)
@@ -193,25 +198,25 @@ class TapSalesforceCustom(Tap):
             tap_version = version("tap-salesforce-custom")
         except PackageNotFoundError:
             tap_version = "unknown"
-        facts = {k: self.config.get(k) for k in ("login_url", "client_id", "username", "api_version", "auth_flow")}
-        facts.update(objects=list(dict.fromkeys(self.config.get("objects") or DEFAULT_OBJECTS)), version=tap_version)
+        facts = {k: self.settings.config.get(k) for k in ("login_url", "client_id", "username", "api_version",
+                                                          "auth_flow")}
+        facts.update(objects=self.settings.objects, version=tap_version)
         return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
 
     def _read_catalog_cache(self) -> dict[str, t.Any] | None:
-        path = self.config.get("catalog_cache_path")
+        path = self.settings.catalog_cache_path
         if not path or not Path(path).is_file():
             return None
         try:
             cached = json.loads(Path(path).read_text(encoding="utf-8"))
             written = dt.datetime.fromisoformat(cached["written_at"])
-            fresh = dt.datetime.now(dt.UTC) - written < dt.timedelta(
-                hours=float(self.config.get("catalog_cache_max_age_hours", 24)))
+            fresh = dt.datetime.now(dt.UTC) - written < self.settings.catalog_cache_max_age
             return cached["streams"] if fresh and cached.get("key") == self._catalog_cache_key() else None
         except (ValueError, KeyError, TypeError):
             return None  # unreadable or from another version: describe again and overwrite it
 
     def _write_catalog_cache(self, streams: list[SalesforceStream]) -> None:
-        path = self.config.get("catalog_cache_path")
+        path = self.settings.catalog_cache_path
         if not path:
             return
         body = {
@@ -226,7 +231,7 @@ class TapSalesforceCustom(Tap):
         partial.replace(target)  # atomic: a concurrent discovery reads the old file or the new one, never half
 
     def _describe_streams(self) -> list[SalesforceStream]:
-        wanted = list(dict.fromkeys(self.config.get("objects") or DEFAULT_OBJECTS))
+        wanted = self.settings.objects
         queryable = {o["name"] for o in self.client.describe_global() if o.get("queryable")}
         missing = [name for name in wanted if name not in queryable]
         if missing:
@@ -245,16 +250,21 @@ class TapSalesforceCustom(Tap):
 
     def _stream(self, name: str, schema: dict[str, t.Any], key: str | None) -> SalesforceStream:
         cls = OpportunityStream if name == "Opportunity" else SalesforceStream
-        return cls(self, name=name, schema=schema, replication_key=key, client=self.client)
+        return cls(self, name=name, schema=schema, replication_key=key, client=self.client, settings=self.settings)
 
+    # The one private singer-sdk use of the tap class: `sync_all` is final, and the SDK has no hook that runs
+    # after every stream is synced (and also when one fails). The API-usage line the run report reads, and the
+    # one quota-stop line, must come after the last stream, even when a stream raised. No upstream issue found.
+    @override  # type: ignore[misc]
     def sync_all(self) -> None:
         """Sync, then say once (on stderr, one line) if the quota guard cut the run short."""
         try:
             super().sync_all()
         finally:
             self._log_api_usage()
-        if self.quota_stop and self._stream_order:  # (a stop during discovery has said so already)
-            self.logger.warning("Run stopped early: %s", self.quota_stop)
+        stop = quota_stopped(self.client)
+        if stop and self._stream_order:  # (a stop during discovery has said so already)
+            self.logger.warning("Run stopped early: %s", stop)
 
     @override
     def run_discovery(self) -> str:
@@ -272,18 +282,20 @@ class TapSalesforceCustom(Tap):
         summary = {"calls": self.client.calls, "used": used, "limit": limit}
         self.logger.info("Salesforce API usage: %s", json.dumps(summary))
 
+    @override
     @classmethod
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """Run a sync; fatal Salesforce/config errors end with one line on stderr and exit code 1."""
-        with _one_line_errors():
+        with _fatal_errors():
             if kwargs.get("state") is not None:
                 kwargs["state"] = _checked_state(kwargs["state"])
             super().invoke(*args, **kwargs)
 
+    @override
     @classmethod
     def cb_discover(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """Run discovery (`--discover`) with the same one-line fatal errors."""
-        with _one_line_errors():
+        with _fatal_errors():
             super().cb_discover(*args, **kwargs)
 
 
@@ -301,15 +313,9 @@ def _checked_state(state: t.IO[str]) -> io.StringIO:
     return io.StringIO(text)
 
 
-@contextmanager
-def _one_line_errors() -> t.Iterator[None]:
-    """Turn a `SalesforceFatalError` into one stderr line and exit code 1 (a cron mail, not a traceback)."""
-    try:
-        yield
-    except SalesforceFatalError as exc:
-        # An error-level log record (not a raw stderr line), so Meltano's structured logging keeps its level.
-        TapSalesforceCustom.logger.error("tap-salesforce-custom: %s", exc)
-        sys.exit(1)
+def _fatal_errors() -> t.ContextManager[None]:
+    """A `SalesforceFatalError` (or refused settings) as one error-level line and exit code 1, not a traceback."""
+    return one_line_errors(TapSalesforceCustom.logger, TapSalesforceCustom.name, (SalesforceFatalError,))
 
 
 if __name__ == "__main__":

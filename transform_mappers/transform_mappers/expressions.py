@@ -16,7 +16,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from transform_mappers.functions import FunctionSpec, Schema
 
@@ -172,12 +172,12 @@ class _Rewriter(ast.NodeTransformer):
             node.args = [self.visit(arg) for arg in node.args]
             node.keywords = [self.visit(kw) for kw in node.keywords]
             return node
-        return self.generic_visit(node)
+        return cast("ast.expr", self.generic_visit(node))  # a visited expression stays an expression
 
     def visit_Subscript(self, node: ast.Subscript) -> ast.expr:
         if isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str) and isinstance(node.ctx, ast.Load):
             return ast.Call(ast.Name(ITEM_FN, ast.Load()), [self.visit(node.value), node.slice], [])
-        return self.generic_visit(node)
+        return cast("ast.expr", self.generic_visit(node))
 
     def _comprehension(self, node: ast.ListComp | ast.GeneratorExp) -> ast.expr:
         saved = set(self.bound)

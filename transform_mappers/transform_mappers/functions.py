@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 import pycountry
 
+from transform_mappers.settings import DEFAULTS
+
 Schema = dict[str, Any]
 
 
@@ -201,7 +203,8 @@ class FunctionSpec:
 
 def _picklist_schema(picklists: Mapping[str, Mapping[str, Any]], arg_schemas: list[Schema]) -> Schema:
     """Type a picklist lookup by the values of the named picklist (its name is a constant argument)."""
-    table = picklists.get(arg_schemas[1].get("const")) if len(arg_schemas) > 1 else None
+    name = arg_schemas[1].get("const") if len(arg_schemas) > 1 else None
+    table = picklists.get(name) if isinstance(name, str) else None
     kinds = {_JSON_TYPES.get(type(v), "string") for v in (table or {}).values() if v is not None}
     return {"type": [*sorted(kinds), "null"]} if kinds else {}
 
@@ -227,8 +230,8 @@ REFERENCE: Schema = {
 class FunctionSettings:
     """The mapper settings that shape the domain functions."""
 
-    default_phone_region: str = "US"
-    phone_format: str = "international"
+    default_phone_region: str = DEFAULTS["default_phone_region"]
+    phone_format: str = DEFAULTS["phone_format"]
     picklists: Mapping[str, Mapping[str, Any]] | None = None
 
 

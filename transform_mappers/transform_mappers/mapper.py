@@ -8,6 +8,11 @@ Two layers, both configured in meltano.yml:
    sublists, references, domain functions, deleted-record actions, flagged records.
 
 A stream with no payload template leaves the mapper exactly as the stream maps made it.
+
+Plugin contract: settings are declared once (`settings.CONFIG_SCHEMA`) and read once (`MapperSettings`); a bad
+mapping, bad Singer input or refused settings end the run with one `Mapping error: ...` line and exit code 1,
+through `connector_kit.cli.one_line_errors`. Private singer-sdk API used: `MsgSpecReader._process_unknown_message`
+(below, the reader's only hook for an unknown message type; no upstream issue found).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import typing as t
 from collections.abc import Iterable, Mapping
 
 import msgspec
-import singer_sdk.typing as th
+from connector_kit.cli import one_line_errors
 from connector_kit.writer import BufferedMsgSpecWriter
 from singer_sdk.contrib.msgspec import MsgSpecReader
 from singer_sdk.exceptions import MapExpressionError, RecordsWithoutSchemaException, StreamMapConfigError
@@ -31,16 +36,13 @@ from typing_extensions import override
 from transform_mappers.expressions import Scope
 from transform_mappers.functions import FunctionSettings, build_functions
 from transform_mappers.payloads import (
-    DELETE_ACTIONS,
     AnyFields,
     MissingFieldTemplateError,
     Payload,
     PayloadOptions,
     TemplateError,
 )
-
-if t.TYPE_CHECKING:
-    from singer_sdk.plugin_base import _ConfigInput
+from transform_mappers.settings import CONFIG_SCHEMA, MapperSettings
 
 
 class MappingConfigError(Exception):
@@ -69,7 +71,7 @@ class _NumberedLines:
 
 
 _DECODER = msgspec.json.Decoder()
-_SHAPES = {"SCHEMA": {"stream": str, "schema": dict}, "RECORD": {"stream": str, "record": dict},
+_SHAPES: dict[str, dict[str, type]] = {"SCHEMA": {"stream": str, "schema": dict}, "RECORD": {"stream": str, "record": dict},
            "STATE": {"value": dict}}
 
 
@@ -131,56 +133,30 @@ class SalesforceToNetSuiteMapper(InlineMapper):
     message_reader_class = CheckedMsgSpecReader
     message_writer_class = BufferedMsgSpecWriter
 
-    config_jsonschema = th.PropertiesList(
-        th.Property("mapping_label", th.StringType, default="netsuite-mapper",
-                    description="Name of this mapping in error messages (Meltano does not pass the mapping name)."),
-        th.Property("payloads", th.ObjectType(additional_properties=th.ObjectType()), default={},
-                    description="Per output stream (NetSuite record type), the payload template: nested "
-                                "objects/lists whose string leaves are expressions."),
-        th.Property("subsidiary_id", th.StringType,
-                    description="NetSuite internal id of the subsidiary; `config[\"subsidiary_id\"]` in templates."),
-        th.Property("currency_id", th.StringType,
-                    description="NetSuite internal id of the currency; `config[\"currency_id\"]` in templates."),
-        th.Property("default_phone_region", th.StringType, default="US",
-                    description="ISO-2 region for phone numbers written without a country code."),
-        th.Property("phone_format", th.StringType, default="international",
-                    allowed_values=["international", "e164"],
-                    description="How phone() formats numbers: international (keeps extensions) or E.164."),
-        th.Property("picklists", th.ObjectType(additional_properties=th.ObjectType()), default={},
-                    description="Named value maps for picklist(value, name); `__default__` catches other values."),
-        th.Property("deleted_record_action", th.StringType, default="inactivate", allowed_values=list(DELETE_ACTIONS),
-                    description="What a deleted Salesforce record becomes: ignore (dropped), inactivate (upsert "
-                                "with isInactive true) or delete (`_sdc_action: delete`). Templates may override "
-                                "it with `__on_delete__`."),
-        th.Property("deleted_field", th.StringType, default="IsDeleted",
-                    description="Input field that marks a deleted record."),
-        th.Property("field_lengths", th.ObjectType(additional_properties=th.IntegerType()), default={},
-                    description="Maximum lengths of NetSuite text fields, by output path "
-                                "(`addressbook.items[].addressbookaddress.addr1`) or field name (`companyName`); "
-                                "longer values are cut."),
-    ).to_dict()
+    config_jsonschema = CONFIG_SCHEMA
 
     def __init__(self, **kwargs: t.Any) -> None:
         """Load the config and compile every template once without a schema, so a bad mapping fails here."""
         super().__init__(**kwargs)
-        self.label: str = self.config.get("mapping_label", "netsuite-mapper")
+        self.settings = settings = MapperSettings.from_config(self.config)
+        self.label = settings.mapping_label
         try:
-            self.stream_mapper = PluginMapper(plugin_config=dict(self.config), logger=self.logger)
+            self.stream_mapper = PluginMapper(plugin_config=dict(settings.config), logger=self.logger)
         except (MapExpressionError, StreamMapConfigError) as exc:
             raise MappingConfigError(f"mapping {self.label!r}, stream_maps: {exc}") from None
         self.functions = build_functions(FunctionSettings(
-            default_phone_region=self.config.get("default_phone_region", "US"),
-            phone_format=self.config.get("phone_format", "international"),
-            picklists=self.config.get("picklists") or {},
+            default_phone_region=settings.default_phone_region,
+            phone_format=settings.phone_format,
+            picklists=settings.picklists,
         ))
         self.globals: dict[str, t.Any] = {name: spec.fn for name, spec in self.functions.items()}
-        self.globals["config"] = dict(self.config)
+        self.globals["config"] = dict(settings.config)
         self.options = PayloadOptions(
-            deleted_record_action=self.config.get("deleted_record_action", "inactivate"),
-            deleted_field=self.config.get("deleted_field", "IsDeleted"),
-            field_lengths=self.config.get("field_lengths") or {},
+            deleted_record_action=settings.deleted_record_action,
+            deleted_field=settings.deleted_field,
+            field_lengths=settings.field_lengths,
         )
-        self.templates: Mapping[str, Mapping[str, t.Any]] = self.config.get("payloads") or {}
+        self.templates: Mapping[str, Mapping[str, t.Any]] = settings.payloads
         routed = {k for k in self.stream_mapper.stream_maps_dict} | {
             d.get("__alias__") for d in self.stream_mapper.stream_maps_dict.values() if isinstance(d, dict)}
         for output in self.templates:
@@ -205,6 +181,7 @@ class SalesforceToNetSuiteMapper(InlineMapper):
         except RecursionError:
             raise MappingConfigError(f"mapping {self.label!r}, {where}: template nested too deep") from None
 
+    @override
     def map_schema_message(self, message_dict: dict) -> Iterable[Message]:
         """Register the stream with the SDK stream maps, compile its payload template against its schema.
 
@@ -213,7 +190,7 @@ class SalesforceToNetSuiteMapper(InlineMapper):
         as it was before its SCHEMA (so the next run reads them again), the other streams go on, and the run
         ends with exit code 1 and one line naming the field and the leaf.
         """
-        self._assert_line_requires(message_dict, requires={"stream", "schema"})
+        # `stream` and `schema` were checked by the reader (CheckedMsgSpecReader), before this is called.
         stream: str = message_dict["stream"]
         if stream in self.held:
             return
@@ -254,6 +231,7 @@ class SalesforceToNetSuiteMapper(InlineMapper):
         self.routes[stream] = routes
         yield from schemas  # only once every output compiled: a held stream sends no SCHEMA
 
+    @override
     def map_record_message(self, message_dict: dict) -> Iterable[Message]:
         """Apply the stream maps, then the payload template, to one record."""
         stream: str = message_dict["stream"]
@@ -276,6 +254,7 @@ class SalesforceToNetSuiteMapper(InlineMapper):
                 yield RecordMessage(stream=stream_map.stream_alias, record=record,
                                     version=message_dict.get("version"), time_extracted=time_extracted)
 
+    @override
     def map_state_message(self, message_dict: dict) -> Iterable[Message]:
         """STATE passes after every record before it (the mapper is strictly sequential); held streams keep theirs."""
         value = message_dict["value"]
@@ -290,21 +269,23 @@ class SalesforceToNetSuiteMapper(InlineMapper):
                 bookmarks[stream] = pinned
         return [StateMessage(value={**value, "bookmarks": bookmarks})]
 
+    @override
     def map_activate_version_message(self, message_dict: dict) -> Iterable[Message]:
         """ACTIVATE_VERSION follows its stream to each output stream."""
         for stream_map, _payload in self.routes.get(message_dict["stream"], []):
             yield ActivateVersionMessage(stream=stream_map.stream_alias, version=message_dict["version"])
 
+    @override
     @classmethod
-    def invoke(cls, *, about: bool = False, about_format: str | None = None,  # type: ignore[override]
-               config: _ConfigInput | None = None, file_input: t.IO[str] | None = None) -> None:
-        """Run the mapper; a bad mapping ends it with one line naming the cause and exit code 1."""
-        try:
-            super().invoke(about=about, about_format=about_format, config=config, file_input=file_input)
-        except MappingConfigError as exc:
-            cls.logger.error("Mapping error: %s", exc)
-            sys.exit(1)
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
+        """Run the mapper; a bad mapping ends it with one line naming the cause and exit code 1.
 
+        The arguments pass through untouched, so the SDK's private `_ConfigInput` is never named here.
+        """
+        with one_line_errors(cls.logger, "Mapping error", (MappingConfigError,)):
+            super().invoke(*args, **kwargs)
+
+    @override
     def process_endofpipe(self) -> None:
         """Flush the records buffered since the last control message; then fail if a stream was held."""
         sys.stdout.flush()

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from transform_mappers.expressions import (
     Expression,
@@ -39,10 +39,10 @@ from transform_mappers.expressions import (
     nullable,
 )
 from transform_mappers.functions import MappingValueError, Schema
+from transform_mappers.settings import DEFAULTS, DELETE_ACTIONS
 
 ERROR_KEY = "_sdc_mapping_error"
 ACTION_KEY = "_sdc_action"
-DELETE_ACTIONS = ("ignore", "inactivate", "delete")
 
 _Failures = list[tuple[str, str]]
 Evaluator = Callable[[Mapping[str, Any], Mapping[str, Any], _Failures], Any]
@@ -83,8 +83,8 @@ class MissingFieldTemplateError(TemplateError):
 class PayloadOptions:
     """Settings shared by every template: deleted-record handling and NetSuite field lengths."""
 
-    deleted_record_action: str = "inactivate"
-    deleted_field: str = "IsDeleted"
+    deleted_record_action: str = DEFAULTS["deleted_record_action"]
+    deleted_field: str = DEFAULTS["deleted_field"]
     inactive_field: str = "isInactive"
     field_lengths: Mapping[str, int] = field(default_factory=dict)
 
@@ -235,7 +235,7 @@ class _Compiler:
 
         def copy_field(record: Mapping[str, Any], _loop: Mapping[str, Any], _failures: _Failures) -> Any:
             """The common leaf `Name`: a plain field read cannot fail, so skip the compiled call."""
-            value = record.get(field_name)
+            value = record.get(cast("str", field_name))  # copy_field is used only when field_name is set
             if type(value) is str:
                 value = value.strip()
                 if limit is not None and len(value) > limit:

@@ -1,0 +1,81 @@
+"""The tap's settings, read once into one typed object.
+
+Invariant: `config_jsonschema` (tap.py) is the only place a setting's default, type and range are written; the SDK
+fills the defaults in and refuses out-of-range values before this object is built, so nothing here restates a
+default. What the schema cannot say is checked here, with one line naming the setting: `start_date` must parse as
+an ISO 8601 date or date-time (the schema's `date-time` format is not enforced, and a bare date is accepted).
+The peers' setting names (compat.py) are translated on a copy of the config, never in the SDK's own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import typing as t
+
+from tap_salesforce_custom.compat import apply_aliases
+from tap_salesforce_custom.errors import SalesforceFatalError
+
+if t.TYPE_CHECKING:
+    from collections.abc import Mapping
+
+def parse_utc(value: str) -> dt.datetime:
+    """An ISO 8601 date or date-time; a value without an offset is UTC."""
+    parsed = dt.datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+
+
+@dataclasses.dataclass(frozen=True)
+class TapSettings:
+    """What the streams and the tap read from the config (the client reads `config`, aliases applied)."""
+
+    config: Mapping[str, t.Any]
+    alias_notes: list[str]
+    objects: list[str]
+    start_date: dt.datetime | None
+    lookback: dt.timedelta
+    include_deleted: bool
+    api_type: str
+    bulk_threshold: int
+    page_size: int
+    schema_drift_check: bool
+    record_ids: dict[str, list[str]] | None
+    catalog_cache_path: str | None
+    catalog_cache_max_age: dt.timedelta
+    progress_interval_seconds: float
+
+    @classmethod
+    def from_config(cls, sdk_config: Mapping[str, t.Any], schema: Mapping[str, t.Any]) -> TapSettings:
+        """Translate the aliases (SalesforceFatalError on a clash), check `start_date`, type every setting.
+
+        `sdk_config` is the SDK's validated config (defaults filled in), `schema` the tap's `config_jsonschema`.
+        """
+        defaults = {name: spec["default"] for name, spec in schema["properties"].items() if "default" in spec}
+        config = dict(sdk_config)
+        notes = apply_aliases(config, defaults["login_url"], defaults)
+        return cls(
+            config=config,
+            alias_notes=notes,
+            objects=list(dict.fromkeys(config["objects"] or defaults["objects"])),
+            start_date=_start_date(config.get("start_date")),
+            lookback=dt.timedelta(seconds=int(config["lookback_seconds"])),
+            include_deleted=bool(config["include_deleted"]),
+            api_type=str(config["api_type"]),
+            bulk_threshold=int(config["bulk_threshold"]),
+            page_size=int(config["page_size"]),
+            schema_drift_check=bool(config["schema_drift_check"]),
+            record_ids=config.get("record_ids"),
+            catalog_cache_path=config.get("catalog_cache_path"),
+            catalog_cache_max_age=dt.timedelta(hours=float(config["catalog_cache_max_age_hours"])),
+            progress_interval_seconds=float(config["progress_interval_seconds"]),
+        )
+
+
+def _start_date(value: object) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_utc(str(value))
+    except ValueError:
+        msg = f"start_date {str(value)[:40]!r} is not an ISO 8601 date or date-time (e.g. 2024-01-01)"
+        raise SalesforceFatalError(msg) from None
