@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from sandbox.netsuite.api import RECORD_PREFIX, SUITEQL_PATH, RecordApi
+from sandbox.netsuite.api import RecordApi, path_segments
 from sandbox.netsuite.auth import TOKEN_PATH, AuthenticationError, Authenticator, TokenError
 from sandbox.netsuite.config import (
     ConfigError,
@@ -45,6 +45,7 @@ from sandbox.netsuite.responses import (
 )
 from sandbox.netsuite.store import Store
 from sandbox.netsuite.validation import Validator
+from sandbox.realism import drop_connection, html_page
 
 LOGGER = logging.getLogger("sandbox.netsuite")
 API_PREFIX = "/services/rest/"
@@ -57,16 +58,15 @@ def _is_write(request: Request) -> bool:
 
 
 def _too_many(knobs: Knobs) -> NetSuiteError:
-    headers = {"Retry-After": str(knobs.retry_after_s)} if knobs.send_retry_after else {}
+    headers = {"Retry-After": str(knobs.retry_after_seconds)} if knobs.send_retry_after else {}
     return NetSuiteError(429, "CONCURRENCY_LIMIT_EXCEEDED", "Concurrent request limit exceeded. Request blocked.",
                          extra_headers=headers)
 
 
-# What a proxy or load balancer in front of NetSuite answers during an outage: an HTML page, not NetSuite JSON.
-_HTML_502 = (
-    "<!DOCTYPE html>\n<html>\n<head>\n<title>502 Bad Gateway</title>\n</head>\n<body>\n<h1>Bad Gateway</h1>\n"
-    "<p>The proxy server received an invalid response from an upstream server.</p>\n</body>\n</html>\n"
-)
+def _html_page(step: str) -> Response:
+    """`html502`/`html503`/`html504`: what a proxy in front of NetSuite answers in an outage (HTML, not JSON)."""
+    status = int(step[4:])
+    return Response(html_page(status), status_code=status, media_type="text/html")
 
 
 def _permission_denied(what: str) -> NetSuiteError:
@@ -77,15 +77,6 @@ def _permission_denied(what: str) -> NetSuiteError:
 
 def _unexpected() -> NetSuiteError:
     return NetSuiteError(500, "UNEXPECTED_ERROR", "An unexpected error occurred. Error ID: sandbox-injected")
-
-
-async def _drop_connection(send: Send) -> None:
-    """Close the client's socket without a response (uvicorn: the transport behind its `send`)."""
-    transport = getattr(getattr(send, "__self__", None), "transport", None)
-    if transport is None:
-        raise RuntimeError("cannot drop the connection: not served by uvicorn")
-    transport.abort()
-    await asyncio.sleep(0)
 
 
 class NetSuiteSandbox:
@@ -130,10 +121,10 @@ class NetSuiteSandbox:
             else:
                 account = self.auth.authenticate(request, self._form_params(request, body))
                 if self.knobs.pool_held() or not self.governor.admit(account):
-                    raise _too_many(self.knobs)
+                    await self._pool_exhausted()
                 admitted = True
                 is_write = _is_write(request)
-                fault = self.governor.next_fault(is_write=is_write)
+                fault = self.governor.next_fault(request.method, request.url.path, is_write=is_write)
                 response = await self._governed(request, account, body, fault, is_write)
         except AuthenticationError as exc:
             LOGGER.info("netsuite: INVALID_LOGIN for %s %s: %s", request.method, request.url.path, exc)
@@ -145,7 +136,7 @@ class NetSuiteSandbox:
             response = error_response(NetSuiteError(500, "UNEXPECTED_ERROR", "An unexpected error occurred."))
         try:
             if response is None:
-                await _drop_connection(send)
+                await drop_connection(receive, send)
             else:
                 await response(scope, receive, send)
         finally:
@@ -173,23 +164,36 @@ class NetSuiteSandbox:
             return None
         if fault == "500":
             raise _unexpected()
-        if fault == "html502":
-            return Response(_HTML_502, status_code=502, media_type="text/html")
+        if fault.startswith("html"):
+            return _html_page(fault)
         if fault == "401":
             raise InvalidLoginError()
         self._check_permission(request)
         if fault == "locked":
             raise user_error("Record has been changed since you started editing it. Please reload the record "
                              "and try again.")
+        if fault == "record_locked":
+            raise user_error("This record has been locked by a user defined workflow or by another user editing "
+                             "it. Please try again later.")
         response = self.api.dispatch(request, account, body)
         return None if fault == "drop_after" else response
 
+    async def _pool_exhausted(self) -> None:
+        """Answer a request beyond the pool: 429 at once, or (`pool_exhausted_response: invalid_login`) the
+        INVALID_LOGIN 401 some accounts send instead, after `pool_exhausted_delay_ms`."""
+        if self.knobs.pool_exhausted_delay_ms:
+            await asyncio.sleep(self.knobs.pool_exhausted_delay_ms / 1000.0)
+        if self.knobs.pool_exhausted_response == "invalid_login":
+            LOGGER.info("netsuite: pool exhausted, answered INVALID_LOGIN (pool_exhausted_response knob)")
+            raise InvalidLoginError()
+        raise _too_many(self.knobs)
+
     def _check_permission(self, request: Request) -> None:
         """The role's permissions: `forbidden_record_types` and `suiteql_forbidden` answer 403."""
-        path = request.url.path
-        if path == SUITEQL_PATH and self.knobs.suiteql_forbidden:
+        segments = path_segments(request)
+        if segments == ["query", "v1", "suiteql"] and self.knobs.suiteql_forbidden:
             raise _permission_denied("SuiteAnalytics Workbook")
-        rtype = path[len(RECORD_PREFIX):].split("/")[0] if path.startswith(RECORD_PREFIX) else None
+        rtype = segments[2] if len(segments) > 2 and segments[:2] == ["record", "v1"] else None
         if rtype is not None and rtype in self.knobs.forbidden_record_types:
             raise _permission_denied(rtype)
 
@@ -323,9 +327,8 @@ class NetSuiteSandbox:
 
     async def admin_knobs(self, request: Request) -> Response:
         if request.method == "POST":
-            changes = await _admin_json(request)
-            self.knobs.update(changes)
-            self.governor.reseed(seed_changed="random_seed" in changes)
+            changes = self.knobs.update(await _admin_json(request))
+            self.governor.reseed(seed_changed="fault_seed" in changes)
         return JSONResponse(self.knobs.as_dict())
 
     async def admin_accounts(self, request: Request) -> Response:

@@ -30,7 +30,7 @@ DEFAULT_URL = os.environ.get("SANDBOX_NETSUITE_URL", "http://127.0.0.1:8702")
 _FLAG_KNOBS = {
     "concurrency_limit": int, "latency_ms": float, "write_latency_ms": float, "error_rate_500": float,
     "error_rate_429": float, "drop_rate": float, "drop_after_rate": float, "slow_rate": float, "slow_ms": float,
-    "locked_rate": float, "token_ttl_s": int,
+    "locked_rate": float, "token_ttl_seconds": int,
 }
 
 

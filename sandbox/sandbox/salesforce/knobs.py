@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from sandbox.credentials import SALESFORCE
 from sandbox.salesforce.data import Volumes
 
 Scope = MutableMapping[str, Any]
@@ -23,13 +24,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SEED_KEYS = tuple(f.name for f in fields(Volumes))
-CREDENTIAL_DEFAULTS: dict[str, Any] = {
-    "client_id": "sandbox-client-id",
-    "client_secret": "sandbox-client-secret",
-    "refresh_token": "sandbox-refresh-token",
-    "username": "integration@example.com",
-    "jwt_public_key": None,
-}
+CREDENTIAL_DEFAULTS: dict[str, Any] = {**SALESFORCE.as_dict(), "jwt_public_key": None}
 
 
 @dataclass
