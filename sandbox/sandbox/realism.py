@@ -132,16 +132,21 @@ def nullable_latency(name: str, value: Any) -> float | dict[str, float] | None:
     return latency(name, value, nullable=True)
 
 
-def fault_script(steps: Sequence[str]) -> Validator:
+def fault_script(steps: Sequence[str], options: Sequence[str] = ()) -> Validator:
     """A list of steps consumed one per request: a step name, or `{"fault": name?, "match"?, "method"?, ...}`.
 
     `match` (a substring of the path) and `method` make the step wait for a request they fit; the other keys
     of an object are the stand-in's own step options (Salesforce: `status`, `drop`, `delay_ms`, `html`,
-    `expire_sessions`)."""
+    `expire_sessions`), given as `options`."""
+    allowed = ("fault", "match", "method", *options)
+
     def check(name: str, value: Any) -> list[Any]:
         if not isinstance(value, list):
             raise KnobError(f"{name} must be a list of steps ({', '.join(steps)} or objects); got {value!r}")
         for step in value:
+            extra = sorted(set(step) - set(allowed)) if isinstance(step, dict) else []
+            if extra:
+                raise KnobError(f"{name}: unknown step option(s) {', '.join(extra)}; options: {', '.join(allowed)}")
             fault = step.get("fault", "ok") if isinstance(step, dict) else step
             if fault not in steps:
                 raise KnobError(f"{name}: unknown step {step!r}; steps: {', '.join(steps)} (or an object)")

@@ -236,3 +236,10 @@ def test_per_record_type_permission(ns: requests.Session, netsuite_url: str, adm
     detail = _detail(ns.post(f"{netsuite_url}{RECORD}/customer", json=customer("P-1")), 403)
     assert detail["o:errorCode"] == "INSUFFICIENT_PERMISSION"
     assert ns.get(f"{netsuite_url}{RECORD}/subsidiary/1").status_code == 200
+
+
+def test_script_steps_may_wait_for_a_matching_path(ns: requests.Session, netsuite_url: str, admin: Admin) -> None:
+    admin.knobs(fault_script=[{"match": "/customer", "fault": "500"}])
+    assert ns.get(f"{netsuite_url}{RECORD}/subsidiary/1").status_code == 200  # does not fit the step
+    assert ns.get(f"{netsuite_url}{RECORD}/customer").status_code == 500
+    assert ns.get(f"{netsuite_url}{RECORD}/customer").status_code == 200

@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from sandbox.realism import HTML_PAGES, html_page
 from sandbox.salesforce import bulk_v1, composite, describe
 from sandbox.salesforce.auth import Auth
 from sandbox.salesforce.bulk import BulkJobs
@@ -36,6 +37,7 @@ from sandbox.salesforce.errors import ApiError, OAuthError, invalid_session, not
 from sandbox.salesforce.knobs import (
     CREDENTIAL_DEFAULTS,
     ASGIApp,
+    Fault,
     Realism,
     Receive,
     Scope,
@@ -433,11 +435,14 @@ class RealismMiddleware:
                 await abort_connection(receive, send)
                 return
             if fault.status:
-                await self._fault_response(fault.status)(scope, receive, send)
+                await self._fault_response(fault)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
-    def _fault_response(self, status: int) -> Response:
+    def _fault_response(self, fault: Fault) -> Response:
+        status = fault.status or 500
+        if fault.html and status in HTML_PAGES:  # a proxy's page in an outage, not Salesforce JSON
+            return _decorate(Response(html_page(status), status, media_type="text/html"), self.sandbox)
         if status == 401:
             return _decorate(_error_response(invalid_session()), self.sandbox)
         code, message = _FAULT_ERRORS.get(status, ("UNKNOWN_EXCEPTION", f"HTTP {status}"))
