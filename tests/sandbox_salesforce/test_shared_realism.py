@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 import requests
-from sandbox import realism
 from sf_helpers import SF
+
+from sandbox import realism
 
 QUERY = "SELECT Id FROM Account LIMIT 1"
 
