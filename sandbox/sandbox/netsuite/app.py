@@ -1,9 +1,9 @@
 """The NetSuite stand-in: an ASGI app answering the real REST paths like NetSuite, plus an admin API.
 
-Request pipeline for `/services/rest/...` (handled before Starlette's middleware so a "dropped connection"
-fault can close the raw socket): authenticate (TBA or bearer) → take a slot of the account's concurrency pool
-or answer 429 at once → injected fault (script or rates) → latency → handler → release the slot, count and
-log. `/services/rest/auth/oauth2/v1/token` issues M2M tokens and is not governed. Admin routes live under
+Request pipeline for `/services/rest/...` (mounted as a raw ASGI app, so a "dropped connection" fault can close
+the socket; the paths themselves are the route table `api.API_ROUTES`): authenticate (TBA or bearer) → take a
+slot of the account's concurrency pool or answer as an exhausted pool → injected fault (script or rates) →
+latency → handler → release the slot, count and log. `/services/rest/auth/oauth2/v1/token` issues M2M tokens and is not governed. Admin routes live under
 `/__admin/` and need no auth; their record writes stand for a person working in the NetSuite UI: validated like
 API writes, but never governed and never in the request log.
 """
@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from sandbox.netsuite.api import RecordApi, path_segments
@@ -385,18 +385,6 @@ async def _knob_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=400)
 
 
-class NetSuiteApp(Starlette):
-    """Starlette for the admin routes; the real API paths bypass its middleware (see module docstring)."""
-
-    sandbox: NetSuiteSandbox
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(API_PREFIX):
-            await self.sandbox.handle_api(scope, receive, send)
-            return
-        await super().__call__(scope, receive, send)
-
-
 def create_app(data_dir: Path, config: dict[str, Any]) -> Starlette:
     """Build the NetSuite stand-in; state lives in `data_dir/netsuite.sqlite3` and survives restarts."""
     sandbox = NetSuiteSandbox(data_dir, config)
@@ -413,6 +401,9 @@ def create_app(data_dir: Path, config: dict[str, Any]) -> Starlette:
         Route("/__admin/knobs", sandbox.admin_knobs, methods=["GET", "POST"]),
         Route("/__admin/accounts", sandbox.admin_accounts),
         Route("/__admin/m2m-clients", sandbox.admin_m2m_clients, methods=["POST"]),
+        # The real API: one ASGI handler (auth, pool, faults, then `api.API_ROUTES`), mounted as a raw app so a
+        # "dropped connection" fault can close the socket; its route table is data in api.py.
+        Mount(API_PREFIX.rstrip("/"), app=sandbox.handle_api),
     ]
 
     @contextlib.asynccontextmanager
@@ -420,6 +411,6 @@ def create_app(data_dir: Path, config: dict[str, Any]) -> Starlette:
         yield
         sandbox.store.close()
 
-    app = NetSuiteApp(routes=routes, exception_handlers={KnobError: _knob_error}, lifespan=lifespan)
-    app.sandbox = sandbox
+    app = Starlette(routes=routes, exception_handlers={KnobError: _knob_error}, lifespan=lifespan)
+    app.state.sandbox = sandbox
     return app
