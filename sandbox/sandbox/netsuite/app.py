@@ -3,9 +3,9 @@
 Request pipeline for `/services/rest/...` (mounted as a raw ASGI app, so a "dropped connection" fault can close
 the socket; the paths themselves are the route table `api.API_ROUTES`): authenticate (TBA or bearer) → take a
 slot of the account's concurrency pool or answer as an exhausted pool → injected fault (script or rates) →
-latency → handler → release the slot, count and log. `/services/rest/auth/oauth2/v1/token` issues M2M tokens and is not governed. Admin routes live under
-`/__admin/` and need no auth; their record writes stand for a person working in the NetSuite UI: validated like
-API writes, but never governed and never in the request log.
+latency → handler → release the slot, count and log. `/services/rest/auth/oauth2/v1/token` issues M2M tokens
+and is not governed. Admin routes live under `/__admin/` and need no auth; their record writes stand for a
+person working in the NetSuite UI: validated like API writes, but never governed and never in the request log.
 """
 
 from __future__ import annotations
