@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from sandbox.netsuite import suiteql
+from sandbox.netsuite.errors import external_id_refused, unsupported_media_type
 from sandbox.netsuite.governance import Governor
 from sandbox.netsuite.knobs import Knobs
 from sandbox.netsuite.records import (
@@ -36,84 +36,20 @@ from sandbox.netsuite.responses import (
     not_found,
     user_error,
 )
+from sandbox.netsuite.routes import API_ROUTES, RECORD_PREFIX, SUITEQL_PATH, path_segments
 from sandbox.netsuite.store import Store
 from sandbox.netsuite.validation import Validator
 
-RECORD_PREFIX = "/services/rest/record/v1/"
-SUITEQL_PATH = "/services/rest/query/v1/suiteql"
-API_PREFIX = "/services/rest/"
 # Oracle's help ("Using External IDs"): the pipe is a multi-select delimiter in REST web services.
 EXTERNAL_ID_FORBIDDEN = "|"
-
-
-@dataclass(frozen=True)
-class ApiRoute:
-    """One row of the route table: path segments after `/services/rest/` (`{name}` captures one segment)."""
-
-    method: str
-    pattern: tuple[str, ...]
-    handler: str  # `RecordApi.route_<handler>`
-
-    def match(self, segments: list[str]) -> dict[str, str] | None:
-        if len(segments) != len(self.pattern):
-            return None
-        captured = {}
-        for want, got in zip(self.pattern, segments, strict=True):
-            if want.startswith("{"):
-                if not got:
-                    return None
-                captured[want[1:-1]] = got
-            elif want != got:
-                return None
-        return captured
-
-
-def _route(method: str, path: str, handler: str) -> ApiRoute:
-    return ApiRoute(method, tuple(path.split("/")), handler)
-
-
-# The route table of the real API: data, matched in order. A path that fits a pattern but not with this method
-# is 405; a path that fits none is 404.
-API_ROUTES: tuple[ApiRoute, ...] = (
-    _route("POST", "query/v1/suiteql", "suiteql"),
-    _route("GET", "record/v1/{type}", "list"),
-    _route("POST", "record/v1/{type}", "create"),
-    _route("GET", "record/v1/{type}/{key}", "get"),
-    _route("PUT", "record/v1/{type}/{key}", "upsert"),
-    _route("PATCH", "record/v1/{type}/{key}", "update"),
-    _route("DELETE", "record/v1/{type}/{key}", "delete"),
-    # Issue 15: REST batch (`PUT record/v1/{type}` with a collection body + `Prefer: respond-async`) and the
-    # asynchronous job routes (`async/v1/job/...`, sandbox/netsuite/jobs.py) add their rows here.
-)
-
-
-def path_segments(request: Request) -> list[str]:
-    """The path after `/services/rest/` split on the raw (still percent-encoded) `/`, each segment decoded.
-
-    Splitting the decoded path would cut an external id holding `/` (sent as `%2F`) in two, and `#`/`?`
-    (sent as `%23`/`%3F`) must come back as themselves, not as a fragment or a query.
-    """
-    raw = request.scope.get("raw_path")
-    path = raw.decode("latin-1") if raw else request.url.path
-    path = path.split("?", 1)[0]
-    if not path.startswith(API_PREFIX):
-        return []
-    return [unquote(segment) for segment in path[len(API_PREFIX):].split("/")]
 
 
 def check_external_id_key(external_id: str) -> str:
     if not external_id:
         raise not_found()
     if EXTERNAL_ID_FORBIDDEN in external_id:
-        raise _pipe_refused()
+        raise external_id_refused()
     return external_id
-
-
-def _pipe_refused() -> NetSuiteError:
-    return NetSuiteError(400, "INVALID_ID",
-                         "Invalid external ID: the pipe character (|) is a multi-select delimiter in REST web "
-                         "services; an external ID may contain letters, numbers, underscore (_) and hyphen (-).",
-                         path="externalId")
 
 
 def _json_write_body(request: Request, body: bytes) -> bytes:
@@ -121,9 +57,7 @@ def _json_write_body(request: Request, body: bytes) -> bytes:
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if content_type != "application/json" and not (content_type.startswith("application/")
                                                     and content_type.endswith("+json")):
-        raise NetSuiteError(415, "UNSUPPORTED_MEDIA_TYPE",
-                            f"Unsupported Media Type: {content_type or 'none'}. Send the body as application/json.",
-                            header="Content-Type")
+        raise unsupported_media_type(content_type)
     return body
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(T.*)?$")
 _SUITEQL_TABLES = {
@@ -273,7 +207,7 @@ class RecordApi:
         record = apply_changes(rtype, existing, changes, replace)
         external_id = record.get("externalId")
         if isinstance(external_id, str) and EXTERNAL_ID_FORBIDDEN in external_id:
-            raise _pipe_refused()
+            raise external_id_refused()
         self._check_rejection(external_id)
         if external_id is not None:
             other = self.store.get_by_external_id(account, rtype.name, str(external_id))

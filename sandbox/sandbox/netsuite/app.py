@@ -1,7 +1,7 @@
 """The NetSuite stand-in: an ASGI app answering the real REST paths like NetSuite, plus an admin API.
 
 Request pipeline for `/services/rest/...` (mounted as a raw ASGI app, so a "dropped connection" fault can close
-the socket; the paths themselves are the route table `api.API_ROUTES`): authenticate (TBA or bearer) → take a
+the socket; the paths themselves are the route table `routes.API_ROUTES`): authenticate (TBA or bearer) → take a
 slot of the account's concurrency pool or answer as an exhausted pool → injected fault (script or rates) →
 latency → handler → release the slot, count and log. `/services/rest/auth/oauth2/v1/token` issues M2M tokens
 and is not governed. Admin routes live under `/__admin/` and need no auth; their record writes stand for a
@@ -23,10 +23,10 @@ from urllib.parse import parse_qsl
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
-from sandbox.netsuite.api import RecordApi, path_segments
+from sandbox.netsuite.api import RecordApi
 from sandbox.netsuite.auth import TOKEN_PATH, AuthenticationError, Authenticator, TokenError
 from sandbox.netsuite.config import (
     ConfigError,
@@ -43,12 +43,12 @@ from sandbox.netsuite.responses import (
     error_response,
     user_error,
 )
+from sandbox.netsuite.routes import API_PREFIX, admin_routes, path_segments
 from sandbox.netsuite.store import Store
 from sandbox.netsuite.validation import Validator
 from sandbox.realism import drop_connection, html_page
 
 LOGGER = logging.getLogger("sandbox.netsuite")
-API_PREFIX = "/services/rest/"
 _WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -316,6 +316,9 @@ class NetSuiteSandbox:
         self.store.delete(account, rtype.name, record["id"])
         return JSONResponse({"status": "ok", "id": record["id"]})
 
+    async def admin_health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
     async def admin_stats(self, request: Request) -> Response:
         account = self._account(request)
         stats = self.governor.for_account(account).as_dict()
@@ -377,8 +380,6 @@ def _admin_view(sublists: dict[str, Any], record: dict[str, Any]) -> dict[str, A
     return {k: ({"items": v} if k in sublists else v) for k, v in record.items()}
 
 
-async def _health(request: Request) -> JSONResponse:
-    return JSONResponse({"status": "ok"})
 
 
 async def _knob_error(request: Request, exc: Exception) -> JSONResponse:
@@ -389,20 +390,9 @@ def create_app(data_dir: Path, config: dict[str, Any]) -> Starlette:
     """Build the NetSuite stand-in; state lives in `data_dir/netsuite.sqlite3` and survives restarts."""
     sandbox = NetSuiteSandbox(data_dir, config)
     routes = [
-        Route("/__admin/health", _health),
-        Route("/__admin/reset", sandbox.admin_reset, methods=["POST"]),
-        Route("/__admin/records/{rtype}", sandbox.admin_records),
-        Route("/__admin/records/{rtype}", sandbox.admin_create_records, methods=["POST"]),
-        Route("/__admin/records/{rtype}/{key:path}", sandbox.admin_record),
-        Route("/__admin/records/{rtype}/{key:path}", sandbox.admin_edit_record, methods=["PATCH"]),
-        Route("/__admin/records/{rtype}/{key:path}", sandbox.admin_delete_record, methods=["DELETE"]),
-        Route("/__admin/stats", sandbox.admin_stats),
-        Route("/__admin/requests", sandbox.admin_requests),
-        Route("/__admin/knobs", sandbox.admin_knobs, methods=["GET", "POST"]),
-        Route("/__admin/accounts", sandbox.admin_accounts),
-        Route("/__admin/m2m-clients", sandbox.admin_m2m_clients, methods=["POST"]),
-        # The real API: one ASGI handler (auth, pool, faults, then `api.API_ROUTES`), mounted as a raw app so a
-        # "dropped connection" fault can close the socket; its route table is data in api.py.
+        *admin_routes(sandbox),
+        # The real API: one ASGI handler (auth, pool, faults, then `routes.API_ROUTES`), mounted as a raw app so a
+        # "dropped connection" fault can close the socket.
         Mount(API_PREFIX.rstrip("/"), app=sandbox.handle_api),
     ]
 

@@ -20,7 +20,7 @@ from typing import Any
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import LarkError
 
-from sandbox.netsuite.responses import NetSuiteError
+from sandbox.netsuite.errors import NetSuiteError
 
 _GRAMMAR = r"""
 ?start: select
