@@ -32,8 +32,8 @@ def test_every_allowed_character_round_trips_through_url_body_and_suiteql(netsui
         got = s.get(f"{netsuite_url}{RECORD}/customer/eid:{quote(external_id, safe='')}")
         assert got.status_code == 200 and got.json()["externalId"] == external_id
         literal = external_id.replace("'", "''")
-        found = s.post(f"{netsuite_url}{SUITEQL}", json={"q": f"SELECT id FROM customer WHERE externalid = '{literal}'"},
-                       headers={"Prefer": "transient"})
+        query = f"SELECT id FROM customer WHERE externalid = '{literal}'"
+        found = s.post(f"{netsuite_url}{SUITEQL}", json={"q": query}, headers={"Prefer": "transient"})
         assert found.status_code == 200 and found.json()["count"] == 1, external_id
     assert admin.record("customer", f"eid:{EXTERNAL_IDS[4]}")["externalId"] == "a/b"
 
