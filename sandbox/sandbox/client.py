@@ -155,7 +155,7 @@ class SalesforceClient(SandboxClient):
 class NetSuiteClient(SandboxClient):
     """The NetSuite stand-in's admin API (sandbox/docs/netsuite.md); `account` picks a non-default account."""
 
-    def reset(self, *, knobs: bool = True, account: str | None = None, **quiet: Any) -> Any:  # type: ignore[override]
+    def reset(self, *, knobs: bool = True, account: str | None = None, **quiet: Any) -> Any:
         """Empty the account(s); with `knobs` (default) also restore the configured knobs, then the quiet ones
         (plus `quiet` overrides)."""
         answer = self.call("POST", "reset", {"knobs": knobs}, params={"account": account} if account else None)
