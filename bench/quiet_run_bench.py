@@ -27,19 +27,18 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import requests
+from sandbox.client import SalesforceClient
+from sandbox.credentials import SALESFORCE
 
 HERE = Path(__file__).resolve().parent
 PORT = 18960
 BASE = f"http://127.0.0.1:{PORT}"
-CREDENTIALS = {"client_id": "sandbox-client-id", "client_secret": "sandbox-client-secret",
-               "refresh_token": "sandbox-refresh-token"}
+CREDENTIALS = {"client_id": SALESFORCE.client_id, "client_secret": SALESFORCE.client_secret,
+               "refresh_token": SALESFORCE.refresh_token}
 
 
 def admin(method: str, path: str, body: object = None) -> object:
-    response = requests.request(method, f"{BASE}/__admin/{path}", json=body, timeout=600)
-    response.raise_for_status()
-    return response.json()
+    return SalesforceClient(BASE, timeout=600).call(method, path, body)
 
 
 def run_tap(tap_src: str, config: Path, catalog: Path, state: dict) -> tuple[dict, Counter, list[dict]]:
@@ -122,12 +121,7 @@ def main() -> None:
                                 "--salesforce-port", str(PORT), "--netsuite-port", "0", "--log-level", "warning"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(300):
-            try:
-                if requests.get(f"{BASE}/__admin/health", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.2)
+        SalesforceClient(BASE).wait_healthy(timeout=60)
         results = []
         for tap_src in options.tap_src or ["installed"]:
             rows = scenario(tap_src, work, options.lookback, options.burst, options.line_burst, options.quiet)

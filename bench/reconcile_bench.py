@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import requests
+from sandbox.client import NetSuiteClient, SalesforceClient, SandboxClient
 
 ROOT = Path(__file__).resolve().parent.parent
 MELTANO = ROOT / ".venv" / "bin" / "meltano"
@@ -38,14 +38,10 @@ def _free_port() -> int:
 
 
 def _wait(url: str) -> None:
-    for _ in range(300):
-        try:
-            if requests.get(f"{url}/__admin/health", timeout=2).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"sandbox at {url} did not start")
+    try:
+        SandboxClient(url).wait_healthy(timeout=60)
+    except TimeoutError:
+        raise SystemExit(f"sandbox at {url} did not start") from None
 
 
 def main() -> int:
@@ -61,19 +57,17 @@ def main() -> int:
     try:
         _wait(sf)
         _wait(ns)
-        requests.post(f"{sf}/__admin/reset", json={"seed": 3, "accounts": args.accounts, "contacts": 0,
-                                                   "products": 0, "opportunities": 0}, timeout=600).raise_for_status()
-        accounts = [a for a in requests.get(f"{sf}/__admin/records/Account", timeout=600).json()["records"]
-                    if not a["IsDeleted"]]
+        sf_admin, ns_admin = SalesforceClient(sf, timeout=600), NetSuiteClient(ns, timeout=600)
+        sf_admin.reset(seed=3, accounts=args.accounts, contacts=0, products=0, opportunities=0)
+        accounts = [a for a in sf_admin.records("Account") if not a["IsDeleted"]]
         bodies = [{"externalId": a["Id"], "companyName": a["Name"][:83], "subsidiary": {"id": "1"}}
                   for a in accounts[10:]]
         bodies += [{"externalId": f"001ZZ000000{n:04d}AAA", "companyName": f"Orphan {n}", "subsidiary": {"id": "1"}}
                    for n in range(5)]
         for start in range(0, len(bodies), 2000):
-            requests.post(f"{ns}/__admin/records/customer", json={"records": bodies[start:start + 2000]},
-                          timeout=600).raise_for_status()
-        sf_before = requests.get(f"{sf}/__admin/stats", timeout=30).json()["api_usage"]
-        ns_log_before = len(requests.get(f"{ns}/__admin/requests", timeout=30).json())
+            ns_admin.create_records("customer", bodies[start:start + 2000])
+        sf_before = sf_admin.api_usage()
+        ns_log_before = len(ns_admin.request_log())
         env = {**os.environ, "MELTANO_ENVIRONMENT": "dev", "MELTANO_DATABASE_URI": f"sqlite:///{tmp / 'meltano.db'}",
                "TAP_SALESFORCE_CUSTOM_LOGIN_URL": sf, "TARGET_NETSUITE_BASE_URL": ns,
                "TARGET_NETSUITE_DEAD_LETTER_PATH": str(tmp / "dead_letters"),
@@ -87,8 +81,8 @@ def main() -> int:
             print(result.stdout[-3000:], result.stderr[-6000:])
             return 1
         report = json.loads((ROOT / "reports" / "reconcile-latest.json").read_text())
-        sf_calls = requests.get(f"{sf}/__admin/stats", timeout=30).json()["api_usage"] - sf_before
-        ns_log = requests.get(f"{ns}/__admin/requests", timeout=30).json()[ns_log_before:]
+        sf_calls = sf_admin.api_usage() - sf_before
+        ns_log = ns_admin.request_log()[ns_log_before:]
         ns_kinds = Counter("SuiteQL" if "suiteql" in e["path"] else e["method"] for e in ns_log)
         counts = report["counts"]["customer"]
         lines = [

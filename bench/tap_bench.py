@@ -23,14 +23,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import requests
+from sandbox.client import SalesforceClient
+from sandbox.credentials import SALESFORCE
 
 HERE = Path(__file__).resolve().parent
 PORT = 18950  # HTTPS side is PORT + 10 (sandbox --tls convention)
 OUR_TAP = str(Path(sys.executable).parent / "tap-salesforce-custom")
 SINGERIO_PYTHON = HERE / ".venvs" / "tap-salesforce" / "bin" / "python"
-CREDENTIALS = {"client_id": "sandbox-client-id", "client_secret": "sandbox-client-secret",
-               "refresh_token": "sandbox-refresh-token"}
+CREDENTIALS = {"client_id": SALESFORCE.client_id, "client_secret": SALESFORCE.client_secret,
+               "refresh_token": SALESFORCE.refresh_token}
 
 
 def start_sandbox(data_dir: Path) -> subprocess.Popen[bytes]:
@@ -39,14 +40,12 @@ def start_sandbox(data_dir: Path) -> subprocess.Popen[bytes]:
          str(PORT), "--netsuite-port", "0", "--log-level", "warning"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    for _ in range(300):
-        try:
-            if requests.get(f"http://127.0.0.1:{PORT}/__admin/health", timeout=1).ok:
-                return process
-        except requests.RequestException:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit("sandbox did not start")
+    try:
+        SalesforceClient(f"http://127.0.0.1:{PORT}").wait_healthy(timeout=60)
+    except TimeoutError:
+        process.kill()
+        raise SystemExit("sandbox did not start") from None
+    return process
 
 
 def run_measured(args: list[str], stderr: Path, env: dict[str, str] | None = None) -> tuple[int, float, int]:
@@ -106,9 +105,8 @@ def main() -> None:
     try:
         for accounts in options.accounts:
             seed_start = time.perf_counter()
-            requests.post(f"http://127.0.0.1:{PORT}/__admin/reset", timeout=3600,
-                          json={"seed": 7, "accounts": accounts, "contacts": 0, "products": 0,
-                                "opportunities": 0}).raise_for_status()
+            SalesforceClient(f"http://127.0.0.1:{PORT}", timeout=3600).reset(
+                seed=7, accounts=accounts, contacts=0, products=0, opportunities=0)
             print(f"seeded {accounts} accounts in {time.perf_counter() - seed_start:.0f}s", flush=True)
             config = {**CREDENTIALS, "login_url": tls_url, "ca_bundle": ca_bundle, "objects": ["Account"],
                       "start_date": "2000-01-01T00:00:00Z"}

@@ -26,12 +26,12 @@ from pathlib import Path
 
 import requests
 from requests_oauthlib import OAuth1
+from sandbox.client import NetSuiteClient
+from sandbox.credentials import NETSUITE
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-TBA = {"account_id": "1234567_SB1", "consumer_key": "sandbox-consumer-key",
-       "consumer_secret": "sandbox-consumer-secret", "token_id": "sandbox-token-id",
-       "token_secret": "sandbox-token-secret"}
+TBA = {"account_id": NETSUITE.account_id, **NETSUITE.tba()}
 SCHEMA = {"type": "SCHEMA", "stream": "customer", "key_properties": ["externalId"],
           "schema": {"type": "object", "properties": {"externalId": {"type": "string"},
                                                       "companyName": {"type": "string"},
@@ -55,23 +55,21 @@ class Sandbox:
             [sys.executable, "-m", "sandbox", "serve", "--data-dir", str(self.data_dir), "--netsuite-port",
              str(port), "--salesforce-port", str(_free_port()), "--log-level", "warning"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(200):
-            try:
-                if requests.get(f"{self.url}/__admin/health", timeout=1).ok:
-                    return
-            except requests.RequestException:
-                time.sleep(0.1)
-        raise RuntimeError("sandbox did not start")
+        self.admin = NetSuiteClient(self.url, timeout=60)
+        try:
+            self.admin.wait_healthy(timeout=20)
+        except TimeoutError:
+            raise RuntimeError("sandbox did not start") from None
 
     def reset(self, **knobs: object) -> None:
-        requests.post(f"{self.url}/__admin/reset", json={"knobs": True}, timeout=30).raise_for_status()
-        requests.post(f"{self.url}/__admin/knobs", json=knobs, timeout=30).raise_for_status()
+        self.admin.reset(knobs=True)
+        self.admin.knobs(**knobs)
 
     def stats(self) -> dict:
-        return requests.get(f"{self.url}/__admin/stats", timeout=30).json()
+        return self.admin.stats()
 
     def count(self) -> int:
-        return len(requests.get(f"{self.url}/__admin/records/customer", timeout=60).json()["records"])
+        return len(self.admin.records("customer"))
 
     def stop(self) -> None:
         self.process.terminate()

@@ -20,7 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import requests
+from sandbox.client import SalesforceClient
+from sandbox.credentials import SALESFORCE
 
 HERE = Path(__file__).resolve().parent
 TAP = str(Path(sys.executable).parent / "tap-salesforce-custom")
@@ -32,12 +33,11 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--fields", type=int, default=800)
     args = parser.parse_args()
-    admin = f"{args.url}/__admin"
-    requests.post(f"{admin}/reset", json={"accounts": args.accounts, "account_fields": args.fields, "contacts": 0,
-                                          "products": 0, "opportunities": 0}, timeout=900).raise_for_status()
+    admin = SalesforceClient(args.url, timeout=900)
+    admin.reset(accounts=args.accounts, account_fields=args.fields, contacts=0, products=0, opportunities=0)
     work = Path(tempfile.mkdtemp(prefix="wide-read-"))
-    config = {"login_url": args.url, "client_id": "sandbox-client-id", "client_secret": "sandbox-client-secret",
-              "refresh_token": "sandbox-refresh-token", "start_date": "2000-01-01T00:00:00Z", "objects": ["Account"],
+    config = {"login_url": args.url, "client_id": SALESFORCE.client_id, "client_secret": SALESFORCE.client_secret,
+              "refresh_token": SALESFORCE.refresh_token, "start_date": "2000-01-01T00:00:00Z", "objects": ["Account"],
               "lookback_seconds": 0}
     (work / "config.json").write_text(json.dumps(config))
     catalog = json.loads(subprocess.run([TAP, "--config", str(work / "config.json"), "--discover"], check=True,
@@ -49,15 +49,15 @@ def main() -> None:
     rows = []
     for api_type in ("rest", "bulk"):
         (work / "config.json").write_text(json.dumps({**config, "api_type": api_type}))
-        before = requests.get(f"{admin}/stats", timeout=60).json()["api_usage"]
+        before = admin.api_usage()
         started = time.monotonic()
         done = subprocess.run([TAP, "--config", str(work / "config.json"), "--catalog", str(work / "catalog.json")],
                               check=True, capture_output=True, text=True)
         seconds = time.monotonic() - started
-        calls = requests.get(f"{admin}/stats", timeout=60).json()["api_usage"] - before
+        calls = admin.api_usage() - before
         records = done.stdout.count('"type":"RECORD"')
         rows.append((api_type, records, calls, calls * 10_000 / max(records, 1), seconds))
-    longest = requests.get(f"{admin}/requests", timeout=60).json()["max_uri_bytes"]
+    longest = admin.request_log()["max_uri_bytes"]
     lines = [f"\n## {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: {args.accounts:,} Accounts x {args.fields} fields, "
              f"all selected; longest URI sent {longest:,} bytes (limit 16,384)\n",
              "| api_type | records | API calls | calls per 10,000 records | seconds |", "|---|---|---|---|---|"]

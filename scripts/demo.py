@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-import requests
+from sandbox.client import NetSuiteClient, SalesforceClient
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
@@ -27,6 +27,7 @@ NETSUITE_URL = f"http://127.0.0.1:{NETSUITE_PORT}"
 # The job runs `tap-salesforce-custom salesforce-to-netsuite target-netsuite` and then the run report.
 JOB = "sync-salesforce-to-netsuite"
 RECORD_TYPES = ["customer", "contact", "nonInventorySaleItem", "salesOrder"]
+NETSUITE = NetSuiteClient(NETSUITE_URL, timeout=30)
 
 
 def _start_sandbox() -> subprocess.Popen[bytes]:
@@ -43,11 +44,9 @@ def _start_sandbox() -> subprocess.Popen[bytes]:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             sys.exit(f"demo: the sandbox exited ({process.returncode}); see .sandbox/sandbox.log")
-        try:
-            if all(requests.get(f"{url}/__admin/health", timeout=2).ok for url in (SALESFORCE_URL, NETSUITE_URL)):
-                return process
-        except requests.RequestException:
-            time.sleep(0.3)
+        if SalesforceClient(SALESFORCE_URL).health() and NETSUITE.health():
+            return process
+        time.sleep(0.3)
     process.terminate()
     sys.exit("demo: the sandbox did not answer within 60 s; see .sandbox/sandbox.log")
 
@@ -61,7 +60,7 @@ def _meltano(*args: str) -> subprocess.CompletedProcess[str]:
 def _show_netsuite() -> None:
     print("\n== What NetSuite (sandbox) holds ==")
     for record_type in RECORD_TYPES:
-        records = requests.get(f"{NETSUITE_URL}/__admin/records/{record_type}", timeout=30).json()["records"]
+        records = NETSUITE.records(record_type)
         print(f"{record_type}: {len(records)} records")
         for record in records[:3]:
             shown = {
@@ -70,7 +69,7 @@ def _show_netsuite() -> None:
                 if k in ("id", "externalId", "companyName", "firstName", "lastName", "itemId", "tranDate", "entity")
             }
             print(f"  {json.dumps(shown, ensure_ascii=False)}")
-    stats = requests.get(f"{NETSUITE_URL}/__admin/stats", timeout=30).json()
+    stats = NETSUITE.stats()
     print(f"NetSuite sandbox counters since it started: {json.dumps(stats)}")
 
 

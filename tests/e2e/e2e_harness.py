@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
+from sandbox.client import SandboxClient
 
 ROOT = Path(__file__).resolve().parents[2]
 MELTANO = ROOT / ".venv" / "bin" / "meltano"
@@ -67,27 +67,11 @@ class MeltanoProject:
         return json.loads(result.stdout) or None
 
 
-class SandboxAdmin:
-    """Thin client of a sandbox's admin API (see docs/interfaces.md)."""
+class SandboxAdmin(SandboxClient):
+    """The shipped admin client (`sandbox.client.SandboxClient`: get/post/patch/delete/records, ...)."""
 
     def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
+        super().__init__(base_url, timeout=300)
 
     def post(self, path: str, body: dict | None = None) -> dict:
-        response = requests.post(f"{self.base_url}/__admin/{path}", json=body or {}, timeout=300)
-        response.raise_for_status()
-        return response.json() if response.content else {}
-
-    def patch(self, path: str, body: dict) -> None:
-        requests.patch(f"{self.base_url}/__admin/{path}", json=body, timeout=60).raise_for_status()
-
-    def delete(self, path: str) -> None:
-        requests.delete(f"{self.base_url}/__admin/{path}", timeout=60).raise_for_status()
-
-    def get(self, path: str) -> dict:
-        response = requests.get(f"{self.base_url}/__admin/{path}", timeout=60)
-        response.raise_for_status()
-        return response.json()
-
-    def records(self, kind: str) -> list[dict]:
-        return self.get(f"records/{kind}")["records"]
+        return super().post(path, body) or {}

@@ -13,21 +13,18 @@ from typing import Any
 import requests
 import yaml
 from requests_oauthlib import OAuth1
+from sandbox.client import NETSUITE_QUIET_KNOBS, NetSuiteClient
+from sandbox.credentials import NETSUITE
 
-ACCOUNT = "1234567_SB1"
-CONSUMER_KEY, CONSUMER_SECRET = "sandbox-consumer-key", "sandbox-consumer-secret"
-TOKEN_ID, TOKEN_SECRET = "sandbox-token-id", "sandbox-token-secret"
+ACCOUNT = NETSUITE.account_id
+CONSUMER_KEY, CONSUMER_SECRET = NETSUITE.consumer_key, NETSUITE.consumer_secret
+TOKEN_ID, TOKEN_SECRET = NETSUITE.token_id, NETSUITE.token_secret
 # Vendored copies of the recorded responses the shape tests compare with (see wire_samples/README.md).
 WIRE_SAMPLES = Path(__file__).with_name("wire_samples")
 SHARED_WIRE_SAMPLES = Path(os.environ.get("WIRE_SAMPLES_DIR", "/work/shared/wire-samples")) / "netsuite"
 RECORD = "/services/rest/record/v1"
 SUITEQL = "/services/rest/query/v1/suiteql"
-QUIET_KNOBS = {
-    "concurrency_limit": 5, "latency_ms": 0, "error_rate_500": 0, "error_rate_429": 0, "drop_rate": 0,
-    "slow_rate": 0, "locked_rate": 0, "error_script": [], "reject_external_ids": [], "drop_after_rate": 0,
-    "write_latency_ms": None,
-    "reject_external_id_pattern": None,
-}
+QUIET_KNOBS = NETSUITE_QUIET_KNOBS
 
 
 def tba(*, consumer_key: str = CONSUMER_KEY, consumer_secret: str = CONSUMER_SECRET,
@@ -43,31 +40,11 @@ def session(**kwargs: Any) -> requests.Session:
     return s
 
 
-class Admin:
-    """The sandbox admin API (docs/interfaces.md)."""
+class Admin(NetSuiteClient):
+    """The shipped admin client (`sandbox.client.NetSuiteClient`); `reset(**knobs)` restores quiet knobs."""
 
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-
-    def reset(self, **knobs: Any) -> None:
-        requests.post(f"{self.base_url}/__admin/reset", json={"knobs": True}, timeout=10).raise_for_status()
-        self.knobs(**{**QUIET_KNOBS, **knobs})
-
-    def knobs(self, **values: Any) -> dict[str, Any]:
-        response = requests.post(f"{self.base_url}/__admin/knobs", json=values, timeout=10)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def records(self, record_type: str) -> list[dict[str, Any]]:
-        response = requests.get(f"{self.base_url}/__admin/records/{record_type}", timeout=10)
-        response.raise_for_status()
-        return response.json()["records"]
-
-    def stats(self) -> dict[str, Any]:
-        return requests.get(f"{self.base_url}/__admin/stats", timeout=10).json()
-
-    def request_log(self) -> list[dict[str, Any]]:
-        return requests.get(f"{self.base_url}/__admin/requests", timeout=10).json()
+    def reset(self, **knobs: Any) -> None:  # type: ignore[override]
+        super().reset(**knobs)
 
 
 def sample(name: str) -> dict[str, Any]:

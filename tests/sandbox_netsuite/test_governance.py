@@ -74,7 +74,7 @@ def test_error_script_is_consumed_in_order(netsuite_url: str, admin: Admin) -> N
     with pytest.raises(requests.ConnectionError):
         session().put(url, json=customer(None))
     assert s.put(url, json=customer(None)).status_code == 204
-    assert admin.knobs()["error_script"] == []
+    assert admin.knobs()["fault_script"] == []
     assert [e.get("fault", "ok") for e in admin.request_log()[-5:]] == ["500", "429", "locked", "drop", "ok"]
     assert len(admin.records("customer")) == 1
 

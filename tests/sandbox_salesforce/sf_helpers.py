@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import requests
+from sandbox.client import SalesforceClient
+from sandbox.credentials import SALESFORCE
 
-DEMO = {"client_id": "sandbox-client-id", "client_secret": "sandbox-client-secret",
-        "refresh_token": "sandbox-refresh-token"}
+DEMO = {"client_id": SALESFORCE.client_id, "client_secret": SALESFORCE.client_secret,
+        "refresh_token": SALESFORCE.refresh_token}
 SMALL = {"seed": 42, "accounts": 50, "contacts": 100, "products": 20, "opportunities": 30, "invoices": 20}
 API = "/services/data/v61.0"
 
@@ -18,15 +20,12 @@ class SF:
     def __init__(self, base: str) -> None:
         self.base = base.rstrip("/")
         self.session = requests.Session()
+        self.admin_client = SalesforceClient(self.base, timeout=300)
         self._token: str | None = None
 
     def admin(self, method: str, path: str, body: Any = None, expect: int | None = None) -> Any:
-        response = self.session.request(method, f"{self.base}/__admin/{path}", json=body, timeout=300)
-        if expect is not None:
-            assert response.status_code == expect, response.text[:500]
-        else:
-            assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text[:500]}"
-        return response.json()
+        """An admin call through the shipped client (`expect`: that status, and its body is returned)."""
+        return self.admin_client.call(method, path, body, expect=expect)
 
     def reset(self, **volumes: Any) -> dict[str, Any]:
         self._token = None

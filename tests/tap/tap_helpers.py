@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
+from sandbox.client import SalesforceClient
+from sandbox.credentials import SALESFORCE
 
 TAP = str(Path(sys.executable).parent / "tap-salesforce-custom")
 
@@ -20,10 +21,8 @@ def sf_url() -> str:
 
 
 def admin(method: str, path: str, body: Any = None) -> Any:
-    """Call the Salesforce sandbox admin API; fail the test on an error answer."""
-    response = requests.request(method, f"{sf_url()}/__admin/{path}", json=body, timeout=120)
-    assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text[:300]}"
-    return response.json() if response.content else None
+    """Call the Salesforce sandbox admin API (the shipped client); an error answer fails the test."""
+    return SalesforceClient(sf_url()).call(method, path, body)
 
 
 def reset(**volumes: int) -> None:
@@ -35,9 +34,9 @@ def tap_config(**overrides: Any) -> dict[str, Any]:
     """Demo credentials against the plain-HTTP sandbox; no lookback unless a test asks for it."""
     return {
         "login_url": sf_url(),
-        "client_id": "sandbox-client-id",
-        "client_secret": "sandbox-client-secret",
-        "refresh_token": "sandbox-refresh-token",
+        "client_id": SALESFORCE.client_id,
+        "client_secret": SALESFORCE.client_secret,
+        "refresh_token": SALESFORCE.refresh_token,
         "start_date": "2000-01-01T00:00:00Z",
         "objects": ["Account"],
         "lookback_seconds": 0,

@@ -11,22 +11,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
+from sandbox.client import NETSUITE_QUIET_KNOBS, NetSuiteClient
+from sandbox.credentials import NETSUITE
 
 TARGET_EXE = str(Path(sys.executable).with_name("target-netsuite"))
-DEMO_TBA = {
-    "account_id": "1234567_SB1",
-    "consumer_key": "sandbox-consumer-key",
-    "consumer_secret": "sandbox-consumer-secret",
-    "token_id": "sandbox-token-id",
-    "token_secret": "sandbox-token-secret",
-}
-QUIET_KNOBS = {
-    "concurrency_limit": 5, "latency_ms": 0, "error_rate_500": 0, "error_rate_429": 0, "drop_rate": 0,
-    "slow_rate": 0, "locked_rate": 0, "error_script": [], "reject_external_ids": [],
-    "reject_external_id_pattern": None, "send_retry_after": True, "pool_held_s": 0, "forbidden_record_types": [],
-    "suiteql_forbidden": False,
-}
+DEMO_TBA = {"account_id": NETSUITE.account_id, **NETSUITE.tba()}
+QUIET_KNOBS = NETSUITE_QUIET_KNOBS
 CUSTOMER_SCHEMA = {
     "type": "SCHEMA",
     "stream": "customer",
@@ -56,33 +46,11 @@ def state(value: object) -> dict:
     return {"type": "STATE", "value": {"bookmarks": {"customer": {"position": value}}}}
 
 
-class NetSuiteAdmin:
-    """The sandbox's admin API (docs/interfaces.md)."""
+class NetSuiteAdmin(NetSuiteClient):
+    """The shipped admin client (`sandbox.client.NetSuiteClient`); `reset(**knobs)` restores quiet knobs."""
 
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-
-    def reset(self, **knobs: object) -> None:
-        requests.post(f"{self.base_url}/__admin/reset", json={"knobs": True}, timeout=10).raise_for_status()
-        self.knobs(**{**QUIET_KNOBS, **knobs})
-
-    def knobs(self, **values: object) -> None:
-        response = requests.post(f"{self.base_url}/__admin/knobs", json=values, timeout=10)
-        assert response.status_code == 200, response.text
-
-    def records(self, record_type: str) -> list[dict]:
-        response = requests.get(f"{self.base_url}/__admin/records/{record_type}", timeout=10)
-        response.raise_for_status()
-        return response.json()["records"]
-
-    def by_external_id(self, record_type: str) -> dict[str, dict]:
-        return {r["externalId"]: r for r in self.records(record_type) if r.get("externalId")}
-
-    def stats(self) -> dict:
-        return requests.get(f"{self.base_url}/__admin/stats", timeout=10).json()
-
-    def request_log(self) -> list[dict]:
-        return requests.get(f"{self.base_url}/__admin/requests", timeout=10).json()
+    def reset(self, **knobs: object) -> None:  # type: ignore[override]
+        super().reset(**knobs)
 
 
 @dataclass

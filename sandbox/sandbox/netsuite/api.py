@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -16,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sandbox.netsuite import suiteql
+from sandbox.netsuite.errors import external_id_refused, unsupported_media_type
 from sandbox.netsuite.governance import Governor
 from sandbox.netsuite.knobs import Knobs
 from sandbox.netsuite.records import (
@@ -34,11 +36,29 @@ from sandbox.netsuite.responses import (
     not_found,
     user_error,
 )
+from sandbox.netsuite.routes import API_ROUTES, RECORD_PREFIX, SUITEQL_PATH, path_segments
 from sandbox.netsuite.store import Store
 from sandbox.netsuite.validation import Validator
 
-RECORD_PREFIX = "/services/rest/record/v1/"
-SUITEQL_PATH = "/services/rest/query/v1/suiteql"
+# Oracle's help ("Using External IDs"): the pipe is a multi-select delimiter in REST web services.
+EXTERNAL_ID_FORBIDDEN = "|"
+
+
+def check_external_id_key(external_id: str) -> str:
+    if not external_id:
+        raise not_found()
+    if EXTERNAL_ID_FORBIDDEN in external_id:
+        raise external_id_refused()
+    return external_id
+
+
+def _json_write_body(request: Request, body: bytes) -> bytes:
+    """Writes carry JSON: any other Content-Type is refused before the body is read."""
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type != "application/json" and not (content_type.startswith("application/")
+                                                    and content_type.endswith("+json")):
+        raise unsupported_media_type(content_type)
+    return body
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(T.*)?$")
 _SUITEQL_TABLES = {
     "customer": (("customer", {}),),
@@ -96,47 +116,74 @@ class RecordApi:
         return find
 
     def dispatch(self, request: Request, account: str, body: bytes) -> Response:
-        path = request.url.path
-        if path == SUITEQL_PATH:
-            if request.method != "POST":
-                raise NetSuiteError(405, "INVALID_METHOD", f"The {request.method} method is not allowed.")
-            return self.suiteql(request, account, body)
-        if not path.startswith(RECORD_PREFIX):
-            raise NetSuiteError(404, "INVALID_URL", f"The requested URL {path} was not found on this server.")
-        parts = path[len(RECORD_PREFIX):].split("/")
-        rtype = record_type(parts[0])
-        if rtype is None or len(parts) > 2 or (len(parts) == 2 and not parts[1]):
-            raise NetSuiteError(404, "INVALID_URL", f"Record type '{parts[0]}' does not exist.")
-        renderer = Renderer(base_url(request) + RECORD_PREFIX.rstrip("/"), self.lookup(account))
-        if len(parts) == 1:
-            if request.method == "POST":
-                return self.create(request, account, rtype, _json_object(body), renderer)
-            if request.method == "GET":
-                return self.list(request, account, rtype, renderer)
+        """Match the request's decoded path segments against `API_ROUTES` and run the handler named there."""
+        segments = path_segments(request)
+        matching = [(route, captured) for route in API_ROUTES if (captured := route.match(segments)) is not None]
+        for route, captured in matching:
+            if route.method != request.method:
+                continue
+            rtype = None
+            if "type" in captured:
+                rtype = record_type(captured["type"])
+                if rtype is None:
+                    raise NetSuiteError(404, "INVALID_URL", f"Record type '{captured['type']}' does not exist.")
+            handler: Callable[..., Response] = getattr(self, f"route_{route.handler}")
+            return handler(request, account, body, rtype, captured.get("key", ""))
+        if matching:
+            captured = matching[0][1]
+            if "type" in captured and record_type(captured["type"]) is None:
+                raise NetSuiteError(404, "INVALID_URL", f"Record type '{captured['type']}' does not exist.")
             raise NetSuiteError(405, "INVALID_METHOD", f"The {request.method} method is not allowed.")
-        key = parts[1]
-        if request.method == "PUT":
-            if not key.startswith("eid:"):
-                raise NetSuiteError(405, "INVALID_METHOD",
-                                    "PUT is only supported for upserts by external ID (eid:<externalId>).")
-            return self.upsert(request, account, rtype, key[4:], _json_object(body), renderer)
+        if len(segments) > 2 and segments[:2] == ["record", "v1"]:
+            raise NetSuiteError(404, "INVALID_URL", f"Record type '{segments[2]}' does not exist.")
+        raise NetSuiteError(404, "INVALID_URL", f"The requested URL {request.url.path} was not found on this server.")
+
+    # --- route handlers: (request, account, body, record type or None, key) -> response --------------------
+
+    def _renderer(self, request: Request, account: str) -> Renderer:
+        return Renderer(base_url(request) + RECORD_PREFIX.rstrip("/"), self.lookup(account))
+
+    def route_suiteql(self, request: Request, account: str, body: bytes, rtype: None, key: str) -> Response:
+        return self.suiteql(request, account, _json_write_body(request, body))
+
+    def route_create(self, request: Request, account: str, body: bytes, rtype: RecordType, key: str) -> Response:
+        return self.create(request, account, rtype, _json_object(_json_write_body(request, body)),
+                           self._renderer(request, account))
+
+    def route_list(self, request: Request, account: str, body: bytes, rtype: RecordType, key: str) -> Response:
+        return self.list(request, account, rtype, self._renderer(request, account))
+
+    def route_upsert(self, request: Request, account: str, body: bytes, rtype: RecordType, key: str) -> Response:
+        if not key.startswith("eid:"):
+            raise NetSuiteError(405, "INVALID_METHOD",
+                                "PUT is only supported for upserts by external ID (eid:<externalId>).")
+        external_id = check_external_id_key(key[4:])
+        return self.upsert(request, account, rtype, external_id, _json_object(_json_write_body(request, body)),
+                           self._renderer(request, account))
+
+    def route_get(self, request: Request, account: str, body: bytes, rtype: RecordType, key: str) -> Response:
+        record = self._found(account, rtype, key)
+        fields = request.query_params.get("fields")
+        wanted = {f.strip() for f in fields.split(",") if f.strip()} if fields else None
+        data = self._renderer(request, account).render(rtype, record, expand=_flag(request, "expandSubResources"),
+                                                       fields=wanted)
+        return json_response(200, data, RECORD_CONTENT_TYPE)
+
+    def route_update(self, request: Request, account: str, body: bytes, rtype: RecordType, key: str) -> Response:
+        changes = _json_object(_json_write_body(request, body))
+        return self.update(request, account, rtype, self._found(account, rtype, key), changes,
+                           self._renderer(request, account))
+
+    def route_delete(self, request: Request, account: str, body: bytes, rtype: RecordType, key: str) -> Response:
+        return self.delete(account, rtype, self._found(account, rtype, key))
+
+    def _found(self, account: str, rtype: RecordType, key: str) -> dict[str, Any]:
+        if key.startswith("eid:"):
+            check_external_id_key(key[4:])
         record = self._find(account, rtype, key)
-        if request.method == "GET":
-            if record is None:
-                raise not_found()
-            fields = request.query_params.get("fields")
-            wanted = {f.strip() for f in fields.split(",") if f.strip()} if fields else None
-            data = renderer.render(rtype, record, expand=_flag(request, "expandSubResources"), fields=wanted)
-            return json_response(200, data, RECORD_CONTENT_TYPE)
-        if request.method == "PATCH":
-            if record is None:
-                raise not_found()
-            return self.update(request, account, rtype, record, _json_object(body), renderer)
-        if request.method == "DELETE":
-            if record is None:
-                raise not_found()
-            return self.delete(account, rtype, record)
-        raise NetSuiteError(405, "INVALID_METHOD", f"The {request.method} method is not allowed.")
+        if record is None:
+            raise not_found()
+        return record
 
     def _find(self, account: str, rtype: RecordType, key: str) -> dict[str, Any] | None:
         if key.startswith("eid:"):
@@ -159,6 +206,8 @@ class RecordApi:
         changes = validator.check_changes(changes)
         record = apply_changes(rtype, existing, changes, replace)
         external_id = record.get("externalId")
+        if isinstance(external_id, str) and EXTERNAL_ID_FORBIDDEN in external_id:
+            raise external_id_refused()
         self._check_rejection(external_id)
         if external_id is not None:
             other = self.store.get_by_external_id(account, rtype.name, str(external_id))
@@ -253,17 +302,33 @@ class RecordApi:
         sources = _SUITEQL_TABLES.get(query.table)
         if sources is None:
             raise suiteql.invalid_query()
+        limit, offset = _paging(request, default_limit=1000)
+        if offset % limit:
+            raise NetSuiteError(400, "INVALID_PARAMETER",
+                                f"Invalid value for the query parameter offset: {offset}. The offset must be a "
+                                f"multiple of the limit ({limit}).", query_param="offset")
+        known = set().union(*(_suiteql_columns(name, extra) for name, extra in sources))
+        aliases = {out for src, out in query.columns or () if out != src}
+        unknown = sorted(query.referenced - known - aliases)
+        if unknown:
+            raise suiteql.unknown_field(unknown[0], query.table)
         rows = []
         for rtype_name, extra in sources:
             for record in self._candidates(account, rtype_name, query):
                 rows.append(suiteql.to_row({k: _suiteql_date(v) for k, v in record.items()}, extra))
         rows.sort(key=lambda row: int(row["id"]))
         result = suiteql.execute(query, rows)
-        limit, offset = _paging(request, default_limit=1000)
         page = [{"links": [], **row} for row in result[offset:offset + limit]]
         self_href = base_url(request) + SUITEQL_PATH
         return json_response(200, _collection(self_href, request, page, offset, limit, len(result)),
                              COLLECTION_CONTENT_TYPE, headers=[("Preference-Applied", "transient")])
+
+
+def _suiteql_columns(rtype_name: str, extra: dict[str, str]) -> set[str]:
+    """The columns a SuiteQL table has: the record type's fields lower-cased, plus the view's own columns."""
+    rtype = record_type(rtype_name)
+    assert rtype is not None
+    return {name.lower() for name in rtype.fields | rtype.read_only} | set(extra) | {"id", "externalid"}
 
 
 def _suiteql_date(value: Any) -> Any:

@@ -1,11 +1,11 @@
 """The NetSuite stand-in: an ASGI app answering the real REST paths like NetSuite, plus an admin API.
 
-Request pipeline for `/services/rest/...` (handled before Starlette's middleware so a "dropped connection"
-fault can close the raw socket): authenticate (TBA or bearer) → take a slot of the account's concurrency pool
-or answer 429 at once → injected fault (script or rates) → latency → handler → release the slot, count and
-log. `/services/rest/auth/oauth2/v1/token` issues M2M tokens and is not governed. Admin routes live under
-`/__admin/` and need no auth; their record writes stand for a person working in the NetSuite UI: validated like
-API writes, but never governed and never in the request log.
+Request pipeline for `/services/rest/...` (mounted as a raw ASGI app, so a "dropped connection" fault can close
+the socket; the paths themselves are the route table `routes.API_ROUTES`): authenticate (TBA or bearer) → take a
+slot of the account's concurrency pool or answer as an exhausted pool → injected fault (script or rates) →
+latency → handler → release the slot, count and log. `/services/rest/auth/oauth2/v1/token` issues M2M tokens
+and is not governed. Admin routes live under `/__admin/` and need no auth; their record writes stand for a
+person working in the NetSuite UI: validated like API writes, but never governed and never in the request log.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from urllib.parse import parse_qsl
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
-from sandbox.netsuite.api import RECORD_PREFIX, SUITEQL_PATH, RecordApi
+from sandbox.netsuite.api import RecordApi
 from sandbox.netsuite.auth import TOKEN_PATH, AuthenticationError, Authenticator, TokenError
 from sandbox.netsuite.config import (
     ConfigError,
@@ -43,11 +43,12 @@ from sandbox.netsuite.responses import (
     error_response,
     user_error,
 )
+from sandbox.netsuite.routes import API_PREFIX, admin_routes, path_segments
 from sandbox.netsuite.store import Store
 from sandbox.netsuite.validation import Validator
+from sandbox.realism import drop_connection, html_page
 
 LOGGER = logging.getLogger("sandbox.netsuite")
-API_PREFIX = "/services/rest/"
 _WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -57,16 +58,15 @@ def _is_write(request: Request) -> bool:
 
 
 def _too_many(knobs: Knobs) -> NetSuiteError:
-    headers = {"Retry-After": str(knobs.retry_after_s)} if knobs.send_retry_after else {}
+    headers = {"Retry-After": str(knobs.retry_after_seconds)} if knobs.send_retry_after else {}
     return NetSuiteError(429, "CONCURRENCY_LIMIT_EXCEEDED", "Concurrent request limit exceeded. Request blocked.",
                          extra_headers=headers)
 
 
-# What a proxy or load balancer in front of NetSuite answers during an outage: an HTML page, not NetSuite JSON.
-_HTML_502 = (
-    "<!DOCTYPE html>\n<html>\n<head>\n<title>502 Bad Gateway</title>\n</head>\n<body>\n<h1>Bad Gateway</h1>\n"
-    "<p>The proxy server received an invalid response from an upstream server.</p>\n</body>\n</html>\n"
-)
+def _html_page(step: str) -> Response:
+    """`html502`/`html503`/`html504`: what a proxy in front of NetSuite answers in an outage (HTML, not JSON)."""
+    status = int(step[4:])
+    return Response(html_page(status), status_code=status, media_type="text/html")
 
 
 def _permission_denied(what: str) -> NetSuiteError:
@@ -77,15 +77,6 @@ def _permission_denied(what: str) -> NetSuiteError:
 
 def _unexpected() -> NetSuiteError:
     return NetSuiteError(500, "UNEXPECTED_ERROR", "An unexpected error occurred. Error ID: sandbox-injected")
-
-
-async def _drop_connection(send: Send) -> None:
-    """Close the client's socket without a response (uvicorn: the transport behind its `send`)."""
-    transport = getattr(getattr(send, "__self__", None), "transport", None)
-    if transport is None:
-        raise RuntimeError("cannot drop the connection: not served by uvicorn")
-    transport.abort()
-    await asyncio.sleep(0)
 
 
 class NetSuiteSandbox:
@@ -130,10 +121,10 @@ class NetSuiteSandbox:
             else:
                 account = self.auth.authenticate(request, self._form_params(request, body))
                 if self.knobs.pool_held() or not self.governor.admit(account):
-                    raise _too_many(self.knobs)
+                    await self._pool_exhausted()
                 admitted = True
                 is_write = _is_write(request)
-                fault = self.governor.next_fault(is_write=is_write)
+                fault = self.governor.next_fault(request.method, request.url.path, is_write=is_write)
                 response = await self._governed(request, account, body, fault, is_write)
         except AuthenticationError as exc:
             LOGGER.info("netsuite: INVALID_LOGIN for %s %s: %s", request.method, request.url.path, exc)
@@ -145,7 +136,7 @@ class NetSuiteSandbox:
             response = error_response(NetSuiteError(500, "UNEXPECTED_ERROR", "An unexpected error occurred."))
         try:
             if response is None:
-                await _drop_connection(send)
+                await drop_connection(receive, send)
             else:
                 await response(scope, receive, send)
         finally:
@@ -173,23 +164,36 @@ class NetSuiteSandbox:
             return None
         if fault == "500":
             raise _unexpected()
-        if fault == "html502":
-            return Response(_HTML_502, status_code=502, media_type="text/html")
+        if fault.startswith("html"):
+            return _html_page(fault)
         if fault == "401":
             raise InvalidLoginError()
         self._check_permission(request)
         if fault == "locked":
             raise user_error("Record has been changed since you started editing it. Please reload the record "
                              "and try again.")
+        if fault == "record_locked":
+            raise user_error("This record has been locked by a user defined workflow or by another user editing "
+                             "it. Please try again later.")
         response = self.api.dispatch(request, account, body)
         return None if fault == "drop_after" else response
 
+    async def _pool_exhausted(self) -> None:
+        """Answer a request beyond the pool: 429 at once, or (`pool_exhausted_response: invalid_login`) the
+        INVALID_LOGIN 401 some accounts send instead, after `pool_exhausted_delay_ms`."""
+        if self.knobs.pool_exhausted_delay_ms:
+            await asyncio.sleep(self.knobs.pool_exhausted_delay_ms / 1000.0)
+        if self.knobs.pool_exhausted_response == "invalid_login":
+            LOGGER.info("netsuite: pool exhausted, answered INVALID_LOGIN (pool_exhausted_response knob)")
+            raise InvalidLoginError()
+        raise _too_many(self.knobs)
+
     def _check_permission(self, request: Request) -> None:
         """The role's permissions: `forbidden_record_types` and `suiteql_forbidden` answer 403."""
-        path = request.url.path
-        if path == SUITEQL_PATH and self.knobs.suiteql_forbidden:
+        segments = path_segments(request)
+        if segments == ["query", "v1", "suiteql"] and self.knobs.suiteql_forbidden:
             raise _permission_denied("SuiteAnalytics Workbook")
-        rtype = path[len(RECORD_PREFIX):].split("/")[0] if path.startswith(RECORD_PREFIX) else None
+        rtype = segments[2] if len(segments) > 2 and segments[:2] == ["record", "v1"] else None
         if rtype is not None and rtype in self.knobs.forbidden_record_types:
             raise _permission_denied(rtype)
 
@@ -312,6 +316,9 @@ class NetSuiteSandbox:
         self.store.delete(account, rtype.name, record["id"])
         return JSONResponse({"status": "ok", "id": record["id"]})
 
+    async def admin_health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
     async def admin_stats(self, request: Request) -> Response:
         account = self._account(request)
         stats = self.governor.for_account(account).as_dict()
@@ -323,9 +330,8 @@ class NetSuiteSandbox:
 
     async def admin_knobs(self, request: Request) -> Response:
         if request.method == "POST":
-            changes = await _admin_json(request)
-            self.knobs.update(changes)
-            self.governor.reseed(seed_changed="random_seed" in changes)
+            changes = self.knobs.update(await _admin_json(request))
+            self.governor.reseed(seed_changed="fault_seed" in changes)
         return JSONResponse(self.knobs.as_dict())
 
     async def admin_accounts(self, request: Request) -> Response:
@@ -374,42 +380,20 @@ def _admin_view(sublists: dict[str, Any], record: dict[str, Any]) -> dict[str, A
     return {k: ({"items": v} if k in sublists else v) for k, v in record.items()}
 
 
-async def _health(request: Request) -> JSONResponse:
-    return JSONResponse({"status": "ok"})
 
 
 async def _knob_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=400)
 
 
-class NetSuiteApp(Starlette):
-    """Starlette for the admin routes; the real API paths bypass its middleware (see module docstring)."""
-
-    sandbox: NetSuiteSandbox
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(API_PREFIX):
-            await self.sandbox.handle_api(scope, receive, send)
-            return
-        await super().__call__(scope, receive, send)
-
-
 def create_app(data_dir: Path, config: dict[str, Any]) -> Starlette:
     """Build the NetSuite stand-in; state lives in `data_dir/netsuite.sqlite3` and survives restarts."""
     sandbox = NetSuiteSandbox(data_dir, config)
     routes = [
-        Route("/__admin/health", _health),
-        Route("/__admin/reset", sandbox.admin_reset, methods=["POST"]),
-        Route("/__admin/records/{rtype}", sandbox.admin_records),
-        Route("/__admin/records/{rtype}", sandbox.admin_create_records, methods=["POST"]),
-        Route("/__admin/records/{rtype}/{key}", sandbox.admin_record),
-        Route("/__admin/records/{rtype}/{key}", sandbox.admin_edit_record, methods=["PATCH"]),
-        Route("/__admin/records/{rtype}/{key}", sandbox.admin_delete_record, methods=["DELETE"]),
-        Route("/__admin/stats", sandbox.admin_stats),
-        Route("/__admin/requests", sandbox.admin_requests),
-        Route("/__admin/knobs", sandbox.admin_knobs, methods=["GET", "POST"]),
-        Route("/__admin/accounts", sandbox.admin_accounts),
-        Route("/__admin/m2m-clients", sandbox.admin_m2m_clients, methods=["POST"]),
+        *admin_routes(sandbox),
+        # The real API: one ASGI handler (auth, pool, faults, then `routes.API_ROUTES`), mounted as a raw app so a
+        # "dropped connection" fault can close the socket.
+        Mount(API_PREFIX.rstrip("/"), app=sandbox.handle_api),
     ]
 
     @contextlib.asynccontextmanager
@@ -417,6 +401,6 @@ def create_app(data_dir: Path, config: dict[str, Any]) -> Starlette:
         yield
         sandbox.store.close()
 
-    app = NetSuiteApp(routes=routes, exception_handlers={KnobError: _knob_error}, lifespan=lifespan)
-    app.sandbox = sandbox
+    app = Starlette(routes=routes, exception_handlers={KnobError: _knob_error}, lifespan=lifespan)
+    app.state.sandbox = sandbox
     return app

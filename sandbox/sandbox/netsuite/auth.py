@@ -5,8 +5,8 @@ as received), the query parameters and the OAuth header parameters; a JSON body 
 `InvalidLoginError` (one generic 401 body), and the precise reason goes only to the sandbox log, never a secret.
 
 M2M: the token endpoint checks a JWT client assertion (PS256/ES256 family, `kid` = certificate id, iss = client
-id, aud = token URL, scope, lifetime at most an hour) with PyJWT against the client's configured public key and
-hands out an opaque bearer token stored in SQLite until it expires.
+id, aud = token URL, scope, lifetime at most an hour, header typ JWT, a `jti` accepted once) with PyJWT
+against the client's configured public key and hands out an opaque bearer token stored in SQLite until it expires.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ class Authenticator:
             timestamp = int(oauth["oauth_timestamp"])
         except ValueError as exc:
             raise AuthenticationError("oauth_timestamp is not an integer") from exc
-        tolerance = self._knobs.timestamp_tolerance_s
+        tolerance = self._knobs.timestamp_tolerance_seconds
         if abs(time.time() - timestamp) > tolerance:
             raise AuthenticationError(f"oauth_timestamp outside +-{tolerance}s of server time")
 
@@ -151,6 +151,8 @@ class Authenticator:
             claims = jwt.decode(assertion, options={"verify_signature": False})
         except jwt.PyJWTError as exc:
             raise TokenError("invalid_request", f"unreadable client assertion: {exc}") from exc
+        if str(header.get("typ", "")).upper() != "JWT":
+            raise TokenError("invalid_request", f"client assertion header typ must be JWT, got {header.get('typ')!r}")
         kid, issuer = header.get("kid"), claims.get("iss")
         match = [
             (account, client)
@@ -167,14 +169,21 @@ class Authenticator:
                 assertion, client.public_key, algorithms=M2M_ALGORITHMS, audience=token_url, issuer=client.client_id,
                 options={"require": ["exp", "iat", "iss", "aud"]},
             )
-        except jwt.PyJWTError as exc:
-            raise TokenError("invalid_grant", f"client assertion rejected: {exc}") from exc
+        except (jwt.PyJWTError, TypeError, ValueError) as exc:
+            # TypeError/ValueError: a key of another type than the assertion's algorithm (e.g. ES256 against
+            # an RSA key) fails inside the crypto library; NetSuite answers that as a refused grant, not a 500.
+            raise TokenError("invalid_grant", f"client assertion rejected: {type(exc).__name__}: {exc}") from exc
         if verified["exp"] - verified["iat"] > 3600:
             raise TokenError("invalid_grant", "client assertion lifetime exceeds 60 minutes")
+        jti = verified.get("jti")
+        if jti is not None and not self._store.remember_nonce(
+            account.account_id, f"m2m:{client.client_id}", str(jti), int(verified["iat"]), 3600 + 300
+        ):
+            raise TokenError("invalid_grant", "client assertion jti already used (a replayed assertion)")
         scopes = _scopes(verified.get("scope"))
         if not scopes & {"rest_webservices", "restlets", "suite_analytics"}:
             raise TokenError("invalid_scope", "scope must include rest_webservices")
-        ttl = self._knobs.token_ttl_s
+        ttl = self._knobs.token_ttl_seconds
         token = secrets.token_urlsafe(48)
         self._store.save_token(token, account.account_id, client.client_id, time.time() + ttl)
         return {"access_token": token, "expires_in": str(ttl), "token_type": "Bearer"}

@@ -19,9 +19,11 @@ import os
 import sys
 from collections import Counter
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
+from sandbox.client import AdminError, NetSuiteClient
 from sandbox.netsuite.existing import seed_existing
 
 DEFAULT_URL = os.environ.get("SANDBOX_NETSUITE_URL", "http://127.0.0.1:8702")
@@ -30,7 +32,7 @@ DEFAULT_URL = os.environ.get("SANDBOX_NETSUITE_URL", "http://127.0.0.1:8702")
 _FLAG_KNOBS = {
     "concurrency_limit": int, "latency_ms": float, "write_latency_ms": float, "error_rate_500": float,
     "error_rate_429": float, "drop_rate": float, "drop_after_rate": float, "slow_rate": float, "slow_ms": float,
-    "locked_rate": float, "token_ttl_s": int,
+    "locked_rate": float, "token_ttl_seconds": int,
 }
 
 
@@ -65,13 +67,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _call(method: str, url: str, params: dict[str, str], body: dict[str, Any] | None = None) -> Any:
+    """One admin call through the shipped client; a refusal or no server is a one-line exit."""
+    base, _, path = url.partition("/__admin/")
     try:
-        response = requests.request(method, url, params=params, json=body, timeout=30)
+        return NetSuiteClient(base, timeout=30).call(method, path, body, params=params or None)
+    except AdminError as exc:
+        raise SystemExit(f"sandbox netsuite: {method} {url} -> {exc.status}: {json.dumps(exc.body)}") from None
     except requests.ConnectionError as exc:
-        raise SystemExit(f"sandbox netsuite: no sandbox answering at {url} ({type(exc).__name__})") from exc
-    if response.status_code >= 400:
-        raise SystemExit(f"sandbox netsuite: {method} {url} -> {response.status_code}: {response.text.strip()}")
-    return response.json()
+        raise SystemExit(f"sandbox netsuite: no sandbox answering at {url} ({type(exc).__name__})") from None
 
 
 def main(argv: list[str]) -> int:
@@ -84,7 +87,7 @@ def main(argv: list[str]) -> int:
             print(json.dumps(record, sort_keys=True))
         return 0
     if args.command == "get":
-        result: Any = _call("GET", f"{base}/records/{args.type}/{args.key}", params)
+        result: Any = _call("GET", f"{base}/records/{args.type}/{quote(args.key, safe=':')}", params)
     elif args.command == "reset":
         result = _call("POST", f"{base}/reset", params, {"knobs": args.knobs})
     elif args.command == "knobs":

@@ -15,21 +15,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from sandbox.credentials import NETSUITE
 from sandbox.netsuite.knobs import Knobs
+from sandbox.realism import canonical_names
 
 ACCOUNT_ID = re.compile(r"^[0-9]+(_SB[0-9]+|_RP|_TD[0-9]+)?$")
 
-DEMO_ACCOUNT = {
-    "account_id": "1234567_SB1",
-    "tba": [
-        {
-            "consumer_key": "sandbox-consumer-key",
-            "consumer_secret": "sandbox-consumer-secret",
-            "token_id": "sandbox-token-id",
-            "token_secret": "sandbox-token-secret",
-        }
-    ],
-}
+DEMO_ACCOUNT = {"account_id": NETSUITE.account_id, "tba": [NETSUITE.tba()]}
 
 DEFAULT_SUBSIDIARIES = [
     {"id": "1", "name": "Parent Company", "country": "US", "legalName": "Parent Company Inc."},
@@ -138,6 +130,10 @@ def parse_config(config: dict[str, Any]) -> SandboxConfig:
     """Validate the whole section; knob values are checked by `Knobs.update`."""
     config = dict(config or {})
     raw_accounts = config.pop("accounts", [DEMO_ACCOUNT])
+    try:
+        config = canonical_names(config, "netsuite config")
+    except ValueError as exc:
+        raise ConfigError(f"netsuite config: {exc}") from exc
     unknown = set(config) - Knobs.names()
     if unknown:
         raise ConfigError(

@@ -8,13 +8,13 @@ peak concurrency, writes) and the request log are what tests and benchmarks read
 
 from __future__ import annotations
 
-import random
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.netsuite.knobs import Knobs
+from sandbox.netsuite.knobs import WRITE_ONLY_STEPS, Knobs
+from sandbox.realism import Draws, next_script_step
 
 
 @dataclass
@@ -53,12 +53,12 @@ class Governor:
         self.default_account = default_account
         self.counters: dict[str, Counters] = {}
         self.log: deque[dict[str, Any]] = deque(maxlen=knobs.request_log_limit)
-        self.rng = random.Random(knobs.random_seed)
+        self.draws = Draws(knobs.fault_seed)
 
     def reseed(self, *, seed_changed: bool = True) -> None:
-        """Apply a changed `random_seed` / `request_log_limit` knob (an unrelated knob keeps the fault sequence)."""
+        """Apply a changed `fault_seed` / `request_log_limit` knob (an unrelated knob keeps the fault sequence)."""
         if seed_changed:
-            self.rng = random.Random(self.knobs.random_seed)
+            self.draws.reseed(self.knobs.fault_seed)
         if self.log.maxlen != self.knobs.request_log_limit:
             self.log = deque(self.log, maxlen=self.knobs.request_log_limit)
 
@@ -83,21 +83,20 @@ class Governor:
     def release(self, account: str) -> None:
         self.for_account(account).in_flight -= 1
 
-    def next_fault(self, *, is_write: bool) -> str:
-        """The fault this request suffers: the next scripted step if any, else one drawn by the rates."""
+    def next_fault(self, method: str, path: str, *, is_write: bool) -> str:
+        """The fault this request suffers: the next scripted step if it fits, else one drawn by the rates."""
         knobs = self.knobs
-        if knobs.error_script:
-            step = knobs.error_script.pop(0)
-            return "ok" if step == "locked" and not is_write else step
-        for name, rate in (("drop", knobs.drop_rate), ("drop_after", knobs.drop_after_rate),
-                           ("500", knobs.error_rate_500), ("429", knobs.error_rate_429), ("slow", knobs.slow_rate),
-                           ("locked", knobs.locked_rate if is_write else 0.0)):
-            if rate and self.rng.random() < rate:
-                return name
-        return "ok"
+        step = next_script_step(knobs.fault_script, method, path)
+        if step is not None:
+            fault = str(step.get("fault", "ok"))
+            return "ok" if fault in WRITE_ONLY_STEPS and not is_write else fault
+        drawn = self.draws.fault((("drop", knobs.drop_rate), ("drop_after", knobs.drop_after_rate),
+                                  ("500", knobs.error_rate_500), ("429", knobs.error_rate_429),
+                                  ("slow", knobs.slow_rate), ("locked", knobs.locked_rate if is_write else 0.0)))
+        return drawn or "ok"
 
     def latency_s(self, *, is_write: bool) -> float:
-        return self.knobs.sample_latency_ms(self.rng, is_write=is_write) / 1000.0
+        return self.draws.latency_ms(self.knobs.latency_spec(is_write=is_write)) / 1000.0
 
     def record(self, account: str | None, method: str, path: str, query: str, status: int, started: float,
                fault: str) -> None:

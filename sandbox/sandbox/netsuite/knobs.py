@@ -2,119 +2,53 @@
 
 Every knob is also a config key (the `netsuite:` section of the sandbox config file) and can be changed on a
 running server through `POST /__admin/knobs`, so one demo or test can make the account slow, busy or flaky
-without a restart. Unknown keys and badly typed values are refused with a message naming the key, because a
-typo that silently does nothing would make a fault-injection test pass for the wrong reason.
+without a restart. Names, validation and the draws are those of `sandbox.realism`, shared with the Salesforce
+stand-in (old names such as `random_seed` and `error_script` are accepted with a deprecation line).
 """
 
 from __future__ import annotations
 
 import copy
-import random
 import re
 import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-SCRIPT_STEPS = ("ok", "500", "429", "drop", "drop_after", "slow", "locked", "html502", "401")
+from sandbox import realism
+from sandbox.realism import KnobError
 
+__all__ = ["SCRIPT_STEPS", "WRITE_ONLY_STEPS", "KnobError", "Knobs"]
 
-class KnobError(ValueError):
-    """A knob name or value that the sandbox cannot accept."""
+SCRIPT_STEPS = ("ok", "500", "429", "drop", "drop_after", "slow", "locked", "record_locked", "html502", "html503",
+                "html504", "401")
+WRITE_ONLY_STEPS = ("locked", "record_locked")
+POOL_EXHAUSTED_RESPONSES = ("429", "invalid_login")
 
-
-def _number(name: str, value: Any, *, minimum: float = 0.0, maximum: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise KnobError(f"{name} must be a number, got {value!r}")
-    if value < minimum or (maximum is not None and value > maximum):
-        bounds = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-        raise KnobError(f"{name} must be {bounds}, got {value!r}")
-    return float(value)
-
-
-def _latency(name: str, value: Any) -> float | dict[str, float] | None:
-    """A fixed delay in ms, or {"mean": ms, "jitter": ms} (uniform) or {"mean": ms, "stddev": ms} (normal).
-
-    None is only meaningful for `write_latency_ms` (= use `latency_ms`)."""
-    if value is None and name == "write_latency_ms":
-        return None
-    if isinstance(value, dict):
-        unknown = set(value) - {"mean", "jitter", "stddev"}
-        if unknown or "mean" not in value or ("jitter" in value and "stddev" in value):
-            raise KnobError(f'{name} must be a number or {{"mean", "jitter"|"stddev"}}, got {value!r}')
-        return {k: _number(f"{name}.{k}", v) for k, v in value.items()}
-    return _number(name, value)
-
-
-def _rate(name: str, value: Any) -> float:
-    return _number(name, value, maximum=1.0)
-
-
-def _script(name: str, value: Any) -> list[str]:
-    if not isinstance(value, list) or any(step not in SCRIPT_STEPS for step in value):
-        raise KnobError(f"{name} must be a list of {', '.join(SCRIPT_STEPS)}; got {value!r}")
-    return list(value)
-
-
-def _strings(name: str, value: Any) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise KnobError(f"{name} must be a list of strings, got {value!r}")
-    return list(value)
-
-
-def _pattern(name: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise KnobError(f"{name} must be a regular expression string, got {value!r}")
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise KnobError(f"{name} is not a valid regular expression: {exc}") from exc
-    return value
-
-
-def _bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise KnobError(f"{name} must be true or false, got {value!r}")
-    return value
-
-
-def _optional_int(name: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    return int(_number(name, value))
-
-
-def _positive_int(name: str, value: Any) -> int:
-    number = _number(name, value, minimum=1)
-    if number != int(number):
-        raise KnobError(f"{name} must be a whole number, got {value!r}")
-    return int(number)
-
-
-_VALIDATORS = {
-    "concurrency_limit": _positive_int,
-    "latency_ms": _latency,
-    "write_latency_ms": _latency,
-    "error_rate_500": _rate,
-    "error_rate_429": _rate,
-    "drop_rate": _rate,
-    "drop_after_rate": _rate,
-    "slow_rate": _rate,
-    "slow_ms": _number,
-    "locked_rate": _rate,
-    "error_script": _script,
-    "reject_external_ids": _strings,
-    "reject_external_id_pattern": _pattern,
-    "retry_after_s": _positive_int,
-    "timestamp_tolerance_s": _positive_int,
-    "token_ttl_s": _positive_int,
-    "request_log_limit": _positive_int,
-    "random_seed": _optional_int,
-    "send_retry_after": _bool,
-    "pool_held_s": _number,
-    "forbidden_record_types": _strings,
-    "suiteql_forbidden": _bool,
+_VALIDATORS: dict[str, realism.Validator] = {
+    "concurrency_limit": realism.positive_whole,
+    "latency_ms": realism.latency,
+    "write_latency_ms": realism.nullable_latency,
+    "error_rate_500": realism.rate,
+    "error_rate_429": realism.rate,
+    "drop_rate": realism.rate,
+    "drop_after_rate": realism.rate,
+    "slow_rate": realism.rate,
+    "slow_ms": realism.number,
+    "locked_rate": realism.rate,
+    "fault_script": realism.fault_script(SCRIPT_STEPS),
+    "reject_external_ids": realism.strings,
+    "reject_external_id_pattern": realism.pattern,
+    "retry_after_seconds": realism.positive_whole,
+    "timestamp_tolerance_seconds": realism.positive_whole,
+    "token_ttl_seconds": realism.positive_whole,
+    "request_log_limit": realism.positive_whole,
+    "fault_seed": realism.optional_whole,
+    "send_retry_after": realism.boolean,
+    "pool_held_seconds": realism.number,
+    "pool_exhausted_response": realism.one_of(*POOL_EXHAUSTED_RESPONSES),
+    "pool_exhausted_delay_ms": realism.number,
+    "forbidden_record_types": realism.strings,
+    "suiteql_forbidden": realism.boolean,
 }
 
 
@@ -132,16 +66,18 @@ class Knobs:
     slow_rate: float = 0.0
     slow_ms: float = 5000.0
     locked_rate: float = 0.0
-    error_script: list[str] = field(default_factory=list)
+    fault_script: list[Any] = field(default_factory=list)
     reject_external_ids: list[str] = field(default_factory=list)
     reject_external_id_pattern: str | None = None
-    retry_after_s: int = 1
-    timestamp_tolerance_s: int = 300
-    token_ttl_s: int = 3600
+    retry_after_seconds: int = 1
+    timestamp_tolerance_seconds: int = 300
+    token_ttl_seconds: int = 3600
     request_log_limit: int = 10000
-    random_seed: int | None = None
+    fault_seed: int | None = None
     send_retry_after: bool = True
-    pool_held_s: float = 0.0
+    pool_held_seconds: float = 0.0
+    pool_exhausted_response: str = "429"
+    pool_exhausted_delay_ms: float = 0.0
     forbidden_record_types: list[str] = field(default_factory=list)
     suiteql_forbidden: bool = False
 
@@ -152,34 +88,30 @@ class Knobs:
     def names(cls) -> set[str]:
         return {f.name for f in fields(cls)}
 
-    def update(self, values: dict[str, Any]) -> None:
-        """Validate all values first, then apply them, so a bad request changes nothing."""
-        unknown = set(values) - self.names()
-        if unknown:
-            raise KnobError(f"unknown knob(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(self.names()))}")
-        checked = {name: _VALIDATORS[name](name, value) for name, value in values.items()}
+    @staticmethod
+    def check(values: dict[str, Any]) -> dict[str, Any]:
+        """Validated values under their current names (KnobError naming the first bad one)."""
+        return realism.validate(values, _VALIDATORS, "netsuite")
+
+    def update(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Validate all values first, then apply them, so a bad request changes nothing; returns what was set."""
+        checked = self.check(values)
         for name, value in checked.items():
             setattr(self, name, value)
-        if "pool_held_s" in checked:
-            self._pool_held_until = time.monotonic() + checked["pool_held_s"]
+        if "pool_held_seconds" in checked:
+            self._pool_held_until = time.monotonic() + checked["pool_held_seconds"]
+        return checked
 
     def pool_held(self) -> bool:
-        """Another integration holds the whole pool (`pool_held_s` seconds from when the knob was set)."""
+        """Another integration holds the whole pool (`pool_held_seconds` from when the knob was set)."""
         return time.monotonic() < self._pool_held_until
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self)}
 
-    def sample_latency_ms(self, rng: random.Random, *, is_write: bool) -> float:
-        """Draw one request's latency from the configured fixed value or distribution (never negative).
-
-        Writes use `write_latency_ms` when set: real NetSuite writes take seconds, reads far less."""
-        spec = self.write_latency_ms if is_write and self.write_latency_ms is not None else self.latency_ms
-        if not isinstance(spec, dict):
-            return spec
-        if "jitter" in spec:
-            return max(0.0, rng.uniform(spec["mean"] - spec["jitter"], spec["mean"] + spec["jitter"]))
-        return max(0.0, rng.gauss(spec["mean"], spec.get("stddev", 0.0)))
+    def latency_spec(self, *, is_write: bool) -> float | dict[str, float]:
+        """Writes use `write_latency_ms` when set: real NetSuite writes take seconds, reads far less."""
+        return self.write_latency_ms if is_write and self.write_latency_ms is not None else self.latency_ms
 
     def is_rejected(self, external_id: str | None) -> bool:
         """The rejection rule that lets tests force a permanent validation failure for chosen records."""

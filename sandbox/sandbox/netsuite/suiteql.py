@@ -6,8 +6,8 @@ replacement])` to a column and compare with `LIKE` (`%`, `_`), as the record-mat
 Parsed with a lark grammar (not regexes) so that what is not understood is refused with NetSuite's
 INVALID_PARAMETER error instead of being half-matched. Tables are the SuiteQL views of the records the sandbox
 stores: `customer`, `contact`, `item`, `transaction`, `subsidiary`. Columns are the records' top-level fields,
-lower-cased; references give their id; every value is rendered as a string (booleans "T"/"F"), and NULL
-columns are left out of the row, as NetSuite does.
+lower-cased (a column the table does not have is an error, as in NetSuite); references give their id;
+every value is rendered as a string (booleans "T"/"F"), and NULL columns are left out of the row, as NetSuite does.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import LarkError
 
-from sandbox.netsuite.responses import NetSuiteError
+from sandbox.netsuite.errors import NetSuiteError
 
 _GRAMMAR = r"""
 ?start: select
@@ -84,6 +84,7 @@ class Query:
     # (column, values) that every matching row must have: lets the store fetch only those rows (an index
     # lookup) for the `id`/`externalid` lookups clients make, instead of scanning the table.
     narrowing: tuple[str, set[str]] | None = None
+    referenced: frozenset[str] = frozenset()  # every column the query names (SELECT, WHERE, ORDER BY)
 
 
 class _Condition:
@@ -139,8 +140,15 @@ def _like(pattern: str) -> re.Pattern[str]:
 
 @v_args(inline=True)
 class _ToQuery(Transformer):  # type: ignore[type-arg]
+    def __init__(self) -> None:
+        super().__init__()
+        self.referenced: set[str] = set()  # every column named anywhere in the query (checked against the table)
+
     def colref(self, first: Token, second: Token | None = None) -> list[str]:
-        return [str(first)] + ([str(second)] if second is not None else [])
+        ref = [str(first)] + ([str(second)] if second is not None else [])
+        if ref[-1] != "*":
+            self.referenced.add(ref[-1].lower())
+        return ref
 
     def func(self, name: Token, operand: Operand, *args: str) -> Callable[[Row], str | None]:
         inner, fname = _getter(operand), str(name).lower()
@@ -242,13 +250,26 @@ def invalid_query() -> NetSuiteError:
     )
 
 
+def unknown_field(column: str, table: str) -> NetSuiteError:
+    """NetSuite refuses a column the table does not have (it does not answer NULL for it)."""
+    return NetSuiteError(
+        400, "INVALID_PARAMETER",
+        "Invalid search query. Detailed unprocessed description follows. Search error occurred: "
+        f"Field '{column}' for record '{table}' was not found. Reason: NOT_EXPOSED - Not available for channel "
+        "SEARCH",
+        query_param="q",
+    )
+
+
 def parse(text: str) -> Query:
+    transformer = _ToQuery()
     try:
-        query = _ToQuery().transform(_PARSER.parse(text.strip().rstrip(";")))
+        query = transformer.transform(_PARSER.parse(text.strip().rstrip(";")))
     except LarkError as exc:
         raise invalid_query() from exc
     if not isinstance(query, Query):
         raise invalid_query()
+    query.referenced = frozenset(transformer.referenced)
     return query
 
 

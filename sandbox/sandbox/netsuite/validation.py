@@ -14,6 +14,7 @@ from typing import Any
 
 import pycountry
 
+from sandbox.netsuite.errors import NetSuiteError, invalid_value, user_error
 from sandbox.netsuite.records import (
     ADDRESS_FIELDS,
     ADDRESS_LENGTHS,
@@ -22,7 +23,6 @@ from sandbox.netsuite.records import (
     Sublist,
     is_custom_field,
 )
-from sandbox.netsuite.responses import NetSuiteError, invalid_value, user_error
 
 Lookup = Callable[[str, str], Any]
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import requests
 
+from sandbox.client import AdminError, SalesforceClient
 from sandbox.salesforce.knobs import SEED_KEYS, Knobs
 
 _DEFAULT_URL = "http://127.0.0.1:8701"
@@ -97,16 +98,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _request(method: str, url: str, body: dict[str, Any] | None = None) -> int:
+    """One admin call through the shipped client; prints the answer (or the refusal) as JSON."""
+    base, _, path = url.partition("/__admin/")
     try:
-        response = requests.request(method, url, json=body, timeout=600)
+        answer, status = SalesforceClient(base, timeout=600).call(method, path, body), 0
+    except AdminError as exc:
+        answer, status = exc.body, 1
     except requests.ConnectionError as exc:
         raise SystemExit(f"sandbox salesforce: no sandbox answering at {url} ({type(exc).__name__}); start one "
                          "with `sandbox serve` or point --url / SANDBOX_SALESFORCE_URL at it") from None
-    try:
-        print(json.dumps(response.json(), indent=2, ensure_ascii=False))
-    except ValueError:
-        print(response.text)
-    return 0 if response.ok else 1
+    print(json.dumps(answer, indent=2, ensure_ascii=False) if not isinstance(answer, str) else answer)
+    return status
 
 
 def main(argv: list[str]) -> int:

@@ -2,18 +2,20 @@
 
 Every knob is also a config key (the `salesforce:` section of the sandbox config file) and can be changed at
 run time with `POST /__admin/knobs`, so tests and benchmarks can make the server slow, flaky or stingy on
-purpose. Faults apply only to the real API paths, never to `/__admin/`.
+purpose. Faults apply only to the real API paths, never to `/__admin/`. Names, validation, draws and the
+fault-script format are those of `sandbox.realism`, shared with the NetSuite stand-in.
 """
 
 from __future__ import annotations
 
 import copy
-import random
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from sandbox import realism
+from sandbox.credentials import SALESFORCE
 from sandbox.salesforce.data import Volumes
 
 Scope = MutableMapping[str, Any]
@@ -23,13 +25,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SEED_KEYS = tuple(f.name for f in fields(Volumes))
-CREDENTIAL_DEFAULTS: dict[str, Any] = {
-    "client_id": "sandbox-client-id",
-    "client_secret": "sandbox-client-secret",
-    "refresh_token": "sandbox-refresh-token",
-    "username": "integration@example.com",
-    "jwt_public_key": None,
-}
+CREDENTIAL_DEFAULTS: dict[str, Any] = {**SALESFORCE.as_dict(), "jwt_public_key": None}
 
 
 @dataclass
@@ -44,7 +40,7 @@ class Knobs:
     drop_rate: float = 0.0
     slow_rate: float = 0.0
     slow_ms: int = 30000
-    fault_script: list[dict[str, Any]] = field(default_factory=list)
+    fault_script: list[Any] = field(default_factory=list)  # steps: see sandbox.realism.fault_script
     fault_seed: int | None = None
     rotate_refresh_tokens: bool = False
     bulk_polls_per_state: int = 1
@@ -64,7 +60,7 @@ CONFIG_KEYS = (*SEED_KEYS, *CREDENTIAL_DEFAULTS, *KNOB_KEYS)
 
 def check_config(config: dict[str, Any]) -> None:
     """Refuse unknown keys with a message that lists the known ones (a typo must not be silently ignored)."""
-    unknown = sorted(set(config) - set(CONFIG_KEYS))
+    unknown = sorted(set(realism.canonical_names(config, "salesforce config")) - set(CONFIG_KEYS))
     if unknown:
         raise ValueError(f"salesforce sandbox: unknown config key(s) {', '.join(unknown)}; "
                          f"known keys: {', '.join(CONFIG_KEYS)}")
@@ -79,48 +75,59 @@ def volumes_from(config: dict[str, Any], overrides: dict[str, Any] | None = None
     return Volumes(**{key: int(value) for key, value in values.items()})
 
 
-_INT_KNOBS = {"api_limit", "token_ttl_seconds", "slow_ms", "bulk_polls_per_state", "bulk_max_records", "api_usage",
-              "cursor_ttl_seconds", "max_open_cursors"}
-_RATE_KNOBS = {"error_rate_503", "error_rate_500", "drop_rate", "slow_rate"}
+_FAULT_STEPS = ("ok", "drop", "slow", "401", "500", "503", "html502", "html503", "html504", "expire_sessions")
+_fault_script = realism.fault_script(_FAULT_STEPS, ("status", "drop", "delay_ms", "html", "expire_sessions"))
 
 
-def _checked_knob(key: str, value: Any) -> Any:
-    """A knob value in its working type, or ValueError naming the knob (a bad value must not break every request)."""
-    try:
-        if key in _INT_KNOBS:
-            return int(value)
-        if key in _RATE_KNOBS:
-            rate = float(value)
-            if not 0 <= rate <= 1:
-                raise ValueError("a rate is between 0 and 1")
-            return rate
-        if key == "latency_ms":
-            if isinstance(value, dict):
-                if set(value) - {"min", "max", "mean", "stddev"}:
-                    raise ValueError("use {min, max} or {mean, stddev}")
-                return {k: float(v) for k, v in value.items()}
-            return float(value or 0)
-        if key == "fault_script":
-            if not isinstance(value, list) or not all(isinstance(step, dict) for step in value):
-                raise ValueError("a list of objects")
-            return [dict(step) for step in value]
-        if key in ("fault_seed", "query_timeout_rows"):
-            return None if value is None else int(value)
-        if key == "rotate_refresh_tokens":
-            return bool(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"bad value for knob {key}: {value!r} ({exc})") from None
-    return value
+_VALIDATORS: dict[str, realism.Validator] = {
+    "api_limit": realism.whole,
+    "token_ttl_seconds": realism.positive_whole,
+    "latency_ms": realism.latency,
+    "error_rate_503": realism.rate,
+    "error_rate_500": realism.rate,
+    "drop_rate": realism.rate,
+    "slow_rate": realism.rate,
+    "slow_ms": realism.whole,
+    "fault_script": _fault_script,
+    "fault_seed": realism.optional_whole,
+    "rotate_refresh_tokens": realism.boolean,
+    "bulk_polls_per_state": realism.whole,
+    "bulk_fail_message": realism.optional_text,
+    "bulk_max_records": realism.positive_whole,
+    "query_timeout_rows": realism.optional_whole,
+    "cursor_ttl_seconds": realism.positive_whole,
+    "max_open_cursors": realism.whole,
+    "api_usage": realism.whole,  # not a knob: the usage counter, settable to test the quota
+}
+
+
+def check_knobs(values: dict[str, Any]) -> dict[str, Any]:
+    """Validated values under their current names; KnobError (a ValueError) naming the first bad one."""
+    return realism.validate(values, _VALIDATORS, "salesforce")
 
 
 @dataclass
 class Fault:
-    """What to do to one request: fail with a status, drop the connection, delay it, expire sessions first."""
+    """What to do to one request: fail with a status (a JSON error, or a proxy's HTML page), drop the
+    connection, delay it, expire sessions first."""
 
     status: int | None = None
     drop: bool = False
     delay_ms: int = 0
     expire_sessions: bool = False
+    html: bool = False
+
+
+def _named_fault(name: str, slow_ms: int) -> Fault:
+    if name == "drop":
+        return Fault(drop=True)
+    if name == "slow":
+        return Fault(delay_ms=slow_ms)
+    if name == "expire_sessions":
+        return Fault(expire_sessions=True)
+    if name.startswith("html"):
+        return Fault(status=int(name[4:]), html=True)
+    return Fault(status=int(name)) if name.isdigit() else Fault()
 
 
 class Realism:
@@ -130,35 +137,33 @@ class Realism:
         self._config = config
         self._lock = threading.Lock()
         self.knobs = self._initial_knobs()
-        self._random = random.Random(self.knobs.fault_seed)
+        self._draws = realism.Draws(self.knobs.fault_seed)
         self.api_usage = 0
         self.requests = 0
 
     def _initial_knobs(self) -> Knobs:
-        return Knobs(**{key: _checked_knob(key, copy.deepcopy(self._config[key])) for key in KNOB_KEYS
-                        if key in self._config})
+        checked = check_knobs({key: copy.deepcopy(value) for key, value in self._config.items()
+                               if key in KNOB_KEYS or key in realism.RENAMED})
+        return Knobs(**checked)
 
     def reset(self, keep_knobs: bool) -> None:
         with self._lock:
             if not keep_knobs:
                 self.knobs = self._initial_knobs()
-                self._random = random.Random(self.knobs.fault_seed)
+                self._draws.reseed(self.knobs.fault_seed)
             self.api_usage = 0
             self.requests = 0
 
     def update(self, changes: dict[str, Any]) -> None:
-        unknown = sorted(set(changes) - set(KNOB_KEYS) - {"api_usage"})
-        if unknown:
-            raise ValueError(f"unknown knob(s) {', '.join(unknown)}; known: {', '.join(KNOB_KEYS)}, api_usage")
-        checked = {key: _checked_knob(key, value) for key, value in changes.items()}
+        checked = check_knobs(changes)
         with self._lock:
             for key, value in checked.items():
                 if key == "api_usage":
                     self.api_usage = value
                 else:
                     setattr(self.knobs, key, value)
-            if "fault_seed" in changes:
-                self._random = random.Random(self.knobs.fault_seed)
+            if "fault_seed" in checked:
+                self._draws.reseed(self.knobs.fault_seed)
 
     def consume_api_call(self) -> bool:
         """Count one API call; False (and no count) once the daily quota is spent."""
@@ -172,51 +177,24 @@ class Realism:
         return f"api-usage={self.api_usage}/{self.knobs.api_limit}"
 
     def latency_seconds(self) -> float:
-        spec = self.knobs.latency_ms
         with self._lock:
-            if isinstance(spec, dict):
-                if "mean" in spec:
-                    millis = self._random.gauss(float(spec["mean"]), float(spec.get("stddev", 0)))
-                else:
-                    millis = self._random.uniform(float(spec.get("min", 0)), float(spec.get("max", 0)))
-            else:
-                millis = float(spec or 0)
-        return max(millis, 0.0) / 1000
+            return self._draws.latency_ms(self.knobs.latency_ms) / 1000
 
     def next_fault(self, method: str, path: str) -> Fault | None:
         """The scripted step for this request if the script's head matches it, else a random fault by rate."""
         with self._lock:
             self.requests += 1
-            script = self.knobs.fault_script
-            if script:
-                step = script[0]
-                if str(step.get("match", "")) in path and step.get("method", method).upper() == method:
-                    script.pop(0)
-                    return Fault(status=step.get("status"), drop=bool(step.get("drop")),
-                                 delay_ms=int(step.get("delay_ms", 0)),
-                                 expire_sessions=bool(step.get("expire_sessions")))
             knobs = self.knobs
-            roll = self._random.random()
-            for rate, fault in ((knobs.drop_rate, Fault(drop=True)), (knobs.error_rate_503, Fault(status=503)),
-                                (knobs.error_rate_500, Fault(status=500)),
-                                (knobs.slow_rate, Fault(delay_ms=knobs.slow_ms))):
-                if roll < rate:
-                    return fault
-                roll -= rate
-        return None
+            step = realism.next_script_step(knobs.fault_script, method, path)
+            if step is not None:
+                fault = _named_fault(str(step.get("fault", "ok")), knobs.slow_ms)
+                return Fault(status=step.get("status", fault.status), drop=bool(step.get("drop", fault.drop)),
+                             delay_ms=int(step.get("delay_ms", fault.delay_ms)),
+                             expire_sessions=bool(step.get("expire_sessions", fault.expire_sessions)),
+                             html=bool(step.get("html", fault.html)))
+            drawn = self._draws.fault((("drop", knobs.drop_rate), ("503", knobs.error_rate_503),
+                                       ("500", knobs.error_rate_500), ("slow", knobs.slow_rate)))
+        return None if drawn is None else _named_fault(drawn, knobs.slow_ms)
 
 
-async def abort_connection(receive: Receive, send: Send) -> None:
-    """Close the client's connection without any response, like a reset or a load balancer timeout.
-
-    ASGI has no verb for this, so the server's transport is reached through uvicorn's request cycle (the owner
-    of `receive`); on another server the response is cut off after its headers instead.
-    """
-    transport = getattr(getattr(receive, "__self__", None), "transport", None)
-    if transport is not None:
-        transport.abort()
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        return
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1000")]})
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
+abort_connection = realism.drop_connection

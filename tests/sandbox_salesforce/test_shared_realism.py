@@ -1,0 +1,83 @@
+"""The realism both stand-ins share (`sandbox.realism`): one knob vocabulary, one validator, one script format.
+
+The same knob name means the same thing on both servers, old NetSuite names still work (with a deprecation
+line) but are listed under the current name, script steps may be names or objects on both, and a proxy's
+HTML 5xx page can be injected on both.
+"""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from sf_helpers import SF
+
+from sandbox import realism
+
+QUERY = "SELECT Id FROM Account LIMIT 1"
+
+
+@pytest.fixture(autouse=True)
+def _calm(sf: SF, netsuite_url: str) -> None:
+    sf.admin("POST", "knobs", {"fault_script": [], "latency_ms": 0, "error_rate_503": 0, "error_rate_500": 0,
+                               "drop_rate": 0, "slow_rate": 0})
+    requests.post(f"{netsuite_url}/__admin/reset", json={"knobs": True}, timeout=10).raise_for_status()
+    sf.relogin()
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_salesforce_html_5xx_from_a_script_step(sf: SF, status: int) -> None:
+    sf.token()
+    sf.admin("POST", "knobs", {"fault_script": [f"html{status}", {"match": "/query", "status": status,
+                                                                  "html": True}]})
+    for _ in range(2):
+        response = sf.query(QUERY)
+        assert response.status_code == status
+        assert response.headers["Content-Type"].startswith("text/html")
+        assert response.text.startswith("<!DOCTYPE html>") and f"<title>{status} " in response.text
+    assert sf.query(QUERY).status_code == 200
+
+
+def test_salesforce_named_steps_401_mid_run_and_drop(sf: SF) -> None:
+    sf.token()
+    sf.admin("POST", "knobs", {"fault_script": ["ok", "401", "drop"]})
+    assert sf.query(QUERY).status_code == 200
+    assert sf.query(QUERY).status_code == 401
+    with pytest.raises(requests.ConnectionError):
+        sf.query(QUERY)
+    assert sf.query(QUERY).status_code == 200
+
+
+@pytest.mark.parametrize("knobs", [{"fault_script": ["boom"]}, {"fault_script": [{"status": 503, "colour": 1}]},
+                                   {"latency_ms": {"mean": 5, "spread": 1}}, {"fault_seed": "x"},
+                                   {"token_ttl_seconds": 0}])
+def test_one_validator_refuses_the_same_bad_values_on_both(sf: SF, netsuite_url: str,
+                                                           knobs: dict[str, object]) -> None:
+    name = next(iter(knobs))
+    assert name in sf.admin("POST", "knobs", knobs, expect=400)["error"]
+    response = requests.post(f"{netsuite_url}/__admin/knobs", json=knobs, timeout=10)
+    assert response.status_code == 400 and name in response.json()["error"]
+
+
+def test_shared_names_and_latency_forms_are_accepted_by_both(sf: SF, netsuite_url: str) -> None:
+    common = {"latency_ms": {"min": 0, "max": 1}, "fault_seed": 3, "token_ttl_seconds": 7200, "fault_script": []}
+    assert {k: sf.admin("POST", "knobs", common)[k] for k in common} == common
+    shown = requests.post(f"{netsuite_url}/__admin/knobs", json=common, timeout=10).json()
+    assert {k: shown[k] for k in common} == common
+    for form in ({"mean": 1, "jitter": 1}, {"mean": 1, "stddev": 1}, 2):
+        assert sf.admin("POST", "knobs", {"latency_ms": form})["latency_ms"] == form
+        shown = requests.post(f"{netsuite_url}/__admin/knobs", json={"latency_ms": form}, timeout=10).json()
+        assert shown["latency_ms"] == form
+
+
+def test_old_names_are_accepted_with_a_deprecation_line(netsuite_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    shown = requests.post(f"{netsuite_url}/__admin/knobs",
+                          json={"random_seed": 9, "error_script": ["ok"], "token_ttl_s": 60, "retry_after_s": 2,
+                                "pool_held_s": 0, "timestamp_tolerance_s": 200}, timeout=10).json()
+    assert (shown["fault_seed"], shown["fault_script"], shown["token_ttl_seconds"]) == (9, ["ok"], 60)
+    assert (shown["retry_after_seconds"], shown["timestamp_tolerance_seconds"]) == (2, 200)
+    assert not set(realism.RENAMED) & set(shown)  # only the current names are listed
+    with caplog.at_level("WARNING", logger="sandbox.realism"):
+        realism.validate({"random_seed": 1}, {"fault_seed": realism.optional_whole}, "test")
+    assert "'random_seed' is deprecated, use 'fault_seed'" in caplog.text
+    with pytest.raises(realism.KnobError, match="same knob"):
+        realism.validate({"random_seed": 1, "fault_seed": 2}, {"fault_seed": realism.optional_whole}, "test")
