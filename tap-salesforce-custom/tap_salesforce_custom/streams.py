@@ -239,7 +239,7 @@ class SalesforceStream(Stream):
 
     def get_records(self, context: Context | None) -> Iterable[Record]:
         """Read the object; a quota stop ends the stream early with its bookmark at the last sent record."""
-        if getattr(self._tap, "quota_stop", None):
+        if self.client.quota_stop:
             return
         if self.config.get("record_ids") is not None:
             yield from self._read_listed(*self.query_plan())
@@ -262,7 +262,7 @@ class SalesforceStream(Stream):
                 remember_read_start(state, READ_STARTED, "replication_key_value", read_started)
         except QuotaGuardStop as stop:
             self._deferred_max = None
-            self._tap.quota_stop = str(stop)  # type: ignore[attr-defined]
+            self.client.quota_stop = str(stop)
             self.logger.warning("%s (stream %s)", stop, self.name)
 
     def drift_safe_pages(self, start: dt.datetime | None) -> Iterator[tuple[list[Record], dict[str, dict[str, str]]]]:

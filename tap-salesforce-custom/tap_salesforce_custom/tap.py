@@ -116,7 +116,6 @@ class TapSalesforceCustom(Tap):
                                 "this often (expected from the query's totalSize or the Bulk job's record count)."),
     ).to_dict()
 
-    quota_stop: str | None = None
     _stream_order: list[str] | None = None
 
     @property
@@ -173,7 +172,7 @@ class TapSalesforceCustom(Tap):
             try:
                 streams = self._streams_from_describe()
             except QuotaGuardStop as stop:  # nothing read, nothing emitted: the next run discovers again
-                self.quota_stop = str(stop)
+                self.client.quota_stop = str(stop)
                 self.logger.warning("Discovery stopped early, no stream synced this run: %s", stop)
                 streams = []
         self._stream_order = [stream.name for stream in streams]
@@ -253,8 +252,8 @@ class TapSalesforceCustom(Tap):
             super().sync_all()
         finally:
             self._log_api_usage()
-        if self.quota_stop and self._stream_order:  # (a stop during discovery has said so already)
-            self.logger.warning("Run stopped early: %s", self.quota_stop)
+        if self.client.quota_stop and self._stream_order:  # (a stop during discovery has said so already)
+            self.logger.warning("Run stopped early: %s", self.client.quota_stop)
 
     @override
     def run_discovery(self) -> str:
