@@ -48,7 +48,7 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
 BACKOFF_CAP_S = 60.0
 #: A `Retry-After` longer than this is taken as this (a throttle budget still bounds the total wait).
 RETRY_AFTER_CAP_S = 300.0
-_TLS_CAUSE = re.compile(r"certificate verify failed[^)'\"]*|hostname .{0,80}? doesn't match[^)'\"]*")
+_TLS_CAUSE = re.compile(r"certificate verify failed[^()'\"]*|hostname .{0,80}? doesn't match[^()'\"]*")
 LOGGER = logging.getLogger("connector_kit.transport")
 
 
@@ -150,7 +150,7 @@ def tls_failure_line(url: str, exc: BaseException) -> str:
     cause = _TLS_CAUSE.search(str(exc))
     host = urlsplit(url).hostname or url
     return (f"TLS verification of {host} failed (set ca_bundle for a private CA): "
-            f"{cause.group(0) if cause else type(exc).__name__}")
+            f"{cause.group(0).strip() if cause else type(exc).__name__}")
 
 
 @dataclass

@@ -14,6 +14,7 @@ for the proxy's URL still verify at the sandbox.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -142,10 +143,8 @@ class ConnectionCounter:
                 pass
             finally:
                 for end in (source, target):
-                    try:
+                    with contextlib.suppress(OSError):
                         end.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
 
         def serve() -> None:
             while not self._stop.is_set():

@@ -13,7 +13,7 @@ import json
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -71,11 +71,16 @@ def test_cut_off_bodies_and_token_errors_are_retried_and_every_slot_comes_back(n
     with FaultProxy(netsuite, {"record": list(RECORD_FAULTS), "token": list(TOKEN_FAULTS)}) as proxy:
         client = TargetNetSuite(config=_m2m_config(proxy.url, "slots", pem, tmp_path)).client
         payload = {"subsidiary": {"id": "1"}}
-        with ThreadPoolExecutor(4) as pool:  # more writers than slots, as the target's executor
-            futures = [pool.submit(client.upsert, "customer", f"S{i}", {**payload, "companyName": f"S {i}"}, [])
-                       for i in range(8)]
-            for future in futures:
-                future.result(timeout=120)  # a leaked slot shows here as a timeout, not as a hung test
+        # More writers than slots, as the target's executor; daemon threads, so a leaked slot fails the test
+        # (a writer still waiting for a slot) instead of hanging it.
+        writers = [threading.Thread(target=client.upsert, daemon=True,
+                                    args=("customer", f"S{i}", {**payload, "companyName": f"S {i}"}, []))
+                   for i in range(8)]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join(timeout=120)
+        assert not any(writer.is_alive() for writer in writers), "a writer never got a slot"
         assert client.limiter.in_flight == 0
         assert client.limiter.window >= 1
     assert _customers(netsuite) == {f"S{i}": f"S {i}" for i in range(8)}
