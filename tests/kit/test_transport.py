@@ -144,8 +144,8 @@ def test_throttles_draw_on_the_time_budget_not_on_max_retries() -> None:
     clock = iter(float(t) for t in range(0, 1000, 10))
     waits = FakeWaits()
     transport = Transport(requests.Session(), RetryPolicy(max_retries=1, backoff_factor=1.0, max_throttle_wait=100),
-                          service="Test", timeout=5, fatal_error=FatalError, exhausted_error=ExhaustedError, stopping=waits,
-                          uniform=lowest, clock=lambda: next(clock))
+                          service="Test", timeout=5, fatal_error=FatalError, exhausted_error=ExhaustedError,
+                          stopping=waits, uniform=lowest, clock=lambda: next(clock))
     assert transport.request("GET", URL, classify=classify).status_code == 200  # 6 throttles > max_retries 1
     assert waits.waits == [10] * 6 and transport.stats.throttled == 6
 
@@ -183,7 +183,8 @@ def test_stop_retrying_wakes_a_sleeping_request() -> None:
     """A request asleep in an hour-long backoff returns as soon as the run says it is ending."""
     stopping = EnteredEvent()
     transport = Transport(requests.Session(), RetryPolicy(max_retries=3, backoff_factor=3600), service="Test",
-                          timeout=5, fatal_error=FatalError, exhausted_error=ExhaustedError, uniform=highest, stopping=stopping)
+                          timeout=5, fatal_error=FatalError, exhausted_error=ExhaustedError, uniform=highest,
+                          stopping=stopping)
     outcome: list[BaseException] = []
 
     def call() -> None:
