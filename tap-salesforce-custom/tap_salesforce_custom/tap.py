@@ -86,6 +86,9 @@ class TapSalesforceCustom(Tap):
                     description="Seconds before an HTTP call times out."),
         th.Property("max_retries", th.IntegerType, default=5,
                     description="Retries of a call failing with 5xx, SERVER_UNAVAILABLE, a timeout or a reset."),
+        th.Property("backoff_factor", th.NumberType(minimum=0), default=0.5,
+                    description="Seconds; retry n waits a random time up to `backoff_factor * 2**n` (at most 60 s), "
+                                "and at least `Retry-After`."),
         th.Property("ca_bundle", th.StringType,
                     description="CA file to verify TLS with (e.g. a corporate proxy CA). Verification is never off."),
         th.Property("schema_drift_check", th.BooleanType, default=False,
