@@ -3,7 +3,8 @@
 All three share one token call (`POST <login_url>/services/oauth2/token`) and differ only in the form body.
 The SDK's `OAuthAuthenticator` is the base, but its token call is replaced because Salesforce's answer
 carries `instance_url` (the org's API host, which the SDK drops), has no `expires_in`, may rotate the
-refresh token, and must go through the tap's own session so `ca_bundle` applies to the login host too.
+refresh token, and must go through the tap's transport (its retry policy, TLS rule and session, so `ca_bundle`
+applies to the login host too). Data calls pass the authenticator as `auth=`: each attempt is signed anew.
 
 Secrets travel over https only: a plain-http `login_url` or `instance_url` is refused unless its host is
 loopback (the local sandbox). The token store is written 0600 through a fresh private temporary file and never
@@ -26,10 +27,11 @@ from urllib.parse import urlparse, urlsplit
 
 import jwt
 import requests
+from connector_kit.transport import Transport, Verdict
 from singer_sdk.authenticators import OAuthAuthenticator
+from typing_extensions import override
 
 from tap_salesforce_custom.errors import SalesforceAuthError
-from tap_salesforce_custom.retry import RETRY_STATUSES, backoff_delay
 
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #: Salesforce accepts JWT assertions valid for at most 3 minutes; a short life limits replay.
@@ -50,22 +52,30 @@ def checked_url(url: str, setting: str) -> str:
     return url.rstrip("/")
 
 
-class SalesforceAuthenticator(OAuthAuthenticator):
-    """Shared token handling: keeps `instance_url`, fails fast with a secret-free one-line message."""
+def classify_token_response(response: requests.Response) -> Verdict:
+    """The token endpoint: 429 and 5xx are retried; any other answer (200 or a refusal) is the caller's to read."""
+    if response.status_code == 429 or response.status_code >= 500:
+        return Verdict.retry(f"token endpoint answered HTTP {response.status_code}")
+    return Verdict.done()
+
+
+class SalesforceAuthenticator(OAuthAuthenticator, requests.auth.AuthBase):
+    """Shared token handling: keeps `instance_url`, fails fast with a secret-free one-line message.
+
+    A `requests` auth object: passed as `auth=`, it signs every prepared request (every attempt) itself.
+    """
 
     flow = "base"
 
-    def __init__(self, config: t.Mapping[str, t.Any], session: requests.Session) -> None:
-        """Keep the config and the tap's HTTP session (its TLS verification settings apply here too)."""
+    def __init__(self, config: t.Mapping[str, t.Any], transport: Transport) -> None:
+        """Keep the config and the transport of token calls (the tap's session: `ca_bundle` applies here too)."""
         login_url = checked_url(str(config.get("login_url") or "https://login.salesforce.com"), "login_url")
         super().__init__(
             auth_endpoint=f"{login_url}/services/oauth2/token",
             client_id=config.get("client_id"),
             client_secret=config.get("client_secret"),
         )
-        self._http = session
-        self._timeout = float(config.get("request_timeout") or 300)
-        self._max_retries = int(config.get("max_retries") if config.get("max_retries") is not None else 5)
+        self._transport = transport
         self.login_url = login_url
         self.instance_url: str | None = None
 
@@ -95,30 +105,9 @@ class SalesforceAuthenticator(OAuthAuthenticator):
         self.on_token_response(body)
 
     def _post_token(self) -> requests.Response:
-        """POST the grant, retrying only transient failures (5xx, resets, timeouts): a 400 is final."""
-        for attempt in range(self._max_retries + 1):
-            try:
-                response = self._http.post(
-                    self.auth_endpoint,
-                    data=self.oauth_request_body,
-                    headers={"Accept": "application/json"},
-                    timeout=self._timeout,
-                    verify=self._http.verify,  # explicit: REQUESTS_CA_BUNDLE must not override ca_bundle
-                )
-                reason = f"HTTP {response.status_code}"
-                if response.status_code not in RETRY_STATUSES:
-                    return response
-            except requests.exceptions.SSLError as exc:
-                msg = f"TLS verification of {self.auth_endpoint} failed (set ca_bundle for a private CA): {exc}"
-                raise SalesforceAuthError(msg) from None
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                reason = type(exc).__name__
-            if attempt < self._max_retries:
-                delay = backoff_delay(attempt)
-                self.logger.warning("Salesforce token call failed (%s); retry %d in %.1fs", reason, attempt + 1, delay)
-                time.sleep(delay)
-        msg = f"Salesforce token request to {self.auth_endpoint} failed {self._max_retries + 1} times: {reason}"
-        raise SalesforceAuthError(msg)
+        """POST the grant through the transport: 429/5xx, resets and timeouts are retried, any other answer is final."""
+        return self._transport.request("POST", self.auth_endpoint, classify=classify_token_response,
+                                       data=self.oauth_request_body, headers={"Accept": "application/json"})
 
     def on_token_response(self, body: dict[str, t.Any]) -> None:
         """Hook for flows that must act on the token response (refresh-token rotation)."""
@@ -132,9 +121,12 @@ class SalesforceAuthenticator(OAuthAuthenticator):
             detail = f"HTTP {response.status_code}"
         return f"Salesforce authentication failed ({self.flow} flow, HTTP {response.status_code}): {detail}"
 
-    def bearer_header(self) -> dict[str, str]:
-        """Authorization header for data calls."""
-        return {"Authorization": f"Bearer {self.access_token}"}
+    @override
+    def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        """Sign one prepared request (every attempt, as `auth=`): log in first when no token is held."""
+        self.ensure_token()
+        request.headers["Authorization"] = f"Bearer {self.access_token}"
+        return request
 
 
 class RefreshTokenAuthenticator(SalesforceAuthenticator):
@@ -147,9 +139,9 @@ class RefreshTokenAuthenticator(SalesforceAuthenticator):
 
     flow = "refresh_token"
 
-    def __init__(self, config: t.Mapping[str, t.Any], session: requests.Session) -> None:
+    def __init__(self, config: t.Mapping[str, t.Any], transport: Transport) -> None:
         """Pick the newest refresh token: the token store's if present, else the configured one."""
-        super().__init__(config, session)
+        super().__init__(config, transport)
         store = config.get("token_store_path")
         self._store = Path(store).expanduser() if store else None
         configured = config.get("refresh_token")
@@ -226,9 +218,9 @@ class JWTBearerAuthenticator(SalesforceAuthenticator):
 
     flow = "jwt"
 
-    def __init__(self, config: t.Mapping[str, t.Any], session: requests.Session) -> None:
+    def __init__(self, config: t.Mapping[str, t.Any], transport: Transport) -> None:
         """Load the private key once, from `private_key` text or `private_key_path`."""
-        super().__init__(config, session)
+        super().__init__(config, transport)
         key = config.get("private_key")
         if not key and config.get("private_key_path"):
             try:
@@ -284,7 +276,7 @@ AUTHENTICATORS: dict[str, type[SalesforceAuthenticator]] = {
 }
 
 
-def build_authenticator(config: t.Mapping[str, t.Any], session: requests.Session) -> SalesforceAuthenticator:
+def build_authenticator(config: t.Mapping[str, t.Any], transport: Transport) -> SalesforceAuthenticator:
     """The authenticator for `auth_flow`, after checking the settings that flow needs."""
     flow = str(config.get("auth_flow") or "refresh_token")
     if flow not in AUTHENTICATORS:
@@ -297,4 +289,4 @@ def build_authenticator(config: t.Mapping[str, t.Any], session: requests.Session
     if missing:
         msg = f"auth_flow {flow} needs setting(s): {', '.join(missing)}"
         raise SalesforceAuthError(msg)
-    return AUTHENTICATORS[flow](config, session)
+    return AUTHENTICATORS[flow](config, transport)

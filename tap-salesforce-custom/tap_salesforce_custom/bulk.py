@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import codecs
 import csv
-import time
 import typing as t
 
-import requests
+from connector_kit.transport import TRANSIENT_ERRORS
 from urllib3.exceptions import ProtocolError
 
 from tap_salesforce_custom.errors import BulkJobError, SalesforceAPIError
-from tap_salesforce_custom.retry import backoff_delay
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
+
+    import requests
 
     from tap_salesforce_custom.client import SalesforceClient
 
@@ -25,6 +25,8 @@ if t.TYPE_CHECKING:
 RESULTS_PAGE_RECORDS = 50_000
 POLL_FIRST_DELAY = 0.5
 POLL_MAX_DELAY = 15.0
+#: A streamed results page cut off mid-way: the transport's transient errors, and urllib3's own while streaming.
+BODY_CUT_OFF: tuple[type[Exception], ...] = (*TRANSIENT_ERRORS, ProtocolError)
 
 
 def _csv_rows(response: requests.Response) -> Iterator[dict[str, str]]:
@@ -88,7 +90,9 @@ class BulkQueryJob:
             if state in {"Failed", "Aborted"}:
                 msg = f"Bulk 2.0 job {self.job_id} ended {state}: {info.get('errorMessage') or 'no message'}"
                 raise BulkJobError(msg)
-            time.sleep(delay)
+            if self.client.transport.pause(delay):
+                msg = f"Bulk 2.0 job {self.job_id} not polled further: the run is stopping"
+                raise SalesforceAPIError(msg)
             delay = min(POLL_MAX_DELAY, delay * 2)
 
     def _results(self) -> Iterator[dict[str, str]]:
@@ -96,7 +100,8 @@ class BulkQueryJob:
         while True:
             params = {"maxRecords": RESULTS_PAGE_RECORDS, **({"locator": locator} if locator else {})}
             done = 0
-            for attempt in range(self.client.max_retries + 1):
+            attempt = 0
+            while True:
                 response = self.client.request("GET", f"jobs/query/{self.job_id}/results", params=params, stream=True)
                 try:
                     for index, row in enumerate(_csv_rows(response)):
@@ -104,13 +109,10 @@ class BulkQueryJob:
                             done += 1
                             yield row
                     break
-                except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, ProtocolError) as exc:
-                    if attempt >= self.client.max_retries:
-                        msg = f"Bulk 2.0 results of job {self.job_id} kept failing: {type(exc).__name__}"
-                        raise SalesforceAPIError(msg) from None
-                    self.client.logger.warning("Bulk 2.0 results cut off after %d rows (%s); reading the page again",
-                                               done, type(exc).__name__)
-                    time.sleep(backoff_delay(attempt))
+                except BODY_CUT_OFF as exc:
+                    self.client.transport.backoff(attempt, f"Bulk 2.0 results of job {self.job_id}",
+                                                  f"{type(exc).__name__} after {done} rows of the page")
+                    attempt += 1
                 finally:
                     response.close()
             locator = response.headers.get("Sforce-Locator")

@@ -1,7 +1,8 @@
-"""HTTP access to one Salesforce org: auth, retries, the API quota guard, REST query paging, describe.
+"""HTTP access to one Salesforce org: auth, the API quota guard, REST query paging, describe.
 
 One `SalesforceClient` is shared by every stream of a run so that the token (one token call per run), the
-connection pool and the last-seen API usage are shared too.
+connection pool, the last-seen API usage and the quota-stop state are shared too. Waiting, retrying, TLS and
+re-signing are connector_kit's `Transport`; this module brings Salesforce's `classify_salesforce`.
 """
 
 from __future__ import annotations
@@ -10,26 +11,24 @@ import datetime as dt
 import logging
 import os
 import re
-import time
 import typing as t
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 import msgspec
 import requests
+from connector_kit.transport import RetryPolicy, Transport, Verdict
 
 from tap_salesforce_custom.auth import SalesforceAuthenticator, build_authenticator
 from tap_salesforce_custom.errors import QuotaGuardStop, SalesforceAPIError, SalesforceFatalError
-from tap_salesforce_custom.retry import RETRY_STATUSES, backoff_delay
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
 LOGGER = logging.getLogger("tap-salesforce-custom")
 
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
 RETRY_ERROR_CODES = frozenset({"SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"})
-#: Re-logins allowed for one request: a fresh token that is refused again means a real auth problem.
-MAX_RELOGINS = 2
 _USAGE = re.compile(r"(?P<kind>per-app-api-usage|api-usage)=(?P<used>\d+)/(?P<limit>\d+)")
 _DECODER = msgspec.json.Decoder()
 
@@ -77,6 +76,27 @@ def _error_code(response: requests.Response) -> tuple[str, str]:
     return str(first.get("errorCode") or ""), (message[0] if message else "")
 
 
+def classify_salesforce(response: requests.Response, method: str, url: str,
+                        ok_statuses: t.Collection[int] = (200, 201, 204)) -> Verdict:
+    """Salesforce's rules, as the SDK's `validate_response`: 429, 5xx, SERVER_UNAVAILABLE, UNABLE_TO_LOCK_ROW and
+    a concurrent-request REQUEST_LIMIT_EXCEEDED are retried; the daily REQUEST_LIMIT_EXCEEDED is a clean
+    `QuotaGuardStop`; anything else is a one-line `SalesforceAPIError` carrying the code and status."""
+    if response.status_code in ok_statuses:
+        return Verdict.done()
+    code, message = _error_code(response)
+    reason = f"HTTP {response.status_code} {code}".strip()
+    if code == "REQUEST_LIMIT_EXCEEDED" and "concurrent" not in message.lower():
+        msg = f"quota guard: Salesforce answered REQUEST_LIMIT_EXCEEDED ({message}); stopped cleanly"
+        return Verdict.fatal(QuotaGuardStop(msg))
+    if response.status_code == 429 or code == "REQUEST_LIMIT_EXCEEDED":
+        return Verdict.throttled(reason)
+    if response.status_code in RETRY_STATUSES or code in RETRY_ERROR_CODES:
+        return Verdict.retry(reason)
+    detail = f"{code}: {message}" if code else response.text[:200].replace("\n", " ")
+    msg = f"Salesforce {method} {url.split('?')[0]} failed: HTTP {response.status_code} {detail}"
+    return Verdict.fatal(SalesforceAPIError(msg, code=code, status=response.status_code))
+
+
 class SalesforceClient:
     """Authenticated, retried, quota-guarded requests to the org's REST and Bulk 2.0 APIs."""
 
@@ -90,12 +110,19 @@ class SalesforceClient:
             raise SalesforceFatalError(msg)
         self.session.headers["Accept-Encoding"] = "gzip"
         self.api_version = str(config.get("api_version") or "61.0")
-        self.timeout = float(config.get("request_timeout") or 300)
-        self.max_retries = int(config.get("max_retries") if config.get("max_retries") is not None else 5)
+        retries = config.get("max_retries")
+        policy = RetryPolicy(max_retries=int(retries) if retries is not None else 5,
+                             backoff_factor=float(config.get("backoff_factor") or 0.5))
+        self.transport = Transport(self.session, policy, service="Salesforce",
+                                   timeout=float(config.get("request_timeout") or 300), verify=self.session.verify,
+                                   fatal_error=SalesforceAPIError, exhausted_error=SalesforceAPIError, logger=logger)
         self.max_usage_percent = float(config.get("max_api_usage_percent") or 80)
-        self.auth: SalesforceAuthenticator = build_authenticator(config, self.session)
+        self.auth: SalesforceAuthenticator = build_authenticator(config, self.transport.unlimited())
         self.usage: dict[str, tuple[int, int]] = {}
+        #: API calls sent (token calls are not API calls: they do not count against the org's quota).
         self.calls = 0
+        #: Why the quota guard stopped this run (None while it goes on): every stream reads it and stops.
+        self.quota_stop: str | None = None
         #: Salesforce's clock when the first call after `mark_read_start()` was sent (see `server_sent_time`).
         self.read_started: dt.datetime | None = None
         self._marking = False
@@ -140,67 +167,25 @@ class SalesforceClient:
         guard_quota: bool = True,
         stream: bool = False,
     ) -> requests.Response:
-        """Send one API call: re-login on 401 INVALID_SESSION_ID, retry transient failures, guard the quota.
+        """Send one API call through the transport: re-login on a 401, retry what `classify_salesforce` retries.
 
         `path` is relative to the instance (`/services/data/...`, as `nextRecordsUrl` is) or to
         `data_url` when it does not start with `/services/`. `guard_quota=False` is only for clean-up calls
         (aborting a Bulk job) that must go out even after the quota guard stopped the run.
         """
-        relogins = 0
-        attempt = 0
-        while True:
+        url = self._url(path)
+
+        def before_attempt() -> None:
             if guard_quota:
                 self.check_quota()
-            self.auth.ensure_token()
-            url = self._url(path)
-            try:
-                response = self.session.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json,
-                    headers={**self.auth.bearer_header(), **(headers or {})},
-                    timeout=self.timeout,
-                    verify=self.session.verify,  # explicit: REQUESTS_CA_BUNDLE must not override ca_bundle
-                    stream=stream,
-                )
-            except requests.exceptions.SSLError as exc:
-                msg = f"TLS verification of {url.split('?')[0]} failed (set ca_bundle for a private CA): {exc}"
-                raise SalesforceAPIError(msg) from None
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-                self.calls += 1
-                reason = type(exc).__name__
-            else:
-                self.calls += 1
-                self._note_usage(response)
-                if response.status_code in ok_statuses:
-                    return response
-                code, message = _error_code(response)
-                if response.status_code == 401 and relogins < MAX_RELOGINS:
-                    relogins += 1
-                    self.logger.info("Salesforce session expired (%s); logging in again", code or "401")
-                    self.auth.invalidate()
-                    continue
-                if code == "REQUEST_LIMIT_EXCEEDED" and "concurrent" not in message.lower():
-                    msg = f"quota guard: Salesforce answered REQUEST_LIMIT_EXCEEDED ({message}); stopped cleanly"
-                    raise QuotaGuardStop(msg)
-                retryable = (
-                    response.status_code in RETRY_STATUSES
-                    or code in RETRY_ERROR_CODES
-                    or code == "REQUEST_LIMIT_EXCEEDED"
-                )
-                if not retryable:
-                    detail = f"{code}: {message}" if code else response.text[:200].replace("\n", " ")
-                    msg = f"Salesforce {method} {url.split('?')[0]} failed: HTTP {response.status_code} {detail}"
-                    raise SalesforceAPIError(msg, code=code, status=response.status_code)
-                reason = f"HTTP {response.status_code} {code}".strip()
-            if attempt >= self.max_retries:
-                msg = f"Salesforce {method} {url.split('?')[0]} still failing after {attempt + 1} attempts: {reason}"
-                raise SalesforceAPIError(msg)
-            delay = backoff_delay(attempt)
-            attempt += 1
-            self.logger.warning("Salesforce call failed (%s); retry %d in %.1fs", reason, attempt, delay)
-            time.sleep(delay)
+            self.calls += 1
+
+        def classify(response: requests.Response) -> Verdict:
+            self._note_usage(response)
+            return classify_salesforce(response, method, url, ok_statuses)
+
+        return self.transport.request(method, url, classify=classify, auth=self.auth, before_attempt=before_attempt,
+                                      params=params, json=json, headers=headers, stream=stream)
 
     def _url(self, path: str) -> str:
         """The URL of an API path; an absolute URL (a `nextRecordsUrl`) only on the instance's own host, so the

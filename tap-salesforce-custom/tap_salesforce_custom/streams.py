@@ -94,16 +94,6 @@ def window_start(bookmark: str | None, read_started: str | None, lookback_second
     return max(anchors) - dt.timedelta(seconds=lookback_seconds) if anchors else None
 
 
-def quota_stopped(client: SalesforceClient) -> str | None:
-    """Why the quota guard stopped this run (None: it did not). The state lives on the run's shared client."""
-    return t.cast("str | None", getattr(client, "quota_stop", None))
-
-
-def record_quota_stop(client: SalesforceClient, stop: QuotaGuardStop) -> None:
-    """Remember on the shared client that the quota guard stopped the run: later streams read nothing."""
-    client.quota_stop = str(stop)  # type: ignore[attr-defined,unused-ignore]  # declared by the shared client
-
-
 class Bookmark:
     """One bookmark in a stream's state, with the read start saved beside it: every rule of the module docstring.
 
@@ -306,7 +296,7 @@ class SalesforceStream(Stream):
     @override
     def get_records(self, context: Context | None) -> Iterable[Record]:
         """Read the object; a quota stop ends the stream early with its bookmark at the last sent record."""
-        if quota_stopped(self.client):
+        if self.client.quota_stop:
             return
         bookmark = self.bookmark = self.new_bookmark(context)
         if self.settings.record_ids is not None:
@@ -329,7 +319,7 @@ class SalesforceStream(Stream):
                 bookmark.complete(read_started)
         except QuotaGuardStop as stop:
             bookmark.discard()
-            record_quota_stop(self.client, stop)
+            self.client.quota_stop = str(stop)
             self.logger.warning("%s (stream %s)", stop, self.name)
 
     def drift_safe_pages(self, start: dt.datetime | None) -> Iterator[tuple[list[Record], dict[str, dict[str, str]]]]:

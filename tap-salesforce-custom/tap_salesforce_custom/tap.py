@@ -37,7 +37,7 @@ from tap_salesforce_custom.client import SalesforceClient
 from tap_salesforce_custom.discovery import object_schema, parent_first, replication_key
 from tap_salesforce_custom.errors import QuotaGuardStop, SalesforceFatalError
 from tap_salesforce_custom.settings import TapSettings
-from tap_salesforce_custom.streams import OpportunityStream, SalesforceStream, quota_stopped, record_quota_stop
+from tap_salesforce_custom.streams import OpportunityStream, SalesforceStream
 
 if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
@@ -93,6 +93,9 @@ class TapSalesforceCustom(Tap):
                     description="Seconds before an HTTP call times out."),
         th.Property("max_retries", th.IntegerType(minimum=0), default=5,
                     description="Retries of a call failing with 5xx, SERVER_UNAVAILABLE, a timeout or a reset."),
+        th.Property("backoff_factor", th.NumberType(minimum=0), default=0.5,
+                    description="Seconds; retry n waits a random time up to `backoff_factor * 2**n` (at most 60 s), "
+                                "and at least `Retry-After`."),
         th.Property("ca_bundle", th.StringType,
                     description="CA file to verify TLS with (e.g. a corporate proxy CA). Verification is never off."),
         th.Property("schema_drift_check", th.BooleanType, default=False,
@@ -178,7 +181,7 @@ class TapSalesforceCustom(Tap):
             try:
                 streams = self._streams_from_describe()
             except QuotaGuardStop as stop:  # nothing read, nothing emitted: the next run discovers again
-                record_quota_stop(self.client, stop)
+                self.client.quota_stop = str(stop)
                 self.logger.warning("Discovery stopped early, no stream synced this run: %s", stop)
                 streams = []
         self._stream_order = [stream.name for stream in streams]
@@ -262,9 +265,8 @@ class TapSalesforceCustom(Tap):
             super().sync_all()
         finally:
             self._log_api_usage()
-        stop = quota_stopped(self.client)
-        if stop and self._stream_order:  # (a stop during discovery has said so already)
-            self.logger.warning("Run stopped early: %s", stop)
+        if self.client.quota_stop and self._stream_order:  # (a stop during discovery has said so already)
+            self.logger.warning("Run stopped early: %s", self.client.quota_stop)
 
     @override
     def run_discovery(self) -> str:

@@ -2,7 +2,9 @@
 
 Both are `requests` auth objects that are applied every time a request is *prepared*, so each retry of a request
 carries a fresh signature (TBA: new nonce and timestamp, which NetSuite refuses to see twice) or a valid bearer
-token (M2M: refreshed shortly before it expires).
+token (M2M: refreshed shortly before it expires). The M2M token call goes through the shared transport (its retry
+policy, TLS rule and stop signal) without taking a slot of the limiter: it runs inside `auth=` of a request
+that already holds one.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import jwt
 import requests
+from connector_kit.transport import RetryPolicy, Transport, Verdict
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from requests_oauthlib import OAuth1
@@ -46,10 +49,6 @@ _EC_ALGORITHMS = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES51
 
 class AuthError(Exception):
     """Credentials are refused or unusable; the run cannot go on. The message never carries a secret."""
-
-
-class TokenEndpointUnavailable(requests.ConnectionError):
-    """The token endpoint answered 429/5xx: a transient failure, retried like a dropped connection."""
 
 
 class TokenBasedAuth(requests.auth.AuthBase):
@@ -86,6 +85,9 @@ class TokenBasedAuth(requests.auth.AuthBase):
     def invalidate(self) -> None:
         """Nothing is cached for TBA; present so callers can treat both auth kinds alike."""
 
+    def use_transport(self, transport: Transport) -> None:
+        """TBA makes no call of its own; present so callers can treat both auth kinds alike."""
+
 
 class MachineToMachineAuth(requests.auth.AuthBase):
     """OAuth 2.0 client credentials with a JWT client assertion; the bearer token is cached until near expiry."""
@@ -108,22 +110,28 @@ class MachineToMachineAuth(requests.auth.AuthBase):
         self._session = session
         self._timeout = timeout
         try:
-            self._key = load_pem_private_key(private_key_pem.encode(), password=None)
+            key = load_pem_private_key(private_key_pem.encode(), password=None)
         except (ValueError, TypeError) as exc:
             msg = "private_key is not a readable unencrypted PEM private key"
             raise AuthError(msg) from exc
-        if isinstance(self._key, rsa.RSAPrivateKey):
-            self._algorithm = "PS256"
-        elif isinstance(self._key, ec.EllipticCurvePrivateKey) and self._key.curve.name in _EC_ALGORITHMS:
-            self._algorithm = _EC_ALGORITHMS[self._key.curve.name]
+        self._key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+        if isinstance(key, rsa.RSAPrivateKey):
+            self._key, self._algorithm = key, "PS256"
+        elif isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name in _EC_ALGORITHMS:
+            self._key, self._algorithm = key, _EC_ALGORITHMS[key.curve.name]
         else:
-            curve = getattr(getattr(self._key, "curve", None), "name", None)
-            kind = f"an EC {curve} key" if curve else f"a {type(self._key).__name__.lstrip('_')}"
+            curve = getattr(getattr(key, "curve", None), "name", None)
+            kind = f"an EC {curve} key" if curve else f"a {type(key).__name__.lstrip('_')}"
             msg = f"private_key is {kind}; NetSuite M2M needs RSA (PS256) or EC P-256/P-384/P-521 (ES256/384/512)"
             raise AuthError(msg)
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expires_at = 0.0
+        self._transport: Transport | None = None
+
+    def use_transport(self, transport: Transport) -> None:
+        """The transport of the token calls (the client's, without its limiter)."""
+        self._transport = transport
 
     def client_assertion(self) -> str:
         """A signed JWT as NetSuite's token endpoint wants it (kid = certificate id, aud = token URL)."""
@@ -139,25 +147,19 @@ class MachineToMachineAuth(requests.auth.AuthBase):
         return jwt.encode(claims, self._key, algorithm=self._algorithm, headers={"kid": self._certificate_id})
 
     def _fetch_token(self) -> None:
-        response = self._session.post(
+        transport = self._transport or Transport(self._session, RetryPolicy(max_retries=0, backoff_factor=1.0),
+                                                 service="NetSuite", timeout=self._timeout, verify=self._verify,
+                                                 fatal_error=AuthError, exhausted_error=AuthError)
+        response = transport.request(
+            "POST",
             self._token_url,
+            classify=classify_token_response,
             data={
                 "grant_type": "client_credentials",
                 "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
                 "client_assertion": self.client_assertion(),
             },
-            timeout=self._timeout,
-            verify=self._verify,
         )
-        if response.status_code == 429 or response.status_code >= 500:
-            msg = f"NetSuite token endpoint unavailable (HTTP {response.status_code})"
-            raise TokenEndpointUnavailable(msg)
-        if response.status_code != 200:
-            msg = (
-                f"NetSuite token endpoint refused the client assertion (HTTP {response.status_code}"
-                f"{_oauth_error(response)})"
-            )
-            raise AuthError(msg)
         try:
             body = response.json()
             self._token = str(body["access_token"])
@@ -182,6 +184,17 @@ class MachineToMachineAuth(requests.auth.AuthBase):
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = f"Bearer {self.bearer_token()}"
         return request
+
+
+def classify_token_response(response: requests.Response) -> Verdict:
+    """NetSuite's token endpoint: 200 is done, 429/5xx are retried, any other answer refuses the assertion."""
+    status = response.status_code
+    if status == 200:
+        return Verdict.done()
+    if status == 429 or status >= 500:
+        return Verdict.retry(f"token endpoint unavailable (HTTP {status})")
+    msg = f"NetSuite token endpoint refused the client assertion (HTTP {status}{_oauth_error(response)})"
+    return Verdict.fatal(AuthError(msg))
 
 
 def _oauth_error(response: requests.Response) -> str:

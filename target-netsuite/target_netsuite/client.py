@@ -1,4 +1,8 @@
-"""HTTP client for the NetSuite REST Record and SuiteQL APIs: timeouts, retries, and one shared concurrency window.
+"""HTTP client for the NetSuite REST Record and SuiteQL APIs: NetSuite's rules on the shared transport.
+
+The waiting, retrying, slot keeping, TLS and re-signing rules are connector_kit's `Transport`; this module
+brings NetSuite's `classify_netsuite` (which answers are throttling, transient, or a record's own error) and
+the operations. The invariants below hold through the transport.
 
 NetSuite gives an account a small pool of concurrent requests (5 on a standard account) shared by every
 integration; past it the REST API answers 429. Each write takes seconds, so throughput is set by how well the
@@ -11,7 +15,7 @@ A busy account is waited out, not counted out: 429s draw on a time budget (`max_
 `max_retries`, and the log says how long the request has waited. A request that timed out may still be running
 inside NetSuite, so its slot stays taken for another `request_timeout` (and the timeout cuts the window like a
 429): the account never sees more than `max_concurrency` requests from us. Every slot is given back in a
-`finally`, whatever the transport raises. TLS verification failures are never retried.
+`finally`, whatever an attempt raises. TLS verification failures are never retried.
 """
 
 from __future__ import annotations
@@ -21,16 +25,13 @@ import decimal
 import ipaddress
 import json
 import logging
-import random
 import re
-import threading
-import time
 import typing as t
-from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
+from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 import requests
+from connector_kit.transport import AdaptiveLimiter, RequestStats, RetryPolicy, Transport, Verdict
 from requests.adapters import HTTPAdapter
 
 if t.TYPE_CHECKING:
@@ -38,9 +39,8 @@ if t.TYPE_CHECKING:
 
 RECORD_PATH = "/services/rest/record/v1"
 SUITEQL_PATH = "/services/rest/query/v1/suiteql"
-RETRYABLE_STATUSES = frozenset({401, 408, 429, 500, 502, 503, 504})
-MAX_RETRY_AFTER_S = 300.0
-MAX_BACKOFF_S = 60.0
+THROTTLE_STATUSES = frozenset({401, 429})
+RETRYABLE_STATUSES = frozenset({408, 500, 502, 503, 504})
 #: Records NetSuite refuses for a moment only (another user, a workflow or a script holds the record): retried.
 TRANSIENT_400 = re.compile(
     r"has been changed|record (?:is )?locked|locked by|RCRD_HAS_BEEN_CHANGED|RCRD_LOCKED|try again later",
@@ -51,12 +51,6 @@ TRANSIENT_400 = re.compile(
 RECORD_TYPE_PATTERN = re.compile(r"(?:[a-z][A-Za-z0-9]*|custom(?:record|transaction)[a-z0-9_]+)\Z")
 #: NetSuite account ids: `1234567`, `1234567_SB1` (sandbox), `1234567_RP` (release preview), `TSTDRV1234567`.
 ACCOUNT_ID_PATTERN = re.compile(r"(?:TSTDRV)?[0-9]+(?:_(?:SB[0-9]+|RP|TD[0-9]+))?\Z", re.IGNORECASE)
-_TRANSIENT_EXCEPTIONS = (
-    requests.Timeout,
-    requests.ConnectionError,
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.ContentDecodingError,
-)
 _LOGGER = logging.getLogger("target_netsuite.client")
 
 
@@ -83,22 +77,6 @@ class RecordError(Exception):
 
     def __str__(self) -> str:
         return f"{self.status} {self.code}: {self.detail}"
-
-
-@dataclass
-class RequestStats:
-    """Counters for the run report and the benchmark."""
-
-    requests: int = 0
-    throttled: int = 0
-    retries: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def count(self, *, throttled: bool = False, retry: bool = False) -> None:
-        with self.lock:
-            self.requests += 1
-            self.throttled += throttled
-            self.retries += retry
 
 
 def checked_account_id(account_id: object) -> str:
@@ -182,73 +160,30 @@ def json_body(response: requests.Response, what: str) -> dict:
     return body
 
 
-class AdaptiveLimiter:
-    """Requests-in-flight window shared by all streams: halved on a 429, regrown fast up to just below the level
-    that was refused, then only slowly probed above it (one more request per `PROBE_WINDOWS` windows of
-    successes), so the window settles at the account's free capacity with about one 429 per probe."""
+def classify_netsuite(response: requests.Response) -> Verdict:
+    """NetSuite's rules, as the SDK's `validate_response`: 429 (and a 401 once the credentials were proven) is
+    throttling; 408, 5xx and a record locked for a moment are retried; any other 4xx is the record's error."""
+    status = response.status_code
+    if status < 400:
+        return Verdict.done()
+    code, detail, _ = error_details(response)
+    reason = f"HTTP {status} {code}: {detail[:200]}"
+    if status in THROTTLE_STATUSES:
+        return Verdict.throttled(reason)
+    if status in RETRYABLE_STATUSES or (status == 400 and TRANSIENT_400.search(detail)):
+        return Verdict.retry(reason)
+    return Verdict.record_error(reason)
 
-    PROBE_WINDOWS = 32
 
-    def __init__(self, ceiling: int) -> None:
-        self._ceiling = float(ceiling)
-        self._window = float(ceiling)
-        self._refused_at = float(ceiling) + 1  # the window at the last 429: the known limit is below it
-        self._in_flight = 0
-        self._last_cut = 0.0
-        self._cond = threading.Condition()
-
-    @property
-    def window(self) -> float:
-        return self._window
-
-    @property
-    def ceiling(self) -> int:
-        return int(self._ceiling)
-
-    def acquire(self) -> float:
-        """Wait for a free slot; returns the start time, to be passed back to `release`."""
-        with self._cond:
-            while self._in_flight >= int(self._window):
-                self._cond.wait()
-            self._in_flight += 1
-            return time.monotonic()
-
-    def release(self, started: float, *, throttled: bool) -> None:
-        """Give a slot back: a 429 cuts the window, a success regrows it."""
-        with self._cond:
-            self._in_flight -= 1
-            if throttled:
-                self._cut(started)
-            elif self._window < self._refused_at - 1:
-                self._window = min(self._ceiling, self._window + 1.0 / self._window)
-            else:
-                self._window = min(self._ceiling, self._window + 1.0 / (self._window * self.PROBE_WINDOWS))
-            self._cond.notify_all()
-
-    def timed_out(self, started: float, hold: float) -> None:
-        """A request timed out: congestion (cut the window now), and its slot stays taken for `hold` seconds more,
-        because NetSuite may still be working on it and counts it against the account's pool."""
-        with self._cond:
-            self._cut(started)
-        timer = threading.Timer(hold, self._free)
-        timer.daemon = True
-        timer.start()
-
-    def _free(self) -> None:
-        with self._cond:
-            self._in_flight -= 1
-            self._cond.notify_all()
-
-    def _cut(self, started: float) -> None:
-        # Requests already in flight when the window was cut would cut it again for the same congestion.
-        if started >= self._last_cut:
-            self._refused_at = self._window
-            self._window = max(1.0, self._window / 2)
-            self._last_cut = time.monotonic()
+def classify_netsuite_at_start_up(response: requests.Response) -> Verdict:
+    """As `classify_netsuite`, but a 401 is an answer: bad credentials must stop the run at once."""
+    if response.status_code == 401:
+        return Verdict.record_error("HTTP 401")
+    return classify_netsuite(response)
 
 
 class NetSuiteClient:
-    """One NetSuite account: a pooled session, the auth, the shared limiter, and the retry policy."""
+    """One NetSuite account: a pooled session, the auth, and the shared transport (limiter, retry policy)."""
 
     def __init__(
         self,
@@ -264,45 +199,25 @@ class NetSuiteClient:
         verify: str | bool = True,
     ) -> None:
         self.base_url = base_url
-        # Passed on every request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override `session.verify`.
-        self.verify = verify
         self.session = session
         self.auth = auth
-        self.limiter = AdaptiveLimiter(max_concurrency)
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff_factor = backoff_factor
-        self.max_throttle_wait = max_throttle_wait
-        self.stats = RequestStats()
-        self._closing = threading.Event()
+        policy = RetryPolicy(max_retries=max_retries, backoff_factor=backoff_factor,
+                             max_throttle_wait=max_throttle_wait)
+        # A request that timed out may still run inside NetSuite: its slot stays taken another request_timeout.
+        self.limiter = AdaptiveLimiter(max_concurrency, timeout_hold=timeout)
+        self.transport = Transport(session, policy, service="NetSuite", timeout=timeout, verify=verify,
+                                   limiter=self.limiter, fatal_error=FatalError, exhausted_error=RetriesExhausted,
+                                   logger=_LOGGER)
+        auth.use_transport(self.transport.unlimited())
         self._warned: set[tuple[str, str]] = set()
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max_concurrency + 2)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
 
-    # --- the transport -------------------------------------------------------------------------------------
-
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        """Exponential backoff with jitter (half fixed, half random, capped), never sooner than Retry-After."""
-        ceiling = min(MAX_BACKOFF_S, self.backoff_factor * 2**attempt)
-        backoff = ceiling / 2 + random.uniform(0, ceiling / 2)
-        if retry_after is not None:
-            return min(MAX_RETRY_AFTER_S, retry_after) + backoff / 4
-        return backoff
-
-    @staticmethod
-    def _retry_after(response: requests.Response) -> float | None:
-        value = response.headers.get("Retry-After")
-        if not value:
-            return None
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            try:
-                when = parsedate_to_datetime(value)
-            except (TypeError, ValueError):
-                return None
-            return max(0.0, (when - datetime.datetime.now(tz=datetime.UTC)).total_seconds())
+    @property
+    def stats(self) -> RequestStats:
+        """Requests, throttled answers and retries of this run (token calls not included)."""
+        return self.transport.stats
 
     def request(
         self,
@@ -315,98 +230,31 @@ class NetSuiteClient:
         attempts: int | None = None,
         retry_unauthorized: bool = True,
     ) -> requests.Response:
-        """Send with retries; returns the first non-retryable response, raises `RetriesExhausted` otherwise.
+        """Send through the transport; returns the first answer `classify_netsuite` does not retry.
 
         Failures (5xx, timeouts, dropped or cut-off connections, a record locked for a moment) get `attempts`
         tries; throttling (429, and a 401 once the credentials have been proven) gets `max_throttle_wait`
-        seconds of waiting instead. Every attempt is a new `session.request`, so the auth object signs it anew
-        (fresh TBA nonce/timestamp).
+        seconds of waiting instead. At start-up (`retry_unauthorized=False`) a 401 is answered at once.
         """
-        attempts = attempts or self.max_retries + 1
         data = None if body is None else json.dumps(body, default=json_default)
         send_headers = {"Accept": "application/json", **(headers or {})}
         if data is not None:
             send_headers["Content-Type"] = "application/json"
-        host = urlsplit(self.base_url).hostname
-        reason = ""
-        failures = throttles = sent = 0
-        throttled_since: float | None = None
-        while True:
-            started = self.limiter.acquire()
-            retry_after = None
-            throttled = timed_out = False
-            response: requests.Response | None = None
-            try:
-                response = self.session.request(
-                    method,
-                    f"{self.base_url}{path}",
-                    params=params,
-                    data=data,
-                    headers=send_headers,
-                    auth=self.auth,
-                    timeout=self.timeout,
-                    verify=self.verify,
-                )
-            except requests.exceptions.SSLError as exc:
-                cause = re.search(r"certificate verify failed[^)'\"]*|hostname .{0,80}? doesn't match[^)'\"]*", str(exc))
-                msg = (
-                    f"TLS verification of {host} failed (set ca_bundle for a private CA): "
-                    f"{cause.group(0) if cause else type(exc).__name__}"
-                )
-                raise FatalError(msg) from None
-            except requests.exceptions.ReadTimeout:
-                timed_out = True
-                reason = f"no answer from {host} within request_timeout {self.timeout:g}s"
-            except _TRANSIENT_EXCEPTIONS as exc:
-                reason = f"{type(exc).__name__} talking to {host}"
-            else:
-                status = response.status_code
-                code, detail, _ = error_details(response) if status >= 400 else ("", "", None)
-                throttled = status == 429 or (status == 401 and retry_unauthorized)
-                transient = status in RETRYABLE_STATUSES or (status == 400 and TRANSIENT_400.search(detail))
-                if status == 401 and not retry_unauthorized or not transient:
-                    return response
-                reason = f"HTTP {status} {code}: {detail[:200]}"
-                retry_after = self._retry_after(response)
-                if status == 401:
-                    self.auth.invalidate()
-            finally:
-                sent += 1
-                self.stats.count(throttled=throttled, retry=sent > 1)
-                if timed_out:
-                    self.limiter.timed_out(started, hold=self.timeout)
-                else:
-                    self.limiter.release(started, throttled=throttled)
-            if throttled:
-                now = time.monotonic()
-                throttled_since = throttled_since or now
-                delay = self._delay(throttles, retry_after)
-                throttles += 1
-                waited = now - throttled_since
-                if waited + delay > self.max_throttle_wait:
-                    msg = (
-                        f"{method} {path}: NetSuite still busy after waiting {waited:.0f}s "
-                        f"(max_throttle_wait_seconds {self.max_throttle_wait:g}); last answer: {reason}"
-                    )
-                    raise RetriesExhausted(msg)
-                _LOGGER.info(
-                    "NetSuite busy (%s): waited %.0fs of %gs so far; retrying %s %s in %.1fs",
-                    reason, waited, self.max_throttle_wait, method, path, delay,
-                )
-            else:
-                failures += 1
-                if failures >= attempts:
-                    msg = f"{method} {path} failed after {failures} attempts; last error: {reason}"
-                    raise RetriesExhausted(msg)
-                delay = self._delay(failures - 1, retry_after)
-                _LOGGER.info("Retrying %s %s in %.2fs after %s", method, path, delay, reason)
-            if self._closing.wait(delay):
-                msg = f"{method} {path} not retried: the run is stopping; last error: {reason}"
-                raise RetriesExhausted(msg)
+        return self.transport.request(
+            method,
+            f"{self.base_url}{path}",
+            classify=classify_netsuite if retry_unauthorized else classify_netsuite_at_start_up,
+            auth=self.auth,
+            relogins=1 if retry_unauthorized else 0,
+            max_retries=None if attempts is None else attempts - 1,
+            params=params,
+            data=data,
+            headers=send_headers,
+        )
 
     def stop_retrying(self) -> None:
         """A run that is failing should not linger in backoff sleeps: requests now fail at their next retry."""
-        self._closing.set()
+        self.transport.stop_retrying()
 
     def close(self) -> None:
         self.stop_retrying()

@@ -230,7 +230,7 @@ class TargetNetSuite(TargetInternals):
             "backoff_factor",
             th.NumberType(minimum=0),
             default=1.0,
-            description="Seconds; retry n waits between half and all of `backoff_factor * 2**n` (at most 60 s), "
+            description="Seconds; retry n waits a random time up to `backoff_factor * 2**n` (at most 60 s), "
             "and at least `Retry-After`.",
         ),
         th.Property(

@@ -17,7 +17,6 @@ import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from responses import matchers
-from tap_salesforce_custom import retry as retry_module
 from tap_salesforce_custom.bulk import BulkQueryJob
 from tap_salesforce_custom.client import SalesforceClient, parse_limit_info
 from tap_salesforce_custom.discovery import compound_components, field_schema, replication_key
@@ -29,12 +28,7 @@ INSTANCE = "https://org.my.example.test"
 TOKEN_URL = f"{LOGIN}/services/oauth2/token"
 DATA = f"{INSTANCE}/services/data/v61.0"
 CONFIG = {"login_url": LOGIN, "client_id": "cid", "client_secret": "very-secret", "refresh_token": "rt-1",
-          "max_retries": 3}
-
-
-@pytest.fixture(autouse=True)
-def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(retry_module, "BACKOFF_BASE", 0.001)
+          "max_retries": 3, "backoff_factor": 0.001}
 
 
 def _token(rsps: responses.RequestsMock, **extra: str) -> None:
@@ -91,7 +85,7 @@ def test_transient_errors_are_retried_then_give_up() -> None:
     _ok(responses.mock, f"{DATA}/sobjects/", {"sobjects": []})
     assert SalesforceClient(CONFIG).describe_global() == []
     responses.add(responses.GET, f"{DATA}/sobjects/Account/describe", status=500, json=[{"errorCode": "X"}])
-    with pytest.raises(SalesforceAPIError, match="still failing after 4 attempts"):
+    with pytest.raises(SalesforceAPIError, match="failed after 4 attempts"):
         SalesforceClient(CONFIG).describe("Account")
 
 
