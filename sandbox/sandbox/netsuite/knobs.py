@@ -34,8 +34,8 @@ def _number(name: str, value: Any, *, minimum: float = 0.0, maximum: float | Non
 def _latency(name: str, value: Any) -> float | dict[str, float] | None:
     """A fixed delay in ms, or {"mean": ms, "jitter": ms} (uniform) or {"mean": ms, "stddev": ms} (normal).
 
-    None is only meaningful for `write_latency_ms` (= use `latency_ms`)."""
-    if value is None and name == "write_latency_ms":
+    None is only meaningful for `write_latency_ms` (= use `latency_ms`) and `async_latency_ms` (= the write latency)."""
+    if value is None and name in ("write_latency_ms", "async_latency_ms"):
         return None
     if isinstance(value, dict):
         unknown = set(value) - {"mean", "jitter", "stddev"}
@@ -115,6 +115,9 @@ _VALIDATORS = {
     "pool_held_s": _number,
     "forbidden_record_types": _strings,
     "suiteql_forbidden": _bool,
+    "async_processors": _positive_int,
+    "async_latency_ms": _latency,
+    "async_fail_after": _optional_int,
 }
 
 
@@ -144,6 +147,10 @@ class Knobs:
     pool_held_s: float = 0.0
     forbidden_record_types: list[str] = field(default_factory=list)
     suiteql_forbidden: bool = False
+    # REST async processors (batch jobs; see jobs.py): how many tasks run at once, and how long each one takes.
+    async_processors: int = 1
+    async_latency_ms: float | dict[str, float] | None = None
+    async_fail_after: int | None = None
 
     def __post_init__(self) -> None:
         self._pool_held_until = 0.0
@@ -175,6 +182,16 @@ class Knobs:
 
         Writes use `write_latency_ms` when set: real NetSuite writes take seconds, reads far less."""
         spec = self.write_latency_ms if is_write and self.write_latency_ms is not None else self.latency_ms
+        return self._sample(rng, spec)
+
+    def sample_async_latency_ms(self, rng: random.Random) -> float:
+        """One async task's time in a processor: `async_latency_ms`, else that of a synchronous write."""
+        if self.async_latency_ms is None:
+            return self.sample_latency_ms(rng, is_write=True)
+        return self._sample(rng, self.async_latency_ms)
+
+    @staticmethod
+    def _sample(rng: random.Random, spec: float | dict[str, float]) -> float:
         if not isinstance(spec, dict):
             return spec
         if "jitter" in spec:
