@@ -326,7 +326,7 @@ class NetSuiteClient:
         data = None if body is None else json.dumps(body, default=json_default)
         send_headers = {"Accept": "application/json", **(headers or {})}
         if data is not None:
-            send_headers["Content-Type"] = "application/json"
+            send_headers.setdefault("Content-Type", "application/json")  # a batch is a collection (batches.py)
         host = urlsplit(self.base_url).hostname
         reason = ""
         failures = throttles = sent = 0

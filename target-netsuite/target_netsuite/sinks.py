@@ -39,6 +39,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers._batch import BaseBatchFileEncoding
     from singer_sdk.sinks import Sink
 
+    from target_netsuite.batches import BatchWriter
     from target_netsuite.matching import Matcher
     from target_netsuite.reconcile import Reconciler
     from target_netsuite.target import TargetNetSuite
@@ -60,6 +61,7 @@ class LoadServices:
     parked: ParkedRecords
     reference_wait: dt.timedelta
     matcher: Matcher
+    batches: BatchWriter
     reconciler: Reconciler | None = None  # `reconcile: true`: compare, never write
     dry_run: bool = False
     sinks: list[NetSuiteSink] = field(default_factory=list)
@@ -301,12 +303,15 @@ class NetSuiteSink(BatchSink):
         if internal_id is not None:
             self.services.resolver.remember((self.record_type, write.external_id), internal_id)
 
+    def _start_writes(self, writes: list[Write]) -> dict[Future[None], Write]:
+        """The `write_mode` step: one request per record, batches for the async processors, or both (batches.py);
+        each future ends with that write's own outcome."""
+        return self.services.batches.send(self.record_type, writes, self._send)
+
     def _write_wave(self, writes: list[Write], retried: dict[str, ParkedRecord]) -> None:
         """Send a wave concurrently; on a failure that is not the record's fault, stop starting new requests,
         account for the finished ones, and raise so that no STATE follows."""
-        futures: dict[Future[None], Write] = {
-            self.services.executor.submit(self._send, write): write for write in self._resolved(writes, retried)
-        }
+        futures = self._start_writes(self._resolved(writes, retried))
         fatal: BaseException | None = None
         for future in as_completed(futures):
             if future.cancelled():
