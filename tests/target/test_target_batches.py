@@ -5,7 +5,6 @@ is in flight, and dry_run."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -154,13 +153,11 @@ def test_sandbox_restarted_while_a_job_is_in_flight(tmp_path: Path) -> None:
         config_file = tmp_path / "config.json"
         config_file.write_text(json.dumps(config))
         records = [customer(f"R{i:03}") for i in range(200)]
-        stdin = "".join(json.dumps(m) + "\n" for m in _messages(records))
-        target = subprocess.Popen([TARGET_EXE, "--config", str(config_file)], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  env={**os.environ})
-        assert target.stdin is not None
-        target.stdin.write(stdin)
-        target.stdin.close()
+        stdin_file = tmp_path / "input.jsonl"
+        stdin_file.write_text("".join(json.dumps(m) + "\n" for m in _messages(records)))
+        with stdin_file.open() as stdin:
+            target = subprocess.Popen([TARGET_EXE, "--config", str(config_file)], stdin=stdin,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 60
         while not any(t["progress"] == "succeeded" for j in _jobs(url) for t in j["tasks"]):
             assert time.monotonic() < deadline and target.poll() is None
