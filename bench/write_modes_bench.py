@@ -26,9 +26,12 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from target_bench import BIN, ROOT, SCHEMA, TBA, Sandbox  # noqa: E402
+from target_bench import BIN, ROOT, SCHEMA, TBA, Sandbox
 
 MODES = ("sync", "async", "auto")
+HEADER = ("| write_mode | ceiling (records/s) | records/s | % of ceiling | wall time (s) | requests | % answered 429 "
+          "| async jobs | records in jobs | customers in NetSuite |\n"
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
 
 def _written(sandbox: Sandbox) -> int:
@@ -141,16 +144,15 @@ Machine: {platform.machine()}, 2 CPUs shared with other work, Python {platform.p
 loopback. Command: {command} (run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}).
 
 Account: C = {args.limit} concurrent requests, P = {args.processors} REST async processors, L = {args.latency_ms:g} ms
-per record written (1 s scaled down ×{1000 / args.latency_ms:g}; ratios stay). {args.records} new customers per mode,
+per record written (1 s scaled down x{1000 / args.latency_ms:g}; ratios stay). {args.records} new customers per mode,
 target `max_concurrency` = C, `match_mode: create`.
 
-| write_mode | ceiling (records/s) | records/s | % of ceiling | wall time (s) | requests | % answered 429 | async jobs | records in jobs | customers in NetSuite |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+{HEADER}
 {chr(10).join(rows)}
 
 Ceilings: `sync` C/L, `async` P/L, `auto` (C+P)/L. Records/s is measured from NetSuite's first to its last write
 (sampled every 0.25 s); the wall time adds the target's start-up and end. At real latencies (L = 3-10 s) the fixed
-costs (start-up, polling, the tail of the last job) weigh ×{1000 / args.latency_ms:g} less against the writes.
+costs (start-up, polling, the tail of the last job) weigh x{1000 / args.latency_ms:g} less against the writes.
 
 ![records/s over time](write_modes.png)
 """

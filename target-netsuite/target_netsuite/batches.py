@@ -122,7 +122,11 @@ class BatchWriter:
         self._open: list[_Batch] = []
         self._shared: deque[tuple[Write, Future[None]]] | None = None  # auto: the queue both pools take from
         self._shared_sender: tuple[str, SendOne] | None = None
+        self._wave_started = time.monotonic()
+        self._sync_done = 0  # auto: records each pool finished in this wave, for the split
+        self._async_done = 0
         self._thread: threading.Thread | None = None
+        self._batch_requests = False  # the batch thread is submitting or polling (auto: one worker stands back)
 
     # --- the sink's one call -------------------------------------------------------------------------------
 
@@ -148,9 +152,10 @@ class BatchWriter:
         shared = deque(pairs)
         with self._lock:
             self._shared, self._shared_sender = shared, (record_type, send_one)
+            self._wave_started, self._sync_done, self._async_done = time.monotonic(), 0, 0
             self._start()
-        for _ in range(min(self.workers, len(pairs))):
-            self.executor.submit(self._take_one_by_one, shared, send_one)
+        for index in range(min(self.workers, len(pairs))):
+            self.executor.submit(self._take_one_by_one, shared, send_one, yields=index == 0)
         return futures
 
     def close(self) -> None:
@@ -160,9 +165,14 @@ class BatchWriter:
 
     # --- auto: synchronous workers on the shared queue -----------------------------------------------------
 
-    @staticmethod
-    def _take_one_by_one(shared: deque[tuple[Write, Future[None]]], send_one: SendOne) -> None:
+    def _take_one_by_one(self, shared: deque[tuple[Write, Future[None]]], send_one: SendOne, *,
+                         yields: bool = False) -> None:
+        """A synchronous worker; the one that `yields` leaves its slot to the batch thread while that one has
+        requests to make, so submits, polls and result reads are never starved by the synchronous writes."""
         while True:
+            if yields:
+                with self._lock:
+                    self._lock.wait_for(lambda: not self._batch_requests, timeout=MAX_POLL_S)
             try:
                 write, future = shared.popleft()
             except IndexError:
@@ -175,14 +185,24 @@ class BatchWriter:
                 future.set_exception(exc)
             else:
                 future.set_result(None)
+            with self._lock:
+                self._sync_done += 1
 
     def _take_for_batch(self) -> None:
         """auto: move records from the shared queue into a batch while a job slot is free (caller holds the lock)."""
         shared = self._shared
         if shared is None or self._shared_sender is None:
             return
-        while len(self._open) + len(self._waiting) < MAX_OPEN_JOBS["auto"] and len(shared) >= MIN_ASYNC_BATCH:
-            size = min(MAX_BATCH, len(shared) // 2)
+        while len(self._open) + len(self._waiting) < MAX_OPEN_JOBS["auto"]:
+            # The async pool's fair share of what is left, by the rates both pools showed so far in this wave (half
+            # each until both have finished something): both pools should run out of work at about the same time.
+            queued = sum(len(b.writes) for b in (*self._open, *self._waiting))
+            elapsed = max(1e-3, time.monotonic() - self._wave_started)
+            sync_rate, async_rate = self._sync_done / elapsed, self._async_done / elapsed
+            share = async_rate / (async_rate + sync_rate) if sync_rate and async_rate else 0.5
+            size = min(MAX_BATCH, int(share * (len(shared) + queued)) - queued)
+            if size < MIN_ASYNC_BATCH:
+                return
             taken = []
             for _ in range(size):
                 try:
@@ -220,10 +240,19 @@ class BatchWriter:
                     wake = min((b.next_poll for b in self._open), default=time.monotonic() + 0.05)
                     self._lock.wait(timeout=max(0.005, min(0.05, wake - time.monotonic())))
                     continue
-            if batch is not None:
-                self._guarded(self._submit, batch)
-            for job in due:
-                self._guarded(self._poll, job)
+            self._requesting(True)
+            try:
+                if batch is not None:
+                    self._guarded(self._submit, batch)
+                for job in due:
+                    self._guarded(self._poll, job)
+            finally:
+                self._requesting(False)
+
+    def _requesting(self, busy: bool) -> None:
+        with self._lock:
+            self._batch_requests = busy
+            self._lock.notify_all()
 
     def _guarded(self, step: Callable[[_Batch], None], batch: _Batch) -> None:
         """Any failure of a submit or poll is not the records' fault: every write of the batch fails the run."""
@@ -298,6 +327,9 @@ class BatchWriter:
             return
         with self._lock:
             self._open.remove(batch)
+            for other in self._open:  # the processors moved on to the next job: look at it soon
+                other.poll_delay = FIRST_POLL_S
+                other.next_poll = min(other.next_poll, time.monotonic() + FIRST_POLL_S)
         self._read_results(batch)
 
     def _read_results(self, batch: _Batch) -> None:
@@ -330,6 +362,8 @@ class BatchWriter:
                 transient.append((write, future))
             else:
                 _settle(future, error)
+        with self._lock:
+            self._async_done += len(batch.writes) - len(transient)
         if transient:
             self._again(batch, transient)
 

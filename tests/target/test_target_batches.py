@@ -189,3 +189,33 @@ def test_dry_run_submits_no_batch(admin: NetSuiteAdmin, config: dict, tmp_path: 
     assert _jobs(netsuite_url) == []
     assert admin.records("customer") == []
     assert not [e for e in admin.request_log() if e["method"] == "PUT"]
+
+
+CONTACT_SCHEMA = {
+    "type": "SCHEMA", "stream": "contact", "key_properties": ["externalId"],
+    "schema": {"type": "object", "properties": {"externalId": {"type": "string"}, "lastName": {"type": "string"},
+                                                "company": {"type": "object"}, "subsidiary": {"type": "object"}}},
+}
+
+
+def test_children_get_parent_ids_from_task_results(admin: NetSuiteAdmin, config: dict, tmp_path: Path,
+                                                   netsuite_url: str) -> None:
+    """Customers written in a batch, then contacts referencing them: the internal ids come from the task results
+    (no SuiteQL lookup besides the start-up check)."""
+    customers = [customer(f"PB{i:02}") for i in range(40)]
+    contacts = [{"type": "RECORD", "stream": "contact", "record": {
+        "externalId": f"CB{i:02}", "lastName": f"Contact {i}", "subsidiary": {"id": "1"},
+        "company": {"externalId": f"PB{i % 40:02}", "type": "customer"}}} for i in range(40)]
+    messages = [CUSTOMER_SCHEMA, CONTACT_SCHEMA, *customers, *contacts,
+                {"type": "STATE", "value": {"bookmarks": {"all": {"done": True}}}}]
+    run = run_target({**config, "write_mode": "async", "match_mode": "create"}, messages, tmp_path)
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    by_eid = admin.by_external_id("customer")
+    written = admin.by_external_id("contact")
+    assert len(written) == 40
+    for i in range(40):
+        assert written[f"CB{i:02}"]["company"]["id"] == by_eid[f"PB{i % 40:02}"]["id"]
+    suiteql = [e for e in admin.request_log() if e["path"].endswith("/suiteql")]
+    assert len(suiteql) == 1  # the connection check
+    assert [job["record_type"] for job in _jobs(netsuite_url)] == ["customer", "contact"]
