@@ -10,8 +10,9 @@ own result. Invariants:
   exception (not the record's fault: the run stops before state advances). The sink waits for every future of a
   wave before `process_batch` returns, so STATE follows only final outcomes, polling included.
 - The `X-NetSuite-idempotency-key` is a UUID derived from the batch's content (record type, `replace`, the items
-  sorted by external id, the attempt number): a target killed after submitting and rerun with the same records gets
-  `400 IDEMPOTENCY_ERROR` with the job's Location and takes that job's results instead of submitting twice.
+  in order, the attempt number), and batch boundaries are content-defined: a target killed after submitting and
+  rerun with the same records forms the same batches, gets `400 IDEMPOTENCY_ERROR` with the job's Location and
+  takes that job's results instead of submitting twice.
 - Submits and polls go through `NetSuiteClient.request` (the shared concurrency window, its retry policy). One
   thread submits and polls, each job with its own exponential backoff, so polling never floods.
 - A task that failed for a reason that is not the record's (5xx: a job NetSuite stopped part-way), or a job NetSuite
@@ -60,6 +61,9 @@ if t.TYPE_CHECKING:
 WRITE_MODES = ("sync", "async", "auto")
 MAX_BATCH = 100
 MIN_ASYNC_BATCH = 20
+#: Content-defined batch boundaries (see `content_defined_chunks`): about 60 records a batch on average.
+MIN_CUT = 10
+CUT_EVERY = 64
 #: Jobs open at once (submitted, results not yet read): enough to keep the async processors busy while one
 #: job's results are read and the next is submitted.
 MAX_OPEN_JOBS = {"async": 4, "auto": 2}
@@ -139,14 +143,13 @@ class BatchWriter:
         futures: dict[Future[None], Write] = {self.executor.submit(send_one, w): w for w in single}
         if not batched:
             return futures
-        pairs = [(write, Future[None]()) for write in sorted(batched, key=lambda w: w.external_id)]
+        pairs = [(write, Future[None]()) for write in batched]
         futures.update({future: write for write, future in pairs})
         if self.mode == "async":
             with self._lock:
                 for group in _groups(pairs):
-                    for start in range(0, len(group), MAX_BATCH):
-                        self._waiting.append(_Batch(record_type, group[0][0].replace, group[start:start + MAX_BATCH],
-                                                    send_one))
+                    for chunk in content_defined_chunks(group):
+                        self._waiting.append(_Batch(record_type, group[0][0].replace, chunk, send_one))
                 self._start()
             return futures
         shared = deque(pairs)
@@ -378,6 +381,27 @@ class BatchWriter:
         with self._lock:
             self._waiting.append(_Batch(batch.record_type, batch.replace, writes, batch.send_one,
                                         attempt=batch.attempt + 1))
+
+
+def _cut_point(external_id: str) -> bool:
+    return int(hashlib.sha256(external_id.encode()).hexdigest()[:8], 16) % CUT_EVERY == 0
+
+
+def content_defined_chunks(pairs: list[tuple[Write, Future[None]]]) -> list[list[tuple[Write, Future[None]]]]:
+    """Batches in input order, each ending after a record whose external id hashes to a cut point (once it holds
+    `MIN_CUT` records) or at 100 records. A rerun's wave rarely starts where the killed run's did (STATE comes
+    from the tap, drains from the SDK), but past the first cut point both form the same batches, with the same
+    content and so the same idempotency keys."""
+    chunks: list[list[tuple[Write, Future[None]]]] = []
+    current: list[tuple[Write, Future[None]]] = []
+    for pair in pairs:
+        current.append(pair)
+        if len(current) >= MAX_BATCH or (len(current) >= MIN_CUT and _cut_point(pair[0].external_id)):
+            chunks.append(current)
+            current = []
+    if current:
+        chunks.append(current)
+    return chunks
 
 
 def _groups(pairs: list[tuple[Write, Future[None]]]) -> list[list[tuple[Write, Future[None]]]]:
