@@ -224,3 +224,35 @@ def test_children_get_parent_ids_from_task_results(admin: NetSuiteAdmin, config:
     suiteql = [e for e in admin.request_log() if e["path"].endswith("/suiteql")]
     assert len(suiteql) == 1  # the connection check
     assert [job["record_type"] for job in _jobs(netsuite_url)] == ["customer", "contact"]
+
+
+def test_jobs_stopped_part_way_are_finished_by_new_batches(admin: NetSuiteAdmin, config: dict, tmp_path: Path,
+                                                           netsuite_url: str) -> None:
+    """NetSuite stops every job after 30 tasks (`UNEXPECTED_ERROR` for the rest, not the records' fault): the
+    records of the failed tasks go again in new batches (new attempt, new key) until written; none dead-lettered."""
+    admin.knobs(async_fail_after=30)
+    records = [customer(f"F{i:03}") for i in range(200)]
+    run = run_target({**config, "write_mode": "async"}, _messages(records), tmp_path)
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.states[-1]["bookmarks"]["customer"]["position"] == 200
+    assert sorted(r["externalId"] for r in admin.records("customer")) == [f"F{i:03}" for i in range(200)]
+    assert dead_letters(config) == []
+    jobs = _jobs(netsuite_url)
+    succeeded = [t["external_id"] for job in jobs for t in job["tasks"] if t["progress"] == "succeeded"]
+    assert sorted(succeeded) == [f"F{i:03}" for i in range(200)]  # each written by exactly one task
+    assert any(t["progress"] == "failed" for job in jobs for t in job["tasks"])
+    assert len({job["idempotency_key"] for job in jobs}) == len(jobs)
+
+
+def test_a_job_failing_every_time_fails_the_run_without_state(admin: NetSuiteAdmin, config: dict, tmp_path: Path
+                                                              ) -> None:
+    admin.knobs(async_fail_after=0)
+    run = run_target({**config, "write_mode": "async", "max_retries": 1},
+                     _messages([customer(f"G{i:02}") for i in range(30)], every=30), tmp_path)
+
+    assert run.returncode == 1
+    assert run.states == []
+    assert dead_letters(config) == []  # not the records' fault: the next run sends them again
+    assert "failed 2 times for reasons that are not theirs" in run.stderr
+    assert "Traceback" not in run.stderr
