@@ -219,6 +219,11 @@ class NetSuiteClient:
         """Requests, throttled answers and retries of this run (token calls not included)."""
         return self.transport.stats
 
+    @property
+    def max_retries(self) -> int:
+        """How many times a transient failure is retried (`max_retries`): also the resubmissions of a batch."""
+        return self.transport.policy.max_retries
+
     def request(
         self,
         method: str,
@@ -239,7 +244,7 @@ class NetSuiteClient:
         data = None if body is None else json.dumps(body, default=json_default)
         send_headers = {"Accept": "application/json", **(headers or {})}
         if data is not None:
-            send_headers["Content-Type"] = "application/json"
+            send_headers.setdefault("Content-Type", "application/json")  # a batch is a collection (batches.py)
         return self.transport.request(
             method,
             f"{self.base_url}{path}",

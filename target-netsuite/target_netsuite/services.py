@@ -5,7 +5,7 @@ Invariants:
   target's `config_jsonschema` (the SDK fills it in; a setting given as null takes the schema's default too);
 - the services are built here, from the settings alone: nothing in this module (or below it) knows the target
   or the sinks. The sinks receive the services; the target owns them. Imports only go down:
-  target → sinks → services → {dead_letters, references, parking, ledger, matching, reconcile} → client → auth;
+  target → sinks → services → {dead_letters, references, parking, ledger, matching, reconcile, batches} → client → auth;
 - `OpenSinks` holds a sink from its `setup` to its `clean_up` (the SDK's hooks), and no longer than it may hold
   records: a sink the SDK retired after a schema change, and drained without `clean_up` (the SDK cleans retired
   sinks up only at the end of the input), leaves as soon as it is empty.
@@ -23,6 +23,7 @@ from pathlib import Path
 import requests
 
 from target_netsuite.auth import TOKEN_PATH, MachineToMachineAuth, TokenBasedAuth, read_private_key
+from target_netsuite.batches import BatchWriter
 from target_netsuite.client import (
     FatalError,
     NetSuiteClient,
@@ -98,6 +99,7 @@ class TargetSettings:
     progress_interval_seconds: int
     ledger: str
     ledger_path: str | None
+    write_mode: str
 
     @classmethod
     def from_config(cls, config: Mapping[str, t.Any], schema: Mapping[str, t.Any]) -> TargetSettings:
@@ -222,6 +224,7 @@ class RunServices:
     reconciler: Reconciler | None  # `reconcile: true`: compare, never write
     sinks: OpenSinks
     ledger: WriteLedger | None  # `ledger: off`: None
+    batches: BatchWriter  # `write_mode`: one request per record, async batches, or both
 
     @classmethod
     def build(cls, settings: TargetSettings, *, run_id: str, logger: logging.Logger) -> RunServices:
@@ -267,6 +270,8 @@ class RunServices:
             reconciler=reconciler,
             sinks=OpenSinks(),
             ledger=ledger,
+            batches=BatchWriter(client=client, resolver=resolver, executor=executor, mode=settings.write_mode,
+                                workers=client.limiter.ceiling),
         )
 
     @property
@@ -280,6 +285,7 @@ class RunServices:
     def close(self) -> dict[str, t.Any]:
         """Release the workers, the connection and the files; the run summary."""
         self.client.close()
+        self.batches.close()
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.dead_letters.close()
         parked = self.parked.count()
@@ -295,6 +301,7 @@ class RunServices:
             "requests": self.client.stats.requests,
             "throttled_429": self.client.stats.throttled,
             "retries": self.client.stats.retries,
+            "async_jobs": {"submitted": self.batches.jobs_submitted, "found_already_submitted": self.batches.jobs_found},
         }
 
 

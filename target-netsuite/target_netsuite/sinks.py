@@ -309,12 +309,15 @@ class NetSuiteSink(_BoundToRun):
         if internal_id is not None:
             self.services.resolver.remember((self.record_type, write.external_id), internal_id)
 
+    def _start_writes(self, writes: list[Write]) -> dict[Future[None], Write]:
+        """The `write_mode` step: one request per record, batches for the async processors, or both (batches.py);
+        each future ends with that write's own outcome."""
+        return self.services.batches.send(self.record_type, writes, self._send)
+
     def _write_wave(self, writes: list[Write], retried: dict[str, ParkedRecord]) -> None:
         """Send a wave concurrently; on a failure that is not the record's fault, stop starting new requests,
         account for the finished ones, and raise so that no STATE follows."""
-        futures: dict[Future[None], Write] = {
-            self.services.executor.submit(self._send, write): write for write in self._resolved(writes, retried)
-        }
+        futures = self._start_writes(self._resolved(writes, retried))
         accepted: list[tuple[str, str]] = []  # (external id, payload hash), recorded in the ledger below
         try:
             fatal = self._collect(futures, accepted)

@@ -33,6 +33,7 @@ from singer_sdk.singerlib.json import deserialize_json
 from typing_extensions import override
 
 from target_netsuite.auth import AuthError
+from target_netsuite.batches import WRITE_MODES
 from target_netsuite.client import FatalError
 from target_netsuite.ledger import LEDGER_MODES
 from target_netsuite.parking import ParkedRecord
@@ -381,6 +382,18 @@ class TargetNetSuite(TargetInternals):
             th.StringType,
             default="reports",
             description="Directory for reconciliation reports, `reconcile-<run id>.json`.",
+        ),
+        th.Property(
+            "write_mode",
+            th.StringType,
+            default="sync",
+            allowed_values=list(WRITE_MODES),
+            description="`sync`: one request per record, up to `max_concurrency` at once (throughput about C/L, C "
+            "concurrent requests, L seconds per write). `async`: REST batch requests of up to 100 upserts, run by the "
+            "account's REST async processors (P of them, set by SuiteCloud Plus licences; about P/L) and polled to "
+            "each record's outcome. `auto`: both pools at once (about (C + P)/L); waves under 20 records and deletes "
+            "go synchronously. Every mode keeps the guarantees (upserts, per-record dead letters, state after final "
+            "outcomes; an idempotency key derived from each batch's content).",
         ),
         th.Property(
             "dry_run",

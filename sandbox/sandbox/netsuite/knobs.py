@@ -49,6 +49,9 @@ _VALIDATORS: dict[str, realism.Validator] = {
     "pool_exhausted_delay_ms": realism.number,
     "forbidden_record_types": realism.strings,
     "suiteql_forbidden": realism.boolean,
+    "async_processors": realism.positive_whole,
+    "async_latency_ms": realism.nullable_latency,
+    "async_fail_after": realism.optional_whole,
 }
 
 
@@ -80,6 +83,10 @@ class Knobs:
     pool_exhausted_delay_ms: float = 0.0
     forbidden_record_types: list[str] = field(default_factory=list)
     suiteql_forbidden: bool = False
+    # REST async processors (batch jobs; see jobs.py): how many tasks run at once, and how long each one takes.
+    async_processors: int = 1
+    async_latency_ms: float | dict[str, float] | None = None
+    async_fail_after: int | None = None
 
     def __post_init__(self) -> None:
         self._pool_held_until = 0.0
@@ -112,6 +119,10 @@ class Knobs:
     def latency_spec(self, *, is_write: bool) -> float | dict[str, float]:
         """Writes use `write_latency_ms` when set: real NetSuite writes take seconds, reads far less."""
         return self.write_latency_ms if is_write and self.write_latency_ms is not None else self.latency_ms
+
+    def async_latency_spec(self) -> float | dict[str, float]:
+        """One async task's time in a processor: `async_latency_ms`, else that of a synchronous write."""
+        return self.latency_spec(is_write=True) if self.async_latency_ms is None else self.async_latency_ms
 
     def is_rejected(self, external_id: str | None) -> bool:
         """The rejection rule that lets tests force a permanent validation failure for chosen records."""

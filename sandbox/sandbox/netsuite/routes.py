@@ -92,4 +92,5 @@ def admin_routes(sandbox: NetSuiteSandbox) -> list[BaseRoute]:
         Route("/__admin/records/{rtype}/{key:path}", sandbox.admin_delete_record, methods=["DELETE"]),
         Route("/__admin/accounts", sandbox.admin_accounts),
         Route("/__admin/m2m-clients", sandbox.admin_m2m_clients, methods=["POST"]),
+        Route("/__admin/jobs", sandbox.jobs.admin_jobs),
     ]
