@@ -20,9 +20,9 @@ PACKAGE = Path(target_netsuite.__file__).parent
 LAYERS = [
     {"auth", "sdk_internals"},
     {"client"},
-    {"references", "dead_letters", "parking"},
+    {"references", "dead_letters", "parking", "ledger"},
     {"writes", "reconcile"},
-    {"matching"},
+    {"matching", "batches"},
     {"services"},
     {"sinks"},
     {"target"},
