@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,15 @@ class NetSuiteAdmin(NetSuiteClient):
 
     def reset(self, **knobs: object) -> None:  # type: ignore[override]
         super().reset(**knobs)
+
+    def wait_until_idle(self, timeout: float = 60) -> None:
+        """Wait until the sandbox has answered every request it admitted. A killed client's requests go on
+        inside NetSuite (the sandbox applies a write after its latency, answer or no answer): a test that
+        writes again after a kill must let them land first, or its own write may be overtaken by the dead one."""
+        deadline = time.monotonic() + timeout
+        while self.stats()["in_flight"] > 0:
+            assert time.monotonic() < deadline, f"sandbox still busy after {timeout} s: {self.stats()}"
+            time.sleep(0.02)
 
 
 @dataclass
