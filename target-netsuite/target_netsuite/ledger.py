@@ -47,7 +47,7 @@ from pathlib import Path
 from target_netsuite.client import json_default
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
 LEDGER_MODES = ("use", "ignore", "off")
 LEDGER_FILE = "ledger.sqlite3"
@@ -148,33 +148,27 @@ class WriteLedger:
         rows = [(self.account, rtype, eid) for rtype, eid in keys]
         if self.mode == "off" or not rows or not self._exists():
             return
-        with self._lock:
-            db = self._db()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.executemany(
-                    "DELETE FROM accepted WHERE account = ? AND record_type = ? AND external_id = ?", rows
-                )
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        self._commit("DELETE FROM accepted WHERE account = ? AND record_type = ? AND external_id = ?", rows)
 
     def record(self, record_type: str, accepted: Iterable[tuple[str, str]]) -> None:
         """NetSuite answered success for these (external id, payload hash): remember them, in one transaction."""
         rows = [(self.account, record_type, eid, digest) for eid, digest in accepted]
         if not self.records or not rows:
             return
+        self._commit(
+            "INSERT INTO accepted (account, record_type, external_id, payload_hash) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (account, record_type, external_id) DO UPDATE SET "
+            "payload_hash = excluded.payload_hash, accepted_at = excluded.accepted_at",
+            rows,
+        )
+
+    def _commit(self, statement: str, rows: Sequence[tuple[str, ...]]) -> None:
+        """Run `statement` for every row in one transaction, committed before returning (nothing on failure)."""
         with self._lock:
             db = self._db()
             db.execute("BEGIN IMMEDIATE")
             try:
-                db.executemany(
-                    "INSERT INTO accepted (account, record_type, external_id, payload_hash) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (account, record_type, external_id) DO UPDATE SET "
-                    "payload_hash = excluded.payload_hash, accepted_at = excluded.accepted_at",
-                    rows,
-                )
+                db.executemany(statement, rows)
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
