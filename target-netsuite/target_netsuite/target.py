@@ -17,6 +17,7 @@ import hashlib
 import json
 import sys
 import tempfile
+import threading
 import typing as t
 import uuid
 from contextlib import contextmanager, nullcontext
@@ -459,7 +460,11 @@ class TargetNetSuite(TargetInternals):
         after it, and upserts make that harmless (see `sdk_internals` for why the SDK's handler is not used)."""
         self.logger.warning("Received signal %d: stopping; state stays at the last checkpoint", signum)
         self.client.stop_retrying()
-        self.services.executor.shutdown(wait=False, cancel_futures=True)
+        # Not from inside the handler: the signal may have interrupted this thread inside `executor.submit`, which
+        # holds the executor's lock (not re-entrant), so shutting down here would wait for it forever, the run lock
+        # held. A helper thread cancels the queued writes as soon as the interrupted `submit` lets go.
+        threading.Thread(target=self.services.executor.shutdown, kwargs={"wait": False, "cancel_futures": True},
+                         name="netsuite-stop", daemon=True).start()
         sys.exit(128 + signum)
 
     @override

@@ -8,6 +8,8 @@ import io
 import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import target_netsuite
@@ -146,3 +148,33 @@ def test_number_settings_have_their_declared_python_types() -> None:
         {**DEMO_TBA, "backoff_factor": Decimal("0.05"), "max_concurrency": 3}, TargetNetSuite.config_jsonschema)
     assert type(settings.backoff_factor) is float and settings.backoff_factor == 0.05
     assert type(settings.max_concurrency) is int
+
+
+def test_a_signal_inside_submit_stops_the_run_instead_of_hanging(config: dict) -> None:
+    """SIGTERM can arrive while the main thread is inside `executor.submit`, holding the executor's lock: the
+    handler must not wait for that lock (it did: the target hung, holding the account's run lock)."""
+    target = TargetNetSuite(config=config)
+    executor = target.services.executor
+    outcome: list[BaseException] = []
+
+    def interrupted_submit() -> None:
+        with executor._shutdown_lock:  # (private) what `submit` holds when the signal lands
+            try:
+                target.stop_at_once(15)
+            except SystemExit as exc:
+                outcome.append(exc)
+
+    thread = threading.Thread(target=interrupted_submit, daemon=True)
+    thread.start()
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "the signal handler waited for the lock its own thread holds"
+    assert [exc.code for exc in outcome] == [143]
+    for _ in range(200):  # the helper thread shuts the workers down once the lock is free
+        try:
+            executor.submit(print).cancel()
+        except RuntimeError:
+            break
+        time.sleep(0.01)
+    else:
+        raise AssertionError("the workers were never shut down")
+    target.finish()
