@@ -10,9 +10,12 @@ own result. Invariants:
   exception (not the record's fault: the run stops before state advances). The sink waits for every future of a
   wave before `process_batch` returns, so STATE follows only final outcomes, polling included.
 - The `X-NetSuite-idempotency-key` is a UUID derived from the batch's content (record type, `replace`, the items
-  in order, the attempt number), and batch boundaries are content-defined: a target killed after submitting and
-  rerun with the same records forms the same batches, gets `400 IDEMPOTENCY_ERROR` with the job's Location and
-  takes that job's results instead of submitting twice.
+  in order, the attempt number) and a nonce kept in `SubmittedBatches` (a local SQLite file) from just before the
+  submission until every record of the batch has its outcome. Batch boundaries are content-defined, so a target
+  killed after submitting and rerun with the same records forms the same batches, finds their nonces, gets `400
+  IDEMPOTENCY_ERROR` with the job's Location and takes that job's results instead of submitting twice; the same
+  content sent again once its batch was settled (a replay, a repair of a record edited in NetSuite) gets a new
+  nonce, so NetSuite writes it again rather than answering from the old job.
 - Submits and polls go through `NetSuiteClient.request` (the shared concurrency window, its retry policy). One
   thread submits and polls, each job with its own exponential backoff, so polling never floods.
 - A task that failed for a reason that is not the record's (5xx: a job NetSuite stopped part-way), or a job NetSuite
@@ -29,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sqlite3
 import threading
 import time
 import typing as t
@@ -36,6 +40,7 @@ import uuid
 from collections import deque
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from target_netsuite.client import (
@@ -99,22 +104,75 @@ class _Batch:
     next_poll: float = 0.0
     poll_delay: float = FIRST_POLL_S
     submitted_at: float = field(default_factory=time.monotonic)
+    digest: str = ""  # of the content, set at submission (SubmittedBatches)
 
     def items(self) -> list[dict]:
         return [{"externalId": write.external_id, **write.body} for write, _ in self.writes]
 
-    def idempotency_key(self) -> str:
+    def content_digest(self) -> str:
         content = json.dumps({"type": self.record_type, "replace": self.replace, "items": self.items(),
                               "attempt": self.attempt}, sort_keys=True, default=json_default, ensure_ascii=False)
-        return str(uuid.uuid5(_KEY_NAMESPACE, hashlib.sha256(content.encode()).hexdigest()))
+        return hashlib.sha256(content.encode()).hexdigest()
+
+
+class SubmittedBatches:
+    """The batches submitted and not yet settled, by content digest, each with the nonce of its idempotency key.
+
+    An entry is committed before its submission and removed once every record of the batch has its outcome (or the
+    batch was handed to another attempt, or written one record per request). A run killed in between leaves it, so
+    the rerun's identical batch reuses the nonce and finds the job. Entries older than `KEEP_DAYS` are dropped: by
+    then the content is resent as a new job (an upsert: harmless).
+    """
+
+    KEEP_DAYS = 7
+
+    def __init__(self, path: Path, account: str) -> None:
+        self.path = path
+        self.account = account
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=60)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("CREATE TABLE IF NOT EXISTS submitted (account TEXT NOT NULL, digest TEXT NOT NULL, "
+                         "nonce TEXT NOT NULL, submitted_at REAL NOT NULL, PRIMARY KEY (account, digest))")
+            conn.execute("DELETE FROM submitted WHERE submitted_at < ?", (time.time() - self.KEEP_DAYS * 86400,))
+            self._conn = conn
+        return self._conn
+
+    def nonce(self, digest: str) -> str:
+        """The nonce of this content's unsettled batch, or a new one (committed before this returns)."""
+        with self._lock:
+            db = self._db()
+            db.execute("INSERT OR IGNORE INTO submitted (account, digest, nonce, submitted_at) VALUES (?, ?, ?, ?)",
+                       (self.account, digest, uuid.uuid4().hex, time.time()))
+            row = db.execute("SELECT nonce FROM submitted WHERE account = ? AND digest = ?",
+                             (self.account, digest)).fetchone()
+            return str(row[0])
+
+    def settled(self, digest: str) -> None:
+        with self._lock:
+            if self._conn is not None or self.path.exists():
+                self._db().execute("DELETE FROM submitted WHERE account = ? AND digest = ?", (self.account, digest))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
 
 class BatchWriter:
     """Sends the waves of every sink in the configured `write_mode`; one daemon thread submits and polls jobs."""
 
     def __init__(self, *, client: NetSuiteClient, resolver: ReferenceResolver, executor: ThreadPoolExecutor,
-                 mode: str, workers: int) -> None:
+                 mode: str, workers: int, submitted: SubmittedBatches) -> None:
         self.client = client
+        self.submitted = submitted
         self.resolver = resolver
         self.executor = executor
         self.mode = mode
@@ -165,6 +223,7 @@ class BatchWriter:
         with self._lock:
             self._shared = None
             self._lock.notify_all()
+        self.submitted.close()
 
     # --- auto: synchronous workers on the shared queue -----------------------------------------------------
 
@@ -278,7 +337,8 @@ class BatchWriter:
         if not batch.writes:
             return
         params = {"replace": ",".join(batch.replace)} if batch.replace else None
-        key = batch.idempotency_key()
+        batch.digest = batch.content_digest()
+        key = str(uuid.uuid5(_KEY_NAMESPACE, batch.digest + self.submitted.nonce(batch.digest)))
         response = self.client.request(
             "PUT", f"{RECORD_PATH}/{batch.record_type}", params=params, body={"items": batch.items()},
             headers={"Content-Type": COLLECTION_CONTENT_TYPE, "Prefer": "respond-async",
@@ -308,6 +368,7 @@ class BatchWriter:
             self._open.append(batch)
 
     def _one_by_one(self, batch: _Batch) -> None:
+        self.submitted.settled(batch.digest)
         for write, future in batch.writes:
             def copy(done: Future[None], target: Future[None] = future) -> None:
                 _settle(target, done.exception())
@@ -320,6 +381,7 @@ class BatchWriter:
             _LOGGER.warning("NetSuite no longer knows job %s: submitting its %d records again", batch.job_path,
                             len(batch.writes))
             self._again(batch, batch.writes)
+            self.submitted.settled(batch.digest)
             return
         if response.status_code >= 400:
             raise RecordError(response.status_code, *error_details(response))
@@ -369,6 +431,7 @@ class BatchWriter:
             self._async_done += len(batch.writes) - len(transient)
         if transient:
             self._again(batch, transient)
+        self.submitted.settled(batch.digest)
 
     def _again(self, batch: _Batch, writes: list[tuple[Write, Future[None]]]) -> None:
         """Submit these writes again as a new batch (a new attempt, so a new idempotency key)."""

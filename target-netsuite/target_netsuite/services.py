@@ -23,7 +23,7 @@ from pathlib import Path
 import requests
 
 from target_netsuite.auth import TOKEN_PATH, MachineToMachineAuth, TokenBasedAuth, read_private_key
-from target_netsuite.batches import BatchWriter
+from target_netsuite.batches import BatchWriter, SubmittedBatches
 from target_netsuite.client import (
     FatalError,
     NetSuiteClient,
@@ -51,6 +51,8 @@ AUTH_SETTINGS = {
 #: Numbers arrive as the JSON reader made them (the SDK reads a config file's decimals as `Decimal`): each number
 #: setting is made the Python type its field declares.
 _NUMBERS: dict[str, t.Callable[[t.Any], t.Any]] = {"float": float, "int": int}
+#: The async batches submitted and not yet settled (batches.py), beside the parked records.
+SUBMITTED_BATCHES_FILE = "async_batches.sqlite3"
 #: Meltano's `meltano config test` stream: never a record type, always ignored.
 MELTANO_TEST_STREAM = "meltano_test_stream"
 
@@ -270,8 +272,12 @@ class RunServices:
             reconciler=reconciler,
             sinks=OpenSinks(),
             ledger=ledger,
-            batches=BatchWriter(client=client, resolver=resolver, executor=executor, mode=settings.write_mode,
-                                workers=client.limiter.ceiling),
+            batches=BatchWriter(
+                client=client, resolver=resolver, executor=executor, mode=settings.write_mode,
+                workers=client.limiter.ceiling,
+                submitted=SubmittedBatches(dead_letter_dir / SUBMITTED_BATCHES_FILE,
+                                           account_key(client.base_url, settings.account_id)),
+            ),
         )
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 
-from target_netsuite.batches import MAX_BATCH, MIN_CUT, _Batch, content_defined_chunks
+from target_netsuite.batches import MAX_BATCH, MIN_CUT, SubmittedBatches, _Batch, content_defined_chunks
 from target_netsuite.sinks import Write
 
 
@@ -15,7 +15,7 @@ def _pairs(external_ids: list[str]) -> list[tuple[Write, Future[None]]]:
 
 def _keys(external_ids: list[str]) -> list[str]:
     chunks = content_defined_chunks(_pairs(external_ids))
-    return [_Batch("customer", [], chunk, lambda w: None).idempotency_key() for chunk in chunks]
+    return [_Batch("customer", [], chunk, lambda w: None).content_digest() for chunk in chunks]
 
 
 def test_batches_hold_10_to_100_records_in_input_order() -> None:
@@ -37,9 +37,23 @@ def test_a_wave_starting_elsewhere_forms_the_same_batches_after_the_first() -> N
 def test_the_key_depends_on_content_and_attempt() -> None:
     pairs = _pairs(["A", "B"])
     first = _Batch("customer", [], pairs, lambda w: None)
-    assert first.idempotency_key() == _Batch("customer", [], _pairs(["A", "B"]), lambda w: None).idempotency_key()
-    assert first.idempotency_key() != _Batch("customer", [], pairs, lambda w: None, attempt=1).idempotency_key()
-    assert first.idempotency_key() != _Batch("contact", [], pairs, lambda w: None).idempotency_key()
+    assert first.content_digest() == _Batch("customer", [], _pairs(["A", "B"]), lambda w: None).content_digest()
+    assert first.content_digest() != _Batch("customer", [], pairs, lambda w: None, attempt=1).content_digest()
+    assert first.content_digest() != _Batch("contact", [], pairs, lambda w: None).content_digest()
     changed = _pairs(["A", "B"])
     changed[1][0].body["companyName"] = "other"
-    assert first.idempotency_key() != _Batch("customer", [], changed, lambda w: None).idempotency_key()
+    assert first.content_digest() != _Batch("customer", [], changed, lambda w: None).content_digest()
+
+
+def test_a_nonce_lives_from_submission_to_settlement_and_survives_a_restart(tmp_path) -> None:
+    """Unsettled: the same content gets the same nonce (also after a restart: the killed run's rerun); settled: a
+    new one (a replay is written again, not answered from the old job)."""
+    journal = SubmittedBatches(tmp_path / "async_batches.sqlite3", "account-a")
+    first = journal.nonce("digest-1")
+    assert journal.nonce("digest-1") == first
+    journal.close()
+    reopened = SubmittedBatches(tmp_path / "async_batches.sqlite3", "account-a")
+    assert reopened.nonce("digest-1") == first
+    assert SubmittedBatches(tmp_path / "async_batches.sqlite3", "account-b").nonce("digest-1") != first
+    reopened.settled("digest-1")
+    assert reopened.nonce("digest-1") != first
