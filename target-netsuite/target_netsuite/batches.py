@@ -11,7 +11,8 @@ own result. Invariants:
   wave before `process_batch` returns, so STATE follows only final outcomes, polling included.
 - The `X-NetSuite-idempotency-key` is a UUID derived from the batch's content (record type, `replace`, the items
   in order, the attempt number) and a nonce kept in `SubmittedBatches` (a local SQLite file) from just before the
-  submission until every record of the batch has its outcome. Batch boundaries are content-defined, so a target
+  submission until every record of the batch has its outcome. In `async` batch boundaries are content-defined
+  (in `auto` they follow the two pools' rates, so a rerun may form other batches: upserts keep that harmless), so a target
   killed after submitting and rerun with the same records forms the same batches, finds their nonces, gets `400
   IDEMPOTENCY_ERROR` with the job's Location and takes that job's results instead of submitting twice; the same
   content sent again once its batch was settled (a replay, a repair of a record edited in NetSuite) gets a new
@@ -235,6 +236,8 @@ class BatchWriter:
             if yields:
                 with self._lock:
                     self._lock.wait_for(lambda: not self._batch_requests, timeout=MAX_POLL_S)
+            if self.client.stopping:  # the run is ending (a signal): start nothing more
+                return
             try:
                 write, future = shared.popleft()
             except IndexError:
@@ -327,6 +330,8 @@ class BatchWriter:
         with self._lock:
             if batch in self._open:
                 self._open.remove(batch)
+        if isinstance(error, RecordError):  # NetSuite refused the job's own pages: a rerun submits anew
+            self.submitted.settled(batch.digest)
         if not isinstance(error, FatalError):
             error = FatalError(f"{type(error).__name__}: {error}")
         for _, future in batch.writes:
@@ -371,6 +376,9 @@ class BatchWriter:
         self.submitted.settled(batch.digest)
         for write, future in batch.writes:
             def copy(done: Future[None], target: Future[None] = future) -> None:
+                if done.cancelled():  # the run is stopping: the record keeps no outcome, as the sink expects
+                    target.cancel()
+                    return
                 _settle(target, done.exception())
             self.executor.submit(batch.send_one, write).add_done_callback(copy)
 
@@ -380,6 +388,8 @@ class BatchWriter:
         if response.status_code == 404:
             _LOGGER.warning("NetSuite no longer knows job %s: submitting its %d records again", batch.job_path,
                             len(batch.writes))
+            with self._lock:
+                self._open.remove(batch)
             self._again(batch, batch.writes)
             self.submitted.settled(batch.digest)
             return
@@ -403,8 +413,11 @@ class BatchWriter:
             raise RecordError(response.status_code, *error_details(response))
         tasks = json_body(response, f"GET {batch.job_path}/task").get("items") or []
         if len(tasks) != len(batch.writes):
+            self.submitted.settled(batch.digest)  # the job itself is wrong: a rerun must not find it again
             msg = f"NetSuite job {batch.job_path} lists {len(tasks)} tasks for a batch of {len(batch.writes)} records"
             raise FatalError(msg)
+        # One task per item, numbered in item order (docs/interfaces.md): matched by number, never by list position.
+        tasks = sorted(tasks, key=_task_number)
         transient: list[tuple[Write, Future[None]]] = []
         for (write, future), task in zip(batch.writes, tasks, strict=True):
             path = f"{batch.job_path}/task/{task['id']}/result"
@@ -444,6 +457,11 @@ class BatchWriter:
         with self._lock:
             self._waiting.append(_Batch(batch.record_type, batch.replace, writes, batch.send_one,
                                         attempt=batch.attempt + 1))
+
+
+def _task_number(task: dict) -> int:
+    number = str(task.get("id", ""))
+    return int(number) if number.isdigit() else 0
 
 
 def _cut_point(external_id: str) -> bool:

@@ -220,6 +220,11 @@ class NetSuiteClient:
         return self.transport.stats
 
     @property
+    def stopping(self) -> bool:
+        """The run is ending (`stop_retrying`): nothing new should be started."""
+        return self.transport.stopping.is_set()
+
+    @property
     def max_retries(self) -> int:
         """How many times a transient failure is retried (`max_retries`): also the resubmissions of a batch."""
         return self.transport.policy.max_retries

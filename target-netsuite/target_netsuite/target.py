@@ -394,7 +394,7 @@ class TargetNetSuite(TargetInternals):
             "account's REST async processors (P of them, set by SuiteCloud Plus licences; about P/L) and polled to "
             "each record's outcome. `auto`: both pools at once (about (C + P)/L); waves under 20 records and deletes "
             "go synchronously. Every mode keeps the guarantees (upserts, per-record dead letters, state after final "
-            "outcomes; an idempotency key derived from each batch's content).",
+            "outcomes; an idempotency key from each batch's content and a nonce kept until it is settled).",
         ),
         th.Property(
             "dry_run",

@@ -131,12 +131,18 @@ def _serve(data_dir: Path, ports: tuple[int, int]) -> subprocess.Popen[bytes]:
         time.sleep(0.1)
 
 
-def _free_port() -> int:
+def _free_ports(count: int) -> tuple[int, ...]:
+    """Distinct free ports: every socket stays bound until all are chosen."""
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return tuple(int(sock.getsockname()[1]) for sock in sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def test_sandbox_restarted_while_a_job_is_in_flight(tmp_path: Path) -> None:
@@ -144,7 +150,7 @@ def test_sandbox_restarted_while_a_job_is_in_flight(tmp_path: Path) -> None:
     (its retries outlast the restart) and the job resumes, every record written once."""
     data_dir = tmp_path / "sandbox"
     data_dir.mkdir()
-    ports = (_free_port(), _free_port())
+    ports = _free_ports(2)
     url = f"http://127.0.0.1:{ports[1]}"
     sandbox = _serve(data_dir, ports)
     target: subprocess.Popen[str] | None = None
