@@ -72,11 +72,14 @@ class NetSuiteSink(_BoundToRun):
     @override
     def setup(self) -> None:
         """Open for the run: another stream's records may reference this one's (see `write_buffered`)."""
+        super().setup()
         self.services.sinks.register(self)
 
     @override
     def clean_up(self) -> None:
+        """Closed for the run; the SDK's own clean-up logs the sink's `record_count` metric (run reports read it)."""
         self.services.sinks.unregister(self)
+        super().clean_up()
 
     def write_buffered(self) -> None:
         """Write the records buffered so far now, because a child stream references them: the SDK's own drain

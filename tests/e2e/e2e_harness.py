@@ -75,3 +75,13 @@ class SandboxAdmin(SandboxClient):
 
     def post(self, path: str, body: dict | None = None) -> dict:
         return super().post(path, body) or {}
+
+
+def run_summaries(output: str) -> list[dict]:
+    """The target's `Run summary: {json}` lines, from Meltano's console output."""
+    decoder = json.JSONDecoder()
+    found = []
+    for line in output.splitlines():
+        if "Run summary: " in line:
+            found.append(decoder.raw_decode(line.split("Run summary: ", 1)[1])[0])
+    return found

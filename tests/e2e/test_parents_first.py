@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from e2e_harness import MELTANO, PIPELINE, ROOT, MeltanoProject, SandboxAdmin
+from e2e_harness import MELTANO, PIPELINE, ROOT, MeltanoProject, SandboxAdmin, run_summaries
 
 pytestmark = pytest.mark.e2e
 
@@ -50,16 +50,6 @@ def _sales_orders(netsuite: SandboxAdmin) -> set[str]:
 def _dead_letters(project: MeltanoProject) -> list[dict]:
     directory = project.tmp / "dead_letters"
     return [json.loads(line) for f in sorted(directory.glob("*.jsonl")) for line in f.read_text().splitlines()]
-
-
-def run_summaries(output: str) -> list[dict]:
-    """The target's `Run summary: {json}` lines, from Meltano's console output."""
-    decoder = json.JSONDecoder()
-    found = []
-    for line in output.splitlines():
-        if "Run summary: " in line:
-            found.append(decoder.raw_decode(line.split("Run summary: ", 1)[1])[0])
-    return found
 
 
 def test_initial_load_writes_every_sales_order(meltano_project: MeltanoProject, netsuite: SandboxAdmin,
