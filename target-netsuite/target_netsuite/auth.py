@@ -17,10 +17,12 @@ from pathlib import Path
 
 import jwt
 import requests
+import requests.auth
 from connector_kit.transport import RetryPolicy, Transport, Verdict
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from requests_oauthlib import OAuth1
+from typing_extensions import override
 
 # oauthlib logs the signature base string and the signature itself at DEBUG, requests-oauthlib the signed
 # headers. Signatures must never reach a log, whatever level the operator chooses: a logging config may set
@@ -150,16 +152,10 @@ class MachineToMachineAuth(requests.auth.AuthBase):
         transport = self._transport or Transport(self._session, RetryPolicy(max_retries=0, backoff_factor=1.0),
                                                  service="NetSuite", timeout=self._timeout, verify=self._verify,
                                                  fatal_error=AuthError, exhausted_error=AuthError)
-        response = transport.request(
-            "POST",
-            self._token_url,
-            classify=classify_token_response,
-            data={
-                "grant_type": "client_credentials",
-                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                "client_assertion": self.client_assertion(),
-            },
-        )
+        # Signed anew on every attempt (`auth=`): NetSuite refuses an assertion whose `jti` it has seen, and a
+        # retried token call may follow one NetSuite processed before the answer was lost.
+        response = transport.request("POST", self._token_url, classify=classify_token_response,
+                                     auth=_FreshAssertion(self))
         try:
             body = response.json()
             self._token = str(body["access_token"])
@@ -218,3 +214,19 @@ def read_private_key(private_key: str | None, private_key_path: str | None) -> s
             raise AuthError(msg) from None
     msg = "auth_method oauth2_m2m needs private_key or private_key_path"
     raise AuthError(msg)
+
+
+class _FreshAssertion(requests.auth.AuthBase):
+    """The token request's body, with a client assertion (new `jti`) made for each attempt."""
+
+    def __init__(self, auth: MachineToMachineAuth) -> None:
+        self._auth = auth
+
+    @override
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.prepare_body({
+            "grant_type": "client_credentials",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": self._auth.client_assertion(),
+        }, None)
+        return request
