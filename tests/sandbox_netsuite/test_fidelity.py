@@ -94,6 +94,17 @@ def test_suiteql_known_columns_and_aliases_still_work(ns: requests.Session, nets
     assert [row["sid"] for row in response.json()["items"]] == ["1", "2", "3"]
 
 
+def test_suiteql_custom_field_columns_exist_before_any_record_holds_a_value(ns: requests.Session,
+                                                                            netsuite_url: str, admin: Admin) -> None:
+    """An account's custom fields are columns whether or not a record has a value: NULL (left out), not an error
+    (as writes assume they exist)."""
+    assert ns.put(f"{netsuite_url}{RECORD}/customer/eid:C1", json=customer()).status_code in (200, 204)
+    response = _suiteql(ns, netsuite_url, "SELECT id, externalid, custentity_sf_owner_name FROM customer")
+    assert response.status_code == 200, response.text
+    [row] = response.json()["items"]
+    assert row["externalid"] == "C1" and "custentity_sf_owner_name" not in row
+
+
 # --- content type --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/xml", None])

@@ -25,6 +25,7 @@ from sandbox.netsuite.records import (
     RecordType,
     Renderer,
     apply_changes,
+    is_custom_field,
     record_type,
 )
 from sandbox.netsuite.responses import (
@@ -309,7 +310,9 @@ class RecordApi:
                                 f"multiple of the limit ({limit}).", query_param="offset")
         known = set().union(*(_suiteql_columns(name, extra) for name, extra in sources))
         aliases = {out for src, out in query.columns or () if out != src}
-        unknown = sorted(query.referenced - known - aliases)
+        # Custom fields are assumed to exist (as for writes): an account defines them whether or not a record holds
+        # a value yet, and SuiteQL answers NULL (a row without the column) for one that has none.
+        unknown = sorted(c for c in query.referenced - known - aliases if not is_custom_field(c))
         if unknown:
             raise suiteql.unknown_field(unknown[0], query.table)
         rows = []
