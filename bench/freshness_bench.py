@@ -1,5 +1,5 @@
 """Freshness benchmark: seconds from an Account change in Salesforce to that change in NetSuite, while the pipeline
-runs on its schedule; writes bench/results/freshness.md and bench/results/freshness.png.
+runs on its schedule; writes bench/results/freshness.md and bench/results/freshness.png (`--out` names another pair).
 
     .venv/bin/python bench/freshness_bench.py [--scale 20] [--rate 10000] [--interval 300] [--duration 1500]
         [--latencies 3,10] [--modes sync,auto] [--limit 5] [--processors 4] [--accounts 2000]
@@ -64,6 +64,8 @@ class Cell:
     runs: list[float] = field(default_factory=list)  # wall seconds (scaled) of each pipeline run
     skipped_ticks: int = 0
     ended: float = 0.0
+    updates: int = 0  # customers NetSuite updated while the cell was timed
+    timed_s: float = 0.0
 
 
 class Pipeline:
@@ -157,6 +159,7 @@ def run_cell(cell_no: int, cell: Cell, sandbox: Sandbox, pipeline: Pipeline, acc
     stop_polling = threading.Event()
     poller = threading.Thread(target=poll, daemon=True,
                               args=(netsuite, cell_no, cell, args.poll, stop_polling))
+    updated_before = netsuite.stats()["writes"]["updated"]
     generator.start()
     poller.start()
     running: subprocess.Popen | None = None
@@ -183,6 +186,7 @@ def run_cell(cell_no: int, cell: Cell, sandbox: Sandbox, pipeline: Pipeline, acc
                     break
                 time.sleep(args.poll)
     cell.ended = time.monotonic()
+    cell.updates, cell.timed_s = netsuite.stats()["writes"]["updated"] - updated_before, cell.ended - started
     stop_polling.set()
     poller.join()
     # Untimed catch-up: latency 0, the run in flight ends, one more run writes what is left.
@@ -206,7 +210,8 @@ def summarise(cell: Cell, scale: float) -> dict:
     return {"changes": len(cell.changes), "missing": missing, "p50": percentile(ages, 0.5),
             "p95": percentile(ages, 0.95), "max": max(ages), "ages": ages, "runs": len(runs),
             "mean_run": sum(runs) / max(1, len(runs)), "skipped": cell.skipped_ticks,
-            "distinct": len({c.account_id for c in cell.changes})}
+            "distinct": len({c.account_id for c in cell.changes}),
+            "updates_per_hour": cell.updates / (cell.timed_s * scale) * 3600}
 
 
 def plot(cells: list[Cell], summaries: list[dict], args: argparse.Namespace, path: Path) -> None:
@@ -254,6 +259,7 @@ def main() -> None:
     parser.add_argument("--processors", type=int, default=4)
     parser.add_argument("--accounts", type=int, default=2000)
     parser.add_argument("--poll", type=float, default=0.25, help="NetSuite listing period, scaled seconds")
+    parser.add_argument("--out", default="freshness", help="results name: bench/results/<out>.md and .png")
     args = parser.parse_args()
     cells = [Cell(mode, float(latency)) for latency in args.latencies.split(",") for mode in args.modes.split(",")]
     sandbox = Sandbox()
@@ -281,8 +287,8 @@ def main() -> None:
     wall = time.monotonic() - bench_started
     summaries = [summarise(cell, args.scale) for cell in cells]
     out = ROOT / "bench" / "results"
-    plot(cells, summaries, args, out / "freshness.png")
-    write_results(cells, summaries, args, wall, out / "freshness.md")
+    plot(cells, summaries, args, out / f"{args.out}.png")
+    write_results(cells, summaries, args, wall, out / f"{args.out}.md")
 
 
 def write_results(cells: list[Cell], summaries: list[dict], args: argparse.Namespace, wall: float,
@@ -297,13 +303,15 @@ def write_results(cells: list[Cell], summaries: list[dict], args: argparse.Names
                     f"{s['p50']:.0f} | {ge}{s['p95']:.0f} | {ge}{s['max']:.0f} | {s['missing']} | "
                     f"{ge}{s['p95'] - excess:.0f} | "
                     f"{'yes' if not s['missing'] and s['p95'] <= goal else 'no'} | {s['runs']} | "
-                    f"{s['mean_run']:.0f} | {s['skipped']} |")
+                    f"{s['mean_run']:.0f} | {s['skipped']} | {s['updates_per_hour']:,.0f} |")
     header = ("| write_mode | s per write | write capacity (records/h) | changes | distinct Accounts | p50 (s) "
               f"| p95 (s) | max (s) | not landed | p95 less start-up excess (s) | p95 <= {goal:g} s | runs "
-              "| mean run (s) | skipped ticks |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
+              "| mean run (s) | skipped ticks | updates written (records/h) |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")
     command = (f"`.venv/bin/python bench/freshness_bench.py --scale {args.scale:g} --rate {args.rate:g} --interval "
                f"{args.interval:g} --duration {args.duration:g} --drain {args.drain:g} --latencies {args.latencies} "
-               f"--modes {args.modes} --limit {args.limit} --processors {args.processors} --accounts {args.accounts}`")
+               f"--modes {args.modes} --limit {args.limit} --processors {args.processors} --accounts {args.accounts} "
+        f"--out {args.out}`")
     text = f"""# Freshness benchmark
 
 Machine: {platform.machine()}, 2 CPUs shared with other work (another test suite ran meanwhile), Python
@@ -326,7 +334,8 @@ Goal (issue 15): p95 <= interval + 60 s = {goal:g} s with `auto`.
 {header}
 {chr(10).join(rows)}
 
-Write capacity: `sync` C/L, `auto` (C+P)/L records an hour, against {args.rate:,.0f} changes an hour (fewer distinct
+Write capacity: `sync` C/L, `auto` (C+P)/L records an hour (updates written: what NetSuite actually updated while
+the cell was timed, real-scale), against {args.rate:,.0f} changes an hour (fewer distinct
 records per run: changes to one Account within an interval coalesce). Where capacity is below the arrival rate the
 backlog grows for as long as the generator runs, so p95 and max grow with `--duration` (right-hand plot): those
 cells have no steady-state freshness, only "falls behind". ">=": some changes had not landed when the cell ended;
@@ -339,7 +348,7 @@ connectors, the tap's query and token round trips, the target's connection check
 ({args.idle_run:.1f} s): "p95 less start-up excess" subtracts the difference ({excess:.0f} s), an estimate of the
 p95 on a real schedule. The "p95 <= goal" column judges the measured p95, without that subtraction.
 
-![freshness distribution](freshness.png)
+![freshness distribution]({path.with_suffix(".png").name})
 """
     path.write_text(text)
     print(text)
