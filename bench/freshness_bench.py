@@ -61,7 +61,7 @@ class Cell:
     mode: str
     latency_s: float
     changes: list[Change] = field(default_factory=list)
-    runs: list[float] = field(default_factory=list)  # wall seconds (scaled) of each pipeline run
+    runs: list[float] = field(default_factory=list)  # scaled seconds of each run, as seen at the ticks (upper bound)
     skipped_ticks: int = 0
     ended: float = 0.0
     updates: int = 0  # customers NetSuite updated while the cell was timed
@@ -186,9 +186,9 @@ def run_cell(cell_no: int, cell: Cell, sandbox: Sandbox, pipeline: Pipeline, acc
                     break
                 time.sleep(args.poll)
     cell.ended = time.monotonic()
-    cell.updates, cell.timed_s = netsuite.stats()["writes"]["updated"] - updated_before, cell.ended - started
     stop_polling.set()
-    poller.join()
+    poller.join()  # the poller shares the admin client's session: one thread at a time
+    cell.updates, cell.timed_s = netsuite.stats()["writes"]["updated"] - updated_before, cell.ended - started
     # Untimed catch-up: latency 0, the run in flight ends, one more run writes what is left.
     netsuite.knobs(write_latency_ms=0, async_latency_ms=0)
     if running is not None:
