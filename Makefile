@@ -62,6 +62,7 @@ bench: install bench/.venvs/tap-salesforce/bin/tap-salesforce
 	$(BIN)/python bench/mapper_bench.py --records 1000000
 	$(BIN)/python bench/target_bench.py --records 2000 --latency-ms 200 --limit 5 --rss-records 100000
 	$(BIN)/python bench/ledger_bench.py --records 10000 --changed-percent 1
+	$(BIN)/python bench/freshness_bench.py --scale 20 --duration 1500 --latencies 3,10 --modes sync,auto
 
 bench/.venvs/tap-salesforce/bin/tap-salesforce:
 	$(UV) venv --quiet --python $(BIN)/python bench/.venvs/tap-salesforce

@@ -45,15 +45,18 @@ def _free_port() -> int:
 
 
 class Sandbox:
-    """A private NetSuite sandbox process (Salesforce side on a throwaway port)."""
+    """A private sandbox process on free loopback ports: the NetSuite side at `url`, the Salesforce side at
+    `salesforce_url` (unused by the target benches)."""
 
     def __init__(self) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix="target-bench-"))
         port = _free_port()
+        salesforce_port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
+        self.salesforce_url = f"http://127.0.0.1:{salesforce_port}"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sandbox", "serve", "--data-dir", str(self.data_dir), "--netsuite-port",
-             str(port), "--salesforce-port", str(_free_port()), "--log-level", "warning"],
+             str(port), "--salesforce-port", str(salesforce_port), "--log-level", "warning"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.admin = NetSuiteClient(self.url, timeout=60)
         try:
