@@ -28,6 +28,8 @@ from urllib.parse import urlparse, urlsplit
 import jwt
 import requests
 from connector_kit.transport import Transport, Verdict
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from singer_sdk.authenticators import OAuthAuthenticator
 from typing_extensions import override
 
@@ -214,25 +216,36 @@ class RefreshTokenAuthenticator(SalesforceAuthenticator):
 
 
 class JWTBearerAuthenticator(SalesforceAuthenticator):
-    """OAuth 2.0 JWT bearer flow: an RS256 assertion with iss, sub, aud and a short exp (the SDK sends no sub)."""
+    """OAuth 2.0 JWT bearer flow: an RS256 assertion with iss, sub, aud and a short exp (the SDK sends no sub).
+
+    The key is loaded and a trial assertion signed at start-up, so a key that cannot sign (not PEM, encrypted,
+    not RSA) is one line naming the setting before any call, never a traceback from the first token call.
+    """
 
     flow = "jwt"
 
     def __init__(self, config: t.Mapping[str, t.Any], transport: Transport) -> None:
-        """Load the private key once, from `private_key` text or `private_key_path`."""
+        """Load the private key once, from `private_key` text or `private_key_path`, and check it signs."""
         super().__init__(config, transport)
+        setting = "private_key"
         key = config.get("private_key")
         if not key and config.get("private_key_path"):
+            setting = f"private_key_path {config['private_key_path']}"
             try:
                 key = Path(config["private_key_path"]).expanduser().read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
-                msg = f"private_key_path {config['private_key_path']}: cannot read it ({type(exc).__name__})"
+                msg = f"{setting}: cannot read it ({type(exc).__name__})"
                 raise SalesforceAuthError(msg) from None
         if not key or not config.get("username") or not self.client_id:
             msg = "auth_flow jwt needs client_id, username and private_key (or private_key_path)"
             raise SalesforceAuthError(msg)
-        self._private_key = key
+        self._private_key = _rsa_private_key(str(key), setting)
         self._username = str(config["username"])
+        try:
+            _ = self.oauth_request_body
+        except (ValueError, TypeError, jwt.PyJWTError) as exc:
+            msg = f"{setting}: the key cannot sign an RS256 JWT ({type(exc).__name__})"
+            raise SalesforceAuthError(msg) from None
 
     @property
     def oauth_request_body(self) -> dict:
@@ -246,12 +259,22 @@ class JWTBearerAuthenticator(SalesforceAuthenticator):
             "iat": now,
             "jti": uuid.uuid4().hex,
         }
-        try:
-            assertion = jwt.encode(claims, self._private_key, algorithm="RS256")
-        except (ValueError, TypeError) as exc:
-            msg = f"private key cannot sign an RS256 JWT: {type(exc).__name__}"
-            raise SalesforceAuthError(msg) from None
+        assertion = jwt.encode(claims, self._private_key, algorithm="RS256")
         return {"grant_type": JWT_BEARER_GRANT, "assertion": assertion}
+
+
+def _rsa_private_key(pem: str, setting: str) -> rsa.RSAPrivateKey:
+    """The unencrypted RSA private key in `pem` (Salesforce signs JWT bearer assertions with RS256 only)."""
+    try:
+        key = load_pem_private_key(pem.encode("utf-8", "surrogatepass"), password=None)
+    except (ValueError, TypeError) as exc:
+        reason = "encrypted (give it without a passphrase)" if isinstance(exc, TypeError) else "not PEM key text"
+        msg = f"{setting} is not a readable unencrypted PEM private key: {reason}"
+        raise SalesforceAuthError(msg) from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        msg = f"{setting} is not an RSA private key; Salesforce's JWT bearer flow signs with RS256"
+        raise SalesforceAuthError(msg)
+    return key
 
 
 class ClientCredentialsAuthenticator(SalesforceAuthenticator):

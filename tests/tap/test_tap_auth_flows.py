@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from tap_helpers import run_tap
 
 
@@ -73,6 +73,39 @@ def test_jwt_bearer_flow(jwt_org: tuple[str, Path], tmp_path: Path) -> None:
     last = wrong_user.stderr.strip().splitlines()[-1]
     assert "tap-salesforce-custom: Salesforce authentication failed (jwt flow" in last
     assert "BEGIN PRIVATE KEY" not in wrong_user.stderr
+
+
+def _ec_key() -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+@pytest.mark.parametrize(("setting", "value", "message"), [
+    ("private_key", "not a key", "private_key is not a readable unencrypted PEM private key: not PEM key text"),
+    ("private_key_path", "not a key\n", " is not a readable unencrypted PEM private key: not PEM key text"),
+    ("private_key_path", b"\x00\xff\xfe garbage", ": cannot read it (UnicodeDecodeError)"),
+    ("private_key", "EC", "private_key is not an RSA private key; Salesforce's JWT bearer flow signs with RS256"),
+])
+def test_jwt_key_that_is_not_a_key_is_one_line(jwt_org: tuple[str, Path], tmp_path: Path, setting: str,
+                                               value: str | bytes, message: str) -> None:
+    """A private key that cannot sign stops the tap before any call: one line naming the setting, no traceback,
+    no key text (issue 23: it was an InvalidKeyError traceback from `jwt.encode`)."""
+    url, _ = jwt_org
+    if setting == "private_key_path":
+        path = tmp_path / "key.pem"
+        path.write_bytes(value if isinstance(value, bytes) else value.encode())
+        value = str(path)
+        message = f"private_key_path {path}{message}"
+    elif value == "EC":
+        value = _ec_key()
+    run = run_tap(tmp_path, _config(url, auth_flow="jwt", username="integration@example.com", **{setting: value}),
+                  check=False)
+    assert run.returncode == 1 and run.records == {} and run.states == []
+    assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    last = run.stderr.strip().splitlines()[-1]
+    assert message in last, run.stderr[-3000:]
+    assert "BEGIN PRIVATE KEY" not in run.stderr and "not a key" not in last
 
 
 def test_client_credentials_flow(jwt_org: tuple[str, Path], tmp_path: Path) -> None:

@@ -56,10 +56,16 @@ def test_bad_input_line_is_one_line_naming_it(admin: NetSuiteAdmin, config: dict
     ("private_key_path", "/nonexistent/key.pem", "private_key_path /nonexistent/key.pem: cannot read it"),
     ("private_key", "-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----",
      "not a readable unencrypted PEM private key"),
+    ("private_key", "not a key", "not a readable unencrypted PEM private key"),
+    ("private_key_path", "GARBAGE_FILE", "not a readable unencrypted PEM private key"),
 ])
 def test_bad_setting_is_one_line(config: dict, tmp_path: Path, setting: str, value: object, message: str) -> None:
     if setting.startswith("private_key"):
         config = {**config, "auth_method": "oauth2_m2m", "client_id": "c", "certificate_id": "k"}
+    if value == "GARBAGE_FILE":
+        value = tmp_path / "garbage.pem"
+        value.write_text("this is not a key\n")
+        value = str(value)
     result = run_target({**config, setting: value}, [CUSTOMER_SCHEMA], tmp_path)
     assert result.returncode == 1
     assert [line for line in result.stderr.splitlines() if message in line], result.stderr[-2000:]

@@ -332,7 +332,7 @@ def test_m2m_key_of_an_unsupported_curve_is_one_line(config, tmp_path) -> None:
     m2m |= {"auth_method": "oauth2_m2m", "client_id": "c", "certificate_id": "k", "private_key": private}
     run = run_target(m2m, [CUSTOMER_SCHEMA], tmp_path)
     assert run.returncode == 1 and "Traceback" not in run.stderr
-    assert "private_key is an EC secp256k1 key" in run.stderr
+    assert "private_key_path file) is an EC secp256k1 key" in run.stderr
 
 
 def test_netsuite_validation_errors_become_dead_letters_with_code_and_path(admin, config) -> None:
