@@ -3,7 +3,9 @@
 Invariant: `config_jsonschema` (tap.py) is the only place a setting's default, type and range are written; the SDK
 fills the defaults in and refuses out-of-range values before this object is built, so nothing here restates a
 default. What the schema cannot say is checked here, with one line naming the setting: `start_date` must parse as
-an ISO 8601 date or date-time (the schema's `date-time` format is not enforced, and a bare date is accepted).
+an ISO 8601 date or date-time (the schema's `date-time` format is not enforced, and a bare date is accepted);
+every `objects` / `optional_objects` entry must look like an object API name (whether the org has it is checked
+by discovery, which stops on a missing `objects` entry and skips a missing optional one).
 The peers' setting names (compat.py) are translated on a copy of the config, never in the SDK's own.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 import typing as t
 
 from tap_salesforce_custom.compat import apply_aliases
@@ -18,6 +21,10 @@ from tap_salesforce_custom.errors import SalesforceFatalError
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
+
+#: A Salesforce object API name: standard (`Account`), custom (`Invoice__c`), namespaced (`ns__Invoice__c`), ...
+OBJECT_API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
 
 def parse_utc(value: str) -> dt.datetime:
     """An ISO 8601 date or date-time; a value without an offset is UTC."""
@@ -32,6 +39,7 @@ class TapSettings:
     config: Mapping[str, t.Any]
     alias_notes: list[str]
     objects: list[str]
+    optional_objects: frozenset[str]
     start_date: dt.datetime | None
     lookback: dt.timedelta
     include_deleted: bool
@@ -56,7 +64,8 @@ class TapSettings:
         return cls(
             config=config,
             alias_notes=notes,
-            objects=list(dict.fromkeys(config["objects"] or defaults["objects"])),
+            objects=_object_names(config["objects"] or defaults["objects"], config["optional_objects"]),
+            optional_objects=frozenset(config["optional_objects"]),
             start_date=_start_date(config.get("start_date")),
             lookback=dt.timedelta(seconds=int(config["lookback_seconds"])),
             include_deleted=bool(config["include_deleted"]),
@@ -69,6 +78,17 @@ class TapSettings:
             catalog_cache_max_age=dt.timedelta(hours=float(config["catalog_cache_max_age_hours"])),
             progress_interval_seconds=float(config["progress_interval_seconds"]),
         )
+
+
+def _object_names(objects: list[str], optional: list[str]) -> list[str]:
+    """`objects` then `optional_objects`, each once; an entry that cannot be an API name is one line naming it."""
+    for setting, names in (("objects", objects), ("optional_objects", optional)):
+        bad = [name for name in names if not OBJECT_API_NAME.fullmatch(name)]
+        if bad:
+            msg = (f"{setting}: {bad[0][:80]!r} is not an object API name (letters, digits and underscores, "
+                   "e.g. Account or Invoice__c)")
+            raise SalesforceFatalError(msg)
+    return list(dict.fromkeys([*objects, *optional]))
 
 
 def _start_date(value: object) -> dt.datetime | None:

@@ -74,7 +74,12 @@ class TapSalesforceCustom(Tap):
         th.Property("start_date", th.DateTimeType,
                     description="Earliest SystemModstamp to read when a stream has no bookmark yet."),
         th.Property("objects", th.ArrayType(th.StringType), default=DEFAULT_OBJECTS,
-                    description="Object API names to discover (custom `__c` objects included)."),
+                    description="Object API names to discover (custom `__c` objects included). A name this org "
+                                "cannot query stops discovery with one line naming it."),
+        th.Property("optional_objects", th.ArrayType(th.StringType), default=[],
+                    description="Object API names read when this org can query them and skipped with one warning "
+                                "line when it cannot (e.g. a managed package's objects installed in some orgs "
+                                "only). A name in both lists is optional."),
         th.Property("lookback_seconds", th.IntegerType(minimum=0), default=300,
                     description="Each incremental read starts this far before max(bookmark, start of the last "
                                 "complete read), to catch late commits."),
@@ -203,7 +208,8 @@ class TapSalesforceCustom(Tap):
             tap_version = "unknown"
         facts = {k: self.settings.config.get(k) for k in ("login_url", "client_id", "username", "api_version",
                                                           "auth_flow")}
-        facts.update(objects=self.settings.objects, version=tap_version)
+        facts.update(objects=self.settings.objects, optional=sorted(self.settings.optional_objects),
+                     version=tap_version)
         return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
 
     def _read_catalog_cache(self) -> dict[str, t.Any] | None:
@@ -237,8 +243,15 @@ class TapSalesforceCustom(Tap):
         wanted = self.settings.objects
         queryable = {o["name"] for o in self.client.describe_global() if o.get("queryable")}
         missing = [name for name in wanted if name not in queryable]
+        required = [name for name in missing if name not in self.settings.optional_objects]
+        if required:
+            names = ", ".join(repr(name) for name in required)
+            msg = (f"objects: {names} not found or not queryable in this org (check the spelling and the "
+                   "integration user's access, or list it in optional_objects to skip it when absent)")
+            raise SalesforceFatalError(msg)
         if missing:
-            self.logger.warning("Not queryable or not found in this org, skipped: %s", ", ".join(missing))
+            self.logger.warning("optional_objects not found or not queryable in this org, skipped: %s",
+                                ", ".join(missing))
         describes = {name: self.client.describe(name) for name in wanted if name in queryable}
         lines = describes.get("OpportunityLineItem")
         if "Opportunity" in describes and lines is None and "OpportunityLineItem" in queryable:

@@ -13,6 +13,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
 import requests
 from tap_helpers import TAP, admin, discover, parse_output, reset, run_tap, sf_url, tap_config
 
@@ -219,9 +220,13 @@ def test_bad_credentials_fail_fast_with_one_line(tmp_path: Path) -> None:
     assert not run.records
 
 
-def test_unknown_object_is_skipped_and_custom_objects_are_discovered(tmp_path: Path) -> None:
+def test_unknown_optional_object_is_skipped_and_custom_objects_are_discovered(tmp_path: Path) -> None:
     reset(accounts=1)
-    catalog = discover(tmp_path, tap_config(objects=["Account", "NoSuchThing__c", "Invoice__c"]))
+    done = subprocess.run([TAP, "--discover", "--config", _config_file(tmp_path, tap_config(
+        objects=["Account", "Invoice__c"], optional_objects=["NoSuchThing__c"]))],
+        capture_output=True, text=True, timeout=120, check=True)
+    assert "optional_objects not found or not queryable in this org, skipped: NoSuchThing__c" in done.stderr
+    catalog = json.loads(done.stdout)
     names = {s["tap_stream_id"] for s in catalog["streams"]}
     assert names == {"Account", "Invoice__c"}
     account = next(s for s in catalog["streams"] if s["tap_stream_id"] == "Account")
@@ -229,6 +234,31 @@ def test_unknown_object_is_skipped_and_custom_objects_are_discovered(tmp_path: P
         {"format": "date-time", "type": ["string"]})
     root = next(m for m in account["metadata"] if m["breadcrumb"] == [])
     assert root["metadata"]["replication-key"] == "SystemModstamp"
+
+
+def _config_file(tmp_path: Path, config: dict) -> str:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize(("objects", "message"), [
+    (["Account", "Acount"], "objects: 'Acount' not found or not queryable in this org (check the spelling"),
+    (["Account WHERE Name != null"], "objects: 'Account WHERE Name != null' is not an object API name"),
+])
+@pytest.mark.parametrize("mode", ["discover", "sync"])
+def test_object_that_is_not_an_object_stops_at_start_up(tmp_path: Path, objects: list[str], message: str,
+                                                        mode: str) -> None:
+    """An `objects` entry the org cannot query (a typo, a filter) stops the tap before it reads anything: one line
+    naming it, exit 1 (issue 23: it was skipped with a warning and the run exited 0)."""
+    reset(accounts=2)
+    args = [TAP, "--config", _config_file(tmp_path, tap_config(objects=objects))]
+    done = subprocess.run(args + (["--discover"] if mode == "discover" else []), capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 1 and done.stdout == ""
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "ERROR" in last and message in last, done.stderr[-2000:]
 
 
 def test_tls_is_verified_with_ca_bundle_and_never_skipped(tmp_path: Path) -> None:
