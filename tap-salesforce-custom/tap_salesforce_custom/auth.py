@@ -54,6 +54,15 @@ def checked_url(url: str, setting: str) -> str:
     return url.rstrip("/")
 
 
+def _oauth_error(response: requests.Response) -> str:
+    """The OAuth `error` code of a token refusal (`invalid_grant`, ...), else ""."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return str(body.get("error") or "") if isinstance(body, dict) else ""
+
+
 def classify_token_response(response: requests.Response) -> Verdict:
     """The token endpoint: 429 and 5xx are retried; any other answer (200 or a refusal) is the caller's to read."""
     if response.status_code == 429 or response.status_code >= 500:
@@ -136,7 +145,9 @@ class RefreshTokenAuthenticator(SalesforceAuthenticator):
 
     When Salesforce answers with a new `refresh_token`, the old one stops working. The new value is kept in
     memory for the rest of the run and, if `token_store_path` is set, written there (0600) so the next run
-    reads it instead of the configured one.
+    reads it instead of the configured one. When Salesforce refuses the stored token (`invalid_grant`: revoked,
+    expired) and a different `refresh_token` is configured (an admin re-authorised), the configured one is tried
+    once; if it works it is saved to the store, and one warning line says so.
     """
 
     flow = "refresh_token"
@@ -148,13 +159,33 @@ class RefreshTokenAuthenticator(SalesforceAuthenticator):
         self._store = Path(store).expanduser() if store else None
         configured = config.get("refresh_token")
         stored = self._stored_refresh_token()
-        if stored and configured and stored != configured:
-            self.logger.warning(
+        #: The configured token, to try once if Salesforce refuses the stored one (None: nothing else to try).
+        self._fallback: str | None = configured if stored and configured and stored != configured else None
+        if self._fallback:
+            self.logger.info(
                 "Using the refresh token saved in %s (Salesforce rotated it), not the configured refresh_token; "
-                "delete that file to use a newly configured one",
+                "the configured one is tried if Salesforce refuses the saved one",
                 self._store,
             )
         self.refresh_token = stored or configured
+        self._save_current = False
+
+    @override
+    def _post_token(self) -> requests.Response:
+        """The grant; if Salesforce refuses the stored token and another is configured, the configured one."""
+        response = super()._post_token()
+        if self._fallback is None or response.status_code != 400 or _oauth_error(response) != "invalid_grant":
+            return response
+        self.refresh_token, self._fallback = self._fallback, None
+        response = super()._post_token()
+        if response.status_code == 200:
+            self._save_current = True
+            self.logger.warning(
+                "Salesforce refused the refresh token saved in %s (invalid_grant); the configured refresh_token "
+                "works and replaces it there",
+                self._store,
+            )
+        return response
 
     def _stored_refresh_token(self) -> str | None:
         if self._store is None:
@@ -190,29 +221,39 @@ class RefreshTokenAuthenticator(SalesforceAuthenticator):
         }
 
     def on_token_response(self, body: dict[str, t.Any]) -> None:
-        """Adopt a rotated refresh token and persist it when a store is configured."""
+        """Adopt a rotated refresh token (or the configured one that replaced a refused stored one) and persist it
+        when a store is configured."""
         new_token = body.get("refresh_token")
-        if not new_token or new_token == self.refresh_token:
+        rotated = bool(new_token) and new_token != self.refresh_token
+        if not rotated and not self._save_current:
             return
-        self.refresh_token = new_token
+        self._save_current = False
+        if rotated:
+            self.refresh_token = new_token
         if self._store is None:
             self.logger.warning(
                 "Salesforce rotated the refresh token; set token_store_path (or update refresh_token) "
                 "or the next run will fail to log in."
             )
             return
+        self._save(str(self.refresh_token), rotated=rotated)
+
+    def _save(self, token: str, *, rotated: bool) -> None:
+        """Write `token` to the store: a new private file renamed over the old one."""
+        assert self._store is not None
         self._store.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # mkstemp: a new file with a random name, 0600, O_EXCL (never a stale or planted one); the rename replaces
         # whatever is at the store path (a symlink included) instead of writing through it.
         fd, tmp = tempfile.mkstemp(dir=self._store.parent, prefix=f".{self._store.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump({"refresh_token": new_token}, handle)
+                json.dump({"refresh_token": token}, handle)
             os.replace(tmp, self._store)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        self.logger.info("Salesforce rotated the refresh token; the new one was saved to %s", self._store)
+        if rotated:
+            self.logger.info("Salesforce rotated the refresh token; the new one was saved to %s", self._store)
 
 
 class JWTBearerAuthenticator(SalesforceAuthenticator):

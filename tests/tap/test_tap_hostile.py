@@ -108,6 +108,33 @@ def test_token_store_is_private_and_never_a_symlink(tmp_path: Path) -> None:
     _one_line(corrupt.stderr, f"token_store_path {store}: not a token store")
 
 
+def test_refused_stored_token_gives_way_to_the_configured_one(tmp_path: Path) -> None:
+    """A token store holding a refresh token Salesforce no longer accepts, next to a freshly configured
+    `refresh_token` (the admin re-authorised): the configured token is tried, kept in the store, and one line says
+    so (issue 23: the run failed with invalid_grant). A refused configured token still fails in one line."""
+    reset(accounts=2)
+    store = tmp_path / "token.json"
+    store.write_text(json.dumps({"refresh_token": "5Aep861revoked-long-ago"}))
+    store.chmod(0o600)
+    first = run_tap(tmp_path / "1", tap_config(token_store_path=str(store)))
+    assert len(first.ids()) == 2 and "Traceback" not in first.stderr
+    lines = [line for line in first.stderr.splitlines() if "refused the refresh token saved in" in line]
+    assert len(lines) == 1 and f"{store} (invalid_grant); the configured refresh_token works" in lines[0]
+    assert json.loads(store.read_text()) == {"refresh_token": tap_config()["refresh_token"]}
+    assert stat.S_IMODE(store.stat().st_mode) == 0o600
+    assert "5Aep861revoked" not in first.stderr and tap_config()["refresh_token"] not in first.stderr
+    # The next run reads the store (now the configured token): nothing to fall back from, nothing said.
+    second = run_tap(tmp_path / "2", tap_config(token_store_path=str(store)))
+    assert len(second.ids()) == 2 and "refused the refresh token" not in second.stderr
+    # Both refused: one line, exit 1, the store left as it was.
+    store.write_text(json.dumps({"refresh_token": "5Aep861revoked-long-ago"}))
+    both = run_tap(tmp_path / "3", tap_config(token_store_path=str(store), refresh_token="also-revoked"),
+                   check=False)
+    assert both.returncode == 1 and not both.records and "Traceback" not in both.stderr
+    _one_line(both.stderr, "Salesforce authentication failed (refresh_token flow, HTTP 400): invalid_grant")
+    assert json.loads(store.read_text()) == {"refresh_token": "5Aep861revoked-long-ago"}
+
+
 @pytest.mark.parametrize(("overrides", "message"), [
     ({"start_date": "yesterday"}, "start_date 'yesterday' is not an ISO 8601 date"),
     ({"ca_bundle": "/nonexistent/ca.pem"}, "ca_bundle /nonexistent/ca.pem: not a readable file"),
