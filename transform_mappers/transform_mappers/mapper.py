@@ -18,6 +18,8 @@ through `connector_kit.cli.one_line_errors`. Private singer-sdk API used: `MsgSp
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 import sys
 import typing as t
 from collections.abc import Iterable, Mapping
@@ -36,6 +38,7 @@ from typing_extensions import override
 from transform_mappers.expressions import Scope
 from transform_mappers.functions import FunctionSettings, build_functions
 from transform_mappers.payloads import (
+    ERROR_KEY,
     AnyFields,
     MissingFieldTemplateError,
     Payload,
@@ -111,15 +114,58 @@ class CheckedMsgSpecReader(MsgSpecReader):
     def deserialize_json(self, line: str) -> dict:
         try:
             message = _DECODER.decode(line)
-        except (msgspec.DecodeError, RecursionError):  # not the SDK's: it logs the whole line with a traceback
-            raise InvalidInputLine("not valid JSON (or nested too deep)") from None
+        except (msgspec.DecodeError, RecursionError, UnicodeEncodeError):
+            # Not the SDK's: it logs the whole line with a traceback. The line may be JSON holding text that is not
+            # valid UTF-8 (bytes read as lone surrogates, or a `\ud800` escape), which msgspec refuses.
+            message = _with_invalid_text_replaced(line)
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             raise InvalidInputLine("not a Singer message (a JSON object with a `type`)")
+        if INVALID_TEXT_KEY in message and message["type"] != "RECORD":
+            fields = ", ".join(message[INVALID_TEXT_KEY])
+            raise InvalidInputLine(f"{message['type']} message holds text that is not valid UTF-8 ({fields})")
         return message
 
     @override
     def _process_unknown_message(self, message_dict: dict) -> None:
         raise InvalidInputLine(f"unknown Singer message type {str(message_dict['type'])[:40]!r}")
+
+
+#: Set by the reader on a RECORD message whose text was not valid UTF-8: the paths of the values it repaired.
+INVALID_TEXT_KEY = "__invalid_text__"
+_SURROGATES = re.compile("[\ud800-\udfff]+")
+_INVALID_JSON = "not valid JSON (or nested too deep)"
+
+
+def _with_invalid_text_replaced(line: str) -> dict:
+    """The message of a JSON line whose strings hold lone surrogates (invalid UTF-8 bytes read with
+    `surrogateescape`, or `\ud800` escapes), each run replaced by U+FFFD and its path listed under
+    `INVALID_TEXT_KEY`. A line that is not JSON, or holds no such text, stays refused as not valid JSON."""
+    try:
+        message = json.loads(line)
+    except (ValueError, RecursionError):
+        raise InvalidInputLine(_INVALID_JSON) from None
+    repaired: list[str] = []
+
+    def scrub(value: t.Any, path: str) -> t.Any:
+        if isinstance(value, str):
+            if _SURROGATES.search(value):
+                repaired.append(path or "(message)")
+                return _SURROGATES.sub("\ufffd", value)
+            return value
+        if isinstance(value, list):
+            return [scrub(item, f"{path}[{index}]") for index, item in enumerate(value)]
+        if isinstance(value, dict):
+            return {scrub(key, path): scrub(item, f"{path}.{key}" if path else str(key)) for key, item in value.items()}
+        return value
+
+    try:
+        message = scrub(message, "")
+    except RecursionError:
+        raise InvalidInputLine(_INVALID_JSON) from None
+    if not repaired or not isinstance(message, dict):
+        raise InvalidInputLine(_INVALID_JSON)
+    message[INVALID_TEXT_KEY] = [path.removeprefix("record.") for path in dict.fromkeys(repaired)]
+    return message
 
 
 _Route = tuple[StreamMap, Payload | None]
@@ -241,6 +287,7 @@ class SalesforceToNetSuiteMapper(InlineMapper):
             raise MappingConfigError(msg)
         extracted = message_dict.get("time_extracted")
         time_extracted = dt.datetime.fromisoformat(extracted) if isinstance(extracted, str) else None
+        invalid_text = self._invalid_text(message_dict)
         for stream_map, payload in routes:
             try:
                 record = stream_map.transform(message_dict["record"])
@@ -248,11 +295,32 @@ class SalesforceToNetSuiteMapper(InlineMapper):
                 # An SDK stream-map expression that fails names a field or a function wrongly: stop cleanly.
                 msg = f"mapping {self.label!r}, stream {stream!r} -> {stream_map.stream_alias!r}: {exc}"
                 raise MappingConfigError(msg) from None
+            if record is not None and invalid_text and payload is None:
+                msg = f"{invalid_text}; stream {stream!r} -> {stream_map.stream_alias!r} has no payload to flag it in"
+                raise MappingConfigError(msg)
             if record is not None and payload is not None:
                 record = payload.map(record)
+                if record is not None and invalid_text:
+                    record[ERROR_KEY] = "; ".join(filter(None, (record.get(ERROR_KEY), invalid_text)))
             if record is not None:
                 yield RecordMessage(stream=stream_map.stream_alias, record=record,
                                     version=message_dict.get("version"), time_extracted=time_extracted)
+
+    def _invalid_text(self, message_dict: dict) -> str:
+        """The reason line of a record whose text was not valid UTF-8 (logged once), or "" for a sound record.
+
+        Such a record is mapped with U+FFFD in place of the bad text and flagged with `_sdc_mapping_error`, so the
+        target dead-letters it instead of writing the damaged text: nothing is lost, the run goes on.
+        """
+        fields = message_dict.pop(INVALID_TEXT_KEY, None)
+        if not fields:
+            return ""
+        record = message_dict["record"]
+        name = f"Id {str(record['Id'])[:40]!r}" if "Id" in record else "no Id"
+        reason = (f"RECORD of stream {message_dict['stream']!r} ({name}) holds text that is not valid UTF-8 in "
+                  f"{', '.join(fields)[:200]} (replaced by U+FFFD; fix it in the source)")
+        self.logger.warning("Bad text: %s; flagged %s, so the target dead-letters it", reason, ERROR_KEY)
+        return reason
 
     @override
     def map_state_message(self, message_dict: dict) -> Iterable[Message]:
