@@ -120,3 +120,40 @@ def test_pipe_moves_the_default_mapping_into_netsuite(tmp_path: Path, sandboxes,
     after = {c["externalId"]: c for c in admin(netsuite_url, "GET", "records/customer")["records"]}
     assert after[gone]["isInactive"] is True
     assert not any(c.get("isInactive") for eid, c in after.items() if eid != gone)
+
+
+def test_record_with_text_that_is_not_utf8_is_dead_lettered_by_the_target(tmp_path: Path, netsuite_url: str,
+                                                                          mapping_config) -> None:
+    """`netsuite-mapper | target-netsuite` on input whose second Account holds a byte that is not UTF-8: the
+    neighbours are written, that record is a MAPPING_ERROR dead letter naming it and the field, the STATE after it
+    is emitted, both exit 0, no traceback (issue 23)."""
+    admin(netsuite_url, "POST", "reset", {"knobs": True})
+    schema = json.loads((Path(__file__).with_name("golden") / "accounts.in.jsonl").read_text().splitlines()[0])
+
+    def account(record_id: str, name: bytes) -> bytes:
+        record = {"Id": record_id, "Name": "PLACEHOLDER", "IsDeleted": False}
+        return json.dumps({"type": "RECORD", "stream": "Account", "record": record}).encode().replace(
+            b"PLACEHOLDER", name)
+
+    state = {"bookmarks": {"Account": {"replication_key_value": "2024-01-01T00:00:00Z"}}}
+    stdin = b"\n".join([json.dumps(schema).encode(), account("001U000001", b"Good One"),
+                        account("001U000002", b"Caf\xe9 Bad"), account("001U000003", b"Good Three"),
+                        json.dumps({"type": "STATE", "value": state}).encode()]) + b"\n"
+    target = {"account_id": "1234567_SB1", "base_url": netsuite_url, "consumer_key": "sandbox-consumer-key",
+              "consumer_secret": "sandbox-consumer-secret", "token_id": "sandbox-token-id",
+              "token_secret": "sandbox-token-secret", "dead_letter_path": str(tmp_path / "dead_letters")}
+    for name, config in (("mapper", mapping_config), ("target", target)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(config))
+    (tmp_path / "input.jsonl").write_bytes(stdin)
+    command = (f"set -o pipefail; '{BIN}/netsuite-mapper' --config mapper.json < input.jsonl"
+               f" | '{BIN}/target-netsuite' --config target.json")
+    done = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, timeout=300, check=False)
+    stderr = done.stderr.decode()
+    assert done.returncode == 0, stderr[-3000:]
+    assert "Traceback" not in stderr
+    assert [json.loads(line) for line in done.stdout.splitlines() if line.strip()][-1] == state
+    customers = {c["externalId"] for c in admin(netsuite_url, "GET", "records/customer")["records"]}
+    assert customers == {"001U000001", "001U000003"}
+    [letter] = dead_letters(tmp_path)
+    assert letter["externalId"] == "001U000002" and letter["code"] == "MAPPING_ERROR"
+    assert "RECORD of stream 'Account' (Id '001U000002') holds text that is not valid UTF-8 in Name" in letter["detail"]
