@@ -80,7 +80,7 @@ class SalesforceAuthenticator(OAuthAuthenticator, requests.auth.AuthBase):
 
     def __init__(self, config: t.Mapping[str, t.Any], transport: Transport) -> None:
         """Keep the config and the transport of token calls (the tap's session: `ca_bundle` applies here too)."""
-        login_url = checked_url(str(config.get("login_url") or "https://login.salesforce.com"), "login_url")
+        login_url = checked_url(str(config["login_url"]), "login_url")
         super().__init__(
             auth_endpoint=f"{login_url}/services/oauth2/token",
             client_id=config.get("client_id"),
@@ -342,7 +342,7 @@ AUTHENTICATORS: dict[str, type[SalesforceAuthenticator]] = {
 
 def build_authenticator(config: t.Mapping[str, t.Any], transport: Transport) -> SalesforceAuthenticator:
     """The authenticator for `auth_flow`, after checking the settings that flow needs."""
-    flow = str(config.get("auth_flow") or "refresh_token")
+    flow = str(config["auth_flow"])
     if flow not in AUTHENTICATORS:
         msg = f"auth_flow must be one of {', '.join(AUTHENTICATORS)}; got {flow!r}"
         raise SalesforceAuthError(msg)

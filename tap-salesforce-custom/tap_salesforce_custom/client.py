@@ -25,6 +25,8 @@ from tap_salesforce_custom.errors import QuotaGuardStop, SalesforceAPIError, Sal
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from tap_salesforce_custom.settings import TapSettings
+
 LOGGER = logging.getLogger("tap-salesforce-custom")
 
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
@@ -100,24 +102,22 @@ def classify_salesforce(response: requests.Response, method: str, url: str,
 class SalesforceClient:
     """Authenticated, retried, quota-guarded requests to the org's REST and Bulk 2.0 APIs."""
 
-    def __init__(self, config: t.Mapping[str, t.Any], logger: logging.Logger = LOGGER) -> None:
+    def __init__(self, settings: TapSettings, logger: logging.Logger = LOGGER) -> None:
         """Build the session (TLS verification always on; `ca_bundle` adds a private CA) and authenticator."""
         self.logger = logger
         self.session = requests.Session()
-        self.session.verify = str(config["ca_bundle"]) if config.get("ca_bundle") else True
+        self.session.verify = settings.ca_bundle or True
         if isinstance(self.session.verify, str) and not os.access(self.session.verify, os.R_OK):
             msg = f"ca_bundle {self.session.verify}: not a readable file"
             raise SalesforceFatalError(msg)
         self.session.headers["Accept-Encoding"] = "gzip"
-        self.api_version = str(config.get("api_version") or "61.0")
-        retries = config.get("max_retries")
-        policy = RetryPolicy(max_retries=int(retries) if retries is not None else 5,
-                             backoff_factor=float(config.get("backoff_factor") or 0.5))
-        self.transport = Transport(self.session, policy, service="Salesforce",
-                                   timeout=float(config.get("request_timeout") or 300), verify=self.session.verify,
-                                   fatal_error=SalesforceAPIError, exhausted_error=SalesforceAPIError, logger=logger)
-        self.max_usage_percent = float(config.get("max_api_usage_percent") or 80)
-        self.auth: SalesforceAuthenticator = build_authenticator(config, self.transport.unlimited())
+        self.api_version = settings.api_version
+        policy = RetryPolicy(max_retries=settings.max_retries, backoff_factor=settings.backoff_factor)
+        self.transport = Transport(self.session, policy, service="Salesforce", timeout=settings.request_timeout,
+                                   verify=self.session.verify, fatal_error=SalesforceAPIError,
+                                   exhausted_error=SalesforceAPIError, logger=logger)
+        self.max_usage_percent = settings.max_api_usage_percent
+        self.auth: SalesforceAuthenticator = build_authenticator(settings.config, self.transport.unlimited())
         self.usage: dict[str, tuple[int, int]] = {}
         #: API calls sent (token calls are not API calls: they do not count against the org's quota).
         self.calls = 0

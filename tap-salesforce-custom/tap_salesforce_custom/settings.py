@@ -34,10 +34,17 @@ def parse_utc(value: str) -> dt.datetime:
 
 @dataclasses.dataclass(frozen=True)
 class TapSettings:
-    """What the streams and the tap read from the config (the client reads `config`, aliases applied)."""
+    """What the client, the streams and the tap read from the config; the authenticator reads `config` (aliases
+    applied) for its flow's own settings."""
 
     config: Mapping[str, t.Any]
     alias_notes: list[str]
+    api_version: str
+    request_timeout: float
+    max_retries: int
+    backoff_factor: float
+    max_api_usage_percent: float
+    ca_bundle: str | None
     objects: list[str]
     optional_objects: frozenset[str]
     start_date: dt.datetime | None
@@ -64,6 +71,12 @@ class TapSettings:
         return cls(
             config=config,
             alias_notes=notes,
+            api_version=str(config["api_version"]),
+            request_timeout=float(config["request_timeout"]),
+            max_retries=int(config["max_retries"]),
+            backoff_factor=float(config["backoff_factor"]),
+            max_api_usage_percent=float(config["max_api_usage_percent"]),
+            ca_bundle=config.get("ca_bundle") or None,
             objects=_object_names(config["objects"] or defaults["objects"], config["optional_objects"]),
             optional_objects=frozenset(config["optional_objects"]),
             start_date=_start_date(config.get("start_date")),

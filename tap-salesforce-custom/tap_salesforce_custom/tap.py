@@ -169,7 +169,7 @@ class TapSalesforceCustom(Tap):
     @cached_property
     def client(self) -> SalesforceClient:
         """The run's one Salesforce client (one token, one connection pool, one usage counter)."""
-        return SalesforceClient(self.settings.config, logger=self.logger)
+        return SalesforceClient(self.settings, logger=self.logger)
 
     @override
     def discover_streams(self) -> list[SalesforceStream]:

@@ -18,10 +18,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from responses import matchers
 from tap_salesforce_custom.bulk import BulkQueryJob
-from tap_salesforce_custom.client import SalesforceClient, parse_limit_info
+from tap_salesforce_custom.client import SalesforceClient as _SalesforceClient
+from tap_salesforce_custom.client import parse_limit_info
 from tap_salesforce_custom.discovery import compound_components, field_schema, replication_key
 from tap_salesforce_custom.errors import QuotaGuardStop, SalesforceAPIError, SalesforceAuthError
+from tap_salesforce_custom.settings import TapSettings
 from tap_salesforce_custom.streams import soql_datetime, to_rfc3339
+from tap_salesforce_custom.tap import TapSalesforceCustom
 
 LOGIN = "https://login.example.test"
 INSTANCE = "https://org.my.example.test"
@@ -29,6 +32,17 @@ TOKEN_URL = f"{LOGIN}/services/oauth2/token"
 DATA = f"{INSTANCE}/services/data/v61.0"
 CONFIG = {"login_url": LOGIN, "client_id": "cid", "client_secret": "very-secret", "refresh_token": "rt-1",
           "max_retries": 3, "backoff_factor": 0.001}
+
+
+def settings(config: dict) -> TapSettings:
+    """The typed settings of a raw config, as the tap builds them: the schema's defaults filled in."""
+    schema = TapSalesforceCustom.config_jsonschema
+    defaults = {name: spec["default"] for name, spec in schema["properties"].items() if "default" in spec}
+    return TapSettings.from_config({**defaults, **config}, schema)
+
+
+def SalesforceClient(config: dict) -> _SalesforceClient:  # noqa: N802 - reads as the class it builds
+    return _SalesforceClient(settings(config))
 
 
 def _token(rsps: responses.RequestsMock, **extra: str) -> None:
@@ -87,6 +101,26 @@ def test_transient_errors_are_retried_then_give_up() -> None:
     responses.add(responses.GET, f"{DATA}/sobjects/Account/describe", status=500, json=[{"errorCode": "X"}])
     with pytest.raises(SalesforceAPIError, match="failed after 4 attempts"):
         SalesforceClient(CONFIG).describe("Account")
+
+
+@pytest.mark.parametrize(("factor", "bounds"), [(0, [0.0] * 5), (0.25, [0.25, 0.5, 1.0, 2.0, 4.0])])
+@responses.activate
+def test_client_honours_the_typed_settings_backoff_factor_zero_included(factor: float, bounds: list[float]) -> None:
+    """The client reads the typed `TapSettings`: a valid `backoff_factor: 0` retries at once (it was read as 0.5,
+    the restated default, issue 26), and every other retry setting is the configured one."""
+    _token(responses.mock)
+    for _ in range(5):
+        responses.add(responses.GET, f"{INSTANCE}/services/data/v62.0/sobjects/", status=503,
+                      json=[{"message": "down", "errorCode": "SERVER_UNAVAILABLE"}])
+    _ok(responses.mock, f"{INSTANCE}/services/data/v62.0/sobjects/", {"sobjects": []})
+    client = SalesforceClient({**CONFIG, "backoff_factor": factor, "max_retries": 5, "request_timeout": 7,
+                               "max_api_usage_percent": 50, "api_version": "62.0"})
+    assert (client.transport.policy.backoff_factor, client.transport.policy.max_retries) == (factor, 5)
+    assert (client.transport.timeout, client.max_usage_percent, client.api_version) == (7, 50, "62.0")
+    highest: list[float] = []
+    client.transport._uniform = lambda low, high: highest.append(high) or low
+    assert client.describe_global() == []
+    assert highest == bounds
 
 
 @responses.activate
