@@ -124,12 +124,14 @@ class MachineToMachineAuth(requests.auth.AuthBase):
         else:
             curve = getattr(getattr(key, "curve", None), "name", None)
             kind = f"an EC {curve} key" if curve else f"a {type(key).__name__.lstrip('_')}"
-            msg = f"private_key (or the private_key_path file) is {kind}; NetSuite M2M needs RSA (PS256) or EC P-256/P-384/P-521 (ES256/384/512)"
+            msg = (f"private_key (or the private_key_path file) is {kind}; NetSuite M2M needs RSA (PS256) or "
+                   "EC P-256/P-384/P-521 (ES256/384/512)")
             raise AuthError(msg)
         try:  # a trial assertion: a key that loads but cannot sign is one line now, not a traceback at the first call
             self.client_assertion()
         except (ValueError, TypeError, jwt.PyJWTError) as exc:
-            msg = f"private_key (or the private_key_path file) cannot sign a {self._algorithm} JWT ({type(exc).__name__})"
+            msg = (f"private_key (or the private_key_path file) cannot sign a {self._algorithm} JWT "
+                   f"({type(exc).__name__})")
             raise AuthError(msg) from None
         self._lock = threading.Lock()
         self._token: str | None = None

@@ -12,8 +12,8 @@ own result. Invariants:
 - The `X-NetSuite-idempotency-key` is a UUID derived from the batch's content (record type, `replace`, the items
   in order, the attempt number) and a nonce kept in `SubmittedBatches` (a local SQLite file) from just before the
   submission until every record of the batch has its outcome. In `async` batch boundaries are content-defined
-  (in `auto` they follow the two pools' rates, so a rerun may form other batches: upserts keep that harmless), so a target
-  killed after submitting and rerun with the same records forms the same batches, finds their nonces, gets `400
+  (in `auto` they follow the two pools' rates, so a rerun may form other batches: upserts keep that harmless), so a
+  target killed after submitting and rerun with the same records forms the same batches, finds their nonces, gets `400
   IDEMPOTENCY_ERROR` with the job's Location and takes that job's results instead of submitting twice; the same
   content sent again once its batch was settled (a replay, a repair of a record edited in NetSuite) gets a new
   nonce, so NetSuite writes it again rather than answering from the old job.
@@ -246,7 +246,7 @@ class BatchWriter:
                 continue
             try:
                 send_one(write)
-            except Exception as exc:  # noqa: BLE001 - the sink classifies it, as for any synchronous write
+            except Exception as exc:  # the sink classifies it, as for any synchronous write
                 future.set_exception(exc)
             else:
                 future.set_result(None)
@@ -323,7 +323,7 @@ class BatchWriter:
         """Any failure of a submit or poll is not the records' fault: every write of the batch fails the run."""
         try:
             step(batch)
-        except Exception as exc:  # noqa: BLE001 - every write of the batch must get an outcome
+        except Exception as exc:  # every write of the batch must get an outcome
             self._fail(batch, exc)
 
     def _fail(self, batch: _Batch, error: BaseException) -> None:

@@ -58,7 +58,7 @@ class FatalError(Exception):
     """The run cannot go on (bad credentials, unreachable host, bad settings). The message is one line, no secret."""
 
 
-class RetriesExhausted(FatalError):
+class RetriesExhausted(FatalError):  # noqa: N818 - named for what happened; shared, kept
     """A transient failure outlived every retry.
 
     This fails the run instead of dead-lettering the record: the cause (throttling, an outage) is not the

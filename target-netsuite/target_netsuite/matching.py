@@ -385,7 +385,7 @@ class Matcher:
             return
         write.body = {name: value for name, value in write.body.items() if name not in owned}
         write.replace = [name for name in write.replace if name in write.body]
-        write.refs = [(path, ref) for path, ref in write.refs if re.split(r"[.\[]", path, 1)[0] in write.body]
+        write.refs = [(path, ref) for path, ref in write.refs if re.split(r"[.\[]", path, maxsplit=1)[0] in write.body]
         self.summary.add(stream, "create_only_skipped", len(dropped))
 
     # --- report mode -------------------------------------------------------------------------------------

@@ -307,7 +307,8 @@ class RunServices:
             "requests": self.client.stats.requests,
             "throttled_429": self.client.stats.throttled,
             "retries": self.client.stats.retries,
-            "async_jobs": {"submitted": self.batches.jobs_submitted, "found_already_submitted": self.batches.jobs_found},
+            "async_jobs": {"submitted": self.batches.jobs_submitted,
+                           "found_already_submitted": self.batches.jobs_found},
         }
 
 

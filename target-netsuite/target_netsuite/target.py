@@ -54,7 +54,7 @@ _FROM_COMMAND_LINE: ContextVar[bool] = ContextVar("target_netsuite_from_command_
 _PARKED_SCHEMA: dict = {"type": "object", "properties": {}, "additionalProperties": True}
 
 
-class DeadLettersWritten(FatalError):
+class DeadLettersWritten(FatalError):  # noqa: N818 - a requested stop, not an error
     """`fail_on_dead_letters`: the run wrote everything else and emitted its state, yet some records are dead
     letters; exit 2 (not 1) tells that apart from a failed run."""
 
@@ -82,7 +82,7 @@ class SingerInputError(FatalError, RecordsWithoutSchemaException):
     SDK's standard target tests expect for a RECORD before its SCHEMA.)"""
 
 
-class _MissingKey(Exception):
+class _MissingKey(Exception):  # noqa: N818 - internal signal, re-raised as MissingKeyError
     """Raised inside the reader, turned into `MissingKeyError` with the line number."""
 
 

@@ -175,7 +175,8 @@ class _Rewriter(ast.NodeTransformer):
         return cast("ast.expr", self.generic_visit(node))  # a visited expression stays an expression
 
     def visit_Subscript(self, node: ast.Subscript) -> ast.expr:
-        if isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str) and isinstance(node.ctx, ast.Load):
+        key = node.slice
+        if isinstance(key, ast.Constant) and isinstance(key.value, str) and isinstance(node.ctx, ast.Load):
             return ast.Call(ast.Name(ITEM_FN, ast.Load()), [self.visit(node.value), node.slice], [])
         return cast("ast.expr", self.generic_visit(node))
 
@@ -189,8 +190,8 @@ class _Rewriter(ast.NodeTransformer):
         self.bound = saved
         return node
 
-    visit_ListComp = _comprehension
-    visit_GeneratorExp = _comprehension
+    visit_ListComp = _comprehension  # noqa: N815 - the names ast.NodeTransformer dispatches to
+    visit_GeneratorExp = _comprehension  # noqa: N815
 
 
 def _check_arity(spec: FunctionSpec, node: ast.Call, fail: Callable[[str], ExpressionError]) -> None:

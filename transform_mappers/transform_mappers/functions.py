@@ -56,7 +56,7 @@ def _norm(value: str) -> str:
     """Fold case, accents and punctuation so "U.S.", "u s" and "US" compare equal."""
     decomposed = unicodedata.normalize("NFKD", value)
     text = "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
-    text = re.sub(r"[.'’`]", "", text)
+    text = re.sub("[.'\u2019`]", "", text)  # U+2019: the typographic apostrophe
     return re.sub(r"[\W_]+", " ", text).strip()
 
 

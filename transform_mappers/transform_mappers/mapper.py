@@ -74,8 +74,9 @@ class _NumberedLines:
 
 
 _DECODER = msgspec.json.Decoder()
-_SHAPES: dict[str, dict[str, type]] = {"SCHEMA": {"stream": str, "schema": dict}, "RECORD": {"stream": str, "record": dict},
-           "STATE": {"value": dict}}
+_SHAPES: dict[str, dict[str, type]] = {
+    "SCHEMA": {"stream": str, "schema": dict}, "RECORD": {"stream": str, "record": dict}, "STATE": {"value": dict},
+}
 
 
 class CheckedMsgSpecReader(MsgSpecReader):

@@ -223,7 +223,7 @@ class _Compiler:
         def evaluate(record: Mapping[str, Any], loop: Mapping[str, Any], failures: _Failures) -> Any:
             try:
                 value = fn(record, loop)
-            except Exception as exc:  # noqa: BLE001 - any failure of one leaf flags the record, never stops the run
+            except Exception as exc:  # any failure of one leaf flags the record, never stops the run
                 failures.append((path, _describe(exc, expression, record, loop)))
                 return _FAILED
             if type(value) is str:
