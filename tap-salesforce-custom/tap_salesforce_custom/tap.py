@@ -62,7 +62,9 @@ class TapSalesforceCustom(Tap):
         th.Property("refresh_token", th.StringType, secret=True,
                     description="OAuth refresh token (refresh_token flow)."),
         th.Property("token_store_path", th.StringType,
-                    description="File where a rotated refresh token is saved and read back on the next run."),
+                    description="File where a rotated refresh token is saved and read back on the next run. If "
+                                "Salesforce refuses the saved token and refresh_token differs (re-authorised), "
+                                "refresh_token is tried and, if accepted, saved there."),
         th.Property("username", th.StringType, description="Salesforce username, the JWT `sub` (jwt flow)."),
         th.Property("private_key", th.StringType, secret=True,
                     description="PEM private key text that signs the JWT assertion (jwt flow)."),
