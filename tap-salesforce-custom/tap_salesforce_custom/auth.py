@@ -14,7 +14,6 @@ read through a symlink; a corrupt store is one line naming its path.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import json
 import os
 import stat
@@ -23,11 +22,12 @@ import time
 import typing as t
 import uuid
 from pathlib import Path
-from urllib.parse import urlparse, urlsplit
+from urllib.parse import urlparse
 
 import jwt
 import requests
 from connector_kit.transport import Transport, Verdict
+from connector_kit.urls import insecure_url_reason
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from singer_sdk.authenticators import OAuthAuthenticator
@@ -42,15 +42,9 @@ JWT_LIFETIME_SECONDS = 180
 
 def checked_url(url: str, setting: str) -> str:
     """`url` without a trailing slash, if it is https, or plain http to a loopback host (the local sandbox)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not host or (parts.scheme != "https" and not (parts.scheme == "http" and loopback)):
-        msg = f"{setting} must use https (plain http only for loopback hosts): {parts.scheme}://{host}"
-        raise SalesforceAuthError(msg)
+    reason = insecure_url_reason(url)
+    if reason:
+        raise SalesforceAuthError(f"{setting} {reason}")
     return url.rstrip("/")
 
 

@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from connector_kit.sqlite_files import open_sqlite
+
 from target_netsuite.client import (
     RECORD_PATH,
     RETRYABLE_STATUSES,
@@ -135,12 +137,9 @@ class SubmittedBatches:
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=60)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("CREATE TABLE IF NOT EXISTS submitted (account TEXT NOT NULL, digest TEXT NOT NULL, "
-                         "nonce TEXT NOT NULL, submitted_at REAL NOT NULL, PRIMARY KEY (account, digest))")
+            conn = open_sqlite(self.path, "CREATE TABLE IF NOT EXISTS submitted (account TEXT NOT NULL, digest "
+                               "TEXT NOT NULL, nonce TEXT NOT NULL, submitted_at REAL NOT NULL, "
+                               "PRIMARY KEY (account, digest))")
             conn.execute("DELETE FROM submitted WHERE submitted_at < ?", (time.time() - self.KEEP_DAYS * 86400,))
             self._conn = conn
         return self._conn

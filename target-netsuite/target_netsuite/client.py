@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime
 import decimal
-import ipaddress
 import json
 import logging
 import re
@@ -32,6 +31,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 from connector_kit.transport import AdaptiveLimiter, RequestStats, RetryPolicy, Transport, Verdict
+from connector_kit.urls import insecure_url_reason
 from requests.adapters import HTTPAdapter
 
 if t.TYPE_CHECKING:
@@ -103,15 +103,9 @@ def account_host(account_id: str) -> str:
 
 def checked_base_url(base_url: str) -> str:
     """A `base_url` override must be https, unless it points at this machine (the sandbox, tests)."""
-    parts = urlsplit(base_url)
-    host = parts.hostname or ""
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
-        msg = f"base_url must use https (plain http is allowed only for loopback hosts): {parts.scheme}://{host}"
-        raise FatalError(msg)
+    reason = insecure_url_reason(base_url)
+    if reason:
+        raise FatalError(f"base_url {reason}")
     return base_url.rstrip("/")
 
 

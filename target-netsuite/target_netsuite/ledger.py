@@ -44,6 +44,8 @@ import threading
 import typing as t
 from pathlib import Path
 
+from connector_kit.sqlite_files import open_sqlite
+
 from target_netsuite.client import json_default
 
 if t.TYPE_CHECKING:
@@ -108,14 +110,9 @@ class WriteLedger:
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Autocommit off (isolation_level=None, explicit BEGIN): each call is one transaction, committed
-            # before it returns, as in parking.py; the reconciliation run may drop entries meanwhile.
-            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=60)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute(_SCHEMA)
-            self._conn = conn
+            # Autocommit (explicit BEGIN): each call is one transaction, committed before it returns, as in
+            # parking.py; the reconciliation run may drop entries meanwhile.
+            self._conn = open_sqlite(self.path, _SCHEMA)
         return self._conn
 
     def _exists(self) -> bool:

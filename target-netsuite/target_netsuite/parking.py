@@ -28,6 +28,8 @@ import typing as t
 from dataclasses import dataclass
 from pathlib import Path
 
+from connector_kit.sqlite_files import open_sqlite
+
 from target_netsuite.client import json_default
 
 if t.TYPE_CHECKING:
@@ -80,11 +82,7 @@ class ParkedRecords:
     def _db(self) -> sqlite3.Connection:
         """Open (and create) the file on first use: a run that parks nothing creates nothing."""
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute(_SCHEMA)
+            conn = open_sqlite(self.path, _SCHEMA)
             self._keys = {(a, b) for a, b in conn.execute("SELECT record_type, external_id FROM parked")}
             self._conn = conn
         return self._conn
