@@ -166,9 +166,9 @@ def test_connectors_from_the_artifacts_run_in_plain_singer_pipelines(
     netsuite.reset()
     customers = {f"HAND{n:03d}": f"Handwritten Customer {n}" for n in range(3)}
     messages = [
-        {"type": "SCHEMA", "stream": "customer", "key_properties": ["externalId"], "schema": {
-            "type": "object", "properties": {"externalId": {"type": "string"}, "companyName": {"type": "string"},
-                                             "subsidiary": {"type": "object", "properties": {"id": {"type": "string"}}}}}},
+        {"type": "SCHEMA", "stream": "customer", "key_properties": ["externalId"], "schema": {"type": "object",
+         "properties": {"externalId": {"type": "string"}, "companyName": {"type": "string"},
+                        "subsidiary": {"type": "object", "properties": {"id": {"type": "string"}}}}}},
         *({"type": "RECORD", "stream": "customer", "record": {"externalId": key, "companyName": name,
                                                                "subsidiary": {"id": "1"}}}
           for key, name in customers.items()),
