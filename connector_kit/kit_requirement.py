@@ -45,12 +45,15 @@ def _git(kit: Path, *args: str) -> str:
 
 
 def _origin(kit: Path) -> str:
-    """The address pip cloned from, as a requirement may name it: a password is left out (git's credential helpers
-    supply one), and a local `file:///…` gets its host (`file://localhost/…`), without which it is no valid URL."""
+    """The address pip cloned from, as a requirement may name it. No credential is written into the metadata (nor
+    into pip's cache): an https address loses its user and password (git's credential helper or .netrc supplies
+    them), an ssh one its password. A local `file:///…` gets its host (`file://localhost/…`), without which it is
+    no valid URL in a requirement."""
     parts = urlsplit(_git(kit, "remote", "get-url", "origin"))
     if parts.scheme == "file" and not parts.netloc:
         return urlunsplit(parts._replace(netloc="localhost"))
-    if parts.password is None:
+    if parts.username is None and parts.password is None:
         return urlunsplit(parts)
-    user = f"{parts.username}@" if parts.username else ""
-    return urlunsplit(parts._replace(netloc=f"{user}{parts.hostname}{f':{parts.port}' if parts.port else ''}"))
+    user = f"{parts.username}@" if parts.scheme == "ssh" and parts.username else ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}{parts.hostname}{port}"))
