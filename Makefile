@@ -9,7 +9,7 @@ PACKAGES := -e ./connector_kit -e ./sandbox -e ./tap-salesforce-custom -e ./tran
 UV_VERSION := 0.13.9
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: demo demo-reset test lint install venv plugins lock bench clean plugin-definitions
+.PHONY: demo demo-reset test lint install venv plugins lock bench clean plugin-definitions dist
 
 ## demo: set everything up, start the sandboxes, run the pipeline once in `dev`, show what landed, stop.
 demo: install
@@ -73,6 +73,16 @@ lock: venv
 	$(UV) pip compile --quiet --python-version 3.11 requirements/dev.in requirements/local.in sandbox/pyproject.toml \
 		tap-salesforce-custom/pyproject.toml transform_mappers/pyproject.toml target-netsuite/pyproject.toml pipeline_ops/pyproject.toml \
 		--no-emit-package connector-kit -o requirements/constraints.txt
+
+## dist: every package's wheel and sdist in dist/ (or DIST=<folder>), each wheel built from its sdist. Portable:
+## a connector requires `connector-kit==<version>` (CONNECTOR_KIT_PORTABLE, see connector_kit/kit_requirement.py),
+## found beside it, e.g. `pip install --find-links dist tap-salesforce-custom`; no artifact names a path of this machine.
+DIST ?= dist
+DISTRIBUTIONS := connector_kit tap-salesforce-custom transform_mappers target-netsuite sandbox pipeline_ops
+dist: venv
+	mkdir -p $(DIST) && rm -f $(DIST)/*.whl $(DIST)/*.tar.gz
+	for package in $(DISTRIBUTIONS); do \
+		CONNECTOR_KIT_PORTABLE=1 $(UV) build --quiet --out-dir $(DIST) ./$$package || exit 1; done
 
 ## plugin-definitions: rewrite plugin-definitions/*.yml (what other Meltano projects install) from meltano.yml.
 plugin-definitions: venv

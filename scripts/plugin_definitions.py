@@ -57,9 +57,9 @@ def definitions() -> dict[str, str]:
             "label": name,
             "description": description,
             "namespace": plugin["namespace"],
-            # The shared connector-kit first: pip resolves the connector's `connector-kit` dependency from it.
-            "pip_url": f"{REPOSITORY}@v{version}#subdirectory=connector_kit "
-                       f"{REPOSITORY}@v{version}#subdirectory={folder}",
+            # The connector alone: its build requires connector-kit from the same clone and commit
+            # (connector_kit/kit_requirement.py); naming the kit here too would ask for it twice, by two URLs.
+            "pip_url": f"{REPOSITORY}@v{version}#subdirectory={folder}",
             "executable": plugin["executable"],
             "capabilities": plugin["capabilities"],
         }
