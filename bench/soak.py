@@ -164,6 +164,14 @@ class Project:
             "TARGET_NETSUITE_MATCH_MODE": "adopt",
             "TARGET_NETSUITE_RUN_REPORT_PATH": str(work / "run-report.json"),
         }
+        # Meltano's run directory (the tap's catalog, the plugins' config files) is per project: concurrent soaks
+        # from one checkout would overwrite each other's files. Each gets its own, with the installed plugins.
+        system = work / "meltano-system"
+        system.mkdir(parents=True, exist_ok=True)
+        for entry in (ROOT / ".meltano").iterdir():
+            if entry.is_dir() and entry.name not in ("run", "logs"):
+                (system / entry.name).symlink_to(entry)
+        self.env["MELTANO_SYS_DIR_ROOT"] = str(system)
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.runs = 0
@@ -420,13 +428,16 @@ class Soak:
         self.planted_notes.append(f"twins: new Account {twin} named {name!r} like {candidates[0]}, 2 contacts")
         return True
 
-    def plant_service_deals(self) -> None:
-        """12 won service deals without products interleaved with 12 won deals with one line each."""
+    def plant_service_deals(self) -> bool:
+        """12 won service deals without products interleaved with 12 won deals with one line each, for customers
+        and items already in NetSuite. False while there are none yet."""
         synced = {c["externalId"] for c in self.ns.records("customer") if c.get("externalId")}
         accounts = sorted(a["Id"] for a in self.sf.records("Account") if not a.get("IsDeleted")
-                          and a["Id"] in synced) or sorted(synced)
+                          and a["Id"] in synced)
         items = {i["externalId"] for i in self.ns.records("nonInventorySaleItem") if i.get("externalId")}
         entries = sorted(e["Id"] for e in self.sf.records("PricebookEntry") if e["Product2Id"] in items)
+        if not accounts or not entries:
+            return False
         for n in range(12):
             account = accounts[n % len(accounts)]
             self.sf.create("Opportunity", {"Name": f"Service deal {n}", "StageName": "Closed Won",
@@ -436,6 +447,7 @@ class Soak:
             self.sf.create("OpportunityLineItem", {"OpportunityId": with_lines, "Quantity": 3.0, "UnitPrice": 99.5,
                                                    "PricebookEntryId": entries[n % len(entries)]})
         self.planted_notes.append("service_deals: 12 won opportunities without products, 12 with, interleaved")
+        return True
 
     def plant_overtake(self, number: int) -> Cycle:
         """A run in `async` mode SIGKILLed while its batch job is queued; the same Accounts change again; the next
@@ -561,8 +573,7 @@ class Soak:
         while True:
             if number >= 1 and twins:
                 twins = not self.plant_twins()
-            if number >= 1 and deals:
-                self.plant_service_deals()
+            if number >= 1 and deals and self.plant_service_deals():
                 deals = False
                 # written once undisturbed (interleaved with successes), then re-sent by the next runs' lookback
                 cycle = self.run_cycle(number, editor, disturb=False, note="planted service deals")
