@@ -50,6 +50,7 @@ import datetime as dt
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -72,7 +73,8 @@ PIPELINE = ("tap-salesforce-custom", "salesforce-to-netsuite", "target-netsuite"
 CATEGORIES = ("lost", "duplicated", "stale", "wrong_references")
 #: Record types the mapping writes, with the Salesforce object each comes from.
 OBJECTS = {"customer": "Account", "contact": "Contact", "nonInventorySaleItem": "Product2", "salesOrder": "Opportunity"}
-OVERTAKE_TASK_MS = 2500  # a queued batch task of the planted overtake: long enough for the next run to write first
+OVERTAKE_TASK_MS = 6000  # a queued batch task of the planted overtake: long enough for the next run to write first
+SERVICE_DEALS = 16  # above max_identical_errors (10) with a margin
 REJECT_MARK = "REFUSED-BY-NETSUITE"  # Accounts whose Website carries this are refused by NetSuite (a validation rule)
 
 
@@ -207,6 +209,19 @@ def target_process(process: subprocess.Popen) -> psutil.Process | None:
                 if any(part.endswith("target-netsuite") for part in child.cmdline()[:2]):
                     return child
     return None
+
+
+def dump_stacks(process: subprocess.Popen, log: Path) -> None:
+    """Append the Python stacks of every process of a hung run to its log (needs `py-spy` on PATH; else nothing)."""
+    spy = shutil.which("py-spy")
+    if spy is None:
+        return
+    with contextlib.suppress(psutil.Error), log.open("a") as out:
+        for child in [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]:
+            out.write(f"\n==== py-spy dump {child.pid} {' '.join(child.cmdline()[:3])}\n")
+            out.flush()
+            subprocess.run([spy, "dump", "--pid", str(child.pid)], stdout=out, stderr=subprocess.STDOUT, timeout=60,
+                           check=False)
 
 
 def wait_for(condition: Any, timeout: float, poll: float = 0.1) -> bool:
@@ -429,8 +444,8 @@ class Soak:
         return True
 
     def plant_service_deals(self) -> bool:
-        """12 won service deals without products interleaved with 12 won deals with one line each, for customers
-        and items already in NetSuite. False while there are none yet."""
+        """`SERVICE_DEALS` won deals without products interleaved with as many won deals with one line each, for
+        customers and items already in NetSuite. False while there are none yet."""
         synced = {c["externalId"] for c in self.ns.records("customer") if c.get("externalId")}
         accounts = sorted(a["Id"] for a in self.sf.records("Account") if not a.get("IsDeleted")
                           and a["Id"] in synced)
@@ -438,7 +453,7 @@ class Soak:
         entries = sorted(e["Id"] for e in self.sf.records("PricebookEntry") if e["Product2Id"] in items)
         if not accounts or not entries:
             return False
-        for n in range(12):
+        for n in range(SERVICE_DEALS):
             account = accounts[n % len(accounts)]
             self.sf.create("Opportunity", {"Name": f"Service deal {n}", "StageName": "Closed Won",
                                            "CloseDate": "2026-11-20", "AccountId": account})
@@ -446,7 +461,8 @@ class Soak:
                                                         "CloseDate": "2026-11-20", "AccountId": account})["id"]
             self.sf.create("OpportunityLineItem", {"OpportunityId": with_lines, "Quantity": 3.0, "UnitPrice": 99.5,
                                                    "PricebookEntryId": entries[n % len(entries)]})
-        self.planted_notes.append("service_deals: 12 won opportunities without products, 12 with, interleaved")
+        self.planted_notes.append(f"service_deals: {SERVICE_DEALS} won opportunities without products, as many with, "
+                                  "interleaved")
         return True
 
     def plant_overtake(self, number: int) -> Cycle:
@@ -526,12 +542,14 @@ class Soak:
         except subprocess.TimeoutExpired:
             cycle.note = (f"{cycle.note} HUNG: no end after {c.run_timeout:.0f} s (NetSuite in flight "
                           f"{self.ns.stats().get('in_flight')}), SIGKILLed; log {_log.name}").strip()
+            dump_stacks(process, _log)
             kill_group(process, signal.SIGKILL)
             cycle.returncode = process.wait()
         if overlap is not None:
             try:
                 cycle.overlap_returncode = overlap.wait(timeout=c.run_timeout)
             except subprocess.TimeoutExpired:
+                dump_stacks(overlap, self.project.logs / f"run-{self.project.runs:03}.log")
                 kill_group(overlap, signal.SIGKILL)
                 cycle.overlap_returncode = overlap.wait()
                 cycle.note = f"{cycle.note} overlapping run HUNG after {c.run_timeout:.0f} s, SIGKILLed".strip()
@@ -547,16 +565,10 @@ class Soak:
         return wait_for(settled, timeout, poll=0.5)
 
     def finish(self) -> list[int]:
-        """Faults off; runs until one changes nothing; the async jobs settle; one more run (the next schedule)."""
+        """Faults off; a run; the async jobs settle; one more run (the next schedule)."""
         self.faults(0, on=False)
-        codes = []
-        for _ in range(3):
-            before = self.ns.stats()["writes"]
-            code, _log = self.project.run(write_mode="sync", timeout=self.config.run_timeout)
-            codes.append(code)
-            after = self.ns.stats()["writes"]
-            if code == 0 and before == after:
-                break
+        code, _log = self.project.run(write_mode="sync", timeout=self.config.run_timeout)
+        codes = [code]
         self.settle_jobs()
         code, _log = self.project.run(write_mode="sync", timeout=self.config.run_timeout)
         codes.append(code)
@@ -581,7 +593,7 @@ class Soak:
                 cycle = self.plant_overtake(number)
                 overtake, after_overtake = False, True
             elif after_overtake:
-                cycle = self.run_cycle(number, editor, write_mode="sync", slow_async=True,
+                cycle = self.run_cycle(number, editor, write_mode="sync", slow_async=True, disturb=False,
                                        note="after the planted overtake")
                 after_overtake = False
             else:
@@ -664,7 +676,7 @@ class Oracle:
 
     def policy_reason(self, key: tuple[str, str], letter: dict) -> str | None:
         """Why the policy itself dead-letters this record, or None when the letter is not the policy's."""
-        code, detail = letter.get("error_code") or letter.get("code"), str(letter.get("detail", ""))
+        code, detail = letter.get("code"), str(letter.get("detail", ""))
         reason = f"{code}: {detail[:160]}"
         if code == "AMBIGUOUS_MATCH":
             return reason
@@ -716,7 +728,7 @@ class Oracle:
                 why = "not in NetSuite"
                 if key in letters:
                     letter = letters[key]
-                    why += f"; dead letter {letter.get('error_code')}: {str(letter.get('detail'))[:200]}"
+                    why += f"; dead letter {letter.get('code')}: {str(letter.get('detail'))[:200]}"
                 elif key in parked:
                     why += f"; parked, waiting for {parked[key]}"
                 verdict.lost.append({"record_type": key[0], "externalId": key[1], "why": why})

@@ -20,7 +20,7 @@ from soak import CATEGORIES, Oracle, Soak, SoakConfig, Verdict, render, summary
 
 pytestmark = pytest.mark.e2e
 
-SHORT = SoakConfig(seed=2023, cycles=6, accounts=16, contacts=24, products=4, opportunities=16, edits_per_cycle=8,
+SHORT = SoakConfig(seed=2023, cycles=5, accounts=16, contacts=24, products=4, opportunities=16, edits_per_cycle=8,
                    kill_share=0.6, overlap_share=0.2, full_refresh_cycles=(4,), run_timeout=300)
 
 
