@@ -894,6 +894,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault-scale", type=float, default=1.0, help="multiply every fault rate")
     parser.add_argument("--planted", default=",".join(SoakConfig.planted),
                         help="planted scenarios, comma-separated (twins, service_deals, overtake); '' for none")
+    parser.add_argument("--run-timeout", type=float, default=300, help="seconds before a run counts as hung")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "soak.md")
     args = parser.parse_args(argv)
     config = SoakConfig(seed=args.seed, cycles=args.cycles, minutes=args.minutes, accounts=args.accounts,
