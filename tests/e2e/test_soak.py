@@ -32,6 +32,8 @@ def soaked(salesforce_url: str, netsuite_url: str, tmp_path_factory: pytest.Temp
     figures = summary(soak, verdict, 0)
     (work / "soak.md").write_text(render(soak, verdict, figures))
     print(json.dumps(figures))
+    for category in CATEGORIES:  # with -s: what was found, one line each
+        print(category, _listing(getattr(verdict, category)), sep="\n")
     yield soak, verdict
     soak.ns.reset(knobs=True)
     soak.sf.calm()
