@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Decimal
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -249,12 +250,20 @@ def _derive(rtype: RecordType, record: dict[str, Any]) -> None:
         record.setdefault("isInactive", False)
     elif rtype.name == "salesOrder":
         record.setdefault("tranDate", _today())
-        total = 0.0
+        # NetSuite: a line's amount is what the request gave, else quantity × rate rounded to the currency's
+        # precision (half up); the order's subtotal is the sum of the line amounts (no tax, shipping or discount
+        # item here, so total = subtotal).
+        total = Decimal(0)
         for line in record.get("item", []):
-            if "amount" not in line and isinstance(line.get("rate"), (int, float)):
-                line["amount"] = round(float(line["rate"]) * float(line.get("quantity", 1) or 0), 2)
-            total += float(line.get("amount") or 0)
-        record["subtotal"] = record["total"] = round(total, 2)
+            if line.get("amount") is None and isinstance(line.get("rate"), (int, float)):
+                line["amount"] = _money(Decimal(str(line["rate"])) * Decimal(str(line.get("quantity", 1) or 0)))
+            total += Decimal(str(line.get("amount") or 0))
+        record["subtotal"] = record["total"] = _money(total)
+
+
+def _money(value: Decimal) -> float:
+    """An amount in the currency's precision (2 decimals, the stand-in's currencies), rounded half up."""
+    return float(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def ref_name(rtype_name: str, record: dict[str, Any]) -> str | None:
