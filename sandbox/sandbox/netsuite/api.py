@@ -66,7 +66,8 @@ _SUITEQL_TABLES = {
     "contact": (("contact", {}),),
     "subsidiary": (("subsidiary", {}),),
     "item": (("nonInventorySaleItem", {"itemtype": "NonInvtPart", "recordtype": "noninventoryitem"}),
-             ("inventoryItem", {"itemtype": "InvtPart", "recordtype": "inventoryitem"})),
+             ("inventoryItem", {"itemtype": "InvtPart", "recordtype": "inventoryitem"}),
+             ("serviceSaleItem", {"itemtype": "Service", "recordtype": "serviceitem"})),
     "transaction": (("salesOrder", {"type": "SalesOrd", "recordtype": "salesorder"}),),
 }
 

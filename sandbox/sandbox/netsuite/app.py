@@ -30,6 +30,7 @@ from sandbox.netsuite import jobs
 from sandbox.netsuite.api import RecordApi
 from sandbox.netsuite.auth import TOKEN_PATH, AuthenticationError, Authenticator, TokenError
 from sandbox.netsuite.config import (
+    SEED_SERVICE_ITEMS,
     ConfigError,
     SandboxConfig,
     parse_config,
@@ -108,6 +109,10 @@ class NetSuiteSandbox:
         for sub in self.config.accounts[account_id].subsidiaries:
             body = apply_changes(rtype, None, {k: v for k, v in sub.items() if k != "id"}, set())
             self.store.insert(account_id, rtype.name, rtype.family, body, record_id=int(sub["id"]))
+        service = RECORD_TYPES["servicesaleitem"]
+        for item in SEED_SERVICE_ITEMS:
+            body = apply_changes(service, None, {k: v for k, v in item.items() if k != "id"}, set())
+            self.store.insert(account_id, service.name, service.family, body, record_id=int(item["id"]))
 
     # --- the real API -------------------------------------------------------------------------------------
 

@@ -23,6 +23,12 @@ ACCOUNT_ID = re.compile(r"^[0-9]+(_SB[0-9]+|_RP|_TD[0-9]+)?$")
 
 DEMO_ACCOUNT = {"account_id": NETSUITE.account_id, "tba": [NETSUITE.tba()]}
 
+#: Items every account holds before the integration: the service item a product-less won deal is sold as
+#: (the mapping's `service_item_id`). Below the first generated item id, so seeded ids stay where they were.
+SEED_SERVICE_ITEMS = [
+    {"id": "499", "itemId": "Professional Services", "displayName": "Professional Services",
+     "salesDescription": "Services sold without a product line", "subsidiary": {"id": "1"}, "includeChildren": True},
+]
 DEFAULT_SUBSIDIARIES = [
     {"id": "1", "name": "Parent Company", "country": "US", "legalName": "Parent Company Inc."},
     {"id": "2", "name": "California", "country": "US", "state": "CA", "parent": {"id": "1"}},

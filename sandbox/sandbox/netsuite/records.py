@@ -10,8 +10,8 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from collections.abc import Callable
-from decimal import ROUND_HALF_UP, Decimal
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 ADDRESS_FIELDS = frozenset({
@@ -115,6 +115,8 @@ RECORD_TYPES: dict[str, RecordType] = {t.name.lower(): t for t in [
                sublists={}, lengths=_ITEM_LENGTHS),
     RecordType(name="inventoryItem", family="item", fields=frozenset(_ITEM_FIELDS), references=_ITEM_REFS,
                sublists={}, lengths=_ITEM_LENGTHS),
+    RecordType(name="serviceSaleItem", family="item", fields=frozenset(_ITEM_FIELDS), references=_ITEM_REFS,
+               sublists={}, lengths=_ITEM_LENGTHS),
     RecordType(
         name="salesOrder", family="transaction",
         fields=frozenset({
@@ -142,7 +144,7 @@ RECORD_TYPES: dict[str, RecordType] = {t.name.lower(): t for t in [
 
 # Reference target names that are records this sandbox stores (and so must exist); "item" means either item type.
 STORED_TARGETS = {"customer": ("customer",), "contact": ("contact",), "subsidiary": ("subsidiary",),
-                  "item": ("noninventorysaleitem", "inventoryitem")}
+                  "item": ("noninventorysaleitem", "inventoryitem", "servicesaleitem")}
 
 
 def record_type(name: str) -> RecordType | None:
@@ -269,7 +271,7 @@ def _money(value: Decimal) -> float:
 def ref_name(rtype_name: str, record: dict[str, Any]) -> str | None:
     if rtype_name in ("customer", "contact"):
         return record.get("entityId") or record.get("companyName")
-    if rtype_name in ("noninventorysaleitem", "inventoryitem"):
+    if rtype_name in ("noninventorysaleitem", "inventoryitem", "servicesaleitem"):
         return record.get("itemId")
     if rtype_name == "subsidiary":
         return record.get("name")
