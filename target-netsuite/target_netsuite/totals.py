@@ -5,7 +5,7 @@ A record may carry two control keys (never sent to NetSuite, like every `_sdc_` 
 - `_sdc_total_precision`: the currency's decimal places (default 2; 0 for JPY, 3 for BHD).
 
 The lines are the record's `item.items`. Each line's amount is computed as NetSuite computes it: the `amount` the
-line gives, else quantity × rate rounded half up to the precision. A line with neither would be priced by NetSuite
+line gives, else quantity x rate rounded half up to the precision. A line with neither would be priced by NetSuite
 from the item, so its total cannot be known: that too is a mismatch. Invariant: a record carrying an expected total
 is written only if the sum of its line amounts equals it at the currency's precision; otherwise it becomes an
 `AMOUNT_MISMATCH` dead letter naming both numbers, and nothing is sent. Records without the key are not checked.

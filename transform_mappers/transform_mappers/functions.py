@@ -190,7 +190,7 @@ def number(value: Any) -> Decimal | None:
 
 
 def unit_rate(total: Any, quantity: Any) -> Decimal | None:
-    """A line's net unit price: its total (Salesforce's TotalPrice, after the discount) ÷ its quantity, exact to 8
+    """A line's net unit price: its total (Salesforce's TotalPrice, after the discount) / its quantity, exact to 8
     decimals (half up). Sent as the NetSuite rate next to the amount, so the amount stays Salesforce's own number."""
     amount, count = number(total), number(quantity)
     if amount is None or count is None:

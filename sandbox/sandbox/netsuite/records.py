@@ -252,7 +252,7 @@ def _derive(rtype: RecordType, record: dict[str, Any]) -> None:
         record.setdefault("isInactive", False)
     elif rtype.name == "salesOrder":
         record.setdefault("tranDate", _today())
-        # NetSuite: a line's amount is what the request gave, else quantity × rate rounded to the currency's
+        # NetSuite: a line's amount is what the request gave, else quantity x rate rounded to the currency's
         # precision (half up); the order's subtotal is the sum of the line amounts (no tax, shipping or discount
         # item here, so total = subtotal).
         total = Decimal(0)

@@ -1,10 +1,10 @@
 """Opportunity money as Salesforce computes it: line Subtotal, TotalPrice after Discount, the Amount roll-up.
 
-Salesforce's documented formulas (Object Reference, OpportunityLineItem): `Subtotal` = Quantity × UnitPrice,
-`TotalPrice` = Subtotal × (1 − Discount/100), `Discount` a percent with two decimals. Currency fields hold the
+Salesforce's documented formulas (Object Reference, OpportunityLineItem): `Subtotal` = Quantity x UnitPrice,
+`TotalPrice` = Subtotal x (1 - Discount/100), `Discount` a percent with two decimals. Currency fields hold the
 currency's decimal places (2 here, the stand-in's one corporate currency) and round half away from zero, as
 Salesforce's ROUND does; the Opportunity's `Amount` is the sum of its lines' stored TotalPrice, so it is exact.
-Computed in `Decimal`, never in binary floats, so 2.5 × 19.99 × 0.8775 rounds as a person would round it.
+Computed in `Decimal`, never in binary floats, so 2.5 x 19.99 x 0.8775 rounds as a person would round it.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ def _money(value: Decimal) -> float:
 
 
 def subtotal(quantity: float, unit_price: float) -> float:
-    """Quantity × UnitPrice, rounded to the currency."""
+    """Quantity x UnitPrice, rounded to the currency."""
     return _money(Decimal(str(quantity)) * Decimal(str(unit_price)))
 
 
 def total_price(quantity: float, unit_price: float, discount: float | None) -> float:
-    """Quantity × UnitPrice × (1 − Discount/100), rounded once, to the currency."""
+    """Quantity x UnitPrice x (1 - Discount/100), rounded once, to the currency."""
     factor = 1 - Decimal(str(discount or 0)) / 100
     return _money(Decimal(str(quantity)) * Decimal(str(unit_price)) * factor)
 
