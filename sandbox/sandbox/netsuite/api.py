@@ -65,6 +65,7 @@ _SUITEQL_TABLES = {
     "customer": (("customer", {}),),
     "contact": (("contact", {}),),
     "subsidiary": (("subsidiary", {}),),
+    "currency": (("currency", {}),),
     "item": (("nonInventorySaleItem", {"itemtype": "NonInvtPart", "recordtype": "noninventoryitem"}),
              ("inventoryItem", {"itemtype": "InvtPart", "recordtype": "inventoryitem"}),
              ("serviceSaleItem", {"itemtype": "Service", "recordtype": "serviceitem"})),

@@ -132,6 +132,14 @@ RECORD_TYPES: dict[str, RecordType] = {t.name.lower(): t for t in [
         lengths={"externalId": 255, "memo": 999, "otherRefNum": 45, "tranId": 45},
     ),
     RecordType(
+        name="currency", family="currency",
+        fields=frozenset({"name", "symbol", "displaySymbol", "currencyPrecision", "exchangeRate", "isBaseCurrency",
+                          "isInactive", "externalId", "id"}),
+        references={},
+        sublists={},
+        lengths={"name": 25, "symbol": 3},
+    ),
+    RecordType(
         name="subsidiary", family="subsidiary",
         fields=frozenset({"name", "legalName", "country", "state", "parent", "currency", "isInactive",
                           "isElimination", "url", "mainAddress", "externalId", "email", "fax", "id"}),
@@ -144,6 +152,7 @@ RECORD_TYPES: dict[str, RecordType] = {t.name.lower(): t for t in [
 
 # Reference target names that are records this sandbox stores (and so must exist); "item" means either item type.
 STORED_TARGETS = {"customer": ("customer",), "contact": ("contact",), "subsidiary": ("subsidiary",),
+                  "currency": ("currency",),
                   "item": ("noninventorysaleitem", "inventoryitem", "servicesaleitem")}
 
 
