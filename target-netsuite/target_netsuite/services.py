@@ -33,6 +33,7 @@ from target_netsuite.client import (
     is_record_type,
 )
 from target_netsuite.dead_letters import DeadLetterStore, RunSummary
+from target_netsuite.fixed_ids import FixedIdCheck
 from target_netsuite.ledger import LEDGER_FILE, WriteLedger, account_key
 from target_netsuite.matching import Matcher
 from target_netsuite.parking import ParkedRecords
@@ -227,6 +228,7 @@ class RunServices:
     sinks: OpenSinks
     ledger: WriteLedger | None  # `ledger: off`: None
     batches: BatchWriter  # `write_mode`: one request per record, async batches, or both
+    fixed_ids: FixedIdCheck  # constant ids of the mapping (subsidiary, currency, ...) exist before any write
 
     @classmethod
     def build(cls, settings: TargetSettings, *, run_id: str, logger: logging.Logger) -> RunServices:
@@ -272,6 +274,7 @@ class RunServices:
             reconciler=reconciler,
             sinks=OpenSinks(),
             ledger=ledger,
+            fixed_ids=FixedIdCheck(client),
             batches=BatchWriter(
                 client=client, resolver=resolver, executor=executor, mode=settings.write_mode,
                 workers=client.limiter.ceiling,

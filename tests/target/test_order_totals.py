@@ -16,6 +16,7 @@ ORDER_SCHEMA = {
     "schema": {"type": "object", "properties": {
         "externalId": {"type": ["string", "null"]}, "entity": {"type": ["object", "null"]},
         "subsidiary": {"type": ["object", "null"]}, "item": {"type": ["object", "null"]},
+        "currency": {"type": ["object", "null"]},
         "_sdc_expected_total": {"type": ["number", "null"]}, "_sdc_total_precision": {"type": ["integer", "null"]},
     }},
 }
@@ -64,3 +65,26 @@ def test_target_dead_letters_a_mismatch_and_writes_a_match(admin, config: dict, 
     assert letter["code"] == "AMOUNT_MISMATCH" and letter["externalId"] == "006BAD"
     assert "99.99" in letter["detail"] and "100.00" in letter["detail"]
     assert "_sdc_expected_total" in json.dumps(letter["payload"])  # the record as received, for a replay
+
+
+def test_a_fixed_id_netsuite_lacks_stops_the_run_before_any_write(admin, config: dict, tmp_path: Path) -> None:
+    """The subsidiary/currency/line item ids a mapping sets as constants are looked up once; a wrong one stops the
+    run with one line naming it, nothing written, no STATE."""
+    [customer_id] = admin.create_records("customer", [{"companyName": "Fixed Ids Ltd", "subsidiary": {"id": "1"}}])
+    def order(external_id: str, currency: str) -> dict:
+        return {"type": "RECORD", "stream": "salesOrder", "record": {
+            "externalId": external_id, "entity": {"id": customer_id}, "subsidiary": {"id": "1"},
+            "currency": {"id": currency}, "_sdc_expected_total": 10,
+            "item": {"items": [{"item": {"id": "499"}, "quantity": 1, "rate": 10}]}}}
+    state = {"type": "STATE", "value": {"bookmarks": {"Opportunity": {"position": 1}}}}
+
+    run = run_target(config, [ORDER_SCHEMA, order("006A", "4"), order("006B", "4"), state], tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert set(admin.by_external_id("salesOrder")) == {"006A", "006B"}
+
+    run = run_target(config, [ORDER_SCHEMA, order("006C", "4"), order("006D", "77"), state], tmp_path)
+    assert run.returncode != 0 and not run.states
+    errors = [line for line in run.stderr.splitlines() if "does not exist in NetSuite" in line]
+    assert len(errors) == 1 and "salesOrder.currency: currency '77'" in errors[0]
+    assert "Traceback" not in run.stderr
+    assert set(admin.by_external_id("salesOrder")) == {"006A", "006B"}
