@@ -2,11 +2,12 @@
 must exist in NetSuite, or nothing is written.
 
 Such an id comes from configuration (the mapper's `subsidiary_id`, `currency_id`, `service_item_id`), so when it is
-wrong every record carrying it would be refused, one dead letter after another. Invariant: before the first write of
-a batch, every `{"id": X}` of a checked field that this run has not seen yet is looked up (one SuiteQL query per
-table and batch, so about one per table and run: the ids repeat); an id NetSuite does not hold stops the run with
-one line naming the field, the record type and the id, before anything of that batch is sent and before state
-advances. References by external id (`{"externalId", "type"}`) are the resolver's, not checked here.
+wrong every record carrying it would be refused, one dead letter after another. The stream's SCHEMA says which ids
+are fixed: `const` on the reference's `id` (the mapper keeps `const` for leaves computed from settings alone).
+Invariant: when a stream's sink starts (its SCHEMA, before any of its records), each fixed id of a checked field is
+looked up once per run (one SuiteQL query per table and stream); one NetSuite does not hold stops the run with one
+line naming the field, the record type and the id, before anything is written and before state advances. Ids that
+come from the records (per-record routing) are not fixed: NetSuite's refusal dead-letters that record.
 A SuiteQL refusal (no permission, no such table on this account) skips the check with a warning: NetSuite's own
 refusal of the records then says the same.
 """
@@ -23,7 +24,6 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterable
 
     from target_netsuite.client import NetSuiteClient
-    from target_netsuite.writes import Write
 
 _LOGGER = logging.getLogger(__name__)
 #: Body fields whose `{"id"}` is checked, and the SuiteQL table that holds them.
@@ -32,18 +32,23 @@ BODY_FIELDS = {"subsidiary": "subsidiary", "currency": "currency"}
 LINE_FIELDS = {("item", "item"): "item"}
 
 
-def fixed_ids(body: dict[str, t.Any]) -> Iterable[tuple[str, str, str]]:
-    """(field path, SuiteQL table, internal id) of every checked `{"id"}` in a payload."""
+def fixed_ids(schema: dict[str, t.Any]) -> Iterable[tuple[str, str, str]]:
+    """(field path, SuiteQL table, internal id) of every checked reference whose `id` the stream's SCHEMA fixes
+    (`{"properties": {"id": {"const": "1"}}}`: the mapper marks values that come from its settings so)."""
+    properties = schema.get("properties") or {}
+
+    def fixed(node: object) -> str | None:
+        value = ((node or {}).get("properties") or {}).get("id", {}).get("const") if isinstance(node, dict) else None
+        return None if value in (None, "") else str(value)
+
     for field, table in BODY_FIELDS.items():
-        value = body.get(field)
-        if isinstance(value, dict) and value.get("id") not in (None, ""):
-            yield field, table, str(value["id"])
+        if (internal_id := fixed(properties.get(field))) is not None:
+            yield field, table, internal_id
     for (sublist, field), table in LINE_FIELDS.items():
-        lines = (body.get(sublist) or {}).get("items") if isinstance(body.get(sublist), dict) else None
-        for line in lines or []:
-            value = line.get(field) if isinstance(line, dict) else None
-            if isinstance(value, dict) and "externalId" not in value and value.get("id") not in (None, ""):
-                yield f"{sublist}.items[].{field}", table, str(value["id"])
+        lines = ((properties.get(sublist) or {}).get("properties") or {}).get("items") or {}
+        line = lines.get("items") if isinstance(lines, dict) else None
+        if isinstance(line, dict) and (internal_id := fixed((line.get("properties") or {}).get(field))) is not None:
+            yield f"{sublist}.items[].{field}", table, internal_id
 
 
 class FixedIdCheck:
@@ -54,16 +59,12 @@ class FixedIdCheck:
         self._exists: set[tuple[str, str]] = set()
         self._unchecked_tables: set[str] = set()
         self._lock = threading.Lock()
-        self.queries = 0
 
-    def check(self, record_type: str, writes: Iterable[Write]) -> None:
-        """Raise FatalError naming the first fixed id of these writes that NetSuite does not hold."""
+    def check(self, record_type: str, schema: dict[str, t.Any]) -> None:
+        """Raise FatalError naming the first fixed id of this stream's SCHEMA that NetSuite does not hold."""
         wanted: dict[tuple[str, str], str] = {}
-        for write in writes:
-            if write.action != "upsert":
-                continue
-            for path, table, internal_id in fixed_ids(write.body):
-                wanted.setdefault((table, internal_id), path)
+        for path, table, internal_id in fixed_ids(schema):
+            wanted.setdefault((table, internal_id), path)
         with self._lock:
             new = {key: path for key, path in wanted.items()
                    if key not in self._exists and key[0] not in self._unchecked_tables}
@@ -90,7 +91,6 @@ class FixedIdCheck:
             return set()
         query = f"SELECT id FROM {table} WHERE id IN ({', '.join(numeric)})"
         try:
-            self.queries += 1
             page = self._client.suiteql(query, limit=1000)
         except RecordError as exc:
             _LOGGER.warning("Fixed %s ids not checked: SuiteQL refused (%s %s)", table, exc.status, exc.code)

@@ -74,6 +74,7 @@ class NetSuiteSink(_BoundToRun):
     def setup(self) -> None:
         """Open for the run: another stream's records may reference this one's (see `write_buffered`)."""
         super().setup()
+        self.services.fixed_ids.check(self.record_type, self.schema)
         self.services.sinks.register(self)
 
     @override
@@ -202,7 +203,6 @@ class NetSuiteSink(_BoundToRun):
         writes = self._skip_unchanged(writes)
         if not writes:
             return
-        self.services.fixed_ids.check(self.record_type, writes)
         self._write_parents_first(writes)
         writes = self.services.matcher.prepare(self.stream_name, self.record_type, writes, self._dead_letter)
         for wave in self._waves(writes):

@@ -67,10 +67,22 @@ def test_target_dead_letters_a_mismatch_and_writes_a_match(admin, config: dict, 
     assert "_sdc_expected_total" in json.dumps(letter["payload"])  # the record as received, for a replay
 
 
+def _with_fixed_ids(currency: str, item: str) -> dict:
+    """The orders' SCHEMA as the mapper sends it when currency and the line item come from its settings."""
+    schema = json.loads(json.dumps(ORDER_SCHEMA))
+    properties = schema["schema"]["properties"]
+    properties["currency"] = {"type": ["object", "null"], "properties": {"id": {"type": "string", "const": currency}}}
+    properties["item"] = {"type": ["object", "null"], "properties": {"items": {"type": "array", "items": {
+        "type": "object", "properties": {"item": {"type": "object", "properties": {
+            "id": {"type": "string", "const": item}}}}}}}}
+    return schema
+
+
 def test_a_fixed_id_netsuite_lacks_stops_the_run_before_any_write(admin, config: dict, tmp_path: Path) -> None:
-    """The subsidiary/currency/line item ids a mapping sets as constants are looked up once; a wrong one stops the
-    run with one line naming it, nothing written, no STATE."""
+    """The currency/line item ids a mapping sets from its settings (`const` in the SCHEMA) are looked up when the
+    stream starts; a wrong one stops the run with one line naming it, nothing written, no STATE."""
     [customer_id] = admin.create_records("customer", [{"companyName": "Fixed Ids Ltd", "subsidiary": {"id": "1"}}])
+
     def order(external_id: str, currency: str) -> dict:
         return {"type": "RECORD", "stream": "salesOrder", "record": {
             "externalId": external_id, "entity": {"id": customer_id}, "subsidiary": {"id": "1"},
@@ -78,13 +90,17 @@ def test_a_fixed_id_netsuite_lacks_stops_the_run_before_any_write(admin, config:
             "item": {"items": [{"item": {"id": "499"}, "quantity": 1, "rate": 10}]}}}
     state = {"type": "STATE", "value": {"bookmarks": {"Opportunity": {"position": 1}}}}
 
-    run = run_target(config, [ORDER_SCHEMA, order("006A", "4"), order("006B", "4"), state], tmp_path)
+    run = run_target(config, [_with_fixed_ids("4", "499"), order("006A", "4"), order("006B", "4"), state], tmp_path)
     assert run.returncode == 0, run.stderr
     assert set(admin.by_external_id("salesOrder")) == {"006A", "006B"}
+    queries = [e for e in admin.request_log() if "suiteql" in e["path"]]
+    assert len(queries) == 1 + 2  # the connection check, then one query per checked table (currency, item)
 
-    run = run_target(config, [ORDER_SCHEMA, order("006C", "4"), order("006D", "77"), state], tmp_path)
+    run = run_target(config, [_with_fixed_ids("77", "499"), order("006C", "77"), state], tmp_path)
     assert run.returncode != 0 and not run.states
     errors = [line for line in run.stderr.splitlines() if "does not exist in NetSuite" in line]
-    assert len(errors) == 1 and "salesOrder.currency: currency '77'" in errors[0]
+    assert len(errors) == 1 and "salesOrder.currency: currency '77'" in errors[0], run.stderr
     assert "Traceback" not in run.stderr
+    run = run_target(config, [_with_fixed_ids("4", "12345"), order("006D", "4"), state], tmp_path)
+    assert "salesOrder.item.items[].item: item '12345' does not exist" in run.stderr
     assert set(admin.by_external_id("salesOrder")) == {"006A", "006B"}
