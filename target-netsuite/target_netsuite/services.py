@@ -5,7 +5,8 @@ Invariants:
   target's `config_jsonschema` (the SDK fills it in; a setting given as null takes the schema's default too);
 - the services are built here, from the settings alone: nothing in this module (or below it) knows the target
   or the sinks. The sinks receive the services; the target owns them. Imports only go down:
-  target → sinks → services → {dead_letters, references, parking, ledger, matching, reconcile, batches} → client → auth;
+  target → sinks → services → {dead_letters, references, parking, ledger, matching, reconcile, batches, fixed_ids}
+  → client → auth;
 - `OpenSinks` holds a sink from its `setup` to its `clean_up` (the SDK's hooks), and no longer than it may hold
   records: a sink the SDK retired after a schema change, and drained without `clean_up` (the SDK cleans retired
   sinks up only at the end of the input), leaves as soon as it is empty.
@@ -33,6 +34,7 @@ from target_netsuite.client import (
     is_record_type,
 )
 from target_netsuite.dead_letters import DeadLetterStore, RunSummary
+from target_netsuite.fixed_ids import FixedIdCheck
 from target_netsuite.ledger import LEDGER_FILE, WriteLedger, account_key
 from target_netsuite.matching import Matcher
 from target_netsuite.parking import ParkedRecords
@@ -227,6 +229,7 @@ class RunServices:
     sinks: OpenSinks
     ledger: WriteLedger | None  # `ledger: off`: None
     batches: BatchWriter  # `write_mode`: one request per record, async batches, or both
+    fixed_ids: FixedIdCheck  # constant ids of the mapping (subsidiary, currency, ...) exist before any write
 
     @classmethod
     def build(cls, settings: TargetSettings, *, run_id: str, logger: logging.Logger) -> RunServices:
@@ -272,6 +275,7 @@ class RunServices:
             reconciler=reconciler,
             sinks=OpenSinks(),
             ledger=ledger,
+            fixed_ids=FixedIdCheck(client),
             batches=BatchWriter(
                 client=client, resolver=resolver, executor=executor, mode=settings.write_mode,
                 workers=client.limiter.ceiling,

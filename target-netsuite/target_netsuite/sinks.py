@@ -33,6 +33,7 @@ from target_netsuite.dead_letters import MAPPING_ERROR
 from target_netsuite.ledger import payload_hash
 from target_netsuite.parking import MIN_ATTEMPTS, ParkedRecord
 from target_netsuite.references import Ref, find_references, substitute
+from target_netsuite.totals import AMOUNT_MISMATCH, total_mismatch
 from target_netsuite.writes import Write
 
 if t.TYPE_CHECKING:
@@ -73,6 +74,7 @@ class NetSuiteSink(_BoundToRun):
     def setup(self) -> None:
         """Open for the run: another stream's records may reference this one's (see `write_buffered`)."""
         super().setup()
+        self.services.fixed_ids.check(self.record_type, self.schema)
         self.services.sinks.register(self)
 
     @override
@@ -140,6 +142,10 @@ class NetSuiteSink(_BoundToRun):
         action = record.get("_sdc_action") or "upsert"
         if action not in ACTIONS:
             self._dead_letter(record, "INVALID_ACTION", f"_sdc_action must be one of {ACTIONS}, got {action!r}")
+            return None
+        mismatch = total_mismatch(record) if action == "upsert" else None
+        if mismatch:
+            self._dead_letter(record, AMOUNT_MISMATCH, mismatch)
             return None
         external_id = record.get("externalId")
         if isinstance(external_id, int) and not isinstance(external_id, bool):

@@ -3,10 +3,13 @@ Opportunities with their lines through real `meltano run`, and NetSuite's refere
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from e2e_harness import MeltanoProject, SandboxAdmin
 
 pytestmark = pytest.mark.e2e
+CENT = Decimal("0.01")
 
 
 def _by_external_id(netsuite: SandboxAdmin, record_type: str) -> dict[str, dict]:
@@ -35,11 +38,13 @@ def test_default_mapping_end_to_end(
     products = [p for p in salesforce.records("Product2") if not p.get("IsDeleted")]
     lines = [li for li in salesforce.records("OpportunityLineItem") if not li.get("IsDeleted")]
     won_all = [o for o in salesforce.records("Opportunity") if o.get("IsWon") and not o.get("IsDeleted")]
-    # NetSuite refuses a sales order without lines ("You must enter at least one line item"): such opportunities
-    # are dead-lettered, never written with stale lines.
     with_lines = {li["OpportunityId"] for li in lines}
     won = [o for o in won_all if o["Id"] in with_lines]
-    assert won and len(won) < len(won_all), "seed 3 has won opportunities with and without lines"
+    service_deals = [o for o in won_all if o["Id"] not in with_lines]
+    assert won and service_deals, "seed 3 has won opportunities with and without lines"
+    discounted = [li for li in lines if li.get("Discount") and li["OpportunityId"] in {o["Id"] for o in won}]
+    fractional = [li for li in lines if li["Quantity"] != int(li["Quantity"])]
+    assert discounted and fractional, "seed 3 has discounted lines and fractional quantities"
 
     customers = _by_external_id(netsuite, "customer")
     ns_contacts = _by_external_id(netsuite, "contact")
@@ -48,25 +53,34 @@ def test_default_mapping_end_to_end(
     assert set(customers) == set(accounts)
     assert set(ns_contacts) == {c["Id"] for c in contacts}
     assert set(items) == {p["Id"] for p in products}
-    assert set(orders) == {o["Id"] for o in won}
+    # Every won opportunity is an order, a service deal (no products) too: one line of the service item.
+    assert set(orders) == {o["Id"] for o in won_all}
     dead = [letter for f in (project.tmp / "dead_letters").glob("*.jsonl") for letter in f.read_text().splitlines()]
-    assert sum('"salesOrder"' in letter for letter in dead) == len(won_all) - len(won)
+    assert not [letter for letter in dead if '"salesOrder"' in letter]
 
     internal_customer = {eid: r["id"] for eid, r in customers.items()}
     internal_item = {eid: r["id"] for eid, r in items.items()}
     for contact in contacts:
         if contact.get("AccountId"):
             assert _ref_id(ns_contacts[contact["Id"]]["company"]) == internal_customer[contact["AccountId"]]
-    for opportunity in won:
+    for opportunity in won_all:
         order = orders[opportunity["Id"]]
         assert _ref_id(order["entity"]) == internal_customer[opportunity["AccountId"]]
+        # The order's total, as NetSuite stored it, is the Opportunity's Amount to the cent.
+        amount = opportunity["Amount"] or 0  # a won deal without an Amount is worth 0
+        assert Decimal(str(order["total"])) == Decimal(str(amount)).quantize(CENT)
+        if opportunity in service_deals:
+            [line] = _lines(order)
+            assert (_ref_id(line["item"]), line["quantity"], line["amount"]) == ("499", 1, amount)
+            continue
         expected = sorted(
-            (internal_item[li["Product2Id"]], float(li["Quantity"]), float(li["UnitPrice"]))
+            (internal_item[li["Product2Id"]], float(li["Quantity"]), float(li["TotalPrice"]))
             for li in lines
             if li["OpportunityId"] == opportunity["Id"]
         )
-        got = sorted((_ref_id(li["item"]), float(li["quantity"]), float(li["rate"])) for li in _lines(order))
+        got = sorted((_ref_id(li["item"]), float(li["quantity"]), float(li["amount"])) for li in _lines(order))
         assert got == expected
+        assert all(_ref_id(li["price"]) == "-1" for li in _lines(order))  # Custom price level: the rate is kept
 
     # A changed line item on a won opportunity changes exactly that sales order's lines.
     target = next(o for o in won if sum(li["OpportunityId"] == o["Id"] for li in lines) >= 2)

@@ -133,21 +133,43 @@ def test_template_overrides_the_deleted_record_action(mapper, mapping_config) ->
 def test_sales_orders_carry_exactly_the_current_lines(mapper, mapping_config) -> None:
     schema = json.loads(golden_lines("opportunities")[0])
 
-    def opportunity(*lines: tuple[str, str, float, float]) -> dict:
-        items = [{"Id": i, "Product2Id": p, "Quantity": q, "UnitPrice": u} for i, p, q, u in lines]
+    def opportunity(*lines: tuple[str, str, float, float, float | None, float]) -> dict:
+        items = [{"Id": i, "Product2Id": p, "Quantity": q, "UnitPrice": u, "Discount": d, "TotalPrice": total}
+                 for i, p, q, u, d, total in lines]
         return {"type": "RECORD", "stream": "Opportunity", "record": {
             "Id": "006A", "AccountId": "001A", "CloseDate": "2024-05-20", "IsWon": True, "IsDeleted": False,
-            "OpportunityLineItems": items}}
+            "Amount": sum(line[5] for line in lines), "OpportunityLineItems": items}}
 
     run = mapper(mapping_config, [
         schema,
-        opportunity(("L1", "P1", 1, 10.0), ("L2", "P2", 2, 20.0)),
-        opportunity(("L1", "P1", 5, 10.0)),  # L2 deleted, L1 quantity changed
-        opportunity(("L1", "P1", 5, 10.0), ("L3", "P3", 1, 99.99)),  # L3 added
+        opportunity(("L1", "P1", 1, 10.0, None, 10.0), ("L2", "P2", 2, 20.0, None, 40.0)),
+        opportunity(("L1", "P1", 5, 10.0, None, 50.0)),  # L2 deleted, L1 quantity changed
+        opportunity(("L1", "P1", 5, 10.0, None, 50.0), ("L3", "P3", 2.5, 99.99, 12.25, 219.35)),  # L3 added
     ])
-    lines = [[(x["item"]["externalId"], x["quantity"], x["rate"]) for x in r["item"]["items"]]
-             for r in run.records("salesOrder")]
-    assert lines == [[("P1", 1, 10.0), ("P2", 2, 20.0)], [("P1", 5, 10.0)], [("P1", 5, 10.0), ("P3", 1, 99.99)]]
+    orders = run.records("salesOrder")
+    lines = [[(x["item"]["externalId"], x["quantity"], x["rate"], x["amount"]) for x in r["item"]["items"]]
+             for r in orders]
+    # The rate is the net unit price (TotalPrice / Quantity), the amount Salesforce's TotalPrice after the discount.
+    assert lines == [[("P1", 1, 10, 10.0), ("P2", 2, 20, 40.0)], [("P1", 5, 10, 50.0)],
+                     [("P1", 5, 10, 50.0), ("P3", 2.5, 87.74, 219.35)]]
+    assert all(x["price"] == {"id": "-1"} for r in orders for x in r["item"]["items"])  # Custom: NetSuite keeps it
+    assert [r["_sdc_expected_total"] for r in orders] == [50.0, 50.0, 269.35]
+
+
+def test_won_opportunity_without_products_is_one_service_line(mapper, mapping_config) -> None:
+    schema = json.loads(golden_lines("opportunities")[0])
+    mapping_config["service_item_id"] = "499"
+    record = {"Id": "006S", "AccountId": "001A", "CloseDate": "2024-05-20", "IsWon": True, "IsDeleted": False,
+              "Name": "Support retainer", "Amount": 1234.5, "OpportunityLineItems": []}
+    run = mapper(mapping_config, [schema, {"type": "RECORD", "stream": "Opportunity", "record": record}])
+    [order] = run.records("salesOrder")
+    assert order["item"]["items"] == [{"item": {"id": "499"}, "quantity": 1, "rate": 1234.5, "amount": 1234.5,
+                                       "price": {"id": "-1"}, "description": "Support retainer"}]
+    assert order["_sdc_expected_total"] == 1234.5
+
+    mapping_config["stream_map_config"] = {"service_deals": "filter"}
+    run = mapper(mapping_config, [schema, {"type": "RECORD", "stream": "Opportunity", "record": record}])
+    assert run.records("salesOrder") == []
 
 
 def test_state_passes_unchanged_and_in_order(mapper, mapping_config) -> None:

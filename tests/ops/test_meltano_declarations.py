@@ -80,7 +80,7 @@ def test_subsidiary_and_currency_have_no_default_outside_dev() -> None:
     mapper = _plugin("mappers", "netsuite-mapper")
     declared = {s["name"]: s for s in mapper["settings"]}
     assert "value" not in declared["subsidiary_id"] and "value" not in declared["currency_id"]
-    assert ["subsidiary_id", "currency_id"] in mapper["settings_group_validation"]
+    assert ["subsidiary_id", "currency_id", "service_item_id"] in mapper["settings_group_validation"]
     project = yaml.safe_load((ROOT / "meltano.yml").read_text())
     for environment in project["environments"]:
         mappers = environment["config"]["plugins"].get("mappers", [])

@@ -58,11 +58,14 @@ def test_relationships_are_consistent(sf: SF) -> None:
     contacts = sf.all_records("SELECT AccountId FROM Contact")
     assert all(c["AccountId"] in account_ids for c in contacts if c["AccountId"])
     lines = sf.all_records("SELECT OpportunityId, PricebookEntry.Product2Id, Product2Id, Quantity, UnitPrice, "
-                           "TotalPrice FROM OpportunityLineItem")
+                           "Discount, TotalPrice FROM OpportunityLineItem")
     opportunities = {o["Id"]: o for o in sf.all_records("SELECT Id, Amount, IsWon, StageName FROM Opportunity")}
     assert lines and all(line["OpportunityId"] in opportunities for line in lines)
     assert all(line["PricebookEntry"]["Product2Id"] == line["Product2Id"] for line in lines)
-    assert all(line["TotalPrice"] == pytest.approx(line["Quantity"] * line["UnitPrice"]) for line in lines)
+    wrong = [line for line in lines if abs(line["TotalPrice"] - line["Quantity"] * line["UnitPrice"]
+                                          * (1 - (line["Discount"] or 0) / 100)) > 0.0051]
+    assert not wrong
+    assert any(line["Discount"] for line in lines) and any(line["Quantity"] % 1 for line in lines)
     won = [o for o in opportunities.values() if o["IsWon"]]
     assert won and all(o["StageName"] == "Closed Won" for o in won)
     with_lines = {line["OpportunityId"] for line in lines}
@@ -121,6 +124,27 @@ def test_many_records_share_one_system_modstamp(sf: SF) -> None:
     assert len(shared["ids"]) == 250
     same = sf.all_records(f"SELECT Id FROM Account WHERE SystemModstamp = {shared['SystemModstamp']}")
     assert {r["Id"] for r in same} == set(shared["ids"])
+
+
+def test_discounted_line_totals_as_salesforce_computes_them(sf: SF) -> None:
+    """TotalPrice = Quantity x UnitPrice x (1 - Discount/100), rounded once, half up, to the cent; the Amount is
+    the exact sum of the lines."""
+    opportunity = sf.query_ok("SELECT Id FROM Opportunity WHERE HasOpportunityLineItem = false LIMIT 1")["records"][0]
+    entry = sf.query_ok("SELECT Id FROM PricebookEntry LIMIT 1")["records"][0]
+    first = sf.admin("POST", "records/OpportunityLineItem", {
+        "OpportunityId": opportunity["Id"], "PricebookEntryId": entry["Id"], "Quantity": 2.5, "UnitPrice": 19.99,
+        "Discount": 12.25}, expect=201)
+    sf.admin("POST", "records/OpportunityLineItem", {
+        "OpportunityId": opportunity["Id"], "PricebookEntryId": entry["Id"], "Quantity": 3, "UnitPrice": 0.35,
+        "Discount": 50}, expect=201)
+    line = sf.query_ok(f"SELECT Subtotal, TotalPrice FROM OpportunityLineItem WHERE Id = '{first['id']}'")
+    # 2.5 x 19.99 = 49.975; x 0.8775 = 43.8530625 -> 43.85. 3 x 0.35 x 0.5 = 0.525 -> 0.53 (half up, not even)
+    assert (line["records"][0]["Subtotal"], line["records"][0]["TotalPrice"]) == (49.98, 43.85)
+    amount = sf.query_ok(f"SELECT Amount FROM Opportunity WHERE Id = '{opportunity['Id']}'")["records"][0]["Amount"]
+    assert amount == 44.38
+    sf.admin("PATCH", f"records/OpportunityLineItem/{first['id']}", {"Discount": None})
+    amount = sf.query_ok(f"SELECT Amount FROM Opportunity WHERE Id = '{opportunity['Id']}'")["records"][0]["Amount"]
+    assert amount == 50.51  # 49.98 + 0.53
 
 
 def test_line_item_changes_roll_up_into_their_opportunity(sf: SF) -> None:

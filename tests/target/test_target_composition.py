@@ -22,7 +22,7 @@ PACKAGE = Path(target_netsuite.__file__).parent
 LAYERS = [
     {"auth", "sdk_internals"},
     {"client"},
-    {"references", "dead_letters", "parking", "ledger"},
+    {"references", "dead_letters", "parking", "ledger", "fixed_ids", "totals"},
     {"writes", "reconcile"},
     {"matching", "batches"},
     {"services"},

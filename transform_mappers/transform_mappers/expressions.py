@@ -244,7 +244,7 @@ def merge_schemas(schemas: list[Schema]) -> Schema:
 def _value_schema(value: Any) -> Schema:
     kind = _TYPE_OF_CONSTANT.get(type(value))
     if kind:
-        return {"type": kind}
+        return {"type": kind, "const": value}  # a setting is fixed for the run
     return {"type": "object"} if isinstance(value, Mapping) else {}
 
 

@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -189,6 +189,19 @@ def number(value: Any) -> Decimal | None:
         raise MappingValueError(msg) from None
 
 
+def unit_rate(total: Any, quantity: Any) -> Decimal | None:
+    """A line's net unit price: its total (Salesforce's TotalPrice, after the discount) / its quantity, exact to 8
+    decimals (half up). Sent as the NetSuite rate next to the amount, so the amount stays Salesforce's own number."""
+    amount, count = number(total), number(quantity)
+    if amount is None or count is None:
+        return None
+    if count == 0:
+        msg = f"quantity is 0, so a line total of {amount} has no unit rate"
+        raise MappingValueError(msg)
+    rate = (amount / count).quantize(Decimal("0.00000001"), rounding=ROUND_HALF_UP).normalize()
+    return rate.quantize(Decimal(1)) if rate.as_tuple().exponent > 0 else rate  # type: ignore[operator]
+
+
 @dataclass(frozen=True)
 class FunctionSpec:
     """A function callable from expressions and how to type its result in the output schema."""
@@ -303,6 +316,7 @@ def build_functions(settings: FunctionSettings) -> dict[str, FunctionSpec]:
         "coalesce": FunctionSpec(coalesce, _first_arg_schema),
         "line": FunctionSpec(line, STRING),
         "number": FunctionSpec(number, NUMBER),
+        "unit_rate": FunctionSpec(unit_rate, NUMBER),
         "str": FunctionSpec(lambda v: None if v is None else str(v), STRING),
         "int": FunctionSpec(int, INTEGER),
         "float": FunctionSpec(float, NUMBER),

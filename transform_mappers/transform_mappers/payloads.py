@@ -243,7 +243,11 @@ class _Compiler:
                 return value or None
             return value
 
-        schema = declared if declared is not None else {k: v for k, v in expression.schema.items() if k != "const"}
+        # A leaf that reads no record field and yields a constant (a setting such as config["subsidiary_id"]) keeps
+        # `const` in the output SCHEMA: a fixed id, which the target checks exists before any record arrives.
+        fixed = not expression.fields and "const" in expression.schema and expression.schema["const"] is not None
+        schema = declared if declared is not None else {k: v for k, v in expression.schema.items()
+                                                         if k != "const" or fixed}
         if limit is not None and _kinds_include(schema, "string"):
             schema = {**schema, "maxLength": limit}
         return (copy_field if field_name else evaluate), nullable(schema)

@@ -26,6 +26,9 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
                 description="NetSuite internal id of the subsidiary; `config[\"subsidiary_id\"]` in templates."),
     th.Property("currency_id", th.StringType,
                 description="NetSuite internal id of the currency; `config[\"currency_id\"]` in templates."),
+    th.Property("service_item_id", th.StringType,
+                description="NetSuite internal id of the item a won opportunity without products is sold as "
+                            "(one line for its Amount); `config[\"service_item_id\"]` in templates."),
     th.Property("default_phone_region", th.StringType, default="US",
                 description="ISO-2 region for phone numbers written without a country code."),
     th.Property("phone_format", th.StringType, default="international",

@@ -65,8 +65,10 @@ _SUITEQL_TABLES = {
     "customer": (("customer", {}),),
     "contact": (("contact", {}),),
     "subsidiary": (("subsidiary", {}),),
+    "currency": (("currency", {}),),
     "item": (("nonInventorySaleItem", {"itemtype": "NonInvtPart", "recordtype": "noninventoryitem"}),
-             ("inventoryItem", {"itemtype": "InvtPart", "recordtype": "inventoryitem"})),
+             ("inventoryItem", {"itemtype": "InvtPart", "recordtype": "inventoryitem"}),
+             ("serviceSaleItem", {"itemtype": "Service", "recordtype": "serviceitem"})),
     "transaction": (("salesOrder", {"type": "SalesOrd", "recordtype": "salesorder"}),),
 }
 

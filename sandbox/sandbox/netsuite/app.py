@@ -30,6 +30,8 @@ from sandbox.netsuite import jobs
 from sandbox.netsuite.api import RecordApi
 from sandbox.netsuite.auth import TOKEN_PATH, AuthenticationError, Authenticator, TokenError
 from sandbox.netsuite.config import (
+    SEED_CURRENCIES,
+    SEED_SERVICE_ITEMS,
     ConfigError,
     SandboxConfig,
     parse_config,
@@ -104,10 +106,18 @@ class NetSuiteSandbox:
         """Write the account's subsidiaries once; later starts keep whatever the account holds."""
         if not self.store.mark_seeded(account_id):
             return
+        currency = RECORD_TYPES["currency"]
+        for seeded in SEED_CURRENCIES:
+            body = apply_changes(currency, None, {k: v for k, v in seeded.items() if k != "id"}, set())
+            self.store.insert(account_id, currency.name, currency.family, body, record_id=int(seeded["id"]))
         rtype = RECORD_TYPES["subsidiary"]
         for sub in self.config.accounts[account_id].subsidiaries:
             body = apply_changes(rtype, None, {k: v for k, v in sub.items() if k != "id"}, set())
             self.store.insert(account_id, rtype.name, rtype.family, body, record_id=int(sub["id"]))
+        service = RECORD_TYPES["servicesaleitem"]
+        for item in SEED_SERVICE_ITEMS:
+            body = apply_changes(service, None, {k: v for k, v in item.items() if k != "id"}, set())
+            self.store.insert(account_id, service.name, service.family, body, record_id=int(item["id"]))
 
     # --- the real API -------------------------------------------------------------------------------------
 

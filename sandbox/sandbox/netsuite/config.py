@@ -23,11 +23,30 @@ ACCOUNT_ID = re.compile(r"^[0-9]+(_SB[0-9]+|_RP|_TD[0-9]+)?$")
 
 DEMO_ACCOUNT = {"account_id": NETSUITE.account_id, "tba": [NETSUITE.tba()]}
 
+#: Items every account holds before the integration: the service item a product-less won deal is sold as
+#: (the mapping's `service_item_id`). Below the first generated item id, so seeded ids stay where they were.
+SEED_SERVICE_ITEMS = [
+    {"id": "499", "itemId": "Professional Services", "displayName": "Professional Services",
+     "salesDescription": "Services sold without a product line", "subsidiary": {"id": "1"}, "includeChildren": True},
+]
+#: The currencies every account holds (NetSuite's `currency` record: `symbol` is the ISO 4217 code).
+SEED_CURRENCIES = [
+    {"id": "1", "name": "US Dollar", "symbol": "USD", "displaySymbol": "$", "currencyPrecision": 2,
+     "isBaseCurrency": True, "exchangeRate": 1.0},
+    {"id": "2", "name": "British pound", "symbol": "GBP", "displaySymbol": "£", "currencyPrecision": 2,
+     "isBaseCurrency": False, "exchangeRate": 1.27},
+    {"id": "3", "name": "Canadian Dollar", "symbol": "CAD", "displaySymbol": "$", "currencyPrecision": 2,
+     "isBaseCurrency": True, "exchangeRate": 0.73},
+    {"id": "4", "name": "Euro", "symbol": "EUR", "displaySymbol": "€", "currencyPrecision": 2,
+     "isBaseCurrency": False, "exchangeRate": 1.08},
+    {"id": "5", "name": "Yen", "symbol": "JPY", "displaySymbol": "¥", "currencyPrecision": 0,
+     "isBaseCurrency": False, "exchangeRate": 0.0067},
+]
 DEFAULT_SUBSIDIARIES = [
-    {"id": "1", "name": "Parent Company", "country": "US", "legalName": "Parent Company Inc."},
-    {"id": "2", "name": "California", "country": "US", "state": "CA", "parent": {"id": "1"}},
-    {"id": "3", "name": "Virginia", "country": "US", "state": "VA", "parent": {"id": "1"}},
-    {"id": "4", "name": "Canada", "country": "CA", "state": "ON", "parent": {"id": "1"}},
+    {"id": "1", "name": "Parent Company", "country": "US", "legalName": "Parent Company Inc.", "currency": {"id": "1"}},
+    {"id": "2", "name": "California", "country": "US", "state": "CA", "parent": {"id": "1"}, "currency": {"id": "1"}},
+    {"id": "3", "name": "Virginia", "country": "US", "state": "VA", "parent": {"id": "1"}, "currency": {"id": "1"}},
+    {"id": "4", "name": "Canada", "country": "CA", "state": "ON", "parent": {"id": "1"}, "currency": {"id": "3"}},
 ]
 
 _TBA_KEYS = {"consumer_key", "consumer_secret", "token_id", "token_secret"}

@@ -11,6 +11,7 @@ import copy
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 ADDRESS_FIELDS = frozenset({
@@ -114,6 +115,8 @@ RECORD_TYPES: dict[str, RecordType] = {t.name.lower(): t for t in [
                sublists={}, lengths=_ITEM_LENGTHS),
     RecordType(name="inventoryItem", family="item", fields=frozenset(_ITEM_FIELDS), references=_ITEM_REFS,
                sublists={}, lengths=_ITEM_LENGTHS),
+    RecordType(name="serviceSaleItem", family="item", fields=frozenset(_ITEM_FIELDS), references=_ITEM_REFS,
+               sublists={}, lengths=_ITEM_LENGTHS),
     RecordType(
         name="salesOrder", family="transaction",
         fields=frozenset({
@@ -129,6 +132,14 @@ RECORD_TYPES: dict[str, RecordType] = {t.name.lower(): t for t in [
         lengths={"externalId": 255, "memo": 999, "otherRefNum": 45, "tranId": 45},
     ),
     RecordType(
+        name="currency", family="currency",
+        fields=frozenset({"name", "symbol", "displaySymbol", "currencyPrecision", "exchangeRate", "isBaseCurrency",
+                          "isInactive", "externalId", "id"}),
+        references={},
+        sublists={},
+        lengths={"name": 25, "symbol": 3},
+    ),
+    RecordType(
         name="subsidiary", family="subsidiary",
         fields=frozenset({"name", "legalName", "country", "state", "parent", "currency", "isInactive",
                           "isElimination", "url", "mainAddress", "externalId", "email", "fax", "id"}),
@@ -141,7 +152,8 @@ RECORD_TYPES: dict[str, RecordType] = {t.name.lower(): t for t in [
 
 # Reference target names that are records this sandbox stores (and so must exist); "item" means either item type.
 STORED_TARGETS = {"customer": ("customer",), "contact": ("contact",), "subsidiary": ("subsidiary",),
-                  "item": ("noninventorysaleitem", "inventoryitem")}
+                  "currency": ("currency",),
+                  "item": ("noninventorysaleitem", "inventoryitem", "servicesaleitem")}
 
 
 def record_type(name: str) -> RecordType | None:
@@ -249,18 +261,26 @@ def _derive(rtype: RecordType, record: dict[str, Any]) -> None:
         record.setdefault("isInactive", False)
     elif rtype.name == "salesOrder":
         record.setdefault("tranDate", _today())
-        total = 0.0
+        # NetSuite: a line's amount is what the request gave, else quantity x rate rounded to the currency's
+        # precision (half up); the order's subtotal is the sum of the line amounts (no tax, shipping or discount
+        # item here, so total = subtotal).
+        total = Decimal(0)
         for line in record.get("item", []):
-            if "amount" not in line and isinstance(line.get("rate"), (int, float)):
-                line["amount"] = round(float(line["rate"]) * float(line.get("quantity", 1) or 0), 2)
-            total += float(line.get("amount") or 0)
-        record["subtotal"] = record["total"] = round(total, 2)
+            if line.get("amount") is None and isinstance(line.get("rate"), (int, float)):
+                line["amount"] = _money(Decimal(str(line["rate"])) * Decimal(str(line.get("quantity", 1) or 0)))
+            total += Decimal(str(line.get("amount") or 0))
+        record["subtotal"] = record["total"] = _money(total)
+
+
+def _money(value: Decimal) -> float:
+    """An amount in the currency's precision (2 decimals, the stand-in's currencies), rounded half up."""
+    return float(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def ref_name(rtype_name: str, record: dict[str, Any]) -> str | None:
     if rtype_name in ("customer", "contact"):
         return record.get("entityId") or record.get("companyName")
-    if rtype_name in ("noninventorysaleitem", "inventoryitem"):
+    if rtype_name in ("noninventorysaleitem", "inventoryitem", "servicesaleitem"):
         return record.get("itemId")
     if rtype_name == "subsidiary":
         return record.get("name")

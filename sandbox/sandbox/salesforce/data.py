@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from sandbox.salesforce import pricing
 from sandbox.salesforce.values import make_id
 
 WINDOW_START_MS = int(dt.datetime(2023, 1, 1, tzinfo=dt.UTC).timestamp()) * 1000
@@ -303,6 +304,21 @@ def pricebook_entries(volumes: Volumes) -> Iterator[dict[str, Any]]:
                    "IsActive": 1, "UseStandardPrice": 0, "ProductCode": f"PRD-{product:05d}", "IsArchived": 0}
 
 
+#: Line discounts as sales reps type them (percent, two decimals); None is no discount.
+_DISCOUNTS = (None, None, None, 5.0, 10.0, 12.5, 7.25, 15.75, 33.33, 2.13)
+#: Quantities sold in fractions (hours, metres, licences pro rata).
+_FRACTIONS = (0.25, 0.5, 0.75, 0.33, 0.1)
+
+
+def _line_terms(volumes: Volumes, line: int, quantity: float) -> tuple[float, float | None]:
+    """A line's quantity (a third of them fractional) and discount, from their own generator, so that adding them
+    left every other seeded value as it was."""
+    rng = random.Random(f"{volumes.seed}:line-terms:{line}")
+    if rng.random() < 1 / 3:
+        quantity = round(quantity - 1 + rng.choice(_FRACTIONS), 2)
+    return quantity, rng.choice(_DISCOUNTS)
+
+
 def opportunities(volumes: Volumes) -> Iterator[tuple[str, dict[str, Any]]]:
     """Opportunities and their line items, as (object name, row); some won, some open, some lost."""
     rng = random.Random(f"{volumes.seed}:Opportunity")
@@ -319,12 +335,14 @@ def opportunities(volumes: Volumes) -> Iterator[tuple[str, dict[str, Any]]]:
             line_counter += 1
             quantity = float(_randint(rng, 1, 20))
             unit = round(list_price(volumes, product) * _pick(rng, (1, 1, 0.9, 0.75)), 2)
+            quantity, discount = _line_terms(volumes, line_counter, quantity)
             lines.append({
                 "Id": make_id("00k", line_counter), **{k: v for k, v in audit.items() if k != "OwnerId"},
                 "OpportunityId": opp_id, "SortOrder": sort, "PricebookEntryId": pricebook_entry_id(product),
                 "Product2Id": make_id("01t", product), "ProductCode": f"PRD-{product:05d}",
                 "Name": f"Opportunity {n} {_PRODUCTS[product % len(_PRODUCTS)]} {product}", "Quantity": quantity,
-                "UnitPrice": unit, "TotalPrice": round(quantity * unit, 2), "ListPrice": list_price(volumes, product),
+                "UnitPrice": unit, "Discount": discount, "Subtotal": pricing.subtotal(quantity, unit),
+                "TotalPrice": pricing.total_price(quantity, unit, discount), "ListPrice": list_price(volumes, product),
                 "ServiceDate": None, "Description": _maybe(rng, "Line note, \"quoted\"", 0.7),
             })
         close_day = dt.date.fromtimestamp(audit["CreatedDate"] / 1000) + dt.timedelta(days=_randint(rng, 10, 200))
@@ -332,10 +350,10 @@ def opportunities(volumes: Volumes) -> Iterator[tuple[str, dict[str, Any]]]:
             "Id": opp_id, **audit, "AccountId": make_id("001", _randint(rng, 1, volumes.accounts))
             if volumes.accounts else None,
             "Name": f"Opportunity {n} – {_pick(rng, _NAME_WORDS)}", "Description": _long_text(rng),  # noqa: RUF001
-            "StageName": stage, "Amount": round(sum(line["TotalPrice"] for line in lines), 2) if lines else
+            "StageName": stage, "Amount": pricing.amount(line["TotalPrice"] for line in lines) if lines else
             _maybe(rng, float(_randrange(rng, 1000, 90000)), 0.3),
             "Probability": 100.0 if stage == "Closed Won" else 0.0 if stage == "Closed Lost" else 20.0,
-            "TotalOpportunityQuantity": sum(line["Quantity"] for line in lines) if lines else None,
+            "TotalOpportunityQuantity": round(sum(line["Quantity"] for line in lines), 2) if lines else None,
             "CloseDate": close_day.isoformat(), "Type": _maybe(rng, "New Customer", 0.5), "NextStep": None,
             "LeadSource": _maybe(rng, _pick(rng, ("Web", "Partner Referral")), 0.5),
             "IsClosed": int(stage.startswith("Closed")), "IsWon": int(stage == "Closed Won"),

@@ -325,6 +325,8 @@ _LINE_ITEM = SObject(
         Field("Quantity", "double", "Quantity", nillable=False, precision=12, scale=2),
         Field("TotalPrice", "currency", "Total Price", precision=16, scale=2),
         Field("UnitPrice", "currency", "Sales Price", precision=18, scale=2),
+        Field("Discount", "percent", "Discount", precision=5, scale=2),
+        Field("Subtotal", "currency", "Subtotal", precision=18, scale=2, system=True),
         Field("ListPrice", "currency", "List Price", precision=18, scale=2, system=True),
         Field("ServiceDate", "date", "Date"),
         Field("Description", "string", "Line Description", 255),

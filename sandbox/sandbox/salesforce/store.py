@@ -19,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sandbox.salesforce import data
+from sandbox.salesforce import data, pricing
 from sandbox.salesforce.errors import ApiError, not_found
 from sandbox.salesforce.schema import OBJECTS, SObject, sobject
 from sandbox.salesforce.values import FieldValueError, from_input, make_id, now_ms, parse_datetime_ms
@@ -243,15 +243,17 @@ class Store:
                 if found:
                     row["Product2Id"], row["ListPrice"], row["ProductCode"] = found
             if row.get("Quantity") is not None and row.get("UnitPrice") is not None:
-                row["TotalPrice"] = round(float(row["Quantity"]) * float(row["UnitPrice"]), 2)
+                row["Subtotal"] = pricing.subtotal(row["Quantity"], row["UnitPrice"])
+                row["TotalPrice"] = pricing.total_price(row["Quantity"], row["UnitPrice"], row.get("Discount"))
 
     def _touch_opportunity(self, conn: sqlite3.Connection, opportunity_id: str | None) -> None:
         """Line items roll up into their opportunity: its Amount changes and its SystemModstamp moves."""
         if not opportunity_id:
             return
-        total, count = conn.execute(
-            'SELECT SUM("TotalPrice"), COUNT(*) FROM "OpportunityLineItem" WHERE "OpportunityId" = ? '
-            'AND "IsDeleted" = 0', (opportunity_id,)).fetchone()
+        prices = [price for (price,) in conn.execute(
+            'SELECT "TotalPrice" FROM "OpportunityLineItem" WHERE "OpportunityId" = ? AND "IsDeleted" = 0',
+            (opportunity_id,))]
+        total, count = (pricing.amount(p for p in prices if p is not None) if prices else None), len(prices)
         stamp = self.next_modstamp(conn, OBJECTS["Opportunity"])
         conn.execute('UPDATE "Opportunity" SET "Amount" = COALESCE(?, "Amount"), "HasOpportunityLineItem" = ?, '
                      '"LastModifiedDate" = ?, "SystemModstamp" = ? WHERE "Id" = ?',
@@ -306,7 +308,8 @@ class Store:
             self._check_references(conn, obj, row)
             merged = {**current, **row}
             self._derive(conn, obj, merged)
-            row.update({k: merged[k] for k in ("Name", "IsClosed", "IsWon", "TotalPrice", "Product2Id") if k in merged
+            row.update({k: merged[k] for k in ("Name", "IsClosed", "IsWon", "TotalPrice", "Subtotal", "Product2Id")
+                        if k in merged
                         and obj.get(k) is not None and merged[k] != current.get(k)})
             stamp = self._control_stamp(control) or self.next_modstamp(conn, obj)
             row.update({"LastModifiedDate": stamp, "SystemModstamp": stamp, "LastModifiedById": make_id("005", 1)})

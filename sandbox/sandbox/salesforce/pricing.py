@@ -1,0 +1,35 @@
+"""Opportunity money as Salesforce computes it: line Subtotal, TotalPrice after Discount, the Amount roll-up.
+
+Salesforce's documented formulas (Object Reference, OpportunityLineItem): `Subtotal` = Quantity x UnitPrice,
+`TotalPrice` = Subtotal x (1 - Discount/100), `Discount` a percent with two decimals. Currency fields hold the
+currency's decimal places (2 here, the stand-in's one corporate currency) and round half away from zero, as
+Salesforce's ROUND does; the Opportunity's `Amount` is the sum of its lines' stored TotalPrice, so it is exact.
+Computed in `Decimal`, never in binary floats, so 2.5 x 19.99 x 0.8775 rounds as a person would round it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import ROUND_HALF_UP, Decimal
+
+CURRENCY_PLACES = 2
+
+
+def _money(value: Decimal) -> float:
+    return float(value.quantize(Decimal(1).scaleb(-CURRENCY_PLACES), rounding=ROUND_HALF_UP))
+
+
+def subtotal(quantity: float, unit_price: float) -> float:
+    """Quantity x UnitPrice, rounded to the currency."""
+    return _money(Decimal(str(quantity)) * Decimal(str(unit_price)))
+
+
+def total_price(quantity: float, unit_price: float, discount: float | None) -> float:
+    """Quantity x UnitPrice x (1 - Discount/100), rounded once, to the currency."""
+    factor = 1 - Decimal(str(discount or 0)) / 100
+    return _money(Decimal(str(quantity)) * Decimal(str(unit_price)) * factor)
+
+
+def amount(total_prices: Iterable[float]) -> float:
+    """The Opportunity's Amount: the sum of its lines' TotalPrice."""
+    return _money(sum((Decimal(str(price)) for price in total_prices), Decimal(0)))
