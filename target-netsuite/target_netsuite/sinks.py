@@ -222,10 +222,14 @@ class NetSuiteSink(_BoundToRun):
                     action=write.action, body=write.body, replace=write.replace, settings=settings
                 )
         known = ledger.known(self.record_type, [write.external_id for write in writes])
+        untrusted = self.services.earlier_writes.untrusted(self.record_type, writes)  # overtake.py
         sending, stale = [], []
         for write in writes:
             recorded = known.get(write.external_id)
-            if ledger.skips and recorded is not None and recorded == write.payload_hash:
+            if write.external_id in untrusted:  # an earlier run's write may land after this one: never recorded
+                write.payload_hash = None
+                stale += [write.external_id] if recorded is not None else []
+            elif ledger.skips and recorded is not None and recorded == write.payload_hash:
                 self.services.summary.add(self.stream_name, "unchanged")
                 self._settle(write.external_id)
                 self.services.dead_letters.resolve(self.record_type, write.external_id)
@@ -320,13 +324,15 @@ class NetSuiteSink(_BoundToRun):
     def _write_wave(self, writes: list[Write], retried: dict[str, ParkedRecord]) -> None:
         """Send a wave concurrently; on a failure that is not the record's fault, stop starting new requests,
         account for the finished ones, and raise so that no STATE follows."""
-        futures = self._start_writes(self._resolved(writes, retried))
+        ready = self._resolved(writes, retried)
         accepted: list[tuple[str, str]] = []  # (external id, payload hash), recorded in the ledger below
-        try:
-            fatal = self._collect(futures, accepted)
-        finally:
-            if accepted and self.services.ledger is not None:
-                self.services.ledger.record(self.record_type, accepted)
+        with self.services.earlier_writes.wave(self.record_type, ready):  # for a later run, should this one die
+            futures = self._start_writes(ready)
+            try:
+                fatal = self._collect(futures, accepted)
+            finally:
+                if accepted and self.services.ledger is not None:
+                    self.services.ledger.record(self.record_type, accepted)
         if isinstance(fatal, FatalError):
             raise fatal
         if fatal is not None:
