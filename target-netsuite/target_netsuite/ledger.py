@@ -54,16 +54,25 @@ LEDGER_FILE = "ledger.sqlite3"
 #: SQLite's limit on bound parameters is 999 in old builds: look keys up in chunks well under it.
 _CHUNK = 500
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS accepted (
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS accepted (
     account TEXT NOT NULL,
     record_type TEXT NOT NULL,
     external_id TEXT NOT NULL,
     payload_hash TEXT NOT NULL,
     accepted_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
     PRIMARY KEY (account, record_type, external_id)
+)""",
+    """CREATE TABLE IF NOT EXISTS refused (
+    account TEXT NOT NULL,
+    record_type TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    payload_hash TEXT NOT NULL,
+    code TEXT NOT NULL,
+    refused_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    PRIMARY KEY (account, record_type, external_id)
+)""",
 )
-"""
 
 
 def account_key(base_url: str, account_id: str) -> str:
@@ -114,7 +123,8 @@ class WriteLedger:
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=60)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
-            conn.execute(_SCHEMA)
+            for statement in _SCHEMA:
+                conn.execute(statement)
             self._conn = conn
         return self._conn
 
@@ -139,6 +149,44 @@ class WriteLedger:
                 ).fetchall())
         return found
 
+    def refusals(self, record_type: str, external_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """The last refusal of each of these external ids that has one: (payload hash, NetSuite error code)."""
+        ids = list(dict.fromkeys(external_ids))
+        if self.mode == "off" or not ids or not self._exists():
+            return {}
+        found: dict[str, tuple[str, str]] = {}
+        with self._lock:
+            db = self._db()
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                for eid, digest, code in db.execute(
+                    f"SELECT external_id, payload_hash, code FROM refused WHERE account = ? AND record_type = ? "
+                    f"AND external_id IN ({marks})",
+                    (self.account, record_type, *chunk),
+                ):
+                    found[eid] = (digest, code)
+        return found
+
+    def record_refused(self, record_type: str, refused: Iterable[tuple[str, str, str]]) -> None:
+        """NetSuite refused these (external id, payload hash, error code) for the record's own reason."""
+        rows = [(self.account, record_type, eid, digest, code) for eid, digest, code in refused]
+        if not self.records or not rows:
+            return
+        self._commit(
+            "INSERT INTO refused (account, record_type, external_id, payload_hash, code) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (account, record_type, external_id) DO UPDATE SET payload_hash = excluded.payload_hash, "
+            "code = excluded.code, refused_at = excluded.refused_at",
+            rows,
+        )
+
+    def forget_refused(self, record_type: str, external_ids: Iterable[str]) -> None:
+        """These refusals were the account's, not the records' (the breaker stopped the run): never known ones."""
+        rows = [(self.account, record_type, eid) for eid in external_ids]
+        if self.mode == "off" or not rows or not self._exists():
+            return
+        self._commit("DELETE FROM refused WHERE account = ? AND record_type = ? AND external_id = ?", rows)
+
     def invalidate(self, record_type: str, external_ids: Iterable[str]) -> None:
         """Remove these keys' entries (committed) before a different payload or a delete of them is sent."""
         self.forget_keys((record_type, eid) for eid in external_ids)
@@ -160,15 +208,21 @@ class WriteLedger:
             "ON CONFLICT (account, record_type, external_id) DO UPDATE SET "
             "payload_hash = excluded.payload_hash, accepted_at = excluded.accepted_at",
             rows,
+            also=("DELETE FROM refused WHERE account = ? AND record_type = ? AND external_id = ?",
+                  [row[:3] for row in rows]),
         )
 
-    def _commit(self, statement: str, rows: Sequence[tuple[str, ...]]) -> None:
-        """Run `statement` for every row in one transaction, committed before returning (nothing on failure)."""
+    def _commit(self, statement: str, rows: Sequence[tuple[str, ...]],
+                also: tuple[str, Sequence[tuple[str, ...]]] | None = None) -> None:
+        """Run `statement` for every row (and `also`'s statement for its rows) in one transaction, committed before
+        returning (nothing on failure)."""
         with self._lock:
             db = self._db()
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.executemany(statement, rows)
+                if also is not None:
+                    db.executemany(*also)
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
