@@ -160,7 +160,9 @@ class NetSuiteSink(_BoundToRun):
         return Write(external_id, action, record, body, refs, replace)
 
     def _dedupe(self, records: list[dict]) -> list[Write]:
-        """The last version of each external id: two concurrent writes of one record could land in either order."""
+        """The last version of each external id: two concurrent writes of one record could land in either order.
+        It keeps the place of the first (a re-sent version does not move its record behind the rest: the records
+        stay in the source's order, which the breaker counts in, breaker.py)."""
         writes: dict[str, Write] = {}
         for record in records:
             write = self._prepare(record)
@@ -169,7 +171,6 @@ class NetSuiteSink(_BoundToRun):
             if write.external_id in writes:
                 self.services.summary.add(self.stream_name, "superseded")
                 self.tally_duplicate_merged()
-                del writes[write.external_id]
             writes[write.external_id] = write
         return list(writes.values())
 

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def _jobs(base_url: str) -> list[dict]:
     return requests.get(f"{base_url}/__admin/jobs", timeout=10).json()["jobs"]
 
 
-def _wait(condition, what: str, timeout: float = 90) -> None:  # noqa: ANN001 - a predicate
+def _wait(condition: Callable[[], bool], what: str, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
