@@ -16,7 +16,17 @@ payload", and it is only ever true or absent:
   out, refused half-way) would leave the old entry standing, and a later return to the old payload (Salesforce
   reverting a field) would be skipped although NetSuite holds the newer one;
 - a delete never leaves an entry (removed before it is sent); deletes are always sent;
+- a write that another run's write may still overtake is never recorded (and its key's old entry is removed): a
+  killed run's batch job still queued in NetSuite, or its synchronous request NetSuite may still be executing,
+  carrying another payload of the record. The nonce store (`SubmittedBatches`) knows them; `overtake.py` waits for
+  such jobs (bounded) before the write, and leaves the record unrecorded while they may still land, so a later run
+  sends it again;
 - `dry_run`, `match_mode: report` and `reconcile` never record.
+
+Beside the accepted payloads the ledger keeps the last payload NetSuite *refused* for each key, with its error code
+(`refused`; dropped when a payload of the key is accepted). It is no claim about NetSuite's state: it lets the
+breaker tell a known record-level refusal from an account-wide one, and lets an unchanged refused payload whose
+dead letter still waits stay unsent (`still_refused`) until it changes or is replayed (breaker.py).
 
 The ledger is a cache, never the truth: deleting the file only costs writes. What it cannot see is a change made
 in NetSuite by someone else (a person, another integration, another host with its own ledger): the
@@ -31,8 +41,8 @@ under other settings. A reference names its parent by external id; if that paren
 NetSuite under the same external id, the child's unchanged payload is skipped although NetSuite's child points at
 the old internal id: run once with `ledger: ignore` after such surgery.
 
-Modes (`ledger` setting): `use` skips and records; `ignore` sends everything and still records (forcing writes,
-e.g. with `--full-refresh`); `off` neither reads nor writes the file.
+Modes (`ledger` setting): `use` skips and records; `ignore` sends everything (refused payloads too) and still
+records (forcing writes, e.g. with `--full-refresh`); `off` neither reads nor writes the file.
 """
 
 from __future__ import annotations

@@ -400,7 +400,9 @@ class NetSuiteSink(_BoundToRun):
                 if fatal is None and self._account_wide(write.external_id, error):
                     msg = (
                         f"NetSuite refused {self._breaker.count} {self.record_type} records in a row with the same error, "
-                        f"which is about the account, not the records: {error}; stopped without advancing state"
+                        f"which is about the account, not the records: {error}; stopped without advancing state (if "
+                        f"NetSuite refuses these records for their own reason, run once with a higher "
+                        f"max_identical_errors: their refusals are then known and never count again)"
                     )
                     fatal = FatalError(msg)
                     self.services.client.stop_retrying()
