@@ -11,7 +11,10 @@ import json
 from pathlib import Path
 
 from target_helpers import CUSTOMER_SCHEMA, NetSuiteAdmin, customer, dead_letters, run_target, state
+from target_netsuite.breaker import IdenticalErrors
+from target_netsuite.client import RecordError
 from target_netsuite.dead_letters import replay_messages
+from target_netsuite.ledger import WriteLedger
 
 SCHEMA = {**CUSTOMER_SCHEMA, "schema": {**CUSTOMER_SCHEMA["schema"], "properties": {
     **CUSTOMER_SCHEMA["schema"]["properties"], "isPerson": {"type": ["boolean", "null"]},
@@ -111,3 +114,37 @@ def test_record_level_decisions_never_count(admin: NetSuiteAdmin, config: dict, 
     assert run.states[-1]["bookmarks"]["customer"]["position"] == 12
     assert {letter["code"] for letter in dead_letters(config)} == {"AMBIGUOUS_MATCH"}
     assert len(dead_letters(config)) == 12
+
+
+# --- units ------------------------------------------------------------------------------------------------------
+
+
+def test_breaker_counts_only_what_says_something_about_the_account() -> None:
+    refusal = RecordError(400, "USER_ERROR", "You must enter at least one line item for this transaction.")
+    breaker = IdenticalErrors(3)
+    assert not breaker.refused("A", refusal, known_code="USER_ERROR")  # refused before the same way
+    assert not breaker.refused("B", RecordError(400, "AMBIGUOUS_MATCH", "2 candidates"), known_code=None)
+    assert not breaker.refused("C", RecordError(409, "MERGE_CONFLICT", "phone edited"), known_code=None)
+    assert breaker.count == 0
+    assert not breaker.refused("D", refusal, known_code="INVALID_CONTENT")  # refused before, for another reason
+    assert not breaker.refused("E", refusal, known_code=None)
+    breaker.accepted()
+    assert not breaker.refused("F", refusal, known_code=None)
+    assert not breaker.refused("G", refusal, known_code=None)
+    assert breaker.refused("H", refusal, known_code=None)
+    assert breaker.tripped and breaker.streak == ["F", "G", "H"]
+
+
+def test_ledger_keeps_the_last_refusal_until_a_payload_is_accepted(tmp_path: Path) -> None:
+    ledger = WriteLedger(tmp_path / "ledger.sqlite3", "acct")
+    ledger.record_refused("salesOrder", [("O1", "h1", "USER_ERROR"), ("O2", "h2", "USER_ERROR")])
+    ledger.record_refused("salesOrder", [("O1", "h1b", "INVALID_CONTENT")])
+    assert ledger.refusals("salesOrder", ["O1", "O2", "O3"]) == {"O1": ("h1b", "INVALID_CONTENT"),
+                                                                 "O2": ("h2", "USER_ERROR")}
+    ledger.record("salesOrder", [("O1", "h1c")])  # accepted: no refusal any more
+    ledger.forget_refused("salesOrder", ["O2"])
+    assert ledger.refusals("salesOrder", ["O1", "O2"]) == {}
+    assert ledger.known("salesOrder", ["O1"]) == {"O1": "h1c"}
+    off = WriteLedger(tmp_path / "other.sqlite3", "acct", "off")
+    off.record_refused("salesOrder", [("O1", "h1", "USER_ERROR")])
+    assert not (tmp_path / "other.sqlite3").exists()

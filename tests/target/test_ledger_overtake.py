@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 from target_helpers import CUSTOMER_SCHEMA, TARGET_EXE, NetSuiteAdmin, customer, run_target, state
+from target_netsuite.batches import SubmittedBatches
 
 OLD, NEW = "555-0001", "555-0002"
 X = "X007"
@@ -131,3 +133,29 @@ def test_the_rerun_waits_for_the_killed_runs_job_then_writes_after_it(
     assert _report(config)["streams"]["customer"]["unchanged"] == 1
     assert _phone(admin) == NEW
 
+
+
+def test_nonce_store_of_an_older_version_gains_the_columns_and_other_runs_are_seen(tmp_path: Path) -> None:
+    path = tmp_path / "async_batches.sqlite3"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE submitted (account TEXT NOT NULL, digest TEXT NOT NULL, nonce TEXT NOT NULL, "
+                "submitted_at REAL NOT NULL, PRIMARY KEY (account, digest))")
+    old.execute("INSERT INTO submitted VALUES ('acct', 'd0', 'n0', ?)", (time.time(),))
+    old.commit()
+    old.close()
+    killed = SubmittedBatches(path, "acct", "run-1")
+    killed.nonce("d1", "customer", {"X1": "h1", "X2": None})
+    killed.located("d1", "/services/rest/async/v1/job/7")
+    wave = killed.start_wave("customer", {"X3": "h3"})
+    killed.close()
+    rerun = SubmittedBatches(path, "acct", "run-2")
+    others = {u.digest: u for u in rerun.others()}
+    assert others["d0"].keys == {} and others["d0"].job is None  # written before keys were kept: carries nothing known
+    assert others["d1"].keys == {"X1": "h1", "X2": None} and others["d1"].job == "/services/rest/async/v1/job/7"
+    seen = rerun.others_in_flight(bound_s=60)
+    assert [(w.row, w.keys) for w in seen] == [(wave, {"X3": "h3"})]
+    assert rerun.others_in_flight(bound_s=60)[0].seen_at == seen[0].seen_at  # stamped once
+    assert rerun.others_in_flight(bound_s=-1) == []  # past the bound: dropped
+    assert rerun.others_in_flight(bound_s=60) == []
+    rerun.nonce("d1")  # the rerun forms the same batch: it takes the entry over
+    assert "d1" not in {u.digest for u in rerun.others()}
