@@ -25,6 +25,7 @@ LAYERS = [
     {"references", "dead_letters", "parking", "ledger"},
     {"writes", "reconcile"},
     {"matching", "batches"},
+    {"overtake", "breaker"},
     {"services"},
     {"sinks"},
     {"target"},
