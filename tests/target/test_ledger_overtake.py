@@ -159,3 +159,49 @@ def test_nonce_store_of_an_older_version_gains_the_columns_and_other_runs_are_se
     assert rerun.others_in_flight(bound_s=60) == []
     rerun.nonce("d1")  # the rerun forms the same batch: it takes the entry over
     assert "d1" not in {u.digest for u in rerun.others()}
+
+
+def test_a_killed_runs_synchronous_request_landing_after_the_rerun_is_never_hidden_by_the_ledger(
+        admin: NetSuiteAdmin, config: dict, tmp_path: Path) -> None:
+    """Run 1 (`write_mode: sync`) is SIGKILLed while NetSuite executes its write of X's OLD payload (a slow
+    write); the rerun writes NEW at once, and NetSuite applies the dead request after it. The rerun's write was not
+    recorded (the killed run's wave was under way), so the next re-send of NEW is sent and NetSuite ends with NEW."""
+    admin.knobs(write_latency_ms=4000)
+    config_file = tmp_path / "run1-config.json"
+    config_file.write_text(json.dumps({**config, "write_mode": "sync"}))
+    stdin = "".join(json.dumps(m) + "\n" for m in [CUSTOMER_SCHEMA, customer(X, phone=OLD), state(1)])
+    process = subprocess.Popen([TARGET_EXE, "--config", str(config_file)], stdin=subprocess.PIPE,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    assert process.stdin is not None
+    process.stdin.write(stdin)
+    process.stdin.close()
+    store = Path(config["dead_letter_path"]) / "async_batches.sqlite3"
+
+    def writing() -> bool:  # the wave is marked (committed before its first request) and NetSuite holds a request
+        assert process.poll() is None, "run 1 ended before it could be killed"
+        if not store.exists():
+            return False
+        try:
+            with sqlite3.connect(store) as db:
+                marked = db.execute("SELECT COUNT(*) FROM in_flight").fetchone()[0]
+        except sqlite3.OperationalError:  # the file is being created
+            return False
+        return bool(marked) and admin.stats()["in_flight"] > 0
+    _wait(writing, "run 1's write of X to be under way")
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    admin.knobs(write_latency_ms=0)
+
+    rerun = {**config, "write_mode": "sync"}
+    new = [CUSTOMER_SCHEMA, customer(X, phone=NEW), state(2)]
+    run = run_target(rerun, new, tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    warned = "not recorded in the ledger" in run.stderr
+    admin.wait_until_idle()
+    assert _phone(admin) == OLD  # the dead request landed last
+
+    run = run_target(rerun, new, tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert _report(config)["streams"]["customer"].get("unchanged", 0) == 0
+    assert _phone(admin) == NEW
+    assert warned
