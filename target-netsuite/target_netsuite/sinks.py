@@ -233,8 +233,7 @@ class NetSuiteSink(_BoundToRun):
         for write in writes:
             recorded = known.get(write.external_id)
             if write.external_id in untrusted:  # an earlier run's write may land after this one: never recorded
-                write.payload_hash = None
-                stale += [write.external_id] if recorded is not None else []
+                write.payload_hash = None  # (and its entry, if any, is removed below)
             elif ledger.skips and recorded is not None and recorded == write.payload_hash:
                 self.services.summary.add(self.stream_name, "unchanged")
                 self._settle(write.external_id)
