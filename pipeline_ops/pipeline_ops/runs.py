@@ -98,13 +98,15 @@ class RunReport:
                 "deleted": counts.get("deleted", 0),
                 "ignored": counts.get("ignored", 0),
                 "unchanged": counts.get("unchanged", 0),  # NetSuite already had the payload (the write ledger)
+                # NetSuite refused that very payload before: not sent again, its dead letter still waiting
+                "still_refused": counts.get("still_refused", 0),
             }
             # A run still going (or killed) has no summary yet: its latest progress lines stand in.
             for stream, counts in (self.target_summary.get("streams") or self.target_progress).items()
         }
         for stream, count in self.mapped.items():
             streams.setdefault(stream, {"mapped": count, "written": 0, "dead_lettered": 0, "deleted": 0,
-                                        "ignored": 0, "unchanged": 0})
+                                        "ignored": 0, "unchanged": 0, "still_refused": 0})
         extracted, mapped = sum(self.extracted.values()), sum(self.mapped.values())
         return {
             "run_id": self.run_id,
@@ -366,12 +368,13 @@ def render(report: dict[str, Any]) -> str:
     lines += [
         "  extracted from Salesforce: " + (", ".join(f"{s} {n}" for s, n in report["extracted"].items()) or "nothing"),
         f"  {'NetSuite record type':<24}{'mapped':>8}{'written':>9}{'dead-lettered':>15}{'deleted':>9}{'ignored':>9}"
-        f"{'unchanged':>11}",
+        f"{'unchanged':>11}{'still refused':>15}",
     ]
     for stream, counts in report["loaded"].items():
         lines.append(
             f"  {stream:<24}{counts['mapped']:>8}{counts['written']:>9}{counts['dead_lettered']:>15}"
             f"{counts['deleted']:>9}{counts.get('ignored', 0):>9}{counts.get('unchanged', 0):>11}"
+            f"{counts.get('still_refused', 0):>15}"
         )
     if report["ignored_by_mapping"]:
         lines.append(f"  ignored by the mapping (filtered or mapped to nothing): {report['ignored_by_mapping']}")

@@ -118,8 +118,30 @@ class _Batch:
         return hashlib.sha256(content.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Unsettled:
+    """A batch another run submitted (or was about to submit) and never settled: NetSuite may still run it."""
+
+    digest: str
+    record_type: str
+    keys: dict[str, str | None]  # external id -> ledger hash of the payload it carries (None: not known)
+    job: str | None  # the job's path once NetSuite answered the submission
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """Synchronous writes another run had started (a wave) and never finished: NetSuite may still execute them."""
+
+    row: int
+    record_type: str
+    keys: dict[str, str | None]
+    seen_at: float  # when a later run first saw them: the run that started them was gone by then
+
+
 class SubmittedBatches:
-    """The batches submitted and not yet settled, by content digest, each with the nonce of its idempotency key.
+    """The batches submitted and not yet settled, by content digest, each with the nonce of its idempotency key,
+    the keys it carries (with their ledger hashes) and, once NetSuite answered, the job's path; and the synchronous
+    waves under way (`in_flight`). Both are written by `owner` (the run id) and read by later runs (overtake.py).
 
     An entry is committed before its submission and removed once every record of the batch has its outcome (or the
     batch was handed to another attempt, or written one record per request). A run killed in between leaves it, so
@@ -129,9 +151,10 @@ class SubmittedBatches:
 
     KEEP_DAYS = 7
 
-    def __init__(self, path: Path, account: str) -> None:
+    def __init__(self, path: Path, account: str, owner: str = "") -> None:
         self.path = path
         self.account = account
+        self.owner = owner
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
 
@@ -140,30 +163,99 @@ class SubmittedBatches:
             conn = open_sqlite(self.path, "CREATE TABLE IF NOT EXISTS submitted (account TEXT NOT NULL, digest "
                                "TEXT NOT NULL, nonce TEXT NOT NULL, submitted_at REAL NOT NULL, "
                                "PRIMARY KEY (account, digest))")
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(submitted)")}
+            for column in ("owner", "record_type", "keys", "job"):  # files written before these existed
+                if column not in columns:
+                    conn.execute(f"ALTER TABLE submitted ADD COLUMN {column} TEXT")
+            conn.execute("CREATE TABLE IF NOT EXISTS in_flight (row INTEGER PRIMARY KEY AUTOINCREMENT, "
+                         "account TEXT NOT NULL, owner TEXT NOT NULL, record_type TEXT NOT NULL, keys TEXT NOT NULL, "
+                         "started_at REAL NOT NULL, seen_at REAL)")
             conn.execute("DELETE FROM submitted WHERE submitted_at < ?", (time.time() - self.KEEP_DAYS * 86400,))
             self._conn = conn
         return self._conn
 
-    def nonce(self, digest: str) -> str:
-        """The nonce of this content's unsettled batch, or a new one (committed before this returns)."""
+    def _exists(self) -> bool:
+        return self._conn is not None or self.path.exists()
+
+    def nonce(self, digest: str, record_type: str = "", keys: dict[str, str | None] | None = None) -> str:
+        """The nonce of this content's unsettled batch, or a new one (committed before this returns). This run
+        takes the entry over: it submits that content now and finds the job by its key."""
         with self._lock:
             db = self._db()
-            db.execute("INSERT OR IGNORE INTO submitted (account, digest, nonce, submitted_at) VALUES (?, ?, ?, ?)",
-                       (self.account, digest, uuid.uuid4().hex, time.time()))
+            db.execute("INSERT OR IGNORE INTO submitted (account, digest, nonce, submitted_at, record_type, keys) "
+                       "VALUES (?, ?, ?, ?, ?, ?)",
+                       (self.account, digest, uuid.uuid4().hex, time.time(), record_type, json.dumps(keys or {})))
+            db.execute("UPDATE submitted SET owner = ? WHERE account = ? AND digest = ?",
+                       (self.owner, self.account, digest))
             row = db.execute("SELECT nonce FROM submitted WHERE account = ? AND digest = ?",
                              (self.account, digest)).fetchone()
             return str(row[0])
 
+    def located(self, digest: str, job: str) -> None:
+        """NetSuite answered the submission with this job: a later run can ask NetSuite about it."""
+        with self._lock:
+            self._db().execute("UPDATE submitted SET job = ? WHERE account = ? AND digest = ?",
+                               (job, self.account, digest))
+
     def settled(self, digest: str) -> None:
         with self._lock:
-            if self._conn is not None or self.path.exists():
+            if self._exists():
                 self._db().execute("DELETE FROM submitted WHERE account = ? AND digest = ?", (self.account, digest))
+
+    def others(self) -> list[Unsettled]:
+        """The unsettled batches of other runs (a killed one, or one that overlaps this one)."""
+        with self._lock:
+            if not self._exists():
+                return []
+            rows = self._db().execute(
+                "SELECT digest, record_type, keys, job FROM submitted WHERE account = ? AND owner IS NOT ?",
+                (self.account, self.owner)).fetchall()
+        return [Unsettled(digest, record_type or "", _keys(keys), job or None) for digest, record_type, keys, job in rows]
+
+    def start_wave(self, record_type: str, keys: dict[str, str | None]) -> int:
+        """Synchronous writes of these keys are about to start (committed before this returns)."""
+        with self._lock:
+            cursor = self._db().execute(
+                "INSERT INTO in_flight (account, owner, record_type, keys, started_at) VALUES (?, ?, ?, ?, ?)",
+                (self.account, self.owner, record_type, json.dumps(keys), time.time()))
+            return int(cursor.lastrowid or 0)
+
+    def end_wave(self, row: int) -> None:
+        """Every write of the wave has its outcome (or the run stops with none in NetSuite's hands)."""
+        with self._lock:
+            self._db().execute("DELETE FROM in_flight WHERE row = ?", (row,))
+
+    def others_in_flight(self, bound_s: float) -> list[InFlight]:
+        """Waves other runs started and never finished, each stamped with when a run first saw it; those seen more
+        than `bound_s` ago are dropped (whatever their run had sent NetSuite has been executed by then)."""
+        with self._lock:
+            if not self._exists():
+                return []
+            db = self._db()
+            now = time.time()
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("UPDATE in_flight SET seen_at = ? WHERE account = ? AND owner != ? AND seen_at IS NULL",
+                       (now, self.account, self.owner))
+            db.execute("DELETE FROM in_flight WHERE account = ? AND owner != ? AND seen_at < ?",
+                       (self.account, self.owner, now - bound_s))
+            rows = db.execute("SELECT row, record_type, keys, seen_at FROM in_flight WHERE account = ? AND owner != ?",
+                              (self.account, self.owner)).fetchall()
+            db.execute("COMMIT")
+        return [InFlight(row, record_type, _keys(keys), seen_at) for row, record_type, keys, seen_at in rows]
 
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+
+def _keys(text: str | None) -> dict[str, str | None]:
+    try:
+        keys = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return keys if isinstance(keys, dict) else {}
 
 
 class BatchWriter:
@@ -342,7 +434,9 @@ class BatchWriter:
             return
         params = {"replace": ",".join(batch.replace)} if batch.replace else None
         batch.digest = batch.content_digest()
-        key = str(uuid.uuid5(_KEY_NAMESPACE, batch.digest + self.submitted.nonce(batch.digest)))
+        nonce = self.submitted.nonce(batch.digest, batch.record_type,
+                                     {write.external_id: write.payload_hash for write, _ in batch.writes})
+        key = str(uuid.uuid5(_KEY_NAMESPACE, batch.digest + nonce))
         response = self.client.request(
             "PUT", f"{RECORD_PATH}/{batch.record_type}", params=params, body={"items": batch.items()},
             headers={"Content-Type": COLLECTION_CONTENT_TYPE, "Prefer": "respond-async",
@@ -365,6 +459,7 @@ class BatchWriter:
         else:
             msg = f"NetSuite answered a batch submission with HTTP {response.status_code} and no job Location"
             raise FatalError(msg)
+        self.submitted.located(batch.digest, location)
         batch.job_path = location
         batch.poll_delay = FIRST_POLL_S
         batch.next_poll = time.monotonic() + batch.poll_delay

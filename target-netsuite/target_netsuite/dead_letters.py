@@ -13,7 +13,9 @@ A letter stops waiting once its record is written: when the target writes a key 
 has a waiting letter, it appends `{"record_type", "externalId", "time"}` to `<dead_letter_path>/resolved.ndjson`.
 A letter is *waiting* when no resolution of its key is as recent as it and it is the latest letter of its key;
 replay sends only waiting letters (never an old payload over data written since), and `pipeline-ops
-dead-letters` lists only them. Replay reads and checks every line before it prints anything: a line that is not
+dead-letters` lists only them. Replay marks each record with `_sdc_replay`: the target then sends it even when
+NetSuite refused that very payload before (a payload refused before and unchanged since is otherwise not sent again
+while its letter waits; it counts `still_refused`). Replay reads and checks every line before it prints anything: a line that is not
 a dead letter stops it, naming the file and line, with nothing sent.
 """
 
@@ -35,6 +37,8 @@ from target_netsuite.client import json_default
 
 MAPPING_ERROR = "MAPPING_ERROR"
 RESOLVED_FILE = "resolved.ndjson"  # not `*.jsonl`: it holds no dead letters
+#: Control key replay adds to each record: an explicit replay sends a payload NetSuite refused before, unchanged.
+REPLAY_KEY = "_sdc_replay"
 
 Key = tuple[str, str]  # (record type, external id)
 
@@ -107,6 +111,11 @@ class DeadLetterStore:
                         entries.append(entry)
             self._waiting = {key for e in waiting(entries, resolved_keys(self.directory)) if (key := letter_key(e))}
         return self._waiting
+
+    def is_waiting(self, record_type: str, external_id: str) -> bool:
+        """Whether a letter of this key is waiting (not resolved since, in any file of the directory)."""
+        with self._lock:
+            return (record_type, external_id) in self._waiting_keys()
 
     def resolve(self, record_type: str, external_id: str) -> None:
         """The key was written: a letter waiting for it is resolved (noted in `resolved.ndjson`)."""
@@ -192,7 +201,8 @@ class RunSummary:
             if self.logger is None or now - self._last_progress < self.progress_interval:
                 return
             self._last_progress = now
-            done = counter["written"] + counter["dead_lettered"] + counter["deleted"] + counter["unchanged"]
+            done = (counter["written"] + counter["dead_lettered"] + counter["deleted"] + counter["unchanged"]
+                    + counter["still_refused"])
             line = {"stream": stream, "done": done, "written": counter["written"],
                     "dead_lettered": counter["dead_lettered"], "deleted": counter["deleted"],
                     "rate": round(done / max(now - self._started, 1e-6), 1)}
@@ -252,7 +262,7 @@ def replay_messages(files: list[Path], *, include_mapping_errors: bool) -> t.Ite
             # a record still lacking an external id must be dead-lettered again rather than stop the run.
             yield {"type": "SCHEMA", "stream": stream, "key_properties": [],
                    "schema": {"type": "object", "properties": {}, "additionalProperties": True}}
-        yield {"type": "RECORD", "stream": stream, "record": entry["payload"]}
+        yield {"type": "RECORD", "stream": stream, "record": {**entry["payload"], REPLAY_KEY: True}}
 
 
 def replay_main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,17 @@ payload", and it is only ever true or absent:
   out, refused half-way) would leave the old entry standing, and a later return to the old payload (Salesforce
   reverting a field) would be skipped although NetSuite holds the newer one;
 - a delete never leaves an entry (removed before it is sent); deletes are always sent;
+- a write that another run's write may still overtake is never recorded (and its key's old entry is removed): a
+  killed run's batch job still queued in NetSuite, or its synchronous request NetSuite may still be executing,
+  carrying another payload of the record. The nonce store (`SubmittedBatches`) knows them; `overtake.py` waits for
+  such jobs (bounded) before the write, and leaves the record unrecorded while they may still land, so a later run
+  sends it again;
 - `dry_run`, `match_mode: report` and `reconcile` never record.
+
+Beside the accepted payloads the ledger keeps the last payload NetSuite *refused* for each key, with its error code
+(`refused`; dropped when a payload of the key is accepted). It is no claim about NetSuite's state: it lets the
+breaker tell a known record-level refusal from an account-wide one, and lets an unchanged refused payload whose
+dead letter still waits stay unsent (`still_refused`) until it changes or is replayed (breaker.py).
 
 The ledger is a cache, never the truth: deleting the file only costs writes. What it cannot see is a change made
 in NetSuite by someone else (a person, another integration, another host with its own ledger): the
@@ -31,8 +41,8 @@ under other settings. A reference names its parent by external id; if that paren
 NetSuite under the same external id, the child's unchanged payload is skipped although NetSuite's child points at
 the old internal id: run once with `ledger: ignore` after such surgery.
 
-Modes (`ledger` setting): `use` skips and records; `ignore` sends everything and still records (forcing writes,
-e.g. with `--full-refresh`); `off` neither reads nor writes the file.
+Modes (`ledger` setting): `use` skips and records; `ignore` sends everything (refused payloads too) and still
+records (forcing writes, e.g. with `--full-refresh`); `off` neither reads nor writes the file.
 """
 
 from __future__ import annotations
@@ -56,16 +66,25 @@ LEDGER_FILE = "ledger.sqlite3"
 #: SQLite's limit on bound parameters is 999 in old builds: look keys up in chunks well under it.
 _CHUNK = 500
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS accepted (
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS accepted (
     account TEXT NOT NULL,
     record_type TEXT NOT NULL,
     external_id TEXT NOT NULL,
     payload_hash TEXT NOT NULL,
     accepted_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
     PRIMARY KEY (account, record_type, external_id)
+)""",
+    """CREATE TABLE IF NOT EXISTS refused (
+    account TEXT NOT NULL,
+    record_type TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    payload_hash TEXT NOT NULL,
+    code TEXT NOT NULL,
+    refused_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    PRIMARY KEY (account, record_type, external_id)
+)""",
 )
-"""
 
 
 def account_key(base_url: str, account_id: str) -> str:
@@ -112,7 +131,7 @@ class WriteLedger:
         if self._conn is None:
             # Autocommit (explicit BEGIN): each call is one transaction, committed before it returns, as in
             # parking.py; the reconciliation run may drop entries meanwhile.
-            self._conn = open_sqlite(self.path, _SCHEMA)
+            self._conn = open_sqlite(self.path, *_SCHEMA)
         return self._conn
 
     def _exists(self) -> bool:
@@ -136,6 +155,44 @@ class WriteLedger:
                 ).fetchall())
         return found
 
+    def refusals(self, record_type: str, external_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """The last refusal of each of these external ids that has one: (payload hash, NetSuite error code)."""
+        ids = list(dict.fromkeys(external_ids))
+        if self.mode == "off" or not ids or not self._exists():
+            return {}
+        found: dict[str, tuple[str, str]] = {}
+        with self._lock:
+            db = self._db()
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                for eid, digest, code in db.execute(
+                    f"SELECT external_id, payload_hash, code FROM refused WHERE account = ? AND record_type = ? "
+                    f"AND external_id IN ({marks})",
+                    (self.account, record_type, *chunk),
+                ):
+                    found[eid] = (digest, code)
+        return found
+
+    def record_refused(self, record_type: str, refused: Iterable[tuple[str, str, str]]) -> None:
+        """NetSuite refused these (external id, payload hash, error code) for the record's own reason."""
+        rows = [(self.account, record_type, eid, digest, code) for eid, digest, code in refused]
+        if not self.records or not rows:
+            return
+        self._commit(
+            "INSERT INTO refused (account, record_type, external_id, payload_hash, code) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (account, record_type, external_id) DO UPDATE SET payload_hash = excluded.payload_hash, "
+            "code = excluded.code, refused_at = excluded.refused_at",
+            rows,
+        )
+
+    def forget_refused(self, record_type: str, external_ids: Iterable[str]) -> None:
+        """These refusals were the account's, not the records' (the breaker stopped the run): never known ones."""
+        rows = [(self.account, record_type, eid) for eid in external_ids]
+        if self.mode == "off" or not rows or not self._exists():
+            return
+        self._commit("DELETE FROM refused WHERE account = ? AND record_type = ? AND external_id = ?", rows)
+
     def invalidate(self, record_type: str, external_ids: Iterable[str]) -> None:
         """Remove these keys' entries (committed) before a different payload or a delete of them is sent."""
         self.forget_keys((record_type, eid) for eid in external_ids)
@@ -157,15 +214,21 @@ class WriteLedger:
             "ON CONFLICT (account, record_type, external_id) DO UPDATE SET "
             "payload_hash = excluded.payload_hash, accepted_at = excluded.accepted_at",
             rows,
+            also=("DELETE FROM refused WHERE account = ? AND record_type = ? AND external_id = ?",
+                  [row[:3] for row in rows]),
         )
 
-    def _commit(self, statement: str, rows: Sequence[tuple[str, ...]]) -> None:
-        """Run `statement` for every row in one transaction, committed before returning (nothing on failure)."""
+    def _commit(self, statement: str, rows: Sequence[tuple[str, ...]],
+                also: tuple[str, Sequence[tuple[str, ...]]] | None = None) -> None:
+        """Run `statement` for every row (and `also`'s statement for its rows) in one transaction, committed before
+        returning (nothing on failure)."""
         with self._lock:
             db = self._db()
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.executemany(statement, rows)
+                if also is not None:
+                    db.executemany(*also)
             except BaseException:
                 db.execute("ROLLBACK")
                 raise

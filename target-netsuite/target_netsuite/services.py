@@ -5,8 +5,8 @@ Invariants:
   target's `config_jsonschema` (the SDK fills it in; a setting given as null takes the schema's default too);
 - the services are built here, from the settings alone: nothing in this module (or below it) knows the target
   or the sinks. The sinks receive the services; the target owns them. Imports only go down:
-  target → sinks → services → {dead_letters, references, parking, ledger, matching, reconcile, batches, fixed_ids}
-  → client → auth;
+  target → sinks → services → {dead_letters, references, parking, ledger, overtake, matching, reconcile, batches,
+  fixed_ids} → client → auth;
 - `OpenSinks` holds a sink from its `setup` to its `clean_up` (the SDK's hooks), and no longer than it may hold
   records: a sink the SDK retired after a schema change, and drained without `clean_up` (the SDK cleans retired
   sinks up only at the end of the input), leaves as soon as it is empty.
@@ -37,6 +37,7 @@ from target_netsuite.dead_letters import DeadLetterStore, RunSummary
 from target_netsuite.fixed_ids import FixedIdCheck
 from target_netsuite.ledger import LEDGER_FILE, WriteLedger, account_key
 from target_netsuite.matching import Matcher
+from target_netsuite.overtake import EarlierWrites
 from target_netsuite.parking import ParkedRecords
 from target_netsuite.reconcile import Reconciler
 from target_netsuite.references import ReferenceResolver
@@ -230,6 +231,7 @@ class RunServices:
     ledger: WriteLedger | None  # `ledger: off`: None
     batches: BatchWriter  # `write_mode`: one request per record, async batches, or both
     fixed_ids: FixedIdCheck  # constant ids of the mapping (subsidiary, currency, ...) exist before any write
+    earlier_writes: EarlierWrites  # other runs' writes NetSuite may still apply (overtake.py)
 
     @classmethod
     def build(cls, settings: TargetSettings, *, run_id: str, logger: logging.Logger) -> RunServices:
@@ -261,6 +263,8 @@ class RunServices:
             dead_letter_dir=dead_letter_dir,
             ledger=ledger,
         ) if settings.reconcile else None
+        submitted = SubmittedBatches(dead_letter_dir / SUBMITTED_BATCHES_FILE,
+                                     account_key(client.base_url, settings.account_id), run_id)
         return cls(
             settings=settings,
             run_id=run_id,
@@ -279,9 +283,11 @@ class RunServices:
             batches=BatchWriter(
                 client=client, resolver=resolver, executor=executor, mode=settings.write_mode,
                 workers=client.limiter.ceiling,
-                submitted=SubmittedBatches(dead_letter_dir / SUBMITTED_BATCHES_FILE,
-                                           account_key(client.base_url, settings.account_id)),
+                submitted=submitted,
             ),
+            earlier_writes=EarlierWrites(client=client, store=submitted, write_mode=settings.write_mode,
+                                         wait_s=settings.max_throttle_wait_seconds,
+                                         in_flight_bound_s=2 * settings.request_timeout),
         )
 
     @property

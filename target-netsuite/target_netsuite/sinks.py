@@ -13,7 +13,8 @@ NetSuite"; one whose type is no record type name can never resolve and is dead-l
 
 An error that is the account's, not the record's (a role without the permission, a disabled feature, a subsidiary
 no record may use) shows as the same NetSuite error for record after record: `max_identical_errors` in a row stop
-the run with one line naming it, before state advances. Singer BATCH files are read only from `batch_directory`.
+the run with one line naming it, before state advances; refusals NetSuite gave the same records before, and the
+target's own record-level decisions, never count (breaker.py). Singer BATCH files are read only from `batch_directory`.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from urllib.parse import unquote, urlsplit
 from singer_sdk.sinks import BatchSink
 from typing_extensions import override
 
+from target_netsuite.breaker import IdenticalErrors
 from target_netsuite.client import FatalError, RecordError, is_record_type, json_default
-from target_netsuite.dead_letters import MAPPING_ERROR
+from target_netsuite.dead_letters import MAPPING_ERROR, REPLAY_KEY
 from target_netsuite.ledger import payload_hash
 from target_netsuite.parking import MIN_ATTEMPTS, ParkedRecord
 from target_netsuite.references import Ref, find_references, substitute
@@ -67,8 +69,8 @@ class NetSuiteSink(_BoundToRun):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self.record_type = self.services.record_types.for_stream(self.stream_name)
-        self._last_error: tuple[int, str, str] | None = None
-        self._identical = 0
+        self._breaker = IdenticalErrors(self.services.settings.max_identical_errors)  # breaker.py
+        self._known_refusals: dict[str, str] = {}  # external id -> code of NetSuite's last refusal (ledger.py)
 
     @override
     def setup(self) -> None:
@@ -164,7 +166,9 @@ class NetSuiteSink(_BoundToRun):
         return Write(external_id, action, record, body, refs, replace)
 
     def _dedupe(self, records: list[dict]) -> list[Write]:
-        """The last version of each external id: two concurrent writes of one record could land in either order."""
+        """The last version of each external id: two concurrent writes of one record could land in either order.
+        It keeps the place of the first (a re-sent version does not move its record behind the rest: the records
+        stay in the source's order, which the breaker counts in, breaker.py)."""
         writes: dict[str, Write] = {}
         for record in records:
             write = self._prepare(record)
@@ -173,7 +177,6 @@ class NetSuiteSink(_BoundToRun):
             if write.external_id in writes:
                 self.services.summary.add(self.stream_name, "superseded")
                 self.tally_duplicate_merged()
-                del writes[write.external_id]
             writes[write.external_id] = write
         return list(writes.values())
 
@@ -219,6 +222,7 @@ class NetSuiteSink(_BoundToRun):
         counts `unchanged` (a final outcome: an older parked version is dropped, a dead letter resolved); the old
         entry of every key about to be sent differently is removed, committed, before anything is sent."""
         ledger = self.services.ledger
+        self._known_refusals = {}
         if ledger is None or self.services.matcher.mode == "report":
             return writes
         settings = sorted(self.services.matcher.create_only.get(self.record_type, ()))
@@ -228,19 +232,37 @@ class NetSuiteSink(_BoundToRun):
                     action=write.action, body=write.body, replace=write.replace, settings=settings
                 )
         known = ledger.known(self.record_type, [write.external_id for write in writes])
+        refusals = ledger.refusals(self.record_type, [write.external_id for write in writes])
+        self._known_refusals = {eid: code for eid, (_, code) in refusals.items()}
+        untrusted = self.services.earlier_writes.untrusted(self.record_type, writes)  # overtake.py
         sending, stale = [], []
         for write in writes:
             recorded = known.get(write.external_id)
-            if ledger.skips and recorded is not None and recorded == write.payload_hash:
+            if write.external_id in untrusted:  # an earlier run's write may land after this one: never recorded
+                write.payload_hash = None  # (and its entry, if any, is removed below)
+            elif ledger.skips and recorded is not None and recorded == write.payload_hash:
                 self.services.summary.add(self.stream_name, "unchanged")
                 self._settle(write.external_id)
                 self.services.dead_letters.resolve(self.record_type, write.external_id)
+                continue
+            elif ledger.skips and self._still_refused(write, refusals.get(write.external_id)):
                 continue
             if recorded is not None and recorded != write.payload_hash:
                 stale.append(write.external_id)
             sending.append(write)
         ledger.invalidate(self.record_type, stale)
         return sending
+
+    def _still_refused(self, write: Write, refusal: tuple[str, str] | None) -> bool:
+        """A payload NetSuite refused, unchanged since, with its dead letter still waiting, is not sent again (until
+        it changes, is replayed, or the ledger is ignored): it counts `still_refused` (breaker.py)."""
+        if refusal is None or refusal[0] != write.payload_hash or write.record.get(REPLAY_KEY):
+            return False
+        if not self.services.dead_letters.is_waiting(self.record_type, write.external_id):
+            return False
+        self.services.summary.add(self.stream_name, "still_refused")
+        self._settle(write.external_id)
+        return True
 
     def _waves(self, writes: list[Write]) -> t.Iterator[list[Write]]:
         """Records referencing another record of this same batch wait until that one is written."""
@@ -326,22 +348,38 @@ class NetSuiteSink(_BoundToRun):
     def _write_wave(self, writes: list[Write], retried: dict[str, ParkedRecord]) -> None:
         """Send a wave concurrently; on a failure that is not the record's fault, stop starting new requests,
         account for the finished ones, and raise so that no STATE follows."""
-        futures = self._start_writes(self._resolved(writes, retried))
+        ready = self._resolved(writes, retried)
         accepted: list[tuple[str, str]] = []  # (external id, payload hash), recorded in the ledger below
-        try:
-            fatal = self._collect(futures, accepted)
-        finally:
-            if accepted and self.services.ledger is not None:
-                self.services.ledger.record(self.record_type, accepted)
+        refused: list[tuple[str, str, str]] = []  # (external id, payload hash, code): NetSuite's refusals
+        with self.services.earlier_writes.wave(self.record_type, ready):  # for a later run, should this one die
+            futures = self._start_writes(ready)
+            try:
+                fatal = self._collect(futures, accepted, refused)
+            finally:
+                if self.services.ledger is not None:
+                    self._record(accepted, refused)
         if isinstance(fatal, FatalError):
             raise fatal
         if fatal is not None:
             msg = f"{type(fatal).__name__}: {fatal}"
             raise FatalError(msg) from fatal
 
-    def _collect(self, futures: dict[Future[None], Write], accepted: list[tuple[str, str]]) -> BaseException | None:
-        """Account for every answer of a wave; NetSuite's success answers go to `accepted`. Returns the failure
-        that must stop the run, if any."""
+    def _record(self, accepted: list[tuple[str, str]], refused: list[tuple[str, str, str]]) -> None:
+        """The wave's answers in the ledger; when the breaker stopped the run, the refusals were the account's: none
+        of this wave is kept, nor those of the streak from earlier waves (breaker.py)."""
+        ledger = self.services.ledger
+        assert ledger is not None
+        if accepted:
+            ledger.record(self.record_type, accepted)
+        if self._breaker.tripped:
+            ledger.forget_refused(self.record_type, self._breaker.streak)
+        else:
+            ledger.record_refused(self.record_type, refused)
+
+    def _collect(self, futures: dict[Future[None], Write], accepted: list[tuple[str, str]],
+                 refused: list[tuple[str, str, str]]) -> BaseException | None:
+        """Account for every answer of a wave; NetSuite's success answers go to `accepted`, its refusals of a
+        record to `refused`. Returns the failure that must stop the run, if any."""
         fatal: BaseException | None = None
         for future in as_completed(futures):
             if future.cancelled():
@@ -349,7 +387,7 @@ class NetSuiteSink(_BoundToRun):
             error = future.exception()
             if error is None:
                 write = futures[future]
-                self._identical = 0
+                self._breaker.accepted()
                 self.services.summary.add(self.stream_name, "deleted" if write.action == "delete" else "written")
                 if write.payload_hash is not None:
                     accepted.append((write.external_id, write.payload_hash))
@@ -362,10 +400,14 @@ class NetSuiteSink(_BoundToRun):
                 self._dead_letter(
                     write.record, error.code, error.detail, action=write.action, status=error.status, path=error.path
                 )
-                if fatal is None and self._account_wide(error):
+                if write.payload_hash is not None:
+                    refused.append((write.external_id, write.payload_hash, error.code))
+                if fatal is None and self._account_wide(write.external_id, error):
                     msg = (
-                        f"NetSuite refused {self._identical} {self.record_type} records in a row with the same error, "
-                        f"which is about the account, not the records: {error}; stopped without advancing state"
+                        f"NetSuite refused {self._breaker.count} {self.record_type} records in a row with the same error, "
+                        f"which is about the account, not the records: {error}; stopped without advancing state (if "
+                        f"NetSuite refuses these records for their own reason, run once with a higher "
+                        f"max_identical_errors: their refusals are then known and never count again)"
                     )
                     fatal = FatalError(msg)
                     self.services.client.stop_retrying()
@@ -378,12 +420,9 @@ class NetSuiteSink(_BoundToRun):
                     other.cancel()
         return fatal
 
-    def _account_wide(self, error: RecordError) -> bool:
-        """Count identical errors in a row; True once there are `max_identical_errors` of them."""
-        key = (error.status, error.code, error.detail)
-        self._identical = self._identical + 1 if key == self._last_error else 1
-        self._last_error = key
-        return self._identical >= self.services.settings.max_identical_errors
+    def _account_wide(self, external_id: str, error: RecordError) -> bool:
+        """True once `max_identical_errors` refusals that say something about the account are in a row (breaker.py)."""
+        return self._breaker.refused(external_id, error, self._known_refusals.get(external_id))
 
     def _dry_run(self, writes: list[Write]) -> None:
         for write in writes:

@@ -241,7 +241,8 @@ class TargetNetSuite(TargetInternals):
             default=300,
             description="How long one request may keep waiting out a busy account (429, or INVALID_LOGIN once "
             "the credentials were proven) before the run fails without advancing state. The log says how long "
-            "it has waited.",
+            "it has waited. Also the longest a run waits in all for batch jobs of a killed run that carry other "
+            "payloads of records it writes.",
         ),
         th.Property(
             "max_identical_errors",
@@ -249,7 +250,8 @@ class TargetNetSuite(TargetInternals):
             default=10,
             description="Stop the run, without advancing state, when this many records of one stream in a row "
             "fail with the same NetSuite error: that is the account (a missing permission, a disabled feature, "
-            "a subsidiary no record may use), not the records.",
+            "a subsidiary no record may use), not the records. A record NetSuite refused before with the same "
+            "error code, and AMBIGUOUS_MATCH/MATCH_CONFLICT/merge conflicts, never count.",
         ),
         th.Property(
             "ignored_streams",

@@ -81,7 +81,7 @@ def test_runs_are_grouped_and_counted(tmp_path: Path) -> None:
     assert report["duration_seconds"] == 10.0
     assert report["extracted"] == {"Account": 10, "Contact": 2}
     assert report["loaded"]["customer"] == {"mapped": 10, "written": 9, "dead_lettered": 1, "deleted": 0,
-                                            "ignored": 0, "unchanged": 0}
+                                            "ignored": 0, "unchanged": 0, "still_refused": 0}
     assert report["loaded"]["contact"]["written"] == 2
     assert report["loaded"]["contact"]["unchanged"] == 4  # NetSuite already had them: the write ledger skipped them
     assert report["loaded"]["audit"]["ignored"] == 3  # records the target dropped on purpose have their column

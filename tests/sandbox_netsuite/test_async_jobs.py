@@ -124,3 +124,15 @@ def test_unknown_job_and_unfinished_result(admin: Admin, ns: requests.Session, n
     assert job["completed"] is False and job["progress"] in ("pending", "processing")
     early = ns.get(f"{netsuite_url}{location}/task/1/result")
     assert early.status_code == 400
+
+
+def test_a_held_queue_keeps_jobs_pending_until_released(admin: Admin, ns: requests.Session, netsuite_url: str) -> None:
+    """`async_queue_held`: the processors are busy with other work; queued tasks start, in order, once released."""
+    admin.knobs(async_queue_held=True)
+    location = _submit(ns, netsuite_url, [customer("H1"), customer("H2")]).headers["Location"]
+    polls = [ns.get(f"{netsuite_url}{location}").json() for _ in range(5)]
+    assert all(job["progress"] == "pending" and not job["completed"] for job in polls)
+    assert not {"H1", "H2"} & {r["externalId"] for r in admin.records("customer")}
+    admin.knobs(async_queue_held=False)
+    assert _wait(ns, netsuite_url, location)["progress"] == "succeeded"
+    assert {"H1", "H2"} <= {r["externalId"] for r in admin.records("customer")}

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 from target_helpers import CUSTOMER_SCHEMA, TARGET_EXE, customer, dead_letters, run_target, state
+from target_netsuite.dead_letters import replay_messages
 from target_netsuite.ledger import LEDGER_FILE, WriteLedger, account_key, payload_hash
 from target_netsuite.target import TargetNetSuite
 
@@ -243,8 +244,14 @@ def test_a_refused_write_is_never_recorded(admin, config, netsuite_url) -> None:
     assert [letter["externalId"] for letter in dead_letters(config)] == ["R1"]
     assert _ledger(config, netsuite_url).known("customer", ["R1"]) == {}
     admin.knobs(reject_external_ids=[])
-    _listen(config, [CUSTOMER_SCHEMA, customer("R1", phone="v2")])  # the fix: v2 now written
+    _listen(config, [CUSTOMER_SCHEMA, customer("R1", phone="v2")])  # refused before, unchanged: still waiting
+    assert _outcomes(config) == {"still_refused": 1}
+    assert admin.by_external_id("customer")["R1"]["phone"] == "v1"
+    replay = list(replay_messages(sorted(Path(config["dead_letter_path"]).glob("*.jsonl")),
+                                  include_mapping_errors=False))
+    _listen(config, replay)  # the fix, then the replay: v2 now written
     assert admin.by_external_id("customer")["R1"]["phone"] == "v2"
+    assert _ledger(config, netsuite_url).known("customer", ["R1"]) == {"R1": _customer_hash("R1", "v2")}
 
 
 def _customer_hash(external_id: str, phone: str) -> str:

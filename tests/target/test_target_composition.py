@@ -25,6 +25,7 @@ LAYERS = [
     {"references", "dead_letters", "parking", "ledger", "fixed_ids", "totals"},
     {"writes", "reconcile"},
     {"matching", "batches"},
+    {"overtake", "breaker"},
     {"services"},
     {"sinks"},
     {"target"},

@@ -12,7 +12,8 @@ taking `async_latency_ms` (default: the write latency), in submission order. Eac
 `RecordApi.upsert`, the code of a synchronous `PUT eid:<id>`, so validation, rejection rules and the unique external
 id hold alike. Pending tasks resume after a restart; a task cut off by the restart runs again, which the upsert by
 external id makes harmless. `async_fail_after` makes every job stop after that many tasks: the rest fail with
-`UNEXPECTED_ERROR`, as a job NetSuite aborts part-way.
+`UNEXPECTED_ERROR`, as a job NetSuite aborts part-way. `async_queue_held` keeps every queued task waiting (the
+processors busy with other work, as behind another integration's long jobs) until it is released.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ class AsyncJobs:
     async def _dispatch(self) -> None:
         assert self._wake is not None
         while True:
-            while self._queue and self._running < self.knobs.async_processors:
+            while self._queue and self._running < self.knobs.async_processors and not self.knobs.async_queue_held:
                 task = self._queue.popleft()
                 self._running += 1
                 worker = asyncio.get_running_loop().create_task(self._process(task))

@@ -52,6 +52,7 @@ _VALIDATORS: dict[str, realism.Validator] = {
     "async_processors": realism.positive_whole,
     "async_latency_ms": realism.nullable_latency,
     "async_fail_after": realism.optional_whole,
+    "async_queue_held": realism.boolean,
 }
 
 
@@ -87,6 +88,9 @@ class Knobs:
     async_processors: int = 1
     async_latency_ms: float | dict[str, float] | None = None
     async_fail_after: int | None = None
+    # The account's processors are busy with other work (another integration's long jobs, a scheduled script): queued
+    # tasks wait, and start in submission order once it is released.
+    async_queue_held: bool = False
 
     def __post_init__(self) -> None:
         self._pool_held_until = 0.0
