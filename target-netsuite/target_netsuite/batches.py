@@ -210,7 +210,9 @@ class SubmittedBatches:
             rows = self._db().execute(
                 "SELECT digest, record_type, keys, job FROM submitted WHERE account = ? AND owner IS NOT ?",
                 (self.account, self.owner)).fetchall()
-        return [Unsettled(digest, record_type or "", _keys(keys), job or None) for digest, record_type, keys, job in rows]
+        return [
+            Unsettled(digest, record_type or "", _keys(keys), job or None) for digest, record_type, keys, job in rows
+        ]
 
     def start_wave(self, record_type: str, keys: dict[str, str | None]) -> int:
         """Synchronous writes of these keys are about to start (committed before this returns)."""

@@ -15,8 +15,8 @@ A letter is *waiting* when no resolution of its key is as recent as it and it is
 replay sends only waiting letters (never an old payload over data written since), and `pipeline-ops
 dead-letters` lists only them. Replay marks each record with `_sdc_replay`: the target then sends it even when
 NetSuite refused that very payload before (a payload refused before and unchanged since is otherwise not sent again
-while its letter waits; it counts `still_refused`). Replay reads and checks every line before it prints anything: a line that is not
-a dead letter stops it, naming the file and line, with nothing sent.
+while its letter waits; it counts `still_refused`). Replay reads and checks every line before it prints anything: a
+line that is not a dead letter stops it, naming the file and line, with nothing sent.
 """
 
 from __future__ import annotations

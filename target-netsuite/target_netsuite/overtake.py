@@ -13,8 +13,8 @@ payload landing late changes nothing):
 
 - **Batch jobs with a known path** are asked about (one GET each): a completed job, or one NetSuite no longer
   knows, is settled and forgotten; the records of a job still queued are waited for (polling with backoff) for up
-  to `max_throttle_wait_seconds` in all per run, as the account's busy processors are waited out. A job that completes within it
-  cannot overtake anything any more: the rerun's write lands after it, and is recorded as usual.
+  to `max_throttle_wait_seconds` in all per run, as the account's busy processors are waited out. A job that
+  completes within it cannot overtake anything any more: the rerun's write lands after it, and is recorded as usual.
 - **A job still queued after that, or one whose submission never got an answer** (killed between the commit of
   its nonce and NetSuite's 202; no path to ask about): its records are written but not recorded, and their old
   entries are removed, on every run until the job is seen settled (a job without a path: until its entry expires
@@ -76,7 +76,9 @@ class EarlierWrites:
         sending = {write.external_id: write.payload_hash for write in writes}
 
         def exposes(keys: dict[str, str | None]) -> set[str]:
-            return {eid for eid, digest in keys.items() if eid in sending and (digest is None or digest != sending[eid])}
+            return {
+                eid for eid, digest in keys.items() if eid in sending and (digest is None or digest != sending[eid])
+            }
 
         exposed = [job for job in jobs if job.record_type == record_type and exposes(job.keys)]
         still_queued = self._wait_for([job for job in exposed if job.job], record_type)

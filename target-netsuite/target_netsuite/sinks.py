@@ -404,7 +404,8 @@ class NetSuiteSink(_BoundToRun):
                     refused.append((write.external_id, write.payload_hash, error.code))
                 if fatal is None and self._account_wide(write.external_id, error):
                     msg = (
-                        f"NetSuite refused {self._breaker.count} {self.record_type} records in a row with the same error, "
+                        f"NetSuite refused {self._breaker.count} {self.record_type} records in a row with the same "
+                        "error, "
                         f"which is about the account, not the records: {error}; stopped without advancing state (if "
                         f"NetSuite refuses these records for their own reason, run once with a higher "
                         f"max_identical_errors: their refusals are then known and never count again)"
