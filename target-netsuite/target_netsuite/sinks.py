@@ -215,7 +215,9 @@ class NetSuiteSink(_BoundToRun):
         ledger = self.services.ledger
         if ledger is None or self.services.matcher.mode == "report":
             return writes
-        settings = sorted(self.services.matcher.create_only.get(self.record_type, ()))
+        settings: object = sorted(self.services.matcher.create_only.get(self.record_type, ()))
+        if policies := self.services.merger.policies.fingerprint(self.record_type):
+            settings = [settings, policies]
         for write in writes:
             if write.action == "upsert":
                 write.payload_hash = payload_hash(
@@ -320,20 +322,24 @@ class NetSuiteSink(_BoundToRun):
     def _write_wave(self, writes: list[Write], retried: dict[str, ParkedRecord]) -> None:
         """Send a wave concurrently; on a failure that is not the record's fault, stop starting new requests,
         account for the finished ones, and raise so that no STATE follows."""
-        futures = self._start_writes(self._resolved(writes, retried))
-        accepted: list[tuple[str, str]] = []  # (external id, payload hash), recorded in the ledger below
+        ready = self.services.merger.prepare(self.stream_name, self.record_type, self._resolved(writes, retried))
+        futures = self._start_writes(ready)
+        accepted: list[Write] = []  # NetSuite's successes: merged values, then ledger entries, recorded below
         try:
             fatal = self._collect(futures, accepted)
         finally:
-            if accepted and self.services.ledger is not None:
-                self.services.ledger.record(self.record_type, accepted)
+            if accepted:  # the merged values first: a ledger entry skips the payload, and so its merge, next time
+                self.services.merger.accepted(self.record_type, accepted)
+            hashes = [(write.external_id, write.payload_hash) for write in accepted if write.payload_hash is not None]
+            if hashes and self.services.ledger is not None:
+                self.services.ledger.record(self.record_type, hashes)
         if isinstance(fatal, FatalError):
             raise fatal
         if fatal is not None:
             msg = f"{type(fatal).__name__}: {fatal}"
             raise FatalError(msg) from fatal
 
-    def _collect(self, futures: dict[Future[None], Write], accepted: list[tuple[str, str]]) -> BaseException | None:
+    def _collect(self, futures: dict[Future[None], Write], accepted: list[Write]) -> BaseException | None:
         """Account for every answer of a wave; NetSuite's success answers go to `accepted`. Returns the failure
         that must stop the run, if any."""
         fatal: BaseException | None = None
@@ -345,8 +351,7 @@ class NetSuiteSink(_BoundToRun):
                 write = futures[future]
                 self._identical = 0
                 self.services.summary.add(self.stream_name, "deleted" if write.action == "delete" else "written")
-                if write.payload_hash is not None:
-                    accepted.append((write.external_id, write.payload_hash))
+                accepted.append(write)
                 self._settle(write.external_id)
                 if write.exists is not None:
                     self.services.summary.add(self.stream_name, "updated" if write.exists else "created")
