@@ -9,8 +9,8 @@ holding), and NetSuite's current value N:
   left out (NetSuite keeps its value; counted `netsuite_values_kept`), else S is written;
 - S equals the incoming value last merged → the field is left out: Salesforce did not change it, so a person's
   edit in NetSuite stands even when another field of the record changed (no read needed);
-- otherwise N is read (batched SuiteQL, see below): N still what we left there → S is written (an empty S clears);
-  N equals S → nothing to do; S unchanged since a person changed N → N is kept (`netsuite_edits_kept`); both
+- otherwise N is read (batched SuiteQL, see below): N still what we left there, or already S → S is written (an
+  empty S clears); S unchanged since a person changed N → N is kept (`netsuite_edits_kept`); both
   changed → a conflict, decided by `conflict_policy` (record type and field): `salesforce_wins` writes S,
   `netsuite_wins` keeps N and settles (S and N become the merged values), `report` (the default) keeps N and lists
   the conflict as open until a later merge of that field settles it. Every conflict is counted (`conflicts`) and
@@ -390,11 +390,9 @@ class Merger:
                 del body[name]
                 continue
             netsuite = canonical(row.get(name.lower()))
-            if netsuite == incoming:
-                del body[name]
-                plan.merged.append((name, incoming, incoming))
-                plan.resolved.append(name)
-            elif netsuite in entry.ours():
+            if netsuite == incoming or netsuite in entry.ours():
+                # sent even when NetSuite holds it already: a rerun after a kill sends what the killed run sent
+                # (the same content, so an async batch finds its job by the same idempotency key)
                 plan.merged.append((name, incoming, incoming))
                 plan.resolved.append(name)
             elif incoming in entry.seen():
