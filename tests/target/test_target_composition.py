@@ -24,7 +24,7 @@ LAYERS = [
     {"client"},
     {"references", "dead_letters", "parking", "ledger"},
     {"writes", "reconcile"},
-    {"matching", "batches"},
+    {"matching", "merge", "batches"},
     {"services"},
     {"sinks"},
     {"target"},
