@@ -294,6 +294,10 @@ class MergeStore:
                 self._conn = None
 
 
+class _SuiteQLForbiddenError(Exception):
+    """The role may not use SuiteQL (403)."""
+
+
 @dataclass
 class _Plan:
     """What to record for one write once NetSuite accepts it."""
@@ -314,6 +318,7 @@ class Merger:
         self.run_id = run_id
         self._plans: dict[tuple[str, str], _Plan] = {}
         self._unreadable: dict[str, set[str]] = {}
+        self._warned_forbidden = False
         self._lock = threading.Lock()
 
     # --- before sending ------------------------------------------------------------------------------------
@@ -327,9 +332,13 @@ class Merger:
         merged = self.store.merged(record_type, [write.external_id for write in upserts])
         wanted = {write.external_id: cols for write in upserts
                   if (cols := self._wanted(record_type, write, merged.get(write.external_id, {}))) is not None}
-        current = self._read(record_type, wanted)
-        with_book = {write.external_id for write in upserts if isinstance(write.body.get(MERGED_SUBLIST), dict)}
-        lines = self._read_lines(record_type, [(eid, row["id"]) for eid, row in current.items() if eid in with_book])
+        try:
+            current = self._read(record_type, wanted)
+            with_book = {write.external_id for write in upserts if isinstance(write.body.get(MERGED_SUBLIST), dict)}
+            lines = self._read_lines(record_type, [(eid, row["id"]) for eid, row in current.items()
+                                                   if eid in with_book])
+        except _SuiteQLForbiddenError:
+            return self._unmerged(record_type, writes)
         pending: list[tuple[str, str, str | None]] = []
         conflicts: list[dict[str, t.Any]] = []
         for write in upserts:
@@ -343,6 +352,21 @@ class Merger:
                 self._plans[(record_type, eid)] = plan
         self.store.add_conflicts(conflicts)
         self.store.mark_pending(record_type, pending)
+        return writes
+
+    def _unmerged(self, record_type: str, writes: list[Write]) -> list[Write]:
+        """The role may not use SuiteQL: the writes as they came (sent whole, as before the merge existed), their
+        values recorded once accepted; NetSuite's edits cannot be seen. Said once per run."""
+        if not self._warned_forbidden:
+            self._warned_forbidden = True
+            _LOGGER.warning("The role may not use SuiteQL: updates are written whole, without the three-way merge "
+                            "(people's edits in NetSuite are not detected)")
+        for write in writes:
+            if write.action == "upsert":
+                plan = _Plan([(name, canonical(value), canonical(value)) for name, value in write.body.items()
+                              if mergeable(value)])
+                with self._lock:
+                    self._plans[(record_type, write.external_id)] = plan
         return writes
 
     def _wanted(self, record_type: str, write: Write, merged: dict[str, Merged]) -> set[str] | None:
@@ -454,7 +478,12 @@ class Merger:
     def _query(self, query: str) -> Iterator[dict[str, t.Any]]:
         offset = 0
         while True:
-            page = self.client.suiteql(query, limit=1000, offset=offset)
+            try:
+                page = self.client.suiteql(query, limit=1000, offset=offset)
+            except RecordError as exc:
+                if exc.status == 403:
+                    raise _SuiteQLForbiddenError from None
+                raise
             items = page.get("items", [])
             yield from items
             if not page.get("hasMore") or not items:

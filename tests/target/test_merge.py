@@ -231,3 +231,14 @@ def test_killed_before_recording_then_replayed_no_false_conflict(admin, config, 
     assert "conflicts" not in counts and conflicts(config) == []
     run(config, customer("KR1", phone="+1 111"))  # a revert after the unrecorded write is not lost
     assert admin.by_external_id("customer")["KR1"]["phone"] == "+1 111"
+
+
+def test_a_role_without_suiteql_still_writes_updates_whole(admin, config) -> None:
+    """No SuiteQL permission (403): the merge cannot read NetSuite, so updates go as they came (the old behaviour),
+    with one warning, instead of failing every run."""
+    admin.knobs(suiteql_forbidden=True)
+    config = {**config, "match_mode": "create"}
+    run(config, customer("NQ1", phone="+1 111", url="https://sf.example"))
+    run(config, customer("NQ1", phone="+1 222", url="https://sf.example"))
+    record = admin.by_external_id("customer")["NQ1"]
+    assert record["phone"] == "+1 222" and record["url"] == "https://sf.example"
