@@ -242,3 +242,21 @@ def test_a_role_without_suiteql_still_writes_updates_whole(admin, config) -> Non
     run(config, customer("NQ1", phone="+1 222", url="https://sf.example"))
     record = admin.by_external_id("customer")["NQ1"]
     assert record["phone"] == "+1 222" and record["url"] == "https://sf.example"
+
+
+def test_reads_are_batched_and_skipped_when_there_is_nothing_to_merge(admin, config) -> None:
+    """One SuiteQL read per 200 updated records whose changed fields were written before; none for a run whose
+    fields Salesforce did not change (`ledger: ignore`, so every record is sent)."""
+    config = {**config, "ledger": "ignore", "batch_size_rows": 1000}
+    eids = [f"B{i:03}" for i in range(250)]
+    run(config, *[customer(eid, phone="+1 111") for eid in eids])
+
+    def suiteql_requests(*records: dict) -> int:
+        before = len(admin.request_log())
+        run(config, *records)
+        return sum(1 for r in admin.request_log()[before:] if r["path"].endswith("/suiteql"))
+
+    unchanged = suiteql_requests(*[customer(eid, phone="+1 111") for eid in eids])
+    changed = suiteql_requests(*[customer(eid, phone="+1 222") for eid in eids])
+    assert changed - unchanged == 2  # 250 records: two merge reads; the rest is the check and existence lookups
+    assert {r["phone"] for r in admin.records("customer")} == {"+1 222"}
