@@ -116,6 +116,19 @@ def canonical(value: object) -> str | None:
     return text
 
 
+#: NetSuite formats phone numbers on save (the account's phone format preference): compared by their digits.
+PHONE_FIELDS = frozenset({"phone", "altPhone", "mobilePhone", "homePhone", "officePhone", "fax"})
+
+
+def comparable(name: str, value: object) -> str | None:
+    """`canonical`, and a phone field's last 10 digits (all, when fewer): a value NetSuite reformatted, dropping
+    or adding the country code, is still the one we wrote."""
+    text = canonical(value)
+    if text is not None and name in PHONE_FIELDS:
+        return re.sub(r"\D", "", text)[-10:] or None
+    return text
+
+
 def mergeable(value: object) -> bool:
     """Top-level values and references are merged; sublists, subrecords and lists are sent as they come."""
     if isinstance(value, dict):
@@ -363,7 +376,7 @@ class Merger:
                             "(people's edits in NetSuite are not detected)")
         for write in writes:
             if write.action == "upsert":
-                plan = _Plan([(name, canonical(value), canonical(value)) for name, value in write.body.items()
+                plan = _Plan([(name, comparable(name, value), comparable(name, value)) for name, value in write.body.items()
                               if mergeable(value)])
                 with self._lock:
                     self._plans[(record_type, write.external_id)] = plan
@@ -380,7 +393,7 @@ class Merger:
             entry = merged.get(name)
             if not mergeable(value) or entry is None or not entry.known or name in unreadable:
                 continue
-            if entry.has_pending or canonical(value) != entry.incoming:
+            if entry.has_pending or comparable(name, value) != entry.incoming:
                 columns.add(name)
             else:
                 leaves_out = True
@@ -397,7 +410,7 @@ class Merger:
         for name, value in write.body.items():
             if not mergeable(value):
                 continue
-            incoming = canonical(value)
+            incoming = comparable(name, value)
             entry = merged.get(name, Merged())
             if exists is False or name in unreadable:
                 plan.merged.append((name, incoming, incoming))  # a new record, or a field SuiteQL cannot show
@@ -413,7 +426,7 @@ class Merger:
                 # not read: the source did not change it since the last merge (see `_wanted`)
                 del body[name]
                 continue
-            netsuite = canonical(row.get(name.lower()))
+            netsuite = comparable(name, row.get(name.lower()))
             if netsuite == incoming or netsuite in entry.ours():
                 # sent even when NetSuite holds it already: a rerun after a kill sends what the killed run sent
                 # (the same content, so an async batch finds its job by the same idempotency key)
@@ -426,7 +439,7 @@ class Merger:
             else:
                 policy = self.policies.for_field(record_type, name)
                 conflicts.append({"record_type": record_type, "external_id": write.external_id, "field": name,
-                                  "incoming": incoming, "netsuite": netsuite,
+                                  "incoming": canonical(value), "netsuite": canonical(row.get(name.lower())),
                                   "last_written": entry.written if entry.has_base else entry.pending,
                                   "policy": policy, "outcome": _OUTCOMES[policy], "run_id": self.run_id})
                 self.summary.add(stream, "conflicts")

@@ -260,3 +260,12 @@ def test_reads_are_batched_and_skipped_when_there_is_nothing_to_merge(admin, con
     changed = suiteql_requests(*[customer(eid, phone="+1 222") for eid in eids])
     assert changed - unchanged == 2  # 250 records: two merge reads; the rest is the check and existence lookups
     assert {r["phone"] for r in admin.records("customer")} == {"+1 222"}
+
+
+def test_a_phone_netsuite_reformatted_is_still_ours(tmp_path: Path) -> None:
+    """NetSuite formats phones on save (the account's preference): not a person's edit, so no conflict."""
+    m, _ = merger(tmp_path, {"P": {"phone": "(512) 555-0100"}})
+    settle(m, write("P", phone="+1 512-555-0100"))
+    update = write("P", phone="+1 512-555-0199")
+    m.prepare("customer", "customer", [update])
+    assert update.body == {"phone": "+1 512-555-0199"} and m.store.conflicts() == []
