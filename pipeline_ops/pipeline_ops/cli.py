@@ -9,6 +9,8 @@
                                         (a letter whose record was written since, or that a newer letter of the
                                         same record supersedes, is not waiting: see target-netsuite's README)
     pipeline-ops reconcile [--repair]   how Salesforce and NetSuite differ (missing, orphaned, stale); --repair fixes it
+    pipeline-ops conflicts              fields a person changed in NetSuite that Salesforce changed too (the target's
+                                        three-way merge, `conflict_policy`): what each side holds, what was decided
 
 Run through Meltano (`meltano invoke pipeline-ops:runs`) or directly from the project folder. Paths default to the
 Meltano project root (`MELTANO_PROJECT_ROOT`, else the current folder); the system database is Meltano's
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 from collections import Counter
 from pathlib import Path
@@ -175,6 +178,38 @@ def _dead_letters(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The target's merge store (target_netsuite/merge.py), beside its ledger.
+MERGE_FILE = "merged.sqlite3"
+
+
+def _conflicts(args: argparse.Namespace) -> int:
+    """The conflicts the target's three-way merge found and has not seen settled since."""
+    if not args.path.exists():
+        print(f"No conflicts: {args.path} does not exist (nothing merged yet).")
+        return 0
+    try:
+        with sqlite3.connect(f"file:{args.path}?mode=ro", uri=True) as db:
+            rows = db.execute(
+                "SELECT detected_at, record_type, external_id, field, incoming, netsuite, last_written, policy, "
+                "outcome FROM conflicts ORDER BY detected_at, record_type, external_id, field").fetchall()
+    except sqlite3.Error as exc:
+        print(f"pipeline-ops: {args.path}: cannot read the conflicts ({exc})", file=sys.stderr)
+        return 1
+    if not rows:
+        print(f"No conflicts in {args.path}.")
+        return 0
+    counts = Counter((row[1], row[3], row[7]) for row in rows)
+    print(f"{len(rows)} conflicts in {args.path} (a person changed the field in NetSuite, Salesforce changed it too):")
+    for (record_type, name, policy), n in sorted(counts.items()):
+        print(f"  {record_type:<24}{name:<24}{policy:<18}{n:>6}")
+    print("Latest:")
+    for detected, record_type, eid, name, incoming, netsuite, written, _policy, outcome in rows[-args.last :]:
+        print(f"  {detected} {record_type} {eid} {name}: Salesforce {incoming!r}, NetSuite {netsuite!r} "
+              f"(last written {written!r}): {outcome}")
+    print("Settle one by making NetSuite or Salesforce hold the value to keep, or set conflict_policy.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `pipeline-ops` console script."""
     parser = argparse.ArgumentParser(
@@ -196,11 +231,15 @@ def main(argv: list[str] | None = None) -> int:
     dead_letter_path = _root() / os.environ.get("TARGET_NETSUITE_DEAD_LETTER_PATH", "dead_letters")
     dead.add_argument("--path", type=Path, default=dead_letter_path)
     dead.add_argument("--last", type=int, default=10)
+    conflicts = sub.add_parser("conflicts", help="fields changed on both sides, as the target's merge found them")
+    conflicts.add_argument("--path", type=Path, default=dead_letter_path / MERGE_FILE)
+    conflicts.add_argument("--last", type=int, default=20)
     reconcile.add_parser(sub, _root())
     args = parser.parse_args(argv)
     if args.command == "reconcile":
         return reconcile.main(args, _root())
-    return {"report": _report, "runs": _runs, "picture": _picture, "dead-letters": _dead_letters}[args.command](args)
+    return {"report": _report, "runs": _runs, "picture": _picture, "dead-letters": _dead_letters,
+            "conflicts": _conflicts}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ Invariants:
   target's `config_jsonschema` (the SDK fills it in; a setting given as null takes the schema's default too);
 - the services are built here, from the settings alone: nothing in this module (or below it) knows the target
   or the sinks. The sinks receive the services; the target owns them. Imports only go down:
-  target → sinks → services → {dead_letters, references, parking, ledger, overtake, matching, reconcile, batches,
-  fixed_ids} → client → auth;
+  target → sinks → services → {dead_letters, references, parking, ledger, overtake, matching, merge, reconcile,
+  batches, fixed_ids} → client → auth;
 - `OpenSinks` holds a sink from its `setup` to its `clean_up` (the SDK's hooks), and no longer than it may hold
   records: a sink the SDK retired after a schema change, and drained without `clean_up` (the SDK cleans retired
   sinks up only at the end of the input), leaves as soon as it is empty.
@@ -37,6 +37,7 @@ from target_netsuite.dead_letters import DeadLetterStore, RunSummary
 from target_netsuite.fixed_ids import FixedIdCheck
 from target_netsuite.ledger import LEDGER_FILE, WriteLedger, account_key
 from target_netsuite.matching import Matcher
+from target_netsuite.merge import MERGE_FILE, ConflictPolicies, Merger, MergeStore
 from target_netsuite.overtake import EarlierWrites
 from target_netsuite.parking import ParkedRecords
 from target_netsuite.reconcile import Reconciler
@@ -95,6 +96,7 @@ class TargetSettings:
     match_mode: str
     match_rules: dict[str, list[list[str]]] | None
     create_only_fields: dict[str, list[str]] | None
+    conflict_policy: dict[str, t.Any] | None
     match_report_path: str
     reconcile: bool
     reconcile_fields: dict[str, list[str]] | None
@@ -232,6 +234,7 @@ class RunServices:
     batches: BatchWriter  # `write_mode`: one request per record, async batches, or both
     fixed_ids: FixedIdCheck  # constant ids of the mapping (subsidiary, currency, ...) exist before any write
     earlier_writes: EarlierWrites  # other runs' writes NetSuite may still apply (overtake.py)
+    merger: Merger  # the three-way merge of updates (merge.py), its values beside the ledger
 
     @classmethod
     def build(cls, settings: TargetSettings, *, run_id: str, logger: logging.Logger) -> RunServices:
@@ -239,8 +242,9 @@ class RunServices:
         record_types = RecordTypes(settings.record_types, settings.ignored_streams)
         dead_letter_dir = Path(settings.dead_letter_path)
         resolver = ReferenceResolver(client)
+        ledger_file = Path(settings.ledger_path or dead_letter_dir / LEDGER_FILE)
         ledger = None if settings.ledger == "off" else WriteLedger(
-            Path(settings.ledger_path or dead_letter_dir / LEDGER_FILE),
+            ledger_file,
             account_key(client.base_url, settings.account_id),
             settings.ledger,
         )
@@ -280,6 +284,11 @@ class RunServices:
             sinks=OpenSinks(),
             ledger=ledger,
             fixed_ids=FixedIdCheck(client),
+            merger=Merger(
+                client=client, summary=summary, run_id=run_id,
+                store=MergeStore(ledger_file.with_name(MERGE_FILE), account_key(client.base_url, settings.account_id)),
+                policies=ConflictPolicies(settings.conflict_policy),
+            ),
             batches=BatchWriter(
                 client=client, resolver=resolver, executor=executor, mode=settings.write_mode,
                 workers=client.limiter.ceiling,
@@ -308,6 +317,7 @@ class RunServices:
         self.parked.close()
         if self.ledger is not None:
             self.ledger.close()
+        self.merger.store.close()
         return {
             "run_id": self.run_id,
             "streams": self.summary.as_dict(),

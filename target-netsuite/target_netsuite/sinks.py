@@ -225,7 +225,9 @@ class NetSuiteSink(_BoundToRun):
         self._known_refusals = {}
         if ledger is None or self.services.matcher.mode == "report":
             return writes
-        settings = sorted(self.services.matcher.create_only.get(self.record_type, ()))
+        settings: object = sorted(self.services.matcher.create_only.get(self.record_type, ()))
+        if policies := self.services.merger.policies.fingerprint(self.record_type):
+            settings = [settings, policies]
         for write in writes:
             if write.action == "upsert":
                 write.payload_hash = payload_hash(
@@ -348,16 +350,19 @@ class NetSuiteSink(_BoundToRun):
     def _write_wave(self, writes: list[Write], retried: dict[str, ParkedRecord]) -> None:
         """Send a wave concurrently; on a failure that is not the record's fault, stop starting new requests,
         account for the finished ones, and raise so that no STATE follows."""
-        ready = self._resolved(writes, retried)
-        accepted: list[tuple[str, str]] = []  # (external id, payload hash), recorded in the ledger below
+        ready = self.services.merger.prepare(self.stream_name, self.record_type, self._resolved(writes, retried))
+        accepted: list[Write] = []  # NetSuite's successes: merged values, then ledger entries, recorded below
         refused: list[tuple[str, str, str]] = []  # (external id, payload hash, code): NetSuite's refusals
         with self.services.earlier_writes.wave(self.record_type, ready):  # for a later run, should this one die
             futures = self._start_writes(ready)
             try:
                 fatal = self._collect(futures, accepted, refused)
             finally:
+                if accepted:  # the merged values first: a ledger entry skips the payload, and so its merge, next time
+                    self.services.merger.accepted(self.record_type, accepted)
                 if self.services.ledger is not None:
-                    self._record(accepted, refused)
+                    hashes = [(write.external_id, write.payload_hash) for write in accepted if write.payload_hash]
+                    self._record(hashes, refused)
         if isinstance(fatal, FatalError):
             raise fatal
         if fatal is not None:
@@ -376,7 +381,7 @@ class NetSuiteSink(_BoundToRun):
         else:
             ledger.record_refused(self.record_type, refused)
 
-    def _collect(self, futures: dict[Future[None], Write], accepted: list[tuple[str, str]],
+    def _collect(self, futures: dict[Future[None], Write], accepted: list[Write],
                  refused: list[tuple[str, str, str]]) -> BaseException | None:
         """Account for every answer of a wave; NetSuite's success answers go to `accepted`, its refusals of a
         record to `refused`. Returns the failure that must stop the run, if any."""
@@ -389,8 +394,7 @@ class NetSuiteSink(_BoundToRun):
                 write = futures[future]
                 self._breaker.accepted()
                 self.services.summary.add(self.stream_name, "deleted" if write.action == "delete" else "written")
-                if write.payload_hash is not None:
-                    accepted.append((write.external_id, write.payload_hash))
+                accepted.append(write)
                 self._settle(write.external_id)
                 if write.exists is not None:
                     self.services.summary.add(self.stream_name, "updated" if write.exists else "created")

@@ -355,6 +355,15 @@ class TargetNetSuite(TargetInternals):
             "of every update whatever their value, null included.",
         ),
         th.Property(
+            "conflict_policy",
+            th.ObjectType(additional_properties=th.CustomType({"type": ["string", "object"]})),
+            description="What an update does with a field a person changed in NetSuite after the pipeline last wrote "
+            "it, when the source changed it too (a conflict; counted `conflicts`, listed by `pipeline-ops "
+            "conflicts`): `report` (default: NetSuite's value kept, listed until settled), `netsuite_wins`, or "
+            "`salesforce_wins`. Per record type, or per field: "
+            '`{"customer": {"phone": "salesforce_wins", "*": "report"}, "*": "netsuite_wins"}`.',
+        ),
+        th.Property(
             "match_report_path",
             th.StringType,
             default="reports",

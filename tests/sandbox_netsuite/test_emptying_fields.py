@@ -109,3 +109,34 @@ def test_null_empties_one_field_of_a_keyed_line(ns: requests.Session, netsuite_u
     assert response.status_code == 204, response.text
     [line] = _stored(admin, "customer", "L1")["addressbook"]["items"]
     assert "label" not in line and line["isResidential"] is False and line["addressbookaddress"] == ADDRESS
+
+
+def test_address_book_lines_keyed_by_id_without_and_with_replace(ns: requests.Session, netsuite_url: str,
+                                                                  admin: Admin) -> None:
+    """Oracle's "Updating a Sublist" / "Replacing a Sublist" for a keyed sublist: a line naming an existing line id
+    updates it, others are added; with `replace`, the lines not named are removed; one default billing line."""
+    url = f"{netsuite_url}{RECORD}/customer/eid:AB1"
+    first = customer(None, addressbook={"items": [
+        {"label": "HQ", "defaultBilling": True, "addressbookaddress": {**ADDRESS, "city": "Austin"}},
+        {"label": "Warehouse", "addressbookaddress": {**ADDRESS, "city": "Waco"}}]})
+    assert ns.put(url, json=first).status_code == 204
+    lines = _stored(admin, "customer", "AB1")["addressbook"]["items"]
+    rows = ns.post(f"{netsuite_url}/services/rest/query/v1/suiteql", headers={"Prefer": "transient"}, json={
+        "q": f"SELECT entity, internalid, label, defaultbilling FROM customerAddressbook WHERE entity IN "
+             f"('{_stored(admin, 'customer', 'AB1')['id']}')"}).json()["items"]
+    assert [(row["label"], row["defaultbilling"]) for row in rows] == [("HQ", "T"), ("Warehouse", "F")]
+    warehouse = next(str(line["id"]) for line in lines if line["label"] == "Warehouse")
+    assert rows[1]["internalid"] == warehouse  # lower-cased columns, values as strings
+    update = customer(None, addressbook={"items": [
+        {"id": warehouse, "addressbookaddress": {**ADDRESS, "city": "Temple"}},
+        {"label": "Billing (synced)", "defaultBilling": True, "addressbookaddress": ADDRESS}]})
+    assert ns.put(url, json=update).status_code == 204
+    lines = {line["label"]: line for line in _stored(admin, "customer", "AB1")["addressbook"]["items"]}
+    assert set(lines) == {"HQ", "Warehouse", "Billing (synced)"}  # no replace: nothing removed
+    assert lines["Warehouse"]["addressbookaddress"]["city"] == "Temple"  # updated in place
+    assert lines["HQ"]["defaultBilling"] is False and lines["Billing (synced)"]["defaultBilling"] is True
+    keep_only = {"addressbook": {"items": [{"id": str(lines["HQ"]["id"])}, {"id": warehouse}]}}
+    assert ns.put(f"{url}?replace=addressbook", json=customer(None, **keep_only)).status_code == 204
+    lines = {line["label"]: line for line in _stored(admin, "customer", "AB1")["addressbook"]["items"]}
+    assert set(lines) == {"HQ", "Warehouse"}  # the lines named by id are kept as they were, the other removed
+    assert lines["Warehouse"]["addressbookaddress"]["city"] == "Temple"

@@ -227,7 +227,8 @@ def test_a_write_that_fails_after_netsuite_applied_it_is_never_recorded(admin, c
     """NetSuite applies v2 and the connection drops (no answer), retries run out: the run fails, NetSuite holds
     v2, the ledger has no entry, and a return to v1 is written."""
     _listen(config, [CUSTOMER_SCHEMA, customer("F1", phone="v1")])
-    admin.knobs(error_script=["ok", "drop_after"])  # the connection check, then the PUT: applied, no answer
+    # the connection check, the merge's read of the changed phone (merge.py), then the PUT: applied, no answer
+    admin.knobs(error_script=["ok", "ok", "drop_after"])
     run = run_target({**config, "max_retries": 0, "match_mode": "create"},
                      [CUSTOMER_SCHEMA, customer("F1", phone="v2"), state(2)], Path(config["dead_letter_path"]).parent)
     assert run.returncode != 0 and run.states == [], run.stderr[-2000:]

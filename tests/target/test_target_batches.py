@@ -204,8 +204,9 @@ def test_dry_run_submits_no_batch(admin: NetSuiteAdmin, config: dict, tmp_path: 
 
 def test_content_sent_again_after_its_batch_settled_is_written_again(admin: NetSuiteAdmin, config: dict,
                                                                      tmp_path: Path, netsuite_url: str) -> None:
-    """A replay (or a repair) of content NetSuite ran as a job in an earlier, finished run is a new job: a person's
-    edit in NetSuite since then is overwritten, as in `sync`, not answered from the old job's results."""
+    """A replay (or a repair) of content NetSuite ran as a job in an earlier, finished run is a new job, not
+    answered from the old job's results; as in `sync`, a person's edit in NetSuite since then stands (the three-way
+    merge, merge.py: Salesforce did not change that field)."""
     admin.knobs(async_processors=2, async_latency_ms=1)
     messages = _messages([customer(f"R{i:02}", phone=f"555-{i:04}") for i in range(30)])
     settings = {**config, "write_mode": "async", "ledger": "off"}
@@ -217,7 +218,7 @@ def test_content_sent_again_after_its_batch_settled_is_written_again(admin: NetS
 
     rerun = run_target(settings, messages, tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert admin.by_external_id("customer")["R07"]["phone"] == "555-0007"
+    assert admin.by_external_id("customer")["R07"]["phone"] == "edited in NetSuite"
     jobs = _jobs(netsuite_url)
     assert len(jobs) == 2 * first_jobs and not any(job["refused_resubmissions"] for job in jobs)
 

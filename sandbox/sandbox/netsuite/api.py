@@ -71,6 +71,12 @@ _SUITEQL_TABLES = {
              ("serviceSaleItem", {"itemtype": "Service", "recordtype": "serviceitem"})),
     "transaction": (("salesOrder", {"type": "SalesOrd", "recordtype": "salesorder"}),),
 }
+#: SuiteQL's address book tables: one row per address book line of an entity (`entity` = the record's internal id,
+#: `internalid` = the line's id, the key a REST write names the line by); the address itself is in the
+#: `...EntityAddress` table (joined on `addressbookaddress` = `nkey`), which the stand-in does not serve.
+_ADDRESSBOOK_TABLES = {"customeraddressbook": "customer", "contactaddressbook": "contact"}
+_ADDRESSBOOK_COLUMNS = frozenset({"entity", "internalid", "label", "defaultbilling", "defaultshipping",
+                                  "isresidential", "addressbookaddress"})
 
 
 def base_url(request: Request) -> str:
@@ -294,6 +300,24 @@ class RecordApi:
             return self.store.find(account, rtype_name, external_ids=values)
         return self.store.list(account, rtype_name)
 
+    def _addressbook_rows(self, request: Request, account: str, query: suiteql.Query, limit: int,
+                          offset: int) -> Response:
+        """`customerAddressbook` / `contactAddressbook`: a row per address book line (see `_ADDRESSBOOK_TABLES`)."""
+        unknown = sorted(query.referenced - _ADDRESSBOOK_COLUMNS - {out for _, out in query.columns or ()})
+        if unknown:
+            raise suiteql.unknown_field(unknown[0], query.table)
+        column, values = query.narrowing or ("", set())
+        rtype_name = _ADDRESSBOOK_TABLES[query.table]
+        records = (self.store.find(account, rtype_name, ids=values) if column == "entity"
+                   else self.store.list(account, rtype_name))
+        rows = [_addressbook_row(record["id"], line) for record in records for line in record.get("addressbook", [])]
+        rows.sort(key=lambda row: (int(row["entity"]), int(row["internalid"])))
+        result = suiteql.execute(query, rows)
+        page = [{"links": [], **row} for row in result[offset:offset + limit]]
+        return json_response(200, _collection(base_url(request) + SUITEQL_PATH, request, page, offset, limit,
+                                              len(result)),
+                             COLLECTION_CONTENT_TYPE, headers=[("Preference-Applied", "transient")])
+
     def suiteql(self, request: Request, account: str, body: bytes) -> Response:
         if request.headers.get("prefer", "").lower() != "transient":
             raise NetSuiteError(400, "INVALID_HEADER",
@@ -303,13 +327,15 @@ class RecordApi:
             raise _bad_content('Provide the query as {"q": "SELECT ..."}.')
         query = suiteql.parse(data["q"])
         sources = _SUITEQL_TABLES.get(query.table)
-        if sources is None:
+        if sources is None and query.table not in _ADDRESSBOOK_TABLES:
             raise suiteql.invalid_query()
         limit, offset = _paging(request, default_limit=1000)
         if offset % limit:
             raise NetSuiteError(400, "INVALID_PARAMETER",
                                 f"Invalid value for the query parameter offset: {offset}. The offset must be a "
                                 f"multiple of the limit ({limit}).", query_param="offset")
+        if sources is None:
+            return self._addressbook_rows(request, account, query, limit, offset)
         known = set().union(*(_suiteql_columns(name, extra) for name, extra in sources))
         aliases = {out for src, out in query.columns or () if out != src}
         # Custom fields are assumed to exist (as for writes): an account defines them whether or not a record holds
@@ -327,6 +353,13 @@ class RecordApi:
         self_href = base_url(request) + SUITEQL_PATH
         return json_response(200, _collection(self_href, request, page, offset, limit, len(result)),
                              COLLECTION_CONTENT_TYPE, headers=[("Preference-Applied", "transient")])
+
+
+def _addressbook_row(entity: str, line: dict[str, Any]) -> suiteql.Row:
+    row = {"entity": entity, "internalid": str(line["id"]), "label": line.get("label"),
+           "defaultbilling": bool(line.get("defaultBilling")), "defaultshipping": bool(line.get("defaultShipping")),
+           "isresidential": bool(line.get("isResidential")), "addressbookaddress": str(line["id"])}
+    return {name: text for name, value in row.items() if (text := suiteql.row_value(value)) is not None}
 
 
 def _suiteql_columns(rtype_name: str, extra: dict[str, str]) -> set[str]:

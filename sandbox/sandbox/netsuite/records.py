@@ -28,6 +28,9 @@ class Sublist:
     references: dict[str, str]
     key: str
     subrecords: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: Flags only one line may carry (the default billing/shipping address): a line that sets one clears it on
+    #: every other line, as NetSuite does on save.
+    unique_flags: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ ADDRESSBOOK = Sublist(
     references={},
     key="id",
     subrecords={"addressbookaddress": ADDRESS_FIELDS},
+    unique_flags=frozenset({"defaultBilling", "defaultShipping"}),
 )
 ITEM_LINES = Sublist(
     fields=frozenset({"item", "quantity", "rate", "amount", "description", "price", "units", "location", "class",
@@ -190,11 +194,15 @@ def _normalize_line(sublist: Sublist, line: dict[str, Any]) -> dict[str, Any]:
 
 
 def _merge_lines(sublist: Sublist, current: list[dict[str, Any]], incoming: list[dict[str, Any]],
-                 normalize: Callable[[dict[str, Any]], dict[str, Any]]) -> list[dict[str, Any]]:
-    """A line naming an existing line key updates it (`null` empties that field); any other line is added, its
-    `null` fields simply not set."""
+                 normalize: Callable[[dict[str, Any]], dict[str, Any]], *,
+                 replace: bool = False) -> list[dict[str, Any]]:
+    """NetSuite's keyed-sublist rules (Oracle: "Updating a Sublist", "Replacing a Sublist"): a line naming an
+    existing line key updates that line (`null` empties a field of it); any other line is added, its `null` fields
+    simply not set. With `replace`, the existing lines no incoming line names are removed. A line setting a unique
+    flag (`defaultBilling`) takes it from every other line."""
     lines = [dict(line) for line in current]
     next_key = max((int(line[sublist.key]) for line in lines), default=0) + 1
+    kept: set[str] = set()
     for raw in incoming:
         line = normalize(raw)
         key = line.get(sublist.key)
@@ -205,23 +213,39 @@ def _merge_lines(sublist: Sublist, current: list[dict[str, Any]], incoming: list
                     existing.pop(name, None)
                 else:
                     existing[name] = value
+            kept.add(str(existing[sublist.key]))
+            _take_flags(sublist, lines, existing, line)
             continue
         line = {name: value for name, value in line.items() if value is not None}
         line[sublist.key] = next_key
         next_key += 1
         lines.append(line)
+        kept.add(str(line[sublist.key]))
+        _take_flags(sublist, lines, line, line)
+    if replace:
+        lines = [line for line in lines if str(line[sublist.key]) in kept]
     return lines
+
+
+def _take_flags(sublist: Sublist, lines: list[dict[str, Any]], owner: dict[str, Any], sent: dict[str, Any]) -> None:
+    for flag in sublist.unique_flags:
+        if sent.get(flag) is True:
+            for other in lines:
+                if other is not owner and other.get(flag) is True:
+                    other[flag] = False
 
 
 def apply_changes(rtype: RecordType, stored: dict[str, Any] | None, changes: dict[str, Any],
                   replace: set[str]) -> dict[str, Any]:
     """Merge a write into a record as NetSuite does: a field not sent keeps its value; `null` empties a body field
-    (a reference, a subrecord); sublists merge line-wise unless named in `replace`, which empties them first, and a
-    `null` sublist empties it only when named in `replace` too."""
+    (a reference, a subrecord); sublists merge line-wise by line key; a sublist named in `replace` keeps only the
+    lines the request names by key (updated) plus the ones it adds, and a `null` sublist empties it only when named
+    in `replace` too."""
     record = copy.deepcopy(stored) if stored else {}
     record.pop("id", None)
     for name in replace & set(rtype.sublists):
-        record[name] = []
+        if not isinstance(changes.get(name), dict):
+            record[name] = []
     for name, value in changes.items():
         if name in rtype.read_only:
             continue
@@ -232,7 +256,7 @@ def apply_changes(rtype: RecordType, stored: dict[str, Any] | None, changes: dic
         elif name in rtype.sublists and isinstance(value, dict):
             sublist = rtype.sublists[name]
             record[name] = _merge_lines(sublist, record.get(name, []), value.get("items") or [],
-                                        lambda line, s=sublist: _normalize_line(s, line))
+                                        lambda line, s=sublist: _normalize_line(s, line), replace=name in replace)
         elif name in rtype.references and isinstance(value, dict) and "id" in value:
             record[name] = normalize_reference(value)
         else:

@@ -1,0 +1,588 @@
+"""The three-way merge of every update: what the target last wrote, what the source sends now, what NetSuite holds.
+
+"We own only what we wrote." For each field of an update (a top-level value or a reference; other sublists and
+subrecords are sent as they come), with the *incoming* value S (Salesforce's, through the mapper), the values kept
+for that field after the last write NetSuite accepted (the incoming value then, and the value NetSuite was left
+holding), and NetSuite's current value N:
+
+- never written (no entry: an adopted record, or one written before this store existed): S empty → the field is
+  left out (NetSuite keeps its value; counted `netsuite_values_kept`), else S is written;
+- S equals the incoming value last merged → the field is left out: Salesforce did not change it, so a person's
+  edit in NetSuite stands even when another field of the record changed (no read needed);
+- otherwise N is read (batched SuiteQL, see below): N still what we left there, or already S → S is written (an
+  empty S clears); S unchanged since a person changed N → N is kept (`netsuite_edits_kept`); both
+  changed → a conflict, decided by `conflict_policy` (record type and field): `salesforce_wins` writes S,
+  `netsuite_wins` keeps N and settles (S and N become the merged values), `report` (the default) keeps N and lists
+  the conflict as open until a later merge of that field settles it. Every conflict is counted (`conflicts`) and
+  kept in the `conflicts` table (`pipeline-ops conflicts`).
+
+`report` is the default because a conflict means a person deliberately changed a field after the pipeline wrote
+it *and* Salesforce changed it too: overwriting destroys the person's work, silently keeping NetSuite's drops the
+Salesforce change; keeping NetSuite's value (nothing is lost: Salesforce still holds its own) and listing it lets
+the administrator decide.
+
+Reading N: one SuiteQL query per up to 200 records of a wave, only for records NetSuite holds (the matcher's
+existence lookup; a record not known to exist is looked up in the same query), only the fields that need it, and
+no query at all when no field needs it. A column SuiteQL refuses is not merged (written as before) for the run.
+
+Address books (entity records) are merged by line, never replaced: a line the pipeline writes carries a label
+(`Billing (synced)`, or the label the payload gives it), which identifies it durably in NetSuite itself; before an
+update the record's lines are read (`customerAddressbook`, one query per wave) and each of our lines is sent with
+the line id NetSuite gave it (updated in place), new ones are added, and NetSuite's own lines and labels are left
+alone. Only when Salesforce dropped an address we wrote is `replace=addressbook` sent, naming every other line by
+id so that NetSuite keeps them (keyed-sublist replace).
+
+The invariant: **the merged values are never ahead of NetSuite.** Before a wave is sent, each field about to be
+written gets its value as *pending* (committed); only after NetSuite accepted the write do the pending values
+become the merged ones (`accepted`, one transaction, before the ledger records the payload; the file is
+`merged.sqlite3` beside the ledger's, kept in every `ledger` mode: the ledger is a cache, ownership is not). A kill
+between the write and that commit leaves the old values plus the pending one: the next run reads N and counts both
+as ours, so an applied-but-unrecorded write is neither a false conflict (N equals the pending value) nor a lost
+update (a Salesforce revert to the old value is still written, because a pending field is always read). Recording
+before the write instead would make a write that never happened look done: the next run would leave the field out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import logging
+import re
+import sqlite3
+import threading
+import typing as t
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from target_netsuite.client import FatalError, RecordError, json_default
+from target_netsuite.references import suiteql_source
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from target_netsuite.client import NetSuiteClient
+    from target_netsuite.dead_letters import RunSummary
+    from target_netsuite.writes import Write
+
+#: Beside the ledger file (same directory), kept whatever the `ledger` mode: ownership is not a cache.
+MERGE_FILE = "merged.sqlite3"
+CONFLICT_POLICIES = ("salesforce_wins", "netsuite_wins", "report")
+DEFAULT_CONFLICT_POLICY = "report"
+#: Sublists merged by line (entity address books); any other sublist is replaced whole, as the mapping asks.
+MERGED_SUBLIST = "addressbook"
+ADDRESSBOOK_TABLES = {"customer": "customeraddressbook", "contact": "contactaddressbook",
+                      "vendor": "vendoraddressbook", "employee": "employeeaddressbook",
+                      "partner": "partneraddressbook"}
+OWNED_LABEL_SUFFIX = " (synced)"
+_READ_CHUNK = 200
+_SQL_CHUNK = 400
+_UNKNOWN_COLUMN = re.compile(r"Field '(\w+)' for record")
+_US_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})\Z")
+_LOGGER = logging.getLogger("target_netsuite.merge")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS merged_fields (
+    account TEXT NOT NULL, record_type TEXT NOT NULL, external_id TEXT NOT NULL, field TEXT NOT NULL,
+    has_base INTEGER NOT NULL DEFAULT 0, incoming TEXT, written TEXT,
+    has_pending INTEGER NOT NULL DEFAULT 0, pending TEXT,
+    PRIMARY KEY (account, record_type, external_id, field)
+);
+CREATE TABLE IF NOT EXISTS conflicts (
+    account TEXT NOT NULL, record_type TEXT NOT NULL, external_id TEXT NOT NULL, field TEXT NOT NULL,
+    incoming TEXT, netsuite TEXT, last_written TEXT, policy TEXT NOT NULL, outcome TEXT NOT NULL,
+    run_id TEXT NOT NULL, detected_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    PRIMARY KEY (account, record_type, external_id, field)
+);
+"""
+
+
+def canonical(value: object) -> str | None:
+    """A value as SuiteQL shows it, so that a payload value and a SuiteQL column compare: empty is NULL, booleans
+    T/F, references their id, whole floats without `.0`, dates ISO (SuiteQL's M/D/YYYY read back)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return "T" if value else "F"
+    if isinstance(value, dict):
+        return str(value["id"]) if "id" in value else json.dumps(value, sort_keys=True, default=json_default)
+    if isinstance(value, (float, decimal.Decimal)) and value == int(value):
+        return str(int(value))
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    text = str(value)
+    if match := _US_DATE.match(text):
+        return f"{match.group(3)}-{int(match.group(1)):02d}-{int(match.group(2)):02d}"
+    return text
+
+
+#: NetSuite formats phone numbers on save (the account's phone format preference): compared by their digits.
+PHONE_FIELDS = frozenset({"phone", "altPhone", "mobilePhone", "homePhone", "officePhone", "fax"})
+
+
+def comparable(name: str, value: object) -> str | None:
+    """`canonical`, and a phone field's last 10 digits (all, when fewer): a value NetSuite reformatted, dropping
+    or adding the country code, is still the one we wrote."""
+    text = canonical(value)
+    if text is not None and name in PHONE_FIELDS:
+        return re.sub(r"\D", "", text)[-10:] or None
+    return text
+
+
+def mergeable(value: object) -> bool:
+    """Top-level values and references are merged; sublists, subrecords and lists are sent as they come."""
+    if isinstance(value, dict):
+        return set(value) == {"id"}
+    return not isinstance(value, list)
+
+
+def owned_label(line: dict[str, t.Any], index: int) -> str:
+    """The label that identifies an address book line the pipeline writes."""
+    billing, shipping = line.get("defaultBilling") is True, line.get("defaultShipping") is True
+    role = ("Billing and shipping" if billing and shipping else "Billing" if billing
+            else "Shipping" if shipping else f"Address {index + 1}")
+    return role + OWNED_LABEL_SUFFIX
+
+
+class ConflictPolicies:
+    """`conflict_policy`: `{"<record type>" | "*": policy | {"<field>" | "*": policy}}`; default `report`."""
+
+    def __init__(self, setting: dict[str, t.Any] | None) -> None:
+        self._by_type: dict[str, dict[str, str]] = {}
+        for record_type, value in (setting or {}).items():
+            fields = value if isinstance(value, dict) else {"*": value}
+            for name, policy in fields.items():
+                if policy not in CONFLICT_POLICIES:
+                    msg = (f"conflict_policy.{record_type}{'' if name == '*' else '.' + name}: {policy!r} is not one "
+                           f"of {', '.join(CONFLICT_POLICIES)}")
+                    raise FatalError(msg)
+            self._by_type[record_type] = dict(fields)
+
+    def for_field(self, record_type: str, name: str) -> str:
+        for scope in (self._by_type.get(record_type, {}), self._by_type.get("*", {})):
+            if name in scope:
+                return scope[name]
+            if "*" in scope:
+                return scope["*"]
+        return DEFAULT_CONFLICT_POLICY
+
+    def fingerprint(self, record_type: str) -> dict[str, dict[str, str]]:
+        """What decides this record type's conflicts (part of the ledger hash: other policies, other writes)."""
+        return {scope: self._by_type[scope] for scope in (record_type, "*") if scope in self._by_type}
+
+
+@dataclass(frozen=True)
+class Merged:
+    """What is kept for one field: the last merged incoming value and NetSuite's value after it, and a value sent
+    but not yet known to be accepted (pending)."""
+
+    has_base: bool = False
+    incoming: str | None = None
+    written: str | None = None
+    has_pending: bool = False
+    pending: str | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.has_base or self.has_pending
+
+    def ours(self) -> set[str | None]:
+        """The values NetSuite may hold from us."""
+        return ({self.written} if self.has_base else set()) | ({self.pending} if self.has_pending else set())
+
+    def seen(self) -> set[str | None]:
+        """The incoming values already merged (or being merged)."""
+        return ({self.incoming} if self.has_base else set()) | ({self.pending} if self.has_pending else set())
+
+
+class MergeStore:
+    """The merged values and the conflicts, in `merged.sqlite3` beside the ledger; each call one committed
+    transaction. Settled before the ledger records the same writes (a ledger entry skips the payload next time,
+    and with it the merge)."""
+
+    def __init__(self, path: Path, account: str) -> None:
+        self.path = path
+        self.account = account
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=60)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.executescript(_SCHEMA)
+            self._conn = conn
+        return self._conn
+
+    def merged(self, record_type: str, external_ids: list[str]) -> dict[str, dict[str, Merged]]:
+        if not external_ids or (self._conn is None and not self.path.exists()):
+            return {}
+        found: dict[str, dict[str, Merged]] = {}
+        with self._lock:
+            db = self._db()
+            for start in range(0, len(external_ids), _SQL_CHUNK):
+                chunk = external_ids[start : start + _SQL_CHUNK]
+                rows = db.execute(
+                    "SELECT external_id, field, has_base, incoming, written, has_pending, pending FROM merged_fields "
+                    f"WHERE account = ? AND record_type = ? AND external_id IN ({','.join('?' * len(chunk))})",
+                    (self.account, record_type, *chunk),
+                ).fetchall()
+                for eid, name, has_base, incoming, written, has_pending, pending in rows:
+                    found.setdefault(eid, {})[name] = Merged(bool(has_base), incoming, written, bool(has_pending),
+                                                             pending)
+        return found
+
+    def _transaction(self, steps: Iterable[tuple[str, list[t.Any]]]) -> None:
+        with self._lock:
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement, rows in steps:
+                    if rows:
+                        db.executemany(statement, rows)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def mark_pending(self, record_type: str, rows: list[tuple[str, str, str | None]]) -> None:
+        """(external id, field, value about to be sent): committed before the write is sent."""
+        if rows:
+            self._transaction([(
+                ("INSERT INTO merged_fields (account, record_type, external_id, field, has_pending, pending) "
+                "VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (account, record_type, external_id, field) DO UPDATE SET "
+                "has_pending = 1, pending = excluded.pending"),
+                [(self.account, record_type, eid, name, value) for eid, name, value in rows],
+            )])
+
+    def settle(self, record_type: str, merged: list[tuple[str, str, str | None, str | None]],
+               resolved: list[tuple[str, str]], forgotten: list[str]) -> None:
+        """NetSuite accepted the writes: (external id, field, incoming, written) become the merged values, the
+        resolved conflicts go, deleted records are forgotten; one transaction."""
+        key = (self.account, record_type)
+        self._transaction([
+            (("INSERT INTO merged_fields (account, record_type, external_id, field, has_base, incoming, written, "
+             "has_pending, pending) VALUES (?, ?, ?, ?, 1, ?, ?, 0, NULL) ON CONFLICT (account, record_type, "
+             "external_id, field) DO UPDATE SET has_base = 1, incoming = excluded.incoming, "
+             "written = excluded.written, has_pending = 0, pending = NULL"),
+             [(*key, eid, name, incoming, written) for eid, name, incoming, written in merged]),
+            ("DELETE FROM conflicts WHERE account = ? AND record_type = ? AND external_id = ? AND field = ?",
+             [(*key, eid, name) for eid, name in resolved]),
+            ("DELETE FROM merged_fields WHERE account = ? AND record_type = ? AND external_id = ?",
+             [(*key, eid) for eid in forgotten]),
+            ("DELETE FROM conflicts WHERE account = ? AND record_type = ? AND external_id = ?",
+             [(*key, eid) for eid in forgotten]),
+        ])
+
+    def add_conflicts(self, rows: list[dict[str, t.Any]]) -> None:
+        """Conflicts found (listed even if the write then fails: a person has to look at them either way)."""
+        if rows:
+            self._transaction([(
+                ("INSERT INTO conflicts (account, record_type, external_id, field, incoming, netsuite, last_written, "
+                "policy, outcome, run_id) VALUES (:account, :record_type, :external_id, :field, :incoming, "
+                ":netsuite, :last_written, :policy, :outcome, :run_id) ON CONFLICT (account, record_type, "
+                "external_id, field) DO UPDATE SET incoming = excluded.incoming, netsuite = excluded.netsuite, "
+                "last_written = excluded.last_written, policy = excluded.policy, outcome = excluded.outcome, "
+                "run_id = excluded.run_id, detected_at = excluded.detected_at"),
+                [{**row, "account": self.account} for row in rows],
+            )])
+
+    def conflicts(self) -> list[dict[str, t.Any]]:
+        if self._conn is None and not self.path.exists():
+            return []
+        with self._lock:
+            cursor = self._db().execute(
+                "SELECT record_type, external_id, field, incoming, netsuite, last_written, policy, outcome, run_id, "
+                "detected_at FROM conflicts WHERE account = ? ORDER BY detected_at, record_type, external_id, field",
+                (self.account,))
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+class _SuiteQLForbiddenError(Exception):
+    """The role may not use SuiteQL (403)."""
+
+
+@dataclass
+class _Plan:
+    """What to record for one write once NetSuite accepts it."""
+
+    merged: list[tuple[str, str | None, str | None]] = field(default_factory=list)  # field, incoming, written
+    resolved: list[str] = field(default_factory=list)
+
+
+class Merger:
+    """Built once per run; `prepare` before a wave is sent, `accepted` once NetSuite answered."""
+
+    def __init__(self, *, client: NetSuiteClient, summary: RunSummary, store: MergeStore,
+                 policies: ConflictPolicies, run_id: str) -> None:
+        self.client = client
+        self.summary = summary
+        self.store = store
+        self.policies = policies
+        self.run_id = run_id
+        self._plans: dict[tuple[str, str], _Plan] = {}
+        self._unreadable: dict[str, set[str]] = {}
+        self._warned_forbidden = False
+        self._lock = threading.Lock()
+
+    # --- before sending ------------------------------------------------------------------------------------
+
+    def prepare(self, stream: str, record_type: str, writes: list[Write]) -> list[Write]:
+        """The writes with each update's body merged (fields left out, address lines keyed); pending values
+        committed before anything is sent."""
+        upserts = [write for write in writes if write.action == "upsert"]
+        if not upserts:
+            return writes
+        merged = self.store.merged(record_type, [write.external_id for write in upserts])
+        wanted = {write.external_id: cols for write in upserts
+                  if (cols := self._wanted(record_type, write, merged.get(write.external_id, {}))) is not None}
+        try:
+            current = self._read(record_type, wanted)
+            with_book = {write.external_id for write in upserts if isinstance(write.body.get(MERGED_SUBLIST), dict)}
+            lines = self._read_lines(record_type, [(eid, row["id"]) for eid, row in current.items()
+                                                   if eid in with_book])
+        except _SuiteQLForbiddenError:
+            return self._unmerged(record_type, writes)
+        pending: list[tuple[str, str, str | None]] = []
+        conflicts: list[dict[str, t.Any]] = []
+        for write in upserts:
+            eid = write.external_id
+            exists = (eid in current) if eid in wanted else write.exists
+            plan = self._merge_fields(stream, record_type, write, merged.get(eid, {}), current.get(eid), exists,
+                                      conflicts)
+            self._merge_lines(record_type, write, lines.get(eid, []) if exists else None)
+            pending += [(eid, name, incoming) for name, incoming, _ in plan.merged if name in write.body]
+            with self._lock:
+                self._plans[(record_type, eid)] = plan
+        self.store.add_conflicts(conflicts)
+        self.store.mark_pending(record_type, pending)
+        return writes
+
+    def _unmerged(self, record_type: str, writes: list[Write]) -> list[Write]:
+        """The role may not use SuiteQL: the writes as they came (sent whole, as before the merge existed), their
+        values recorded once accepted; NetSuite's edits cannot be seen. Said once per run."""
+        if not self._warned_forbidden:
+            self._warned_forbidden = True
+            _LOGGER.warning("The role may not use SuiteQL: updates are written whole, without the three-way merge "
+                            "(people's edits in NetSuite are not detected)")
+        for write in writes:
+            if write.action == "upsert":
+                plan = _Plan([
+                    (name, comparable(name, value), comparable(name, value))
+                    for name, value in write.body.items() if mergeable(value)
+                ])
+                with self._lock:
+                    self._plans[(record_type, write.external_id)] = plan
+        return writes
+
+    def _wanted(self, record_type: str, write: Write, merged: dict[str, Merged]) -> set[str] | None:
+        """The fields whose NetSuite value is needed (None: no read for this record)."""
+        if write.exists is False:
+            return None
+        unreadable = self._unreadable.get(record_type, set())
+        columns: set[str] = set()
+        leaves_out = False
+        for name, value in write.body.items():
+            entry = merged.get(name)
+            if not mergeable(value) or entry is None or not entry.known or name in unreadable:
+                continue
+            if entry.has_pending or comparable(name, value) != entry.incoming:
+                columns.add(name)
+            else:
+                leaves_out = True
+        lines = isinstance(write.body.get(MERGED_SUBLIST), dict) and record_type in ADDRESSBOOK_TABLES
+        if columns or lines or (leaves_out and write.exists is None):
+            return columns
+        return None
+
+    def _merge_fields(self, stream: str, record_type: str, write: Write, merged: dict[str, Merged],
+                      row: dict[str, t.Any] | None, exists: bool | None, conflicts: list[dict[str, t.Any]]) -> _Plan:
+        plan = _Plan()
+        body = dict(write.body)
+        unreadable = self._unreadable.get(record_type, set())
+        for name, value in write.body.items():
+            if not mergeable(value):
+                continue
+            incoming = comparable(name, value)
+            entry = merged.get(name, Merged())
+            if exists is False or name in unreadable:
+                plan.merged.append((name, incoming, incoming))  # a new record, or a field SuiteQL cannot show
+                continue
+            if not entry.known:
+                if incoming is None:
+                    del body[name]  # never written, nothing to write: NetSuite's value (if any) stays
+                    self.summary.add(stream, "netsuite_values_kept")
+                else:
+                    plan.merged.append((name, incoming, incoming))
+                continue
+            if row is None or name not in row["_read"]:
+                # not read: the source did not change it since the last merge (see `_wanted`)
+                del body[name]
+                continue
+            netsuite = comparable(name, row.get(name.lower()))
+            if netsuite == incoming or netsuite in entry.ours():
+                # sent even when NetSuite holds it already: a rerun after a kill sends what the killed run sent
+                # (the same content, so an async batch finds its job by the same idempotency key)
+                plan.merged.append((name, incoming, incoming))
+                plan.resolved.append(name)
+            elif incoming in entry.seen():
+                del body[name]  # a person's edit, and no new value from Salesforce: it stands
+                plan.merged.append((name, incoming, entry.written if entry.has_base else entry.pending))
+                self.summary.add(stream, "netsuite_edits_kept")
+            else:
+                policy = self.policies.for_field(record_type, name)
+                conflicts.append({"record_type": record_type, "external_id": write.external_id, "field": name,
+                                  "incoming": canonical(value), "netsuite": canonical(row.get(name.lower())),
+                                  "last_written": entry.written if entry.has_base else entry.pending,
+                                  "policy": policy, "outcome": _OUTCOMES[policy], "run_id": self.run_id})
+                self.summary.add(stream, "conflicts")
+                _LOGGER.warning("Conflict: %s %s field %s changed in NetSuite and in the source; %s (%s)",
+                                record_type, write.external_id, name, _OUTCOMES[policy], policy)
+                if policy == "salesforce_wins":
+                    plan.merged.append((name, incoming, incoming))
+                else:
+                    del body[name]
+                    if policy == "netsuite_wins":
+                        plan.merged.append((name, incoming, netsuite))
+        write.body = body
+        return plan
+
+    def _merge_lines(self, record_type: str, write: Write, lines: list[dict[str, t.Any]] | None) -> None:
+        """Label our address lines; on an update, key them to NetSuite's line ids and keep NetSuite's own lines."""
+        book = write.body.get(MERGED_SUBLIST)
+        if record_type not in ADDRESSBOOK_TABLES or not isinstance(book, dict) or not isinstance(book.get("items"),
+                                                                                                 list):
+            return
+        items = [dict(line, label=line.get("label") or owned_label(line, index)) if isinstance(line, dict) else line
+                 for index, line in enumerate(book["items"])]
+        if lines is None:  # a new record: our lines, labelled
+            write.body = {**write.body, MERGED_SUBLIST: {**book, "items": items}}
+            return
+        by_label: dict[str, str] = {}
+        for line in lines:
+            if line.get("label") is not None:
+                by_label.setdefault(str(line["label"]), str(line["internalid"]))
+        sent_labels = {line["label"] for line in items if isinstance(line, dict)}
+        used = set()
+        for line in items:
+            if isinstance(line, dict) and line["label"] in by_label and "id" not in line:
+                line["id"] = by_label[line["label"]]
+                used.add(line["id"])
+        stale = [line for line in lines if str(line.get("label", "")).endswith(OWNED_LABEL_SUFFIX)
+                 and line.get("label") not in sent_labels]
+        replace = [name for name in write.replace if name != MERGED_SUBLIST]
+        if stale:  # an address we wrote is gone from the source: keyed replace, naming every line to keep
+            stale_ids = {str(line["internalid"]) for line in stale}
+            items += [{"id": str(line["internalid"])} for line in lines
+                      if str(line["internalid"]) not in used | stale_ids]
+            replace.append(MERGED_SUBLIST)
+        write.replace = sorted(replace)
+        write.body = {**write.body, MERGED_SUBLIST: {**book, "items": items}}
+
+    # --- reading NetSuite ----------------------------------------------------------------------------------
+
+    def _query(self, query: str) -> Iterator[dict[str, t.Any]]:
+        offset = 0
+        while True:
+            try:
+                page = self.client.suiteql(query, limit=1000, offset=offset)
+            except RecordError as exc:
+                if exc.status == 403:
+                    raise _SuiteQLForbiddenError from None
+                raise
+            items = page.get("items", [])
+            yield from items
+            if not page.get("hasMore") or not items:
+                return
+            offset += len(items)
+
+    def _read(self, record_type: str, wanted: dict[str, set[str]]) -> dict[str, dict[str, t.Any]]:
+        """NetSuite's current values of the wanted fields, by external id; a record absent from the answer is
+        not in NetSuite."""
+        table, condition = suiteql_source(record_type)
+        eids = sorted(wanted)
+        found: dict[str, dict[str, t.Any]] = {}
+        for start in range(0, len(eids), _READ_CHUNK):
+            chunk = eids[start : start + _READ_CHUNK]
+            while True:
+                unreadable = self._unreadable.get(record_type, set())
+                names = sorted({name for eid in chunk for name in wanted[eid]} - unreadable)
+                columns = ", ".join(["id", "externalid", *sorted({name.lower() for name in names})])
+                keys = ", ".join("'" + eid.replace("'", "''") + "'" for eid in chunk)
+                try:
+                    rows = list(self._query(f"SELECT {columns} FROM {table} WHERE externalid IN ({keys}){condition}"))
+                except RecordError as exc:
+                    match = _UNKNOWN_COLUMN.search(exc.detail)
+                    column = match.group(1).lower() if match else None
+                    refused = [name for name in names if name.lower() == column]
+                    if not refused:
+                        msg = (f"SuiteQL needed to merge {record_type} updates failed ({exc.code}: "
+                               f"{exc.detail[:200]}); the role needs SuiteQL access")
+                        raise FatalError(msg) from None
+                    _LOGGER.warning("SuiteQL has no column %s on %s: that field is written without merging",
+                                    column, table)
+                    with self._lock:
+                        self._unreadable.setdefault(record_type, set()).update(refused)
+                    continue
+                break
+            for row in rows:
+                if "externalid" in row and "id" in row:
+                    found[str(row["externalid"])] = {**row, "_read": names}
+        return found
+
+    def _read_lines(self, record_type: str, records: list[tuple[str, str]]) -> dict[str, list[dict[str, t.Any]]]:
+        """Address book lines (id, label) of these existing records, by external id."""
+        table = ADDRESSBOOK_TABLES.get(record_type)
+        if table is None or not records:
+            return {}
+        by_internal = {str(internal): eid for eid, internal in records}
+        lines: dict[str, list[dict[str, t.Any]]] = {}
+        ids = sorted(by_internal)
+        for start in range(0, len(ids), _READ_CHUNK):
+            chunk = ids[start : start + _READ_CHUNK]
+            query = (f"SELECT entity, internalid, label FROM {table} WHERE entity IN "
+                     f"({', '.join(repr(str(int(i))) for i in chunk)})")
+            try:
+                rows = list(self._query(query))
+            except RecordError as exc:
+                msg = (
+                    f"SuiteQL on {table}, needed to keep NetSuite's addresses, failed ({exc.code}: {exc.detail[:200]})"
+                )
+                raise FatalError(msg) from None
+            for row in rows:
+                eid = by_internal.get(str(row.get("entity")))
+                if eid is not None and "internalid" in row:
+                    lines.setdefault(eid, []).append(row)
+        return lines
+
+    # --- after NetSuite answered ---------------------------------------------------------------------------
+
+    def accepted(self, record_type: str, writes: list[Write]) -> None:
+        """NetSuite accepted these writes: their planned values become the merged ones (deletes are forgotten)."""
+        merged: list[tuple[str, str, str | None, str | None]] = []
+        resolved: list[tuple[str, str]] = []
+        forgotten: list[str] = []
+        with self._lock:
+            for write in writes:
+                plan = self._plans.pop((record_type, write.external_id), None)
+                if write.action == "delete":
+                    forgotten.append(write.external_id)
+                elif plan is not None:
+                    merged += [(write.external_id, name, incoming, written) for name, incoming, written in plan.merged]
+                    resolved += [(write.external_id, name) for name in plan.resolved]
+        if merged or resolved or forgotten:
+            self.store.settle(record_type, merged, resolved, forgotten)
+
+
+_OUTCOMES = {"salesforce_wins": "the source's value written", "netsuite_wins": "NetSuite's value kept",
+             "report": "NetSuite's value kept, listed until settled"}
+
