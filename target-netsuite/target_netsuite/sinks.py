@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import typing as t
-from concurrent.futures import Future, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -386,9 +386,7 @@ class NetSuiteSink(_BoundToRun):
         """Account for every answer of a wave; NetSuite's success answers go to `accepted`, its refusals of a
         record to `refused`. Returns the failure that must stop the run, if any."""
         fatal: BaseException | None = None
-        for future in as_completed(futures):
-            if future.cancelled():
-                continue
+        for future in _as_answered(futures):
             error = future.exception()
             if error is None:
                 write = futures[future]
@@ -441,6 +439,20 @@ class NetSuiteSink(_BoundToRun):
                 json.dumps(write.body, default=json_default, ensure_ascii=False),
             )
             self.services.summary.add(self.stream_name, "dry_run")
+
+
+
+def _as_answered(futures: t.Iterable[Future[None]]) -> t.Iterator[Future[None]]:
+    """The futures as they get their answers, leaving out the ones cancelled meanwhile (the run is stopping).
+
+    Not `as_completed`: a future the batch writer made itself (batches.py) and the sink cancelled before any worker
+    took it is never "notified" of its cancellation, so `as_completed` would wait for it for ever. Waiting a second
+    at a time and dropping cancelled futures ends the wave as soon as every future still running has answered."""
+    pending = set(futures)
+    while pending:
+        answered, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+        yield from (future for future in answered if not future.cancelled())
+        pending = {future for future in pending if not future.cancelled()}
 
 
 class IgnoredStreamSink(_BoundToRun):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from target_helpers import CUSTOMER_SCHEMA, NetSuiteAdmin, customer, dead_letters, run_target, state
 from target_netsuite.breaker import IdenticalErrors
 from target_netsuite.client import RecordError
@@ -148,3 +150,16 @@ def test_ledger_keeps_the_last_refusal_until_a_payload_is_accepted(tmp_path: Pat
     off = WriteLedger(tmp_path / "other.sqlite3", "acct", "off")
     off.record_refused("salesOrder", [("O1", "h1", "USER_ERROR")])
     assert not (tmp_path / "other.sqlite3").exists()
+
+
+@pytest.mark.parametrize("write_mode", ["auto", "async"])
+def test_the_breaker_ends_a_run_with_batched_writes(admin: NetSuiteAdmin, config: dict, tmp_path: Path,
+                                                     write_mode: str) -> None:
+    """Found by the soak: with batch writes pending when the breaker trips, the sink cancelled futures no worker had
+    taken, which `as_completed` never sees end, and the target waited for ever. Now it stops, one line, no state."""
+    admin.knobs(async_processors=1, async_latency_ms=50)
+    config = {**config, "write_mode": write_mode, "max_identical_errors": 5}
+    nameless = [customer(f"N{i:02}", isPerson=True, companyName=None) for i in range(40)]
+    run = run_target(config, [SCHEMA, *nameless, state(1)], tmp_path, timeout=240)
+    assert run.returncode == 1 and run.states == [], run.stderr[-3000:]
+    assert "in a row" in run.stderr and "Traceback" not in run.stderr
