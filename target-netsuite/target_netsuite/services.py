@@ -93,6 +93,9 @@ class TargetSettings:
     match_rules: dict[str, list[list[str]]] | None
     create_only_fields: dict[str, list[str]] | None
     match_report_path: str
+    match_corroboration: dict[str, dict[str, list[str]]] | None
+    match_placeholders: list[str] | None
+    match_approvals_path: str | None
     reconcile: bool
     reconcile_fields: dict[str, list[str]] | None
     reconcile_external_id_pattern: str | None
@@ -249,6 +252,9 @@ class RunServices:
             mode=settings.match_mode,
             rules=settings.match_rules,
             create_only=settings.create_only_fields,
+            corroboration=settings.match_corroboration,
+            placeholders=settings.match_placeholders,
+            approvals_path=settings.match_approvals_path,
         )
         reconciler = Reconciler(
             client=client,

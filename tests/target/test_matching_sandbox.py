@@ -42,17 +42,18 @@ def test_rules_in_order_conflicts_and_claims(admin, config) -> None:
     sub = {"id": "1"}
     acme, by_phone, taken, shared = _by_hand(
         admin, "customer",
-        {"companyName": "ACME, Inc.", "subsidiary": sub},
-        {"companyName": "Old Name Ltd", "phone": "(415) 555-0100", "subsidiary": sub},
-        {"companyName": "Taken Corp", "subsidiary": sub, "externalId": "SOMEONE-ELSE"},
-        {"companyName": "Shared Name", "subsidiary": sub},
+        {"companyName": "ACME, Inc.", "phone": "212 555 2301", "subsidiary": sub},
+        {"companyName": "Old Name Ltd", "phone": "(415) 555-2100", "url": "http://old.example", "subsidiary": sub},
+        {"companyName": "Taken Corp", "url": "taken.example", "subsidiary": sub, "externalId": "SOMEONE-ELSE"},
+        {"companyName": "Shared Name", "phone": "312 555 7788", "subsidiary": sub},
     )
     target = _listen(config, [
         SCHEMA,
-        customer("A1", "Acme"),                                   # rule 1, normalised name
-        customer("A2", "Brand New Name", phone="+1 415-555-0100"),  # rule 3, phone
-        customer("A3", "taken corp."),                            # the match carries another external id
-        customer("A4", "Shared Name"), customer("A5", "shared name"),  # two payloads, one candidate
+        customer("A1", "Acme", phone="+1 (212) 555-2301 x12"),   # rule 1, normalised name + phone
+        customer("A2", "Brand New Name", phone="+1 415-555-2100", url="https://www.old.example/"),  # phone + domain
+        customer("A3", "taken corp.", url="https://taken.example"),  # the match carries another external id
+        customer("A4", "Shared Name", phone="3125557788"),
+        customer("A5", "shared name", phone="312-555-7788"),  # two payloads, one candidate
         customer("A6", "Nobody Has This"),                        # created
     ])
     records = {r["id"]: r for r in admin.records("customer")}
