@@ -180,3 +180,30 @@ def test_create_only_field_keeps_finance_edit(
     new_id = salesforce.post("records/Account", {"Name": "Brand new", "AccountNumber": "NEW-1"})["id"]
     project.run_pipeline()
     assert netsuite.get(f"records/customer/eid:{new_id}")["accountNumber"] == "NEW-1"
+
+
+def test_new_account_named_like_a_synced_one_is_created_with_its_contact(
+    salesforce: SandboxAdmin, netsuite: SandboxAdmin, meltano_project: MeltanoProject
+) -> None:
+    """Issue 24 (steady state): a branch or franchise with the name and phone of an Account already synced was a
+    MATCH_CONFLICT on every run and its contact waited in parking until it expired. It is another record: created."""
+    salesforce.post("reset", {**VOLUMES, "accounts": 6, "contacts": 0, "products": 0})
+    netsuite.post("reset", {"knobs": True})
+    project = meltano_project
+    project.env.update({"TAP_SALESFORCE_CUSTOM__SELECT": '["Account.*", "Contact.*"]'})
+    project.run_pipeline()
+    synced = next(a for a in salesforce.records("Account") if a.get("Phone"))
+    assert netsuite.get(f"records/customer/eid:{synced['Id']}")["companyName"] == synced["Name"]
+    branch = salesforce.post("records/Account", {
+        "Name": synced["Name"], "Phone": synced["Phone"], "Website": synced.get("Website"),
+        "BillingCity": synced.get("BillingCity"), "BillingPostalCode": synced.get("BillingPostalCode"),
+        "BillingCountry": synced.get("BillingCountry")})["id"]
+    person = salesforce.post("records/Contact", {"LastName": "Branchmanager", "FirstName": "Bea",
+                                                 "Email": "bea.branch@branch.example", "AccountId": branch})["id"]
+    project.run_pipeline()
+    created = netsuite.get(f"records/customer/eid:{branch}")
+    assert created["companyName"] == synced["Name"]
+    assert created["id"] != netsuite.get(f"records/customer/eid:{synced['Id']}")["id"]
+    contact = netsuite.get(f"records/contact/eid:{person}")
+    assert contact["company"]["id"] == created["id"]
+    assert not [d for d in _dead_letters(project) if d["externalId"] in (branch, person)]
