@@ -73,6 +73,7 @@ def company_words(value: str) -> list[str]:
     text = fold(value).replace("&", " and ").replace("+", " and ")
     text = _JOINERS.sub("", text)
     words = [ABBREVIATIONS.get(word, word) for word in _NON_ALNUM.sub(" ", text).split()]
+    words = ["and" if word in ("und", "et") else word for word in words]
     if len(words) > 1 and words[0] == "the":
         words = words[1:]
     return words

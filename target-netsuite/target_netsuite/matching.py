@@ -15,7 +15,7 @@ The invariant: **only a record without an external id is ever adopted, and only 
 - a rule is a list of fields (`match_rules`); values are compared normalised (`match_keys`), a placeholder value
   (000-000-0000, `ap@...`, "n/a", `match_placeholders`) never matches. A rule may need corroboration
   (`match_corroboration`, per rule): the candidate must also agree on one of the listed fields (customer name:
-  phone, city, postal code or web/email domain; contact email: the same company, or the same first+last name).
+  phone, city, postal code or web/email domain; contact email: the same company; a contact is moved to another company never).
   City and postal code come from the candidate's address book (one GET of the candidate). Items match only
   within the record type's item type (`itemtype`). SuiteQL fetches a superset; the exact comparison is here;
 - the first rule that leaves a candidate decides: exactly one, without an external id, active, in the payload's
@@ -96,7 +96,7 @@ DEFAULT_MATCH_RULES: dict[str, list[list[str]]] = {
 CORROBORATORS = ("phone", "city", "zip", "domain", "company", "firstName", "lastName", "email")
 DEFAULT_CORROBORATION: dict[str, dict[str, list[str]]] = {
     "customer": {"companyName": ["phone", "city", "zip", "domain"], "phone": ["domain"]},
-    "contact": {"email": ["company", "firstName+lastName"]},
+    "contact": {"email": ["company"]},
 }
 # Key prefixes of the Salesforce objects the shipped mapping writes to each record type: an external id of this
 # form was written by this pipeline (or is a Salesforce record it will write), never a record to adopt.
@@ -123,14 +123,22 @@ def owned_external_id(record_type: str, external_id: str) -> bool:
     return prefix is not None and bool(_SALESFORCE_ID.match(external_id)) and external_id.startswith(prefix)
 
 
-def _probe_word(name: str) -> str:
-    """The word of a company name SuiteQL looks for (in the name without punctuation, upper-cased): the longest
-    word written without accents or letters a transliteration changes, not a legal form or abbreviation."""
+def _probe_pattern(name: str) -> str:
+    """The LIKE pattern SuiteQL looks for in the upper-cased name without punctuation: one word of the name (the
+    one with most consonants, not a legal form or abbreviation) with every vowel and accented letter a wildcard,
+    so transliterations (ü = ue = u) and accents on either side are found; the exact comparison is made here."""
     joined = re.sub(r"['’`´./]", "", name.casefold())
     words = re.findall(r"\w+", joined)
-    plain = [w for w in words if w.isascii() and w not in LEGAL_FORMS and w not in ("the", "and")
-             and fold(w) == w and w not in _ABBREVIATED]
-    return max(plain or [w for w in words if w.isascii()] or words or [name.strip().casefold()], key=len)
+    useful = [w for w in words if w not in LEGAL_FORMS and w not in ("the", "and") and w not in _ABBREVIATED] or words
+    if not useful:
+        return "%"
+
+    def consonants(word: str) -> int:
+        return sum(1 for ch in word if ch.isascii() and ch.isalnum() and ch not in "aeiouy")
+
+    word = max(useful, key=consonants)
+    pattern = "".join(ch.upper() if ch.isascii() and ch.isalnum() and ch not in "aeiouy" else "%" for ch in word)
+    return "%" + re.sub("%+", "%", pattern).strip("%") + "%"
 
 
 _ABBREVIATED = frozenset({"intl", "mfg", "mfrs", "svcs", "svc", "srvcs", "bros", "assoc", "assn", "dept", "grp",
@@ -391,8 +399,7 @@ class Matcher:
         if is_ref:
             return f"{column} = {_quote(key)}"
         if name == "companyName":
-            word = re.sub(r"[^A-Za-z0-9]", "", _probe_word(raw)).upper()
-            return f"UPPER(REGEXP_REPLACE({column}, '[^A-Za-z0-9]', '')) LIKE {_quote('%' + word + '%')}"
+            return f"UPPER(REGEXP_REPLACE({column}, '[^A-Za-z0-9]', '')) LIKE {_quote(_probe_pattern(raw))}"
         if name in PHONE_FIELDS:
             return f"REGEXP_REPLACE({column}, '[^0-9]', '') LIKE {_quote('%' + key + '%')}"
         return f"UPPER(TRIM({column})) = {_quote(key.upper())}"

@@ -354,7 +354,7 @@ class TargetNetSuite(TargetInternals):
             'before a match adopts, e.g. `{"customer": {"companyName": ["phone", "city", "zip", "domain"]}}` '
             "(phone, city, zip, domain = website or email domain, company, firstName, lastName, email; `a+b`: all "
             "of them); replaces that type's default (customer name: phone/city/zip/domain, customer phone: domain, "
-            "contact email: company or firstName+lastName). `[]`: the rule alone adopts.",
+            "contact email: company). `[]`: the rule alone adopts.",
         ),
         th.Property(
             "match_placeholders",
