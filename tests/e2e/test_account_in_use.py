@@ -74,7 +74,7 @@ def test_account_in_use_report_equals_run_and_nothing_wrong_is_adopted(
                 candidate = reported[sf_id]["candidates"][0]
                 assert candidate["internal_id"] == twin and candidate["status"] == "active"
                 assert reported[sf_id]["corroborated_by"] or group != "accounts"
-    print("account in use figures:", dict(figures))  # noqa: T201
+    print("account in use figures:", dict(figures))
     assert figures["true_adoptions"] == sum(1 for g in TYPES for e in plan[g] if e["expect"] == "adopt")
 
     writes_before = netsuite.get("stats")["writes"]
