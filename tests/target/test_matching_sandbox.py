@@ -116,3 +116,54 @@ def test_requests_a_batch_costs(admin, config) -> None:
     before = len(admin.request_log())
     _listen(config, messages)
     assert len(admin.request_log()[before:]) == 1  # NetSuite has every payload: the connection check, no lookup
+
+
+def test_report_then_approved_adopts_only_what_was_approved(admin, config, tmp_path) -> None:
+    """Issue 24: the report names each candidate and what the first write would change; an admin approves in a
+    copy of it; `match_mode: approved` adopts only what was approved."""
+    sub = {"id": "1"}
+    acme, beta, inactive = _by_hand(
+        admin, "customer",
+        {"companyName": "ACME, Inc.", "phone": "212 555 2301", "url": "acme.example", "subsidiary": sub},
+        {"companyName": "Beta Ltd", "phone": "312 555 7788", "subsidiary": sub},
+        {"companyName": "Gone Corp", "phone": "415 555 9911", "isInactive": True, "subsidiary": sub},
+    )
+    messages = [SCHEMA, customer("A1", "Acme", phone="+1 212 555 2301"), customer("A2", "Beta", phone="3125557788"),
+                customer("A3", "Gamma New"), customer("A4", "Gone", phone="(415) 555-9911")]
+    reports = tmp_path / "reports"
+    _listen({**config, "match_mode": "report", "match_report_path": str(reports)}, messages)
+    (report_file,) = reports.glob("match-*.json")
+    report = json.loads(report_file.read_text())
+    entries = {r["externalId"]: r for r in report["records"]}
+    assert entries["A1"]["outcome"] == "would_adopt" and entries["A1"]["corroborated_by"] == "phone"
+    candidate = entries["A1"]["candidates"][0]
+    assert (candidate["internal_id"], candidate["name"], candidate["status"], candidate["subsidiary"]) == \
+        (acme, "ACME, Inc.", "active", "1")
+    assert entries["A1"]["would_change"]["companyName"] == {"netsuite": "ACME, Inc.", "salesforce": "Acme"}
+    assert entries["A3"]["outcome"] == "would_create"
+    assert entries["A4"]["outcome"] == "MATCH_INACTIVE" and entries["A4"]["candidates"][0]["status"] == "inactive"
+    assert not [e for e in admin.request_log() if e["method"] in ("PUT", "PATCH", "POST")
+                and "suiteql" not in e["path"]]
+
+    for record in report["records"]:
+        if record["externalId"] == "A1":
+            record["decision"] = "adopt"
+    approvals = tmp_path / "approved.json"
+    approvals.write_text(json.dumps(report))
+    approved = {**config, "match_mode": "approved", "match_approvals_path": str(approvals)}
+    _listen(approved, messages)
+    records = {r["id"]: r for r in admin.records("customer")}
+    assert records[acme]["externalId"] == "A1"
+    assert "externalId" not in records[beta]  # matched, not approved: held back
+    assert "externalId" not in records[inactive] and records[inactive]["isInactive"] is True  # never reactivated
+    assert "A3" in admin.by_external_id("customer")
+    letters = {d["externalId"]: d["code"] for d in dead_letters(config)}
+    assert letters == {"A2": "MATCH_NOT_APPROVED", "A4": "MATCH_INACTIVE"}
+
+    for record in report["records"]:
+        if record["externalId"] == "A2":
+            record["decision"] = "create"
+    approvals.write_text(json.dumps(report))
+    _listen(approved, [SCHEMA, customer("A2", "Beta", phone="3125557788")])
+    assert admin.by_external_id("customer")["A2"]["id"] != beta
+    assert "externalId" not in {r["id"]: r for r in admin.records("customer")}[beta]
