@@ -115,6 +115,20 @@ def domain(value: str) -> str:
     return text
 
 
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})")
+_US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+
+
+def normalise_date(value: str) -> str:
+    """A date as YYYY-MM-DD, whether written so (payloads) or as SuiteQL shows it (M/D/YYYY)."""
+    text = value.strip()
+    if m := _ISO_DATE.match(text):
+        return f"{m.group(1)}-{int(m.group(2)):02d}-{int(m.group(3)):02d}"
+    if m := _US_DATE.match(text):
+        return f"{m.group(3)}-{int(m.group(1)):02d}-{int(m.group(2)):02d}"
+    return text.casefold()
+
+
 PHONE_FIELDS = frozenset({"phone", "altPhone", "mobilePhone", "homePhone", "officePhone", "fax"})
 EMAIL_FIELDS = frozenset({"email", "altEmail"})
 
@@ -126,6 +140,8 @@ def normaliser(field_name: str) -> Callable[[str], str]:
         return normalise_email
     if field_name in PHONE_FIELDS:
         return normalise_phone
+    if field_name.endswith("Date"):
+        return normalise_date
     return normalise_text
 
 

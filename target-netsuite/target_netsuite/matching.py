@@ -110,6 +110,7 @@ _CANDIDATE_COLUMNS = {
     "customer": ("companyname", "phone", "url", "email", "isinactive", "subsidiary"),
     "contact": ("firstname", "lastname", "email", "company", "phone", "isinactive", "subsidiary"),
     "item": ("itemid", "itemtype", "isinactive"),
+    "transaction": ("entity", "trandate", "memo", "otherrefnum", "subsidiary"),
 }
 _SALESFORCE_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 _EID_CHUNK = 200
@@ -718,7 +719,7 @@ class Matcher:
         return {
             "internal_id": internal_id,
             "name": row.get("companyname") or record.get("companyName") or row.get("itemid") or record.get("itemId")
-            or " ".join(filter(None, (record.get("firstName"), record.get("lastName")))) or None,
+            or row.get("memo") or record.get("tranId") or " ".join(filter(None, (record.get("firstName"), record.get("lastName")))) or None,
             "city": ", ".join(cities) or None,
             "phone": row.get("phone") or record.get("phone"),
             "email": row.get("email") or record.get("email"),

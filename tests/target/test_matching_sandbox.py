@@ -167,3 +167,38 @@ def test_report_then_approved_adopts_only_what_was_approved(admin, config, tmp_p
     _listen(approved, [SCHEMA, customer("A2", "Beta", phone="3125557788")])
     assert admin.by_external_id("customer")["A2"]["id"] != beta
     assert "externalId" not in {r["id"]: r for r in admin.records("customer")}[beta]
+
+
+ORDER_SCHEMA = {**SCHEMA, "stream": "salesOrder"}
+
+
+def _order(eid: str, customer_eid: str, date: str, memo: str, item: str) -> dict:
+    return {"type": "RECORD", "stream": "salesOrder", "record": {
+        "externalId": eid, "entity": {"externalId": customer_eid, "type": "customer"}, "tranDate": date,
+        "memo": memo, "subsidiary": {"id": "1"},
+        "item": {"items": [{"item": {"id": item}, "quantity": 1, "rate": 10}]}}}
+
+
+def test_hand_keyed_orders_match_by_customer_date_and_name_when_a_rule_says_so(admin, config, tmp_path) -> None:
+    """Issue 24: orders are only ever ours by default; with a salesOrder rule (customer + date + opportunity name)
+    an order keyed by hand for a won opportunity is shown in report mode and adopted, never created again."""
+    _listen(config, [SCHEMA, customer("0015g00000Order1", "Order Co")])
+    entity = admin.by_external_id("customer")["0015g00000Order1"]["id"]
+    (item,) = _by_hand(admin, "nonInventorySaleItem", {"itemId": "SKU-1", "subsidiary": {"id": "1"}})
+    (by_hand,) = _by_hand(admin, "salesOrder", {"entity": {"id": entity}, "tranDate": "2024-05-20",
+                                                "memo": "Big Deal ", "subsidiary": {"id": "1"},
+                                                "item": {"items": [{"item": {"id": item}, "quantity": 2}]}})
+    rules = {"match_rules": {"salesOrder": [["entity", "tranDate", "memo"]]}}
+    messages = [ORDER_SCHEMA, _order("0065g00000Opp01", "0015g00000Order1", "2024-05-20", "big deal", item),
+                _order("0065g00000Opp02", "0015g00000Order1", "2024-05-21", "big deal", item)]
+    reports = tmp_path / "reports"
+    _listen({**config, **rules, "match_mode": "report", "match_report_path": str(reports)}, messages)
+    (report_file,) = reports.glob("match-*.json")
+    listed = json.loads(report_file.read_text())["records"]
+    outcomes = {r["externalId"]: (r["outcome"], r["internal_ids"]) for r in listed}
+    assert outcomes == {"0065g00000Opp01": ("would_adopt", [by_hand]), "0065g00000Opp02": ("would_create", [])}
+    _listen({**config, **rules}, messages)
+    orders = admin.by_external_id("salesOrder")
+    assert orders["0065g00000Opp01"]["id"] == by_hand
+    assert orders["0065g00000Opp02"]["id"] != by_hand
+    assert len(admin.records("salesOrder")) == 2
