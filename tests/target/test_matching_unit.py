@@ -8,11 +8,11 @@ from target_netsuite.client import FatalError
 from target_netsuite.match_keys import Placeholders, domain
 from target_netsuite.matching import (
     Matcher,
-    owned_external_id,
     normalise_company,
     normalise_email,
     normalise_phone,
     normalise_text,
+    owned_external_id,
 )
 
 
