@@ -9,7 +9,9 @@ neither find nor corroborate a candidate.
   `&` / `+` = "and", a leading "The" dropped, common abbreviations expanded (Intl, Mfg, Svcs, ...), and trailing
   legal forms of the major jurisdictions dropped (never the whole name);
 - phones: digits only, an extension (`x204`, `ext. 204`, `#204`) ignored, compared on the last 10 digits;
-- emails: trimmed and case-folded; a website or an email gives its domain (`www.` dropped) for corroboration.
+- emails: trimmed and case-folded; a website or an email gives its domain (`www.` dropped) for corroboration;
+- external ids: one with the form of a Salesforce Id of the object mapped to the record type is this pipeline's
+  (`owned_external_id`); matching and reconciliation both ask this one function.
 """
 
 from __future__ import annotations
@@ -127,6 +129,19 @@ def normalise_date(value: str) -> str:
     if m := _US_DATE.match(text):
         return f"{m.group(3)}-{int(m.group(1)):02d}-{int(m.group(2)):02d}"
     return text.casefold()
+
+
+# Key prefixes of the Salesforce objects the shipped mapping writes to each record type: an external id of this
+# form was written by this pipeline (or is a Salesforce record it will write), never a record to adopt.
+SALESFORCE_KEY_PREFIXES = {"customer": "001", "contact": "003", "nonInventorySaleItem": "01t",
+                           "salesOrder": "006"}
+_SALESFORCE_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
+
+
+def owned_external_id(record_type: str, external_id: str) -> bool:
+    """True when `external_id` has the form of a Salesforce Id of the object mapped to `record_type`."""
+    prefix = SALESFORCE_KEY_PREFIXES.get(record_type)
+    return prefix is not None and bool(_SALESFORCE_ID.match(external_id)) and external_id.startswith(prefix)
 
 
 PHONE_FIELDS = frozenset({"phone", "altPhone", "mobilePhone", "homePhone", "officePhone", "fax"})

@@ -49,6 +49,7 @@ from target_netsuite.client import RECORD_PATH, FatalError, RecordError, error_d
 from target_netsuite.match_keys import (
     LEGAL_FORMS,
     PHONE_FIELDS,
+    SALESFORCE_KEY_PREFIXES,
     Placeholders,
     domain,
     fold,
@@ -57,6 +58,7 @@ from target_netsuite.match_keys import (
     normalise_phone,
     normalise_text,
     normaliser,
+    owned_external_id,
 )
 from target_netsuite.references import is_reference, suiteql_source
 
@@ -71,7 +73,8 @@ if t.TYPE_CHECKING:
 
     DeadLetter = Callable[..., None]
 
-__all__ = ["Matcher", "normalise_company", "normalise_email", "normalise_phone", "normalise_text"]
+__all__ = ["SALESFORCE_KEY_PREFIXES", "Matcher", "normalise_company", "normalise_email", "normalise_phone",
+           "normalise_text", "owned_external_id"]
 
 MATCH_MODES = ("adopt", "create", "report", "approved")
 AMBIGUOUS_MATCH = "AMBIGUOUS_MATCH"
@@ -98,10 +101,6 @@ DEFAULT_CORROBORATION: dict[str, dict[str, list[str]]] = {
     "customer": {"companyName": ["phone", "city", "zip", "domain"], "phone": ["domain"]},
     "contact": {"email": ["company"]},
 }
-# Key prefixes of the Salesforce objects the shipped mapping writes to each record type: an external id of this
-# form was written by this pipeline (or is a Salesforce record it will write), never a record to adopt.
-SALESFORCE_KEY_PREFIXES = {"customer": "001", "contact": "003", "nonInventorySaleItem": "01t",
-                           "salesOrder": "006"}
 # The `item` table holds every item type; a record type matches only its own.
 ITEM_TYPES = {"nonInventorySaleItem": "NonInvtPart", "inventoryItem": "InvtPart", "serviceSaleItem": "Service",
               "otherChargeSaleItem": "OthCharge", "assemblyItem": "Assembly", "kitItem": "Kit",
@@ -112,16 +111,9 @@ _CANDIDATE_COLUMNS = {
     "item": ("itemid", "itemtype", "isinactive"),
     "transaction": ("entity", "trandate", "memo", "otherrefnum", "subsidiary"),
 }
-_SALESFORCE_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 _EID_CHUNK = 200
 _PROBE_CHUNK = 50
 _LOGGER = logging.getLogger("target_netsuite.matching")
-
-
-def owned_external_id(record_type: str, external_id: str) -> bool:
-    """True when `external_id` has the form of a Salesforce Id of the object mapped to `record_type`."""
-    prefix = SALESFORCE_KEY_PREFIXES.get(record_type)
-    return prefix is not None and bool(_SALESFORCE_ID.match(external_id)) and external_id.startswith(prefix)
 
 
 def _probe_pattern(name: str) -> str:

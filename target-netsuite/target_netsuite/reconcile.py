@@ -8,7 +8,7 @@ the NetSuite records of those types that carry an external id (SuiteQL, 1,000 a 
 - **missing**: received as an upsert, not in NetSuite. The reason is the latest dead letter of that record under
   `dead_letter_path` when there is one, else "not in NetSuite (deleted there, or never written)";
 - **orphaned**: in NetSuite, active, with an external id this pipeline writes: a Salesforce Id of the object
-  mapped to the record type (its key prefix, `001` for customer; `matching.owned_external_id`) that also matches
+  mapped to the record type (its key prefix, `001` for customer; `match_keys.owned_external_id`) that also matches
   `reconcile_external_id_pattern`; and either not received at all (hard-deleted or purged in Salesforce) or
   received as a delete. Another integration's records (any other external id, a 15-character one included) are
   never orphans, so `--repair` never touches them;
@@ -33,7 +33,7 @@ import typing as t
 from pathlib import Path
 
 from target_netsuite.client import FatalError, RecordError
-from target_netsuite.matching import SALESFORCE_KEY_PREFIXES, owned_external_id
+from target_netsuite.match_keys import SALESFORCE_KEY_PREFIXES, owned_external_id
 from target_netsuite.references import is_reference, suiteql_source
 
 if t.TYPE_CHECKING:

@@ -5,7 +5,8 @@ Invariants:
   target's `config_jsonschema` (the SDK fills it in; a setting given as null takes the schema's default too);
 - the services are built here, from the settings alone: nothing in this module (or below it) knows the target
   or the sinks. The sinks receive the services; the target owns them. Imports only go down:
-  target → sinks → services → {dead_letters, references, parking, ledger, matching, reconcile, batches} → client → auth;
+  target → sinks → services → {dead_letters, references, parking, ledger, matching, reconcile, batches} → client → auth
+  (match_keys, the normalisation both matching and reconcile use, imports nothing of the package);
 - `OpenSinks` holds a sink from its `setup` to its `clean_up` (the SDK's hooks), and no longer than it may hold
   records: a sink the SDK retired after a schema change, and drained without `clean_up` (the SDK cleans retired
   sinks up only at the end of the input), leaves as soon as it is empty.
