@@ -5,7 +5,8 @@ no record may use) shows as the same NetSuite error for every record sent. The b
 refusals in a row with the same (status, code, detail); a success resets the count. Invariant: **only a refusal
 that says something new about the account counts.** So these neither count nor reset the count:
 
-- a record-level decision of the target itself: `AMBIGUOUS_MATCH`, `MATCH_CONFLICT` and any conflict outcome of
+- a record-level decision of the target itself (`matching.DECISION_CODES`: `AMBIGUOUS_MATCH`, `MATCH_CONFLICT`,
+  `MATCH_INACTIVE`, `MATCH_OTHER_SUBSIDIARY`, `MATCH_NOT_APPROVED`, `MATCH_SKIPPED`) and any conflict outcome of
   the merge (`*_CONFLICT`): they are about one record and its candidates, never about the account;
 - a *known* refusal: NetSuite refused this very record before with the same error code (the write ledger keeps
   the last refusal of each record, ledger.py). A set of records NetSuite keeps refusing for their own reason (won
@@ -22,9 +23,9 @@ the account was at fault, so after the fix they are sent again like any other.
 from __future__ import annotations
 
 from target_netsuite.client import RecordError
-from target_netsuite.matching import AMBIGUOUS_MATCH, MATCH_CONFLICT
+from target_netsuite.matching import DECISION_CODES
 
-RECORD_DECISIONS = frozenset({AMBIGUOUS_MATCH, MATCH_CONFLICT})
+RECORD_DECISIONS = frozenset(DECISION_CODES)
 
 
 def is_record_decision(code: str) -> bool:

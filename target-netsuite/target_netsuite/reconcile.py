@@ -7,8 +7,11 @@ the NetSuite records of those types that carry an external id (SuiteQL, 1,000 a 
 
 - **missing**: received as an upsert, not in NetSuite. The reason is the latest dead letter of that record under
   `dead_letter_path` when there is one, else "not in NetSuite (deleted there, or never written)";
-- **orphaned**: in NetSuite, active, with an external id that looks like ours (`reconcile_external_id_pattern`),
-  and either not received at all (hard-deleted or purged in Salesforce) or received as a delete;
+- **orphaned**: in NetSuite, active, with an external id this pipeline writes: a Salesforce Id of the object
+  mapped to the record type (its key prefix, `001` for customer; `match_keys.owned_external_id`) that also matches
+  `reconcile_external_id_pattern`; and either not received at all (hard-deleted or purged in Salesforce) or
+  received as a delete. Another integration's records (any other external id, a 15-character one included) are
+  never orphans, so `--repair` never touches them;
 - **stale**: a `reconcile_fields` field whose NetSuite value differs from the mapped one (values compared as
   SuiteQL renders them: strings, booleans `T`/`F`, references by internal id; an unresolved reference or a
   sublist is not comparable and is skipped).
@@ -30,6 +33,7 @@ import typing as t
 from pathlib import Path
 
 from target_netsuite.client import FatalError, RecordError
+from target_netsuite.match_keys import SALESFORCE_KEY_PREFIXES, owned_external_id
 from target_netsuite.references import is_reference, suiteql_source
 
 if t.TYPE_CHECKING:
@@ -82,6 +86,11 @@ class Reconciler:
         # record type → external id → (action, {field: comparable value})
         self.seen: dict[str, dict[str, tuple[str, dict[str, t.Any]]]] = {}
         self._lock = threading.Lock()
+
+    def ours(self, record_type: str, external_id: str) -> bool:
+        """An external id this pipeline writes: the pattern, and the mapped object's key prefix where known."""
+        return bool(self.pattern.match(external_id)) and (
+            record_type not in SALESFORCE_KEY_PREFIXES or owned_external_id(record_type, external_id))
 
     def observe(self, record_type: str, records: list[dict]) -> None:
         wanted = self.fields.get(record_type, [])
@@ -146,7 +155,7 @@ class Reconciler:
                 inactive = row.get("isinactive") == "T"
                 got = seen.get(eid)
                 if got is None or got[0] == "delete":
-                    if not inactive and self.pattern.match(eid):
+                    if not inactive and self.ours(record_type, eid):
                         reason = "deleted in Salesforce" if got else "not in Salesforce (hard-deleted or purged)"
                         orphaned.append({"externalId": eid, "internal_id": internal_id, "reason": reason})
                     continue

@@ -6,7 +6,8 @@ Invariants:
 - the services are built here, from the settings alone: nothing in this module (or below it) knows the target
   or the sinks. The sinks receive the services; the target owns them. Imports only go down:
   target → sinks → services → {dead_letters, references, parking, ledger, overtake, matching, merge, reconcile,
-  batches, fixed_ids} → client → auth;
+  batches, fixed_ids} → client → auth (match_keys, the normalisation both matching and reconcile use, imports nothing
+  of the package);
 - `OpenSinks` holds a sink from its `setup` to its `clean_up` (the SDK's hooks), and no longer than it may hold
   records: a sink the SDK retired after a schema change, and drained without `clean_up` (the SDK cleans retired
   sinks up only at the end of the input), leaves as soon as it is empty.
@@ -98,6 +99,9 @@ class TargetSettings:
     create_only_fields: dict[str, list[str]] | None
     conflict_policy: dict[str, t.Any] | None
     match_report_path: str
+    match_corroboration: dict[str, dict[str, list[str]]] | None
+    match_placeholders: list[str] | None
+    match_approvals_path: str | None
     reconcile: bool
     reconcile_fields: dict[str, list[str]] | None
     reconcile_external_id_pattern: str | None
@@ -258,6 +262,9 @@ class RunServices:
             mode=settings.match_mode,
             rules=settings.match_rules,
             create_only=settings.create_only_fields,
+            corroboration=settings.match_corroboration,
+            placeholders=settings.match_placeholders,
+            approvals_path=settings.match_approvals_path,
         )
         reconciler = Reconciler(
             client=client,

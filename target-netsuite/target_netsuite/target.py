@@ -332,12 +332,14 @@ class TargetNetSuite(TargetInternals):
             "match_mode",
             th.StringType,
             default="adopt",
-            allowed_values=["adopt", "create", "report"],
+            allowed_values=["adopt", "create", "report", "approved"],
             description="What to do with a record whose external id NetSuite does not know: `adopt` a record that "
-            "matches it by `match_rules` (exactly one candidate without an external id; several → dead letter "
-            "`AMBIGUOUS_MATCH`, one with another external id → `MATCH_CONFLICT`), else create it; `create` it "
-            "without looking (an empty account); `report`: write nothing and emit no STATE, list what would be "
-            "adopted, created, updated or is ambiguous in `match_report_path`.",
+            "matches it by `match_rules` and `match_corroboration` (exactly one active candidate without an "
+            "external id in the payload's subsidiary; records carrying a Salesforce Id of the object are ours, never "
+            "candidates; several → dead letter `AMBIGUOUS_MATCH`, another integration's external id → "
+            "`MATCH_CONFLICT`, inactive → `MATCH_INACTIVE`, other subsidiary → `MATCH_OTHER_SUBSIDIARY`), else create "
+            "it; `create` it without looking (an empty account); `report`: write nothing and emit no STATE, list "
+            "what would happen in `match_report_path`; `approved`: adopt only what `match_approvals_path` approves.",
         ),
         th.Property(
             "match_rules",
@@ -346,6 +348,29 @@ class TargetNetSuite(TargetInternals):
             '`{"customer": [["companyName"], ["email"], ["phone"]]}`; replaces that type\'s default '
             "(customer: companyName, then email, then phone; contact: email, then firstName+lastName+company; "
             "nonInventorySaleItem: itemId; salesOrder: none). `[]` switches matching off for a type.",
+        ),
+        th.Property(
+            "match_corroboration",
+            th.ObjectType(additional_properties=th.ObjectType(additional_properties=th.ArrayType(th.StringType))),
+            description="Per record type, per rule (its fields joined by +), the fields of which one must also agree "
+            'before a match adopts, e.g. `{"customer": {"companyName": ["phone", "city", "zip", "domain"]}}` '
+            "(phone, city, zip, domain = website or email domain, company, firstName, lastName, email; `a+b`: all "
+            "of them); replaces that type's default (customer name: phone/city/zip/domain, customer phone: domain, "
+            "contact email: company). `[]`: the rule alone adopts.",
+        ),
+        th.Property(
+            "match_placeholders",
+            th.ArrayType(th.StringType),
+            description="Values that never match or corroborate, in addition to the built-in ones (repeated or "
+            "sequential digits, 555-01xx, n/a, none, unknown, shared mailboxes like ap@, info@, noreply@), "
+            'e.g. `["+1 800 000 1111", "tbc"]`.',
+        ),
+        th.Property(
+            "match_approvals_path",
+            th.StringType,
+            description="For `match_mode: approved`: a match report (from `match_mode: report`) in which the "
+            "administrator set `decision` to `adopt`, `create` or `skip` per record (`approved_internal_id` picks "
+            "one of several candidates). Only approved adoptions happen.",
         ),
         th.Property(
             "create_only_fields",

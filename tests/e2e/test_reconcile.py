@@ -83,6 +83,11 @@ def test_reconcile_finds_exactly_what_differs_and_repair_fixes_it(
     for account_id in by_hand:
         netsuite.delete(f"records/customer/{customers[account_id]['id']}")
     salesforce.patch(f"records/User/{owner}", {"LastName": "Renamed"})  # no Account's SystemModstamp moves
+    # Issue 24: another integration's customers, ids that look like Salesforce Ids but not of an Account: never
+    # orphans, never inactivated by the repair.
+    foreign = ["a0B5g00000AbCdE", "0035g00000XyZ12AAA", "006Hx00000Qq7Rs"]
+    netsuite.post("records/customer", {"records": [
+        {"companyName": f"Other integration {eid}", "externalId": eid, "subsidiary": {"id": "1"}} for eid in foreign]})
     sync_state = project.state()
 
     code, report, output = project.reconcile()
@@ -102,7 +107,8 @@ def test_reconcile_finds_exactly_what_differs_and_repair_fixes_it(
     assert set(by_hand) | {refused} <= set(customers)
     assert all(customers[a][CHECKED] == "Fiona Renamed" for a in formula)
     assert all(customers[a]["isInactive"] is True for a in purged)  # the mapping's delete action: inactivate
-    assert len(netsuite.records("customer")) == len(accounts)
+    assert len(netsuite.records("customer")) == len(accounts) + len(foreign)
+    assert all(customers[eid].get("isInactive") is not True for eid in foreign)
 
     code, report, output = project.reconcile()
     assert code == 0, output[-4000:]

@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from target_helpers import CUSTOMER_SCHEMA, NetSuiteAdmin, customer, dead_letters, run_target, state
 from target_netsuite.breaker import IdenticalErrors
 from target_netsuite.client import RecordError

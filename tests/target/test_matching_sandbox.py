@@ -42,17 +42,18 @@ def test_rules_in_order_conflicts_and_claims(admin, config) -> None:
     sub = {"id": "1"}
     acme, by_phone, taken, shared = _by_hand(
         admin, "customer",
-        {"companyName": "ACME, Inc.", "subsidiary": sub},
-        {"companyName": "Old Name Ltd", "phone": "(415) 555-0100", "subsidiary": sub},
-        {"companyName": "Taken Corp", "subsidiary": sub, "externalId": "SOMEONE-ELSE"},
-        {"companyName": "Shared Name", "subsidiary": sub},
+        {"companyName": "ACME, Inc.", "phone": "212 555 2301", "subsidiary": sub},
+        {"companyName": "Old Name Ltd", "phone": "(415) 555-2100", "url": "http://old.example", "subsidiary": sub},
+        {"companyName": "Taken Corp", "url": "taken.example", "subsidiary": sub, "externalId": "SOMEONE-ELSE"},
+        {"companyName": "Shared Name", "phone": "312 555 7788", "subsidiary": sub},
     )
     target = _listen(config, [
         SCHEMA,
-        customer("A1", "Acme"),                                   # rule 1, normalised name
-        customer("A2", "Brand New Name", phone="+1 415-555-0100"),  # rule 3, phone
-        customer("A3", "taken corp."),                            # the match carries another external id
-        customer("A4", "Shared Name"), customer("A5", "shared name"),  # two payloads, one candidate
+        customer("A1", "Acme", phone="+1 (212) 555-2301 x12"),   # rule 1, normalised name + phone
+        customer("A2", "Brand New Name", phone="+1 415-555-2100", url="https://www.old.example/"),  # phone + domain
+        customer("A3", "taken corp.", url="https://taken.example"),  # the match carries another external id
+        customer("A4", "Shared Name", phone="3125557788"),
+        customer("A5", "shared name", phone="312-555-7788"),  # two payloads, one candidate
         customer("A6", "Nobody Has This"),                        # created
     ])
     records = {r["id"]: r for r in admin.records("customer")}
@@ -115,3 +116,89 @@ def test_requests_a_batch_costs(admin, config) -> None:
     before = len(admin.request_log())
     _listen(config, messages)
     assert len(admin.request_log()[before:]) == 1  # NetSuite has every payload: the connection check, no lookup
+
+
+def test_report_then_approved_adopts_only_what_was_approved(admin, config, tmp_path) -> None:
+    """Issue 24: the report names each candidate and what the first write would change; an admin approves in a
+    copy of it; `match_mode: approved` adopts only what was approved."""
+    sub = {"id": "1"}
+    acme, beta, inactive = _by_hand(
+        admin, "customer",
+        {"companyName": "ACME, Inc.", "phone": "212 555 2301", "url": "acme.example", "subsidiary": sub},
+        {"companyName": "Beta Ltd", "phone": "312 555 7788", "subsidiary": sub},
+        {"companyName": "Gone Corp", "phone": "415 555 9911", "isInactive": True, "subsidiary": sub},
+    )
+    messages = [SCHEMA, customer("A1", "Acme", phone="+1 212 555 2301"), customer("A2", "Beta", phone="3125557788"),
+                customer("A3", "Gamma New"), customer("A4", "Gone", phone="(415) 555-9911")]
+    reports = tmp_path / "reports"
+    _listen({**config, "match_mode": "report", "match_report_path": str(reports)}, messages)
+    (report_file,) = reports.glob("match-*.json")
+    report = json.loads(report_file.read_text())
+    entries = {r["externalId"]: r for r in report["records"]}
+    assert entries["A1"]["outcome"] == "would_adopt" and entries["A1"]["corroborated_by"] == "phone"
+    candidate = entries["A1"]["candidates"][0]
+    assert (candidate["internal_id"], candidate["name"], candidate["status"], candidate["subsidiary"]) == \
+        (acme, "ACME, Inc.", "active", "1")
+    assert entries["A1"]["would_change"]["companyName"] == {"netsuite": "ACME, Inc.", "salesforce": "Acme"}
+    assert entries["A3"]["outcome"] == "would_create"
+    assert entries["A4"]["outcome"] == "MATCH_INACTIVE" and entries["A4"]["candidates"][0]["status"] == "inactive"
+    assert not [e for e in admin.request_log() if e["method"] in ("PUT", "PATCH", "POST")
+                and "suiteql" not in e["path"]]
+
+    for record in report["records"]:
+        if record["externalId"] == "A1":
+            record["decision"] = "adopt"
+    approvals = tmp_path / "approved.json"
+    approvals.write_text(json.dumps(report))
+    approved = {**config, "match_mode": "approved", "match_approvals_path": str(approvals)}
+    _listen(approved, messages)
+    records = {r["id"]: r for r in admin.records("customer")}
+    assert records[acme]["externalId"] == "A1"
+    assert "externalId" not in records[beta]  # matched, not approved: held back
+    assert "externalId" not in records[inactive] and records[inactive]["isInactive"] is True  # never reactivated
+    assert "A3" in admin.by_external_id("customer")
+    letters = {d["externalId"]: d["code"] for d in dead_letters(config)}
+    assert letters == {"A2": "MATCH_NOT_APPROVED", "A4": "MATCH_INACTIVE"}
+
+    for record in report["records"]:
+        if record["externalId"] == "A2":
+            record["decision"] = "create"
+    approvals.write_text(json.dumps(report))
+    _listen(approved, [SCHEMA, customer("A2", "Beta", phone="3125557788")])
+    assert admin.by_external_id("customer")["A2"]["id"] != beta
+    assert "externalId" not in {r["id"]: r for r in admin.records("customer")}[beta]
+
+
+ORDER_SCHEMA = {**SCHEMA, "stream": "salesOrder"}
+
+
+def _order(eid: str, customer_eid: str, date: str, memo: str, item: str) -> dict:
+    return {"type": "RECORD", "stream": "salesOrder", "record": {
+        "externalId": eid, "entity": {"externalId": customer_eid, "type": "customer"}, "tranDate": date,
+        "memo": memo, "subsidiary": {"id": "1"},
+        "item": {"items": [{"item": {"id": item}, "quantity": 1, "rate": 10}]}}}
+
+
+def test_hand_keyed_orders_match_by_customer_date_and_name_when_a_rule_says_so(admin, config, tmp_path) -> None:
+    """Issue 24: orders are only ever ours by default; with a salesOrder rule (customer + date + opportunity name)
+    an order keyed by hand for a won opportunity is shown in report mode and adopted, never created again."""
+    _listen(config, [SCHEMA, customer("0015g00000Order1", "Order Co")])
+    entity = admin.by_external_id("customer")["0015g00000Order1"]["id"]
+    (item,) = _by_hand(admin, "nonInventorySaleItem", {"itemId": "SKU-1", "subsidiary": {"id": "1"}})
+    (by_hand,) = _by_hand(admin, "salesOrder", {"entity": {"id": entity}, "tranDate": "2024-05-20",
+                                                "memo": "Big Deal ", "subsidiary": {"id": "1"},
+                                                "item": {"items": [{"item": {"id": item}, "quantity": 2}]}})
+    rules = {"match_rules": {"salesOrder": [["entity", "tranDate", "memo"]]}}
+    messages = [ORDER_SCHEMA, _order("0065g00000Opp01", "0015g00000Order1", "2024-05-20", "big deal", item),
+                _order("0065g00000Opp02", "0015g00000Order1", "2024-05-21", "big deal", item)]
+    reports = tmp_path / "reports"
+    _listen({**config, **rules, "match_mode": "report", "match_report_path": str(reports)}, messages)
+    (report_file,) = reports.glob("match-*.json")
+    listed = json.loads(report_file.read_text())["records"]
+    outcomes = {r["externalId"]: (r["outcome"], r["internal_ids"]) for r in listed}
+    assert outcomes == {"0065g00000Opp01": ("would_adopt", [by_hand]), "0065g00000Opp02": ("would_create", [])}
+    _listen({**config, **rules}, messages)
+    orders = admin.by_external_id("salesOrder")
+    assert orders["0065g00000Opp01"]["id"] == by_hand
+    assert orders["0065g00000Opp02"]["id"] != by_hand
+    assert len(admin.records("salesOrder")) == 2

@@ -20,7 +20,7 @@ from target_netsuite.target import TargetNetSuite
 PACKAGE = Path(target_netsuite.__file__).parent
 #: Bottom to top; a module may import only modules of lower layers (TYPE_CHECKING imports included).
 LAYERS = [
-    {"auth", "sdk_internals"},
+    {"auth", "sdk_internals", "match_keys"},
     {"client"},
     {"references", "dead_letters", "parking", "ledger", "fixed_ids", "totals"},
     {"writes", "reconcile"},

@@ -9,6 +9,7 @@ Examples:
     sandbox netsuite stats
     sandbox netsuite requests --tail 20
     sandbox netsuite seed-existing --salesforce-url http://127.0.0.1:8701   # an account already in use
+    sandbox netsuite seed-account-in-use --ground-truth truth.json         # both stand-ins, years of use
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from urllib.parse import quote
 import requests
 
 from sandbox.client import AdminError, NetSuiteClient
+from sandbox.fixtures.account_in_use import seed_account_in_use
 from sandbox.netsuite.existing import seed_existing
 
 DEFAULT_URL = os.environ.get("SANDBOX_NETSUITE_URL", "http://127.0.0.1:8702")
@@ -63,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     existing.add_argument("--salesforce-url", default=os.environ.get("SANDBOX_SALESFORCE_URL",
                                                                       "http://127.0.0.1:8701"))
     existing.add_argument("--limit", type=int, help="only the first N records of each Salesforce object")
+    in_use = sub.add_parser("seed-account-in-use", help="RESET both stand-ins and fill them as an account used for "
+                            "years (sandbox.fixtures.account_in_use); prints counts per expected outcome")
+    in_use.add_argument("--salesforce-url", default=os.environ.get("SANDBOX_SALESFORCE_URL",
+                                                                    "http://127.0.0.1:8701"))
+    in_use.add_argument("--seed", type=int, default=24)
+    in_use.add_argument("--ground-truth", help="write the plan with ids and expected outcomes to this JSON file")
     return parser
 
 
@@ -101,6 +109,13 @@ def main(argv: list[str]) -> int:
         plan = seed_existing(args.url.rstrip("/"), args.salesforce_url.rstrip("/"), account=args.account,
                              limit=args.limit)
         result = dict(Counter(f"{entry['type']} {entry['kind']}" for entry in plan))
+    elif args.command == "seed-account-in-use":
+        truth = seed_account_in_use(args.salesforce_url.rstrip("/"), args.url.rstrip("/"), seed=args.seed)
+        if args.ground_truth:
+            with open(args.ground_truth, "w", encoding="utf-8") as out:
+                json.dump(truth, out, indent=1, ensure_ascii=False)
+        result = {group: dict(Counter(f"{e['kind']} -> {e['expect']}" for e in entries))
+                  for group, entries in truth.items() if group != "netsuite_only"}
     elif args.command == "requests":
         result = _call("GET", f"{base}/requests", params)
         if args.tail:

@@ -2,9 +2,13 @@
 
 `plan_existing` turns Salesforce records (as the Salesforce stand-in's admin API lists them) into NetSuite
 records a person would have typed, deterministically: exact copies, near matches (case, spacing, punctuation,
-a legal suffix; for customers also a different name with the same phone), ambiguous pairs (two records that
-both match), and unrelated records. `seed_existing` reads the Salesforce stand-in and writes the plan through the
-NetSuite stand-in's "by hand" admin route, so nothing shows in the API request log. Each planned record says
+a legal suffix; for customers also a different name with the same phone and website), ambiguous pairs (two
+records that both match), and unrelated records. A customer copy also holds the Account's billing city and
+postal code (a name alone never adopts: issue 24); an Account without them gets no copy. A contact copy belongs to
+the copy of its Account (contacts are adopted by email only within their company); a contact whose Account has
+no adoptable copy gets none. See `sandbox.fixtures.account_in_use` for the realistic account. `seed_existing`
+reads the Salesforce stand-in and writes the plan through the NetSuite stand-in's "by hand" admin route, so
+nothing shows in the API request log. Each planned record says
 which Salesforce record it stands for and how, so tests know exactly what must be adopted or dead-lettered.
 """
 
@@ -24,6 +28,12 @@ def _near_name(name: str) -> str:
     return "  " + name.replace("#", "").upper().replace(" ", "  ") + ", Inc. "
 
 
+def _real_phone(phone: str | None) -> bool:
+    """A phone with 10 digits or more that is not one of the 555-01xx numbers reserved for fiction."""
+    digits = re.sub(r"\D", "", phone or "")
+    return len(digits) >= 10 and not digits[-7:].startswith("55501")
+
+
 def _kind(index: int, cycle: tuple[str, ...]) -> str:
     return cycle[index % len(cycle)]
 
@@ -40,28 +50,33 @@ def plan_existing(accounts: list[dict[str, Any]], contacts: list[dict[str, Any]]
         kind = _kind(index, account_kinds)
         if names[re.sub(r"\W+", "", account["Name"].casefold())] > 1:
             continue
-        if kind == "phone" and not account.get("Phone"):
+        if kind == "phone" and not (_real_phone(account.get("Phone")) and account.get("Website")):
             kind = "exact"
+        if not (account.get("BillingCity") and account.get("BillingPostalCode")) and kind != "phone":
+            continue  # nothing but the name to recognise it by
         name = account["Name"]
+        book = {"items": [{"defaultBilling": True, "addressbookaddress": {
+            "city": account.get("BillingCity"), "zip": account.get("BillingPostalCode")}}]}
         if kind == "exact":
             plan.append({"type": "customer", "for": account["Id"], "kind": kind,
-                         "body": {"companyName": name, "subsidiary": sub, "terms": {"id": "2"}}})
+                         "body": {"companyName": name, "subsidiary": sub, "terms": {"id": "2"}, "addressbook": book}})
         elif kind == "near":
             plan.append({"type": "customer", "for": account["Id"], "kind": kind,
-                         "body": {"companyName": _near_name(name), "subsidiary": sub}})
+                         "body": {"companyName": _near_name(name), "subsidiary": sub, "addressbook": book}})
         elif kind == "phone":
             plan.append({"type": "customer", "for": account["Id"], "kind": kind,
                          "body": {"companyName": f"Old name of {index}", "phone": account["Phone"],
-                                  "subsidiary": sub}})
+                                  "url": account["Website"], "subsidiary": sub}})
         elif kind == "ambiguous":
             for variant in (name, name.lower()):
                 plan.append({"type": "customer", "for": account["Id"], "kind": kind,
-                             "body": {"companyName": variant, "subsidiary": sub}})
+                             "body": {"companyName": variant, "subsidiary": sub, "addressbook": book}})
+    adoptable = {entry["for"] for entry in plan if entry["kind"] in ("exact", "near", "phone")}
     contact_kinds = ("exact", "near", "ambiguous", "none", "exact")
-    for index, contact in enumerate(c for c in contacts if c.get("Email")):
+    for index, contact in enumerate(c for c in contacts if c.get("Email") and c.get("AccountId") in adoptable):
         kind = _kind(index, contact_kinds)
         body = {"firstName": contact.get("FirstName") or "X", "lastName": contact["LastName"],
-                "email": contact["Email"], "subsidiary": sub}
+                "email": contact["Email"], "subsidiary": sub, "company": {"account": contact["AccountId"]}}
         if kind == "exact":
             plan.append({"type": "contact", "for": contact["Id"], "kind": kind, "body": body})
         elif kind == "near":
@@ -99,8 +114,13 @@ def seed_existing(netsuite_url: str, salesforce_url: str, *, account: str | None
 
     plan = plan_existing(live("Account"), live("Contact"), live("Product2"))
     params = {"account": account} if account else {}
-    for rtype in dict.fromkeys(entry["type"] for entry in plan):
+    for rtype in dict.fromkeys(entry["type"] for entry in plan):  # customers first: contacts name their copy
         entries = [entry for entry in plan if entry["type"] == rtype]
+        copies = {e["for"]: e["id"] for e in plan if e["type"] == "customer" and "id" in e
+                  and e["kind"] in ("exact", "near", "phone")}
+        for entry in entries:
+            if isinstance(entry["body"].get("company"), dict) and "account" in entry["body"]["company"]:
+                entry["body"]["company"] = {"id": copies[entry["body"]["company"]["account"]]}
         response = requests.post(f"{netsuite_url}/__admin/records/{rtype}", params=params,
                                  json={"records": [entry["body"] for entry in entries]}, timeout=120)
         response.raise_for_status()
