@@ -80,6 +80,8 @@ _SQL_CHUNK = 400
 _UNKNOWN_COLUMN = re.compile(r"Field '(\w+)' for record")
 _US_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})\Z")
 _LOGGER = logging.getLogger("target_netsuite.merge")
+#: Pending values kept per field (the newest): writes of killed runs that NetSuite may still apply.
+_MAX_PENDING = 8
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS merged_fields (
@@ -95,6 +97,15 @@ CREATE TABLE IF NOT EXISTS conflicts (
     PRIMARY KEY (account, record_type, external_id, field)
 );
 """
+
+
+def _pending(stored: str | None) -> tuple[str | None, ...]:
+    """The pending values as stored: a JSON list (oldest first)."""
+    try:
+        values = json.loads(stored) if stored else []
+    except ValueError:  # one bare value
+        return (stored,)
+    return tuple(values) if isinstance(values, list) else (stored,)
 
 
 def canonical(value: object) -> str | None:
@@ -173,26 +184,34 @@ class ConflictPolicies:
 
 @dataclass(frozen=True)
 class Merged:
-    """What is kept for one field: the last merged incoming value and NetSuite's value after it, and a value sent
-    but not yet known to be accepted (pending)."""
+    """What is kept for one field: the last merged incoming value and NetSuite's value after it, and the values
+    sent but not yet known to be accepted, or accepted but possibly overtaken by an earlier run's write that
+    NetSuite may still apply (pending, oldest first)."""
 
     has_base: bool = False
     incoming: str | None = None
     written: str | None = None
-    has_pending: bool = False
-    pending: str | None = None
+    pending: tuple[str | None, ...] = ()
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self.pending)
 
     @property
     def known(self) -> bool:
         return self.has_base or self.has_pending
 
+    @property
+    def last_written(self) -> str | None:
+        return self.written if self.has_base else self.pending[-1]
+
     def ours(self) -> set[str | None]:
         """The values NetSuite may hold from us."""
-        return ({self.written} if self.has_base else set()) | ({self.pending} if self.has_pending else set())
+        return ({self.written} if self.has_base else set()) | set(self.pending)
 
     def seen(self) -> set[str | None]:
         """The incoming values already merged (or being merged)."""
-        return ({self.incoming} if self.has_base else set()) | ({self.pending} if self.has_pending else set())
+        return ({self.incoming} if self.has_base else set()) | set(self.pending)
 
 
 class MergeStore:
@@ -230,8 +249,8 @@ class MergeStore:
                     (self.account, record_type, *chunk),
                 ).fetchall()
                 for eid, name, has_base, incoming, written, has_pending, pending in rows:
-                    found.setdefault(eid, {})[name] = Merged(bool(has_base), incoming, written, bool(has_pending),
-                                                             pending)
+                    found.setdefault(eid, {})[name] = Merged(bool(has_base), incoming, written,
+                                                             _pending(pending) if has_pending else ())
         return found
 
     def _transaction(self, steps: Iterable[tuple[str, list[t.Any]]]) -> None:
@@ -248,26 +267,46 @@ class MergeStore:
             db.execute("COMMIT")
 
     def mark_pending(self, record_type: str, rows: list[tuple[str, str, str | None]]) -> None:
-        """(external id, field, value about to be sent): committed before the write is sent."""
-        if rows:
-            self._transaction([(
-                ("INSERT INTO merged_fields (account, record_type, external_id, field, has_pending, pending) "
-                "VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (account, record_type, external_id, field) DO UPDATE SET "
-                "has_pending = 1, pending = excluded.pending"),
-                [(self.account, record_type, eid, name, value) for eid, name, value in rows],
-            )])
+        """(external id, field, value about to be sent), added to the field's pending values (a killed run's
+        pending value stays: its write may still land): committed before the write is sent."""
+        if not rows:
+            return
+        with self._lock:
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for eid, name, value in rows:
+                    found = db.execute(
+                        "SELECT pending FROM merged_fields WHERE account = ? AND record_type = ? AND external_id = ? "
+                        "AND field = ? AND has_pending = 1", (self.account, record_type, eid, name)).fetchone()
+                    values = [v for v in (_pending(found[0]) if found else ()) if v != value] + [value]
+                    db.execute(
+                        "INSERT INTO merged_fields (account, record_type, external_id, field, has_pending, pending) "
+                        "VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (account, record_type, external_id, field) DO UPDATE "
+                        "SET has_pending = 1, pending = excluded.pending",
+                        (self.account, record_type, eid, name, json.dumps(values[-_MAX_PENDING:])))
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     def settle(self, record_type: str, merged: list[tuple[str, str, str | None, str | None]],
-               resolved: list[tuple[str, str]], forgotten: list[str]) -> None:
+               resolved: list[tuple[str, str]], forgotten: list[str],
+               overtakable: frozenset[str] = frozenset()) -> None:
         """NetSuite accepted the writes: (external id, field, incoming, written) become the merged values, the
-        resolved conflicts go, deleted records are forgotten; one transaction."""
+        resolved conflicts go, deleted records are forgotten; one transaction. The pending values of a record an
+        earlier run's write may still overtake (`overtakable`) stay: NetSuite may yet hold one of them."""
         key = (self.account, record_type)
+        upsert = ("INSERT INTO merged_fields (account, record_type, external_id, field, has_base, incoming, written, "
+                  "has_pending, pending) VALUES (?, ?, ?, ?, 1, ?, ?, 0, NULL) ON CONFLICT (account, record_type, "
+                  "external_id, field) DO UPDATE SET has_base = 1, incoming = excluded.incoming, "
+                  "written = excluded.written")
         self._transaction([
-            (("INSERT INTO merged_fields (account, record_type, external_id, field, has_base, incoming, written, "
-             "has_pending, pending) VALUES (?, ?, ?, ?, 1, ?, ?, 0, NULL) ON CONFLICT (account, record_type, "
-             "external_id, field) DO UPDATE SET has_base = 1, incoming = excluded.incoming, "
-             "written = excluded.written, has_pending = 0, pending = NULL"),
-             [(*key, eid, name, incoming, written) for eid, name, incoming, written in merged]),
+            (upsert + ", has_pending = 0, pending = NULL",
+             [(*key, eid, name, incoming, written) for eid, name, incoming, written in merged
+              if eid not in overtakable]),
+            (upsert, [(*key, eid, name, incoming, written) for eid, name, incoming, written in merged
+                      if eid in overtakable]),
             ("DELETE FROM conflicts WHERE account = ? AND record_type = ? AND external_id = ? AND field = ?",
              [(*key, eid, name) for eid, name in resolved]),
             ("DELETE FROM merged_fields WHERE account = ? AND record_type = ? AND external_id = ?",
@@ -436,13 +475,13 @@ class Merger:
                 plan.resolved.append(name)
             elif incoming in entry.seen():
                 del body[name]  # a person's edit, and no new value from Salesforce: it stands
-                plan.merged.append((name, incoming, entry.written if entry.has_base else entry.pending))
+                plan.merged.append((name, incoming, entry.last_written))
                 self.summary.add(stream, "netsuite_edits_kept")
             else:
                 policy = self.policies.for_field(record_type, name)
                 conflicts.append({"record_type": record_type, "external_id": write.external_id, "field": name,
                                   "incoming": canonical(value), "netsuite": canonical(row.get(name.lower())),
-                                  "last_written": entry.written if entry.has_base else entry.pending,
+                                  "last_written": entry.last_written,
                                   "policy": policy, "outcome": _OUTCOMES[policy], "run_id": self.run_id})
                 self.summary.add(stream, "conflicts")
                 _LOGGER.warning("Conflict: %s %s field %s changed in NetSuite and in the source; %s (%s)",
@@ -580,7 +619,8 @@ class Merger:
                     merged += [(write.external_id, name, incoming, written) for name, incoming, written in plan.merged]
                     resolved += [(write.external_id, name) for name in plan.resolved]
         if merged or resolved or forgotten:
-            self.store.settle(record_type, merged, resolved, forgotten)
+            overtakable = frozenset(write.external_id for write in writes if write.overtakable)
+            self.store.settle(record_type, merged, resolved, forgotten, overtakable)
 
 
 _OUTCOMES = {"salesforce_wins": "the source's value written", "netsuite_wins": "NetSuite's value kept",

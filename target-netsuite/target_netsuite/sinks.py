@@ -223,7 +223,10 @@ class NetSuiteSink(_BoundToRun):
         entry of every key about to be sent differently is removed, committed, before anything is sent."""
         ledger = self.services.ledger
         self._known_refusals = {}
-        if ledger is None or self.services.matcher.mode == "report":
+        if self.services.matcher.mode == "report":
+            return writes
+        if ledger is None:  # the merge must know them all the same (merge.py keeps their pending values)
+            self._mark_overtakable(writes)
             return writes
         settings: object = sorted(self.services.matcher.create_only.get(self.record_type, ()))
         if policies := self.services.merger.policies.fingerprint(self.record_type):
@@ -236,11 +239,11 @@ class NetSuiteSink(_BoundToRun):
         known = ledger.known(self.record_type, [write.external_id for write in writes])
         refusals = ledger.refusals(self.record_type, [write.external_id for write in writes])
         self._known_refusals = {eid: code for eid, (_, code) in refusals.items()}
-        untrusted = self.services.earlier_writes.untrusted(self.record_type, writes)  # overtake.py
+        self._mark_overtakable(writes)
         sending, stale = [], []
         for write in writes:
             recorded = known.get(write.external_id)
-            if write.external_id in untrusted:  # an earlier run's write may land after this one: never recorded
+            if write.overtakable:  # an earlier run's write may land after this one: never recorded
                 write.payload_hash = None  # (and its entry, if any, is removed below)
             elif ledger.skips and recorded is not None and recorded == write.payload_hash:
                 self.services.summary.add(self.stream_name, "unchanged")
@@ -254,6 +257,13 @@ class NetSuiteSink(_BoundToRun):
             sending.append(write)
         ledger.invalidate(self.record_type, stale)
         return sending
+
+    def _mark_overtakable(self, writes: list[Write]) -> None:
+        """Mark the writes an earlier run's write NetSuite may still apply could overtake (overtake.py): neither the
+        ledger nor the merge may take their payload for what NetSuite holds."""
+        untrusted = self.services.earlier_writes.untrusted(self.record_type, writes)
+        for write in writes:
+            write.overtakable = write.external_id in untrusted
 
     def _still_refused(self, write: Write, refusal: tuple[str, str] | None) -> bool:
         """A payload NetSuite refused, unchanged since, with its dead letter still waiting, is not sent again (until

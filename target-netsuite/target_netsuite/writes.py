@@ -22,3 +22,4 @@ class Write:
     replace: list[str]
     exists: bool | None = None  # known to NetSuite before this write (set by the matcher; None: not looked up)
     payload_hash: str | None = None  # recorded in the write ledger once NetSuite accepts this upsert
+    overtakable: bool = False  # an earlier run's write of it NetSuite may still apply (overtake.py): never trusted

@@ -107,9 +107,10 @@ def test_an_account_wide_error_still_stops_the_run(admin: NetSuiteAdmin, config:
 def test_record_level_decisions_never_count(admin: NetSuiteAdmin, config: dict, tmp_path: Path) -> None:
     """Twelve new Accounts each matching two NetSuite customers by name (AMBIGUOUS_MATCH), in a row, with
     `max_identical_errors: 3`: dead letters for a decision, the run ends with its state."""
-    admin.create_records("customer", [{"companyName": f"Twin {i:02}", "subsidiary": {"id": "1"}}
+    phone = "415-867-53{:02}".format  # the phone corroborates the name match: two candidates agree on both
+    admin.create_records("customer", [{"companyName": f"Twin {i:02}", "phone": phone(i), "subsidiary": {"id": "1"}}
                                       for i in range(12) for _ in range(2)])
-    messages = [SCHEMA, *(customer(f"T{i:02}", name=f"Twin {i:02}") for i in range(12)), state(12)]
+    messages = [SCHEMA, *(customer(f"T{i:02}", name=f"Twin {i:02}", phone=phone(i)) for i in range(12)), state(12)]
     run = run_target({**config, "max_concurrency": 1, "max_identical_errors": 3}, messages, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.states[-1]["bookmarks"]["customer"]["position"] == 12
