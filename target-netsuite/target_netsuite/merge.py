@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from target_netsuite.client import FatalError, RecordError, json_default
+from target_netsuite.match_keys import owned_external_id
 from target_netsuite.references import suiteql_source
 
 if t.TYPE_CHECKING:
@@ -75,6 +76,9 @@ ADDRESSBOOK_TABLES = {"customer": "customeraddressbook", "contact": "contactaddr
                       "vendor": "vendoraddressbook", "employee": "employeeaddressbook",
                       "partner": "partneraddressbook"}
 OWNED_LABEL_SUFFIX = " (synced)"
+#: The row (in place of a field name) that says the matcher gave the record our external id: written before the
+#: adoption is sent, so a record adopted by a killed run never looks like one written before the merge existed.
+ADOPTED_MARK = "(adopted)"
 _READ_CHUNK = 200
 _SQL_CHUNK = 400
 _UNKNOWN_COLUMN = re.compile(r"Field '(\w+)' for record")
@@ -247,14 +251,29 @@ class MergeStore:
                 raise
             db.execute("COMMIT")
 
-    def mark_pending(self, record_type: str, rows: list[tuple[str, str, str | None]]) -> None:
-        """(external id, field, value about to be sent): committed before the write is sent."""
-        if rows:
+    def mark_pending(self, record_type: str, rows: list[tuple[str, str, str | None]],
+                     baselines: list[tuple[str, str, str | None]] | None = None) -> None:
+        """(external id, field, value about to be sent): committed before the write is sent; with the baselines
+        (external id, field, NetSuite's value) of records without merge history, recorded as the last write."""
+        if rows or baselines:
+            self._transaction([
+                (("INSERT INTO merged_fields (account, record_type, external_id, field, has_base, incoming, written) "
+                 "VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (account, record_type, external_id, field) DO UPDATE SET "
+                 "has_base = 1, incoming = excluded.incoming, written = excluded.written"),
+                 [(self.account, record_type, eid, name, value, value) for eid, name, value in baselines or []]),
+                (("INSERT INTO merged_fields (account, record_type, external_id, field, has_pending, pending) "
+                 "VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (account, record_type, external_id, field) DO UPDATE SET "
+                 "has_pending = 1, pending = excluded.pending"),
+                 [(self.account, record_type, eid, name, value) for eid, name, value in rows]),
+            ])
+
+    def mark_adopted(self, record_type: str, external_ids: list[str]) -> None:
+        """The matcher is about to give these records our external id (committed before the adoption is sent)."""
+        if external_ids:
             self._transaction([(
-                ("INSERT INTO merged_fields (account, record_type, external_id, field, has_pending, pending) "
-                "VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (account, record_type, external_id, field) DO UPDATE SET "
-                "has_pending = 1, pending = excluded.pending"),
-                [(self.account, record_type, eid, name, value) for eid, name, value in rows],
+                ("INSERT INTO merged_fields (account, record_type, external_id, field) VALUES (?, ?, ?, ?) "
+                 "ON CONFLICT (account, record_type, external_id, field) DO NOTHING"),
+                [(self.account, record_type, eid, ADOPTED_MARK) for eid in external_ids],
             )])
 
     def settle(self, record_type: str, merged: list[tuple[str, str, str | None, str | None]],
@@ -332,6 +351,7 @@ class Merger:
         self._plans: dict[tuple[str, str], _Plan] = {}
         self._unreadable: dict[str, set[str]] = {}
         self._warned_forbidden = False
+        self._warned_baseline: set[str] = set()
         self._lock = threading.Lock()
 
     # --- before sending ------------------------------------------------------------------------------------
@@ -343,8 +363,10 @@ class Merger:
         if not upserts:
             return writes
         merged = self.store.merged(record_type, [write.external_id for write in upserts])
+        without_history = {write.external_id for write in upserts if self._without_history(record_type, write, merged)}
         wanted = {write.external_id: cols for write in upserts
-                  if (cols := self._wanted(record_type, write, merged.get(write.external_id, {}))) is not None}
+                  if (cols := self._wanted(record_type, write, merged.get(write.external_id, {}),
+                                           baseline=write.external_id in without_history)) is not None}
         try:
             current = self._read(record_type, wanted)
             with_book = {write.external_id for write in upserts if isinstance(write.body.get(MERGED_SUBLIST), dict)}
@@ -353,19 +375,46 @@ class Merger:
         except _SuiteQLForbiddenError:
             return self._unmerged(record_type, writes)
         pending: list[tuple[str, str, str | None]] = []
+        baselines: list[tuple[str, str, str | None]] = []
         conflicts: list[dict[str, t.Any]] = []
         for write in upserts:
             eid = write.external_id
             exists = (eid in current) if eid in wanted else write.exists
-            plan = self._merge_fields(stream, record_type, write, merged.get(eid, {}), current.get(eid), exists,
-                                      conflicts)
-            self._merge_lines(record_type, write, lines.get(eid, []) if exists else None)
+            entries = merged.get(eid, {})
+            bootstrapped = eid in without_history and eid in current
+            if bootstrapped:
+                entries = self._baseline(stream, record_type, write, current[eid])
+                baselines += [(eid, name, entry.written) for name, entry in entries.items()]
+            plan = self._merge_fields(stream, record_type, write, entries, current.get(eid), exists, conflicts)
+            self._merge_lines(record_type, write, lines.get(eid, []) if exists else None,
+                              claim_unlabelled=bootstrapped)
             pending += [(eid, name, incoming) for name, incoming, _ in plan.merged if name in write.body]
             with self._lock:
                 self._plans[(record_type, eid)] = plan
         self.store.add_conflicts(conflicts)
-        self.store.mark_pending(record_type, pending)
+        self.store.mark_pending(record_type, pending, baselines)
         return writes
+
+    @staticmethod
+    def _without_history(record_type: str, write: Write, merged: dict[str, dict[str, Merged]]) -> bool:
+        """A record this pipeline may have written before the merge existed (or before `merged.sqlite3` was lost):
+        our external id, no merge history at all, not adopted in this run, and perhaps already in NetSuite."""
+        return (write.exists is not False and not write.adopted and write.external_id not in merged
+                and owned_external_id(record_type, write.external_id))
+
+    def _baseline(self, stream: str, record_type: str, write: Write, row: dict[str, t.Any]) -> dict[str, Merged]:
+        """NetSuite's current values as what the pipeline last wrote (the pre-merge pipeline sent every value on
+        every update), so that the source's values, clears included, are written as they were before."""
+        self.summary.add(stream, "netsuite_baselines")
+        if record_type not in self._warned_baseline:
+            with self._lock:
+                self._warned_baseline.add(record_type)
+            _LOGGER.warning("%s %s (and any other record of ours without merge history: written before the "
+                            "three-way merge existed, or %s was lost) takes NetSuite's current values as the last "
+                            "write: the source's values are written, clears included (counted netsuite_baselines)",
+                            record_type, write.external_id, MERGE_FILE)
+        return {name: Merged(has_base=True, incoming=value, written=value) for name in row["_read"]
+                if name in write.body for value in [comparable(name, row.get(name.lower()))]}
 
     def _unmerged(self, record_type: str, writes: list[Write]) -> list[Write]:
         """The role may not use SuiteQL: the writes as they came (sent whole, as before the merge existed), their
@@ -384,13 +433,17 @@ class Merger:
                     self._plans[(record_type, write.external_id)] = plan
         return writes
 
-    def _wanted(self, record_type: str, write: Write, merged: dict[str, Merged]) -> set[str] | None:
-        """The fields whose NetSuite value is needed (None: no read for this record)."""
+    def _wanted(self, record_type: str, write: Write, merged: dict[str, Merged], *, baseline: bool) -> set[str] | None:
+        """The fields whose NetSuite value is needed (None: no read for this record); every mergeable one for a
+        record without merge history (its baseline)."""
         if write.exists is False:
             return None
         unreadable = self._unreadable.get(record_type, set())
         columns: set[str] = set()
         leaves_out = False
+        if baseline:
+            columns = {name for name, value in write.body.items() if mergeable(value) and name not in unreadable}
+            leaves_out = True  # the read also tells whether the record exists
         for name, value in write.body.items():
             entry = merged.get(name)
             if not mergeable(value) or entry is None or not entry.known or name in unreadable:
@@ -456,8 +509,11 @@ class Merger:
         write.body = body
         return plan
 
-    def _merge_lines(self, record_type: str, write: Write, lines: list[dict[str, t.Any]] | None) -> None:
-        """Label our address lines; on an update, key them to NetSuite's line ids and keep NetSuite's own lines."""
+    def _merge_lines(self, record_type: str, write: Write, lines: list[dict[str, t.Any]] | None, *,
+                     claim_unlabelled: bool = False) -> None:
+        """Label our address lines; on an update, key them to NetSuite's line ids and keep NetSuite's own lines.
+        `claim_unlabelled` (a record without merge history): an unlabelled line holding the default billing /
+        shipping flag was written by the pre-merge pipeline, and is our billing / shipping line."""
         book = write.body.get(MERGED_SUBLIST)
         if record_type not in ADDRESSBOOK_TABLES or not isinstance(book, dict) or not isinstance(book.get("items"),
                                                                                                  list):
@@ -477,6 +533,8 @@ class Merger:
             if isinstance(line, dict) and line["label"] in by_label and "id" not in line:
                 line["id"] = by_label[line["label"]]
                 used.add(line["id"])
+        if claim_unlabelled:
+            used |= _claim_unlabelled(items, lines, used)
         stale = [line for line in lines if str(line.get("label", "")).endswith(OWNED_LABEL_SUFFIX)
                  and line.get("label") not in sent_labels]
         replace = [name for name in write.replace if name != MERGED_SUBLIST]
@@ -549,7 +607,7 @@ class Merger:
         ids = sorted(by_internal)
         for start in range(0, len(ids), _READ_CHUNK):
             chunk = ids[start : start + _READ_CHUNK]
-            query = (f"SELECT entity, internalid, label FROM {table} WHERE entity IN "
+            query = (f"SELECT entity, internalid, label, defaultbilling, defaultshipping FROM {table} WHERE entity IN "
                      f"({', '.join(repr(str(int(i))) for i in chunk)})")
             try:
                 rows = list(self._query(query))
@@ -581,6 +639,26 @@ class Merger:
                     resolved += [(write.external_id, name) for name in plan.resolved]
         if merged or resolved or forgotten:
             self.store.settle(record_type, merged, resolved, forgotten)
+
+
+def _claim_unlabelled(items: list[t.Any], lines: list[dict[str, t.Any]], used: set[str]) -> set[str]:
+    """Key each of our default billing / shipping lines not found by label to an unlabelled NetSuite line holding
+    its default flags (the same flags first, then one of them); the line ids claimed."""
+    flags = {str(line["internalid"]): (canonical(line.get("defaultbilling")) == "T",
+                                       canonical(line.get("defaultshipping")) == "T")
+             for line in lines if not line.get("label") and str(line["internalid"]) not in used}
+    claimed: set[str] = set()
+    for exact in (True, False):
+        for item in items:
+            if not isinstance(item, dict) or "id" in item:
+                continue
+            wants = (item.get("defaultBilling") is True, item.get("defaultShipping") is True)
+            found = next((line_id for line_id, held in flags.items() if line_id not in claimed and any(wants) and (
+                held == wants if exact else any(w and h for w, h in zip(wants, held, strict=True)))), None)
+            if found is not None:
+                item["id"] = found
+                claimed.add(found)
+    return claimed
 
 
 _OUTCOMES = {"salesforce_wins": "the source's value written", "netsuite_wins": "NetSuite's value kept",
