@@ -5,8 +5,8 @@ subrecords are sent as they come), with the *incoming* value S (Salesforce's, th
 for that field after the last write NetSuite accepted (the incoming value then, and the value NetSuite was left
 holding), and NetSuite's current value N:
 
-- never written (no entry: an adopted record, or one written before this store existed): S empty → the field is
-  left out (NetSuite keeps its value; counted `netsuite_values_kept`), else S is written;
+- never written (no entry for the field: an adopted record, or a field the mapping added since): S empty → the
+  field is left out (NetSuite keeps its value; counted `netsuite_values_kept`), else S is written;
 - S equals the incoming value last merged → the field is left out: Salesforce did not change it, so a person's
   edit in NetSuite stands even when another field of the record changed (no read needed);
 - otherwise N is read (batched SuiteQL, see below): N still what we left there, or already S → S is written (an
@@ -21,9 +21,30 @@ it *and* Salesforce changed it too: overwriting destroys the person's work, sile
 Salesforce change; keeping NetSuite's value (nothing is lost: Salesforce still holds its own) and listing it lets
 the administrator decide.
 
+Records without any merge history (the upgrade rule): a record the pipeline wrote before this store existed, or
+before `merged.sqlite3` was lost (a new host), has no entry at all. The pipeline before the merge owned every
+mapped field fully (it sent every value, nulls included, on every update, and replaced the address book with
+unlabelled lines), so NetSuite's current value of such a record is what the pipeline last wrote, or a person's
+later edit that its next update would have overwritten anyway. A record NetSuite holds under an external id this
+pipeline writes (`match_keys.owned_external_id`: a Salesforce Id of the mapped object), not adopted in this run
+(`Write.adopted`) nor by a killed run (the matcher's `(adopted)` mark, committed before the adoption is sent), and
+with no entry at all, therefore takes **NetSuite's current values as the last write** (its baseline: every
+mergeable field read, counted `netsuite_baselines`, one warning per record type and run): Salesforce's values are
+written as before the merge, clears included, and from then on the record is merged as usual. Its unlabelled
+address lines holding the default billing / shipping flags are ours: each of our billing / shipping lines not
+found by label takes such a line's id (the same flags first), so it is updated in place and labelled, never added
+beside it; lines a person labelled, and unlabelled lines no Salesforce address claims, are kept. The baseline is
+committed with the pending values, so a kill before the write leaves NetSuite's old value ours (the clear is sent
+again, not taken for a person's edit). A record keyed by hand with a Salesforce Id (not adopted by the matcher)
+is indistinguishable from one the old pipeline wrote and is treated the same way: let the matcher adopt it
+(`approved_internal_id` in the match report) to keep its NetSuite-only values. Records adopted in this run, and
+records with any history, are merged as above.
+
 Reading N: one SuiteQL query per up to 200 records of a wave, only for records NetSuite holds (the matcher's
 existence lookup; a record not known to exist is looked up in the same query), only the fields that need it, and
-no query at all when no field needs it. A column SuiteQL refuses is not merged (written as before) for the run.
+no query at all when no field needs it; a record without history is read in the same query (all its fields), so
+the upgrade costs its first update of each record nothing more, and a record with history nothing at all. A
+column SuiteQL refuses is not merged (written as before) for the run.
 
 Address books (entity records) are merged by line, never replaced: a line the pipeline writes carries a label
 (`Billing (synced)`, or the label the payload gives it), which identifies it durably in NetSuite itself; before an
@@ -35,11 +56,13 @@ id so that NetSuite keeps them (keyed-sublist replace).
 The invariant: **the merged values are never ahead of NetSuite.** Before a wave is sent, each field about to be
 written gets its value as *pending* (committed); only after NetSuite accepted the write do the pending values
 become the merged ones (`accepted`, one transaction, before the ledger records the payload; the file is
-`merged.sqlite3` beside the ledger's, kept in every `ledger` mode: the ledger is a cache, ownership is not). A kill
-between the write and that commit leaves the old values plus the pending one: the next run reads N and counts both
-as ours, so an applied-but-unrecorded write is neither a false conflict (N equals the pending value) nor a lost
-update (a Salesforce revert to the old value is still written, because a pending field is always read). Recording
-before the write instead would make a write that never happened look done: the next run would leave the field out.
+`merged.sqlite3` beside the ledger's, kept in every `ledger` mode: the ledger is a cache, ownership is not; lost,
+its records fall back to the upgrade rule above, and people's edits since the last write, and adopted records'
+NetSuite-only values where Salesforce has none, are overwritten at each record's next update). A kill between
+the write and that commit leaves the old values plus the pending one: the next run reads N and counts both as ours,
+so an applied-but-unrecorded write is neither a false conflict (N equals the pending value) nor a lost update (a
+Salesforce revert to the old value is still written, because a pending field is always read). Recording before
+the write instead would make a write that never happened look done: the next run would leave the field out.
 """
 
 from __future__ import annotations
