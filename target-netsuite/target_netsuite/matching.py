@@ -214,6 +214,7 @@ class Matcher:
         corroboration: dict[str, dict[str, list[str]]] | None = None,
         placeholders: list[str] | None = None,
         approvals_path: str | None = None,
+        before_adopting: Callable[[str, list[str]], None] | None = None,
     ) -> None:
         if mode not in MATCH_MODES:
             msg = f"match_mode must be one of {', '.join(MATCH_MODES)}, got {mode!r}"
@@ -223,6 +224,7 @@ class Matcher:
         self.summary = summary
         self.executor = executor
         self.mode = mode
+        self.before_adopting = before_adopting  # told (and done) before an adoption is sent: the merge's mark
         all_rules = {**DEFAULT_MATCH_RULES, **(rules or {})}
         for record_type, type_rules in all_rules.items():
             if not isinstance(type_rules, list) or not all(
@@ -312,6 +314,7 @@ class Matcher:
             if decision is not None and decision.outcome == "adopt" and write.external_id not in adopted:
                 continue  # the adoption failed and was dead-lettered
             write.exists = write.external_id in known or write.external_id in adopted
+            write.adopted = write.external_id in adopted
             if write.exists:
                 self._strip_create_only(stream, record_type, write)
             ready.append(write)
@@ -639,6 +642,8 @@ class Matcher:
     def _adopt(self, stream: str, record_type: str, writes: list[Write], adoptions: dict[str, str],
                dead_letter: DeadLetter) -> set[str]:
         """Give each chosen record our external id, concurrently; a refusal is that record's dead letter."""
+        if writes and self.before_adopting is not None:
+            self.before_adopting(record_type, [write.external_id for write in writes])
         futures = {write.external_id: self.executor.submit(self._adopt_one, record_type, write.external_id,
                                                            adoptions[write.external_id]) for write in writes}
         adopted: set[str] = set()

@@ -5,8 +5,8 @@ subrecords are sent as they come), with the *incoming* value S (Salesforce's, th
 for that field after the last write NetSuite accepted (the incoming value then, and the value NetSuite was left
 holding), and NetSuite's current value N:
 
-- never written (no entry: an adopted record, or one written before this store existed): S empty → the field is
-  left out (NetSuite keeps its value; counted `netsuite_values_kept`), else S is written;
+- never written (no entry for the field: an adopted record, or a field the mapping added since): S empty → the
+  field is left out (NetSuite keeps its value; counted `netsuite_values_kept`), else S is written;
 - S equals the incoming value last merged → the field is left out: Salesforce did not change it, so a person's
   edit in NetSuite stands even when another field of the record changed (no read needed);
 - otherwise N is read (batched SuiteQL, see below): N still what we left there, or already S → S is written (an
@@ -21,9 +21,30 @@ it *and* Salesforce changed it too: overwriting destroys the person's work, sile
 Salesforce change; keeping NetSuite's value (nothing is lost: Salesforce still holds its own) and listing it lets
 the administrator decide.
 
+Records without any merge history (the upgrade rule): a record the pipeline wrote before this store existed, or
+before `merged.sqlite3` was lost (a new host), has no entry at all. The pipeline before the merge owned every
+mapped field fully (it sent every value, nulls included, on every update, and replaced the address book with
+unlabelled lines), so NetSuite's current value of such a record is what the pipeline last wrote, or a person's
+later edit that its next update would have overwritten anyway. A record NetSuite holds under an external id this
+pipeline writes (`match_keys.owned_external_id`: a Salesforce Id of the mapped object), not adopted in this run
+(`Write.adopted`) nor by a killed run (the matcher's `(adopted)` mark, committed before the adoption is sent), and
+with no entry at all, therefore takes **NetSuite's current values as the last write** (its baseline: every
+mergeable field read, counted `netsuite_baselines`, one warning per record type and run): Salesforce's values are
+written as before the merge, clears included, and from then on the record is merged as usual. Its unlabelled
+address lines holding the default billing / shipping flags are ours: each of our billing / shipping lines not
+found by label takes such a line's id (the same flags first), so it is updated in place and labelled, never added
+beside it; lines a person labelled, and unlabelled lines no Salesforce address claims, are kept. The baseline is
+committed with the pending values, so a kill before the write leaves NetSuite's old value ours (the clear is sent
+again, not taken for a person's edit). A record keyed by hand with a Salesforce Id (not adopted by the matcher)
+is indistinguishable from one the old pipeline wrote and is treated the same way: let the matcher adopt it
+(`approved_internal_id` in the match report) to keep its NetSuite-only values. Records adopted in this run, and
+records with any history, are merged as above.
+
 Reading N: one SuiteQL query per up to 200 records of a wave, only for records NetSuite holds (the matcher's
 existence lookup; a record not known to exist is looked up in the same query), only the fields that need it, and
-no query at all when no field needs it. A column SuiteQL refuses is not merged (written as before) for the run.
+no query at all when no field needs it; a record without history is read in the same query (all its fields), so
+the upgrade costs its first update of each record nothing more, and a record with history nothing at all. A
+column SuiteQL refuses is not merged (written as before) for the run.
 
 Address books (entity records) are merged by line, never replaced: a line the pipeline writes carries a label
 (`Billing (synced)`, or the label the payload gives it), which identifies it durably in NetSuite itself; before an
@@ -35,11 +56,13 @@ id so that NetSuite keeps them (keyed-sublist replace).
 The invariant: **the merged values are never ahead of NetSuite.** Before a wave is sent, each field about to be
 written gets its value as *pending* (committed); only after NetSuite accepted the write do the pending values
 become the merged ones (`accepted`, one transaction, before the ledger records the payload; the file is
-`merged.sqlite3` beside the ledger's, kept in every `ledger` mode: the ledger is a cache, ownership is not). A kill
-between the write and that commit leaves the old values plus the pending one: the next run reads N and counts both
-as ours, so an applied-but-unrecorded write is neither a false conflict (N equals the pending value) nor a lost
-update (a Salesforce revert to the old value is still written, because a pending field is always read). Recording
-before the write instead would make a write that never happened look done: the next run would leave the field out.
+`merged.sqlite3` beside the ledger's, kept in every `ledger` mode: the ledger is a cache, ownership is not; lost,
+its records fall back to the upgrade rule above, and people's edits since the last write, and adopted records'
+NetSuite-only values where Salesforce has none, are overwritten at each record's next update). A kill between
+the write and that commit leaves the old values plus the pending one: the next run reads N and counts both as ours,
+so an applied-but-unrecorded write is neither a false conflict (N equals the pending value) nor a lost update (a
+Salesforce revert to the old value is still written, because a pending field is always read). Recording before
+the write instead would make a write that never happened look done: the next run would leave the field out.
 """
 
 from __future__ import annotations
@@ -56,6 +79,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from target_netsuite.client import FatalError, RecordError, json_default
+from target_netsuite.match_keys import owned_external_id
 from target_netsuite.references import suiteql_source
 
 if t.TYPE_CHECKING:
@@ -75,6 +99,9 @@ ADDRESSBOOK_TABLES = {"customer": "customeraddressbook", "contact": "contactaddr
                       "vendor": "vendoraddressbook", "employee": "employeeaddressbook",
                       "partner": "partneraddressbook"}
 OWNED_LABEL_SUFFIX = " (synced)"
+#: The row (in place of a field name) that says the matcher gave the record our external id: written before the
+#: adoption is sent, so a record adopted by a killed run never looks like one written before the merge existed.
+ADOPTED_MARK = "(adopted)"
 _READ_CHUNK = 200
 _SQL_CHUNK = 400
 _UNKNOWN_COLUMN = re.compile(r"Field '(\w+)' for record")
@@ -266,15 +293,22 @@ class MergeStore:
                 raise
             db.execute("COMMIT")
 
-    def mark_pending(self, record_type: str, rows: list[tuple[str, str, str | None]]) -> None:
+    def mark_pending(self, record_type: str, rows: list[tuple[str, str, str | None]],
+                     baselines: list[tuple[str, str, str | None]] | None = None) -> None:
         """(external id, field, value about to be sent), added to the field's pending values (a killed run's
-        pending value stays: its write may still land): committed before the write is sent."""
-        if not rows:
+        pending value stays: its write may still land): committed before the write is sent; with the baselines
+        (external id, field, NetSuite's value) of records without merge history, recorded as the last write."""
+        if not rows and not baselines:
             return
         with self._lock:
             db = self._db()
             db.execute("BEGIN IMMEDIATE")
             try:
+                db.executemany(
+                    "INSERT INTO merged_fields (account, record_type, external_id, field, has_base, incoming, written) "
+                    "VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (account, record_type, external_id, field) DO UPDATE "
+                    "SET has_base = 1, incoming = excluded.incoming, written = excluded.written",
+                    [(self.account, record_type, eid, name, value, value) for eid, name, value in baselines or []])
                 for eid, name, value in rows:
                     found = db.execute(
                         "SELECT pending FROM merged_fields WHERE account = ? AND record_type = ? AND external_id = ? "
@@ -289,6 +323,15 @@ class MergeStore:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+
+    def mark_adopted(self, record_type: str, external_ids: list[str]) -> None:
+        """The matcher is about to give these records our external id (committed before the adoption is sent)."""
+        if external_ids:
+            self._transaction([(
+                ("INSERT INTO merged_fields (account, record_type, external_id, field) VALUES (?, ?, ?, ?) "
+                 "ON CONFLICT (account, record_type, external_id, field) DO NOTHING"),
+                [(self.account, record_type, eid, ADOPTED_MARK) for eid in external_ids],
+            )])
 
     def settle(self, record_type: str, merged: list[tuple[str, str, str | None, str | None]],
                resolved: list[tuple[str, str]], forgotten: list[str],
@@ -371,6 +414,7 @@ class Merger:
         self._plans: dict[tuple[str, str], _Plan] = {}
         self._unreadable: dict[str, set[str]] = {}
         self._warned_forbidden = False
+        self._warned_baseline: set[str] = set()
         self._lock = threading.Lock()
 
     # --- before sending ------------------------------------------------------------------------------------
@@ -382,8 +426,10 @@ class Merger:
         if not upserts:
             return writes
         merged = self.store.merged(record_type, [write.external_id for write in upserts])
+        without_history = {write.external_id for write in upserts if self._without_history(record_type, write, merged)}
         wanted = {write.external_id: cols for write in upserts
-                  if (cols := self._wanted(record_type, write, merged.get(write.external_id, {}))) is not None}
+                  if (cols := self._wanted(record_type, write, merged.get(write.external_id, {}),
+                                           baseline=write.external_id in without_history)) is not None}
         try:
             current = self._read(record_type, wanted)
             with_book = {write.external_id for write in upserts if isinstance(write.body.get(MERGED_SUBLIST), dict)}
@@ -392,19 +438,46 @@ class Merger:
         except _SuiteQLForbiddenError:
             return self._unmerged(record_type, writes)
         pending: list[tuple[str, str, str | None]] = []
+        baselines: list[tuple[str, str, str | None]] = []
         conflicts: list[dict[str, t.Any]] = []
         for write in upserts:
             eid = write.external_id
             exists = (eid in current) if eid in wanted else write.exists
-            plan = self._merge_fields(stream, record_type, write, merged.get(eid, {}), current.get(eid), exists,
-                                      conflicts)
-            self._merge_lines(record_type, write, lines.get(eid, []) if exists else None)
+            entries = merged.get(eid, {})
+            bootstrapped = eid in without_history and eid in current
+            if bootstrapped:
+                entries = self._baseline(stream, record_type, write, current[eid])
+                baselines += [(eid, name, entry.written) for name, entry in entries.items()]
+            plan = self._merge_fields(stream, record_type, write, entries, current.get(eid), exists, conflicts)
+            self._merge_lines(record_type, write, lines.get(eid, []) if exists else None,
+                              claim_unlabelled=bootstrapped)
             pending += [(eid, name, incoming) for name, incoming, _ in plan.merged if name in write.body]
             with self._lock:
                 self._plans[(record_type, eid)] = plan
         self.store.add_conflicts(conflicts)
-        self.store.mark_pending(record_type, pending)
+        self.store.mark_pending(record_type, pending, baselines)
         return writes
+
+    @staticmethod
+    def _without_history(record_type: str, write: Write, merged: dict[str, dict[str, Merged]]) -> bool:
+        """A record this pipeline may have written before the merge existed (or before `merged.sqlite3` was lost):
+        our external id, no merge history at all, not adopted in this run, and perhaps already in NetSuite."""
+        return (write.exists is not False and not write.adopted and write.external_id not in merged
+                and owned_external_id(record_type, write.external_id))
+
+    def _baseline(self, stream: str, record_type: str, write: Write, row: dict[str, t.Any]) -> dict[str, Merged]:
+        """NetSuite's current values as what the pipeline last wrote (the pre-merge pipeline sent every value on
+        every update), so that the source's values, clears included, are written as they were before."""
+        self.summary.add(stream, "netsuite_baselines")
+        if record_type not in self._warned_baseline:
+            with self._lock:
+                self._warned_baseline.add(record_type)
+            _LOGGER.warning("%s %s (and any other record of ours without merge history: written before the "
+                            "three-way merge existed, or %s was lost) takes NetSuite's current values as the last "
+                            "write: the source's values are written, clears included (counted netsuite_baselines)",
+                            record_type, write.external_id, MERGE_FILE)
+        return {name: Merged(has_base=True, incoming=value, written=value) for name in row["_read"]
+                if name in write.body for value in [comparable(name, row.get(name.lower()))]}
 
     def _unmerged(self, record_type: str, writes: list[Write]) -> list[Write]:
         """The role may not use SuiteQL: the writes as they came (sent whole, as before the merge existed), their
@@ -423,13 +496,17 @@ class Merger:
                     self._plans[(record_type, write.external_id)] = plan
         return writes
 
-    def _wanted(self, record_type: str, write: Write, merged: dict[str, Merged]) -> set[str] | None:
-        """The fields whose NetSuite value is needed (None: no read for this record)."""
+    def _wanted(self, record_type: str, write: Write, merged: dict[str, Merged], *, baseline: bool) -> set[str] | None:
+        """The fields whose NetSuite value is needed (None: no read for this record); every mergeable one for a
+        record without merge history (its baseline)."""
         if write.exists is False:
             return None
         unreadable = self._unreadable.get(record_type, set())
         columns: set[str] = set()
         leaves_out = False
+        if baseline:
+            columns = {name for name, value in write.body.items() if mergeable(value) and name not in unreadable}
+            leaves_out = True  # the read also tells whether the record exists
         for name, value in write.body.items():
             entry = merged.get(name)
             if not mergeable(value) or entry is None or not entry.known or name in unreadable:
@@ -495,8 +572,11 @@ class Merger:
         write.body = body
         return plan
 
-    def _merge_lines(self, record_type: str, write: Write, lines: list[dict[str, t.Any]] | None) -> None:
-        """Label our address lines; on an update, key them to NetSuite's line ids and keep NetSuite's own lines."""
+    def _merge_lines(self, record_type: str, write: Write, lines: list[dict[str, t.Any]] | None, *,
+                     claim_unlabelled: bool = False) -> None:
+        """Label our address lines; on an update, key them to NetSuite's line ids and keep NetSuite's own lines.
+        `claim_unlabelled` (a record without merge history): an unlabelled line holding the default billing /
+        shipping flag was written by the pre-merge pipeline, and is our billing / shipping line."""
         book = write.body.get(MERGED_SUBLIST)
         if record_type not in ADDRESSBOOK_TABLES or not isinstance(book, dict) or not isinstance(book.get("items"),
                                                                                                  list):
@@ -516,6 +596,8 @@ class Merger:
             if isinstance(line, dict) and line["label"] in by_label and "id" not in line:
                 line["id"] = by_label[line["label"]]
                 used.add(line["id"])
+        if claim_unlabelled:
+            used |= _claim_unlabelled(items, lines, used)
         stale = [line for line in lines if str(line.get("label", "")).endswith(OWNED_LABEL_SUFFIX)
                  and line.get("label") not in sent_labels]
         replace = [name for name in write.replace if name != MERGED_SUBLIST]
@@ -588,7 +670,7 @@ class Merger:
         ids = sorted(by_internal)
         for start in range(0, len(ids), _READ_CHUNK):
             chunk = ids[start : start + _READ_CHUNK]
-            query = (f"SELECT entity, internalid, label FROM {table} WHERE entity IN "
+            query = (f"SELECT entity, internalid, label, defaultbilling, defaultshipping FROM {table} WHERE entity IN "
                      f"({', '.join(repr(str(int(i))) for i in chunk)})")
             try:
                 rows = list(self._query(query))
@@ -621,6 +703,26 @@ class Merger:
         if merged or resolved or forgotten:
             overtakable = frozenset(write.external_id for write in writes if write.overtakable)
             self.store.settle(record_type, merged, resolved, forgotten, overtakable)
+
+
+def _claim_unlabelled(items: list[t.Any], lines: list[dict[str, t.Any]], used: set[str]) -> set[str]:
+    """Key each of our default billing / shipping lines not found by label to an unlabelled NetSuite line holding
+    its default flags (the same flags first, then one of them); the line ids claimed."""
+    flags = {str(line["internalid"]): (canonical(line.get("defaultbilling")) == "T",
+                                       canonical(line.get("defaultshipping")) == "T")
+             for line in lines if not line.get("label") and str(line["internalid"]) not in used}
+    claimed: set[str] = set()
+    for exact in (True, False):
+        for item in items:
+            if not isinstance(item, dict) or "id" in item:
+                continue
+            wants = (item.get("defaultBilling") is True, item.get("defaultShipping") is True)
+            found = next((line_id for line_id, held in flags.items() if line_id not in claimed and any(wants) and (
+                held == wants if exact else any(w and h for w, h in zip(wants, held, strict=True)))), None)
+            if found is not None:
+                item["id"] = found
+                claimed.add(found)
+    return claimed
 
 
 _OUTCOMES = {"salesforce_wins": "the source's value written", "netsuite_wins": "NetSuite's value kept",

@@ -254,6 +254,7 @@ class RunServices:
         )
         summary = RunSummary(logger=logger, progress_interval=settings.progress_interval_seconds)
         executor = ThreadPoolExecutor(max_workers=client.limiter.ceiling, thread_name_prefix="netsuite")
+        merge_store = MergeStore(ledger_file.with_name(MERGE_FILE), account_key(client.base_url, settings.account_id))
         matcher = Matcher(
             client=client,
             resolver=resolver,
@@ -265,6 +266,7 @@ class RunServices:
             corroboration=settings.match_corroboration,
             placeholders=settings.match_placeholders,
             approvals_path=settings.match_approvals_path,
+            before_adopting=merge_store.mark_adopted,
         )
         reconciler = Reconciler(
             client=client,
@@ -292,8 +294,7 @@ class RunServices:
             ledger=ledger,
             fixed_ids=FixedIdCheck(client),
             merger=Merger(
-                client=client, summary=summary, run_id=run_id,
-                store=MergeStore(ledger_file.with_name(MERGE_FILE), account_key(client.base_url, settings.account_id)),
+                client=client, summary=summary, run_id=run_id, store=merge_store,
                 policies=ConflictPolicies(settings.conflict_policy),
             ),
             batches=BatchWriter(

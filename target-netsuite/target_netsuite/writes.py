@@ -21,5 +21,6 @@ class Write:
     refs: list[tuple[str, Ref]]
     replace: list[str]
     exists: bool | None = None  # known to NetSuite before this write (set by the matcher; None: not looked up)
+    adopted: bool = False  # given our external id by the matcher in this run (the merge keeps NetSuite-only values)
     payload_hash: str | None = None  # recorded in the write ledger once NetSuite accepts this upsert
     overtakable: bool = False  # an earlier run's write of it NetSuite may still apply (overtake.py): never trusted

@@ -1,6 +1,6 @@
 """Issue 24 items 4 and 5 through real `meltano run`: the three-way merge (target_netsuite/merge.py).
 
-A customer NetSuite already holds (entered by hand, carrying the Account's Id) keeps its NetSuite-only phone, url,
+A customer NetSuite already holds (entered by hand, adopted by name and city) keeps its NetSuite-only phone, url,
 addresses and labels; hand edits of owned fields are decided by `conflict_policy` (one field per policy), counted
 in the run summary and listed by `pipeline-ops conflicts`; a Salesforce phone change never rewrites a url a person
 edited (the url case)."""
@@ -42,16 +42,17 @@ def test_netsuite_data_kept_hand_edits_by_policy_and_the_url_case(
 ) -> None:
     project = meltano_project
     project.env.update({**ONLY_ACCOUNTS, "TARGET_NETSUITE_CONFLICT_POLICY": json.dumps(POLICIES)})
-    adopted, edited, url_case, _ = sorted(a["Id"] for a in salesforce.records("Account"))
+    names = {a["Id"]: a["Name"] for a in salesforce.records("Account")}
+    adopted, edited, url_case, _ = sorted(names)
     salesforce.patch(f"records/Account/{adopted}", {
         **NO_ADDRESS, "Phone": None, "Website": None,
         "ShippingStreet": "9 Dock Rd", "ShippingCity": "Reno", "ShippingCountry": "United States"})
     netsuite.post("records/customer", {"records": [{
-        "externalId": adopted, "companyName": "Held By NetSuite", "subsidiary": {"id": "1"},
+        "companyName": names[adopted], "subsidiary": {"id": "1"},  # no external id: the matcher adopts it
         "phone": "+1 415 555 0100", "url": "https://netsuite-only.example",
         "addressbook": {"items": [
             {"label": "HQ", "defaultBilling": True, "addressbookaddress": {"addr1": "1 Main St", "city": "Austin"}},
-            {"label": "Warehouse", "addressbookaddress": {"addr1": "5 Depot Ave", "city": "Waco"}}]},
+            {"label": "Warehouse", "addressbookaddress": {"addr1": "5 Depot Ave", "city": "Reno"}}]},
     }]})
     for account_id in (edited, url_case):
         salesforce.patch(f"records/Account/{account_id}", {
@@ -63,7 +64,7 @@ def test_netsuite_data_kept_hand_edits_by_policy_and_the_url_case(
     lines = _lines(customer)
     assert set(lines) == {"HQ", "Warehouse", "Shipping (synced)"}, lines
     assert lines["HQ"]["defaultBilling"] is True and lines["HQ"]["addressbookaddress"]["city"] == "Austin"
-    assert lines["Warehouse"]["addressbookaddress"]["city"] == "Waco"
+    assert lines["Warehouse"]["addressbookaddress"]["city"] == "Reno"
     assert lines["Shipping (synced)"]["addressbookaddress"]["city"] == "Reno"
 
     # People edit owned fields in NetSuite; Salesforce changes some of them too.
