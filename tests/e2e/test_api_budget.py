@@ -36,6 +36,7 @@ def _prod(project: MeltanoProject, tmp: Path) -> None:
         "TARGET_NETSUITE_TOKEN_SECRET": "sandbox-token-secret",
         "NETSUITE_MAPPER_SUBSIDIARY_ID": "1",
         "NETSUITE_MAPPER_CURRENCY_ID": "1",
+        "NETSUITE_MAPPER_SERVICE_ITEM_ID": "499",
     })
 
 

@@ -63,6 +63,7 @@ def test_a_separate_project_runs_the_pipeline_from_the_definitions_alone(
         "TAP_SALESFORCE_CUSTOM_START_DATE": "2000-01-01",
         "NETSUITE_MAPPER_SUBSIDIARY_ID": "1",
         "NETSUITE_MAPPER_CURRENCY_ID": "1",
+        "NETSUITE_MAPPER_SERVICE_ITEM_ID": "499",
         "TARGET_NETSUITE_ACCOUNT_ID": "1234567_SB1",
         "TARGET_NETSUITE_BASE_URL": netsuite_url,
         "TARGET_NETSUITE_CONSUMER_KEY": "sandbox-consumer-key",
