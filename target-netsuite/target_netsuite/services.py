@@ -37,6 +37,7 @@ from target_netsuite.dead_letters import DeadLetterStore, RunSummary
 from target_netsuite.fixed_ids import FixedIdCheck
 from target_netsuite.ledger import LEDGER_FILE, WriteLedger, account_key
 from target_netsuite.matching import Matcher
+from target_netsuite.order_lifecycle import OrderLifecycle
 from target_netsuite.parking import ParkedRecords
 from target_netsuite.reconcile import Reconciler
 from target_netsuite.references import ReferenceResolver
@@ -104,6 +105,7 @@ class TargetSettings:
     ledger: str
     ledger_path: str | None
     write_mode: str
+    order_locked_fields: list[str]
 
     @classmethod
     def from_config(cls, config: Mapping[str, t.Any], schema: Mapping[str, t.Any]) -> TargetSettings:
@@ -117,6 +119,7 @@ class TargetSettings:
             values[item.name] = number(value) if number and value is not None else value
         values["ignored_streams"] = list(values["ignored_streams"] or [])
         values["record_types"] = dict(values["record_types"] or {})
+        values["order_locked_fields"] = list(values["order_locked_fields"] or [])
         return cls(**values)
 
     @property
@@ -230,6 +233,7 @@ class RunServices:
     ledger: WriteLedger | None  # `ledger: off`: None
     batches: BatchWriter  # `write_mode`: one request per record, async batches, or both
     fixed_ids: FixedIdCheck  # constant ids of the mapping (subsidiary, currency, ...) exist before any write
+    order_lifecycle: OrderLifecycle | None  # fulfilled/billed/closed orders are never rewritten; None: no writes
 
     @classmethod
     def build(cls, settings: TargetSettings, *, run_id: str, logger: logging.Logger) -> RunServices:
@@ -276,6 +280,8 @@ class RunServices:
             sinks=OpenSinks(),
             ledger=ledger,
             fixed_ids=FixedIdCheck(client),
+            order_lifecycle=None if settings.writes_nothing else OrderLifecycle(
+                client, summary, settings.order_locked_fields),
             batches=BatchWriter(
                 client=client, resolver=resolver, executor=executor, mode=settings.write_mode,
                 workers=client.limiter.ceiling,

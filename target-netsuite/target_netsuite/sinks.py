@@ -31,6 +31,7 @@ from typing_extensions import override
 from target_netsuite.client import FatalError, RecordError, is_record_type, json_default
 from target_netsuite.dead_letters import MAPPING_ERROR
 from target_netsuite.ledger import payload_hash
+from target_netsuite.order_lifecycle import screen_orders
 from target_netsuite.parking import MIN_ATTEMPTS, ParkedRecord
 from target_netsuite.references import Ref, find_references, substitute
 from target_netsuite.totals import AMOUNT_MISMATCH, total_mismatch
@@ -200,7 +201,8 @@ class NetSuiteSink(_BoundToRun):
         if self.services.dry_run:
             self._dry_run(writes)
             return
-        writes = self._skip_unchanged(writes)
+        writes = screen_orders(self.services.order_lifecycle, self.stream_name, self.record_type, writes,
+                               self._skip_unchanged, self._dead_letter)
         if not writes:
             return
         self._write_parents_first(writes)
