@@ -11,6 +11,8 @@ An Opportunity that is no longer won arrives with the control key `_sdc_on_unwin
   counted `closed`; an order whose lines are all closed already counts `unchanged`; a locked order is an
   `ORDER_LOCKED` conflict; an order NetSuite does not hold counts `not_won` and nothing is sent.
 - `report`: never written; an order NetSuite holds becomes an `ORDER_UNWON` dead letter for a person to decide.
+- `ignore`: nothing is read or written (counted `not_won`).
+Opportunities never won take the same path: NetSuite holds no order for them, so they count `not_won`.
 
 Invariant: the decision depends only on the record and on NetSuite's state read just before the write, never on
 the ledger or on an earlier run, so a rerun after a kill or a replay of the same change decides the same way. A
@@ -34,7 +36,7 @@ if t.TYPE_CHECKING:
 
 ORDER_TYPE = "salesOrder"
 UNWIN_KEY = "_sdc_on_unwin"
-UNWIN_POLICIES = ("close", "report")
+UNWIN_POLICIES = ("close", "report", "ignore")
 ORDER_LOCKED = "ORDER_LOCKED"
 ORDER_UNWON = "ORDER_UNWON"
 STATUS_QUERY_SIZE = 200
@@ -83,11 +85,11 @@ class OrderLifecycle:
         unwon = [w for w in writes if w.action == "upsert" and w.record.get(UNWIN_KEY)]
         if not unwon:
             return writes
-        statuses = self.statuses([w.external_id for w in unwon])
+        statuses = self.statuses([w.external_id for w in unwon if w.record[UNWIN_KEY] != "ignore"])
         for write in unwon:
             policy = write.record[UNWIN_KEY]
             status = statuses.get(write.external_id)
-            if status is None:
+            if status is None and policy in UNWIN_POLICIES:
                 self.summary.add(stream, "not_won")
             elif policy not in UNWIN_POLICIES:
                 dead_letter(write.record, "INVALID_POLICY", f"{UNWIN_KEY} must be one of {UNWIN_POLICIES}, "
