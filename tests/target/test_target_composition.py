@@ -24,7 +24,7 @@ LAYERS = [
     {"client"},
     {"references", "dead_letters", "parking", "ledger", "fixed_ids", "totals"},
     {"writes", "reconcile"},
-    {"matching", "batches"},
+    {"matching", "batches", "order_lifecycle"},
     {"services"},
     {"sinks"},
     {"target"},
