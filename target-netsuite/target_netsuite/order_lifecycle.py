@@ -17,7 +17,9 @@ Opportunities never won take the same path: NetSuite holds no order for them, so
 Invariant: the decision depends only on the record and on NetSuite's state read just before the write, never on
 the ledger or on an earlier run, so a rerun after a kill or a replay of the same change decides the same way. A
 refused write never reaches the ledger (so a replay is checked again, not skipped as unchanged), and un-win
-records are screened before the ledger's skip step (their body may equal the payload written while won).
+records are screened before the ledger's skip step (their body may equal the payload written while won), and the
+ledger entry of every un-won order NetSuite holds is dropped, so a re-won opportunity whose payload equals the one
+written before is checked against the (now closed) order and reported, never skipped as unchanged.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ if t.TYPE_CHECKING:
 
     from target_netsuite.client import NetSuiteClient
     from target_netsuite.dead_letters import RunSummary
+    from target_netsuite.ledger import WriteLedger
     from target_netsuite.writes import Write
 
 ORDER_TYPE = "salesOrder"
@@ -60,9 +63,11 @@ def describe(status: str) -> str:
 class OrderLifecycle:
     """Screens one sink's sales order writes against the orders' status in NetSuite."""
 
-    def __init__(self, client: NetSuiteClient, summary: RunSummary, locked_fields: t.Iterable[str]) -> None:
+    def __init__(self, client: NetSuiteClient, summary: RunSummary, ledger: WriteLedger | None,
+                 locked_fields: t.Iterable[str]) -> None:
         self.client = client
         self.summary = summary
+        self.ledger = ledger
         self.locked_fields = frozenset(locked_fields)
 
     def statuses(self, external_ids: list[str]) -> dict[str, str]:
@@ -86,6 +91,10 @@ class OrderLifecycle:
         if not unwon:
             return writes
         statuses = self.statuses([w.external_id for w in unwon if w.record[UNWIN_KEY] != "ignore"])
+        if self.ledger is not None and statuses:
+            # the order may be closed below (or by a person): a later re-win must be checked, not skipped as the
+            # payload NetSuite accepted while the opportunity was won
+            self.ledger.invalidate(ORDER_TYPE, sorted(statuses))
         for write in unwon:
             policy = write.record[UNWIN_KEY]
             status = statuses.get(write.external_id)

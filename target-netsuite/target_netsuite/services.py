@@ -281,7 +281,7 @@ class RunServices:
             ledger=ledger,
             fixed_ids=FixedIdCheck(client),
             order_lifecycle=None if settings.writes_nothing else OrderLifecycle(
-                client, summary, settings.order_locked_fields),
+                client, summary, ledger, settings.order_locked_fields),
             batches=BatchWriter(
                 client=client, resolver=resolver, executor=executor, mode=settings.write_mode,
                 workers=client.limiter.ceiling,

@@ -84,3 +84,8 @@ def test_unwon_closes_an_untouched_order_and_reports_a_billed_one(
         assert ("006V", "ORDER_LOCKED") in codes and "006U" not in {e for e, _ in codes}
     assert "006NEVER" not in admin.by_external_id("salesOrder")
 
+    # won again with the very payload NetSuite accepted before: not skipped as unchanged, the closed order is reported
+    _run(config, tmp_path, _order(customer_id, "006U", 3, "untouched"))
+    letters = [d for d in dead_letters(config) if d["externalId"] == "006U"]
+    assert letters and letters[-1]["code"] == "ORDER_LOCKED" and "SalesOrd:H" in letters[-1]["detail"]
+
