@@ -10,7 +10,6 @@ import subprocess
 
 import pytest
 from e2e_harness import ROOT, MeltanoProject, SandboxAdmin, run_summaries
-
 from sandbox.client import NetSuiteClient
 
 pytestmark = pytest.mark.e2e
