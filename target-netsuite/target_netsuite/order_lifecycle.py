@@ -98,11 +98,11 @@ class OrderLifecycle:
         for write in unwon:
             policy = write.record[UNWIN_KEY]
             status = statuses.get(write.external_id)
-            if status is None and policy in UNWIN_POLICIES:
-                self.summary.add(stream, "not_won")
-            elif policy not in UNWIN_POLICIES:
+            if policy not in UNWIN_POLICIES:
                 dead_letter(write.record, "INVALID_POLICY", f"{UNWIN_KEY} must be one of {UNWIN_POLICIES}, "
                             f"got {policy!r}")
+            elif status is None:
+                self.summary.add(stream, "not_won")
             elif status == "H":
                 self.summary.add(stream, "unchanged")
             elif status not in WRITABLE:
