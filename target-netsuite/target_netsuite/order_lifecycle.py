@@ -1,7 +1,8 @@
 """The order lifecycle: the target never rewrites a sales order NetSuite has fulfilled, billed or closed, even in part.
 
 Before a batch of `salesOrder` upserts is sent, one SuiteQL query per `STATUS_QUERY_SIZE` orders reads the
-`transaction.status` of those NetSuite already holds (by externalId). Only `A` (pending approval) and `B` (pending
+`transaction.status` of those NetSuite already holds (by externalId); if SuiteQL refuses, the run stops before
+writing any of them (fail closed). Only `A` (pending approval) and `B` (pending
 fulfillment: nothing fulfilled, billed or closed) may be rewritten; for any other status the write is not sent and
 becomes an `ORDER_LOCKED` dead letter naming the status (counted `conflict` in the run summary). Fields listed in
 `order_locked_fields` (e.g. `memo`) are still updated on a locked order, alone, in a request of their own.
@@ -27,7 +28,7 @@ from __future__ import annotations
 import typing as t
 from urllib.parse import quote
 
-from target_netsuite.client import RECORD_PATH, RecordError, error_details, json_body
+from target_netsuite.client import RECORD_PATH, FatalError, RecordError, error_details, json_body
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable
@@ -78,7 +79,13 @@ class OrderLifecycle:
             quoted = ", ".join("'" + value.replace("'", "''") + "'" for value in chunk)
             query = ("SELECT id, externalid, status FROM transaction "
                      f"WHERE type = 'SalesOrd' AND externalid IN ({quoted})")
-            for row in self.client.suiteql(query, limit=1000).get("items", []):
+            try:
+                rows = self.client.suiteql(query, limit=1000).get("items", [])
+            except RecordError as exc:
+                msg = (f"cannot read the status of sales orders (SuiteQL answered {exc.status} {exc.code}), so an "
+                       "order NetSuite fulfilled or billed could be rewritten: stopped without advancing state")
+                raise FatalError(msg) from None
+            for row in rows:
                 if row.get("externalid") is not None:
                     found[str(row["externalid"])] = _status_code(str(row.get("status") or "B"))
         return found

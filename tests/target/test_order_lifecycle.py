@@ -89,3 +89,13 @@ def test_unwon_closes_an_untouched_order_and_reports_a_billed_one(
     letters = [d for d in dead_letters(config) if d["externalId"] == "006U"]
     assert letters and letters[-1]["code"] == "ORDER_LOCKED" and "SalesOrd:H" in letters[-1]["detail"]
 
+
+
+def test_unreadable_status_stops_the_run_before_writing(admin, customer_id: str, config: dict, tmp_path: Path) -> None:
+    """Fail closed: a role that may not use SuiteQL cannot tell a billed order, so no order is written."""
+    admin.knobs(suiteql_forbidden=True)
+    run = run_target(config, [ORDER_SCHEMA, {"type": "RECORD", "stream": "salesOrder",
+                                             "record": _order(customer_id, "006F", 1, "x")}], tmp_path)
+    assert run.returncode != 0 and not run.states
+    assert "cannot read the status of sales orders" in run.stderr and "Traceback" not in run.stderr
+    assert "006F" not in admin.by_external_id("salesOrder")
