@@ -179,6 +179,12 @@ class NetSuiteClient(SandboxClient):
     def delete_record(self, record_type: str, key: str) -> Any:
         return self.delete(f"records/{record_type}/{quote(key, safe=':')}")
 
+    def order_transition(self, key: str, action: str, lines: dict[str, float] | None = None) -> dict[str, Any]:
+        """Apply `approve`, `fulfil`, `bill` or `close` to a sales order (`key`: internal id or `eid:<externalId>`)
+        as a person in NetSuite would; `lines` limits it to those line numbers (and quantities)."""
+        body = {} if lines is None else {"lines": lines}
+        return dict(self.post(f"salesorder/{quote(key, safe=':')}/{action}", body))
+
     def accounts(self) -> list[dict[str, Any]]:
         return list(self.get("accounts")["accounts"])
 

@@ -40,6 +40,7 @@ from target_netsuite.ledger import LEDGER_FILE, WriteLedger, account_key
 from target_netsuite.matching import Matcher
 from target_netsuite.merge import MERGE_FILE, ConflictPolicies, Merger, MergeStore
 from target_netsuite.overtake import EarlierWrites
+from target_netsuite.order_lifecycle import OrderLifecycle
 from target_netsuite.parking import ParkedRecords
 from target_netsuite.reconcile import Reconciler
 from target_netsuite.references import ReferenceResolver
@@ -111,6 +112,7 @@ class TargetSettings:
     ledger: str
     ledger_path: str | None
     write_mode: str
+    order_locked_fields: list[str]
 
     @classmethod
     def from_config(cls, config: Mapping[str, t.Any], schema: Mapping[str, t.Any]) -> TargetSettings:
@@ -124,6 +126,7 @@ class TargetSettings:
             values[item.name] = number(value) if number and value is not None else value
         values["ignored_streams"] = list(values["ignored_streams"] or [])
         values["record_types"] = dict(values["record_types"] or {})
+        values["order_locked_fields"] = list(values["order_locked_fields"] or [])
         return cls(**values)
 
     @property
@@ -239,6 +242,7 @@ class RunServices:
     fixed_ids: FixedIdCheck  # constant ids of the mapping (subsidiary, currency, ...) exist before any write
     earlier_writes: EarlierWrites  # other runs' writes NetSuite may still apply (overtake.py)
     merger: Merger  # the three-way merge of updates (merge.py), its values beside the ledger
+    order_lifecycle: OrderLifecycle | None  # fulfilled/billed/closed orders are never rewritten; None: no writes
 
     @classmethod
     def build(cls, settings: TargetSettings, *, run_id: str, logger: logging.Logger) -> RunServices:
@@ -297,6 +301,8 @@ class RunServices:
                 client=client, summary=summary, run_id=run_id, store=merge_store,
                 policies=ConflictPolicies(settings.conflict_policy),
             ),
+            order_lifecycle=None if settings.writes_nothing else OrderLifecycle(
+                client, summary, ledger, settings.order_locked_fields),
             batches=BatchWriter(
                 client=client, resolver=resolver, executor=executor, mode=settings.write_mode,
                 workers=client.limiter.ceiling,

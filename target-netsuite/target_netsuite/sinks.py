@@ -33,6 +33,7 @@ from target_netsuite.breaker import IdenticalErrors
 from target_netsuite.client import FatalError, RecordError, is_record_type, json_default
 from target_netsuite.dead_letters import MAPPING_ERROR, REPLAY_KEY
 from target_netsuite.ledger import payload_hash
+from target_netsuite.order_lifecycle import screen_orders
 from target_netsuite.parking import MIN_ATTEMPTS, ParkedRecord
 from target_netsuite.references import Ref, find_references, substitute
 from target_netsuite.totals import AMOUNT_MISMATCH, total_mismatch
@@ -203,7 +204,8 @@ class NetSuiteSink(_BoundToRun):
         if self.services.dry_run:
             self._dry_run(writes)
             return
-        writes = self._skip_unchanged(writes)
+        writes = screen_orders(self.services.order_lifecycle, self.stream_name, self.record_type, writes,
+                               self._skip_unchanged, self._dead_letter)
         if not writes:
             return
         self._write_parents_first(writes)

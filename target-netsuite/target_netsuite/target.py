@@ -421,6 +421,14 @@ class TargetNetSuite(TargetInternals):
             description="Directory for reconciliation reports, `reconcile-<run id>.json`.",
         ),
         th.Property(
+            "order_locked_fields",
+            th.ArrayType(th.StringType),
+            default=["memo"],
+            description="Sales order body fields still updated on an order NetSuite has fulfilled, billed or closed "
+            "(even in part); any other change to such an order is not written and becomes an `ORDER_LOCKED` dead "
+            "letter (counted `conflict`). `[]`: nothing is updated on a locked order.",
+        ),
+        th.Property(
             "write_mode",
             th.StringType,
             default="sync",

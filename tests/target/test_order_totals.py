@@ -94,7 +94,8 @@ def test_a_fixed_id_netsuite_lacks_stops_the_run_before_any_write(admin, config:
     assert run.returncode == 0, run.stderr
     assert set(admin.by_external_id("salesOrder")) == {"006A", "006B"}
     queries = [e for e in admin.request_log() if "suiteql" in e["path"]]
-    assert len(queries) == 1 + 2  # the connection check, then one query per checked table (currency, item)
+    # the connection check, one query per checked table (currency, item), one for the orders' status (lifecycle)
+    assert len(queries) == 1 + 2 + 1
 
     run = run_target(config, [_with_fixed_ids("77", "499"), order("006C", "77"), state], tmp_path)
     assert run.returncode != 0 and not run.states

@@ -24,7 +24,7 @@ LAYERS = [
     {"client"},
     {"references", "dead_letters", "parking", "ledger", "fixed_ids", "totals"},
     {"writes", "reconcile"},
-    {"matching", "merge", "batches"},
+    {"matching", "merge", "batches", "order_lifecycle"},
     {"overtake", "breaker"},
     {"services"},
     {"sinks"},

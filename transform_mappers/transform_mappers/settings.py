@@ -29,6 +29,10 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
     th.Property("service_item_id", th.StringType,
                 description="NetSuite internal id of the item a won opportunity without products is sold as "
                             "(one line for its Amount); `config[\"service_item_id\"]` in templates."),
+    th.Property("on_unwin", th.StringType, default="close", allowed_values=["close", "report", "ignore"],
+                description="What an opportunity no longer won does to its sales order (the target acts on it): "
+                            "close its lines if nothing is fulfilled or billed, report it, or ignore it; "
+                            "`config[\"on_unwin\"]` in templates."),
     th.Property("default_phone_region", th.StringType, default="US",
                 description="ISO-2 region for phone numbers written without a country code."),
     th.Property("phone_format", th.StringType, default="international",

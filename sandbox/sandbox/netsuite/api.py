@@ -26,6 +26,8 @@ from sandbox.netsuite.records import (
     Renderer,
     apply_changes,
     is_custom_field,
+    keep_line_progress,
+    order_status,
     record_type,
 )
 from sandbox.netsuite.responses import (
@@ -214,6 +216,11 @@ class RecordApi:
         validator = Validator(rtype, self.lookup(account), strict_names=self._strict(request))
         changes = validator.check_changes(changes)
         record = apply_changes(rtype, existing, changes, replace)
+        if rtype.name == "salesOrder":
+            refusal = keep_line_progress(existing, record)
+            if refusal:
+                raise user_error(refusal, path="item")
+            record["orderStatus"] = record["status"] = order_status(record)
         external_id = record.get("externalId")
         if isinstance(external_id, str) and EXTERNAL_ID_FORBIDDEN in external_id:
             raise external_id_refused()

@@ -39,7 +39,7 @@ from sandbox.netsuite.config import (
 )
 from sandbox.netsuite.governance import Governor
 from sandbox.netsuite.knobs import KnobError, Knobs
-from sandbox.netsuite.records import RECORD_TYPES, apply_changes, record_type
+from sandbox.netsuite.records import RECORD_TYPES, apply_changes, order_status, record_type
 from sandbox.netsuite.responses import (
     InvalidLoginError,
     NetSuiteError,
@@ -331,6 +331,42 @@ class NetSuiteSandbox:
             return JSONResponse({"error": "not found"}, status_code=404)
         self.store.delete(account, rtype.name, record["id"])
         return JSONResponse({"status": "ok", "id": record["id"]})
+
+    async def admin_order_transition(self, request: Request) -> Response:
+        """`POST /__admin/salesorder/<id or eid:>/<approve|fulfil|bill|close>`: what a person does to an order in
+        NetSuite (approve it, ship items, invoice it, close lines). Body `{"lines": {"<line>": quantity}}` limits
+        fulfil/bill to those lines and quantities (close: to those lines); without it, every open line in full."""
+        data = await _admin_json(request)
+        request.path_params["rtype"] = "salesOrder"
+        try:
+            account, rtype, record = self._stored(request)
+        except _NotFoundError:
+            return JSONResponse({"error": "not found"}, status_code=404)
+        action = request.path_params["action"]
+        chosen = data.get("lines")
+        if chosen is not None and not isinstance(chosen, dict):
+            raise KnobError('"lines" must map line numbers to quantities')
+        order = {k: v for k, v in record.items() if k != "id"}
+        if action == "approve":
+            if order.get("orderStatus") != "A":
+                raise KnobError(f"order {record['id']} is not pending approval (status {order.get('status')})")
+            order["orderStatus"] = "B"
+        elif action in ("fulfil", "bill", "close"):
+            lines = [line for line in order.get("item", []) if not line.get("isClosed")]
+            if chosen is not None:
+                lines = [line for line in lines if str(line.get("line")) in {str(k) for k in chosen}]
+            for line in lines:
+                if action == "close":
+                    line["isClosed"] = True
+                    continue
+                wanted = (chosen or {}).get(str(line.get("line")), line.get("quantity"))
+                field = "quantityFulfilled" if action == "fulfil" else "quantityBilled"
+                line[field] = min(float(wanted or 0), float(line.get("quantity") or 0))
+        else:
+            raise KnobError(f"unknown order action {action!r}: approve, fulfil, bill or close")
+        order["orderStatus"] = order["status"] = order_status(order)
+        self.store.replace(account, rtype.name, record["id"], order)
+        return JSONResponse(_admin_view(rtype.sublists, self.store.get(account, rtype.name, record["id"]) or {}))
 
     async def admin_health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})

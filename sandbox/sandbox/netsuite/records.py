@@ -68,7 +68,8 @@ ADDRESSBOOK = Sublist(
 )
 ITEM_LINES = Sublist(
     fields=frozenset({"item", "quantity", "rate", "amount", "description", "price", "units", "location", "class",
-                      "department", "taxCode", "line", "isClosed", "createPo", "expectedShipDate"}),
+                      "department", "taxCode", "line", "isClosed", "createPo", "expectedShipDate",
+                      "quantityFulfilled", "quantityBilled"}),
     references={"item": "item", "price": "priceLevel", "location": "location", "class": "classification",
                 "department": "department", "taxCode": "salesTaxItem", "units": "unitsType"},
     key="line",
@@ -127,7 +128,7 @@ RECORD_TYPES: dict[str, RecordType] = {t.name.lower(): t for t in [
             "entity", "tranDate", "tranId", "externalId", "memo", "otherRefNum", "subsidiary", "currency",
             "location", "department", "class", "salesRep", "terms", "orderStatus", "startDate", "endDate",
             "shipDate", "item", "total", "subtotal", "customForm", "createdDate", "lastModifiedDate",
-            "exchangeRate", "opportunity", "message", "email", "shipMethod", "id",
+            "exchangeRate", "opportunity", "message", "email", "shipMethod", "status", "id",
         }),
         references={"entity": "customer", "subsidiary": "subsidiary", "currency": "currency",
                     "location": "location", "department": "department", "class": "classification",
@@ -294,6 +295,66 @@ def _derive(rtype: RecordType, record: dict[str, Any]) -> None:
                 line["amount"] = _money(Decimal(str(line["rate"])) * Decimal(str(line.get("quantity", 1) or 0)))
             total += Decimal(str(line.get("amount") or 0))
         record["subtotal"] = record["total"] = _money(total)
+        record["orderStatus"] = record["status"] = order_status(record)
+
+
+# transaction.status of a sales order (SuiteScript/saved-search form "SalesOrd:<letter>"; SuiteQL and REST give the
+# letter): what the order's approval and its lines' fulfilled/billed/closed quantities make it.
+ORDER_STATUS_NAMES = {"A": "Pending Approval", "B": "Pending Fulfillment", "C": "Cancelled",
+                      "D": "Partially Fulfilled", "E": "Pending Billing/Partially Fulfilled", "F": "Pending Billing",
+                      "G": "Billed", "H": "Closed"}
+
+
+def order_status(record: dict[str, Any]) -> str:
+    """The status NetSuite derives: approval first (A until approved), then the open lines' quantities."""
+    if record.get("orderStatus") in ("A", "C"):
+        return str(record["orderStatus"])
+    lines = record.get("item", [])
+    open_lines = [line for line in lines if not line.get("isClosed")]
+    if lines and not open_lines:
+        return "H"
+
+    def qty(line: dict[str, Any], name: str) -> Decimal:
+        return Decimal(str(line.get(name) or 0))
+
+    ordered = sum((qty(line, "quantity") for line in open_lines), Decimal(0))
+    fulfilled = sum((qty(line, "quantityFulfilled") for line in open_lines), Decimal(0))
+    billed = sum((qty(line, "quantityBilled") for line in open_lines), Decimal(0))
+    if ordered and billed >= ordered:
+        return "G"
+    if fulfilled == 0 and billed == 0:
+        return "B"
+    if ordered and fulfilled >= ordered:
+        return "F"
+    return "E" if fulfilled > billed else "D"
+
+
+LINE_PROGRESS = ("quantityFulfilled", "quantityBilled")  # set by fulfilments and invoices, never by a write
+_PRICED = ("item", "quantity", "rate", "amount", "price", "units")
+
+
+def keep_line_progress(existing: dict[str, Any] | None, record: dict[str, Any]) -> str | None:
+    """Put back the fulfilled/billed quantities an API write may not set; the refusal, if the write removes or
+    reprices a line that has been fulfilled or billed (NetSuite keeps such a line as it is), else None."""
+    old_lines = {str(line.get("line")): line for line in (existing or {}).get("item", [])}
+    new_lines = {str(line.get("line")): line for line in record.get("item", [])}
+    for key, line in new_lines.items():
+        old = old_lines.get(key, {})
+        for name in LINE_PROGRESS:
+            line.pop(name, None)
+            if old.get(name):
+                line[name] = old[name]
+    for key, old in old_lines.items():
+        if not any(old.get(name) for name in LINE_PROGRESS):
+            continue
+        new = new_lines.get(key)
+        done = "billed" if old.get("quantityBilled") else "fulfilled"
+        if new is None:
+            return f"You cannot remove line {key}: it has been {done}."
+        changed = [name for name in _PRICED if new.get(name) != old.get(name)]
+        if changed:
+            return f"You cannot change {', '.join(changed)} of line {key}: it has been {done}."
+    return None
 
 
 def _money(value: Decimal) -> float:

@@ -90,6 +90,7 @@ def admin_routes(sandbox: NetSuiteSandbox) -> list[BaseRoute]:
         Route("/__admin/records/{rtype}/{key:path}", sandbox.admin_record),
         Route("/__admin/records/{rtype}/{key:path}", sandbox.admin_edit_record, methods=["PATCH"]),
         Route("/__admin/records/{rtype}/{key:path}", sandbox.admin_delete_record, methods=["DELETE"]),
+        Route("/__admin/salesorder/{key}/{action}", sandbox.admin_order_transition, methods=["POST"]),
         Route("/__admin/accounts", sandbox.admin_accounts),
         Route("/__admin/m2m-clients", sandbox.admin_m2m_clients, methods=["POST"]),
         Route("/__admin/jobs", sandbox.jobs.admin_jobs),

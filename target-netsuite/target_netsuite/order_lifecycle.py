@@ -1,0 +1,191 @@
+"""The order lifecycle: the target never rewrites a sales order NetSuite has fulfilled, billed or closed, even in part.
+
+Before a batch of `salesOrder` upserts is sent, one SuiteQL query per `STATUS_QUERY_SIZE` orders reads the
+`transaction.status` of those NetSuite already holds (by externalId); if SuiteQL refuses, the run stops before
+writing any of them (fail closed). Only `A` (pending approval) and `B` (pending
+fulfillment: nothing fulfilled, billed or closed) may be rewritten; for any other status the write is not sent and
+becomes an `ORDER_LOCKED` dead letter naming the status (counted `conflict` in the run summary). Fields listed in
+`order_locked_fields` (e.g. `memo`) are still updated on a locked order, alone, in a request of their own.
+
+An Opportunity that is no longer won arrives with the control key `_sdc_on_unwin` (the mapping's `on_unwin` policy):
+- `close`: the order's lines are closed (`isClosed: true` per line) if nothing is fulfilled or billed (status A/B),
+  counted `closed`; an order whose lines are all closed already counts `unchanged`; a locked order is an
+  `ORDER_LOCKED` conflict; an order NetSuite does not hold counts `not_won` and nothing is sent.
+- `report`: never written; an order NetSuite holds becomes an `ORDER_UNWON` dead letter for a person to decide.
+- `ignore`: nothing is read or written (counted `not_won`).
+Opportunities never won take the same path: NetSuite holds no order for them, so they count `not_won`.
+
+Invariant: the decision depends only on the record and on NetSuite's state read just before the write, never on
+the ledger or on an earlier run, so a rerun after a kill or a replay of the same change decides the same way. A
+refused write never reaches the ledger (so a replay is checked again, not skipped as unchanged), and un-win
+records are screened before the ledger's skip step (their body may equal the payload written while won), and the
+ledger entry of every un-won order NetSuite holds is dropped, so a re-won opportunity whose payload equals the one
+written before is checked against the (now closed) order and reported, never skipped as unchanged.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from urllib.parse import quote
+
+from target_netsuite.client import RECORD_PATH, FatalError, RecordError, error_details, json_body
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from target_netsuite.client import NetSuiteClient
+    from target_netsuite.dead_letters import RunSummary
+    from target_netsuite.ledger import WriteLedger
+    from target_netsuite.writes import Write
+
+ORDER_TYPE = "salesOrder"
+UNWIN_KEY = "_sdc_on_unwin"
+UNWIN_POLICIES = ("close", "report", "ignore")
+ORDER_LOCKED = "ORDER_LOCKED"
+ORDER_UNWON = "ORDER_UNWON"
+STATUS_QUERY_SIZE = 200
+#: Statuses whose lines may still be rewritten: nothing fulfilled, billed or closed.
+WRITABLE = frozenset({"A", "B"})
+STATUS_NAMES = {"A": "Pending Approval", "B": "Pending Fulfillment", "C": "Cancelled", "D": "Partially Fulfilled",
+                "E": "Pending Billing/Partially Fulfilled", "F": "Pending Billing", "G": "Billed", "H": "Closed"}
+
+DeadLetter = t.Callable[..., None]
+
+
+def _status_code(value: str) -> str:
+    """'SalesOrd:G' (saved-search form) and 'G' (SuiteQL, REST) are the same status."""
+    return value.rsplit(":", 1)[-1].strip().upper()
+
+
+def describe(status: str) -> str:
+    return f"{STATUS_NAMES.get(status, 'status')} (SalesOrd:{status})"
+
+
+class OrderLifecycle:
+    """Screens one sink's sales order writes against the orders' status in NetSuite."""
+
+    def __init__(self, client: NetSuiteClient, summary: RunSummary, ledger: WriteLedger | None,
+                 locked_fields: t.Iterable[str]) -> None:
+        self.client = client
+        self.summary = summary
+        self.ledger = ledger
+        self.locked_fields = frozenset(locked_fields)
+
+    def statuses(self, external_ids: list[str]) -> dict[str, str]:
+        """externalId -> status letter of the sales orders NetSuite holds among these (batched SuiteQL)."""
+        found: dict[str, str] = {}
+        for start in range(0, len(external_ids), STATUS_QUERY_SIZE):
+            chunk = external_ids[start:start + STATUS_QUERY_SIZE]
+            quoted = ", ".join("'" + value.replace("'", "''") + "'" for value in chunk)
+            query = ("SELECT id, externalid, status FROM transaction "
+                     f"WHERE type = 'SalesOrd' AND externalid IN ({quoted})")
+            try:
+                rows = self.client.suiteql(query, limit=1000).get("items", [])
+            except RecordError as exc:
+                msg = (f"cannot read the status of sales orders (SuiteQL answered {exc.status} {exc.code}), so an "
+                       "order NetSuite fulfilled or billed could be rewritten: stopped without advancing state")
+                raise FatalError(msg) from None
+            for row in rows:
+                if row.get("externalid") is not None:
+                    found[str(row["externalid"])] = _status_code(str(row.get("status") or "B"))
+        return found
+
+    def take_unwon(self, stream: str, record_type: str, writes: list[Write], dead_letter: DeadLetter) -> list[Write]:
+        """Handle the un-won opportunities of these writes (see module docstring); the others are returned."""
+        if record_type != ORDER_TYPE:
+            return writes
+        unwon = [w for w in writes if w.action == "upsert" and w.record.get(UNWIN_KEY)]
+        if not unwon:
+            return writes
+        statuses = self.statuses([w.external_id for w in unwon if w.record[UNWIN_KEY] != "ignore"])
+        if self.ledger is not None and statuses:
+            # the order may be closed below (or by a person): a later re-win must be checked, not skipped as the
+            # payload NetSuite accepted while the opportunity was won
+            self.ledger.invalidate(ORDER_TYPE, sorted(statuses))
+        for write in unwon:
+            policy = write.record[UNWIN_KEY]
+            status = statuses.get(write.external_id)
+            if policy not in UNWIN_POLICIES:
+                dead_letter(write.record, "INVALID_POLICY", f"{UNWIN_KEY} must be one of {UNWIN_POLICIES}, "
+                            f"got {policy!r}")
+            elif status is None:
+                self.summary.add(stream, "not_won")
+            elif status == "H":
+                self.summary.add(stream, "unchanged")
+            elif status not in WRITABLE:
+                self._conflict(stream, write, "the opportunity is no longer won, but its order is "
+                               f"{describe(status)}: its lines were not closed", dead_letter)
+            elif policy == "report":
+                dead_letter(write.record, ORDER_UNWON, "the opportunity is no longer won; its order is "
+                            f"{describe(status)} and on_unwin is report: left as it is")
+            else:
+                self._close_lines(stream, write, dead_letter)
+        chosen = {id(w) for w in unwon}
+        return [w for w in writes if id(w) not in chosen]
+
+    def screen(self, stream: str, record_type: str, writes: list[Write], dead_letter: DeadLetter) -> list[Write]:
+        """The writes that may be sent: upserts of orders NetSuite fulfilled, billed or closed are conflicts."""
+        if record_type != ORDER_TYPE:
+            return writes
+        upserts = [w.external_id for w in writes if w.action == "upsert"]
+        statuses = self.statuses(upserts) if upserts else {}
+        sending = []
+        for write in writes:
+            status = statuses.get(write.external_id)
+            if write.action != "upsert" or status is None or status in WRITABLE:
+                sending.append(write)
+                continue
+            allowed = {name: value for name, value in write.body.items() if name in self.locked_fields}
+            note = ""
+            if allowed:
+                try:
+                    self.client.upsert(ORDER_TYPE, write.external_id, allowed, [])
+                    note = f"; updated only {', '.join(sorted(allowed))} (order_locked_fields)"
+                except RecordError as error:
+                    note = f"; {', '.join(sorted(allowed))} refused too: {error.code} {error.detail}"
+            self._conflict(stream, write, f"NetSuite's order is {describe(status)}: the change was not "
+                           f"written{note}", dead_letter)
+        return sending
+
+    def _conflict(self, stream: str, write: Write, detail: str, dead_letter: DeadLetter) -> None:
+        self.summary.add(stream, "conflict")
+        dead_letter(write.record, ORDER_LOCKED, detail, path="status")
+
+    def _close_lines(self, stream: str, write: Write, dead_letter: DeadLetter) -> None:
+        """Close every open line, naming the lines NetSuite holds (no line is added, removed or repriced)."""
+        path = f"{RECORD_PATH}/{ORDER_TYPE}/eid:{quote(write.external_id, safe='')}"
+        response = self.client.request("GET", path, params={"expandSubResources": "true"})
+        if response.status_code >= 400:
+            raise RecordError(response.status_code, *error_details(response))
+        order = json_body(response, f"GET {ORDER_TYPE} {write.external_id}")
+        lines = (order.get("item") or {}).get("items") or []
+        if any(line.get("quantityFulfilled") or line.get("quantityBilled") for line in lines):
+            self._conflict(stream, write, "the opportunity is no longer won, but lines of its order were "
+                           "fulfilled or billed meanwhile: its lines were not closed", dead_letter)
+            return
+        closing = [{"line": line["line"], "isClosed": True} for line in lines if not line.get("isClosed")]
+        if not closing:
+            self.summary.add(stream, "unchanged")
+            return
+        try:
+            self.client.upsert(ORDER_TYPE, write.external_id, {"item": {"items": closing}}, [])
+        except RecordError as error:
+            dead_letter(write.record, error.code, error.detail, status=error.status, path=error.path)
+            return
+        self.summary.add(stream, "closed")
+
+
+def screen_orders(
+    lifecycle: OrderLifecycle | None,
+    stream: str,
+    record_type: str,
+    writes: list[Write],
+    skip_unchanged: Callable[[list[Write]], list[Write]],
+    dead_letter: DeadLetter,
+) -> list[Write]:
+    """The sink's one step: un-won orders first (before the ledger could skip them), then the ledger's skip, then
+    the lock check of what is left to send."""
+    if lifecycle is None:
+        return skip_unchanged(writes)
+    writes = lifecycle.take_unwon(stream, record_type, writes, dead_letter)
+    return lifecycle.screen(stream, record_type, skip_unchanged(writes), dead_letter)
