@@ -39,8 +39,8 @@ from target_netsuite.fixed_ids import FixedIdCheck
 from target_netsuite.ledger import LEDGER_FILE, WriteLedger, account_key
 from target_netsuite.matching import Matcher
 from target_netsuite.merge import MERGE_FILE, ConflictPolicies, Merger, MergeStore
-from target_netsuite.overtake import EarlierWrites
 from target_netsuite.order_lifecycle import OrderLifecycle
+from target_netsuite.overtake import EarlierWrites
 from target_netsuite.parking import ParkedRecords
 from target_netsuite.reconcile import Reconciler
 from target_netsuite.references import ReferenceResolver
