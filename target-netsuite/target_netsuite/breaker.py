@@ -6,8 +6,9 @@ refusals in a row with the same (status, code, detail); a success resets the cou
 that says something new about the account counts.** So these neither count nor reset the count:
 
 - a record-level decision of the target itself (`matching.DECISION_CODES`: `AMBIGUOUS_MATCH`, `MATCH_CONFLICT`,
-  `MATCH_INACTIVE`, `MATCH_OTHER_SUBSIDIARY`, `MATCH_NOT_APPROVED`, `MATCH_SKIPPED`) and any conflict outcome of
-  the merge (`*_CONFLICT`): they are about one record and its candidates, never about the account;
+  `MATCH_INACTIVE`, `MATCH_OTHER_SUBSIDIARY`, `MATCH_NOT_APPROVED`, `MATCH_SKIPPED`): they are about one record
+  and its candidates, never about the account (the merge's conflicts and the order lifecycle's `ORDER_LOCKED` are
+  decided before anything is sent, so they never reach the breaker);
 - a *known* refusal: NetSuite refused this very record before with the same error code (the write ledger keeps
   the last refusal of each record, ledger.py). A set of records NetSuite keeps refusing for their own reason (won
   opportunities without products) is not the account's fault, even when the ledger skips the accepted records in
@@ -30,7 +31,7 @@ RECORD_DECISIONS = frozenset(DECISION_CODES)
 
 def is_record_decision(code: str) -> bool:
     """A dead-letter code the target gives one record by its own decision (matching, the merge's conflicts)."""
-    return code in RECORD_DECISIONS or code.endswith("_CONFLICT")
+    return code in RECORD_DECISIONS
 
 
 class IdenticalErrors:

@@ -50,6 +50,7 @@ STATUS_NAMES = {"A": "Pending Approval", "B": "Pending Fulfillment", "C": "Cance
                 "E": "Pending Billing/Partially Fulfilled", "F": "Pending Billing", "G": "Billed", "H": "Closed"}
 
 DeadLetter = t.Callable[..., None]
+Settle = t.Callable[[str], None]  # a key reached a final outcome that is not a dead letter
 
 
 def _status_code(value: str) -> str:
@@ -90,8 +91,11 @@ class OrderLifecycle:
                     found[str(row["externalid"])] = _status_code(str(row.get("status") or "B"))
         return found
 
-    def take_unwon(self, stream: str, record_type: str, writes: list[Write], dead_letter: DeadLetter) -> list[Write]:
-        """Handle the un-won opportunities of these writes (see module docstring); the others are returned."""
+    def take_unwon(self, stream: str, record_type: str, writes: list[Write], dead_letter: DeadLetter,
+                   settle: Settle) -> list[Write]:
+        """Handle the un-won opportunities of these writes (see module docstring); the others are returned. An
+        outcome that is not a dead letter settles the key (`settle`): an older parked or dead-lettered version of
+        the won order must never be written after it."""
         if record_type != ORDER_TYPE:
             return writes
         unwon = [w for w in writes if w.action == "upsert" and w.record.get(UNWIN_KEY)]
@@ -110,16 +114,18 @@ class OrderLifecycle:
                             f"got {policy!r}")
             elif status is None:
                 self.summary.add(stream, "not_won")
+                settle(write.external_id)
             elif status == "H":
                 self.summary.add(stream, "unchanged")
+                settle(write.external_id)
             elif status not in WRITABLE:
                 self._conflict(stream, write, "the opportunity is no longer won, but its order is "
                                f"{describe(status)}: its lines were not closed", dead_letter)
             elif policy == "report":
                 dead_letter(write.record, ORDER_UNWON, "the opportunity is no longer won; its order is "
                             f"{describe(status)} and on_unwin is report: left as it is")
-            else:
-                self._close_lines(stream, write, dead_letter)
+            elif self._close_lines(stream, write, dead_letter):
+                settle(write.external_id)
         chosen = {id(w) for w in unwon}
         return [w for w in writes if id(w) not in chosen]
 
@@ -151,28 +157,36 @@ class OrderLifecycle:
         self.summary.add(stream, "conflict")
         dead_letter(write.record, ORDER_LOCKED, detail, path="status")
 
-    def _close_lines(self, stream: str, write: Write, dead_letter: DeadLetter) -> None:
-        """Close every open line, naming the lines NetSuite holds (no line is added, removed or repriced)."""
+    def _close_lines(self, stream: str, write: Write, dead_letter: DeadLetter) -> bool:
+        """Close every open line, naming the lines NetSuite holds (no line is added, removed or repriced). True
+        when the order ends closed (or is gone); False when the record was dead-lettered."""
         path = f"{RECORD_PATH}/{ORDER_TYPE}/eid:{quote(write.external_id, safe='')}"
         response = self.client.request("GET", path, params={"expandSubResources": "true"})
+        if response.status_code == 404:  # deleted meanwhile: nothing left to close
+            self.summary.add(stream, "not_won")
+            return True
         if response.status_code >= 400:
-            raise RecordError(response.status_code, *error_details(response))
+            code, detail, error_path = error_details(response)
+            dead_letter(write.record, code, detail, status=response.status_code, path=error_path)
+            return False
         order = json_body(response, f"GET {ORDER_TYPE} {write.external_id}")
-        lines = (order.get("item") or {}).get("items") or []
+        lines = [line for line in (order.get("item") or {}).get("items") or [] if isinstance(line, dict)]
         if any(line.get("quantityFulfilled") or line.get("quantityBilled") for line in lines):
             self._conflict(stream, write, "the opportunity is no longer won, but lines of its order were "
                            "fulfilled or billed meanwhile: its lines were not closed", dead_letter)
-            return
-        closing = [{"line": line["line"], "isClosed": True} for line in lines if not line.get("isClosed")]
+            return False
+        closing = [{"line": line["line"], "isClosed": True} for line in lines
+                   if not line.get("isClosed") and line.get("line") is not None]
         if not closing:
             self.summary.add(stream, "unchanged")
-            return
+            return True
         try:
             self.client.upsert(ORDER_TYPE, write.external_id, {"item": {"items": closing}}, [])
         except RecordError as error:
             dead_letter(write.record, error.code, error.detail, status=error.status, path=error.path)
-            return
+            return False
         self.summary.add(stream, "closed")
+        return True
 
 
 def screen_orders(
@@ -182,10 +196,11 @@ def screen_orders(
     writes: list[Write],
     skip_unchanged: Callable[[list[Write]], list[Write]],
     dead_letter: DeadLetter,
+    settle: Settle,
 ) -> list[Write]:
     """The sink's one step: un-won orders first (before the ledger could skip them), then the ledger's skip, then
     the lock check of what is left to send."""
     if lifecycle is None:
         return skip_unchanged(writes)
-    writes = lifecycle.take_unwon(stream, record_type, writes, dead_letter)
+    writes = lifecycle.take_unwon(stream, record_type, writes, dead_letter, settle)
     return lifecycle.screen(stream, record_type, skip_unchanged(writes), dead_letter)

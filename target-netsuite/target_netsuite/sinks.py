@@ -33,7 +33,7 @@ from target_netsuite.breaker import IdenticalErrors
 from target_netsuite.client import FatalError, RecordError, is_record_type, json_default
 from target_netsuite.dead_letters import MAPPING_ERROR, REPLAY_KEY
 from target_netsuite.ledger import payload_hash
-from target_netsuite.order_lifecycle import screen_orders
+from target_netsuite.order_lifecycle import UNWIN_KEY, screen_orders
 from target_netsuite.parking import MIN_ATTEMPTS, ParkedRecord
 from target_netsuite.references import Ref, find_references, substitute
 from target_netsuite.totals import AMOUNT_MISMATCH, total_mismatch
@@ -131,6 +131,19 @@ class NetSuiteSink(_BoundToRun):
         self._settle(record.get("externalId"))
         self.logger.warning("Dead-lettered %s %s: %s %s", self.record_type, record.get("externalId"), code, detail)
 
+    def _without_unwon(self, records: list[dict]) -> list[dict]:
+        """The records that stand for an order (in the modes that write nothing, and for reconciliation): an
+        opportunity no longer won (`_sdc_on_unwin`) is counted `not_won`, never reported as an order to create."""
+        kept = [record for record in records if not record.get(UNWIN_KEY)]
+        if len(kept) < len(records):
+            self.services.summary.add(self.stream_name, "not_won", len(records) - len(kept))
+        return kept
+
+    def _settled(self, external_id: str) -> None:
+        """A final outcome that is not a write nor a dead letter (an un-won order closed, or none to close)."""
+        self._settle(external_id)
+        self.services.dead_letters.resolve(self.record_type, external_id)
+
     def _settle(self, external_id: object) -> None:
         """This key reached a final outcome: an older parked version of it must never be written."""
         if isinstance(external_id, str):
@@ -187,7 +200,7 @@ class NetSuiteSink(_BoundToRun):
     def process_batch(self, context: dict) -> None:
         records = context.get("records", [])
         if self.services.reconciler is not None:
-            self.services.reconciler.observe(self.record_type, records)
+            self.services.reconciler.observe(self.record_type, self._without_unwon(records))
             return
         self._write(self._dedupe(records))
 
@@ -201,11 +214,14 @@ class NetSuiteSink(_BoundToRun):
         dead-lettered or parked."""
         if not writes:
             return
+        if self.services.order_lifecycle is None:  # a mode that writes nothing: an un-won opportunity is no order
+            kept = {id(record) for record in self._without_unwon([write.record for write in writes])}
+            writes = [write for write in writes if id(write.record) in kept]
         if self.services.dry_run:
             self._dry_run(writes)
             return
         writes = screen_orders(self.services.order_lifecycle, self.stream_name, self.record_type, writes,
-                               self._skip_unchanged, self._dead_letter)
+                               self._skip_unchanged, self._dead_letter, self._settled)
         if not writes:
             return
         self._write_parents_first(writes)

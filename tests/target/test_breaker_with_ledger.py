@@ -126,7 +126,7 @@ def test_breaker_counts_only_what_says_something_about_the_account() -> None:
     breaker = IdenticalErrors(3)
     assert not breaker.refused("A", refusal, known_code="USER_ERROR")  # refused before the same way
     assert not breaker.refused("B", RecordError(400, "AMBIGUOUS_MATCH", "2 candidates"), known_code=None)
-    assert not breaker.refused("C", RecordError(409, "MERGE_CONFLICT", "phone edited"), known_code=None)
+    assert not breaker.refused("C", RecordError(400, "MATCH_INACTIVE", "inactive candidate"), known_code=None)
     assert breaker.count == 0
     assert not breaker.refused("D", refusal, known_code="INVALID_CONTENT")  # refused before, for another reason
     assert not breaker.refused("E", refusal, known_code=None)
