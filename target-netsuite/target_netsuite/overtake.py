@@ -18,8 +18,9 @@ payload landing late changes nothing):
 - **A job still queued after that, or one whose submission never got an answer** (killed between the commit of
   its nonce and NetSuite's 202; no path to ask about): its records are written but not recorded, and their old
   entries are removed, on every run until the job is seen settled (a job without a path: until its entry expires
-  after `SubmittedBatches.KEEP_DAYS`, or a batch of the same content finds it). The first run after that finds no
-  entry and sends them again, which heals a record the job overwrote.
+  after `SubmittedBatches.KEEP_DAYS`, or a batch of the same content finds it). Each such write stays parked after
+  NetSuite accepted it (sinks.py `_keep_sending`), so the end of every run sends it again whatever the source does:
+  the first send after the job settled is recorded as usual, which heals a record the job overwrote.
 - **Synchronous waves of another run** (a row from before their first request until every answer): the first run
   that sees one stamps it; NetSuite executes a request it received within `2 * request_timeout` (a timed-out
   request keeps its concurrency slot that long, see client.py), so for that long after the stamp their records are

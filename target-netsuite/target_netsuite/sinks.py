@@ -421,7 +421,10 @@ class NetSuiteSink(_BoundToRun):
                 self._breaker.accepted()
                 self.services.summary.add(self.stream_name, "deleted" if write.action == "delete" else "written")
                 accepted.append(write)
-                self._settle(write.external_id)
+                if write.overtakable:
+                    self._keep_sending(write)
+                else:
+                    self._settle(write.external_id)
                 if write.exists is not None:
                     self.services.summary.add(self.stream_name, "updated" if write.exists else "created")
                 self.services.dead_letters.resolve(self.record_type, write.external_id)
@@ -450,6 +453,15 @@ class NetSuiteSink(_BoundToRun):
                 for other in futures:
                     other.cancel()
         return fatal
+
+    def _keep_sending(self, write: Write) -> None:
+        """A write an earlier run's write may still overtake (overtake.py) is kept parked after NetSuite accepted
+        it, so the end of this run and every later run send it again until that earlier write is settled (then it
+        is written and recorded as usual, and settled): state may move past it, the change is never lost."""
+        self.services.parked.park(
+            record_type=self.record_type, external_id=write.external_id, stream=self.stream_name,
+            record=write.record, waiting_for="earlier-write: a write of an earlier run NetSuite may still apply",
+        )
 
     def _account_wide(self, external_id: str, error: RecordError) -> bool:
         """True once `max_identical_errors` refusals that say something about the account are in a row (breaker.py)."""
