@@ -205,3 +205,23 @@ def test_a_killed_runs_synchronous_request_landing_after_the_rerun_is_never_hidd
     assert _report(config)["streams"]["customer"].get("unchanged", 0) == 0
     assert _phone(admin) == NEW
     assert warned
+
+
+def test_a_killed_runs_job_landing_later_is_healed_with_nothing_sent_again(
+        admin: NetSuiteAdmin, config: dict, tmp_path: Path, netsuite_url: str) -> None:
+    """State moved past X's NEW payload while the killed run's job still held the OLD one: X stays parked after
+    NetSuite accepted NEW, so a run whose input holds nothing of X (Salesforce sent nothing new) still heals it once
+    the job has landed, and X then leaves the parking."""
+    _killed_with_job_queued(admin, config, tmp_path, netsuite_url)
+    rerun = {**config, "write_mode": "sync", "max_throttle_wait_seconds": 0}
+    run = run_target(rerun, [CUSTOMER_SCHEMA, customer(X, phone=NEW), state(2)], tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.states[-1]["bookmarks"]["customer"]["position"] == 2  # state moved past X
+    admin.knobs(async_queue_held=False)
+    _wait(lambda: _all_jobs_done(netsuite_url), "the killed run's jobs to run")
+    assert _phone(admin) == OLD  # overtaken
+
+    run = run_target(rerun, [CUSTOMER_SCHEMA, state(3)], tmp_path)  # nothing of X in the input
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert _phone(admin) == NEW
+    assert _report(config)["parked"] == 0
