@@ -782,9 +782,10 @@ class Oracle:
                 if str((actual or {}).get("id")) != str(expected["id"]):
                     diffs[name] = [expected, actual]
                 continue
-            if name == "addressbook":
-                if self.addresses(expected) != self.addresses(actual):
-                    diffs[name] = [self.addresses(expected), self.addresses(actual)]
+            if name == "addressbook":  # our lines only: NetSuite's own (a person's) are left alone (merge.py)
+                ours = self.owned_lines(expected, actual)
+                if self.addresses(expected) != self.addresses(ours):
+                    diffs[name] = [self.addresses(expected), self.addresses(ours)]
                 continue
             if name == "item":
                 want = self.lines(expected, by_eid)
@@ -796,6 +797,17 @@ class Oracle:
                 diffs[name] = [expected, actual]
         if diffs:
             verdict.stale.append({"record_type": rtype, "externalId": key[1], "fields": diffs})
+
+    @staticmethod
+    def owned_lines(expected: Any, actual: Any) -> dict:
+        """The lines of NetSuite's address book the pipeline wrote: labelled as synced, or as the payload labels
+        them; a line a person entered (an adopted customer's) stays beside them."""
+        from target_netsuite.merge import OWNED_LABEL_SUFFIX
+
+        labels = {line.get("label") for line in ((expected or {}).get("items") or []) if line.get("label")}
+        items = (actual or {}).get("items") or [] if isinstance(actual, dict) else []
+        return {"items": [line for line in items if str(line.get("label") or "").endswith(OWNED_LABEL_SUFFIX)
+                          or line.get("label") in labels]}
 
     @staticmethod
     def addresses(sublist: Any) -> list:

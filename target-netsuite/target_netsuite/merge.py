@@ -40,6 +40,12 @@ between the write and that commit leaves the old values plus the pending one: th
 as ours, so an applied-but-unrecorded write is neither a false conflict (N equals the pending value) nor a lost
 update (a Salesforce revert to the old value is still written, because a pending field is always read). Recording
 before the write instead would make a write that never happened look done: the next run would leave the field out.
+
+A write that an earlier run's write may still overtake (a killed run's batch job still queued, or its synchronous
+request still executing: `overtake.py`, the same records the ledger leaves unrecorded) is accepted as
+`OVERTAKABLE` instead of its values: whatever NetSuite holds later may be that earlier write's value, so the next
+run reads every such field, counts NetSuite's value as ours whatever it is, and writes the source's value again
+(an overtaken value is never taken for a person's edit, and a cleared field is cleared again).
 """
 
 from __future__ import annotations
@@ -171,6 +177,11 @@ class ConflictPolicies:
         return {scope: self._by_type[scope] for scope in (record_type, "*") if scope in self._by_type}
 
 
+#: Kept as a field's incoming and written value after a write another run's write may still overtake: never equal to
+#: a value (no text holds NUL), and NetSuite's value, whatever it is, counts as ours (`Merged.owns`).
+OVERTAKABLE = "\x00overtakable"
+
+
 @dataclass(frozen=True)
 class Merged:
     """What is kept for one field: the last merged incoming value and NetSuite's value after it, and a value sent
@@ -189,6 +200,11 @@ class Merged:
     def ours(self) -> set[str | None]:
         """The values NetSuite may hold from us."""
         return ({self.written} if self.has_base else set()) | ({self.pending} if self.has_pending else set())
+
+    def owns(self, netsuite: str | None) -> bool:
+        """NetSuite's value may be ours: one we wrote, or anything after a write that may have been overtaken."""
+        ours = self.ours()
+        return netsuite in ours or OVERTAKABLE in ours
 
     def seen(self) -> set[str | None]:
         """The incoming values already merged (or being merged)."""
@@ -332,7 +348,14 @@ class Merger:
         self._plans: dict[tuple[str, str], _Plan] = {}
         self._unreadable: dict[str, set[str]] = {}
         self._warned_forbidden = False
+        self._exposed: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
+
+    def exposed(self, record_type: str, external_ids: Iterable[str]) -> None:
+        """These records' writes in this run may be overtaken by an earlier run's (overtake.py): accepted as
+        `OVERTAKABLE`."""
+        with self._lock:
+            self._exposed.update((record_type, eid) for eid in external_ids)
 
     # --- before sending ------------------------------------------------------------------------------------
 
@@ -429,7 +452,7 @@ class Merger:
                 del body[name]
                 continue
             netsuite = comparable(name, row.get(name.lower()))
-            if netsuite == incoming or netsuite in entry.ours():
+            if netsuite == incoming or entry.owns(netsuite):
                 # sent even when NetSuite holds it already: a rerun after a kill sends what the killed run sent
                 # (the same content, so an async batch finds its job by the same idempotency key)
                 plan.merged.append((name, incoming, incoming))
@@ -576,6 +599,8 @@ class Merger:
                 plan = self._plans.pop((record_type, write.external_id), None)
                 if write.action == "delete":
                     forgotten.append(write.external_id)
+                elif plan is not None and (record_type, write.external_id) in self._exposed:
+                    merged += [(write.external_id, name, OVERTAKABLE, OVERTAKABLE) for name, _, _ in plan.merged]
                 elif plan is not None:
                     merged += [(write.external_id, name, incoming, written) for name, incoming, written in plan.merged]
                     resolved += [(write.external_id, name) for name in plan.resolved]

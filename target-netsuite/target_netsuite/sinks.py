@@ -237,6 +237,7 @@ class NetSuiteSink(_BoundToRun):
         refusals = ledger.refusals(self.record_type, [write.external_id for write in writes])
         self._known_refusals = {eid: code for eid, (_, code) in refusals.items()}
         untrusted = self.services.earlier_writes.untrusted(self.record_type, writes)  # overtake.py
+        self.services.merger.exposed(self.record_type, untrusted)
         sending, stale = [], []
         for write in writes:
             recorded = known.get(write.external_id)
