@@ -21,7 +21,8 @@ the shipped `create_only_fields`, deletes as the mapping says):
   Salesforce 503s, 500s and dropped connections. Seeded (`fault_seed`), different per cycle.
 - **Planted scenarios** (deterministic, on by default): `twins` (a new Account named exactly like one already in
   NetSuite, with two Contacts: Salesforce holds duplicate companies), `service_deals` (won Opportunities without
-  products interleaved with ones with products: NetSuite refuses the first kind, a policy dead letter each), and
+  products interleaved with ones with products: the shipped mapping makes the first kind one-line orders of the
+  `service_item_id` item, so every one must reach NetSuite; with `without_products: filter` none would), and
   `overtake` (a run in `async` mode SIGKILLed while its batch job is still queued, the same Accounts changed again,
   the next run writes them while the old job still runs).
 
@@ -38,7 +39,8 @@ database, piped through `netsuite-mapper`) and compares it with NetSuite (`Oracl
   than the one with the referenced Salesforce Id.
 
 Records the policy itself dead-letters are excluded, each with its reason (the waiting dead letter: ambiguous
-matches, records NetSuite refuses, orders without lines; and children parked for such a parent). Everything else
+matches, records NetSuite refuses, orders NetSuite refuses for want of lines; and children parked for such a
+parent; the oracle reads the address lines the pipeline wrote, not those a person entered). Everything else
 that is missing counts as lost, with what the target's stores say about it.
 """
 
