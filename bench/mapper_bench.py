@@ -85,7 +85,8 @@ def shipped_mapping() -> dict:
     project = yaml.safe_load((ROOT / "meltano.yml").read_text())
     plugin = next(p for p in project["plugins"]["mappers"] if p["name"] == "netsuite-mapper")
     defaults = {s["name"]: s["value"] for s in plugin.get("settings", []) if "value" in s}
-    ids = {"subsidiary_id": "1", "currency_id": "1"}  # the sandbox's (meltano.yml sets them in dev only)
+    dev = next(e for e in project["environments"] if e["name"] == "dev")["config"]["plugins"]["mappers"]
+    ids = next(m for m in dev if m["name"] == "netsuite-mapper")["config"]  # the sandbox's: subsidiary, currency, item
     return {**defaults, **ids, **next(m for m in plugin["mappings"] if m["name"] == "salesforce-to-netsuite")["config"]}
 
 

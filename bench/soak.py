@@ -21,7 +21,8 @@ the shipped `create_only_fields`, deletes as the mapping says):
   Salesforce 503s, 500s and dropped connections. Seeded (`fault_seed`), different per cycle.
 - **Planted scenarios** (deterministic, on by default): `twins` (a new Account named exactly like one already in
   NetSuite, with two Contacts: Salesforce holds duplicate companies), `service_deals` (won Opportunities without
-  products interleaved with ones with products: NetSuite refuses the first kind, a policy dead letter each), and
+  products interleaved with ones with products: the shipped mapping makes the first kind one-line orders of the
+  `service_item_id` item, so every one must reach NetSuite; with `without_products: filter` none would), and
   `overtake` (a run in `async` mode SIGKILLed while its batch job is still queued, the same Accounts changed again,
   the next run writes them while the old job still runs).
 
@@ -38,7 +39,8 @@ database, piped through `netsuite-mapper`) and compares it with NetSuite (`Oracl
   than the one with the referenced Salesforce Id.
 
 Records the policy itself dead-letters are excluded, each with its reason (the waiting dead letter: ambiguous
-matches, records NetSuite refuses, orders without lines; and children parked for such a parent). Everything else
+matches, records NetSuite refuses, orders NetSuite refuses for want of lines; and children parked for such a
+parent; the oracle reads the address lines the pipeline wrote, not those a person entered). Everything else
 that is missing counts as lost, with what the target's stores say about it.
 """
 
@@ -654,6 +656,10 @@ def _same(expected: Any, actual: Any) -> bool:
 class Oracle:
     def __init__(self, soak: Soak) -> None:
         self.soak = soak
+        # What a person typed into the records the pipeline must adopt: a value Salesforce leaves empty there was never
+        # written by the pipeline, and NetSuite keeps it (merge.py: `netsuite_values_kept`).
+        self.typed = {(e["type"], e["for"]): e["body"] for e in soak.plan
+                      if e["kind"] in ("exact", "near", "phone") and e["for"]}
         project = yaml_project()
         loader = next(p for p in project["plugins"]["loaders"] if p["name"] == "target-netsuite")
         self.create_only = {k: set(v) for k, v in loader["config"].get("create_only_fields", {}).items()}
@@ -782,9 +788,10 @@ class Oracle:
                 if str((actual or {}).get("id")) != str(expected["id"]):
                     diffs[name] = [expected, actual]
                 continue
-            if name == "addressbook":
-                if self.addresses(expected) != self.addresses(actual):
-                    diffs[name] = [self.addresses(expected), self.addresses(actual)]
+            if name == "addressbook":  # our lines only: NetSuite's own (a person's) are left alone (merge.py)
+                ours = self.owned_lines(expected, actual)
+                if self.addresses(expected) != self.addresses(ours):
+                    diffs[name] = [self.addresses(expected), self.addresses(ours)]
                 continue
             if name == "item":
                 want = self.lines(expected, by_eid)
@@ -792,10 +799,23 @@ class Oracle:
                 if want != have:
                     diffs[name] = [want, have]
                 continue
+            if expected in (None, "") and name in self.typed.get(key, {}) and _same(self.typed[key][name], actual):
+                continue  # NetSuite's own value, never the pipeline's to empty
             if not _same(expected, actual):
                 diffs[name] = [expected, actual]
         if diffs:
             verdict.stale.append({"record_type": rtype, "externalId": key[1], "fields": diffs})
+
+    @staticmethod
+    def owned_lines(expected: Any, actual: Any) -> dict:
+        """The lines of NetSuite's address book the pipeline wrote: labelled as synced, or as the payload labels
+        them; a line a person entered (an adopted customer's) stays beside them."""
+        from target_netsuite.merge import OWNED_LABEL_SUFFIX
+
+        labels = {line.get("label") for line in ((expected or {}).get("items") or []) if line.get("label")}
+        items = (actual or {}).get("items") or [] if isinstance(actual, dict) else []
+        return {"items": [line for line in items if str(line.get("label") or "").endswith(OWNED_LABEL_SUFFIX)
+                          or line.get("label") in labels]}
 
     @staticmethod
     def addresses(sublist: Any) -> list:

@@ -104,6 +104,26 @@ def test_a_killed_runs_job_landing_after_the_rerun_is_never_hidden_by_the_ledger
     assert warned  # the rerun said why it did not record X
 
 
+def test_a_value_cleared_by_the_rerun_and_overtaken_by_the_killed_runs_job_is_cleared_again(
+        admin: NetSuiteAdmin, config: dict, tmp_path: Path, netsuite_url: str) -> None:
+    """The three-way merge beside the overtake (merge.py keeps the pending values): the rerun clears X's phone while the killed
+    run's job still carries OLD; the job lands OLD. The next re-send of the cleared phone must clear it again: the
+    merge must not take the overtaken value for a person's edit and leave the unchanged (empty) field out."""
+    _killed_with_job_queued(admin, config, tmp_path, netsuite_url)
+    rerun = {**config, "write_mode": "sync", "max_throttle_wait_seconds": 0}
+    cleared = [CUSTOMER_SCHEMA, customer(X, phone=None), state(2)]
+    run = run_target(rerun, cleared, tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    admin.knobs(async_queue_held=False)
+    _wait(lambda: _all_jobs_done(netsuite_url), "the killed run's jobs to run")
+    assert _phone(admin) == OLD  # overtaken
+
+    run = run_target(rerun, cleared, tmp_path)  # the lookback re-sends the cleared phone
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert admin.by_external_id("customer")[X].get("phone") in (None, "")
+    assert _report(config)["streams"]["customer"].get("netsuite_edits_kept", 0) == 0
+
+
 def test_the_rerun_waits_for_the_killed_runs_job_then_writes_after_it(
         admin: NetSuiteAdmin, config: dict, tmp_path: Path, netsuite_url: str) -> None:
     """The job settles while the rerun waits for it: the rerun's NEW lands after the OLD one and is recorded;
