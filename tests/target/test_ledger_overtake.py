@@ -107,8 +107,9 @@ def test_a_killed_runs_job_landing_after_the_rerun_is_never_hidden_by_the_ledger
 def test_a_value_cleared_by_the_rerun_and_overtaken_by_the_killed_runs_job_is_cleared_again(
         admin: NetSuiteAdmin, config: dict, tmp_path: Path, netsuite_url: str) -> None:
     """The three-way merge beside the overtake (merge.py keeps the pending values): the rerun clears X's phone
-    while the killed run's job still carries OLD; the job lands OLD. The next re-send of the cleared phone must clear it again: the
-    merge must not take the overtaken value for a person's edit and leave the unchanged (empty) field out."""
+    while the killed run's job still carries OLD; the job lands OLD. The next re-send of the cleared phone must
+    clear it again: the merge must not take the overtaken value for a person's edit and leave the unchanged (empty)
+    field out."""
     _killed_with_job_queued(admin, config, tmp_path, netsuite_url)
     rerun = {**config, "write_mode": "sync", "max_throttle_wait_seconds": 0}
     cleared = [CUSTOMER_SCHEMA, customer(X, phone=None), state(2)]
