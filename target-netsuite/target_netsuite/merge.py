@@ -78,6 +78,8 @@ import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from connector_kit.sqlite_files import open_sqlite
+
 from target_netsuite.client import FatalError, RecordError, json_default
 from target_netsuite.match_keys import owned_external_id
 from target_netsuite.references import suiteql_source
@@ -254,12 +256,7 @@ class MergeStore:
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=60)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.executescript(_SCHEMA)
-            self._conn = conn
+            self._conn = open_sqlite(self.path, *(part for part in _SCHEMA.split(";") if part.strip()))
         return self._conn
 
     def merged(self, record_type: str, external_ids: list[str]) -> dict[str, dict[str, Merged]]:
