@@ -74,6 +74,22 @@ def test_account_in_use_report_equals_run_and_nothing_wrong_is_adopted(
                 candidate = reported[sf_id]["candidates"][0]
                 assert candidate["internal_id"] == twin and candidate["status"] == "active"
                 assert reported[sf_id]["corroborated_by"] or group != "accounts"
+    # NetSuite's own data on adopted customers: a value Salesforce lacks, and every labelled address, stays
+    sf_fields = {"phone": "Phone", "url": "Website", "fax": "Fax"}
+    for entry in plan["accounts"]:
+        if entry["expect"] != "adopt":
+            continue
+        planted = next(ns for ns in entry["ns"] if ns["id"] == entry["ns_id"])
+        now = by_id[entry["ns_id"]]
+        for field, sf_field in sf_fields.items():
+            if planted.get(field) and not entry["sf"].get(sf_field):
+                assert now.get(field) == planted[field], (entry["kind"], field, planted[field], now.get(field))
+                figures["netsuite_values_kept"] += 1
+        labels = {line.get("label") for line in (now.get("addressbook") or {}).get("items", [])}
+        for line in (planted.get("addressbook") or {}).get("items", []):
+            if line.get("label"):
+                assert line["label"] in labels, (entry["kind"], line["label"], labels)
+                figures["netsuite_addresses_kept"] += 1
     print("account in use figures:", dict(figures))
     assert figures["true_adoptions"] == sum(1 for g in TYPES for e in plan[g] if e["expect"] == "adopt")
 
