@@ -635,7 +635,10 @@ def mapped_salesforce(soak: Soak) -> dict[tuple[str, str], dict]:
         message = json.loads(line)
         if message.get("type") == "RECORD":
             record = message["record"]
-            if record.get("externalId"):
+            # An opportunity that stopped being won arrives as its order's lifecycle decision (`_sdc_on_unwin`),
+            # not as an order to hold: the lifecycle has its own tests (tests/target/test_order_lifecycle.py and
+            # tests/e2e/test_order_lifecycle_pipeline.py).
+            if record.get("externalId") and not record.get("_sdc_on_unwin"):
                 mapped[(message["stream"], record["externalId"])] = record
     return mapped
 

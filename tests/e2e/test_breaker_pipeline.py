@@ -1,8 +1,9 @@
-"""Issue 23, item 2, through real `meltano run`s: 24 won Opportunities, half of them without products (NetSuite
-refuses a sales order without lines), interleaved with those with products. The first run writes 12 and
-dead-letters 12; a `--full-refresh` of the same data must not stop on `max_identical_errors` although the write
-ledger skips the 12 accepted orders and so leaves the 12 refusals in a row: they are known refusals, not sent
-again (`still_refused`), and the run saves its state."""
+"""Issue 23, item 2, through real `meltano run`s: 24 won Opportunities, half of them without products, interleaved
+with those with products. A service deal becomes one line of the mapping's `service_item_id`; here a validation
+rule of the account refuses each of those 12 orders with the same error (the stand-in's rejection rule).
+The first run writes 12 and dead-letters 12; a `--full-refresh` of the same data must not stop on
+`max_identical_errors` although the write ledger skips the 12 accepted orders and so leaves the 12 refusals in
+a row: they are known refusals, not sent again (`still_refused`), and the run saves its state."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def test_full_refresh_with_refused_orders_between_unchanged_ones_saves_state(
             continue
         salesforce.post("records/OpportunityLineItem", {
             "OpportunityId": opportunity["id"], "Product2Id": product["Id"], "Quantity": 2, "UnitPrice": 150})
+    netsuite.post("knobs", {"reject_external_ids": without_lines})
     project = meltano_project
 
     first = project.run_pipeline()

@@ -207,8 +207,10 @@ class RecordApi:
 
     def _check_rejection(self, external_id: Any) -> None:
         if isinstance(external_id, str) and self.knobs.is_rejected(external_id):
-            raise user_error(f"The record with external ID {external_id} was rejected by a sandbox rejection "
-                             "rule (reject_external_ids / reject_external_id_pattern).", path="externalId")
+            # Like a real account's validation rule (a workflow or a required custom field): the same words for
+            # every record it refuses, naming no record, so identical refusals look identical.
+            raise user_error("This record was refused by a validation rule of the account (the sandbox's "
+                             "rejection rule: reject_external_ids / reject_external_id_pattern).", path="externalId")
 
     def _save(self, request: Request, account: str, rtype: RecordType, existing: dict[str, Any] | None,
               changes: dict[str, Any], replace: set[str], renderer: Renderer) -> Response:
