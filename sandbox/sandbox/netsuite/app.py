@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import logging
 import time
@@ -365,6 +366,8 @@ class NetSuiteSandbox:
         else:
             raise KnobError(f"unknown order action {action!r}: approve, fulfil, bill or close")
         order["orderStatus"] = order["status"] = order_status(order)
+        # Fulfilling, billing or closing changes the order: NetSuite stamps it modified (incremental reads see it).
+        order["lastModifiedDate"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.store.replace(account, rtype.name, record["id"], order)
         return JSONResponse(_admin_view(rtype.sublists, self.store.get(account, rtype.name, record["id"]) or {}))
 
