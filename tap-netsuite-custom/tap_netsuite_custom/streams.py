@@ -13,8 +13,8 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import Stream
 from typing_extensions import override
 
+from tap_netsuite_custom.errors import NetSuiteTapError
 from tap_netsuite_custom.reads import (
-    TS_COLUMN,
     Bookmark,
     Column,
     KeysetRead,
@@ -22,8 +22,8 @@ from tap_netsuite_custom.reads import (
     build_query,
     convert,
     to_session,
-    to_utc,
 )
+from tap_netsuite_custom.settings import COLUMN_NAME
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -66,7 +66,10 @@ class SuiteQLStream(Stream):
                 continue
             if name in standard:
                 out.append(standard[name])
-            else:  # a custom field: its SuiteQL column is its id
+            else:  # a custom field: its SuiteQL column is its id (pasted into the query: a column name or nothing)
+                if not COLUMN_NAME.match(name):
+                    msg = f"stream {self.name}: property {name[:60]!r} is not a NetSuite column name"
+                    raise NetSuiteTapError(msg)
                 kind = "number" if "number" in (prop_schema.get("type") or []) else "string"
                 out.append(Column(name, name, kind))
         return out
@@ -102,9 +105,3 @@ class SuiteQLStream(Stream):
         """
         if self.bookmark is not None:
             self.bookmark.observe(latest_record.get(REPLICATION_KEY))
-
-
-def ts_of(row: Record, zone: t.Any) -> str | None:
-    """The row's `lastmodifieddate` in UTC (RFC 3339), or None."""
-    value = row.get(TS_COLUMN)
-    return to_utc(value, zone) if value else None

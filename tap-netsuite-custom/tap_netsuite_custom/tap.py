@@ -27,7 +27,7 @@ from typing_extensions import override
 from tap_netsuite_custom.client import MAX_PAGE, SuiteQLClient
 from tap_netsuite_custom.errors import NetSuiteTapError
 from tap_netsuite_custom.reads import STREAMS, StreamSpec, is_custom_column, property_schema
-from tap_netsuite_custom.settings import TapSettings
+from tap_netsuite_custom.settings import COLUMN_NAME, TapSettings
 from tap_netsuite_custom.streams import SuiteQLStream
 
 if t.TYPE_CHECKING:
@@ -111,7 +111,7 @@ class TapNetSuiteCustom(Tap):
         where = f" WHERE {spec.where}" if spec.where else ""
         body = self.client.page(f"SELECT * FROM {spec.table}{where} ORDER BY lastmodifieddate DESC",
                                 limit=self.settings.page_size, offset=0)
-        seen = {name for row in body["items"] for name in row if is_custom_column(name)}
+        seen = {name for row in body["items"] for name in row if is_custom_column(name) and COLUMN_NAME.match(name)}
         return sorted(seen)
 
     @override
