@@ -139,7 +139,7 @@ def _like(pattern: str) -> re.Pattern[str]:
 
 
 @v_args(inline=True)
-class _ToQuery(Transformer):  # type: ignore[type-arg]
+class _ToQuery(Transformer):
     def __init__(self) -> None:
         super().__init__()
         self.referenced: set[str] = set()  # every column named anywhere in the query (checked against the table)
