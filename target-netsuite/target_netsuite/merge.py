@@ -609,19 +609,12 @@ class Merger:
     # --- reading NetSuite ----------------------------------------------------------------------------------
 
     def _query(self, query: str) -> Iterator[dict[str, t.Any]]:
-        offset = 0
-        while True:
-            try:
-                page = self.client.suiteql(query, limit=1000, offset=offset)
-            except RecordError as exc:
-                if exc.status == 403:
-                    raise _SuiteQLForbiddenError from None
-                raise
-            items = page.get("items", [])
-            yield from items
-            if not page.get("hasMore") or not items:
-                return
-            offset += len(items)
+        try:
+            yield from self.client.suiteql_rows(query)
+        except RecordError as exc:
+            if exc.status == 403:
+                raise _SuiteQLForbiddenError from None
+            raise
 
     def _read(self, record_type: str, wanted: dict[str, set[str]]) -> dict[str, dict[str, t.Any]]:
         """NetSuite's current values of the wanted fields, by external id; a record absent from the answer is

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from connector_kit.cli import one_line_errors
 from connector_kit.settings import numbers_from_strings
+from connector_kit.singer_input import NumberedLines, check_message, check_shape
 from singer_sdk import typing as th
 from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchemaException
 from singer_sdk.singerlib.exceptions import InvalidInputLine
@@ -64,19 +65,6 @@ class DeadLettersWritten(FatalError):  # noqa: N818 - a requested stop, not an e
         super().__init__(f"{count} records dead-lettered (see {path})")
 
 
-class _NumberedLines:
-    """The input lines, counting them, so an error can name its line."""
-
-    def __init__(self, lines: t.Iterable[str]) -> None:
-        self.number = 0
-        self._lines = lines
-
-    def __iter__(self) -> t.Iterator[str]:
-        for line in self._lines:
-            self.number += 1
-            yield line
-
-
 class SingerInputError(FatalError, RecordsWithoutSchemaException):
     """Malformed Singer input; one line naming the input line. (A `RecordsWithoutSchemaException` too, which the
     SDK's standard target tests expect for a RECORD before its SCHEMA.)"""
@@ -91,12 +79,6 @@ class MissingKeyError(SingerInputError, MissingKeyPropertiesError):
     SDK's standard tests require), with one line naming the input line and the stream, never the record."""
 
 
-#: What each message type must carry, beyond `type` (the Singer spec), checked before the SDK sees it.
-_SHAPES: dict[str, dict[str, type]] = {
-    "SCHEMA": {"stream": str, "schema": dict}, "RECORD": {"stream": str, "record": dict}, "STATE": {"value": dict},
-}
-
-
 class CheckedSingerReader(ReaderInternals):
     """Singer input whose every malformed line (not JSON, not an object, an unknown type, a RECORD before its
     SCHEMA, a record or STATE value that is not an object) stops the run with one line naming the line number,
@@ -105,7 +87,7 @@ class CheckedSingerReader(ReaderInternals):
     @override
     def process_lines(self, file_input: t.IO[str] | None, callbacks: dict[str, t.Callable[[dict], None]]
                       ) -> t.Counter[str]:
-        lines = _NumberedLines(file_input or self.default_input)
+        lines = NumberedLines(file_input or self.default_input)
         try:
             return super().process_lines(t.cast("t.IO[str]", lines), {
                 kind: self._checked(kind, callback) for kind, callback in callbacks.items()
@@ -119,13 +101,8 @@ class CheckedSingerReader(ReaderInternals):
 
     @staticmethod
     def _checked(kind: str, callback: t.Callable[[dict], None]) -> t.Callable[[dict], None]:
-        name = getattr(kind, "value", kind)
-
         def check(message: dict) -> None:
-            for key, kind_of in _SHAPES.get(kind, {}).items():
-                if not isinstance(message.get(key), kind_of):
-                    msg = f"{name} message without {'an object' if kind_of is dict else 'a string'} `{key}`"
-                    raise InvalidInputLine(msg)
+            check_shape(kind, message)
             try:
                 callback(message)
             except RecordsWithoutSchemaException:
@@ -148,10 +125,7 @@ class CheckedSingerReader(ReaderInternals):
         except (ValueError, RecursionError):
             msg = "not valid JSON (or nested too deep)"
             raise InvalidInputLine(msg) from None
-        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-            msg = "not a Singer message (a JSON object with a `type`)"
-            raise InvalidInputLine(msg)
-        return message
+        return check_message(message)
 
     @override
     def refuse_unknown_message(self, message_dict: dict) -> None:

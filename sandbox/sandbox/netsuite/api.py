@@ -7,6 +7,7 @@ create a record (the event loop runs one handler at a time).
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import json
 import re
@@ -101,8 +102,10 @@ def _json_object(body: bytes) -> dict[str, Any]:
         raise _bad_content("The request body is empty. Provide a JSON object.")
     try:
         data = json.loads(body)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise _bad_content(f"Invalid content in the request body: {exc.msg}.") from exc
+    except UnicodeDecodeError as exc:
+        raise _bad_content("Invalid content in the request body: the body is not UTF-8 text.") from exc
     if not isinstance(data, dict):
         raise _bad_content("The request body must be a JSON object.")
     return data
@@ -306,7 +309,7 @@ class RecordApi:
         return json_response(200, _collection(self_href, request, items, offset, limit, len(records)),
                              COLLECTION_CONTENT_TYPE)
 
-    def _candidates(self, account: str, rtype_name: str, query: suiteql.Query) -> list[dict[str, Any]]:
+    def _candidates(self, account: str, rtype_name: str, query: suiteql.Query) -> builtins.list[dict[str, Any]]:
         """Rows that can match: an index lookup when the WHERE pins id/externalid, else the whole table."""
         column, values = query.narrowing or ("", set())
         if column == "id":

@@ -110,7 +110,7 @@ class NetSuiteSandbox:
         currency = RECORD_TYPES["currency"]
         for seeded in SEED_CURRENCIES:
             body = apply_changes(currency, None, {k: v for k, v in seeded.items() if k != "id"}, set())
-            self.store.insert(account_id, currency.name, currency.family, body, record_id=int(seeded["id"]))
+            self.store.insert(account_id, currency.name, currency.family, body, record_id=int(str(seeded["id"])))
         rtype = RECORD_TYPES["subsidiary"]
         for sub in self.config.accounts[account_id].subsidiaries:
             body = apply_changes(rtype, None, {k: v for k, v in sub.items() if k != "id"}, set())
@@ -118,7 +118,7 @@ class NetSuiteSandbox:
         service = RECORD_TYPES["servicesaleitem"]
         for item in SEED_SERVICE_ITEMS:
             body = apply_changes(service, None, {k: v for k, v in item.items() if k != "id"}, set())
-            self.store.insert(account_id, service.name, service.family, body, record_id=int(item["id"]))
+            self.store.insert(account_id, service.name, service.family, body, record_id=int(str(item["id"])))
 
     # --- the real API -------------------------------------------------------------------------------------
 

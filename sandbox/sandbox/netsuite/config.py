@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from sandbox.credentials import NETSUITE
@@ -66,11 +66,15 @@ class TbaCredential:
     token_secret: str
 
 
+#: The keys NetSuite's M2M certificates may hold.
+M2MPublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+
+
 @dataclass(frozen=True)
 class M2MClient:
     client_id: str
     certificate_id: str
-    public_key: PublicKeyTypes
+    public_key: M2MPublicKey
 
 
 @dataclass
@@ -102,12 +106,15 @@ def _check_keys(where: str, data: Any, allowed: set[str], required: set[str]) ->
         raise ConfigError(f"netsuite config: {where} is missing {', '.join(sorted(missing))}")
 
 
-def load_public_key(pem: str) -> PublicKeyTypes:
-    """A public key, or the key of an X.509 certificate (NetSuite's M2M setup uploads a certificate)."""
+def load_public_key(pem: str) -> M2MPublicKey:
+    """A public key, or the key of an X.509 certificate (NetSuite's M2M setup uploads a certificate); NetSuite
+    takes RSA (PS256/384/512) and EC (ES256/384/512) certificates only."""
     data = pem.encode()
-    if b"BEGIN CERTIFICATE" in data:
-        return x509.load_pem_x509_certificate(data).public_key()
-    return load_pem_public_key(data)
+    certificate = b"BEGIN CERTIFICATE" in data
+    key = x509.load_pem_x509_certificate(data).public_key() if certificate else load_pem_public_key(data)
+    if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+        raise ValueError(f"a {type(key).__name__.removeprefix('_')}, where NetSuite takes an RSA or EC key")
+    return key
 
 
 def parse_m2m_client(where: str, data: Any) -> M2MClient:

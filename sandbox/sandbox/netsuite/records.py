@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -257,7 +258,7 @@ def apply_changes(rtype: RecordType, stored: dict[str, Any] | None, changes: dic
         elif name in rtype.sublists and isinstance(value, dict):
             sublist = rtype.sublists[name]
             record[name] = _merge_lines(sublist, record.get(name, []), value.get("items") or [],
-                                        lambda line, s=sublist: _normalize_line(s, line), replace=name in replace)
+                                        functools.partial(_normalize_line, sublist), replace=name in replace)
         elif name in rtype.references and isinstance(value, dict) and "id" in value:
             record[name] = normalize_reference(value)
         else:

@@ -7,6 +7,7 @@ request. WAL mode lets the admin CLI or a test read the file while the server wr
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import threading
@@ -95,7 +96,7 @@ class Store:
         return [r for r in (self._row(row) for row in rows) if r is not None]
 
     def find(self, account: str, rtype: str, *, ids: set[str] | None = None,
-             external_ids: set[str] | None = None) -> list[dict[str, Any]]:
+             external_ids: set[str] | None = None) -> builtins.list[dict[str, Any]]:
         """Records with one of these internal ids or external ids (index lookups for SuiteQL)."""
         column, values = ("id", [int(v) for v in ids or () if v.isdigit()]) if ids is not None else (
             "external_id", sorted(external_ids or ()))

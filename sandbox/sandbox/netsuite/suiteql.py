@@ -19,6 +19,7 @@ incremental reader needs (tap-netsuite-custom).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -196,7 +197,7 @@ def _like(pattern: str) -> re.Pattern[str]:
 
 
 @v_args(inline=True)
-class _ToQuery(Transformer):  # type: ignore[type-arg]
+class _ToQuery(Transformer):
     def __init__(self) -> None:
         super().__init__()
         self.referenced: set[str] = set()  # every column named anywhere in the query (checked against the table)
@@ -377,12 +378,16 @@ def execute(query: Query, rows: Iterable[Row]) -> list[Row]:
     """Filter, order and project rows; unknown selected columns are an error, as in NetSuite."""
     matched = [row for row in rows if query.predicate(row)]
     for column, descending in reversed(query.order or []):  # stable sorts, last key first
-        matched.sort(key=lambda row, c=column: (_as_number(row.get(c, "")) is None, _sort_key(row.get(c))),
-                     reverse=descending)
+        matched.sort(key=functools.partial(_order_key, column), reverse=descending)
     if query.columns is None:
         return matched
     return [{out: value for src, out in query.columns
              if (value := (src(row) if callable(src) else row.get(src))) is not None} for row in matched]
+
+
+def _order_key(column: str, row: Row) -> tuple[bool, tuple[float, str]]:
+    """Numbers before text, each in order; NULLs last."""
+    return _as_number(row.get(column, "")) is None, _sort_key(row.get(column))
 
 
 def _sort_key(value: str | None) -> tuple[float, str]:
