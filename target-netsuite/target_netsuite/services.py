@@ -36,6 +36,7 @@ from target_netsuite.client import (
 )
 from target_netsuite.dead_letters import DeadLetterStore, RunSummary
 from target_netsuite.fixed_ids import FixedIdCheck
+from target_netsuite.lookups import LookupResolver
 from target_netsuite.ledger import LEDGER_FILE, WriteLedger, account_key
 from target_netsuite.matching import Matcher
 from target_netsuite.merge import MERGE_FILE, ConflictPolicies, Merger, MergeStore
@@ -230,6 +231,7 @@ class RunServices:
     client: NetSuiteClient
     record_types: RecordTypes
     resolver: ReferenceResolver
+    lookups: LookupResolver  # names and codes (a currency's ISO code, a term's name) → internal ids (lookups.py)
     dead_letters: DeadLetterStore
     summary: RunSummary
     executor: ThreadPoolExecutor
@@ -288,6 +290,7 @@ class RunServices:
             client=client,
             record_types=record_types,
             resolver=resolver,
+            lookups=LookupResolver(client),
             dead_letters=DeadLetterStore(dead_letter_dir, run_id),
             summary=summary,
             executor=executor,
