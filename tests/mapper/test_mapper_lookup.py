@@ -78,3 +78,13 @@ def test_currency_precision(code: str | None, places: int | None) -> None:
 def test_currency_precision_refuses_what_is_no_iso_code() -> None:
     with pytest.raises(MappingValueError, match="'Euro'"):
         currency_precision("Euro")
+
+
+def test_an_object_with_its_own_condition_is_left_out_not_emptied() -> None:
+    mapped = payload({"externalId": "Id", "currencyList": {
+        "__if__": 'record.get("CurrencyIsoCode")',
+        "items": [{"currency": 'lookup("currency", record.get("CurrencyIsoCode"), by="symbol")'}]}})
+    assert mapped.map({"Id": "001A", "CurrencyIsoCode": None}) == {"externalId": "001A", "isInactive": False}
+    assert mapped.map({"Id": "001B", "CurrencyIsoCode": "EUR"})["currencyList"] == {
+        "items": [{"currency": {"type": "currency", "by": "symbol", "value": "EUR"}}]}
+    assert "currencyList" in mapped.schema["properties"]
