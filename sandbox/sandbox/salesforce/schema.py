@@ -118,7 +118,7 @@ class SObject:
 
 #: The currencies a multi-currency org of the stand-in may hold (Volumes.currencies takes the first N; USD is the
 #: corporate currency). Salesforce adds `CurrencyIsoCode` to records only once multi-currency is enabled.
-ORG_CURRENCIES = ("USD", "EUR", "GBP", "JPY", "CAD")
+ORG_CURRENCIES = ("USD", "EUR", "GBP", "JPY", "CAD", "CHF")
 CURRENCY_FIELD = "CurrencyIsoCode"
 
 
