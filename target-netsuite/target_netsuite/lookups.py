@@ -136,7 +136,8 @@ class LookupResolver:
                 matches = self._query(record_type, field, chunk)
                 with self._lock:
                     for value in chunk:
-                        self._found[(record_type, field, value)] = tuple(sorted(set(matches.get(value, ())), key=_numeric))
+                        ids = sorted(set(matches.get(value, ())), key=_numeric)
+                        self._found[(record_type, field, value)] = tuple(ids)
         with self._lock:
             return {key: self._found[key] for key in wanted}
 

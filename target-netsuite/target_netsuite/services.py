@@ -36,8 +36,8 @@ from target_netsuite.client import (
 )
 from target_netsuite.dead_letters import DeadLetterStore, RunSummary
 from target_netsuite.fixed_ids import FixedIdCheck
-from target_netsuite.lookups import LookupResolver
 from target_netsuite.ledger import LEDGER_FILE, WriteLedger, account_key
+from target_netsuite.lookups import LookupResolver
 from target_netsuite.matching import Matcher
 from target_netsuite.merge import MERGE_FILE, ConflictPolicies, Merger, MergeStore
 from target_netsuite.order_lifecycle import OrderLifecycle

@@ -5,9 +5,8 @@ Salesforce before multi-currency is enabled."""
 
 from __future__ import annotations
 
-from sf_helpers import SF
-
 from sandbox.salesforce.schema import ORG_CURRENCIES
+from sf_helpers import SF
 
 
 def test_multi_currency_org_carries_currency_iso_codes(sf: SF) -> None:
