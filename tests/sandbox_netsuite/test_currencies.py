@@ -58,3 +58,18 @@ def test_a_customer_without_a_currency_takes_its_subsidiarys(admin: Admin, ns: r
     [cad_id] = admin.create_records("customer", [{"companyName": "Loonie Ltd", "subsidiary": {"id": "4"}}])
     assert _order(ns, netsuite_url, "006USD", usd_id, "1").status_code == 204
     assert _order(ns, netsuite_url, "006CAD", cad_id, "1").status_code == 400  # Canada's base currency is CAD
+
+
+def test_the_lists_finance_keeps_are_queryable(ns: requests.Session, netsuite_url: str) -> None:
+    """Employees, terms, price levels, departments, classes and locations answer SuiteQL like the currency table."""
+    def rows(query: str) -> list[dict]:
+        answer = ns.post(f"{netsuite_url}{SUITEQL}", headers={"Prefer": "transient"}, json={"q": query})
+        assert answer.status_code == 200, answer.text
+        return answer.json()["items"]
+
+    assert [r["id"] for r in rows("SELECT id, email FROM employee WHERE UPPER(email) = 'ANN.ARCHER@EXAMPLE.COM'")] \
+        == ["1"]
+    assert sorted(r["id"] for r in rows("SELECT id, entityid FROM employee WHERE entityid = 'Bob Brown'")) == ["2", "3"]
+    assert rows("SELECT id, name FROM term WHERE name = 'Net 30'") == [{"links": [], "id": "2", "name": "Net 30"}]
+    for table in ("pricelevel", "department", "classification", "location"):
+        assert rows(f"SELECT id, name FROM {table}"), table

@@ -152,3 +152,43 @@ def test_the_cache_asks_once_per_value_per_run_found_or_not() -> None:
     assert len(client.queries) == 1  # cached, the miss too
     assert resolver.resolve([{"type": "currency", "by": "symbol", "value": "O'X"}])
     assert "'O''X'" in client.queries[-1]  # a quote in a value is doubled inside the literal
+
+
+ORDER_SCHEMA = {
+    "type": "SCHEMA", "stream": "salesOrder", "key_properties": ["externalId"],
+    "schema": {"type": "object", "properties": {
+        "externalId": {"type": ["string", "null"]}, "entity": {"type": ["object", "null"]},
+        "subsidiary": {"type": ["object", "null"]}, "item": {"type": ["object", "null"]},
+        "salesRep": {"type": ["object", "null"]}, "terms": {"type": ["object", "null"]},
+        "department": {"type": ["object", "null"]}, "class": {"type": ["object", "null"]},
+        "location": {"type": ["object", "null"]},
+    }},
+}
+
+
+def test_people_terms_and_lists_by_name_on_an_order(admin, config: dict, tmp_path: Path) -> None:
+    """The lists finance keeps (employees by email or name, terms, price levels, departments, classes,
+    locations), looked up on an order and on its lines; a name two employees share is ambiguous."""
+    [customer_id] = admin.create_records("customer", [{"companyName": "Lists Ltd", "subsidiary": {"id": "1"}}])
+
+    def order(key: str, rep: dict) -> dict:
+        return {"type": "RECORD", "stream": "salesOrder", "record": {
+            "externalId": key, "entity": {"id": customer_id}, "subsidiary": {"id": "1"}, "salesRep": rep,
+            "terms": {"type": "term", "by": "name", "value": "net 30"},
+            "department": {"type": "department", "by": "name", "value": "SALES"},
+            "class": {"type": "class", "by": "name", "value": "Software"},
+            "location": {"type": "location", "by": "name", "value": "main  warehouse"},
+            "item": {"items": [{"item": {"id": "499"}, "quantity": 1, "rate": 10.0,
+                                "price": {"type": "priceLevel", "by": "name", "value": "Base Price"}}]}}}
+
+    records = [order("006E1", {"type": "employee", "by": "email", "value": "Ann.Archer@Example.com "}),
+               order("006E2", {"type": "employee", "by": "entityid", "value": "bob brown"})]
+    run = run_target(config, [ORDER_SCHEMA, *records, STATE], tmp_path)
+    assert run.returncode == 0, run.stderr
+    written = admin.record("salesOrder", "eid:006E1")
+    assert (written["salesRep"]["id"], written["terms"]["id"], written["department"]["id"], written["class"]["id"],
+            written["location"]["id"]) == ("1", "2", "1", "2", "1")
+    assert written["item"]["items"][0]["price"]["id"] == "1"
+    [letter] = dead_letters(config)
+    assert (letter["externalId"], letter["code"]) == ("006E2", "LOOKUP_AMBIGUOUS")
+    assert "2 employee records have entityid 'bob brown' (internal ids 2, 3)" in letter["detail"]

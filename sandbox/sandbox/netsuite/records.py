@@ -154,6 +154,29 @@ RECORD_TYPES: dict[str, RecordType] = {t.name.lower(): t for t in [
         lengths={"name": 25, "symbol": 3},
     ),
     RecordType(
+        name="employee", family="employee",
+        fields=frozenset({"firstName", "lastName", "middleName", "entityId", "email", "title", "phone", "isInactive",
+                          "subsidiary", "department", "location", "supervisor", "salesRep", "externalId", "id",
+                          "dateCreated", "lastModifiedDate"}),
+        references={"subsidiary": "subsidiary", "department": "department", "location": "location",
+                    "supervisor": "employee"},
+        sublists={},
+        lengths={"firstName": 32, "lastName": 32, "email": 254, "entityId": 83, "externalId": 255},
+    ),
+    *(RecordType(name=name, family=name.lower(), fields=frozenset({"name", "isInactive", "externalId", "id", *extra}),
+                 references=references, sublists={}, lengths={"name": 31 if name == "term" else 83,
+                                                              "externalId": 255})
+      for name, extra, references in (
+          ("term", {"daysUntilNetDue", "discountPercent", "daysUntilExpiry", "preferred"}, {}),
+          ("priceLevel", {"discountPct", "isOnline"}, {}),
+          ("department", {"parent", "subsidiary", "includeChildren"},
+           {"parent": "department", "subsidiary": "subsidiary"}),
+          ("classification", {"parent", "subsidiary", "includeChildren"},
+           {"parent": "classification", "subsidiary": "subsidiary"}),
+          ("location", {"parent", "subsidiary", "mainAddress", "locationType", "makeInventoryAvailable"},
+           {"parent": "location", "subsidiary": "subsidiary"}),
+      )),
+    RecordType(
         name="subsidiary", family="subsidiary",
         fields=frozenset({"name", "legalName", "country", "state", "parent", "currency", "isInactive",
                           "isElimination", "url", "mainAddress", "externalId", "email", "fax", "id"}),
@@ -300,6 +323,11 @@ def _derive(rtype: RecordType, record: dict[str, Any]) -> None:
             record["entityId"] = " ".join(p for p in (record.get("firstName"), record.get("lastName")) if p)
         elif "entityId" not in record and record.get("companyName"):
             record["entityId"] = record["companyName"]
+    elif rtype.name == "employee":
+        record.setdefault("isInactive", False)
+        record["entityId"] = " ".join(p for p in (record.get("firstName"), record.get("lastName")) if p)
+    elif rtype.family in ("term", "pricelevel", "department", "classification", "location"):
+        record.setdefault("isInactive", False)
     elif rtype.name == "contact":
         record.setdefault("isInactive", False)
         record["entityId"] = " ".join(p for p in (record.get("firstName"), record.get("lastName")) if p)
