@@ -120,7 +120,13 @@ class LookupResolver:
         self._client = client
         self._found: dict[Key, tuple[str, ...]] = {}
         self._lock = threading.Lock()
-        self.queries = 0  # SuiteQL requests made (the API cost of lookups)
+        self.queries = 0  # SuiteQL requests made (the API cost of lookups, in the run summary)
+
+    @property
+    def values(self) -> int:
+        """Distinct (record type, field, value) looked up this run."""
+        with self._lock:
+            return len(self._found)
 
     def resolve(self, markers: Iterable[dict[str, str]]) -> dict[Key, tuple[str, ...]]:
         """The ids each supported marker matches (empty: none), asking NetSuite only for values not yet cached."""

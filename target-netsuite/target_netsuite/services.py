@@ -346,6 +346,7 @@ class RunServices:
             "retries": self.client.stats.retries,
             "async_jobs": {"submitted": self.batches.jobs_submitted,
                            "found_already_submitted": self.batches.jobs_found},
+            "lookups": {"queries": self.lookups.queries, "values": self.lookups.values},
         }
 
 

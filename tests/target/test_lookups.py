@@ -192,3 +192,26 @@ def test_people_terms_and_lists_by_name_on_an_order(admin, config: dict, tmp_pat
     [letter] = dead_letters(config)
     assert (letter["externalId"], letter["code"]) == ("006E2", "LOOKUP_AMBIGUOUS")
     assert "2 employee records have entityid 'bob brown' (internal ids 2, 3)" in letter["detail"]
+
+
+def test_the_api_cost_of_lookups_for_a_thousand_orders(admin, config: dict, tmp_path: Path) -> None:
+    """1,000 orders in four currencies, each with a currency and a terms lookup: the run summary counts one SuiteQL
+    request per record type and field (2), for 6 distinct values, whatever the number of orders."""
+    customers = admin.create_records("customer", [
+        {"companyName": f"Cost {code}", "subsidiary": {"id": "1"}, "currency": {"id": currency}}
+        for code, currency in (("USD", "1"), ("EUR", "4"), ("GBP", "2"), ("JPY", "5"))])
+    codes = ("usd", "EUR", "gbp ", "JPY")
+    orders = [{"type": "RECORD", "stream": "salesOrder", "record": {
+        "externalId": f"006C{n:04d}", "entity": {"id": customers[n % 4]}, "subsidiary": {"id": "1"},
+        "currency": {"type": "currency", "by": "symbol", "value": codes[n % 4]},
+        "terms": {"type": "term", "by": "name", "value": "Net 30" if n % 2 else "net 60"},
+        "item": {"items": [{"item": {"id": "499"}, "quantity": 1, "rate": 10.0}]}}} for n in range(1000)]
+    schema = json.loads(json.dumps(ORDER_SCHEMA))
+    schema["schema"]["properties"]["currency"] = {"type": ["object", "null"]}
+    run = run_target({**config, "run_report_path": str(tmp_path / "report.json")}, [schema, *orders, STATE],
+                     tmp_path, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert dead_letters(config) == []
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["lookups"] == {"queries": 2, "values": 6}, report["lookups"]  # 4 codes + 2 terms
+    assert len(admin.by_external_id("salesOrder")) == 1000
