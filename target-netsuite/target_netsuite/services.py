@@ -6,8 +6,8 @@ Invariants:
 - the services are built here, from the settings alone: nothing in this module (or below it) knows the target
   or the sinks. The sinks receive the services; the target owns them. Imports only go down:
   target → sinks → services → {dead_letters, references, parking, ledger, overtake, matching, merge, reconcile,
-  batches, fixed_ids, lookups} → client → auth (match_keys, the normalisation both matching and reconcile use, imports nothing
-  of the package);
+  batches, fixed_ids, lookups} → client → auth (match_keys, the normalisation both matching and reconcile use,
+  imports nothing of the package);
 - `OpenSinks` holds a sink from its `setup` to its `clean_up` (the SDK's hooks), and no longer than it may hold
   records: a sink the SDK retired after a schema change, and drained without `clean_up` (the SDK cleans retired
   sinks up only at the end of the input), leaves as soon as it is empty.
