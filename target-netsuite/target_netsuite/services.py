@@ -6,8 +6,8 @@ Invariants:
 - the services are built here, from the settings alone: nothing in this module (or below it) knows the target
   or the sinks. The sinks receive the services; the target owns them. Imports only go down:
   target → sinks → services → {dead_letters, references, parking, ledger, overtake, matching, merge, reconcile,
-  batches, fixed_ids} → client → auth (match_keys, the normalisation both matching and reconcile use, imports nothing
-  of the package);
+  batches, fixed_ids, lookups} → client → auth (match_keys, the normalisation both matching and reconcile use,
+  imports nothing of the package);
 - `OpenSinks` holds a sink from its `setup` to its `clean_up` (the SDK's hooks), and no longer than it may hold
   records: a sink the SDK retired after a schema change, and drained without `clean_up` (the SDK cleans retired
   sinks up only at the end of the input), leaves as soon as it is empty.
@@ -37,6 +37,7 @@ from target_netsuite.client import (
 from target_netsuite.dead_letters import DeadLetterStore, RunSummary
 from target_netsuite.fixed_ids import FixedIdCheck
 from target_netsuite.ledger import LEDGER_FILE, WriteLedger, account_key
+from target_netsuite.lookups import LookupResolver
 from target_netsuite.matching import Matcher
 from target_netsuite.merge import MERGE_FILE, ConflictPolicies, Merger, MergeStore
 from target_netsuite.order_lifecycle import OrderLifecycle
@@ -230,6 +231,7 @@ class RunServices:
     client: NetSuiteClient
     record_types: RecordTypes
     resolver: ReferenceResolver
+    lookups: LookupResolver  # names and codes (a currency's ISO code, a term's name) → internal ids (lookups.py)
     dead_letters: DeadLetterStore
     summary: RunSummary
     executor: ThreadPoolExecutor
@@ -288,6 +290,7 @@ class RunServices:
             client=client,
             record_types=record_types,
             resolver=resolver,
+            lookups=LookupResolver(client),
             dead_letters=DeadLetterStore(dead_letter_dir, run_id),
             summary=summary,
             executor=executor,
@@ -343,6 +346,7 @@ class RunServices:
             "retries": self.client.stats.retries,
             "async_jobs": {"submitted": self.batches.jobs_submitted,
                            "found_already_submitted": self.batches.jobs_found},
+            "lookups": {"queries": self.lookups.queries, "values": self.lookups.values},
         }
 
 

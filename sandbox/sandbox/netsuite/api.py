@@ -70,6 +70,8 @@ _SUITEQL_TABLES = {
     "contact": (("contact", {}),),
     "subsidiary": (("subsidiary", {}),),
     "currency": (("currency", {}),),
+    **{name.lower(): ((name, {}),) for name in ("employee", "term", "priceLevel", "department", "classification",
+                                                "location")},
     "item": (("nonInventorySaleItem", {"itemtype": "NonInvtPart", "recordtype": "noninventoryitem"}),
              ("inventoryItem", {"itemtype": "InvtPart", "recordtype": "inventoryitem"}),
              ("serviceSaleItem", {"itemtype": "Service", "recordtype": "serviceitem"})),

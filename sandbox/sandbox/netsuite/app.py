@@ -32,6 +32,7 @@ from sandbox.netsuite.api import RecordApi
 from sandbox.netsuite.auth import TOKEN_PATH, AuthenticationError, Authenticator, TokenError
 from sandbox.netsuite.config import (
     SEED_CURRENCIES,
+    SEED_LISTS,
     SEED_SERVICE_ITEMS,
     ConfigError,
     SandboxConfig,
@@ -104,7 +105,8 @@ class NetSuiteSandbox:
             self._seed(account_id)
 
     def _seed(self, account_id: str) -> None:
-        """Write the account's subsidiaries once; later starts keep whatever the account holds."""
+        """Write the account's currencies, subsidiaries, lists (employees, terms, price levels, departments,
+        classes, locations) and service item once; later starts keep whatever the account holds."""
         if not self.store.mark_seeded(account_id):
             return
         currency = RECORD_TYPES["currency"]
@@ -115,6 +117,11 @@ class NetSuiteSandbox:
         for sub in self.config.accounts[account_id].subsidiaries:
             body = apply_changes(rtype, None, {k: v for k, v in sub.items() if k != "id"}, set())
             self.store.insert(account_id, rtype.name, rtype.family, body, record_id=int(sub["id"]))
+        for type_name, rows in SEED_LISTS.items():
+            listed = RECORD_TYPES[type_name.lower()]
+            for row in rows:
+                body = apply_changes(listed, None, {k: v for k, v in row.items() if k != "id"}, set())
+                self.store.insert(account_id, listed.name, listed.family, body, record_id=int(row["id"]))
         service = RECORD_TYPES["servicesaleitem"]
         for item in SEED_SERVICE_ITEMS:
             body = apply_changes(service, None, {k: v for k, v in item.items() if k != "id"}, set())

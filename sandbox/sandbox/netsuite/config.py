@@ -42,6 +42,31 @@ SEED_CURRENCIES = [
     {"id": "5", "name": "Yen", "symbol": "JPY", "displaySymbol": "¥", "currencyPrecision": 0,
      "isBaseCurrency": False, "exchangeRate": 0.0067},
 ]
+#: Lists finance keeps in every account (what `lookup()` finds by name or email), with NetSuite's usual names; one
+#: name held twice (two employees "Bob Brown") for ambiguous lookups, and an inactive entry.
+SEED_LISTS: dict[str, list[dict]] = {
+    "employee": [
+        {"id": "1", "firstName": "Ann", "lastName": "Archer", "email": "ann.archer@example.com", "title": "AE",
+         "subsidiary": {"id": "1"}},
+        {"id": "2", "firstName": "Bob", "lastName": "Brown", "email": "bob.brown@example.com",
+         "subsidiary": {"id": "1"}},
+        {"id": "3", "firstName": "Bob", "lastName": "Brown", "email": "robert.brown@example.com",
+         "subsidiary": {"id": "4"}},
+        {"id": "4", "firstName": "Carl", "lastName": "Gone", "email": "carl.gone@example.com", "isInactive": True,
+         "subsidiary": {"id": "1"}},
+    ],
+    "term": [{"id": str(n), "name": name, "daysUntilNetDue": days} for n, (name, days) in enumerate(
+        (("Net 15", 15), ("Net 30", 30), ("Net 60", 60), ("Due on receipt", 0), ("1% 10 Net 30", 30)), start=1)],
+    "priceLevel": [{"id": str(n), "name": name} for n, name in enumerate(
+        ("Base Price", "Alternate Price 1", "Corporate Discount Price", "Employee Price", "Online Price"), start=1)],
+    "department": [{"id": str(n), "name": name, "subsidiary": {"id": "1"}, "includeChildren": True}
+                   for n, name in enumerate(("Sales", "Services", "Engineering"), start=1)],
+    "classification": [{"id": str(n), "name": name, "subsidiary": {"id": "1"}, "includeChildren": True}
+                       for n, name in enumerate(("Hardware", "Software", "Support"), start=1)],
+    "location": [{"id": "1", "name": "Main Warehouse", "subsidiary": {"id": "1"}},
+                 {"id": "2", "name": "East Coast", "subsidiary": {"id": "3"}},
+                 {"id": "3", "name": "Toronto", "subsidiary": {"id": "4"}}],
+}
 DEFAULT_SUBSIDIARIES = [
     {"id": "1", "name": "Parent Company", "country": "US", "legalName": "Parent Company Inc.", "currency": {"id": "1"}},
     {"id": "2", "name": "California", "country": "US", "state": "CA", "parent": {"id": "1"}, "currency": {"id": "1"}},
