@@ -67,7 +67,7 @@ def test_every_target_store_opens_through_it(tmp_path: Path, monkeypatch: pytest
         opened.append(path.name)
         return open_sqlite(path, *schema)
 
-    for module in ("target_netsuite.ledger", "target_netsuite.batches", "target_netsuite.parking"):
+    for module in ("connector_kit.store", "target_netsuite.batches"):
         monkeypatch.setattr(f"{module}.open_sqlite", recording_open)
     WriteLedger(tmp_path / "ledger.db", "123_SB1", "use").record("customer", [("a", "hash")])
     SubmittedBatches(tmp_path / "nonces.db", "123_SB1").nonce("d")
