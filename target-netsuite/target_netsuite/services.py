@@ -272,7 +272,7 @@ class RunServices:
         )
         summary = RunSummary(logger=logger, progress_interval=settings.progress_interval_seconds)
         executor = ThreadPoolExecutor(max_workers=client.limiter.ceiling, thread_name_prefix="netsuite")
-        merge_store = MergeStore(ledger_file.with_name(MERGE_FILE), account_key(client.base_url, settings.account_id))
+        merge_store = MergeStore(stores.part("merge"), account_key(client.base_url, settings.account_id))
         matcher = Matcher(
             client=client,
             resolver=resolver,
@@ -294,7 +294,7 @@ class RunServices:
             dead_letter_dir=dead_letter_dir,
             ledger=ledger,
         ) if settings.reconcile else None
-        submitted = SubmittedBatches(dead_letter_dir / SUBMITTED_BATCHES_FILE,
+        submitted = SubmittedBatches(stores.part("batches"),
                                      account_key(client.base_url, settings.account_id), run_id)
         return cls(
             settings=settings,
