@@ -11,6 +11,8 @@
     pipeline-ops reconcile [--repair]   how Salesforce and NetSuite differ (missing, orphaned, stale); --repair fixes it
     pipeline-ops conflicts              fields a person changed in NetSuite that Salesforce changed too (the target's
                                         three-way merge, `conflict_policy`): what each side holds, what was decided
+    pipeline-ops store status|migrate   target-netsuite's store (`store_uri`): rows per table; `migrate --to URI`
+                                        copies one host's SQLite files into a shared store (safe to run twice)
 
 Run through Meltano (`meltano invoke pipeline-ops:runs`) or directly from the project folder. Paths default to the
 Meltano project root (`MELTANO_PROJECT_ROOT`, else the current folder); the system database is Meltano's
@@ -28,7 +30,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from pipeline_ops import reconcile
+from pipeline_ops import reconcile, store
 from pipeline_ops.picture import render_history
 from pipeline_ops.runs import RunReport, collect_runs, database_runs, database_uri, log_lines, render
 
@@ -235,9 +237,12 @@ def main(argv: list[str] | None = None) -> int:
     conflicts.add_argument("--path", type=Path, default=dead_letter_path / MERGE_FILE)
     conflicts.add_argument("--last", type=int, default=20)
     reconcile.add_parser(sub, _root())
+    store.add_parser(sub, dead_letter_path)
     args = parser.parse_args(argv)
     if args.command == "reconcile":
         return reconcile.main(args, _root())
+    if args.command == "store":
+        return store.main(args, dead_letter_path)
     return {"report": _report, "runs": _runs, "picture": _picture, "dead-letters": _dead_letters,
             "conflicts": _conflicts}[args.command](args)
 

@@ -190,11 +190,13 @@ class SubmittedBatches:
         """One committed transaction; on first use, older files are brought up to date and stale entries dropped."""
         if not self._opened:
             with self.store.begin(METADATA) as conn:
-                if self.store.dialect == "sqlite":
-                    columns = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(submitted)")}
-                    for column in ("owner", "record_type", "keys", "job"):  # files written before these existed
-                        if column not in columns:
-                            conn.exec_driver_sql(f"ALTER TABLE submitted ADD COLUMN {column} TEXT")
+                # Tables written before these columns existed (an old file, or one `pipeline-ops store migrate`
+                # copied): they gain them.
+                columns = {c["name"] for c in sa.inspect(conn).get_columns("submitted", schema=self.store.schema)}
+                table = f'"{self.store.schema}".submitted' if self.store.schema else "submitted"
+                for column in ("owner", "record_type", "keys", "job"):
+                    if column not in columns:
+                        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
                 conn.execute(SUBMITTED.delete().where(SUBMITTED.c.submitted_at < time.time() - self.KEEP_DAYS * 86400))
             self._opened = True
         return self.store.begin(METADATA)
