@@ -126,8 +126,8 @@ def status(args: argparse.Namespace) -> int:
         schema = SCHEMA if engine.dialect.name == "postgresql" else None
         with engine.connect() as conn:
             names = sorted(sa.inspect(conn).get_table_names(schema=schema))
-            counts = {name: conn.execute(sa.select(sa.func.count()).select_from(sa.table(name, schema=schema))).scalar_one()
-                      for name in names}
+            counts = {name: conn.execute(sa.select(sa.func.count()).select_from(sa.table(name, schema=schema)))
+                      .scalar_one() for name in names}
     except SQLAlchemyError as exc:
         print(f"pipeline-ops: store {masked(args.uri)}: {type(exc).__name__}", file=sys.stderr)
         return 1
