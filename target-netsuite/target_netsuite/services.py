@@ -66,6 +66,11 @@ STORE_SCHEMA = "target_netsuite"
 MELTANO_TEST_STREAM = "meltano_test_stream"
 
 
+def account_lock_name(base_url: str, account_id: str) -> str:
+    """The name of an account's run lock (one per NetSuite account and API host), in a shared store."""
+    return f"target-netsuite|{base_url}|{account_id.upper()}"
+
+
 @dataclasses.dataclass(frozen=True)
 class TargetSettings:
     """The target's settings, typed, read once from the validated config (see `config_jsonschema` for each)."""

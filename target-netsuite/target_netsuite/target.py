@@ -40,7 +40,7 @@ from target_netsuite.client import FatalError
 from target_netsuite.ledger import LEDGER_MODES
 from target_netsuite.parking import ParkedRecord
 from target_netsuite.sdk_internals import ReaderInternals, TargetInternals
-from target_netsuite.services import RunServices, TargetSettings
+from target_netsuite.services import RunServices, TargetSettings, account_lock_name
 from target_netsuite.sinks import IgnoredStreamSink, NetSuiteSink
 
 if t.TYPE_CHECKING:
@@ -554,9 +554,8 @@ class TargetNetSuite(TargetInternals):
             with self._os_lock():
                 yield
             return
-        where = f"target-netsuite|{self.client.base_url}|{self.settings.account_id.upper()}"
         try:
-            with shared.account_lock(where) as held:
+            with shared.account_lock(account_lock_name(self.client.base_url, self.settings.account_id)) as held:
                 if not held:
                     msg = (
                         f"another target-netsuite run is writing to NetSuite account {self.settings.account_id} "
