@@ -1,5 +1,6 @@
 """A real PostgreSQL server for the tests (Debian's `postgresql` packages; `.ci/run` installs them when missing):
 one server per test session, a fresh database per test (`postgres_uri`), so tests never see each other's rows.
+`running_server` serves the benchmarks too (bench/store_cost.py).
 
 Teams running on several hosts keep Meltano's system database and the target's store in PostgreSQL; the tests that
 exercise that (tests/e2e/test_postgres_systemdb.py, tests/e2e/test_several_hosts.py, tests/kit/test_store.py) use
@@ -8,6 +9,7 @@ these fixtures, registered for every test by tests/conftest.py.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -32,9 +34,9 @@ def as_server_user(args: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[tuple[str, int]]:
-    """(host, port) of a PostgreSQL server started for the session (trust auth, user `postgres`)."""
+@contextlib.contextmanager
+def running_server() -> Iterator[tuple[str, int]]:
+    """(host, port) of a PostgreSQL server started for the block (trust auth, user `postgres`), then stopped."""
     # Not under pytest's tmp_path: that tree is private to the user running pytest, and the server runs as `postgres`.
     base = Path(tempfile.mkdtemp(prefix="sfns-pg-"))
     data = base / "data"
@@ -57,11 +59,22 @@ def postgres_server() -> Iterator[tuple[str, int]]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.fixture
-def postgres_uri(postgres_server: tuple[str, int]) -> str:
-    """A fresh, empty database on the session's server, as a SQLAlchemy URI (psycopg 3)."""
-    host, port = postgres_server
+def new_database(host: str, port: int) -> str:
+    """A fresh, empty database on the server, as a SQLAlchemy URI (psycopg 3)."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     subprocess.run(as_server_user([_pg_bin("createdb"), "-h", host, "-p", str(port), "-U", "postgres", name]),
                    check=True, capture_output=True)
     return f"postgresql+psycopg://postgres@{host}:{port}/{name}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[tuple[str, int]]:
+    """(host, port) of a PostgreSQL server started for the session."""
+    with running_server() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_uri(postgres_server: tuple[str, int]) -> str:
+    """A fresh, empty database on the session's server."""
+    return new_database(*postgres_server)
