@@ -38,6 +38,31 @@ SKIPPED = {"in_flight", "sqlite_sequence"}
 _CHUNK = 500
 
 
+class StoreUnreadableError(Exception):
+    """The store cannot be read; the message names the masked URI."""
+
+
+def conflicts(uri: str) -> list[tuple]:
+    """The merge's conflicts in the store (target_netsuite/merge.py), oldest first, as `pipeline-ops conflicts`
+    lists them; none if the target never merged into it."""
+    engine = engine_for(uri)
+    try:
+        with engine.connect() as conn:
+            schema = SCHEMA if engine.dialect.name == "postgresql" else None
+            if not sa.inspect(conn).has_table("conflicts", schema=schema):
+                return []
+            table = sa.Table("conflicts", sa.MetaData(), autoload_with=conn, schema=schema)
+            c = table.c
+            return [tuple(row) for row in conn.execute(sa.select(
+                c.detected_at, c.record_type, c.external_id, c.field, c.incoming, c.netsuite, c.last_written,
+                c.policy, c.outcome).order_by(c.detected_at, c.record_type, c.external_id, c.field))]
+    except SQLAlchemyError as exc:
+        msg = f"store {masked(uri)}: cannot read the conflicts ({type(exc).__name__})"
+        raise StoreUnreadableError(msg) from None
+    finally:
+        engine.dispose()
+
+
 def masked(uri: str) -> str:
     try:
         return make_url(uri).render_as_string(hide_password=True)
