@@ -28,6 +28,7 @@ from pathlib import Path
 from connector_kit.cli import one_line_errors
 from connector_kit.settings import numbers_from_strings
 from connector_kit.singer_input import NumberedLines, check_message, check_shape
+from connector_kit.store import StoreError
 from singer_sdk import typing as th
 from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchemaException
 from singer_sdk.singerlib.exceptions import InvalidInputLine
@@ -40,7 +41,7 @@ from target_netsuite.client import FatalError
 from target_netsuite.ledger import LEDGER_MODES
 from target_netsuite.parking import ParkedRecord
 from target_netsuite.sdk_internals import ReaderInternals, TargetInternals
-from target_netsuite.services import RunServices, TargetSettings
+from target_netsuite.services import RunServices, TargetSettings, account_lock_name
 from target_netsuite.sinks import IgnoredStreamSink, NetSuiteSink
 
 if t.TYPE_CHECKING:
@@ -282,6 +283,16 @@ class TargetNetSuite(TargetInternals):
             "Default: `ledger.sqlite3` in `dead_letter_path`.",
         ),
         th.Property(
+            "store_uri",
+            th.StringType,
+            secret=True,
+            description="Where the durable data lives (parked records, the write ledger, async batch nonces, merge "
+            "baselines). Unset: SQLite files on this host (`parked_path`, `ledger_path`, `dead_letter_path`), as "
+            "before. `postgresql://user:password@host/db` (psycopg 3; install `target-netsuite[postgres]`): one "
+            "store that several hosts and containers share, in schema `target_netsuite` (Meltano's system "
+            "database is fine), and the account lock becomes a PostgreSQL advisory lock that spans the hosts.",
+        ),
+        th.Property(
             "lock_path",
             th.StringType,
             description="Lock file that keeps two runs from writing to one NetSuite account at once (the second "
@@ -509,7 +520,29 @@ class TargetNetSuite(TargetInternals):
 
     @contextmanager
     def _run_lock(self) -> Iterator[None]:
-        """An exclusive OS lock (released by the OS even on SIGKILL); held by another run → stop, write nothing."""
+        """The account's lock, held by another run → stop, write nothing. With a shared store (PostgreSQL) a
+        session advisory lock that every host sharing it sees (released by the server when this process dies);
+        otherwise an exclusive OS lock on this host (released by the OS even on SIGKILL)."""
+        shared = self.services.stores.shared
+        if shared is None:
+            with self._os_lock():
+                yield
+            return
+        try:
+            with shared.account_lock(account_lock_name(self.client.base_url, self.settings.account_id)) as held:
+                if not held:
+                    msg = (
+                        f"another target-netsuite run is writing to NetSuite account {self.settings.account_id} "
+                        f"(its lock in store {shared.masked_uri} is held); this run writes nothing and its state "
+                        "stays unchanged"
+                    )
+                    raise FatalError(msg)
+                yield
+        except StoreError as exc:
+            raise FatalError(str(exc)) from None
+
+    @contextmanager
+    def _os_lock(self) -> Iterator[None]:
         path = Path(self.settings.lock_path or self._default_lock_path())
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a") as handle:
@@ -572,7 +605,7 @@ class TargetNetSuite(TargetInternals):
         if still:
             self.logger.warning(
                 "%d records wait for a parent that is not in NetSuite yet (parked in %s; tried again at the end of "
-                "every run, dead-lettered after reference_wait_hours)", still, self.services.parked.path,
+                "every run, dead-lettered after reference_wait_hours)", still, self.services.parked.store.location,
             )
 
     def finish(self) -> None:
