@@ -28,6 +28,8 @@ CONNECTORS = {  # plugin name: (plugin type, folder in this repository, one-line
                         "Salesforce records to NetSuite REST payloads, as configuration"),
     "target-netsuite": ("loaders", "target-netsuite",
                         "NetSuite REST Record API: idempotent upserts, concurrency, dead letters"),
+    "tap-netsuite-custom": ("extractors", "tap-netsuite-custom",
+                            "NetSuite: incremental SuiteQL reads on lastModifiedDate with safe bookmarks"),
 }
 HEADER = """\
 # Meltano plugin definition of {name} {version} (generated from meltano.yml by scripts/plugin_definitions.py).

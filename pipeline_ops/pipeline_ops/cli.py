@@ -11,6 +11,8 @@
     pipeline-ops reconcile [--repair]   how Salesforce and NetSuite differ (missing, orphaned, stale); --repair fixes it
     pipeline-ops conflicts              fields a person changed in NetSuite that Salesforce changed too (the target's
                                         three-way merge, `conflict_policy`): what each side holds, what was decided
+    pipeline-ops store status|migrate   target-netsuite's store (`store_uri`): rows per table; `migrate --to URI`
+                                        copies one host's SQLite files into a shared store (safe to run twice)
 
 Run through Meltano (`meltano invoke pipeline-ops:runs`) or directly from the project folder. Paths default to the
 Meltano project root (`MELTANO_PROJECT_ROOT`, else the current folder); the system database is Meltano's
@@ -28,7 +30,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from pipeline_ops import reconcile
+from pipeline_ops import reconcile, store
 from pipeline_ops.picture import render_history
 from pipeline_ops.runs import RunReport, collect_runs, database_runs, database_uri, log_lines, render
 
@@ -183,7 +185,15 @@ MERGE_FILE = "merged.sqlite3"
 
 
 def _conflicts(args: argparse.Namespace) -> int:
-    """The conflicts the target's three-way merge found and has not seen settled since."""
+    """The conflicts the target's three-way merge found and has not seen settled since: from the target's store
+    (`--store-uri`, default `TARGET_NETSUITE_STORE_URI`) when it has one, else from its merge file."""
+    if args.store_uri:
+        try:
+            rows = store.conflicts(args.store_uri)
+        except store.StoreUnreadableError as exc:
+            print(f"pipeline-ops: {exc}", file=sys.stderr)
+            return 1
+        return _print_conflicts(rows, store.masked(args.store_uri), args.last)
     if not args.path.exists():
         print(f"No conflicts: {args.path} does not exist (nothing merged yet).")
         return 0
@@ -195,15 +205,19 @@ def _conflicts(args: argparse.Namespace) -> int:
     except sqlite3.Error as exc:
         print(f"pipeline-ops: {args.path}: cannot read the conflicts ({exc})", file=sys.stderr)
         return 1
+    return _print_conflicts(rows, str(args.path), args.last)
+
+
+def _print_conflicts(rows: list, where: str, last: int) -> int:
     if not rows:
-        print(f"No conflicts in {args.path}.")
+        print(f"No conflicts in {where}.")
         return 0
     counts = Counter((row[1], row[3], row[7]) for row in rows)
-    print(f"{len(rows)} conflicts in {args.path} (a person changed the field in NetSuite, Salesforce changed it too):")
+    print(f"{len(rows)} conflicts in {where} (a person changed the field in NetSuite, Salesforce changed it too):")
     for (record_type, name, policy), n in sorted(counts.items()):
         print(f"  {record_type:<24}{name:<24}{policy:<18}{n:>6}")
     print("Latest:")
-    for detected, record_type, eid, name, incoming, netsuite, written, _policy, outcome in rows[-args.last :]:
+    for detected, record_type, eid, name, incoming, netsuite, written, _policy, outcome in rows[-last:]:
         print(f"  {detected} {record_type} {eid} {name}: Salesforce {incoming!r}, NetSuite {netsuite!r} "
               f"(last written {written!r}): {outcome}")
     print("Settle one by making NetSuite or Salesforce hold the value to keep, or set conflict_policy.")
@@ -233,11 +247,16 @@ def main(argv: list[str] | None = None) -> int:
     dead.add_argument("--last", type=int, default=10)
     conflicts = sub.add_parser("conflicts", help="fields changed on both sides, as the target's merge found them")
     conflicts.add_argument("--path", type=Path, default=dead_letter_path / MERGE_FILE)
+    conflicts.add_argument("--store-uri", default=os.environ.get("TARGET_NETSUITE_STORE_URI"),
+                           help="the target's store_uri, if it has one (then --path is not read)")
     conflicts.add_argument("--last", type=int, default=20)
     reconcile.add_parser(sub, _root())
+    store.add_parser(sub, dead_letter_path)
     args = parser.parse_args(argv)
     if args.command == "reconcile":
         return reconcile.main(args, _root())
+    if args.command == "store":
+        return store.main(args, dead_letter_path)
     return {"report": _report, "runs": _runs, "picture": _picture, "dead-letters": _dead_letters,
             "conflicts": _conflicts}[args.command](args)
 

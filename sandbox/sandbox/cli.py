@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +62,17 @@ def _servers(args: argparse.Namespace) -> list[uvicorn.Server]:
     return servers
 
 
+class _SharedSignalsServer(uvicorn.Server):
+    """One of several servers in one process: they stop together on one handler (`_serve_all`'s), so none
+    captures SIGINT/SIGTERM for itself (uvicorn's own capture would stop one server per signal)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 def _server(app: Any, host: str, port: int, tls_files: tuple[Path, Path] | None, log_level: str) -> uvicorn.Server:
-    ssl = {"ssl_certfile": str(tls_files[0]), "ssl_keyfile": str(tls_files[1])} if tls_files else {}
+    ssl: dict[str, Any] = {"ssl_certfile": str(tls_files[0]), "ssl_keyfile": str(tls_files[1])} if tls_files else {}
     config = uvicorn.Config(
         app,
         host=host,
@@ -74,7 +85,7 @@ def _server(app: Any, host: str, port: int, tls_files: tuple[Path, Path] | None,
         lifespan="on",
         **ssl,
     )
-    return uvicorn.Server(config)
+    return _SharedSignalsServer(config)
 
 
 async def _serve_all(servers: list[uvicorn.Server]) -> None:
@@ -86,9 +97,6 @@ async def _serve_all(servers: list[uvicorn.Server]) -> None:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
-    for server in servers:
-        # uvicorn installs its own handlers per server; ours stop them all together.
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     await asyncio.gather(*(server.serve() for server in servers))
 
 

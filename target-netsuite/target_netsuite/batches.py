@@ -9,14 +9,15 @@ own result. Invariants:
   remembered for children), a `RecordError` (NetSuite refused this record: the sink dead-letters it), or another
   exception (not the record's fault: the run stops before state advances). The sink waits for every future of a
   wave before `process_batch` returns, so STATE follows only final outcomes, polling included.
-- The `X-NetSuite-idempotency-key` is a UUID derived from the batch's content (record type, `replace`, the items
-  in order, the attempt number) and a nonce kept in `SubmittedBatches` (a local SQLite file) from just before the
-  submission until every record of the batch has its outcome. In `async` batch boundaries are content-defined
-  (in `auto` they follow the two pools' rates, so a rerun may form other batches: upserts keep that harmless), so a
-  target killed after submitting and rerun with the same records forms the same batches, finds their nonces, gets `400
-  IDEMPOTENCY_ERROR` with the job's Location and takes that job's results instead of submitting twice; the same
-  content sent again once its batch was settled (a replay, a repair of a record edited in NetSuite) gets a new
-  nonce, so NetSuite writes it again rather than answering from the old job.
+- The `X-NetSuite-idempotency-key` is a UUID derived from the batch's content (record type, `replace`, the items in
+  order, the attempt number) and a nonce kept in `SubmittedBatches` (in the store, `store_uri`: a local SQLite file
+  by default, or a PostgreSQL database every host shares) from just before the submission until every record of the
+  batch has its outcome (settled): a rerun on another host finds it too. In `async` batch boundaries are
+  content-defined (in `auto` they follow the two pools' rates, so a rerun may form other batches: upserts keep that
+  harmless), so a target killed after submitting and rerun with the same records forms the same batches, finds their
+  nonces, gets `400 IDEMPOTENCY_ERROR` with the job's Location and takes that job's results instead of submitting
+  twice; the same content sent again once its batch was settled (a replay, a repair of a record edited in NetSuite)
+  gets a new nonce, so NetSuite writes it again rather than answering from the old job.
 - Submits and polls go through `NetSuiteClient.request` (the shared concurrency window, its retry policy). One
   thread submits and polls, each job with its own exponential backoff, so polling never floods.
 - A task that failed for a reason that is not the record's (5xx: a job NetSuite stopped part-way), or a job NetSuite
@@ -33,7 +34,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import sqlite3
 import threading
 import time
 import typing as t
@@ -44,7 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from connector_kit.sqlite_files import open_sqlite
+import sqlalchemy as sa
+from connector_kit.store import Store, as_store
 
 from target_netsuite.client import (
     RECORD_PATH,
@@ -138,6 +139,32 @@ class InFlight:
     seen_at: float  # when a later run first saw them: the run that started them was gone by then
 
 
+#: The nonces and waves in the store (`store_uri`); on SQLite the file `async_batches.sqlite3` as before.
+METADATA = sa.MetaData()
+SUBMITTED = sa.Table(
+    "submitted", METADATA,
+    sa.Column("account", sa.Text, primary_key=True),
+    sa.Column("digest", sa.Text, primary_key=True),
+    sa.Column("nonce", sa.Text, nullable=False),
+    sa.Column("submitted_at", sa.Float, nullable=False),
+    sa.Column("owner", sa.Text),
+    sa.Column("record_type", sa.Text),
+    sa.Column("keys", sa.Text),
+    sa.Column("job", sa.Text),
+)
+IN_FLIGHT = sa.Table(
+    "in_flight", METADATA,
+    sa.Column("row", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account", sa.Text, nullable=False),
+    sa.Column("owner", sa.Text, nullable=False),
+    sa.Column("record_type", sa.Text, nullable=False),
+    sa.Column("keys", sa.Text, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("seen_at", sa.Float),
+    sqlite_autoincrement=True,
+)
+
+
 class SubmittedBatches:
     """The batches submitted and not yet settled, by content digest, each with the nonce of its idempotency key,
     the keys it carries (with their ledger hashes) and, once NetSuite answered, the job's path; and the synchronous
@@ -151,81 +178,83 @@ class SubmittedBatches:
 
     KEEP_DAYS = 7
 
-    def __init__(self, path: Path, account: str, owner: str = "") -> None:
-        self.path = path
+    def __init__(self, store: Store | Path, account: str, owner: str = "") -> None:
+        self.store = as_store(store)
+        self._owns_store = not isinstance(store, Store)
         self.account = account
         self.owner = owner
         self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
+        self._opened = False
 
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            conn = open_sqlite(self.path, "CREATE TABLE IF NOT EXISTS submitted (account TEXT NOT NULL, digest "
-                               "TEXT NOT NULL, nonce TEXT NOT NULL, submitted_at REAL NOT NULL, "
-                               "PRIMARY KEY (account, digest))")
-            columns = {row[1] for row in conn.execute("PRAGMA table_info(submitted)")}
-            for column in ("owner", "record_type", "keys", "job"):  # files written before these existed
-                if column not in columns:
-                    conn.execute(f"ALTER TABLE submitted ADD COLUMN {column} TEXT")
-            conn.execute("CREATE TABLE IF NOT EXISTS in_flight (row INTEGER PRIMARY KEY AUTOINCREMENT, "
-                         "account TEXT NOT NULL, owner TEXT NOT NULL, record_type TEXT NOT NULL, keys TEXT NOT NULL, "
-                         "started_at REAL NOT NULL, seen_at REAL)")
-            conn.execute("DELETE FROM submitted WHERE submitted_at < ?", (time.time() - self.KEEP_DAYS * 86400,))
-            self._conn = conn
-        return self._conn
+    def _db(self) -> t.ContextManager[sa.Connection]:
+        """One committed transaction; on first use, older files are brought up to date and stale entries dropped."""
+        if not self._opened:
+            with self.store.begin(METADATA) as conn:
+                # Tables written before these columns existed (an old file, or one `pipeline-ops store migrate`
+                # copied): they gain them.
+                columns = {c["name"] for c in sa.inspect(conn).get_columns("submitted", schema=self.store.schema)}
+                table = f'"{self.store.schema}".submitted' if self.store.schema else "submitted"
+                for column in ("owner", "record_type", "keys", "job"):
+                    if column not in columns:
+                        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+                conn.execute(SUBMITTED.delete().where(SUBMITTED.c.submitted_at < time.time() - self.KEEP_DAYS * 86400))
+            self._opened = True
+        return self.store.begin(METADATA)
 
     def _exists(self) -> bool:
-        return self._conn is not None or self.path.exists()
+        return self._opened or self.store.exists()
+
+    def _this(self, digest: str) -> sa.ColumnElement[bool]:
+        return sa.and_(SUBMITTED.c.account == self.account, SUBMITTED.c.digest == digest)
 
     def nonce(self, digest: str, record_type: str = "", keys: dict[str, str | None] | None = None) -> str:
         """The nonce of this content's unsettled batch, or a new one (committed before this returns). This run
         takes the entry over: it submits that content now and finds the job by its key."""
-        with self._lock:
-            db = self._db()
-            db.execute("INSERT OR IGNORE INTO submitted (account, digest, nonce, submitted_at, record_type, keys) "
-                       "VALUES (?, ?, ?, ?, ?, ?)",
-                       (self.account, digest, uuid.uuid4().hex, time.time(), record_type, json.dumps(keys or {})))
-            db.execute("UPDATE submitted SET owner = ? WHERE account = ? AND digest = ?",
-                       (self.owner, self.account, digest))
-            row = db.execute("SELECT nonce FROM submitted WHERE account = ? AND digest = ?",
-                             (self.account, digest)).fetchone()
-            return str(row[0])
+        insert = self.store.insert(SUBMITTED).values(
+            account=self.account, digest=digest, nonce=uuid.uuid4().hex, submitted_at=time.time(),
+            record_type=record_type, keys=json.dumps(keys or {}),
+        ).on_conflict_do_nothing(index_elements=[SUBMITTED.c.account, SUBMITTED.c.digest])
+        with self._lock, self._db() as db:
+            db.execute(insert)
+            db.execute(SUBMITTED.update().where(self._this(digest)).values(owner=self.owner))
+            return str(db.execute(sa.select(SUBMITTED.c.nonce).where(self._this(digest))).scalar_one())
 
     def located(self, digest: str, job: str) -> None:
         """NetSuite answered the submission with this job: a later run can ask NetSuite about it."""
-        with self._lock:
-            self._db().execute("UPDATE submitted SET job = ? WHERE account = ? AND digest = ?",
-                               (job, self.account, digest))
+        with self._lock, self._db() as db:
+            db.execute(SUBMITTED.update().where(self._this(digest)).values(job=job))
 
     def settled(self, digest: str) -> None:
         with self._lock:
             if self._exists():
-                self._db().execute("DELETE FROM submitted WHERE account = ? AND digest = ?", (self.account, digest))
+                with self._db() as db:
+                    db.execute(SUBMITTED.delete().where(self._this(digest)))
 
     def others(self) -> list[Unsettled]:
         """The unsettled batches of other runs (a killed one, or one that overlaps this one)."""
         with self._lock:
             if not self._exists():
                 return []
-            rows = self._db().execute(
-                "SELECT digest, record_type, keys, job FROM submitted WHERE account = ? AND owner IS NOT ?",
-                (self.account, self.owner)).fetchall()
+            with self._db() as db:
+                rows = db.execute(sa.select(
+                    SUBMITTED.c.digest, SUBMITTED.c.record_type, SUBMITTED.c["keys"], SUBMITTED.c.job,
+                ).where(SUBMITTED.c.account == self.account, SUBMITTED.c.owner.is_distinct_from(self.owner))).all()
         return [
             Unsettled(digest, record_type or "", _keys(keys), job or None) for digest, record_type, keys, job in rows
         ]
 
     def start_wave(self, record_type: str, keys: dict[str, str | None]) -> int:
         """Synchronous writes of these keys are about to start (committed before this returns)."""
-        with self._lock:
-            cursor = self._db().execute(
-                "INSERT INTO in_flight (account, owner, record_type, keys, started_at) VALUES (?, ?, ?, ?, ?)",
-                (self.account, self.owner, record_type, json.dumps(keys), time.time()))
-            return int(cursor.lastrowid or 0)
+        with self._lock, self._db() as db:
+            result = db.execute(IN_FLIGHT.insert().values(
+                account=self.account, owner=self.owner, record_type=record_type, keys=json.dumps(keys),
+                started_at=time.time()))
+            return int((result.inserted_primary_key or [0])[0] or 0)
 
     def end_wave(self, row: int) -> None:
         """Every write of the wave has its outcome (or the run stops with none in NetSuite's hands)."""
-        with self._lock:
-            self._db().execute("DELETE FROM in_flight WHERE row = ?", (row,))
+        with self._lock, self._db() as db:
+            db.execute(IN_FLIGHT.delete().where(IN_FLIGHT.c.row == row))
 
     def others_in_flight(self, bound_s: float) -> list[InFlight]:
         """Waves other runs started and never finished, each stamped with when a run first saw it; those seen more
@@ -233,23 +262,20 @@ class SubmittedBatches:
         with self._lock:
             if not self._exists():
                 return []
-            db = self._db()
             now = time.time()
-            db.execute("BEGIN IMMEDIATE")
-            db.execute("UPDATE in_flight SET seen_at = ? WHERE account = ? AND owner != ? AND seen_at IS NULL",
-                       (now, self.account, self.owner))
-            db.execute("DELETE FROM in_flight WHERE account = ? AND owner != ? AND seen_at < ?",
-                       (self.account, self.owner, now - bound_s))
-            rows = db.execute("SELECT row, record_type, keys, seen_at FROM in_flight WHERE account = ? AND owner != ?",
-                              (self.account, self.owner)).fetchall()
-            db.execute("COMMIT")
+            theirs = sa.and_(IN_FLIGHT.c.account == self.account, IN_FLIGHT.c.owner != self.owner)
+            with self._db() as db:  # one transaction
+                db.execute(IN_FLIGHT.update().where(theirs, IN_FLIGHT.c.seen_at.is_(None)).values(seen_at=now))
+                db.execute(IN_FLIGHT.delete().where(theirs, IN_FLIGHT.c.seen_at < now - bound_s))
+                rows = db.execute(sa.select(IN_FLIGHT.c.row, IN_FLIGHT.c.record_type, IN_FLIGHT.c["keys"],
+                                            IN_FLIGHT.c.seen_at).where(theirs)).all()
         return [InFlight(row, record_type, _keys(keys), seen_at) for row, record_type, keys, seen_at in rows]
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            self._opened = False
+            if self._owns_store:
+                self.store.close()
 
 
 def _keys(text: str | None) -> dict[str, str | None]:

@@ -39,6 +39,8 @@ if t.TYPE_CHECKING:
 
 RECORD_PATH = "/services/rest/record/v1"
 SUITEQL_PATH = "/services/rest/query/v1/suiteql"
+#: Rows a SuiteQL page holds at most (NetSuite caps `limit` at 1,000).
+SUITEQL_PAGE_SIZE = 1000
 THROTTLE_STATUSES = frozenset({401, 429})
 RETRYABLE_STATUSES = frozenset({408, 500, 502, 503, 504})
 #: Records NetSuite refuses for a moment only (another user, a workflow or a script holds the record): retried.
@@ -293,7 +295,7 @@ class NetSuiteClient:
         if response.status_code >= 400 and response.status_code != 404:
             raise RecordError(response.status_code, *error_details(response))
 
-    def suiteql(self, query: str, *, limit: int = 1000, offset: int = 0, start_up: bool = False) -> dict:
+    def suiteql(self, query: str, *, limit: int = SUITEQL_PAGE_SIZE, offset: int = 0, start_up: bool = False) -> dict:
         """One page of a SuiteQL query (`Prefer: transient`, as the API requires).
 
         At start-up a 401 is final (bad credentials must stop the run at once) and a dead host is given up soon.
@@ -310,6 +312,22 @@ class NetSuiteClient:
         if response.status_code >= 400:
             raise RecordError(response.status_code, *error_details(response))
         return json_body(response, "a SuiteQL query")
+
+    def suiteql_rows(self, query: str) -> t.Iterator[dict]:
+        """Every row of a SuiteQL query, page after page (offset paging, 1,000 rows a page).
+
+        One stop rule for every reader: the last page is the one that says `hasMore: false`, or one with no rows
+        (so an answer that claims more but sends nothing cannot loop for ever). A failed page raises `RecordError`
+        from the generator; each caller decides what that failure means for its run.
+        """
+        offset = 0
+        while True:
+            page = self.suiteql(query, limit=SUITEQL_PAGE_SIZE, offset=offset)
+            rows = page.get("items", [])
+            yield from rows
+            if not page.get("hasMore") or not rows:
+                return
+            offset += len(rows)
 
     def check_connection(self, account_id: str) -> None:
         """A cheap authenticated call at start-up, so bad credentials or a wrong host stop the run before any record.

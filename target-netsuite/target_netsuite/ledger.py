@@ -8,7 +8,7 @@ not sent and is counted `unchanged`.
 The invariant: **the ledger is never ahead of NetSuite.** An entry says "NetSuite holds the effect of this
 payload", and it is only ever true or absent:
 
-- an entry is written only after NetSuite answered success for exactly that payload (`record`, one SQLite
+- an entry is written only after NetSuite answered success for exactly that payload (`record`, one store
   transaction per wave of answers; a target killed between the answer and the commit leaves no entry, which only
   costs one more write next time);
 - before a *different* payload (or a delete) of a key is sent, the key's old entry is removed and that removal
@@ -28,8 +28,11 @@ Beside the accepted payloads the ledger keeps the last payload NetSuite *refused
 breaker tell a known record-level refusal from an account-wide one, and lets an unchanged refused payload whose
 dead letter still waits stay unsent (`still_refused`) until it changes or is replayed (breaker.py).
 
-The ledger is a cache, never the truth: deleting the file only costs writes. What it cannot see is a change made
-in NetSuite by someone else (a person, another integration, another host with its own ledger): the
+Where it lives: the store (`store_uri`): by default the SQLite file `ledger_path`, one host's; with PostgreSQL one
+ledger every host shares, so host B knows what host A wrote (and A's invalidation before a newer payload).
+
+The ledger is a cache, never the truth: deleting it only costs writes. What it cannot see is a change made
+in NetSuite by someone else (a person, another integration, another host with a ledger of its own): the
 reconciliation job finds such records missing or stale and drops their entries (`forget_keys`), and its repair
 run writes with `ledger: ignore`.
 
@@ -42,49 +45,50 @@ NetSuite under the same external id, the child's unchanged payload is skipped al
 the old internal id: run once with `ledger: ignore` after such surgery.
 
 Modes (`ledger` setting): `use` skips and records; `ignore` sends everything (refused payloads too) and still
-records (forcing writes, e.g. with `--full-refresh`); `off` neither reads nor writes the file.
+records (forcing writes, e.g. with `--full-refresh`); `off` neither reads nor writes it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
-import sqlite3
 import threading
 import typing as t
 from pathlib import Path
 
-from connector_kit.sqlite_files import open_sqlite
+import sqlalchemy as sa
+from connector_kit.store import Store, as_store
 
 from target_netsuite.client import json_default
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable
 
 LEDGER_MODES = ("use", "ignore", "off")
 LEDGER_FILE = "ledger.sqlite3"
 #: SQLite's limit on bound parameters is 999 in old builds: look keys up in chunks well under it.
 _CHUNK = 500
 
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS accepted (
-    account TEXT NOT NULL,
-    record_type TEXT NOT NULL,
-    external_id TEXT NOT NULL,
-    payload_hash TEXT NOT NULL,
-    accepted_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
-    PRIMARY KEY (account, record_type, external_id)
-)""",
-    """CREATE TABLE IF NOT EXISTS refused (
-    account TEXT NOT NULL,
-    record_type TEXT NOT NULL,
-    external_id TEXT NOT NULL,
-    payload_hash TEXT NOT NULL,
-    code TEXT NOT NULL,
-    refused_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
-    PRIMARY KEY (account, record_type, external_id)
-)""",
+METADATA = sa.MetaData()
+_KEY = ("account", "record_type", "external_id")
+ACCEPTED = sa.Table(
+    "accepted", METADATA,
+    *(sa.Column(name, sa.Text, primary_key=True) for name in _KEY),
+    sa.Column("payload_hash", sa.Text, nullable=False),
+    sa.Column("accepted_at", sa.Text, nullable=False),
 )
+REFUSED = sa.Table(
+    "refused", METADATA,
+    *(sa.Column(name, sa.Text, primary_key=True) for name in _KEY),
+    sa.Column("payload_hash", sa.Text, nullable=False),
+    sa.Column("code", sa.Text, nullable=False),
+    sa.Column("refused_at", sa.Text, nullable=False),
+)
+
+
+def _now() -> str:
+    return dt.datetime.now(tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def account_key(base_url: str, account_id: str) -> str:
@@ -103,19 +107,19 @@ def payload_hash(*, action: str, body: dict, replace: list[str], settings: objec
 
 
 class WriteLedger:
-    """The ledger file of one account. Thread-safe; every change is committed before the call returns.
+    """The ledger of one account in the store. Thread-safe; every change is committed before the call returns.
 
-    The file is opened on first use, so a run that writes nothing (or `ledger: off`) creates nothing."""
+    The store is opened on first use, so a run that writes nothing (or `ledger: off`) creates no file."""
 
-    def __init__(self, path: Path, account: str, mode: str = "use") -> None:
+    def __init__(self, store: Store | Path, account: str, mode: str = "use") -> None:
         if mode not in LEDGER_MODES:
             msg = f"ledger must be one of {LEDGER_MODES}, got {mode!r}"
             raise ValueError(msg)
-        self.path = path
+        self.store = as_store(store)
+        self._owns_store = not isinstance(store, Store)
         self.account = account
         self.mode = mode
         self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
 
     @property
     def skips(self) -> bool:
@@ -127,71 +131,50 @@ class WriteLedger:
         """Whether accepted payloads are recorded (`use`, `ignore`)."""
         return self.mode != "off"
 
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            # Autocommit (explicit BEGIN): each call is one transaction, committed before it returns, as in
-            # parking.py; the reconciliation run may drop entries meanwhile.
-            self._conn = open_sqlite(self.path, *_SCHEMA)
-        return self._conn
-
     def _exists(self) -> bool:
-        return self._conn is not None or self.path.exists()
+        return self.store.exists()
+
+    def _lookup(self, table: sa.Table, columns: list[str], record_type: str,
+                external_ids: Iterable[str]) -> list[t.Any]:
+        ids = list(dict.fromkeys(external_ids))
+        if self.mode == "off" or not ids or not self._exists():
+            return []
+        rows: list[t.Any] = []
+        with self._lock, self.store.begin(METADATA) as conn:
+            for start in range(0, len(ids), _CHUNK):
+                rows.extend(conn.execute(sa.select(*(table.c[name] for name in columns)).where(
+                    table.c.account == self.account, table.c.record_type == record_type,
+                    table.c.external_id.in_(ids[start : start + _CHUNK]),
+                )).all())
+        return rows
 
     def known(self, record_type: str, external_ids: Iterable[str]) -> dict[str, str]:
         """The recorded hash of each of these external ids that has one."""
-        ids = list(dict.fromkeys(external_ids))
-        if self.mode == "off" or not ids or not self._exists():
-            return {}
-        found: dict[str, str] = {}
-        with self._lock:
-            db = self._db()
-            for start in range(0, len(ids), _CHUNK):
-                chunk = ids[start : start + _CHUNK]
-                marks = ",".join("?" * len(chunk))
-                found.update(db.execute(
-                    f"SELECT external_id, payload_hash FROM accepted WHERE account = ? AND record_type = ? "
-                    f"AND external_id IN ({marks})",
-                    (self.account, record_type, *chunk),
-                ).fetchall())
-        return found
+        return {eid: digest for eid, digest in
+                self._lookup(ACCEPTED, ["external_id", "payload_hash"], record_type, external_ids)}
 
     def refusals(self, record_type: str, external_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         """The last refusal of each of these external ids that has one: (payload hash, NetSuite error code)."""
-        ids = list(dict.fromkeys(external_ids))
-        if self.mode == "off" or not ids or not self._exists():
-            return {}
-        found: dict[str, tuple[str, str]] = {}
-        with self._lock:
-            db = self._db()
-            for start in range(0, len(ids), _CHUNK):
-                chunk = ids[start : start + _CHUNK]
-                marks = ",".join("?" * len(chunk))
-                for eid, digest, code in db.execute(
-                    f"SELECT external_id, payload_hash, code FROM refused WHERE account = ? AND record_type = ? "
-                    f"AND external_id IN ({marks})",
-                    (self.account, record_type, *chunk),
-                ):
-                    found[eid] = (digest, code)
-        return found
+        return {eid: (digest, code) for eid, digest, code in
+                self._lookup(REFUSED, ["external_id", "payload_hash", "code"], record_type, external_ids)}
 
     def record_refused(self, record_type: str, refused: Iterable[tuple[str, str, str]]) -> None:
         """NetSuite refused these (external id, payload hash, error code) for the record's own reason."""
-        rows = [(self.account, record_type, eid, digest, code) for eid, digest, code in refused]
+        now = _now()
+        rows = [{"account": self.account, "record_type": record_type, "external_id": eid, "payload_hash": digest,
+                 "code": code, "refused_at": now} for eid, digest, code in refused]
         if not self.records or not rows:
             return
-        self._commit(
-            "INSERT INTO refused (account, record_type, external_id, payload_hash, code) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (account, record_type, external_id) DO UPDATE SET payload_hash = excluded.payload_hash, "
-            "code = excluded.code, refused_at = excluded.refused_at",
-            rows,
-        )
+        insert = self.store.insert(REFUSED)
+        upsert = insert.on_conflict_do_update(index_elements=list(_KEY), set_={
+            "payload_hash": insert.excluded.payload_hash, "code": insert.excluded.code,
+            "refused_at": insert.excluded.refused_at})
+        with self._lock, self.store.begin(METADATA) as conn:
+            conn.execute(upsert, rows)
 
     def forget_refused(self, record_type: str, external_ids: Iterable[str]) -> None:
         """These refusals were the account's, not the records' (the breaker stopped the run): never known ones."""
-        rows = [(self.account, record_type, eid) for eid in external_ids]
-        if self.mode == "off" or not rows or not self._exists():
-            return
-        self._commit("DELETE FROM refused WHERE account = ? AND record_type = ? AND external_id = ?", rows)
+        self._delete(REFUSED, [(record_type, eid) for eid in external_ids])
 
     def invalidate(self, record_type: str, external_ids: Iterable[str]) -> None:
         """Remove these keys' entries (committed) before a different payload or a delete of them is sent."""
@@ -199,52 +182,45 @@ class WriteLedger:
 
     def forget_keys(self, keys: Iterable[tuple[str, str]]) -> None:
         """Remove the entries of these (record type, external id) keys, in one transaction."""
-        rows = [(self.account, rtype, eid) for rtype, eid in keys]
-        if self.mode == "off" or not rows or not self._exists():
+        self._delete(ACCEPTED, list(keys))
+
+    def _delete(self, table: sa.Table, keys: list[tuple[str, str]], conn: sa.Connection | None = None) -> None:
+        if self.mode == "off" or not keys or not self._exists():
             return
-        self._commit("DELETE FROM accepted WHERE account = ? AND record_type = ? AND external_id = ?", rows)
+        statement = table.delete().where(table.c.account == self.account,
+                                         table.c.record_type == sa.bindparam("rt"),
+                                         table.c.external_id == sa.bindparam("eid"))
+        params = [{"rt": rtype, "eid": eid} for rtype, eid in keys]
+        if conn is not None:
+            conn.execute(statement, params)
+            return
+        with self._lock, self.store.begin(METADATA) as own:
+            own.execute(statement, params)
 
     def record(self, record_type: str, accepted: Iterable[tuple[str, str]]) -> None:
-        """NetSuite answered success for these (external id, payload hash): remember them, in one transaction."""
-        rows = [(self.account, record_type, eid, digest) for eid, digest in accepted]
+        """NetSuite answered success for these (external id, payload hash): remember them (and drop their
+        refusals), in one transaction."""
+        now = _now()
+        rows = [{"account": self.account, "record_type": record_type, "external_id": eid, "payload_hash": digest,
+                 "accepted_at": now} for eid, digest in accepted]
         if not self.records or not rows:
             return
-        self._commit(
-            "INSERT INTO accepted (account, record_type, external_id, payload_hash) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (account, record_type, external_id) DO UPDATE SET "
-            "payload_hash = excluded.payload_hash, accepted_at = excluded.accepted_at",
-            rows,
-            also=("DELETE FROM refused WHERE account = ? AND record_type = ? AND external_id = ?",
-                  [row[:3] for row in rows]),
-        )
-
-    def _commit(self, statement: str, rows: Sequence[tuple[str, ...]],
-                also: tuple[str, Sequence[tuple[str, ...]]] | None = None) -> None:
-        """Run `statement` for every row (and `also`'s statement for its rows) in one transaction, committed before
-        returning (nothing on failure)."""
-        with self._lock:
-            db = self._db()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.executemany(statement, rows)
-                if also is not None:
-                    db.executemany(*also)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        insert = self.store.insert(ACCEPTED)
+        upsert = insert.on_conflict_do_update(index_elements=list(_KEY), set_={
+            "payload_hash": insert.excluded.payload_hash, "accepted_at": insert.excluded.accepted_at})
+        with self._lock, self.store.begin(METADATA) as conn:
+            conn.execute(upsert, rows)
+            self._delete(REFUSED, [(record_type, row["external_id"]) for row in rows], conn)
 
     def count(self) -> int:
         """Entries of this account (for tests and the bench)."""
         if not self._exists():
             return 0
-        with self._lock:
-            return int(self._db().execute(
-                "SELECT COUNT(*) FROM accepted WHERE account = ?", (self.account,)
-            ).fetchone()[0])
+        with self._lock, self.store.begin(METADATA) as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(ACCEPTED)
+                                    .where(ACCEPTED.c.account == self.account)).scalar_one())
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            if self._owns_store:
+                self.store.close()

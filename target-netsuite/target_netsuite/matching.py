@@ -323,19 +323,12 @@ class Matcher:
     # --- existence ---------------------------------------------------------------------------------------
 
     def _query(self, query: str) -> Iterable[dict[str, t.Any]]:
-        offset = 0
-        while True:
-            try:
-                page = self.client.suiteql(query, limit=1000, offset=offset)
-            except RecordError as exc:
-                msg = (f"SuiteQL needed to match existing NetSuite records failed ({exc.code}: {exc.detail[:200]}); "
-                       "the role needs SuiteQL access, or set match_mode: create and no create_only_fields")
-                raise FatalError(msg) from None
-            items = page.get("items", [])
-            yield from items
-            if not page.get("hasMore") or not items:
-                return
-            offset += len(items)
+        try:
+            yield from self.client.suiteql_rows(query)
+        except RecordError as exc:
+            msg = (f"SuiteQL needed to match existing NetSuite records failed ({exc.code}: {exc.detail[:200]}); "
+                   "the role needs SuiteQL access, or set match_mode: create and no create_only_fields")
+            raise FatalError(msg) from None
 
     def _known(self, record_type: str, external_ids: list[str]) -> dict[str, str]:
         """External id → internal id of the ones NetSuite has (this run's cache first, then SuiteQL)."""

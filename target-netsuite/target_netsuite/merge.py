@@ -54,15 +54,16 @@ alone. Only when Salesforce dropped an address we wrote is `replace=addressbook`
 id so that NetSuite keeps them (keyed-sublist replace).
 
 The invariant: **the merged values are never ahead of NetSuite.** Before a wave is sent, each field about to be
-written gets its value as *pending* (committed); only after NetSuite accepted the write do the pending values
-become the merged ones (`accepted`, one transaction, before the ledger records the payload; the file is
-`merged.sqlite3` beside the ledger's, kept in every `ledger` mode: the ledger is a cache, ownership is not; lost,
-its records fall back to the upgrade rule above, and people's edits since the last write, and adopted records'
-NetSuite-only values where Salesforce has none, are overwritten at each record's next update). A kill between
-the write and that commit leaves the old values plus the pending one: the next run reads N and counts both as ours,
-so an applied-but-unrecorded write is neither a false conflict (N equals the pending value) nor a lost update (a
-Salesforce revert to the old value is still written, because a pending field is always read). Recording before
-the write instead would make a write that never happened look done: the next run would leave the field out.
+written gets its value as *pending* (committed); only after NetSuite accepted the write do the pending values become
+the merged ones (`accepted`, one transaction, before the ledger records the payload; in the store (`store_uri`; by
+default the file `merged.sqlite3` beside the ledger's, with PostgreSQL shared by every host), kept in every `ledger`
+mode: the ledger is a cache, ownership is not; lost, its records fall back to the upgrade rule above, and people's
+edits since the last write, and adopted records' NetSuite-only values where Salesforce has none, are overwritten at
+each record's next update). A kill between the write and that commit leaves the old values plus the pending one: the
+next run reads N and counts both as ours, so an applied-but-unrecorded write is neither a false conflict (N equals
+the pending value) nor a lost update (a Salesforce revert to the old value is still written, because a pending field
+is always read). Recording before the write instead would make a write that never happened look done: the next run
+would leave the field out.
 """
 
 from __future__ import annotations
@@ -72,20 +73,20 @@ import decimal
 import json
 import logging
 import re
-import sqlite3
 import threading
 import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from connector_kit.sqlite_files import open_sqlite
+import sqlalchemy as sa
+from connector_kit.store import Store, as_store
 
 from target_netsuite.client import FatalError, RecordError, json_default
 from target_netsuite.match_keys import owned_external_id
 from target_netsuite.references import suiteql_source
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterator
 
     from target_netsuite.client import NetSuiteClient
     from target_netsuite.dead_letters import RunSummary
@@ -112,20 +113,33 @@ _LOGGER = logging.getLogger("target_netsuite.merge")
 #: Pending values kept per field (the newest): writes of killed runs that NetSuite may still apply.
 _MAX_PENDING = 8
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS merged_fields (
-    account TEXT NOT NULL, record_type TEXT NOT NULL, external_id TEXT NOT NULL, field TEXT NOT NULL,
-    has_base INTEGER NOT NULL DEFAULT 0, incoming TEXT, written TEXT,
-    has_pending INTEGER NOT NULL DEFAULT 0, pending TEXT,
-    PRIMARY KEY (account, record_type, external_id, field)
-);
-CREATE TABLE IF NOT EXISTS conflicts (
-    account TEXT NOT NULL, record_type TEXT NOT NULL, external_id TEXT NOT NULL, field TEXT NOT NULL,
-    incoming TEXT, netsuite TEXT, last_written TEXT, policy TEXT NOT NULL, outcome TEXT NOT NULL,
-    run_id TEXT NOT NULL, detected_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
-    PRIMARY KEY (account, record_type, external_id, field)
-);
-"""
+#: The merge's tables in the store (`store_uri`); on SQLite the file `merged.sqlite3` beside the ledger's, as before.
+METADATA = sa.MetaData()
+_KEY = ("account", "record_type", "external_id", "field")
+MERGED_FIELDS = sa.Table(
+    "merged_fields", METADATA,
+    *(sa.Column(name, sa.Text, primary_key=True) for name in _KEY),
+    sa.Column("has_base", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("incoming", sa.Text),
+    sa.Column("written", sa.Text),
+    sa.Column("has_pending", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("pending", sa.Text),
+)
+CONFLICTS = sa.Table(
+    "conflicts", METADATA,
+    *(sa.Column(name, sa.Text, primary_key=True) for name in _KEY),
+    sa.Column("incoming", sa.Text),
+    sa.Column("netsuite", sa.Text),
+    sa.Column("last_written", sa.Text),
+    sa.Column("policy", sa.Text, nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("run_id", sa.Text, nullable=False),
+    sa.Column("detected_at", sa.Text, nullable=False),
+)
+
+
+def _now() -> str:
+    return dt.datetime.now(tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _pending(stored: str | None) -> tuple[str | None, ...]:
@@ -244,51 +258,39 @@ class Merged:
 
 
 class MergeStore:
-    """The merged values and the conflicts, in `merged.sqlite3` beside the ledger; each call one committed
-    transaction. Settled before the ledger records the same writes (a ledger entry skips the payload next time,
-    and with it the merge)."""
+    """The merged values and the conflicts, in the store (`merged.sqlite3` beside the ledger by default); each call
+    one committed transaction. Settled before the ledger records the same writes (a ledger entry skips the payload
+    next time, and with it the merge)."""
 
-    def __init__(self, path: Path, account: str) -> None:
-        self.path = path
+    def __init__(self, store: Store | Path, account: str) -> None:
+        self.store = as_store(store)
+        self._owns_store = not isinstance(store, Store)
         self.account = account
         self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
 
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = open_sqlite(self.path, *(part for part in _SCHEMA.split(";") if part.strip()))
-        return self._conn
+    def _of(self, table: sa.Table, record_type: str) -> sa.ColumnElement[bool]:
+        return sa.and_(table.c.account == self.account, table.c.record_type == record_type)
 
     def merged(self, record_type: str, external_ids: list[str]) -> dict[str, dict[str, Merged]]:
-        if not external_ids or (self._conn is None and not self.path.exists()):
+        if not external_ids or not self.store.exists():
             return {}
         found: dict[str, dict[str, Merged]] = {}
-        with self._lock:
-            db = self._db()
+        m = MERGED_FIELDS.c
+        with self._lock, self.store.begin(METADATA) as db:
             for start in range(0, len(external_ids), _SQL_CHUNK):
                 chunk = external_ids[start : start + _SQL_CHUNK]
-                rows = db.execute(
-                    "SELECT external_id, field, has_base, incoming, written, has_pending, pending FROM merged_fields "
-                    f"WHERE account = ? AND record_type = ? AND external_id IN ({','.join('?' * len(chunk))})",
-                    (self.account, record_type, *chunk),
-                ).fetchall()
+                rows = db.execute(sa.select(
+                    m.external_id, m.field, m.has_base, m.incoming, m.written, m.has_pending, m.pending,
+                ).where(self._of(MERGED_FIELDS, record_type), m.external_id.in_(chunk))).all()
                 for eid, name, has_base, incoming, written, has_pending, pending in rows:
                     found.setdefault(eid, {})[name] = Merged(bool(has_base), incoming, written,
                                                              _pending(pending) if has_pending else ())
         return found
 
-    def _transaction(self, steps: Iterable[tuple[str, list[t.Any]]]) -> None:
-        with self._lock:
-            db = self._db()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                for statement, rows in steps:
-                    if rows:
-                        db.executemany(statement, rows)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+    def _where_key(self, table: sa.Table, *names: str) -> sa.ColumnElement[bool]:
+        """account = this account, and each named key column = its bound parameter (for executemany)."""
+        return sa.and_(table.c.account == self.account, *(table.c[name] == sa.bindparam(f"k_{name}")
+                                                          for name in names))
 
     def mark_pending(self, record_type: str, rows: list[tuple[str, str, str | None]],
                      baselines: list[tuple[str, str, str | None]] | None = None) -> None:
@@ -297,38 +299,32 @@ class MergeStore:
         (external id, field, NetSuite's value) of records without merge history, recorded as the last write."""
         if not rows and not baselines:
             return
-        with self._lock:
-            db = self._db()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.executemany(
-                    "INSERT INTO merged_fields (account, record_type, external_id, field, has_base, incoming, written) "
-                    "VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (account, record_type, external_id, field) DO UPDATE "
-                    "SET has_base = 1, incoming = excluded.incoming, written = excluded.written",
-                    [(self.account, record_type, eid, name, value, value) for eid, name, value in baselines or []])
-                for eid, name, value in rows:
-                    found = db.execute(
-                        "SELECT pending FROM merged_fields WHERE account = ? AND record_type = ? AND external_id = ? "
-                        "AND field = ? AND has_pending = 1", (self.account, record_type, eid, name)).fetchone()
-                    values = [v for v in (_pending(found[0]) if found else ()) if v != value] + [value]
-                    db.execute(
-                        "INSERT INTO merged_fields (account, record_type, external_id, field, has_pending, pending) "
-                        "VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (account, record_type, external_id, field) DO UPDATE "
-                        "SET has_pending = 1, pending = excluded.pending",
-                        (self.account, record_type, eid, name, json.dumps(values[-_MAX_PENDING:])))
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        m = MERGED_FIELDS.c
+        with self._lock, self.store.begin(METADATA) as db:
+            if baselines:
+                insert = self.store.insert(MERGED_FIELDS)
+                db.execute(insert.on_conflict_do_update(index_elements=list(_KEY), set_={
+                    "has_base": 1, "incoming": insert.excluded.incoming, "written": insert.excluded.written,
+                }), [{"account": self.account, "record_type": record_type, "external_id": eid, "field": name,
+                      "has_base": 1, "incoming": value, "written": value} for eid, name, value in baselines])
+            for eid, name, value in rows:
+                found = db.execute(sa.select(m.pending).where(
+                    self._of(MERGED_FIELDS, record_type), m.external_id == eid, m.field == name, m.has_pending == 1,
+                )).first()
+                values = [v for v in (_pending(found[0]) if found else ()) if v != value] + [value]
+                insert = self.store.insert(MERGED_FIELDS).values(
+                    account=self.account, record_type=record_type, external_id=eid, field=name, has_pending=1,
+                    pending=json.dumps(values[-_MAX_PENDING:]))
+                db.execute(insert.on_conflict_do_update(index_elements=list(_KEY), set_={
+                    "has_pending": 1, "pending": insert.excluded.pending}))
 
     def mark_adopted(self, record_type: str, external_ids: list[str]) -> None:
         """The matcher is about to give these records our external id (committed before the adoption is sent)."""
         if external_ids:
-            self._transaction([(
-                ("INSERT INTO merged_fields (account, record_type, external_id, field) VALUES (?, ?, ?, ?) "
-                 "ON CONFLICT (account, record_type, external_id, field) DO NOTHING"),
-                [(self.account, record_type, eid, ADOPTED_MARK) for eid in external_ids],
-            )])
+            insert = self.store.insert(MERGED_FIELDS).on_conflict_do_nothing(index_elements=list(_KEY))
+            with self._lock, self.store.begin(METADATA) as db:
+                db.execute(insert, [{"account": self.account, "record_type": record_type, "external_id": eid,
+                                     "field": ADOPTED_MARK} for eid in external_ids])
 
     def settle(self, record_type: str, merged: list[tuple[str, str, str | None, str | None]],
                resolved: list[tuple[str, str]], forgotten: list[str],
@@ -336,54 +332,62 @@ class MergeStore:
         """NetSuite accepted the writes: (external id, field, incoming, written) become the merged values, the
         resolved conflicts go, deleted records are forgotten; one transaction. The pending values of a record an
         earlier run's write may still overtake (`overtakable`) stay: NetSuite may yet hold one of them."""
-        key = (self.account, record_type)
-        upsert = ("INSERT INTO merged_fields (account, record_type, external_id, field, has_base, incoming, written, "
-                  "has_pending, pending) VALUES (?, ?, ?, ?, 1, ?, ?, 0, NULL) ON CONFLICT (account, record_type, "
-                  "external_id, field) DO UPDATE SET has_base = 1, incoming = excluded.incoming, "
-                  "written = excluded.written")
-        self._transaction([
-            (upsert + ", has_pending = 0, pending = NULL",
-             [(*key, eid, name, incoming, written) for eid, name, incoming, written in merged
-              if eid not in overtakable]),
-            (upsert, [(*key, eid, name, incoming, written) for eid, name, incoming, written in merged
-                      if eid in overtakable]),
-            ("DELETE FROM conflicts WHERE account = ? AND record_type = ? AND external_id = ? AND field = ?",
-             [(*key, eid, name) for eid, name in resolved]),
-            ("DELETE FROM merged_fields WHERE account = ? AND record_type = ? AND external_id = ?",
-             [(*key, eid) for eid in forgotten]),
-            ("DELETE FROM conflicts WHERE account = ? AND record_type = ? AND external_id = ?",
-             [(*key, eid) for eid in forgotten]),
-        ])
+        insert = self.store.insert(MERGED_FIELDS)
+        keep = {"has_base": 1, "incoming": insert.excluded.incoming, "written": insert.excluded.written}
+        clear_pending = insert.on_conflict_do_update(index_elements=list(_KEY),
+                                                     set_={**keep, "has_pending": 0, "pending": None})
+        keep_pending = insert.on_conflict_do_update(index_elements=list(_KEY), set_=keep)
+
+        def values(overtaken: bool) -> list[dict[str, t.Any]]:
+            return [{"account": self.account, "record_type": record_type, "external_id": eid, "field": name,
+                     "has_base": 1, "incoming": incoming, "written": written, "has_pending": 0, "pending": None}
+                    for eid, name, incoming, written in merged if (eid in overtakable) == overtaken]
+
+        key = {"k_record_type": record_type}
+        steps: list[tuple[t.Any, list[dict[str, t.Any]]]] = [
+            (clear_pending, values(overtaken=False)),
+            (keep_pending, values(overtaken=True)),
+            (CONFLICTS.delete().where(self._where_key(CONFLICTS, "record_type", "external_id", "field")),
+             [{**key, "k_external_id": eid, "k_field": name} for eid, name in resolved]),
+            (MERGED_FIELDS.delete().where(self._where_key(MERGED_FIELDS, "record_type", "external_id")),
+             [{**key, "k_external_id": eid} for eid in forgotten]),
+            (CONFLICTS.delete().where(self._where_key(CONFLICTS, "record_type", "external_id")),
+             [{**key, "k_external_id": eid} for eid in forgotten]),
+        ]
+        if not any(rows for _, rows in steps):
+            return
+        with self._lock, self.store.begin(METADATA) as db:
+            for statement, rows in steps:
+                if rows:
+                    db.execute(statement, rows)
 
     def add_conflicts(self, rows: list[dict[str, t.Any]]) -> None:
         """Conflicts found (listed even if the write then fails: a person has to look at them either way)."""
-        if rows:
-            self._transaction([(
-                ("INSERT INTO conflicts (account, record_type, external_id, field, incoming, netsuite, last_written, "
-                "policy, outcome, run_id) VALUES (:account, :record_type, :external_id, :field, :incoming, "
-                ":netsuite, :last_written, :policy, :outcome, :run_id) ON CONFLICT (account, record_type, "
-                "external_id, field) DO UPDATE SET incoming = excluded.incoming, netsuite = excluded.netsuite, "
-                "last_written = excluded.last_written, policy = excluded.policy, outcome = excluded.outcome, "
-                "run_id = excluded.run_id, detected_at = excluded.detected_at"),
-                [{**row, "account": self.account} for row in rows],
-            )])
+        if not rows:
+            return
+        insert = self.store.insert(CONFLICTS)
+        upsert = insert.on_conflict_do_update(index_elements=list(_KEY), set_={
+            name: insert.excluded[name]
+            for name in ("incoming", "netsuite", "last_written", "policy", "outcome", "run_id", "detected_at")})
+        now = _now()
+        with self._lock, self.store.begin(METADATA) as db:
+            db.execute(upsert, [{**row, "account": self.account, "detected_at": now} for row in rows])
 
     def conflicts(self) -> list[dict[str, t.Any]]:
-        if self._conn is None and not self.path.exists():
+        if not self.store.exists():
             return []
-        with self._lock:
-            cursor = self._db().execute(
-                "SELECT record_type, external_id, field, incoming, netsuite, last_written, policy, outcome, run_id, "
-                "detected_at FROM conflicts WHERE account = ? ORDER BY detected_at, record_type, external_id, field",
-                (self.account,))
-            names = [column[0] for column in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        c = CONFLICTS.c
+        with self._lock, self.store.begin(METADATA) as db:
+            result = db.execute(sa.select(
+                c.record_type, c.external_id, c.field, c.incoming, c.netsuite, c.last_written, c.policy, c.outcome,
+                c.run_id, c.detected_at,
+            ).where(c.account == self.account).order_by(c.detected_at, c.record_type, c.external_id, c.field))
+            return [dict(row._mapping) for row in result]
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            if self._owns_store:
+                self.store.close()
 
 
 class _SuiteQLForbiddenError(Exception):
@@ -609,19 +613,12 @@ class Merger:
     # --- reading NetSuite ----------------------------------------------------------------------------------
 
     def _query(self, query: str) -> Iterator[dict[str, t.Any]]:
-        offset = 0
-        while True:
-            try:
-                page = self.client.suiteql(query, limit=1000, offset=offset)
-            except RecordError as exc:
-                if exc.status == 403:
-                    raise _SuiteQLForbiddenError from None
-                raise
-            items = page.get("items", [])
-            yield from items
-            if not page.get("hasMore") or not items:
-                return
-            offset += len(items)
+        try:
+            yield from self.client.suiteql_rows(query)
+        except RecordError as exc:
+            if exc.status == 403:
+                raise _SuiteQLForbiddenError from None
+            raise
 
     def _read(self, record_type: str, wanted: dict[str, set[str]]) -> dict[str, dict[str, t.Any]]:
         """NetSuite's current values of the wanted fields, by external id; a record absent from the answer is

@@ -4,8 +4,9 @@ A reference to a record NetSuite does not hold yet is not the child's fault: the
 (another stream, a later batch) or in a later run (selected later, created later, stopped by a quota guard). Such
 a child is therefore never dead-lettered at once. It is *parked*:
 
-- the latest version of each (record type, external id) is kept in a SQLite file, committed before the batch
-  that parked it returns, so a STATE emitted after that batch never covers a record that is only in memory;
+- the latest version of each (record type, external id) is kept in the store (`store_uri`: by default a SQLite
+  file, or a PostgreSQL database every host shares), committed before the batch that parked it returns, so a
+  STATE emitted after that batch never covers a record that is only in memory (nor only on one host's disk);
 - at the end of every run (after every stream is drained, so parents read later in the same run are written),
   every parked record is tried again through the normal write path; written → removed; still unresolved →
   stays parked, `attempts` counted;
@@ -15,20 +16,21 @@ a child is therefore never dead-lettered at once. It is *parked*:
   dead letter `UNRESOLVED_REFERENCE` saying how long it waited and for which parent.
 
 A crash at any moment loses nothing: a record is either still in the Singer input after the last STATE (resent
-by the next run), or committed here. Losing this file loses the parked records, like losing the dead letters.
+by the next run), or committed here. Losing the store loses the parked records, like losing the dead letters.
+A store holds the parked records of one NetSuite account (like the file it replaced): accounts do not share one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 import threading
 import typing as t
 from dataclasses import dataclass
 from pathlib import Path
 
-from connector_kit.sqlite_files import open_sqlite
+import sqlalchemy as sa
+from connector_kit.store import Store, as_store
 
 from target_netsuite.client import json_default
 
@@ -38,19 +40,20 @@ if t.TYPE_CHECKING:
 #: A parked record is dead-lettered only after this many end-of-run tries, however old it is: a pipeline that
 #: did not run for a day must still give a late parent a chance.
 MIN_ATTEMPTS = 3
+#: The file of parked records when there is no `store_uri` (in `dead_letter_path`, or `parked_path`).
+PARKED_FILE = "parked.sqlite3"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS parked (
-    record_type TEXT NOT NULL,
-    external_id TEXT NOT NULL,
-    stream TEXT NOT NULL,
-    record TEXT NOT NULL,
-    waiting_for TEXT NOT NULL,
-    first_parked TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (record_type, external_id)
+METADATA = sa.MetaData()
+PARKED = sa.Table(
+    "parked", METADATA,
+    sa.Column("record_type", sa.Text, primary_key=True),
+    sa.Column("external_id", sa.Text, primary_key=True),
+    sa.Column("stream", sa.Text, nullable=False),
+    sa.Column("record", sa.Text, nullable=False),
+    sa.Column("waiting_for", sa.Text, nullable=False),
+    sa.Column("first_parked", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
 )
-"""
 
 
 @dataclass(frozen=True)
@@ -70,67 +73,79 @@ class ParkedRecord:
 
 
 class ParkedRecords:
-    """The parking file. Thread-safe; every change is committed before the call returns."""
+    """The parked records in the store. Thread-safe; every change is committed before the call returns."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, store: Store | Path) -> None:
+        self.store = as_store(store)
+        self._owns_store = not isinstance(store, Store)  # a path given: this object opened it, closes it
         self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
-        #: Keys in the file, so that settling a key that was never parked (nearly every write) costs no I/O.
+        self._opened = False
+        #: Keys in the store, so that settling a key that was never parked (nearly every write) costs no I/O.
+        #: Another host may park meanwhile only while this one does not run (the account lock), so the set,
+        #: read when the store is first used, stays right for the run.
         self._keys: set[tuple[str, str]] = set()
 
-    def _db(self) -> sqlite3.Connection:
-        """Open (and create) the file on first use: a run that parks nothing creates nothing."""
-        if self._conn is None:
-            conn = open_sqlite(self.path, _SCHEMA)
-            self._keys = {(a, b) for a, b in conn.execute("SELECT record_type, external_id FROM parked")}
-            self._conn = conn
-        return self._conn
+    def _open(self) -> None:
+        """Read the keys on first use: a run that parks nothing creates no file."""
+        if not self._opened:
+            with self.store.begin(METADATA) as conn:
+                self._keys = {(a, b) for a, b in conn.execute(sa.select(PARKED.c.record_type, PARKED.c.external_id))}
+            self._opened = True
 
     def _exists(self) -> bool:
-        return self._conn is not None or self.path.exists()
+        return self._opened or self.store.exists()
 
     def park(self, *, record_type: str, external_id: str, stream: str, record: dict, waiting_for: str) -> None:
         """Keep (or replace with this newer version) a waiting record; its first-parked time is kept."""
         now = dt.datetime.now(tz=dt.UTC).isoformat()
         body = json.dumps(record, default=json_default, ensure_ascii=False)
+        insert = self.store.insert(PARKED).values(record_type=record_type, external_id=external_id, stream=stream,
+                                                  record=body, waiting_for=waiting_for, first_parked=now)
+        upsert = insert.on_conflict_do_update(
+            index_elements=[PARKED.c.record_type, PARKED.c.external_id],
+            set_={"stream": insert.excluded.stream, "record": insert.excluded.record,
+                  "waiting_for": insert.excluded.waiting_for},
+        )
         with self._lock:
-            self._db()
+            self._open()
             self._keys.add((record_type, external_id))
-            self._db().execute(
-                "INSERT INTO parked (record_type, external_id, stream, record, waiting_for, first_parked) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (record_type, external_id) DO UPDATE SET "
-                "stream = excluded.stream, record = excluded.record, waiting_for = excluded.waiting_for",
-                (record_type, external_id, stream, body, waiting_for, now),
-            )
+            with self.store.begin(METADATA) as conn:
+                conn.execute(upsert)
 
     def settle(self, record_type: str, external_id: str) -> None:
         """The key reached a final outcome (written, deleted, dead-lettered): nothing of it waits any more."""
         if not self._exists():
             return
         with self._lock:
-            db = self._db()
+            self._open()
             if (record_type, external_id) not in self._keys:
                 return
             self._keys.discard((record_type, external_id))
-            db.execute("DELETE FROM parked WHERE record_type = ? AND external_id = ?", (record_type, external_id))
+            with self.store.begin(METADATA) as conn:
+                conn.execute(PARKED.delete().where(PARKED.c.record_type == record_type,
+                                                   PARKED.c.external_id == external_id))
 
     def count_tried(self, keys: list[tuple[str, str]]) -> None:
         """One more end-of-run try for these keys."""
-        with self._lock:
-            self._db().executemany(
-                "UPDATE parked SET attempts = attempts + 1 WHERE record_type = ? AND external_id = ?", keys
-            )
+        if not keys:
+            return
+        statement = PARKED.update().where(
+            PARKED.c.record_type == sa.bindparam("rt"), PARKED.c.external_id == sa.bindparam("eid"),
+        ).values(attempts=PARKED.c.attempts + 1)
+        with self._lock, self.store.begin(METADATA) as conn:
+            conn.execute(statement, [{"rt": rt, "eid": eid} for rt, eid in keys])
 
     def all(self) -> Iterator[ParkedRecord]:
         """Every parked record, oldest first (a snapshot: parking or settling meanwhile is safe)."""
         if not self._exists():
             return
         with self._lock:
-            rows = self._db().execute(
-                "SELECT record_type, external_id, stream, record, waiting_for, first_parked, attempts "
-                "FROM parked ORDER BY first_parked, record_type, external_id"
-            ).fetchall()
+            self._open()
+            with self.store.begin(METADATA) as conn:
+                rows = conn.execute(sa.select(
+                    PARKED.c.record_type, PARKED.c.external_id, PARKED.c.stream, PARKED.c.record,
+                    PARKED.c.waiting_for, PARKED.c.first_parked, PARKED.c.attempts,
+                ).order_by(PARKED.c.first_parked, PARKED.c.record_type, PARKED.c.external_id)).all()
         for record_type, external_id, stream, record, waiting_for, first_parked, attempts in rows:
             yield ParkedRecord(
                 record_type=record_type,
@@ -146,11 +161,11 @@ class ParkedRecords:
         if not self._exists():
             return 0
         with self._lock:
-            self._db()
+            self._open()
             return len(self._keys)
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            self._opened = False
+            if self._owns_store:
+                self.store.close()

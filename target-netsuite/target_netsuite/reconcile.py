@@ -112,18 +112,11 @@ class Reconciler:
         columns = ["id", "externalid", *([] if table == "transaction" else ["isinactive"])]
         columns += [name.lower() for name in self.fields.get(record_type, []) if name.lower() not in columns]
         query = f"SELECT {', '.join(columns)} FROM {table} WHERE externalid IS NOT NULL{condition}"
-        offset = 0
-        while True:
-            try:
-                page = self.client.suiteql(query, limit=1000, offset=offset)
-            except RecordError as exc:
-                msg = f"reconciliation: SuiteQL on {table} failed ({exc.code}: {exc.detail[:200]})"
-                raise FatalError(msg) from None
-            items = page.get("items", [])
-            yield from items
-            if not page.get("hasMore") or not items:
-                return
-            offset += len(items)
+        try:
+            yield from self.client.suiteql_rows(query)
+        except RecordError as exc:
+            msg = f"reconciliation: SuiteQL on {table} failed ({exc.code}: {exc.detail[:200]})"
+            raise FatalError(msg) from None
 
     def _dead_letter_reasons(self) -> dict[tuple[str, str], str]:
         reasons: dict[tuple[str, str], str] = {}

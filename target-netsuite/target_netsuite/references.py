@@ -141,12 +141,6 @@ class ReferenceResolver:
         quoted = ", ".join("'" + value.replace("'", "''") + "'" for value in external_ids)
         table, condition = suiteql_source(record_type)
         query = f"SELECT id, externalid FROM {table} WHERE externalid IN ({quoted}){condition}"
-        offset = 0
-        while True:
-            page = self._client.suiteql(query, limit=1000, offset=offset)
-            for row in page.get("items", []):
-                if "externalid" in row and "id" in row:
-                    yield str(row["externalid"]), str(row["id"])
-            if not page.get("hasMore"):
-                return
-            offset += len(page.get("items", [])) or 1000
+        for row in self._client.suiteql_rows(query):
+            if "externalid" in row and "id" in row:
+                yield str(row["externalid"]), str(row["id"])

@@ -6,8 +6,8 @@ Invariants:
 - the services are built here, from the settings alone: nothing in this module (or below it) knows the target
   or the sinks. The sinks receive the services; the target owns them. Imports only go down:
   target → sinks → services → {dead_letters, references, parking, ledger, overtake, matching, merge, reconcile,
-  batches, fixed_ids} → client → auth (match_keys, the normalisation both matching and reconcile use, imports nothing
-  of the package);
+  batches, fixed_ids, lookups} → client → auth (match_keys, the normalisation both matching and reconcile use,
+  imports nothing of the package);
 - `OpenSinks` holds a sink from its `setup` to its `clean_up` (the SDK's hooks), and no longer than it may hold
   records: a sink the SDK retired after a schema change, and drained without `clean_up` (the SDK cleans retired
   sinks up only at the end of the input), leaves as soon as it is empty.
@@ -23,6 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import requests
+from connector_kit.store import StoreError, Stores
 
 from target_netsuite.auth import TOKEN_PATH, MachineToMachineAuth, TokenBasedAuth, read_private_key
 from target_netsuite.batches import BatchWriter, SubmittedBatches
@@ -37,11 +38,12 @@ from target_netsuite.client import (
 from target_netsuite.dead_letters import DeadLetterStore, RunSummary
 from target_netsuite.fixed_ids import FixedIdCheck
 from target_netsuite.ledger import LEDGER_FILE, WriteLedger, account_key
+from target_netsuite.lookups import LookupResolver
 from target_netsuite.matching import Matcher
 from target_netsuite.merge import MERGE_FILE, ConflictPolicies, Merger, MergeStore
 from target_netsuite.order_lifecycle import OrderLifecycle
 from target_netsuite.overtake import EarlierWrites
-from target_netsuite.parking import ParkedRecords
+from target_netsuite.parking import PARKED_FILE, ParkedRecords
 from target_netsuite.reconcile import Reconciler
 from target_netsuite.references import ReferenceResolver
 
@@ -59,8 +61,15 @@ AUTH_SETTINGS = {
 _NUMBERS: dict[str, t.Callable[[t.Any], t.Any]] = {"float": float, "int": int}
 #: The async batches submitted and not yet settled (batches.py), beside the parked records.
 SUBMITTED_BATCHES_FILE = "async_batches.sqlite3"
+#: The schema of the target's tables in a PostgreSQL store (`store_uri`), beside Meltano's own.
+STORE_SCHEMA = "target_netsuite"
 #: Meltano's `meltano config test` stream: never a record type, always ignored.
 MELTANO_TEST_STREAM = "meltano_test_stream"
+
+
+def account_lock_name(base_url: str, account_id: str) -> str:
+    """The name of an account's run lock (one per NetSuite account and API host), in a shared store."""
+    return f"target-netsuite|{base_url}|{account_id.upper()}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +100,7 @@ class TargetSettings:
     dead_letter_path: str
     parked_path: str | None
     reference_wait_hours: float
+    store_uri: str | None
     lock_path: str | None
     run_report_path: str | None
     fail_on_dead_letters: bool
@@ -227,9 +237,11 @@ class RunServices:
 
     settings: TargetSettings
     run_id: str
+    stores: Stores  # where the durable parts live (`store_uri`): SQLite files, or one shared PostgreSQL store
     client: NetSuiteClient
     record_types: RecordTypes
     resolver: ReferenceResolver
+    lookups: LookupResolver  # names and codes (a currency's ISO code, a term's name) → internal ids (lookups.py)
     dead_letters: DeadLetterStore
     summary: RunSummary
     executor: ThreadPoolExecutor
@@ -251,14 +263,23 @@ class RunServices:
         dead_letter_dir = Path(settings.dead_letter_path)
         resolver = ReferenceResolver(client)
         ledger_file = Path(settings.ledger_path or dead_letter_dir / LEDGER_FILE)
+        try:
+            stores = Stores(settings.store_uri, schema=STORE_SCHEMA, files={
+                "parked": Path(settings.parked_path or dead_letter_dir / PARKED_FILE),
+                "ledger": ledger_file,
+                "batches": dead_letter_dir / SUBMITTED_BATCHES_FILE,
+                "merge": ledger_file.with_name(MERGE_FILE),
+            })
+        except StoreError as exc:
+            raise FatalError(str(exc)) from None
         ledger = None if settings.ledger == "off" else WriteLedger(
-            ledger_file,
+            stores.part("ledger"),
             account_key(client.base_url, settings.account_id),
             settings.ledger,
         )
         summary = RunSummary(logger=logger, progress_interval=settings.progress_interval_seconds)
         executor = ThreadPoolExecutor(max_workers=client.limiter.ceiling, thread_name_prefix="netsuite")
-        merge_store = MergeStore(ledger_file.with_name(MERGE_FILE), account_key(client.base_url, settings.account_id))
+        merge_store = MergeStore(stores.part("merge"), account_key(client.base_url, settings.account_id))
         matcher = Matcher(
             client=client,
             resolver=resolver,
@@ -280,18 +301,20 @@ class RunServices:
             dead_letter_dir=dead_letter_dir,
             ledger=ledger,
         ) if settings.reconcile else None
-        submitted = SubmittedBatches(dead_letter_dir / SUBMITTED_BATCHES_FILE,
+        submitted = SubmittedBatches(stores.part("batches"),
                                      account_key(client.base_url, settings.account_id), run_id)
         return cls(
             settings=settings,
             run_id=run_id,
+            stores=stores,
             client=client,
             record_types=record_types,
             resolver=resolver,
+            lookups=LookupResolver(client),
             dead_letters=DeadLetterStore(dead_letter_dir, run_id),
             summary=summary,
             executor=executor,
-            parked=ParkedRecords(Path(settings.parked_path or dead_letter_dir / "parked.sqlite3")),
+            parked=ParkedRecords(stores.part("parked")),
             matcher=matcher,
             reconciler=reconciler,
             sinks=OpenSinks(),
@@ -332,6 +355,7 @@ class RunServices:
         if self.ledger is not None:
             self.ledger.close()
         self.merger.store.close()
+        self.stores.close()
         return {
             "run_id": self.run_id,
             "streams": self.summary.as_dict(),
@@ -343,6 +367,7 @@ class RunServices:
             "retries": self.client.stats.retries,
             "async_jobs": {"submitted": self.batches.jobs_submitted,
                            "found_already_submitted": self.batches.jobs_found},
+            "lookups": {"queries": self.lookups.queries, "values": self.lookups.values},
         }
 
 

@@ -33,6 +33,7 @@ from target_netsuite.breaker import IdenticalErrors
 from target_netsuite.client import FatalError, RecordError, is_record_type, json_default
 from target_netsuite.dead_letters import MAPPING_ERROR, REPLAY_KEY
 from target_netsuite.ledger import payload_hash
+from target_netsuite.lookups import LOOKUP_UNSUPPORTED, find_lookups, key_of, substitute_lookups, unsupported
 from target_netsuite.order_lifecycle import UNWIN_KEY, screen_orders
 from target_netsuite.parking import MIN_ATTEMPTS, ParkedRecord
 from target_netsuite.references import Ref, find_references, substitute
@@ -45,6 +46,14 @@ if t.TYPE_CHECKING:
 
 CONTROL_PREFIX = "_sdc_"
 ACTIONS = ("upsert", "delete")
+#: Keyed sublists whose lines are only ever added or updated, never replaced whole: a customer's `currencyList`
+#: holds currencies finance added in NetSuite too (an order in a currency not in the list is refused), so a
+#: payload's lines are merged in by key and an empty list sends nothing.
+ADDITIVE_SUBLISTS = frozenset({"currencyList"})
+
+
+def _no_lines(value: object) -> bool:
+    return value is None or (isinstance(value, dict) and not value.get("items"))
 
 
 class _BoundToRun(BatchSink):
@@ -171,10 +180,12 @@ class NetSuiteSink(_BoundToRun):
                 record, "MISSING_EXTERNAL_ID", "record has no externalId; refusing to write without an upsert key"
             )
             return None
-        body = {key: value for key, value in record.items() if not key.startswith(CONTROL_PREFIX)}
+        body = {key: value for key, value in record.items() if not key.startswith(CONTROL_PREFIX)
+                and not (key in ADDITIVE_SUBLISTS and _no_lines(value))}
         body.pop("externalId", None)
         replace = sorted(
-            key for key, value in body.items() if isinstance(value, dict) and isinstance(value.get("items"), list)
+            key for key, value in body.items()
+            if isinstance(value, dict) and isinstance(value.get("items"), list) and key not in ADDITIVE_SUBLISTS
         )
         refs = list(find_references(body)) if action == "upsert" else []
         return Write(external_id, action, record, body, refs, replace)
@@ -310,9 +321,39 @@ class NetSuiteSink(_BoundToRun):
             chosen = {id(write) for write in ready}
             pending = [write for write in pending if id(write) not in chosen]
 
+    def _looked_up(self, writes: list[Write]) -> list[Write]:
+        """Writes with lookup markers replaced by the one record each names (lookups.py, one SuiteQL query per
+        record type and field for the whole wave); a write with a lookup that names no record, or several, is
+        dead-lettered naming the record type, field and value."""
+        markers = {id(write): list(find_lookups(write.body)) for write in writes if write.action == "upsert"}
+        if not any(markers.values()):
+            return writes
+        ids = self.services.lookups.resolve(marker for found in markers.values() for _, marker in found)
+        ready = []
+        for write in writes:
+            problem = None
+            for path, marker in markers.get(id(write), []):
+                why = unsupported(marker)
+                if why is not None:
+                    problem = (LOOKUP_UNSUPPORTED, why, path)
+                elif found := self.services.lookups.problem(marker, ids[key_of(marker)]):
+                    problem = (*found, path)
+                if problem:
+                    break
+            if problem is not None:
+                code, detail, path = problem
+                self._dead_letter(write.record, code, f"{path}: {detail}", path=path)
+                continue
+            if markers.get(id(write)):
+                write.body = t.cast("dict", substitute_lookups(
+                    write.body, {key_of(marker): ids[key_of(marker)][0] for _, marker in markers[id(write)]}))
+            ready.append(write)
+        return ready
+
     def _resolved(self, writes: list[Write], retried: dict[str, ParkedRecord]) -> list[Write]:
-        """Writes with references replaced by internal ids; a write whose parent NetSuite lacks is parked (or, when
-        it has waited past `reference_wait_hours`, dead-lettered)."""
+        """Writes with lookups and references replaced by internal ids; a write whose parent NetSuite lacks is
+        parked (or, when it has waited past `reference_wait_hours`, dead-lettered)."""
+        writes = self._looked_up(writes)
         ids = self.services.resolver.resolve({ref for write in writes for _, ref in write.refs})
         ready = []
         for write in writes:

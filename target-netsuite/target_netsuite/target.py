@@ -27,6 +27,8 @@ from pathlib import Path
 
 from connector_kit.cli import one_line_errors
 from connector_kit.settings import numbers_from_strings
+from connector_kit.singer_input import NumberedLines, check_message, check_shape
+from connector_kit.store import StoreError
 from singer_sdk import typing as th
 from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchemaException
 from singer_sdk.singerlib.exceptions import InvalidInputLine
@@ -39,7 +41,7 @@ from target_netsuite.client import FatalError
 from target_netsuite.ledger import LEDGER_MODES
 from target_netsuite.parking import ParkedRecord
 from target_netsuite.sdk_internals import ReaderInternals, TargetInternals
-from target_netsuite.services import RunServices, TargetSettings
+from target_netsuite.services import RunServices, TargetSettings, account_lock_name
 from target_netsuite.sinks import IgnoredStreamSink, NetSuiteSink
 
 if t.TYPE_CHECKING:
@@ -64,19 +66,6 @@ class DeadLettersWritten(FatalError):  # noqa: N818 - a requested stop, not an e
         super().__init__(f"{count} records dead-lettered (see {path})")
 
 
-class _NumberedLines:
-    """The input lines, counting them, so an error can name its line."""
-
-    def __init__(self, lines: t.Iterable[str]) -> None:
-        self.number = 0
-        self._lines = lines
-
-    def __iter__(self) -> t.Iterator[str]:
-        for line in self._lines:
-            self.number += 1
-            yield line
-
-
 class SingerInputError(FatalError, RecordsWithoutSchemaException):
     """Malformed Singer input; one line naming the input line. (A `RecordsWithoutSchemaException` too, which the
     SDK's standard target tests expect for a RECORD before its SCHEMA.)"""
@@ -91,12 +80,6 @@ class MissingKeyError(SingerInputError, MissingKeyPropertiesError):
     SDK's standard tests require), with one line naming the input line and the stream, never the record."""
 
 
-#: What each message type must carry, beyond `type` (the Singer spec), checked before the SDK sees it.
-_SHAPES: dict[str, dict[str, type]] = {
-    "SCHEMA": {"stream": str, "schema": dict}, "RECORD": {"stream": str, "record": dict}, "STATE": {"value": dict},
-}
-
-
 class CheckedSingerReader(ReaderInternals):
     """Singer input whose every malformed line (not JSON, not an object, an unknown type, a RECORD before its
     SCHEMA, a record or STATE value that is not an object) stops the run with one line naming the line number,
@@ -105,7 +88,7 @@ class CheckedSingerReader(ReaderInternals):
     @override
     def process_lines(self, file_input: t.IO[str] | None, callbacks: dict[str, t.Callable[[dict], None]]
                       ) -> t.Counter[str]:
-        lines = _NumberedLines(file_input or self.default_input)
+        lines = NumberedLines(file_input or self.default_input)
         try:
             return super().process_lines(t.cast("t.IO[str]", lines), {
                 kind: self._checked(kind, callback) for kind, callback in callbacks.items()
@@ -119,13 +102,8 @@ class CheckedSingerReader(ReaderInternals):
 
     @staticmethod
     def _checked(kind: str, callback: t.Callable[[dict], None]) -> t.Callable[[dict], None]:
-        name = getattr(kind, "value", kind)
-
         def check(message: dict) -> None:
-            for key, kind_of in _SHAPES.get(kind, {}).items():
-                if not isinstance(message.get(key), kind_of):
-                    msg = f"{name} message without {'an object' if kind_of is dict else 'a string'} `{key}`"
-                    raise InvalidInputLine(msg)
+            check_shape(kind, message)
             try:
                 callback(message)
             except RecordsWithoutSchemaException:
@@ -148,10 +126,7 @@ class CheckedSingerReader(ReaderInternals):
         except (ValueError, RecursionError):
             msg = "not valid JSON (or nested too deep)"
             raise InvalidInputLine(msg) from None
-        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-            msg = "not a Singer message (a JSON object with a `type`)"
-            raise InvalidInputLine(msg)
-        return message
+        return check_message(message)
 
     @override
     def refuse_unknown_message(self, message_dict: dict) -> None:
@@ -306,6 +281,16 @@ class TargetNetSuite(TargetInternals):
             th.StringType,
             description="SQLite file of the write ledger, one entry per (account, record type, external id). "
             "Default: `ledger.sqlite3` in `dead_letter_path`.",
+        ),
+        th.Property(
+            "store_uri",
+            th.StringType,
+            secret=True,
+            description="Where the durable data lives (parked records, the write ledger, async batch nonces, merge "
+            "baselines). Unset: SQLite files on this host (`parked_path`, `ledger_path`, `dead_letter_path`), as "
+            "before. `postgresql://user:password@host/db` (psycopg 3; install `target-netsuite[postgres]`): one "
+            "store that several hosts and containers share, in schema `target_netsuite` (Meltano's system "
+            "database is fine), and the account lock becomes a PostgreSQL advisory lock that spans the hosts.",
         ),
         th.Property(
             "lock_path",
@@ -535,7 +520,29 @@ class TargetNetSuite(TargetInternals):
 
     @contextmanager
     def _run_lock(self) -> Iterator[None]:
-        """An exclusive OS lock (released by the OS even on SIGKILL); held by another run → stop, write nothing."""
+        """The account's lock, held by another run → stop, write nothing. With a shared store (PostgreSQL) a
+        session advisory lock that every host sharing it sees (released by the server when this process dies);
+        otherwise an exclusive OS lock on this host (released by the OS even on SIGKILL)."""
+        shared = self.services.stores.shared
+        if shared is None:
+            with self._os_lock():
+                yield
+            return
+        try:
+            with shared.account_lock(account_lock_name(self.client.base_url, self.settings.account_id)) as held:
+                if not held:
+                    msg = (
+                        f"another target-netsuite run is writing to NetSuite account {self.settings.account_id} "
+                        f"(its lock in store {shared.masked_uri} is held); this run writes nothing and its state "
+                        "stays unchanged"
+                    )
+                    raise FatalError(msg)
+                yield
+        except StoreError as exc:
+            raise FatalError(str(exc)) from None
+
+    @contextmanager
+    def _os_lock(self) -> Iterator[None]:
         path = Path(self.settings.lock_path or self._default_lock_path())
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a") as handle:
@@ -598,7 +605,7 @@ class TargetNetSuite(TargetInternals):
         if still:
             self.logger.warning(
                 "%d records wait for a parent that is not in NetSuite yet (parked in %s; tried again at the end of "
-                "every run, dead-lettered after reference_wait_hours)", still, self.services.parked.path,
+                "every run, dead-lettered after reference_wait_hours)", still, self.services.parked.store.location,
             )
 
     def finish(self) -> None:

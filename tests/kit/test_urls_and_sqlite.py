@@ -15,6 +15,7 @@ from tap_salesforce_custom.errors import SalesforceAuthError
 from target_netsuite.batches import SubmittedBatches
 from target_netsuite.client import FatalError, checked_base_url
 from target_netsuite.ledger import WriteLedger
+from target_netsuite.merge import MergeStore
 from target_netsuite.parking import ParkedRecords
 
 
@@ -67,10 +68,10 @@ def test_every_target_store_opens_through_it(tmp_path: Path, monkeypatch: pytest
         opened.append(path.name)
         return open_sqlite(path, *schema)
 
-    for module in ("target_netsuite.ledger", "target_netsuite.batches", "target_netsuite.parking"):
-        monkeypatch.setattr(f"{module}.open_sqlite", recording_open)
+    monkeypatch.setattr("connector_kit.store.open_sqlite", recording_open)  # every SQLite store opens through it
     WriteLedger(tmp_path / "ledger.db", "123_SB1", "use").record("customer", [("a", "hash")])
     SubmittedBatches(tmp_path / "nonces.db", "123_SB1").nonce("d")
     ParkedRecords(tmp_path / "parked.db").park(record_type="contact", external_id="c", stream="contact", record={},
                                                waiting_for="customer a")
-    assert sorted(opened) == ["ledger.db", "nonces.db", "parked.db"]
+    MergeStore(tmp_path / "merged.db", "123_SB1").mark_adopted("customer", ["a"])
+    assert sorted(set(opened)) == ["ledger.db", "merged.db", "nonces.db", "parked.db"]

@@ -18,6 +18,7 @@ CONNECTORS = [
     ("extractors", "tap-salesforce-custom"),
     ("mappers", "netsuite-mapper"),
     ("loaders", "target-netsuite"),
+    ("extractors", "tap-netsuite-custom"),
 ]
 KINDS = {"string": "string", "integer": "integer", "number": "decimal", "boolean": "boolean", "object": "object",
          "array": "array"}

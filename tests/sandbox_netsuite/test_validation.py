@@ -137,6 +137,8 @@ def test_bad_bodies(ns: requests.Session, netsuite_url: str) -> None:
     assert _error(ns.post(url, data=b"{not json", headers={"Content-Type": "application/json"}))[
         "o:errorCode"] == "INVALID_CONTENT"
     assert _error(ns.post(url, json=[1, 2]))["o:errorCode"] == "INVALID_CONTENT"
+    not_utf8 = _error(ns.post(url, data=b'{"companyName": "Caf\xe9"}', headers={"Content-Type": "application/json"}))
+    assert not_utf8["o:errorCode"] == "INVALID_CONTENT" and "not UTF-8" in not_utf8["detail"]  # was a 500
     assert _error(ns.post(url, json=customer("C1", addressbook=[1])))["o:errorPath"] == "addressbook"
     assert _error(ns.post(url, json=customer("C1", subsidiary="1")))["o:errorPath"] == "subsidiary"
     assert _error(ns.get(f"{netsuite_url}{RECORD}/notAType/1"), 404)["o:errorCode"] == "INVALID_URL"

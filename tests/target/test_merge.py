@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from target_netsuite.client import FatalError
+from target_netsuite.client import FatalError, NetSuiteClient
 from target_netsuite.merge import MERGE_FILE, ConflictPolicies, Merger, MergeStore, canonical
 from target_netsuite.target import TargetNetSuite
 from target_netsuite.writes import Write
@@ -71,6 +71,8 @@ class StubClient:
         items = [{"id": str(100 + i), "externalid": eid, **row} for i, (eid, row) in enumerate(self.rows.items())
                  if f"'{eid}'" in query]
         return {"items": items, "hasMore": False}
+
+    suiteql_rows = NetSuiteClient.suiteql_rows  # the real pager, over the stub's pages
 
 
 class Summary:

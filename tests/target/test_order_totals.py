@@ -81,7 +81,8 @@ def _with_fixed_ids(currency: str, item: str) -> dict:
 def test_a_fixed_id_netsuite_lacks_stops_the_run_before_any_write(admin, config: dict, tmp_path: Path) -> None:
     """The currency/line item ids a mapping sets from its settings (`const` in the SCHEMA) are looked up when the
     stream starts; a wrong one stops the run with one line naming it, nothing written, no STATE."""
-    [customer_id] = admin.create_records("customer", [{"companyName": "Fixed Ids Ltd", "subsidiary": {"id": "1"}}])
+    [customer_id] = admin.create_records("customer", [{"companyName": "Fixed Ids Ltd", "subsidiary": {"id": "1"},
+                                                       "currencyList": {"items": [{"currency": {"id": "4"}}]}}])
 
     def order(external_id: str, currency: str) -> dict:
         return {"type": "RECORD", "stream": "salesOrder", "record": {

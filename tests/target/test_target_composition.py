@@ -22,7 +22,7 @@ PACKAGE = Path(target_netsuite.__file__).parent
 LAYERS = [
     {"auth", "sdk_internals", "match_keys"},
     {"client"},
-    {"references", "dead_letters", "parking", "ledger", "fixed_ids", "totals"},
+    {"references", "dead_letters", "parking", "ledger", "fixed_ids", "totals", "lookups"},
     {"writes", "reconcile"},
     {"matching", "merge", "batches", "order_lifecycle"},
     {"overtake", "breaker"},

@@ -286,8 +286,9 @@ class _Inferrer:
             return self._subscript(node, bound)
         if isinstance(node, ast.Call):
             args = [self.infer(arg, bound) for arg in node.args]
+            keywords = {kw.arg: self.infer(kw.value, bound) for kw in node.keywords if kw.arg}
             if isinstance(node.func, ast.Name) and node.func.id in self.scope.functions:
-                return self.scope.functions[node.func.id].result_schema(args)
+                return self.scope.functions[node.func.id].result_schema(args, keywords)
             if isinstance(node.func, ast.Attribute):
                 return self._method(node.func.attr)
             return {}

@@ -202,15 +202,57 @@ def unit_rate(total: Any, quantity: Any) -> Decimal | None:
     return rate.quantize(Decimal(1)) if rate.as_tuple().exponent > 0 else rate  # type: ignore[operator]
 
 
+#: ISO 4217 currencies whose minor unit is not 2 decimal places (all others have 2).
+_MINOR_UNITS = {
+    **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
+                     "VUV", "XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+    **dict.fromkeys(("CLF", "UYW"), 4),
+}
+
+
+def currency_precision(iso_code: Any) -> int | None:
+    """Decimal places of an ISO 4217 currency ("JPY" → 0, "BHD" → 3, "EUR" → 2), for the order-total check."""
+    if iso_code is None or not str(iso_code).strip():
+        return None
+    code = str(iso_code).strip().upper()
+    if not re.fullmatch("[A-Z]{3}", code):
+        msg = f"not an ISO 4217 currency code: {iso_code!r}"
+        raise MappingValueError(msg)
+    return _MINOR_UNITS.get(code, 2)
+
+
+_LOOKUP_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+
+
+def lookup(record_type: str, value: Any, by: str = "name", default: Any = None) -> dict[str, str] | None:
+    """A NetSuite record found by a name or code instead of an internal id: `lookup("currency", CurrencyIsoCode,
+    by="symbol")`. The mapper cannot ask NetSuite, so this returns the lookup marker `{"type", "by", "value"}`
+    that the target resolves to `{"id": ...}` (docs/interfaces.md). A blank value gives `{"id": default}` when a
+    default internal id is given (e.g. `config["currency_id"]` in a single-currency org), else None."""
+    for what, name in (("record type", record_type), ("field", by)):
+        if not isinstance(name, str) or not _LOOKUP_NAME.fullmatch(name):
+            msg = f"lookup {what} must be a plain name, got {name!r}"
+            raise MappingValueError(msg)
+    text = " ".join(str(value).split()) if value is not None else ""
+    if not text:
+        return None if default is None or str(default) == "" else {"id": str(default)}
+    return {"type": record_type, "by": by, "value": text}
+
+
 @dataclass(frozen=True)
 class FunctionSpec:
     """A function callable from expressions and how to type its result in the output schema."""
 
     fn: Callable[..., Any]
     schema: Schema | Callable[[list[Schema]], Schema]
+    #: Types the result from the argument and keyword-argument schemas (takes precedence over `schema`).
+    keyword_schema: Callable[[list[Schema], dict[str, Schema]], Schema] | None = None
 
-    def result_schema(self, arg_schemas: list[Schema]) -> Schema:
+    def result_schema(self, arg_schemas: list[Schema], keyword_schemas: dict[str, Schema] | None = None) -> Schema:
         """Schema of the result, given the schemas inferred for the arguments."""
+        if self.keyword_schema is not None:
+            return self.keyword_schema(arg_schemas, keyword_schemas or {})
         return self.schema(arg_schemas) if callable(self.schema) else self.schema
 
 
@@ -237,6 +279,20 @@ REFERENCE: Schema = {
     "type": ["object", "null"],
     "properties": {"externalId": {"type": "string"}, "type": {"type": "string"}},
 }
+
+
+def _lookup_schema(arg_schemas: list[Schema], keyword_schemas: dict[str, Schema]) -> Schema:
+    """The lookup marker, or `{"id": default}`: a default that is a setting keeps its `const`, so the target
+    checks at start-up that this fixed fallback id exists (fixed_ids.py)."""
+    default = keyword_schemas.get("default") or (arg_schemas[3] if len(arg_schemas) > 3 else None)
+    id_schema: Schema = {"type": "string"}
+    if default and default.get("const") is not None:
+        id_schema["const"] = str(default["const"])
+    return {
+        "type": ["object", "null"],
+        "properties": {"type": {"type": "string"}, "by": {"type": "string"}, "value": {"type": "string"},
+                       "id": id_schema},
+    }
 
 
 @dataclass(frozen=True)
@@ -312,6 +368,8 @@ def build_functions(settings: FunctionSettings) -> dict[str, FunctionSpec]:
         "picklist": FunctionSpec(picklist, lambda args: _picklist_schema(picklists, args)),
         "ns_date": FunctionSpec(ns_date, {"type": ["string", "null"], "format": "date"}),
         "ref": FunctionSpec(ref, REFERENCE),
+        "lookup": FunctionSpec(lookup, {}, keyword_schema=_lookup_schema),
+        "currency_precision": FunctionSpec(currency_precision, INTEGER),
         "negate": FunctionSpec(negate, BOOLEAN),
         "coalesce": FunctionSpec(coalesce, _first_arg_schema),
         "line": FunctionSpec(line, STRING),

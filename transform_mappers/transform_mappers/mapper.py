@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 
 import msgspec
 from connector_kit.cli import one_line_errors
+from connector_kit.singer_input import NumberedLines, check_message, check_shape
 from connector_kit.writer import BufferedMsgSpecWriter
 from singer_sdk.contrib.msgspec import MsgSpecReader
 from singer_sdk.exceptions import MapExpressionError, RecordsWithoutSchemaException, StreamMapConfigError
@@ -60,23 +61,7 @@ class SingerInputError(MappingConfigError, RecordsWithoutSchemaException):
     """Malformed Singer input: one line naming the input line (also the SDK's RECORD-before-SCHEMA error)."""
 
 
-class _NumberedLines:
-    """The input lines, counting them, so an error can name its line."""
-
-    def __init__(self, lines: t.Iterable[str]) -> None:
-        self.number = 0
-        self._lines = lines
-
-    def __iter__(self) -> t.Iterator[str]:
-        for line in self._lines:
-            self.number += 1
-            yield line
-
-
 _DECODER = msgspec.json.Decoder()
-_SHAPES: dict[str, dict[str, type]] = {
-    "SCHEMA": {"stream": str, "schema": dict}, "RECORD": {"stream": str, "record": dict}, "STATE": {"value": dict},
-}
 
 
 class CheckedMsgSpecReader(MsgSpecReader):
@@ -86,7 +71,7 @@ class CheckedMsgSpecReader(MsgSpecReader):
     @override
     def process_lines(self, file_input: t.IO[str] | None, callbacks: dict[str, t.Callable[[dict], None]]
                       ) -> t.Counter[str]:
-        lines = _NumberedLines(file_input or self.default_input)
+        lines = NumberedLines(file_input or self.default_input)
         try:
             return super().process_lines(t.cast("t.IO[str]", lines), {
                 kind: self._checked(kind, callback) for kind, callback in callbacks.items()
@@ -100,13 +85,8 @@ class CheckedMsgSpecReader(MsgSpecReader):
 
     @staticmethod
     def _checked(kind: str, callback: t.Callable[[dict], None]) -> t.Callable[[dict], None]:
-        name = getattr(kind, "value", kind)
-
         def check(message: dict) -> None:
-            for key, kind_of in _SHAPES.get(kind, {}).items():
-                if not isinstance(message.get(key), kind_of):
-                    what = "an object" if kind_of is dict else "a string"
-                    raise InvalidInputLine(f"{name} message without {what} `{key}`")
+            check_shape(kind, message)
             callback(message)
 
         return check
@@ -119,8 +99,7 @@ class CheckedMsgSpecReader(MsgSpecReader):
             # Not the SDK's: it logs the whole line with a traceback. The line may be JSON holding text that is not
             # valid UTF-8 (bytes read as lone surrogates, or a `\ud800` escape), which msgspec refuses.
             message = _with_invalid_text_replaced(line)
-        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-            raise InvalidInputLine("not a Singer message (a JSON object with a `type`)")
+        message = check_message(message)
         if INVALID_TEXT_KEY in message and message["type"] != "RECORD":
             fields = ", ".join(message[INVALID_TEXT_KEY])
             raise InvalidInputLine(f"{message['type']} message holds text that is not valid UTF-8 ({fields})")

@@ -65,6 +65,20 @@ class _Failed:
 _FAILED: Any = _Failed()
 
 
+class _LeftOut:
+    """The value of an object whose own `__if__` is false: the key is not in the payload at all, so NetSuite keeps
+    that field as it is (unlike null, which empties it)."""
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "<left out>"
+
+
+_LEFT_OUT: Any = _LeftOut()
+
+
 class TemplateError(ValueError):
     """A template that cannot be compiled; the message names the path inside the template."""
 
@@ -263,10 +277,19 @@ class _Compiler:
                in_line: bool = False) -> tuple[Evaluator, Schema]:
         children: list[tuple[str, Evaluator]] = []
         properties: dict[str, Schema] = {}
+        conditions: dict[str, Evaluator] = {}  # an object with `__if__` is left out, not emptied, when false
         for key, child in node.items():
             if not isinstance(key, str) or key.startswith("__"):
                 raise TemplateError(f"{path or 'payload'}: unexpected key {key!r}")
-            evaluate, schema = self.node(child, f"{path}.{key}" if path else key, scope, in_line=in_line)
+            child_path = f"{path}.{key}" if path else key
+            if isinstance(child, Mapping) and "__if__" in child and "__expr__" not in child:
+                condition = self._condition(child, child_path, scope)
+                assert condition is not None
+                conditions[key] = condition
+                child = {k: v for k, v in child.items() if k != "__if__"}
+            evaluate, schema = self.node(child, child_path, scope, in_line=in_line)
+            if key in conditions:
+                evaluate = _when(conditions[key], evaluate)
             children.append((key, evaluate))
             properties[key] = schema
             if not path:
@@ -279,7 +302,8 @@ class _Compiler:
             out = {}
             for key, evaluate in items:
                 value = evaluate(record, loop, failures)
-                if value is not None and value is not _FAILED and (value or type(value) is not dict):
+                if value is not None and value is not _FAILED and value is not _LEFT_OUT and (
+                        value or type(value) is not dict):
                     out[key] = value
             return out
 
@@ -289,6 +313,8 @@ class _Compiler:
             failed = False
             for key, evaluate in items:
                 value = evaluate(record, loop, failures)
+                if value is _LEFT_OUT:
+                    continue
                 if value is _FAILED:
                     failed = True
                     continue
@@ -366,6 +392,14 @@ class _Compiler:
                     failures[at] = (f"{head}[{index}]{tail}", reason)
 
         return part, schema
+
+
+def _when(condition: Evaluator, evaluate: Evaluator) -> Evaluator:
+    """An object leaf with its own `__if__`: evaluated when the condition holds, else left out of the payload."""
+    def conditional(record: Mapping[str, Any], loop: Mapping[str, Any], failures: _Failures) -> Any:
+        return evaluate(record, loop, failures) if condition(record, loop, failures) else _LEFT_OUT
+
+    return conditional
 
 
 def _kinds_include(schema: Schema, kind: str) -> bool:

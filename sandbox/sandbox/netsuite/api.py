@@ -7,6 +7,8 @@ create a record (the event loop runs one handler at a time).
 
 from __future__ import annotations
 
+import builtins
+import datetime as dt
 import json
 import re
 from collections.abc import Callable
@@ -68,6 +70,8 @@ _SUITEQL_TABLES = {
     "contact": (("contact", {}),),
     "subsidiary": (("subsidiary", {}),),
     "currency": (("currency", {}),),
+    **{name.lower(): ((name, {}),) for name in ("employee", "term", "priceLevel", "department", "classification",
+                                                "location")},
     "item": (("nonInventorySaleItem", {"itemtype": "NonInvtPart", "recordtype": "noninventoryitem"}),
              ("inventoryItem", {"itemtype": "InvtPart", "recordtype": "inventoryitem"}),
              ("serviceSaleItem", {"itemtype": "Service", "recordtype": "serviceitem"})),
@@ -76,6 +80,11 @@ _SUITEQL_TABLES = {
 #: SuiteQL's address book tables: one row per address book line of an entity (`entity` = the record's internal id,
 #: `internalid` = the line's id, the key a REST write names the line by); the address itself is in the
 #: `...EntityAddress` table (joined on `addressbookaddress` = `nkey`), which the stand-in does not serve.
+# Columns of the `transaction` table every transaction has in NetSuite, beyond the record's own fields; NULL (left
+# out of the row) unless `_transaction_columns` derives them.
+_TRANSACTION_VIEW_COLUMNS = frozenset({"foreigntotal", "foreignamountpaid", "foreignamountunpaid", "duedate",
+                                       "foreignpaymentamountunused",
+                                       "recordtype", "type"})
 _ADDRESSBOOK_TABLES = {"customeraddressbook": "customer", "contactaddressbook": "contact"}
 _ADDRESSBOOK_COLUMNS = frozenset({"entity", "internalid", "label", "defaultbilling", "defaultshipping",
                                   "isresidential", "addressbookaddress"})
@@ -95,8 +104,10 @@ def _json_object(body: bytes) -> dict[str, Any]:
         raise _bad_content("The request body is empty. Provide a JSON object.")
     try:
         data = json.loads(body)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise _bad_content(f"Invalid content in the request body: {exc.msg}.") from exc
+    except UnicodeDecodeError as exc:
+        raise _bad_content("Invalid content in the request body: the body is not UTF-8 text.") from exc
     if not isinstance(data, dict):
         raise _bad_content("The request body must be a JSON object.")
     return data
@@ -300,7 +311,7 @@ class RecordApi:
         return json_response(200, _collection(self_href, request, items, offset, limit, len(records)),
                              COLLECTION_CONTENT_TYPE)
 
-    def _candidates(self, account: str, rtype_name: str, query: suiteql.Query) -> list[dict[str, Any]]:
+    def _candidates(self, account: str, rtype_name: str, query: suiteql.Query) -> builtins.list[dict[str, Any]]:
         """Rows that can match: an index lookup when the WHERE pins id/externalid, else the whole table."""
         column, values = query.narrowing or ("", set())
         if column == "id":
@@ -355,7 +366,8 @@ class RecordApi:
         rows = []
         for rtype_name, extra in sources:
             for record in self._candidates(account, rtype_name, query):
-                rows.append(suiteql.to_row({k: _suiteql_date(v) for k, v in record.items()}, extra))
+                row_extra = {**extra, **_transaction_columns(record)} if query.table == "transaction" else extra
+                rows.append(suiteql.to_row({k: _suiteql_date(v) for k, v in record.items()}, row_extra))
         rows.sort(key=lambda row: int(row["id"]))
         result = suiteql.execute(query, rows)
         page = [{"links": [], **row} for row in result[offset:offset + limit]]
@@ -375,14 +387,32 @@ def _suiteql_columns(rtype_name: str, extra: dict[str, str]) -> set[str]:
     """The columns a SuiteQL table has: the record type's fields lower-cased, plus the view's own columns."""
     rtype = record_type(rtype_name)
     assert rtype is not None
-    return {name.lower() for name in rtype.fields | rtype.read_only} | set(extra) | {"id", "externalid"}
+    columns = {name.lower() for name in rtype.fields | rtype.read_only} | set(extra) | {"id", "externalid"}
+    if rtype.family == "transaction":
+        columns |= _TRANSACTION_VIEW_COLUMNS
+    return columns
 
 
 def _suiteql_date(value: Any) -> Any:
-    """SuiteQL shows dates as M/D/YYYY."""
+    """SuiteQL shows dates as M/D/YYYY, date-times too (the time only through TO_CHAR): a date-time becomes a
+    `suiteql.Moment`, shown as its date and compared by its instant."""
     if isinstance(value, str) and (m := _ISO_DATE.match(value)):
-        return f"{int(m.group(2))}/{int(m.group(3))}/{m.group(1)}"
+        shown = f"{int(m.group(2))}/{int(m.group(3))}/{m.group(1)}"
+        if m.group(4):
+            try:
+                at = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                return shown
+            return suiteql.Moment(shown, at if at.tzinfo else at.replace(tzinfo=dt.UTC))
+        return shown
     return value
+
+
+def _transaction_columns(record: dict[str, Any]) -> dict[str, str]:
+    """Columns of NetSuite's `transaction` table the stand-in derives from a record: `foreigntotal` (the total in the
+    transaction's currency, what SuiteQL calls the record's `total`)."""
+    total = suiteql.row_value(record.get("total"))
+    return {"foreigntotal": total} if total is not None else {}
 
 
 def _paging(request: Request, *, default_limit: int) -> tuple[int, int]:

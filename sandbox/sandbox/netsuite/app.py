@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import logging
 import time
@@ -31,6 +32,7 @@ from sandbox.netsuite.api import RecordApi
 from sandbox.netsuite.auth import TOKEN_PATH, AuthenticationError, Authenticator, TokenError
 from sandbox.netsuite.config import (
     SEED_CURRENCIES,
+    SEED_LISTS,
     SEED_SERVICE_ITEMS,
     ConfigError,
     SandboxConfig,
@@ -103,21 +105,27 @@ class NetSuiteSandbox:
             self._seed(account_id)
 
     def _seed(self, account_id: str) -> None:
-        """Write the account's subsidiaries once; later starts keep whatever the account holds."""
+        """Write the account's currencies, subsidiaries, lists (employees, terms, price levels, departments,
+        classes, locations) and service item once; later starts keep whatever the account holds."""
         if not self.store.mark_seeded(account_id):
             return
         currency = RECORD_TYPES["currency"]
         for seeded in SEED_CURRENCIES:
             body = apply_changes(currency, None, {k: v for k, v in seeded.items() if k != "id"}, set())
-            self.store.insert(account_id, currency.name, currency.family, body, record_id=int(seeded["id"]))
+            self.store.insert(account_id, currency.name, currency.family, body, record_id=int(str(seeded["id"])))
         rtype = RECORD_TYPES["subsidiary"]
         for sub in self.config.accounts[account_id].subsidiaries:
             body = apply_changes(rtype, None, {k: v for k, v in sub.items() if k != "id"}, set())
             self.store.insert(account_id, rtype.name, rtype.family, body, record_id=int(sub["id"]))
+        for type_name, rows in SEED_LISTS.items():
+            listed = RECORD_TYPES[type_name.lower()]
+            for row in rows:
+                body = apply_changes(listed, None, {k: v for k, v in row.items() if k != "id"}, set())
+                self.store.insert(account_id, listed.name, listed.family, body, record_id=int(row["id"]))
         service = RECORD_TYPES["servicesaleitem"]
         for item in SEED_SERVICE_ITEMS:
             body = apply_changes(service, None, {k: v for k, v in item.items() if k != "id"}, set())
-            self.store.insert(account_id, service.name, service.family, body, record_id=int(item["id"]))
+            self.store.insert(account_id, service.name, service.family, body, record_id=int(str(item["id"])))
 
     # --- the real API -------------------------------------------------------------------------------------
 
@@ -365,6 +373,8 @@ class NetSuiteSandbox:
         else:
             raise KnobError(f"unknown order action {action!r}: approve, fulfil, bill or close")
         order["orderStatus"] = order["status"] = order_status(order)
+        # Fulfilling, billing or closing changes the order: NetSuite stamps it modified (incremental reads see it).
+        order["lastModifiedDate"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.store.replace(account, rtype.name, record["id"], order)
         return JSONResponse(_admin_view(rtype.sublists, self.store.get(account, rtype.name, record["id"]) or {}))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from sandbox.credentials import NETSUITE
@@ -42,6 +42,31 @@ SEED_CURRENCIES = [
     {"id": "5", "name": "Yen", "symbol": "JPY", "displaySymbol": "¥", "currencyPrecision": 0,
      "isBaseCurrency": False, "exchangeRate": 0.0067},
 ]
+#: Lists finance keeps in every account (what `lookup()` finds by name or email), with NetSuite's usual names; one
+#: name held twice (two employees "Bob Brown") for ambiguous lookups, and an inactive entry.
+SEED_LISTS: dict[str, list[dict]] = {
+    "employee": [
+        {"id": "1", "firstName": "Ann", "lastName": "Archer", "email": "ann.archer@example.com", "title": "AE",
+         "subsidiary": {"id": "1"}},
+        {"id": "2", "firstName": "Bob", "lastName": "Brown", "email": "bob.brown@example.com",
+         "subsidiary": {"id": "1"}},
+        {"id": "3", "firstName": "Bob", "lastName": "Brown", "email": "robert.brown@example.com",
+         "subsidiary": {"id": "4"}},
+        {"id": "4", "firstName": "Carl", "lastName": "Gone", "email": "carl.gone@example.com", "isInactive": True,
+         "subsidiary": {"id": "1"}},
+    ],
+    "term": [{"id": str(n), "name": name, "daysUntilNetDue": days} for n, (name, days) in enumerate(
+        (("Net 15", 15), ("Net 30", 30), ("Net 60", 60), ("Due on receipt", 0), ("1% 10 Net 30", 30)), start=1)],
+    "priceLevel": [{"id": str(n), "name": name} for n, name in enumerate(
+        ("Base Price", "Alternate Price 1", "Corporate Discount Price", "Employee Price", "Online Price"), start=1)],
+    "department": [{"id": str(n), "name": name, "subsidiary": {"id": "1"}, "includeChildren": True}
+                   for n, name in enumerate(("Sales", "Services", "Engineering"), start=1)],
+    "classification": [{"id": str(n), "name": name, "subsidiary": {"id": "1"}, "includeChildren": True}
+                       for n, name in enumerate(("Hardware", "Software", "Support"), start=1)],
+    "location": [{"id": "1", "name": "Main Warehouse", "subsidiary": {"id": "1"}},
+                 {"id": "2", "name": "East Coast", "subsidiary": {"id": "3"}},
+                 {"id": "3", "name": "Toronto", "subsidiary": {"id": "4"}}],
+}
 DEFAULT_SUBSIDIARIES = [
     {"id": "1", "name": "Parent Company", "country": "US", "legalName": "Parent Company Inc.", "currency": {"id": "1"}},
     {"id": "2", "name": "California", "country": "US", "state": "CA", "parent": {"id": "1"}, "currency": {"id": "1"}},
@@ -66,11 +91,15 @@ class TbaCredential:
     token_secret: str
 
 
+#: The keys NetSuite's M2M certificates may hold.
+M2MPublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+
+
 @dataclass(frozen=True)
 class M2MClient:
     client_id: str
     certificate_id: str
-    public_key: PublicKeyTypes
+    public_key: M2MPublicKey
 
 
 @dataclass
@@ -102,12 +131,15 @@ def _check_keys(where: str, data: Any, allowed: set[str], required: set[str]) ->
         raise ConfigError(f"netsuite config: {where} is missing {', '.join(sorted(missing))}")
 
 
-def load_public_key(pem: str) -> PublicKeyTypes:
-    """A public key, or the key of an X.509 certificate (NetSuite's M2M setup uploads a certificate)."""
+def load_public_key(pem: str) -> M2MPublicKey:
+    """A public key, or the key of an X.509 certificate (NetSuite's M2M setup uploads a certificate); NetSuite
+    takes RSA (PS256/384/512) and EC (ES256/384/512) certificates only."""
     data = pem.encode()
-    if b"BEGIN CERTIFICATE" in data:
-        return x509.load_pem_x509_certificate(data).public_key()
-    return load_pem_public_key(data)
+    certificate = b"BEGIN CERTIFICATE" in data
+    key = x509.load_pem_x509_certificate(data).public_key() if certificate else load_pem_public_key(data)
+    if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+        raise ValueError(f"a {type(key).__name__.removeprefix('_')}, where NetSuite takes an RSA or EC key")
+    return key
 
 
 def parse_m2m_client(where: str, data: Any) -> M2MClient:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -75,6 +76,15 @@ ITEM_LINES = Sublist(
     key="line",
 )
 
+#: A customer's currencies (Oracle: "Setting Multiple Transaction Currencies for Customers"): one line per currency,
+#: keyed by the currency itself; the primary currency is always in it, and a transaction's currency must be.
+CURRENCY_LIST = Sublist(
+    fields=frozenset({"currency", "balance", "depositBalance", "overdueBalance", "unbilledOrders", "consolBalance",
+                      "overrideCurrencyFormat", "displaySymbol", "symbolPlacement"}),
+    references={"currency": "currency"},
+    key="currency",
+)
+
 _CUSTOMER_REFS = {"subsidiary": "subsidiary", "parent": "customer", "currency": "currency",
                   "category": "customerCategory", "salesRep": "employee", "terms": "term", "priceLevel": "priceLevel",
                   "entityStatus": "customerStatus", "receivablesAccount": "account"}
@@ -99,10 +109,10 @@ RECORD_TYPES: dict[str, RecordType] = {t.name.lower(): t for t in [
             "creditLimit", "isInactive", "taxable", "customForm", "emailPreference", "accountNumber",
             "defaultAddress", "addressbook", "dateCreated", "lastModifiedDate", "balance", "printTransactions",
             "emailTransactions", "faxTransactions", "shipComplete", "isBudgetApproved", "language", "id",
-            *_CUSTOMER_REFS,
+            "currencyList", *_CUSTOMER_REFS,
         }),
         references=_CUSTOMER_REFS,
-        sublists={"addressbook": ADDRESSBOOK},
+        sublists={"addressbook": ADDRESSBOOK, "currencyList": CURRENCY_LIST},
         lengths=_ENTITY_LENGTHS,
     ),
     RecordType(
@@ -144,6 +154,29 @@ RECORD_TYPES: dict[str, RecordType] = {t.name.lower(): t for t in [
         sublists={},
         lengths={"name": 25, "symbol": 3},
     ),
+    RecordType(
+        name="employee", family="employee",
+        fields=frozenset({"firstName", "lastName", "middleName", "entityId", "email", "title", "phone", "isInactive",
+                          "subsidiary", "department", "location", "supervisor", "salesRep", "externalId", "id",
+                          "dateCreated", "lastModifiedDate"}),
+        references={"subsidiary": "subsidiary", "department": "department", "location": "location",
+                    "supervisor": "employee"},
+        sublists={},
+        lengths={"firstName": 32, "lastName": 32, "email": 254, "entityId": 83, "externalId": 255},
+    ),
+    *(RecordType(name=name, family=name.lower(), fields=frozenset({"name", "isInactive", "externalId", "id", *extra}),
+                 references=references, sublists={}, lengths={"name": 31 if name == "term" else 83,
+                                                              "externalId": 255})
+      for name, extra, references in (
+          ("term", {"daysUntilNetDue", "discountPercent", "daysUntilExpiry", "preferred"}, {}),
+          ("priceLevel", {"discountPct", "isOnline"}, {}),
+          ("department", {"parent", "subsidiary", "includeChildren"},
+           {"parent": "department", "subsidiary": "subsidiary"}),
+          ("classification", {"parent", "subsidiary", "includeChildren"},
+           {"parent": "classification", "subsidiary": "subsidiary"}),
+          ("location", {"parent", "subsidiary", "mainAddress", "locationType", "makeInventoryAvailable"},
+           {"parent": "location", "subsidiary": "subsidiary"}),
+      )),
     RecordType(
         name="subsidiary", family="subsidiary",
         fields=frozenset({"name", "legalName", "country", "state", "parent", "currency", "isInactive",
@@ -202,30 +235,38 @@ def _merge_lines(sublist: Sublist, current: list[dict[str, Any]], incoming: list
     simply not set. With `replace`, the existing lines no incoming line names are removed. A line setting a unique
     flag (`defaultBilling`) takes it from every other line."""
     lines = [dict(line) for line in current]
-    next_key = max((int(line[sublist.key]) for line in lines), default=0) + 1
+    natural = sublist.key in sublist.references  # keyed by what the line names (a customer's currency)
+    next_key = 0 if natural else max((int(line[sublist.key]) for line in lines), default=0) + 1
     kept: set[str] = set()
     for raw in incoming:
         line = normalize(raw)
         key = line.get(sublist.key)
-        existing = next((old for old in lines if str(old[sublist.key]) == str(key)), None) if key else None
+        existing = (next((old for old in lines if _key_text(old.get(sublist.key)) == _key_text(key)), None)
+                    if key else None)
         if existing is not None:
             for name, value in line.items():
                 if value is None:
                     existing.pop(name, None)
                 else:
                     existing[name] = value
-            kept.add(str(existing[sublist.key]))
+            kept.add(_key_text(existing[sublist.key]))
             _take_flags(sublist, lines, existing, line)
             continue
         line = {name: value for name, value in line.items() if value is not None}
-        line[sublist.key] = next_key
-        next_key += 1
+        if not natural:
+            line[sublist.key] = next_key
+            next_key += 1
         lines.append(line)
-        kept.add(str(line[sublist.key]))
+        kept.add(_key_text(line.get(sublist.key)))
         _take_flags(sublist, lines, line, line)
     if replace:
-        lines = [line for line in lines if str(line[sublist.key]) in kept]
+        lines = [line for line in lines if _key_text(line.get(sublist.key)) in kept]
     return lines
+
+
+def _key_text(value: Any) -> str:
+    """A line key as text: a line number, or the id of the record a naturally keyed line names."""
+    return str(value.get("id")) if isinstance(value, dict) else str(value)
 
 
 def _take_flags(sublist: Sublist, lines: list[dict[str, Any]], owner: dict[str, Any], sent: dict[str, Any]) -> None:
@@ -257,7 +298,7 @@ def apply_changes(rtype: RecordType, stored: dict[str, Any] | None, changes: dic
         elif name in rtype.sublists and isinstance(value, dict):
             sublist = rtype.sublists[name]
             record[name] = _merge_lines(sublist, record.get(name, []), value.get("items") or [],
-                                        lambda line, s=sublist: _normalize_line(s, line), replace=name in replace)
+                                        functools.partial(_normalize_line, sublist), replace=name in replace)
         elif name in rtype.references and isinstance(value, dict) and "id" in value:
             record[name] = normalize_reference(value)
         else:
@@ -273,12 +314,21 @@ def apply_changes(rtype: RecordType, stored: dict[str, Any] | None, changes: dic
 def _derive(rtype: RecordType, record: dict[str, Any]) -> None:
     """Server-computed fields NetSuite fills in on save."""
     if rtype.name == "customer":
+        primary = record.get("currency")
+        currencies = record.get("currencyList") or []
+        if primary and not any(_key_text(line.get("currency")) == str(primary["id"]) for line in currencies):
+            record["currencyList"] = [{"currency": dict(primary)}, *currencies]  # the primary is always listed
         record.setdefault("isPerson", False)
         record.setdefault("isInactive", False)
         if record.get("isPerson"):
             record["entityId"] = " ".join(p for p in (record.get("firstName"), record.get("lastName")) if p)
         elif "entityId" not in record and record.get("companyName"):
             record["entityId"] = record["companyName"]
+    elif rtype.name == "employee":
+        record.setdefault("isInactive", False)
+        record["entityId"] = " ".join(p for p in (record.get("firstName"), record.get("lastName")) if p)
+    elif rtype.family in ("term", "pricelevel", "department", "classification", "location"):
+        record.setdefault("isInactive", False)
     elif rtype.name == "contact":
         record.setdefault("isInactive", False)
         record["entityId"] = " ".join(p for p in (record.get("firstName"), record.get("lastName")) if p)

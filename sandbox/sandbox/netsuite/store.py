@@ -7,6 +7,7 @@ request. WAL mode lets the admin CLI or a test read the file while the server wr
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import threading
@@ -35,7 +36,8 @@ CREATE TABLE IF NOT EXISTS seeded (account TEXT PRIMARY KEY);
 
 # First internal id handed out per id family (real NetSuite numbers entities, items and transactions
 # separately; distinct ranges make a client that mixes up record types fail loudly in tests).
-FIRST_IDS = {"entity": 100, "item": 500, "transaction": 1000, "subsidiary": 1, "currency": 1}
+FIRST_IDS = {"entity": 100, "item": 500, "transaction": 1000, "subsidiary": 1, "currency": 1, "employee": 1,
+             "term": 1, "pricelevel": 1, "department": 1, "classification": 1, "location": 1}
 
 
 class Store:
@@ -95,7 +97,7 @@ class Store:
         return [r for r in (self._row(row) for row in rows) if r is not None]
 
     def find(self, account: str, rtype: str, *, ids: set[str] | None = None,
-             external_ids: set[str] | None = None) -> list[dict[str, Any]]:
+             external_ids: set[str] | None = None) -> builtins.list[dict[str, Any]]:
         """Records with one of these internal ids or external ids (index lookups for SuiteQL)."""
         column, values = ("id", [int(v) for v in ids or () if v.isdigit()]) if ids is not None else (
             "external_id", sorted(external_ids or ()))

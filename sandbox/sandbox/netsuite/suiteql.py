@@ -8,10 +8,18 @@ INVALID_PARAMETER error instead of being half-matched. Tables are the SuiteQL vi
 stores: `customer`, `contact`, `item`, `transaction`, `subsidiary`. Columns are the records' top-level fields,
 lower-cased (a column the table does not have is an error, as in NetSuite); references give their id;
 every value is rendered as a string (booleans "T"/"F"), and NULL columns are left out of the row, as NetSuite does.
+
+Date-times (`lastmodifieddate`, `datecreated`) show as the date alone (`12/7/2026`, the default date format), as
+NetSuite's SuiteQL does; `TO_CHAR(col, 'YYYY-MM-DD HH24:MI:SS')` (a selected column, with an alias) gives the
+time to the second, and `TO_TIMESTAMP('2026-12-07 10:55:00', 'YYYY-MM-DD HH24:MI:SS')` is a date-time literal that
+`=`/`<`/`>`... compare with such a column. `ORDER BY` takes several keys (`ORDER BY lastmodifieddate, id`): what an
+incremental reader needs (tap-netsuite-custom).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -28,6 +36,7 @@ select: _SELECT columns _FROM table [where] [order]
 columns: STAR -> all_columns
        | column ("," column)*
 column: colref [_AS? NAME]
+      | func _AS? NAME -> func_column
 colref: NAME ("." (NAME | STAR))?
 table: NAME [NAME]
 where: _WHERE cond
@@ -42,9 +51,11 @@ where: _WHERE cond
      | "(" cond ")"
 ?operand: colref | func
 func: FUNC "(" operand ("," value)* ")"
-FUNC.3: /(upper|lower|trim|regexp_replace)(?=\s*\()/i
-value: STRING -> string | NUMBER -> number
-order: _ORDER _BY colref [DIRECTION]
+FUNC.3: /(upper|lower|trim|regexp_replace|to_char)(?=\s*\()/i
+value: STRING -> string | NUMBER -> number | _TO_TIMESTAMP "(" STRING "," STRING ")" -> timestamp
+order: _ORDER _BY order_key ("," order_key)*
+order_key: colref [DIRECTION]
+_TO_TIMESTAMP.3: /to_timestamp(?=\s*\()/i
 OP: "<>" | "!=" | "<=" | ">=" | "=" | "<" | ">"
 STAR: "*"
 STRING: /'([^']|'')*'/
@@ -76,11 +87,11 @@ Predicate = Callable[[Row], bool]
 
 @dataclass
 class Query:
-    columns: list[tuple[str, str]] | None  # (source column, output name); None = every column
+    columns: list[tuple[Any, str]] | None  # (source column or function of the row, output name); None = every column
     table: str
     alias: str | None
     predicate: Predicate
-    order: tuple[str, bool] | None  # (column, descending)
+    order: list[tuple[str, bool]] | None  # (column, descending) per key
     # (column, values) that every matching row must have: lets the store fetch only those rows (an index
     # lookup) for the `id`/`externalid` lookups clients make, instead of scanning the table.
     narrowing: tuple[str, set[str]] | None = None
@@ -96,6 +107,48 @@ class _Condition:
 
     def __call__(self, row: Row) -> bool:
         return self.test(row)
+
+
+class Moment(str):
+    """A date-time value: shown as NetSuite shows it (the date alone), compared and ordered by the instant `at`."""
+
+    at: dt.datetime
+
+    def __new__(cls, shown: str, at: dt.datetime) -> Moment:
+        value = super().__new__(cls, shown)
+        value.at = at
+        return value
+
+
+_ORACLE_FORMAT = re.compile(r'YYYY|MM|DD|HH24|MI|SS|"[^"]*"|.', re.IGNORECASE)
+_STRFTIME = {"YYYY": "%Y", "MM": "%m", "DD": "%d", "HH24": "%H", "MI": "%M", "SS": "%S"}
+
+
+def _strftime(oracle_format: str) -> str:
+    """An Oracle date format (`YYYY-MM-DD HH24:MI:SS`, `"T"` literals) as a strftime format."""
+    out = []
+    for token in _ORACLE_FORMAT.findall(oracle_format):
+        if token.upper() in _STRFTIME:
+            out.append(_STRFTIME[token.upper()])
+        elif token.startswith('"'):
+            out.append(token[1:-1].replace("%", "%%"))
+        elif token.isalpha():
+            raise invalid_query()
+        else:
+            out.append(token.replace("%", "%%"))
+    return "".join(out)
+
+
+def _instant(value: str | None) -> dt.datetime | None:
+    """The instant of a compared value: a Moment's own, else a shown date (`12/7/2026`) at midnight."""
+    if value is None:
+        return None
+    if isinstance(value, Moment):
+        return value.at
+    try:
+        return dt.datetime.strptime(value, "%m/%d/%Y").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
 
 
 def _column(ref: list[str]) -> str:
@@ -126,6 +179,11 @@ def _apply(name: str, value: str | None, args: tuple[str, ...]) -> str | None:
         result = value.lower()
     elif name == "trim":
         result = value.strip(" ")
+    elif name == "to_char":
+        at = _instant(value)
+        if at is None or len(args) != 1:
+            raise invalid_query()
+        result = at.strftime(_strftime(args[0]))
     else:  # regexp_replace(source, pattern[, replacement]): Oracle's POSIX classes behave like Python's here
         if not args:
             raise invalid_query()
@@ -139,7 +197,7 @@ def _like(pattern: str) -> re.Pattern[str]:
 
 
 @v_args(inline=True)
-class _ToQuery(Transformer):  # type: ignore[type-arg]
+class _ToQuery(Transformer):
     def __init__(self) -> None:
         super().__init__()
         self.referenced: set[str] = set()  # every column named anywhere in the query (checked against the table)
@@ -152,12 +210,23 @@ class _ToQuery(Transformer):  # type: ignore[type-arg]
 
     def func(self, name: Token, operand: Operand, *args: str) -> Callable[[Row], str | None]:
         inner, fname = _getter(operand), str(name).lower()
-        if (fname == "regexp_replace") != bool(args) or len(args) > 2:
+        if (fname in ("regexp_replace", "to_char")) != bool(args) or len(args) > 2:
             raise invalid_query()
         return lambda row: _apply(fname, inner(row), args)
 
     def column(self, ref: list[str], alias: Token | None = None) -> tuple[str, str]:
         return _column(ref), (str(alias).lower() if alias is not None else _column(ref))
+
+    def func_column(self, getter: Callable[[Row], str | None], alias: Token) -> tuple[Any, str]:
+        return getter, str(alias).lower()
+
+    def timestamp(self, text: Token, oracle_format: Token) -> Moment:
+        shown = str(text)[1:-1]
+        try:
+            at = dt.datetime.strptime(shown, _strftime(str(oracle_format)[1:-1])).replace(tzinfo=dt.UTC)
+        except ValueError as exc:
+            raise invalid_query() from exc
+        return Moment(shown, at)
 
     def all_columns(self, _star: Token) -> None:
         return None
@@ -211,11 +280,14 @@ class _ToQuery(Transformer):  # type: ignore[type-arg]
     def where(self, predicate: Predicate) -> Predicate:
         return predicate
 
-    def order(self, ref: list[str], direction: Token | None = None) -> tuple[str, bool]:
+    def order_key(self, ref: list[str], direction: Token | None = None) -> tuple[str, bool]:
         return _column(ref), direction is not None and str(direction).lower() == "desc"
 
-    def select(self, columns: list[tuple[str, str]] | None, table: tuple[str, str | None],
-               predicate: Predicate | None, order: tuple[str, bool] | None) -> Query:
+    def order(self, *keys: tuple[str, bool]) -> list[tuple[str, bool]]:
+        return list(keys)
+
+    def select(self, columns: list[tuple[Any, str]] | None, table: tuple[str, str | None],
+               predicate: Predicate | None, order: list[tuple[str, bool]] | None) -> Query:
         return Query(columns, table[0], table[1], predicate or (lambda row: True), order,
                      getattr(predicate, "narrowing", None))
 
@@ -230,6 +302,12 @@ def _as_number(value: str) -> float | None:
 def _compare(actual: str | None, op: str, value: str) -> bool:
     if actual is None:
         return False
+    if isinstance(value, Moment) or isinstance(actual, Moment):
+        a_at, v_at = _instant(actual), _instant(value)
+        if a_at is None or v_at is None:
+            return False
+        return bool({"=": a_at == v_at, "<>": a_at != v_at, "!=": a_at != v_at, "<": a_at < v_at,
+                     ">": a_at > v_at, "<=": a_at <= v_at, ">=": a_at >= v_at}[op])
     left: Any = actual
     right: Any = value
     if (a := _as_number(actual)) is not None and (b := _as_number(value)) is not None:
@@ -277,6 +355,8 @@ def row_value(value: Any) -> str | None:
     """SuiteQL renders every value as a string: booleans T/F, references as their id, no NULLs."""
     if value is None or value == "":
         return None
+    if isinstance(value, Moment):
+        return value
     if isinstance(value, bool):
         return "T" if value else "F"
     if isinstance(value, dict):
@@ -297,17 +377,23 @@ def to_row(record: dict[str, Any], extra: dict[str, str]) -> Row:
 def execute(query: Query, rows: Iterable[Row]) -> list[Row]:
     """Filter, order and project rows; unknown selected columns are an error, as in NetSuite."""
     matched = [row for row in rows if query.predicate(row)]
-    if query.order is not None:
-        column, descending = query.order
-        matched.sort(key=lambda row: (_as_number(row.get(column, "")) is None, _sort_key(row.get(column))),
-                     reverse=descending)
+    for column, descending in reversed(query.order or []):  # stable sorts, last key first
+        matched.sort(key=functools.partial(_order_key, column), reverse=descending)
     if query.columns is None:
         return matched
-    return [{out: row[src] for src, out in query.columns if src in row} for row in matched]
+    return [{out: value for src, out in query.columns
+             if (value := (src(row) if callable(src) else row.get(src))) is not None} for row in matched]
+
+
+def _order_key(column: str, row: Row) -> tuple[bool, tuple[float, str]]:
+    """Numbers before text, each in order; NULLs last."""
+    return _as_number(row.get(column, "")) is None, _sort_key(row.get(column))
 
 
 def _sort_key(value: str | None) -> tuple[float, str]:
     if value is None:
         return (float("inf"), "")
+    if isinstance(value, Moment):
+        return (value.at.timestamp(), "")
     number = _as_number(value)
     return (number if number is not None else 0.0, value)

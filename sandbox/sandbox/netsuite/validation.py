@@ -152,6 +152,30 @@ class Validator:
             raise user_error(f"Please enter value(s) for: {', '.join(missing)}.")
         if self.rtype.name == "salesOrder" and not record.get("item"):
             raise user_error("You must enter at least one line item for this transaction.")
+        if self.rtype.name == "salesOrder":
+            self._check_transaction_currency(record)
+
+    def _check_transaction_currency(self, record: dict[str, Any]) -> None:
+        """A transaction's currency must be one of its customer's currencies (the Currencies sublist, which always
+        holds the primary currency; a customer without one has its subsidiary's base currency), as NetSuite
+        refuses it otherwise ("Invalid currency reference key ... for entity ...")."""
+        currency, entity = record.get("currency"), record.get("entity")
+        if not isinstance(currency, dict) or not isinstance(entity, dict):
+            return
+        found = self.lookup("customer", str(entity.get("id")))
+        if found is None:
+            return
+        customer = found[1]
+        allowed = {str((line.get("currency") or {}).get("id")) for line in customer.get("currencyList") or []}
+        primary = customer.get("currency")
+        if primary is None and isinstance(customer.get("subsidiary"), dict):
+            subsidiary = self.lookup("subsidiary", str(customer["subsidiary"]["id"]))
+            primary = (subsidiary[1] if subsidiary else {}).get("currency")
+        if isinstance(primary, dict):
+            allowed.add(str(primary.get("id")))
+        if str(currency.get("id")) not in allowed:
+            raise user_error(f"Invalid currency reference key {currency.get('id')} for entity {entity.get('id')}.",
+                             path="currency")
 
 
 def _wrong_type(name: str, value: Any) -> bool:

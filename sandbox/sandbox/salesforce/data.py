@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from sandbox.salesforce import pricing
+from sandbox.salesforce.schema import ORG_CURRENCIES
 from sandbox.salesforce.values import make_id
 
 WINDOW_START_MS = int(dt.datetime(2023, 1, 1, tzinfo=dt.UTC).timestamp()) * 1000
@@ -38,6 +39,7 @@ class Volumes:
     users: int = 5
     shared_modstamp_accounts: int = 0
     account_fields: int = 0  # metadata.py: total Account fields; above the standard ones, Wide_Field_NNNN__c
+    currencies: int = 0  # 0: a single-currency org; N: multi-currency, the first N of schema.ORG_CURRENCIES
 
 
 # (country as users type it, city, state as typed or None, postal code)
@@ -200,6 +202,16 @@ def users(volumes: Volumes) -> Iterator[dict[str, Any]]:
         }
 
 
+def account_currency(volumes: Volumes, account: int) -> dict[str, str]:
+    """`{"CurrencyIsoCode": ...}` of an Account in a multi-currency org (nothing in a single-currency org), from its
+    own generator so that the other seeded values stay as they were: about half in the corporate currency."""
+    if not volumes.currencies:
+        return {}
+    held = ORG_CURRENCIES[: volumes.currencies]
+    rng = random.Random(f"{volumes.seed}:currency:{account}")
+    return {"CurrencyIsoCode": held[0] if rng.random() < 0.4 else rng.choice(held)}
+
+
 def accounts(volumes: Volumes) -> Iterator[dict[str, Any]]:
     rng = random.Random(f"{volumes.seed}:Account")
     clock = _Clock(rng)
@@ -228,6 +240,7 @@ def accounts(volumes: Volumes) -> Iterator[dict[str, Any]]:
             "SLAExpirationDate__c": _maybe(rng, f"20{_randint(rng, 24, 27)}-{_randint(rng, 1, 12):02d}-"
                                                 f"{_randint(rng, 1, 28):02d}", 0.5),
             "Active__c": _maybe(rng, _pick(rng, ("Yes", "No")), 0.3),
+            **account_currency(volumes, n),
         }
 
 
@@ -319,6 +332,17 @@ def _line_terms(volumes: Volumes, line: int, quantity: float) -> tuple[float, fl
     return quantity, rng.choice(_DISCOUNTS)
 
 
+def _in_currency(line: dict[str, Any], currency: dict[str, str]) -> None:
+    """A line in its opportunity's currency (multi-currency orgs): its money rounded to that currency's places."""
+    if not currency:
+        return
+    code = currency["CurrencyIsoCode"]
+    line.update(currency)
+    line["UnitPrice"] = round(line["UnitPrice"], pricing.places(code))
+    line["Subtotal"] = pricing.subtotal(line["Quantity"], line["UnitPrice"], code)
+    line["TotalPrice"] = pricing.total_price(line["Quantity"], line["UnitPrice"], line["Discount"], code)
+
+
 def opportunities(volumes: Volumes) -> Iterator[tuple[str, dict[str, Any]]]:
     """Opportunities and their line items, as (object name, row); some won, some open, some lost."""
     rng = random.Random(f"{volumes.seed}:Opportunity")
@@ -346,9 +370,12 @@ def opportunities(volumes: Volumes) -> Iterator[tuple[str, dict[str, Any]]]:
                 "ServiceDate": None, "Description": _maybe(rng, "Line note, \"quoted\"", 0.7),
             })
         close_day = dt.date.fromtimestamp(audit["CreatedDate"] / 1000) + dt.timedelta(days=_randint(rng, 10, 200))
+        account = _randint(rng, 1, volumes.accounts) if volumes.accounts else None  # (draw order kept)
+        currency = account_currency(volumes, account or 0)  # an opportunity is in its account's currency
+        for line in lines:
+            _in_currency(line, currency)
         yield "Opportunity", {
-            "Id": opp_id, **audit, "AccountId": make_id("001", _randint(rng, 1, volumes.accounts))
-            if volumes.accounts else None,
+            "Id": opp_id, **audit, "AccountId": make_id("001", account) if account else None, **currency,
             "Name": f"Opportunity {n} – {_pick(rng, _NAME_WORDS)}", "Description": _long_text(rng),  # noqa: RUF001
             "StageName": stage, "Amount": pricing.amount(line["TotalPrice"] for line in lines) if lines else
             _maybe(rng, float(_randrange(rng, 1000, 90000)), 0.3),

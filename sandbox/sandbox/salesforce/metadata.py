@@ -12,6 +12,8 @@ Invariants:
 - A deleted field disappears from describe and SOQL (`INVALID_FIELD No such column`, as for a field the
   integration user can no longer read) but keeps its column: restoring it brings its data back, like
   Salesforce's undelete of a custom field.
+- `CurrencyIsoCode` exists only in a multi-currency org (the `currencies` volume), as in Salesforce, where
+  enabling multi-currency adds it to every record.
 - A retype keeps the stored values and changes how they are described and written: Number → Text answers
   `"12"`, Text → Number is refused unless every stored value is a number (Salesforce refuses it too).
 """
@@ -26,7 +28,7 @@ from typing import Any
 from sandbox.salesforce.data import Volumes
 from sandbox.salesforce.describe import SCHEMA_LAST_MODIFIED
 from sandbox.salesforce.errors import ApiError
-from sandbox.salesforce.schema import NUMBER_TYPES, OBJECTS, OBJECTS_LOWER, Field, SObject
+from sandbox.salesforce.schema import CURRENCY_FIELD, NUMBER_TYPES, OBJECTS, OBJECTS_LOWER, Field, SObject
 from sandbox.salesforce.store import Store, quote
 
 META_KEY = "metadata"
@@ -74,7 +76,7 @@ class Metadata:
     def seed(self, volumes: Volumes) -> None:
         """Regenerate the org: standard shape plus `account_fields`, no deleted or retyped field."""
         self.doc = {"wide": {"Account": volumes.account_fields} if volumes.account_fields else {},
-                    "deleted": {}, "retyped": {}}
+                    "deleted": {}, "retyped": {}, "multi_currency": volumes.currencies > 0}
         if volumes.account_fields:
             self.doc["changed_at"] = _now().isoformat()
         self._apply()
@@ -86,7 +88,7 @@ class Metadata:
     def _fill_wide(self, conn: Any) -> None:
         """Deterministic values for the extra fields, in one pass: text, about one in seven null, CSV-hostile."""
         for name, total in self.doc["wide"].items():
-            extra = _wide_fields(BASE[name], int(total))
+            extra = _wide_fields(self._org_shape(name), int(total))
             if not extra:
                 continue
             sets = ", ".join(
@@ -95,9 +97,17 @@ class Metadata:
                 for n, f in enumerate(extra, start=1))
             conn.execute(f"UPDATE {quote(name)} SET {sets}")
 
+    def _org_shape(self, name: str) -> SObject:
+        """A declared object as this org has it: without CurrencyIsoCode unless the org is multi-currency."""
+        base = BASE[name]
+        if self.doc.get("multi_currency"):
+            return base
+        return dataclasses.replace(base, fields=tuple(f for f in base.fields if f.name != CURRENCY_FIELD))
+
     def _apply(self) -> None:
         """Rebuild `schema.OBJECTS` (in place: every module holds the same dict) from BASE and the changes."""
-        for name, base in BASE.items():
+        for name in BASE:
+            base = self._org_shape(name)
             fields = list(base.fields) + _wide_fields(base, int(self.doc["wide"].get(name, 0)))
             deleted = set(self.doc["deleted"].get(name, []))
             retyped = self.doc["retyped"].get(name, {})
@@ -129,6 +139,7 @@ class Metadata:
                                              None)
         if base is None:
             raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
+        base = self._org_shape(base.name)
         declared = {f.name: f for f in base.fields}
         declared.update({f.name: f for f in _wide_fields(base, int(self.doc["wide"].get(base.name, 0)))})
         deleted = list(self.doc["deleted"].get(base.name, []))

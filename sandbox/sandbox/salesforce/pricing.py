@@ -2,7 +2,8 @@
 
 Salesforce's documented formulas (Object Reference, OpportunityLineItem): `Subtotal` = Quantity x UnitPrice,
 `TotalPrice` = Subtotal x (1 - Discount/100), `Discount` a percent with two decimals. Currency fields hold the
-currency's decimal places (2 here, the stand-in's one corporate currency) and round half away from zero, as
+currency's decimal places (2, or 0 for the zero-decimal currencies such as JPY in a multi-currency org) and round
+half away from zero, as
 Salesforce's ROUND does; the Opportunity's `Amount` is the sum of its lines' stored TotalPrice, so it is exact.
 Computed in `Decimal`, never in binary floats, so 2.5 x 19.99 x 0.8775 rounds as a person would round it.
 """
@@ -13,21 +14,28 @@ from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
 
 CURRENCY_PLACES = 2
+#: Currencies of the stand-in's multi-currency orgs whose amounts have no decimals (CurrencyType.DecimalPlaces 0).
+ZERO_DECIMAL_CURRENCIES = frozenset({"JPY", "KRW"})
 
 
-def _money(value: Decimal) -> float:
-    return float(value.quantize(Decimal(1).scaleb(-CURRENCY_PLACES), rounding=ROUND_HALF_UP))
+def places(currency: str | None) -> int:
+    """Decimal places of a currency's amounts (the corporate currency, None, has 2)."""
+    return 0 if currency in ZERO_DECIMAL_CURRENCIES else CURRENCY_PLACES
 
 
-def subtotal(quantity: float, unit_price: float) -> float:
+def _money(value: Decimal, currency: str | None = None) -> float:
+    return float(value.quantize(Decimal(1).scaleb(-places(currency)), rounding=ROUND_HALF_UP))
+
+
+def subtotal(quantity: float, unit_price: float, currency: str | None = None) -> float:
     """Quantity x UnitPrice, rounded to the currency."""
-    return _money(Decimal(str(quantity)) * Decimal(str(unit_price)))
+    return _money(Decimal(str(quantity)) * Decimal(str(unit_price)), currency)
 
 
-def total_price(quantity: float, unit_price: float, discount: float | None) -> float:
+def total_price(quantity: float, unit_price: float, discount: float | None, currency: str | None = None) -> float:
     """Quantity x UnitPrice x (1 - Discount/100), rounded once, to the currency."""
     factor = 1 - Decimal(str(discount or 0)) / 100
-    return _money(Decimal(str(quantity)) * Decimal(str(unit_price)) * factor)
+    return _money(Decimal(str(quantity)) * Decimal(str(unit_price)) * factor, currency)
 
 
 def amount(total_prices: Iterable[float]) -> float:

@@ -384,6 +384,14 @@ def _compile(query: Query, query_all: bool) -> Compiled:
     )
 
 
+def build_row_record(node: _Node, row: tuple[Any, ...], base: str) -> dict[str, Any]:
+    """A result row's own record: the queried object's Id is never null (only a relationship's can be)."""
+    record = build_record(node, row, base)
+    if record is None:
+        raise AssertionError(f"a {node.obj.name} result row without an Id")
+    return record
+
+
 def build_record(node: _Node, row: tuple[Any, ...], base: str) -> dict[str, Any] | None:
     """One result row as a Salesforce JSON record (nested `attributes`, relationship objects, compounds)."""
     record_id = row[node.id_index]
@@ -422,7 +430,7 @@ def attach_children(compiled: Compiled, rows: list[Any], records: list[dict[str,
         for row in conn.execute(sql, [*child.params, *ids]):
             rows = grouped.setdefault(row[plan.parent_index], [])
             if child.limit is None or len(rows) < child.limit:
-                rows.append(build_record(child.root, row, base))
+                rows.append(build_row_record(child.root, row, base))
         for parent_id, record in zip(ids, records, strict=True):
             found = grouped.get(parent_id)
             record[plan.key] = {"totalSize": len(found), "done": True, "records": found} if found else None
@@ -474,7 +482,7 @@ class QueryEngine:
         rows = conn.execute(probe, probe_params).fetchall()
         if len(rows) <= batch:
             scale.check_query_timeout(self._knobs(), len(rows))
-            records = [build_record(compiled.root, row, base) for row in rows]
+            records = [build_row_record(compiled.root, row, base) for row in rows]
             attach_children(compiled, rows, records, conn, base)
             return {"totalSize": len(records), "done": True, "records": records}
         locator = "0r8" + random_token(15)
@@ -512,7 +520,7 @@ class QueryEngine:
         body: dict[str, Any] = {"totalSize": total, "done": next_offset >= total}
         if next_offset < total:
             body["nextRecordsUrl"] = f"{base}/query/{locator}-{next_offset}"
-        body["records"] = [build_record(compiled.root, row, base) for row in rows]
+        body["records"] = [build_row_record(compiled.root, row, base) for row in rows]
         attach_children(compiled, rows, body["records"], conn, base)
         with self.store.write() as wconn:
             wconn.execute("UPDATE cursors SET used_ms = ? WHERE locator = ?", (now_ms(), locator))

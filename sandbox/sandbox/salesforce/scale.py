@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -84,7 +85,7 @@ class UriLimitMiddleware:
             await _plain(send, 431, b"431 Request Header Fields Too Large")
             return
 
-        async def noting(message: dict[str, Any]) -> None:
+        async def noting(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 entry["status"] = message["status"]
             await send(message)

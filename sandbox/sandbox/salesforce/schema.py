@@ -116,6 +116,17 @@ class SObject:
         return tuple(f for f in self.fields if f.compound == compound.name)
 
 
+#: The currencies a multi-currency org of the stand-in may hold (Volumes.currencies takes the first N; USD is the
+#: corporate currency). Salesforce adds `CurrencyIsoCode` to records only once multi-currency is enabled.
+ORG_CURRENCIES = ("USD", "EUR", "GBP", "JPY", "CAD", "CHF")
+CURRENCY_FIELD = "CurrencyIsoCode"
+
+
+def _currency(label: str) -> Field:
+    """The record's currency in a multi-currency org (metadata.py leaves it out of single-currency orgs)."""
+    return Field(CURRENCY_FIELD, "picklist", label, 3, picklist=ORG_CURRENCIES)
+
+
 def _audit(owner: bool = True) -> list[Field]:
     fields = [
         Field("CreatedDate", "datetime", "Created Date", nillable=False, system=True),
@@ -187,6 +198,7 @@ _ACCOUNT = SObject(
         Field("NumberOfEmployees", "int", "Employees"),
         Field("Description", "textarea", "Account Description", 32000),
         Field("Rating", "picklist", "Account Rating", 255, picklist=("Hot", "Warm", "Cold")),
+        _currency("Account Currency"),
         *_audit(),
         Field("LastActivityDate", "date", "Last Activity", system=True),
         Field("CustomerPriority__c", "picklist", "Customer Priority", 255, picklist=("High", "Low", "Medium")),
@@ -305,6 +317,7 @@ _OPPORTUNITY = SObject(
               picklist=("Omitted", "Pipeline", "Best Case", "Commit", "Closed")),
         Field("Pricebook2Id", "reference", "Price Book ID", reference_to=("Pricebook2",),
               relationship_name="Pricebook2"),
+        _currency("Opportunity Currency"),
         *_audit(),
         Field("HasOpportunityLineItem", "boolean", "Has Line Item", nillable=False, system=True),
     ),
@@ -330,6 +343,7 @@ _LINE_ITEM = SObject(
         Field("ListPrice", "currency", "List Price", precision=18, scale=2, system=True),
         Field("ServiceDate", "date", "Date"),
         Field("Description", "string", "Line Description", 255),
+        _currency("Currency ISO Code"),
         *_audit(owner=False),
         Field("IsDeleted", "boolean", "Deleted", nillable=False, system=True),
     ),

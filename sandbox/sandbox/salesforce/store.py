@@ -242,9 +242,16 @@ class Store:
                                      'WHERE "Id" = ?', (row["PricebookEntryId"],)).fetchone()
                 if found:
                     row["Product2Id"], row["ListPrice"], row["ProductCode"] = found
+            if obj.get("CurrencyIsoCode") is not None and row.get("OpportunityId"):  # a line is in its opportunity's
+                found = conn.execute('SELECT "CurrencyIsoCode" FROM "Opportunity" WHERE "Id" = ?',  # currency
+                                     (row["OpportunityId"],)).fetchone()
+                if found:
+                    row["CurrencyIsoCode"] = found[0]
             if row.get("Quantity") is not None and row.get("UnitPrice") is not None:
-                row["Subtotal"] = pricing.subtotal(row["Quantity"], row["UnitPrice"])
-                row["TotalPrice"] = pricing.total_price(row["Quantity"], row["UnitPrice"], row.get("Discount"))
+                currency = row.get("CurrencyIsoCode")
+                row["Subtotal"] = pricing.subtotal(row["Quantity"], row["UnitPrice"], currency)
+                row["TotalPrice"] = pricing.total_price(row["Quantity"], row["UnitPrice"], row.get("Discount"),
+                                                        currency)
 
     def _touch_opportunity(self, conn: sqlite3.Connection, opportunity_id: str | None) -> None:
         """Line items roll up into their opportunity: its Amount changes and its SystemModstamp moves."""

@@ -1,0 +1,182 @@
+"""`pipeline-ops store`: what target-netsuite keeps in its store (`store_uri`), and the move of one host's SQLite
+files into a shared store.
+
+    pipeline-ops store status [--uri URI]            rows per table (parked records, ledger entries, nonces, ...)
+    pipeline-ops store migrate --to URI [--from P]   copy the local files (a dead-letter folder's parked.sqlite3,
+                                                     ledger.sqlite3, async_batches.sqlite3, merged.sqlite3, or
+                                                     the files named) into the store at URI
+
+The migration's invariants: it only reads the files (opened read-only) and only adds rows: a row whose key the store
+holds already is left as the store has it (the store's row is at least as new: a run against the store wrote it),
+so running it twice, or after runs against the store, does no harm. The in-flight waves of synchronous writes
+(`in_flight`) are not copied: they matter only for a run killed within the last two request timeouts, so migrate
+with the schedule stopped. One store per NetSuite account: the parked records carry no account (as their file did).
+Tables are created as the files hold them (in schema `target_netsuite` on PostgreSQL), so the target finds them;
+a URI's password is never printed.
+
+Plain SQLAlchemy reflection, not target-netsuite's table definitions: pipeline-ops installs without the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+#: The target's schema in a PostgreSQL store (target_netsuite/services.py STORE_SCHEMA).
+SCHEMA = "target_netsuite"
+#: The target's files in its dead-letter folder when it has no `store_uri`.
+FILES = ("parked.sqlite3", "ledger.sqlite3", "async_batches.sqlite3", "merged.sqlite3")
+#: Tables never copied (see the module docstring).
+SKIPPED = {"in_flight", "sqlite_sequence"}
+_CHUNK = 500
+
+
+class StoreUnreadableError(Exception):
+    """The store cannot be read; the message names the masked URI."""
+
+
+def conflicts(uri: str) -> list[tuple]:
+    """The merge's conflicts in the store (target_netsuite/merge.py), oldest first, as `pipeline-ops conflicts`
+    lists them; none if the target never merged into it."""
+    engine = engine_for(uri)
+    try:
+        with engine.connect() as conn:
+            schema = SCHEMA if engine.dialect.name == "postgresql" else None
+            if not sa.inspect(conn).has_table("conflicts", schema=schema):
+                return []
+            table = sa.Table("conflicts", sa.MetaData(), autoload_with=conn, schema=schema)
+            c = table.c
+            return [tuple(row) for row in conn.execute(sa.select(
+                c.detected_at, c.record_type, c.external_id, c.field, c.incoming, c.netsuite, c.last_written,
+                c.policy, c.outcome).order_by(c.detected_at, c.record_type, c.external_id, c.field))]
+    except SQLAlchemyError as exc:
+        msg = f"store {masked(uri)}: cannot read the conflicts ({type(exc).__name__})"
+        raise StoreUnreadableError(msg) from None
+    finally:
+        engine.dispose()
+
+
+def masked(uri: str) -> str:
+    try:
+        return make_url(uri).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable store uri>"
+
+
+def engine_for(uri: str) -> sa.Engine:
+    url = make_url(uri)
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    options = {"schema_translate_map": {None: SCHEMA}} if url.get_backend_name() == "postgresql" else {}
+    return sa.create_engine(url, execution_options=options)
+
+
+def _sources(given: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in given:
+        files.extend(path / name for name in FILES if (path / name).is_file()) if path.is_dir() else files.append(path)
+    return files
+
+
+def _copy(source: Path, target: sa.Engine, out: list[str]) -> None:
+    reader = sa.create_engine(f"sqlite:///file:{source}?mode=ro&uri=true")
+    tables = sa.MetaData()
+    try:
+        tables.reflect(reader)
+        with reader.connect() as src, target.begin() as dst:
+            if target.dialect.name == "postgresql":
+                dst.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"')
+            for table in tables.sorted_tables:
+                if table.name in SKIPPED:
+                    continue
+                for column in table.columns:
+                    column.server_default = None  # SQLite defaults (strftime) are not PostgreSQL's; values are sent
+                table.create(dst, checkfirst=True)
+                insert = (postgresql.insert if target.dialect.name == "postgresql" else sqlite.insert)(table)
+                keys = [column.name for column in table.primary_key.columns]
+                statement = insert.on_conflict_do_nothing(index_elements=keys) if keys else insert
+                rows = [dict(row._mapping) for row in src.execute(sa.select(table))]
+                count = sa.select(sa.func.count()).select_from(table)
+                before = dst.execute(count).scalar_one()
+                for start in range(0, len(rows), _CHUNK):
+                    if rows[start : start + _CHUNK]:
+                        dst.execute(statement, rows[start : start + _CHUNK])
+                added = dst.execute(count).scalar_one() - before  # the drivers' executemany rowcounts differ
+                out.append(f"  {source.name}: {table.name}: {len(rows)} rows read, {added} added")
+    finally:
+        reader.dispose()
+
+
+def migrate(args: argparse.Namespace) -> int:
+    sources = _sources(args.sources)
+    if not sources:
+        print(f"pipeline-ops: no target-netsuite files under {', '.join(map(str, args.sources))}: nothing to migrate")
+        return 0
+    try:
+        target = engine_for(args.to)
+    except (ArgumentError, ImportError) as exc:
+        print(f"pipeline-ops: store {masked(args.to)}: {type(exc).__name__}", file=sys.stderr)
+        return 1
+    lines: list[str] = []
+    try:
+        for source in sources:
+            _copy(source, target, lines)  # one transaction per file: a failed file leaves nothing of it
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0]
+        password = make_url(args.to).password
+        detail = detail.replace(str(password), "***") if password else detail
+        print(f"pipeline-ops: store {masked(args.to)}: {detail}", file=sys.stderr)
+        return 1
+    finally:
+        target.dispose()
+    print(f"Copied into {masked(args.to)} (rows already there were kept):")
+    print("\n".join(lines))
+    print("Now set the target's store_uri to it; the files can stay as a backup (the target no longer reads them).")
+    return 0
+
+
+def status(args: argparse.Namespace) -> int:
+    if not args.uri:
+        print("pipeline-ops: no store: set TARGET_NETSUITE_STORE_URI or --uri", file=sys.stderr)
+        return 1
+    engine = engine_for(args.uri)
+    try:
+        schema = SCHEMA if engine.dialect.name == "postgresql" else None
+        with engine.connect() as conn:
+            names = sorted(sa.inspect(conn).get_table_names(schema=schema))
+            counts = {name: conn.execute(sa.select(sa.func.count()).select_from(sa.table(name, schema=schema)))
+                      .scalar_one() for name in names}
+    except SQLAlchemyError as exc:
+        print(f"pipeline-ops: store {masked(args.uri)}: {type(exc).__name__}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(f"Store {masked(args.uri)}:")
+    for name, n in counts.items():
+        print(f"  {name:<24}{n:>8}")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction, dead_letter_path: Path) -> None:
+    store = sub.add_parser("store", help="target-netsuite's store (store_uri): status, and migrating local files")
+    commands = store.add_subparsers(dest="store_command", required=True)
+    shown = commands.add_parser("status", help="rows per table of the store")
+    shown.add_argument("--uri", default=os.environ.get("TARGET_NETSUITE_STORE_URI"))
+    moved = commands.add_parser("migrate", help="copy local SQLite files into a store; safe to run twice")
+    moved.add_argument("--to", required=True, help="the store's URI (postgresql://user:password@host/db)")
+    moved.add_argument("--from", dest="sources", type=Path, action="append",
+                       help=f"a dead-letter folder or a file (repeatable; default {dead_letter_path})")
+
+
+def main(args: argparse.Namespace, dead_letter_path: Path) -> int:
+    if args.store_command == "migrate":
+        args.sources = args.sources or [dead_letter_path]
+        return migrate(args)
+    return status(args)
