@@ -295,7 +295,7 @@ class TapSalesforceCustom(Tap):
         """One `Salesforce API usage: {json}` line per run, for the run report (pipeline-ops reads it)."""
         if "client" not in self.__dict__:  # never logged in: nothing was spent
             return
-        used, limit = self.client.usage.get("api-usage", (None, None))
+        used, limit = self.client.quota.usage.get("api-usage", (None, None))
         summary = {"calls": self.client.calls, "used": used, "limit": limit}
         self.logger.info("Salesforce API usage: %s", json.dumps(summary))
 

@@ -1,9 +1,10 @@
-"""Salesforce OAuth 2.0 authenticators: refresh token, JWT bearer and client credentials.
+"""Salesforce OAuth 2.0 authenticators (shared by tap-salesforce-custom and target-salesforce-custom): refresh
+token, JWT bearer and client credentials.
 
 All three share one token call (`POST <login_url>/services/oauth2/token`) and differ only in the form body.
 The SDK's `OAuthAuthenticator` is the base, but its token call is replaced because Salesforce's answer
 carries `instance_url` (the org's API host, which the SDK drops), has no `expires_in`, may rotate the
-refresh token, and must go through the tap's transport (its retry policy, TLS rule and session, so `ca_bundle`
+refresh token, and must go through the connector's transport (its retry policy, TLS rule and session, so `ca_bundle`
 applies to the login host too). Data calls pass the authenticator as `auth=`: each attempt is signed anew.
 
 Secrets travel over https only: a plain-http `login_url` or `instance_url` is refused unless its host is
@@ -26,14 +27,14 @@ from urllib.parse import urlparse
 
 import jwt
 import requests
-from connector_kit.transport import Transport, Verdict
-from connector_kit.urls import insecure_url_reason
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from singer_sdk.authenticators import OAuthAuthenticator
 from typing_extensions import override
 
-from tap_salesforce_custom.errors import SalesforceAuthError
+from connector_kit.salesforce import SalesforceAuthError
+from connector_kit.transport import Transport, Verdict
+from connector_kit.urls import insecure_url_reason
 
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #: Salesforce accepts JWT assertions valid for at most 3 minutes; a short life limits replay.
@@ -73,7 +74,7 @@ class SalesforceAuthenticator(OAuthAuthenticator, requests.auth.AuthBase):
     flow = "base"
 
     def __init__(self, config: t.Mapping[str, t.Any], transport: Transport) -> None:
-        """Keep the config and the transport of token calls (the tap's session: `ca_bundle` applies here too)."""
+        """Keep the config and the transport of token calls (the connector's session: `ca_bundle` applies here too)."""
         login_url = checked_url(str(config["login_url"]), "login_url")
         super().__init__(
             auth_endpoint=f"{login_url}/services/oauth2/token",
