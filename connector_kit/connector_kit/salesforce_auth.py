@@ -29,6 +29,7 @@ import jwt
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from singer_sdk import typing as th
 from singer_sdk.authenticators import OAuthAuthenticator
 from typing_extensions import override
 
@@ -36,6 +37,29 @@ from connector_kit.salesforce import SalesforceAuthError
 from connector_kit.transport import Transport, Verdict
 from connector_kit.urls import insecure_url_reason
 
+DEFAULT_LOGIN_URL = "https://login.salesforce.com"
+#: The settings of the three flows, the same in every Salesforce connector's `config_jsonschema`.
+AUTH_PROPERTIES: tuple[th.Property, ...] = (
+        th.Property("auth_flow", th.StringType, default="refresh_token",
+                    allowed_values=["refresh_token", "jwt", "client_credentials"],
+                    description="OAuth 2.0 flow: refresh_token, jwt (JWT bearer) or client_credentials (My Domain)."),
+        th.Property("client_id", th.StringType, secret=True, description="Connected app consumer key."),
+        th.Property("client_secret", th.StringType, secret=True,
+                    description="Connected app consumer secret (refresh_token and client_credentials flows)."),
+        th.Property("refresh_token", th.StringType, secret=True,
+                    description="OAuth refresh token (refresh_token flow)."),
+        th.Property("token_store_path", th.StringType,
+                    description="File where a rotated refresh token is saved and read back on the next run. If "
+                                "Salesforce refuses the saved token and refresh_token differs (re-authorised), "
+                                "refresh_token is tried and, if accepted, saved there."),
+        th.Property("username", th.StringType, description="Salesforce username, the JWT `sub` (jwt flow)."),
+        th.Property("private_key", th.StringType, secret=True,
+                    description="PEM private key text that signs the JWT assertion (jwt flow)."),
+        th.Property("private_key_path", th.StringType, description="Path to the PEM private key (jwt flow)."),
+        th.Property("login_url", th.StringType, default=DEFAULT_LOGIN_URL,
+                    description="Login host: login.salesforce.com, test.salesforce.com (sandboxes) or the My Domain "
+                                "URL (required for client_credentials)."),
+)
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #: Salesforce accepts JWT assertions valid for at most 3 minutes; a short life limits replay.
 JWT_LIFETIME_SECONDS = 180

@@ -247,7 +247,8 @@ class Writes:
             info["externalIdFieldName"] = external
         info.update({"concurrencyMode": "Parallel", "contentType": "CSV", "apiVersion": float(version),
                      "contentUrl": f"services/data/v{version}/jobs/ingest/{info['id']}/batches",
-                     "lineEnding": body.get("lineEnding", "LF"), "columnDelimiter": body.get("columnDelimiter", "COMMA")})
+                     "lineEnding": body.get("lineEnding", "LF"),
+                     "columnDelimiter": body.get("columnDelimiter", "COMMA")})
         with self.store.write() as conn:
             conn.execute("INSERT INTO ingest_jobs (id, info) VALUES (?, ?)", (info["id"], json.dumps(info)))
         return info
