@@ -170,22 +170,22 @@ class BatchWriter:
             return
         seen: set[str] = set()
         for row in csv.DictReader(io.StringIO(self.client.job_results(job_id, "successfulResults"))):
-            outcome = by_key.get(row.get(target.key_field) or "")
-            if outcome is not None:
-                outcome.id, outcome.created, outcome.via = row.get("sf__Id") or "", row.get("sf__Created") == "true", \
-                    f"bulk {job_id}"
-                seen.add(outcome.key)
+            done = by_key.get(row.get(target.key_field) or "")
+            if done is not None:
+                done.id, done.created = row.get("sf__Id") or "", row.get("sf__Created") == "true"
+                done.via = f"bulk {job_id}"
+                seen.add(done.key)
         locked: list[Outcome] = []
         for row in csv.DictReader(io.StringIO(self.client.job_results(job_id, "failedResults"))):
-            outcome = by_key.get(row.get(target.key_field) or "")
-            if outcome is None:
+            failed = by_key.get(row.get(target.key_field) or "")
+            if failed is None:
                 continue
             code, _, message = (row.get("sf__Error") or "UNKNOWN:").partition(":")
-            outcome.refuse({"statusCode": code, "message": message.removesuffix(" --").strip()})
-            outcome.via = f"bulk {job_id}"
-            seen.add(outcome.key)
+            failed.refuse({"statusCode": code, "message": message.removesuffix(" --").strip()})
+            failed.via = f"bulk {job_id}"
+            seen.add(failed.key)
             if code == LOCKED:
-                locked.append(outcome)
+                locked.append(failed)
         unknown = [o.key for o in pending if o.key not in seen]
         if unknown:
             msg = (f"Bulk job {job_id}: Salesforce's results do not name {len(unknown)} of the {len(pending)} records "
