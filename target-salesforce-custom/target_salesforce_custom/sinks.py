@@ -8,6 +8,8 @@ an outcome raises out of the batch, and the run ends without STATE.
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import typing as t
 
 from singer_sdk.sinks import BatchSink
@@ -18,6 +20,23 @@ if t.TYPE_CHECKING:
 
 #: Singer/SDK metadata columns: never sent to Salesforce.
 SDC_PREFIX = "_sdc_"
+
+
+def wire_value(value: t.Any) -> t.Any:
+    """A record value as Salesforce's JSON takes it: the SDK parses `date-time` properties into datetimes (sent
+    back as ISO 8601 in UTC, a naive one taken as UTC), `date` ones into dates; a Decimal is sent as a number."""
+    if isinstance(value, dt.datetime):
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+        return aware.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: wire_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [wire_value(v) for v in value]
+    return value
 
 
 class SalesforceSink(BatchSink):
@@ -37,7 +56,8 @@ class SalesforceSink(BatchSink):
 
     @override
     def process_record(self, record: dict, context: dict) -> None:
-        context.setdefault("records", []).append({k: v for k, v in record.items() if not k.startswith(SDC_PREFIX)})
+        context.setdefault("records", []).append(
+            {k: wire_value(v) for k, v in record.items() if not k.startswith(SDC_PREFIX)})
 
     @override
     def process_batch(self, context: dict) -> None:
