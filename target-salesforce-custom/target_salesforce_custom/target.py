@@ -51,8 +51,8 @@ class TargetSalesforceCustom(Target):
                                 "written; unset, a stream's name is its sObject and records are updated by Id."),
         th.Property("bulk_threshold", th.IntegerType(minimum=1), default=2000,
                     description="A batch of at least this many records goes through one Bulk API 2.0 ingest job "
-                                "(fewer API calls: about 6 a job, whatever its size); smaller ones through sObject "
-                                "Collections (one call per 200 records)."),
+                                "(about 7 API calls a job, whatever its size); smaller ones through sObject "
+                                "Collections (one call per 200 records, results at once)."),
         th.Property("batch_size", th.IntegerType(minimum=1, maximum=150_000_000), default=10_000,
                     description="Records a stream collects before they are written (the SDK's batch); STATE follows "
                                 "the outcomes of every collected record."),
