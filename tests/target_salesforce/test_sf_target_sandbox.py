@@ -168,10 +168,12 @@ def _started(process: subprocess.Popen[str], condition: Any, timeout: float = 12
         time.sleep(0.1)
 
 
-def test_kill_between_bulk_upload_and_state_loses_nothing_and_creates_nothing_twice(tmp_path: Path,
-                                                                                     soql: SOQL) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM])
+def test_kill_between_bulk_upload_and_state_loses_nothing_and_creates_nothing_twice(
+        tmp_path: Path, soql: SOQL, stop: signal.Signals) -> None:
     accounts = _accounts(soql, 25, offset=5)
-    invoices = [{"NetSuite_Id__c": f"k{n}", "Name": f"K{n}", "Account__c": a["Id"], "Total__c": float(n)}
+    prefix = f"K{stop.name}-"
+    invoices = [{"NetSuite_Id__c": f"{prefix}{n}", "Name": f"{prefix}{n}", "Account__c": a["Id"], "Total__c": float(n)}
                 for n, a in enumerate(accounts)]
     upsert = {"sobject": "NetSuite_Invoice__c", "external_id_field": "NetSuite_Id__c"}
     config = target_config(tmp_path, bulk_threshold=10, streams={"invoices": upsert})
@@ -186,18 +188,23 @@ def test_kill_between_bulk_upload_and_state_loses_nothing_and_creates_nothing_tw
     process.stdin.close()
     try:
         # The upload is closed (Salesforce saved the rows) while the target still waits for the job: kill it now.
-        _started(process, lambda: len(soql.records("SELECT Id FROM NetSuite_Invoice__c WHERE Name LIKE 'K%'")) == 25)
+        _started(process, lambda: len(soql.records(
+            f"SELECT Id FROM NetSuite_Invoice__c WHERE Name LIKE '{prefix}%'")) == 25)
     finally:
-        os.killpg(process.pid, signal.SIGKILL)
+        # SIGKILL: the whole process group, no chance to react. SIGTERM (what Meltano and cron send): the target
+        # stops at once, without draining (which would poll the job again) or emitting STATE.
+        os.killpg(process.pid, signal.SIGKILL) if stop is signal.SIGKILL else process.send_signal(stop)
         process.wait(timeout=60)
-    assert process.stdout is not None
+    assert process.returncode == -signal.SIGKILL if stop is signal.SIGKILL else process.returncode == 128 + stop
+    assert process.stdout is not None and process.stderr is not None
     assert process.stdout.read().strip() == ""  # no state line
+    assert "Traceback" not in process.stderr.read()
 
     admin().knobs(bulk_polls_per_state=1)
     rerun = run_target(tmp_path, config, stdin)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert rerun.states == [{"bookmarks": {"invoices": {"batch": 25}}}]
-    rows = soql.records("SELECT NetSuite_Id__c, Total__c FROM NetSuite_Invoice__c WHERE Name LIKE 'K%'")
+    rows = soql.records(f"SELECT NetSuite_Id__c, Total__c FROM NetSuite_Invoice__c WHERE Name LIKE '{prefix}%'")
     assert sorted((r["NetSuite_Id__c"], r["Total__c"]) for r in rows) == sorted(
         (i["NetSuite_Id__c"], i["Total__c"]) for i in invoices)  # each once, none lost
     assert not dead_letters(tmp_path)
