@@ -168,7 +168,7 @@ def _started(process: subprocess.Popen[str], condition: Any, timeout: float = 12
         time.sleep(0.1)
 
 
-@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM])
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_kill_between_bulk_upload_and_state_loses_nothing_and_creates_nothing_twice(
         tmp_path: Path, soql: SOQL, stop: signal.Signals) -> None:
     accounts = _accounts(soql, 25, offset=5)
