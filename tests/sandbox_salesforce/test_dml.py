@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from typing import Any
 
 import pytest
-from sf_helpers import API, SF
+import requests
+from sf_helpers import API, DEMO, SF
+from simple_salesforce import Salesforce
 
 INTEGRATION_USER_PREFIX = "005"
 
@@ -182,3 +185,22 @@ def test_bulk_upsert_creates_once_and_unknown_column_fails_job(sf: SF) -> None:
     assert sf.query_ok("SELECT Id FROM NetSuite_Invoice__c WHERE NetSuite_Id__c = 'ns-b-1'")["totalSize"] == 1
     bad = _run_job(sf, {"object": "Account", "operation": "update"}, "Id,Nope__c\n001000000000001AAA,1\n")
     assert bad["state"] == "Failed" and bad["errorMessage"] == "InvalidBatch : Field name not found : Nope__c"
+
+
+def test_simple_salesforce_bulk2_upsert_runs_unmodified(sf: SF) -> None:
+    """An ingest client nobody here wrote (simple-salesforce's bulk2) drives the stand-in's jobs to the end."""
+    tls_url, ca_bundle = os.environ["SANDBOX_SALESFORCE_TLS_URL"], os.environ["SANDBOX_CA_BUNDLE"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("REQUESTS_CA_BUNDLE", ca_bundle)
+        session = requests.Session()
+        token = session.post(f"{tls_url}/services/oauth2/token", data={"grant_type": "refresh_token", **DEMO}).json()
+        client = Salesforce(instance_url=token["instance_url"], session_id=token["access_token"], session=session,
+                            version="61.0")
+        records = [{"NetSuite_Id__c": f"ss-{n}", "Name": f"SS{n}", "Total__c": str(n)} for n in range(3)]
+        records.append({"NetSuite_Id__c": "ss-bad", "Name": "SSbad", "Total__c": "lots"})
+        result = client.bulk2.NetSuite_Invoice__c.upsert(records=records, external_id_field="NetSuite_Id__c", wait=0)
+        assert [(r["numberRecordsProcessed"], r["numberRecordsFailed"]) for r in result] == [(4, 1)]
+        failed = client.bulk2.NetSuite_Invoice__c.get_failed_records(result[0]["job_id"])
+        assert "ss-bad" in failed and "INVALID_FIELD:Failed to deserialize field" in failed
+    rows = sf.query_ok("SELECT NetSuite_Id__c FROM NetSuite_Invoice__c WHERE NetSuite_Id__c LIKE 'ss-%'")["records"]
+    assert sorted(r["NetSuite_Id__c"] for r in rows) == ["ss-0", "ss-1", "ss-2"]
