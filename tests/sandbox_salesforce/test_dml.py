@@ -204,3 +204,14 @@ def test_simple_salesforce_bulk2_upsert_runs_unmodified(sf: SF) -> None:
         assert "ss-bad" in failed and "INVALID_FIELD:Failed to deserialize field" in failed
     rows = sf.query_ok("SELECT NetSuite_Id__c FROM NetSuite_Invoice__c WHERE NetSuite_Id__c LIKE 'ss-%'")["records"]
     assert sorted(r["NetSuite_Id__c"] for r in rows) == ["ss-0", "ss-1", "ss-2"]
+
+
+def test_a_person_edit_is_told_apart_from_the_integrations(sf: SF) -> None:
+    account = _account(sf)
+    person = sf.query_ok("SELECT Id FROM User WHERE Username != 'integration@example.com' LIMIT 1")["records"][0]["Id"]
+    sf.admin("PATCH", f"records/Account/{account['Id']}", {"Description": "called them", "modified_by": person})
+    row = sf.query_ok(f"SELECT LastModifiedById FROM Account WHERE Id = '{account['Id']}'")["records"][0]
+    assert row["LastModifiedById"] == person
+    _collection(sf, "PATCH", [{"attributes": {"type": "Account"}, "Id": account["Id"], "NetSuite_Id__c": "ns-p"}])
+    row = sf.query_ok(f"SELECT LastModifiedById FROM Account WHERE Id = '{account['Id']}'")["records"][0]
+    assert row["LastModifiedById"] != person and row["LastModifiedById"].startswith(INTEGRATION_USER_PREFIX)

@@ -38,8 +38,9 @@ CREATE TABLE IF NOT EXISTS bulk_jobs (id TEXT PRIMARY KEY, info TEXT NOT NULL, s
     polls INTEGER NOT NULL DEFAULT 0, first_seq INTEGER, total INTEGER);
 CREATE TABLE IF NOT EXISTS bulk_rows (seq INTEGER PRIMARY KEY, job_id TEXT NOT NULL, rid INTEGER NOT NULL);
 """
-# Control keys an admin write may carry next to the fields (no Salesforce field is lower_snake_case).
-CONTROL_KEYS = frozenset({"system_modstamp", "late_seconds"})
+# Control keys an admin write may carry next to the fields (no Salesforce field is lower_snake_case): `modified_by`
+# names the User who made the change (default: the integration user), e.g. a sales rep editing a synced record.
+CONTROL_KEYS = frozenset({"system_modstamp", "late_seconds", "modified_by"})
 
 
 def quote(name: str) -> str:
@@ -282,7 +283,7 @@ class Store:
 
     def create(self, obj: SObject, values: dict[str, Any], control: dict[str, Any]) -> str:
         with self.write() as conn:
-            return self.create_in(conn, obj, values, control)
+            return self.create_in(conn, obj, values, control, control.get("modified_by"))
 
     def create_in(self, conn: sqlite3.Connection, obj: SObject, values: dict[str, Any], control: dict[str, Any],
                   user_id: str | None = None) -> str:
@@ -329,7 +330,7 @@ class Store:
 
     def update(self, obj: SObject, record_id: str, values: dict[str, Any], control: dict[str, Any]) -> None:
         with self.write() as conn:
-            self.update_in(conn, obj, record_id, values, control)
+            self.update_in(conn, obj, record_id, values, control, control.get("modified_by"))
 
     def update_in(self, conn: sqlite3.Connection, obj: SObject, record_id: str, values: dict[str, Any],
                   control: dict[str, Any], user_id: str | None = None) -> None:
