@@ -232,3 +232,24 @@ def test_simple_salesforce_reads_back_what_the_target_wrote(tmp_path: Path, soql
             assert read["NetSuite_Id__c"] == f"c{n}"
             assert read["NetSuite_Sync_Status__c"] == "Waiting for parent"
             assert read["LastModifiedById"].startswith("005")
+
+
+def test_dead_letters_replay_once_the_cause_is_fixed(tmp_path: Path, soql: SOQL) -> None:
+    account = _accounts(soql, 1, offset=20)[0]
+    admin().validation_rule("Account", "NetSuite_Sync_Status__c", "Status is set by finance")
+    run = run_target(tmp_path, target_config(tmp_path), singer_lines("Account", [
+        {"Id": account["Id"], "NetSuite_Id__c": "401", "NetSuite_Sync_Status__c": "Synced"}]))
+    assert run.returncode == 0 and [d["error_code"] for d in dead_letters(tmp_path)] == [
+        "FIELD_CUSTOM_VALIDATION_EXCEPTION"]
+    admin().knobs(validation_rules=[])  # the admin fixed the rule
+    files = sorted(str(p) for p in (tmp_path / "dead_letters").glob("*.jsonl"))
+    replay = subprocess.run([TARGET + "-replay", *files], capture_output=True, text=True, check=True)
+    assert "STATE" not in replay.stdout
+    again = run_target(tmp_path, target_config(tmp_path, dead_letter_path=str(tmp_path / "after")), replay.stdout)
+    assert again.returncode == 0 and not again.states  # a replay moves no bookmark
+    row = soql.records(f"SELECT NetSuite_Id__c, NetSuite_Sync_Status__c FROM Account WHERE Id = '{account['Id']}'")
+    assert (row[0]["NetSuite_Id__c"], row[0]["NetSuite_Sync_Status__c"]) == ("401", "Synced")
+    (tmp_path / "bad.jsonl").write_text('{"stream": "Account"}\n')
+    refused = subprocess.run([TARGET + "-replay", str(tmp_path / "bad.jsonl")], capture_output=True, text=True)
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr.strip().endswith("bad.jsonl line 1: not a dead letter of target-salesforce-custom")
