@@ -61,7 +61,7 @@ class TargetSalesforceCustom(Target):
                     description="A batch of at least this many records goes through one Bulk API 2.0 ingest job "
                                 "(about 7 API calls a job, whatever its size); smaller ones through sObject "
                                 "Collections (one call per 200 records, results at once)."),
-        th.Property("batch_size", th.IntegerType(minimum=1, maximum=150_000_000), default=10_000,
+        th.Property("batch_size", th.IntegerType(minimum=1, maximum=100_000), default=10_000,
                     description="Records a stream collects before they are written (the SDK's batch); STATE follows "
                                 "the outcomes of every collected record."),
         th.Property("all_or_none", th.BooleanType, default=False,
