@@ -75,8 +75,8 @@ def run_target(tmp: Path, config: dict[str, Any], stdin: str, timeout: float = 3
     return TargetRun(result.returncode, result.stdout, result.stderr)
 
 
-def dead_letters(tmp: Path) -> list[dict[str, Any]]:
-    folder = tmp / "dead_letters"
+def dead_letters(tmp: Path, name: str = "dead_letters") -> list[dict[str, Any]]:
+    folder = tmp / name
     return [json.loads(line) for path in sorted(folder.glob("*.jsonl")) for line in path.read_text().splitlines()]
 
 

@@ -253,3 +253,23 @@ def test_dead_letters_replay_once_the_cause_is_fixed(tmp_path: Path, soql: SOQL)
     refused = subprocess.run([TARGET + "-replay", str(tmp_path / "bad.jsonl")], capture_output=True, text=True)
     assert refused.returncode == 1 and refused.stdout == ""
     assert refused.stderr.strip().endswith("bad.jsonl line 1: not a dead letter of target-salesforce-custom")
+
+
+def test_all_or_none_requests_are_written_together_or_not_at_all(tmp_path: Path, soql: SOQL) -> None:
+    first, second = _accounts(soql, 2, offset=22)
+    records = [{"Id": first["Id"], "NetSuite_Id__c": "501"},
+               {"Id": second["Id"], "NetSuite_Id__c": "502", "NetSuite_Last_Sync__c": "not a time"}]
+    run = run_target(tmp_path, target_config(tmp_path, all_or_none=True), singer_lines("Account", records))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert {d["key"]: d["error_code"] for d in dead_letters(tmp_path)} == {
+        first["Id"]: "JSON_PARSER_ERROR", second["Id"]: "JSON_PARSER_ERROR"}  # the parser refused the request
+    records[1].pop("NetSuite_Last_Sync__c")
+    records[1]["NetSuite_Sync_Status__c"] = "Error"
+    admin().validation_rule("Account", "NetSuite_Sync_Status__c", "No errors on key accounts", equals="Error")
+    config = target_config(tmp_path, all_or_none=True, dead_letter_path=str(tmp_path / "again"))
+    again = run_target(tmp_path, config, singer_lines("Account", records))
+    assert again.returncode == 0
+    assert {d["key"]: d["error_code"] for d in dead_letters(tmp_path, "again")} == {
+        first["Id"]: "ALL_OR_NONE_OPERATION_ROLLED_BACK", second["Id"]: "FIELD_CUSTOM_VALIDATION_EXCEPTION"}
+    rows = soql.records(f"SELECT NetSuite_Id__c FROM Account WHERE Id IN ('{first['Id']}', '{second['Id']}')")
+    assert [r["NetSuite_Id__c"] for r in rows] == [None, None]
