@@ -9,9 +9,10 @@ Invariants:
   twice (a crash after Salesforce saved it, a rerun, a replay) updates the same records and never creates a second;
 - within a batch each key is written once, with its latest record (Singer order): Salesforce refuses one key twice
   in a request (`DUPLICATE_EXTERNAL_ID`), and Bulk results could not be told apart;
-- `UNABLE_TO_LOCK_ROW` on a record (another transaction holds the row) is retried for that record alone, up to
-  `lock_retries` times with backoff; a whole request that is refused for lock or load (503, a concurrent-request
-  REQUEST_LIMIT_EXCEEDED) is retried by the transport; the daily REQUEST_LIMIT_EXCEEDED stops the run cleanly;
+- `UNABLE_TO_LOCK_ROW` on a record (another transaction holds the row) is retried for that record alone (with
+  `all_or_none`, with the records rolled back because of it), up to `lock_retries` times with backoff; a whole
+  request refused for load (503, a concurrent-request REQUEST_LIMIT_EXCEEDED) is retried by the transport; the
+  daily REQUEST_LIMIT_EXCEEDED stops the run cleanly;
 - below `bulk_threshold` records the batch goes through sObject Collections (200 a request, `allOrNone` as set);
   at or above it, through one Bulk API 2.0 ingest job (CSV; results matched back by the key column, since Bulk
   results come in no particular order; locked rows retried through Collections).
@@ -34,6 +35,7 @@ if t.TYPE_CHECKING:
 
 COLLECTION_SIZE = 200
 LOCKED = "UNABLE_TO_LOCK_ROW"
+ROLLED_BACK = "ALL_OR_NONE_OPERATION_ROLLED_BACK"
 MISSING_KEY = "MISSING_KEY"
 BULK_NULL = "#N/A"
 #: The states an ingest job ends in.
@@ -117,6 +119,7 @@ class BatchWriter:
                     msg = (f"Salesforce answered {len(results)} results for {len(chunk)} {target.sobject} records; "
                            "nothing is assumed written")
                     raise SalesforceAPIError(msg)
+                chunk_locked: list[Outcome] = []
                 for outcome, result in zip(chunk, results, strict=True):
                     outcome.via = "collections"
                     if result.get("success"):
@@ -126,7 +129,10 @@ class BatchWriter:
                     errors = result.get("errors") or [{"statusCode": "UNKNOWN"}]
                     outcome.refuse(errors[0])
                     if any(e.get("statusCode") == LOCKED for e in errors):
-                        locked.append(outcome)
+                        chunk_locked.append(outcome)
+                if chunk_locked and self.settings.all_or_none:  # rolled back only because a row was locked
+                    chunk_locked += [o for o in chunk if o.code == ROLLED_BACK]
+                locked += chunk_locked
             pending = self._lock_retry(locked, attempt, target)
             attempt += 1
 

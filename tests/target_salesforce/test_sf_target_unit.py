@@ -97,6 +97,9 @@ class StubClient:
                                                               "fields": []}]})
             else:
                 results.append({"id": f"id-{record[key]}", "success": True, "errors": [], "created": False})
+        if all_or_none and not all(r["success"] for r in results):
+            rolled_back = {"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message": "rolled back", "fields": []}
+            results = [r if not r["success"] else {"success": False, "errors": [rolled_back]} for r in results]
         return results, []
 
     def create_ingest_job(self, sobject: str, operation: str, external_id_field: str | None) -> dict[str, t.Any]:
@@ -135,6 +138,14 @@ def test_locked_records_retried_alone_then_refused() -> None:
     outcomes = _writer(client, lock_retries=2).write(StreamTarget("Account", "Ext__c"), records)
     assert client.requests == [["a", "b", "c", "d"], ["b", "c"], ["c"]]
     assert [o.code for o in outcomes] == ["", "", "UNABLE_TO_LOCK_ROW", "FIELD_CUSTOM_VALIDATION_EXCEPTION"]
+
+
+def test_all_or_none_request_rolled_back_by_a_lock_is_retried_whole() -> None:
+    client = StubClient(refusals={"b": ["UNABLE_TO_LOCK_ROW"]})
+    outcomes = _writer(client, all_or_none=True).write(StreamTarget("Account", "Ext__c"),
+                                                      [{"Ext__c": "a"}, {"Ext__c": "b"}])
+    assert client.requests == [["a", "b"], ["b", "a"]]
+    assert [o.ok for o in outcomes] == [True, True]
 
 
 def test_collections_go_200_a_request() -> None:
