@@ -26,6 +26,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from connector_kit.cli import one_line_errors
+from connector_kit.salesforce_auth import AUTH_PROPERTIES
 from connector_kit.settings import numbers_from_strings
 from connector_kit.writer import BufferedMsgSpecWriter
 from singer_sdk import Tap
@@ -43,7 +44,6 @@ if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
 
 DEFAULT_OBJECTS = ["Account", "Contact", "Opportunity", "OpportunityLineItem", "Product2"]
-DEFAULT_LOGIN_URL = "https://login.salesforce.com"
 
 
 class TapSalesforceCustom(Tap):
@@ -53,25 +53,7 @@ class TapSalesforceCustom(Tap):
     message_writer_class = BufferedMsgSpecWriter
 
     config_jsonschema = th.PropertiesList(
-        th.Property("auth_flow", th.StringType, default="refresh_token",
-                    allowed_values=["refresh_token", "jwt", "client_credentials"],
-                    description="OAuth 2.0 flow: refresh_token, jwt (JWT bearer) or client_credentials (My Domain)."),
-        th.Property("client_id", th.StringType, secret=True, description="Connected app consumer key."),
-        th.Property("client_secret", th.StringType, secret=True,
-                    description="Connected app consumer secret (refresh_token and client_credentials flows)."),
-        th.Property("refresh_token", th.StringType, secret=True,
-                    description="OAuth refresh token (refresh_token flow)."),
-        th.Property("token_store_path", th.StringType,
-                    description="File where a rotated refresh token is saved and read back on the next run. If "
-                                "Salesforce refuses the saved token and refresh_token differs (re-authorised), "
-                                "refresh_token is tried and, if accepted, saved there."),
-        th.Property("username", th.StringType, description="Salesforce username, the JWT `sub` (jwt flow)."),
-        th.Property("private_key", th.StringType, secret=True,
-                    description="PEM private key text that signs the JWT assertion (jwt flow)."),
-        th.Property("private_key_path", th.StringType, description="Path to the PEM private key (jwt flow)."),
-        th.Property("login_url", th.StringType, default=DEFAULT_LOGIN_URL,
-                    description="Login host: login.salesforce.com, test.salesforce.com (sandboxes) or the My Domain "
-                                "URL (required for client_credentials)."),
+        *AUTH_PROPERTIES,
         th.Property("api_version", th.StringType, default="61.0", description="Salesforce REST API version."),
         th.Property("start_date", th.DateTimeType,
                     description="Earliest SystemModstamp to read when a stream has no bookmark yet."),
@@ -295,7 +277,7 @@ class TapSalesforceCustom(Tap):
         """One `Salesforce API usage: {json}` line per run, for the run report (pipeline-ops reads it)."""
         if "client" not in self.__dict__:  # never logged in: nothing was spent
             return
-        used, limit = self.client.usage.get("api-usage", (None, None))
+        used, limit = self.client.quota.usage.get("api-usage", (None, None))
         summary = {"calls": self.client.calls, "used": used, "limit": limit}
         self.logger.info("Salesforce API usage: %s", json.dumps(summary))
 

@@ -147,7 +147,7 @@ def test_describe_global_entries_match_the_recorded_keys(sf: SF) -> None:
     prefixes = {entry["name"]: entry["keyPrefix"] for entry in body["sobjects"]}
     assert prefixes == {"Account": "001", "Contact": "003", "Product2": "01t", "Pricebook2": "01s",
                         "PricebookEntry": "01u", "Opportunity": "006", "OpportunityLineItem": "00k", "User": "005",
-                        "Invoice__c": "a00"}
+                        "Invoice__c": "a00", "NetSuite_Invoice__c": "a01"}
 
 
 def test_single_record_has_compound_addresses_like_the_recorded_get(sf: SF) -> None:

@@ -168,6 +168,22 @@ def _address(prefix: str, label: str) -> list[Field]:
     ]
 
 
+#: The sync status a Salesforce user sees on a record the NetSuite → Salesforce pipeline writes back.
+SYNC_STATUSES = ("Synced", "Waiting for parent", "Error", "Conflict")
+
+
+def _netsuite_sync_fields() -> list[Field]:
+    """The custom fields an admin deploys for the NetSuite write-back (README: "Setting up the Salesforce side"):
+    the NetSuite internal id (an external id, unique), a link, the sync status, the last error, the last sync."""
+    return [
+        Field("NetSuite_Id__c", "string", "NetSuite Id", 40, external_id=True, unique=True),
+        Field("NetSuite_Link__c", "url", "NetSuite Link", 255),
+        Field("NetSuite_Sync_Status__c", "picklist", "NetSuite Sync Status", 255, picklist=SYNC_STATUSES),
+        Field("NetSuite_Last_Error__c", "textarea", "NetSuite Last Error", 32768),
+        Field("NetSuite_Last_Sync__c", "datetime", "NetSuite Last Sync"),
+    ]
+
+
 ACCOUNT_TYPES = ("Prospect", "Customer - Direct", "Customer - Channel", "Channel Partner / Reseller",
                  "Installation Partner", "Technology Partner", "Other")
 INDUSTRIES = ("Agriculture", "Apparel", "Banking", "Biotechnology", "Chemicals", "Communications", "Construction",
@@ -206,6 +222,7 @@ _ACCOUNT = SObject(
         Field("SLAExpirationDate__c", "date", "SLA Expiration Date"),
         Field("Active__c", "picklist", "Active", 255, picklist=("No", "Yes")),
         *_cross_object_formulas(),
+        *_netsuite_sync_fields(),
     ),
 )
 
@@ -236,6 +253,7 @@ _CONTACT = SObject(
         Field("Languages__c", "multipicklist", "Languages", 4099,
               picklist=("English", "German", "French", "Spanish", "Japanese", "Portuguese")),
         Field("Level__c", "picklist", "Level", 255, picklist=("Primary", "Secondary", "Tertiary")),
+        *_netsuite_sync_fields(),
     ),
 )
 
@@ -254,6 +272,7 @@ _PRODUCT = SObject(
         Field("IsArchived", "boolean", "Archived", nillable=False),
         *_audit(owner=False),
         Field("IsDeleted", "boolean", "Deleted", nillable=False, system=True),
+        *_netsuite_sync_fields(),
     ),
 )
 
@@ -320,6 +339,7 @@ _OPPORTUNITY = SObject(
         _currency("Opportunity Currency"),
         *_audit(),
         Field("HasOpportunityLineItem", "boolean", "Has Line Item", nillable=False, system=True),
+        *_netsuite_sync_fields(),
     ),
 )
 
@@ -438,9 +458,33 @@ _INVOICE = SObject(
     ),
 )
 
+#: NetSuite's invoices, written back by the NetSuite → Salesforce pipeline (a custom object an admin deploys).
+_NETSUITE_INVOICE = SObject(
+    "NetSuite_Invoice__c", "a01", "NetSuite Invoice", "NetSuite Invoices",
+    (
+        Field("Id", "id", "Record ID", 18, nillable=False, system=True),
+        Field("IsDeleted", "boolean", "Deleted", nillable=False, system=True),
+        Field("Name", "string", "NetSuite Invoice Number", 80, nillable=False, name_field=True),
+        *_audit(),
+        Field("NetSuite_Id__c", "string", "NetSuite Id", 40, nillable=False, external_id=True, unique=True),
+        Field("Account__c", "reference", "Account", reference_to=("Account",), relationship_name="Account__r"),
+        Field("Opportunity__c", "reference", "Opportunity", reference_to=("Opportunity",),
+              relationship_name="Opportunity__r"),
+        Field("Status__c", "picklist", "Status", 255, picklist=("Open", "Paid In Full", "Voided")),
+        Field("Invoice_Date__c", "date", "Invoice Date"),
+        Field("Due_Date__c", "date", "Due Date"),
+        Field("Total__c", "currency", "Total", precision=18, scale=2),
+        Field("Amount_Remaining__c", "currency", "Amount Remaining", precision=18, scale=2),
+        Field("Currency__c", "string", "Currency", 3),
+        Field("NetSuite_Link__c", "url", "NetSuite Link", 255),
+        Field("NetSuite_Last_Sync__c", "datetime", "NetSuite Last Sync"),
+    ),
+)
+
 OBJECTS: dict[str, SObject] = {
     o.name: o
-    for o in (_ACCOUNT, _CONTACT, _PRODUCT, _PRICEBOOK, _PRICEBOOK_ENTRY, _OPPORTUNITY, _LINE_ITEM, _USER, _INVOICE)
+    for o in (_ACCOUNT, _CONTACT, _PRODUCT, _PRICEBOOK, _PRICEBOOK_ENTRY, _OPPORTUNITY, _LINE_ITEM, _USER, _INVOICE,
+              _NETSUITE_INVOICE)
 }
 OBJECTS_LOWER: dict[str, SObject] = {name.lower(): o for name, o in OBJECTS.items()}
 

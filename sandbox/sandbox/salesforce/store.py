@@ -38,8 +38,9 @@ CREATE TABLE IF NOT EXISTS bulk_jobs (id TEXT PRIMARY KEY, info TEXT NOT NULL, s
     polls INTEGER NOT NULL DEFAULT 0, first_seq INTEGER, total INTEGER);
 CREATE TABLE IF NOT EXISTS bulk_rows (seq INTEGER PRIMARY KEY, job_id TEXT NOT NULL, rid INTEGER NOT NULL);
 """
-# Control keys an admin write may carry next to the fields (no Salesforce field is lower_snake_case).
-CONTROL_KEYS = frozenset({"system_modstamp", "late_seconds"})
+# Control keys an admin write may carry next to the fields (no Salesforce field is lower_snake_case): `modified_by`
+# names the User who made the change (default: the integration user), e.g. a sales rep editing a synced record.
+CONTROL_KEYS = frozenset({"system_modstamp", "late_seconds", "modified_by"})
 
 
 def quote(name: str) -> str:
@@ -266,38 +267,59 @@ class Store:
                      '"LastModifiedDate" = ?, "SystemModstamp" = ? WHERE "Id" = ?',
                      (total, int(count > 0), stamp, stamp, opportunity_id))
 
+    def _check_unique(self, conn: sqlite3.Connection, obj: SObject, row: dict[str, Any],
+                      record_id: str | None = None) -> None:
+        """A unique field (an external id such as NetSuite_Id__c) holds each value on one record only."""
+        for name, value in row.items():
+            field = obj.get(name)
+            if field is None or not field.unique or value is None:
+                continue
+            found = conn.execute(f'SELECT "Id" FROM {quote(obj.name)} WHERE {quote(field.name)} = ? AND "Id" IS NOT ?',
+                                 (value, record_id)).fetchone()
+            if found:
+                raise ApiError(400, "DUPLICATE_VALUE",
+                               f"duplicate value found: {field.name} duplicates value on record with id: {found[0]}",
+                               [field.name])
+
     def create(self, obj: SObject, values: dict[str, Any], control: dict[str, Any]) -> str:
         with self.write() as conn:
-            row = self._coerce(obj, values)
-            missing = [f.name for f in obj.fields if not f.nillable and not f.system and f.stored
-                       and f.type != "boolean" and f.name != "OwnerId" and row.get(f.name) in (None, "")]
-            if missing:
-                raise ApiError(400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]",
-                               missing)
-            self._check_references(conn, obj, row)
-            counter = int(self.meta(f"counter:{obj.name}") or 0) + 1
-            self.set_meta(conn, f"counter:{obj.name}", str(counter))
-            record_id = make_id(obj.key_prefix, counter)
-            stamp = self._control_stamp(control) or self.next_modstamp(conn, obj)
-            integration_user = make_id("005", 1)
-            base: dict[str, Any] = {f.name: 0 for f in obj.stored_fields if f.type == "boolean"}
-            base.update({"Id": record_id, "IsDeleted": 0, "CreatedDate": stamp, "LastModifiedDate": stamp,
-                         "SystemModstamp": stamp, "CreatedById": integration_user,
-                         "LastModifiedById": integration_user})
-            if obj.get("OwnerId"):
-                base["OwnerId"] = integration_user
-            if obj.name == "Invoice__c":
-                base["Name"] = f"INV-{counter:06d}"
-            base.update(row)
-            self._derive(conn, obj, base)
-            names = [f.name for f in obj.stored_fields if f.name in base]
-            if not obj.has_is_deleted:
-                names.append("IsDeleted")
-            conn.execute(f"INSERT INTO {quote(obj.name)} ({', '.join(map(quote, names))}) "
-                         f"VALUES ({', '.join('?' * len(names))})", [base[n] for n in names])
-            if obj.name == "OpportunityLineItem":
-                self._touch_opportunity(conn, base.get("OpportunityId"))
-            return record_id
+            return self.create_in(conn, obj, values, control, control.get("modified_by"))
+
+    def create_in(self, conn: sqlite3.Connection, obj: SObject, values: dict[str, Any], control: dict[str, Any],
+                  user_id: str | None = None) -> str:
+        """Insert one record inside the caller's write transaction; `user_id` (default: the integration user)
+        becomes CreatedById and LastModifiedById."""
+        row = self._coerce(obj, values)
+        missing = [f.name for f in obj.fields if not f.nillable and not f.system and f.stored
+                   and f.type != "boolean" and f.name != "OwnerId" and row.get(f.name) in (None, "")]
+        if missing:
+            raise ApiError(400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]",
+                           missing)
+        self._check_references(conn, obj, row)
+        self._check_unique(conn, obj, row)
+        counter = int(self.meta(f"counter:{obj.name}") or 0) + 1
+        self.set_meta(conn, f"counter:{obj.name}", str(counter))
+        record_id = make_id(obj.key_prefix, counter)
+        stamp = self._control_stamp(control) or self.next_modstamp(conn, obj)
+        integration_user = user_id or make_id("005", 1)
+        base: dict[str, Any] = {f.name: 0 for f in obj.stored_fields if f.type == "boolean"}
+        base.update({"Id": record_id, "IsDeleted": 0, "CreatedDate": stamp, "LastModifiedDate": stamp,
+                     "SystemModstamp": stamp, "CreatedById": integration_user,
+                     "LastModifiedById": integration_user})
+        if obj.get("OwnerId"):
+            base["OwnerId"] = integration_user
+        if obj.name == "Invoice__c":
+            base["Name"] = f"INV-{counter:06d}"
+        base.update(row)
+        self._derive(conn, obj, base)
+        names = [f.name for f in obj.stored_fields if f.name in base]
+        if not obj.has_is_deleted:
+            names.append("IsDeleted")
+        conn.execute(f"INSERT INTO {quote(obj.name)} ({', '.join(map(quote, names))}) "
+                     f"VALUES ({', '.join('?' * len(names))})", [base[n] for n in names])
+        if obj.name == "OpportunityLineItem":
+            self._touch_opportunity(conn, base.get("OpportunityId"))
+        return record_id
 
     def _existing(self, conn: sqlite3.Connection, obj: SObject, record_id: str) -> dict[str, Any]:
         cursor = conn.execute(f'SELECT * FROM {quote(obj.name)} WHERE "Id" = ?', (record_id,))
@@ -308,22 +330,30 @@ class Store:
 
     def update(self, obj: SObject, record_id: str, values: dict[str, Any], control: dict[str, Any]) -> None:
         with self.write() as conn:
-            current = self._existing(conn, obj, record_id)
-            if current["IsDeleted"]:
-                raise ApiError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
-            row = self._coerce(obj, values)
-            self._check_references(conn, obj, row)
-            merged = {**current, **row}
-            self._derive(conn, obj, merged)
-            row.update({k: merged[k] for k in ("Name", "IsClosed", "IsWon", "TotalPrice", "Subtotal", "Product2Id")
-                        if k in merged
-                        and obj.get(k) is not None and merged[k] != current.get(k)})
-            stamp = self._control_stamp(control) or self.next_modstamp(conn, obj)
-            row.update({"LastModifiedDate": stamp, "SystemModstamp": stamp, "LastModifiedById": make_id("005", 1)})
-            assignments = ", ".join(f"{quote(name)} = ?" for name in row)
-            conn.execute(f'UPDATE {quote(obj.name)} SET {assignments} WHERE "Id" = ?', [*row.values(), record_id])
-            if obj.name == "OpportunityLineItem":
-                self._touch_opportunity(conn, merged.get("OpportunityId"))
+            self.update_in(conn, obj, record_id, values, control, control.get("modified_by"))
+
+    def update_in(self, conn: sqlite3.Connection, obj: SObject, record_id: str, values: dict[str, Any],
+                  control: dict[str, Any], user_id: str | None = None) -> None:
+        """Update one record inside the caller's write transaction; `user_id` (default: the integration user)
+        becomes LastModifiedById; SystemModstamp and LastModifiedDate move to the commit second."""
+        current = self._existing(conn, obj, record_id)
+        if current["IsDeleted"]:
+            raise ApiError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
+        row = self._coerce(obj, values)
+        self._check_references(conn, obj, row)
+        self._check_unique(conn, obj, row, record_id)
+        merged = {**current, **row}
+        self._derive(conn, obj, merged)
+        row.update({k: merged[k] for k in ("Name", "IsClosed", "IsWon", "TotalPrice", "Subtotal", "Product2Id")
+                    if k in merged
+                    and obj.get(k) is not None and merged[k] != current.get(k)})
+        stamp = self._control_stamp(control) or self.next_modstamp(conn, obj)
+        row.update({"LastModifiedDate": stamp, "SystemModstamp": stamp,
+                    "LastModifiedById": user_id or make_id("005", 1)})
+        assignments = ", ".join(f"{quote(name)} = ?" for name in row)
+        conn.execute(f'UPDATE {quote(obj.name)} SET {assignments} WHERE "Id" = ?', [*row.values(), record_id])
+        if obj.name == "OpportunityLineItem":
+            self._touch_opportunity(conn, merged.get("OpportunityId"))
 
     def set_deleted(self, obj: SObject, record_id: str, deleted: bool) -> None:
         """Move a record into (delete) or out of (undelete) the recycle bin, with cascades like the platform."""
