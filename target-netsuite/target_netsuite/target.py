@@ -62,8 +62,8 @@ class DeadLettersWritten(FatalError):  # noqa: N818 - a requested stop, not an e
 
     exit_code = 2
 
-    def __init__(self, count: int, path: Path) -> None:
-        super().__init__(f"{count} records dead-lettered (see {path})")
+    def __init__(self, count: int, where: str) -> None:
+        super().__init__(f"{count} records dead-lettered (see {where})")
 
 
 class SingerInputError(FatalError, RecordsWithoutSchemaException):
@@ -537,6 +537,7 @@ class TargetNetSuite(TargetInternals):
                         "stays unchanged"
                     )
                     raise FatalError(msg)
+                self.services.account_lock = held  # verified before each write wave (services.py)
                 yield
         except StoreError as exc:
             raise FatalError(str(exc)) from None
@@ -576,7 +577,7 @@ class TargetNetSuite(TargetInternals):
         self.finish()
         dead = self.services.dead_letters.count
         if dead and self.settings.fail_on_dead_letters:
-            raise DeadLettersWritten(dead, self.services.dead_letters.path)
+            raise DeadLettersWritten(dead, self.services.dead_letters.location)
 
     def retry_parked(self) -> None:
         """End of run: every stream is drained, so parents read in this run are in NetSuite; try the parked again.
