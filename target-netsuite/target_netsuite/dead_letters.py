@@ -465,7 +465,13 @@ def replay_main(argv: list[str] | None = None) -> int:
 def _store_letters(uri: str | None, dead_letter_path: Path) -> list[dict]:
     from target_netsuite.services import STORE_SCHEMA
 
-    store = Store.from_uri(uri, schema=STORE_SCHEMA) if uri else Store.sqlite_file(dead_letter_path / DEAD_LETTERS_FILE)
+    if not uri:  # the local store, with the folder's older files taken in
+        letters = DeadLetterStore(dead_letter_path, "target-netsuite-replay")
+        try:
+            return letters.letters()
+        finally:
+            letters.close()
+    store = Store.from_uri(uri, schema=STORE_SCHEMA)
     try:
         return stored_letters(store)
     finally:
