@@ -53,6 +53,8 @@ RESOLVED_FILE = "resolved.ndjson"  # not `*.jsonl`: it holds no dead letters
 #: Control key replay adds to each record: an explicit replay sends a payload NetSuite refused before, unchanged.
 REPLAY_KEY = "_sdc_replay"
 
+#: The target's schema in a PostgreSQL store, as services.py names it (this module is below it).
+STORE_SCHEMA = "target_netsuite"
 #: The dead letters' file when the store is this host's (no `store_uri`), in `dead_letter_path`.
 DEAD_LETTERS_FILE = "dead_letters.sqlite3"
 
@@ -463,15 +465,13 @@ def replay_main(argv: list[str] | None = None) -> int:
 
 
 def _store_letters(uri: str | None, dead_letter_path: Path) -> list[dict]:
-    from target_netsuite.services import STORE_SCHEMA
-
     if not uri:  # the local store, with the folder's older files taken in
         letters = DeadLetterStore(dead_letter_path, "target-netsuite-replay")
         try:
             return letters.letters()
         finally:
             letters.close()
-    store = Store.from_uri(uri, schema=STORE_SCHEMA)
+    store = Store.from_uri(uri, schema=STORE_SCHEMA)  # services.STORE_SCHEMA (a layer above; a test checks)
     try:
         return stored_letters(store)
     finally:
