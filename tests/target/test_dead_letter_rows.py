@@ -20,11 +20,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from connector_kit.store import Store
-from pipeline_ops import dead_letters as ops_letters
 from target_helpers import CUSTOMER_SCHEMA, DEMO_TBA, TARGET_EXE, NetSuiteAdmin, customer, run_target, state
 from target_netsuite import dead_letters
 from target_netsuite.dead_letters import DEAD_LETTERS_FILE, DeadLetterStore, stored_letters
 from target_netsuite.services import STORE_SCHEMA
+
+from pipeline_ops import dead_letters as ops_letters
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
