@@ -251,7 +251,8 @@ class TargetNetSuite(TargetInternals):
             "dead_letter_path",
             th.StringType,
             default="dead_letters",
-            description="Directory for dead-letter files, one JSON Lines file per run.",
+            description="Directory for dead letters when store_uri is not PostgreSQL (dead_letters.sqlite3, and one "
+            "JSON Lines file per run).",
         ),
         th.Property(
             "parked_path",
@@ -287,10 +288,11 @@ class TargetNetSuite(TargetInternals):
             th.StringType,
             secret=True,
             description="Where the durable data lives (parked records, the write ledger, async batch nonces, merge "
-            "baselines). Unset: SQLite files on this host (`parked_path`, `ledger_path`, `dead_letter_path`), as "
-            "before. `postgresql://user:password@host/db` (psycopg 3; install `target-netsuite[postgres]`): one "
-            "store that several hosts and containers share, in schema `target_netsuite` (Meltano's system "
-            "database is fine), and the account lock becomes a PostgreSQL advisory lock that spans the hosts.",
+            "baselines, dead letters). Unset: SQLite files on this host (`parked_path`, `ledger_path`, "
+            "`dead_letter_path`), as before. `postgresql://user:password@host/db` (psycopg 3; install "
+            "`target-netsuite[postgres]`): one store that several hosts and containers share, in schema "
+            "`target_netsuite` (Meltano's system database is fine), and the account lock becomes a PostgreSQL "
+            "advisory lock that spans the hosts.",
         ),
         th.Property(
             "lock_path",
