@@ -464,7 +464,7 @@ class TargetNetSuite(TargetInternals):
         (exit 1, or 2 for `fail_on_dead_letters`)."""
         from_command_line = _FROM_COMMAND_LINE.set(True)
         try:
-            with one_line_errors(cls.logger, cls.name, (FatalError, AuthError)):
+            with one_line_errors(cls.logger, cls.name, (FatalError, AuthError, StoreError)):
                 super().invoke(**kwargs)
         finally:
             _FROM_COMMAND_LINE.reset(from_command_line)

@@ -35,7 +35,7 @@ def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("postgres_uri")
 
 
-def _store(uri: str, tmp_path: Path) -> Store:
+def _store(uri: str) -> Store:
     return Store.from_uri(uri, schema=STORE_SCHEMA)
 
 
@@ -45,7 +45,7 @@ def _add(letters: DeadLetterStore, external_id: str | None, name: str = "x", cod
 
 
 def test_letters_are_rows_seen_at_once_from_another_host(store_uri: str, tmp_path: Path) -> None:
-    host_a, host_b = _store(store_uri, tmp_path), _store(store_uri, tmp_path)
+    host_a, host_b = _store(store_uri), _store(store_uri)
     journal = None if store_uri.startswith("postgresql") else tmp_path / "dead_letters"
     run = DeadLetterStore(host_a, "run-1", journal=journal)
     _add(run, "A1", "first")
