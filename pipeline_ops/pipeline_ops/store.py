@@ -18,7 +18,9 @@ letters) carry no account, as their files did.
 Tables are created as the files hold them (in schema `target_netsuite` on PostgreSQL), so the target finds them;
 a URI's password is never printed.
 
-Plain SQLAlchemy reflection, not target-netsuite's table definitions: pipeline-ops installs without the target.
+Plain SQLAlchemy reflection, not target-netsuite's table definitions: pipeline-ops installs without the target
+(the dead letters' table, which migration and `pipeline-ops dead-letters` create and read, is declared in
+pipeline_ops/dead_letters.py as the target declares it).
 """
 
 from __future__ import annotations
