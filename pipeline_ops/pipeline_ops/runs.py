@@ -394,5 +394,7 @@ def render(report: dict[str, Any]) -> str:
         )
     if report["dead_letter_file"]:
         lines.append(f"  dead letters: {report['dead_letter_file']}")
+    elif any(s.get("dead_lettered") for s in report["loaded"].values()):  # a shared store writes no file
+        lines.append("  dead letters: in the store (pipeline-ops dead-letters)")
     lines.extend(f"  error: {e}" for e in report["errors"] if e != report["cause"])
     return "\n".join(lines)

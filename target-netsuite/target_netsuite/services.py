@@ -23,7 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import requests
-from connector_kit.store import StoreError, Stores
+from connector_kit.store import AccountLock, LockLostError, StoreError, Stores
 
 from target_netsuite.auth import TOKEN_PATH, MachineToMachineAuth, TokenBasedAuth, read_private_key
 from target_netsuite.batches import BatchWriter, SubmittedBatches
@@ -35,7 +35,7 @@ from target_netsuite.client import (
     checked_base_url,
     is_record_type,
 )
-from target_netsuite.dead_letters import DeadLetterStore, RunSummary
+from target_netsuite.dead_letters import DEAD_LETTERS_FILE, DeadLetterStore, RunSummary
 from target_netsuite.fixed_ids import FixedIdCheck
 from target_netsuite.ledger import LEDGER_FILE, WriteLedger, account_key
 from target_netsuite.lookups import LookupResolver
@@ -255,6 +255,7 @@ class RunServices:
     earlier_writes: EarlierWrites  # other runs' writes NetSuite may still apply (overtake.py)
     merger: Merger  # the three-way merge of updates (merge.py), its values beside the ledger
     order_lifecycle: OrderLifecycle | None  # fulfilled/billed/closed orders are never rewritten; None: no writes
+    account_lock: AccountLock | None = None  # the run's lock in a shared store, checked before each write wave
 
     @classmethod
     def build(cls, settings: TargetSettings, *, run_id: str, logger: logging.Logger) -> RunServices:
@@ -269,6 +270,7 @@ class RunServices:
                 "ledger": ledger_file,
                 "batches": dead_letter_dir / SUBMITTED_BATCHES_FILE,
                 "merge": ledger_file.with_name(MERGE_FILE),
+                "dead_letters": dead_letter_dir / DEAD_LETTERS_FILE,
             })
         except StoreError as exc:
             raise FatalError(str(exc)) from None
@@ -293,12 +295,15 @@ class RunServices:
             approvals_path=settings.match_approvals_path,
             before_adopting=merge_store.mark_adopted,
         )
+        # A store on this host's disk also keeps the JSON Lines files people read (dead_letters.py).
+        dead_letters = DeadLetterStore(stores.part("dead_letters"), run_id,
+                                       journal=None if stores.shared else dead_letter_dir)
         reconciler = Reconciler(
             client=client,
             fields=settings.reconcile_fields,
             external_id_pattern=settings.reconcile_external_id_pattern,
             report_dir=Path(settings.reconcile_report_path),
-            dead_letter_dir=dead_letter_dir,
+            dead_letters=dead_letters,
             ledger=ledger,
         ) if settings.reconcile else None
         submitted = SubmittedBatches(stores.part("batches"),
@@ -311,7 +316,7 @@ class RunServices:
             record_types=record_types,
             resolver=resolver,
             lookups=LookupResolver(client),
-            dead_letters=DeadLetterStore(dead_letter_dir, run_id),
+            dead_letters=dead_letters,
             summary=summary,
             executor=executor,
             parked=ParkedRecords(stores.part("parked")),
@@ -335,6 +340,16 @@ class RunServices:
                                          wait_s=settings.max_throttle_wait_seconds,
                                          in_flight_bound_s=2 * settings.request_timeout),
         )
+
+    def verify_account_lock(self) -> None:
+        """Before a write wave: the shared store's account lock is still this run's, else the run stops (no write,
+        no STATE past this wave); another host may be writing to the account by now."""
+        if self.account_lock is not None:
+            try:
+                self.account_lock.verify()
+            except LockLostError as exc:
+                msg = f"{exc}; this run stops before writing more, its state stays at the last checkpoint"
+                raise FatalError(msg) from None
 
     @property
     def dry_run(self) -> bool:
@@ -360,7 +375,8 @@ class RunServices:
             "run_id": self.run_id,
             "streams": self.summary.as_dict(),
             "dead_letters": self.dead_letters.count,
-            "dead_letter_file": str(self.dead_letters.path) if self.dead_letters.count else None,
+            "dead_letter_file": str(self.dead_letters.path) if self.dead_letters.count and self.dead_letters.path
+            else None,
             "parked": parked,
             "requests": self.client.stats.requests,
             "throttled_429": self.client.stats.throttled,

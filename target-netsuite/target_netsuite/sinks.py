@@ -419,6 +419,7 @@ class NetSuiteSink(_BoundToRun):
     def _write_wave(self, writes: list[Write], retried: dict[str, ParkedRecord]) -> None:
         """Send a wave concurrently; on a failure that is not the record's fault, stop starting new requests,
         account for the finished ones, and raise so that no STATE follows."""
+        self.services.verify_account_lock()
         ready = self.services.merger.prepare(self.stream_name, self.record_type, self._resolved(writes, retried))
         accepted: list[Write] = []  # NetSuite's successes: merged values, then ledger entries, recorded below
         refused: list[tuple[str, str, str]] = []  # (external id, payload hash, code): NetSuite's refusals
