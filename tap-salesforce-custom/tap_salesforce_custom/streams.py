@@ -40,6 +40,7 @@ import itertools
 import typing as t
 from functools import cached_property
 
+from connector_kit.settings import parse_utc
 from singer_sdk.helpers._catalog import get_selected_schema  # SDK internal: see `_write_schema_message`
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import Stream
@@ -55,7 +56,6 @@ from tap_salesforce_custom.discovery import (
 from tap_salesforce_custom.errors import QuotaGuardStop, SalesforceAPIError
 from tap_salesforce_custom.progress import Progress
 from tap_salesforce_custom.reads import BulkRead, IdRead, Ordering, RestRead, soql_datetime
-from tap_salesforce_custom.settings import parse_utc
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator

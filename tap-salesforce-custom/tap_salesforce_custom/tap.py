@@ -9,7 +9,7 @@ Salesforce shows up once the file is older than the maximum age (or deleted).
 
 Plugin contract: every setting's type, default, range and secrecy is in `config_jsonschema` and nowhere else; the
 settings are read once into `TapSettings` (settings.py); a fatal error ends the run with one line through
-`connector_kit.cli.one_line_errors`. The tap's uses of private singer-sdk API are the `sync_all` override below and
+`connector_kit.tap_base.OneLineTap`. The tap's uses of private singer-sdk API are the `sync_all` override below and
 the "SDK internals" section of `SalesforceStream` (streams.py), each with its reason and upstream issue.
 """
 
@@ -25,13 +25,10 @@ from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from connector_kit.cli import one_line_errors
 from connector_kit.salesforce_auth import AUTH_PROPERTIES
-from connector_kit.settings import numbers_from_strings
+from connector_kit.tap_base import OneLineTap
 from connector_kit.writer import BufferedMsgSpecWriter
-from singer_sdk import Tap
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError
 from typing_extensions import override
 
 from tap_salesforce_custom.client import SalesforceClient
@@ -46,11 +43,12 @@ if t.TYPE_CHECKING:
 DEFAULT_OBJECTS = ["Account", "Contact", "Opportunity", "OpportunityLineItem", "Product2"]
 
 
-class TapSalesforceCustom(Tap):
+class TapSalesforceCustom(OneLineTap):
     """Incremental Salesforce tap: REST query and Bulk API 2.0, safe bookmarks, quota guard."""
 
     name = "tap-salesforce-custom"
     message_writer_class = BufferedMsgSpecWriter
+    fatal_errors = (SalesforceFatalError,)
 
     config_jsonschema = th.PropertiesList(
         *AUTH_PROPERTIES,
@@ -128,19 +126,6 @@ class TapSalesforceCustom(Tap):
         streams = super().streams
         order = self._stream_order or list(streams)
         return {name: streams[name] for name in order if name in streams}
-
-    def __init__(self, *, config: dict | None = None, **kwargs: t.Any) -> None:
-        """As the SDK's, with numeric settings given as text (`.env`, the environment) read as numbers.
-
-        The schema is checked in every mode (the SDK skips it for `--discover`): it is the one place ranges are
-        written, and discovery talks to Salesforce with them. A setting it refuses is a `SalesforceFatalError`
-        naming it (one line, like every fatal error).
-        """
-        kwargs["validate_config"] = True
-        try:
-            super().__init__(config=numbers_from_strings(config, self.config_jsonschema), **kwargs)
-        except ConfigValidationError as exc:
-            raise SalesforceFatalError(f"invalid settings: {'; '.join(exc.errors) or exc}") from None
 
     @cached_property
     def settings(self) -> TapSettings:
@@ -283,19 +268,10 @@ class TapSalesforceCustom(Tap):
 
     @override
     @classmethod
-    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
-        """Run a sync; fatal Salesforce/config errors end with one line on stderr and exit code 1."""
-        with _fatal_errors():
-            if kwargs.get("state") is not None:
-                kwargs["state"] = _checked_state(kwargs["state"])
-            super().invoke(*args, **kwargs)
-
-    @override
-    @classmethod
-    def cb_discover(cls, *args: t.Any, **kwargs: t.Any) -> None:
-        """Run discovery (`--discover`) with the same one-line fatal errors."""
-        with _fatal_errors():
-            super().cb_discover(*args, **kwargs)
+    def check_invocation(cls, kwargs: dict[str, t.Any]) -> None:
+        """A `--state` file that is not a JSON object is refused in one line before the SDK reads it."""
+        if kwargs.get("state") is not None:
+            kwargs["state"] = _checked_state(kwargs["state"])
 
 
 def _checked_state(state: t.IO[str]) -> io.StringIO:
@@ -310,11 +286,6 @@ def _checked_state(state: t.IO[str]) -> io.StringIO:
         msg = f"state file {name}: not a JSON object (corrupt?); fix or remove it, e.g. with `meltano state`"
         raise SalesforceFatalError(msg)
     return io.StringIO(text)
-
-
-def _fatal_errors() -> t.ContextManager[None]:
-    """A `SalesforceFatalError` (or refused settings) as one error-level line and exit code 1, not a traceback."""
-    return one_line_errors(TapSalesforceCustom.logger, TapSalesforceCustom.name, (SalesforceFatalError,))
 
 
 if __name__ == "__main__":
