@@ -25,8 +25,8 @@ demo-reset:
 test: install
 	$(BIN)/pytest
 
-## lint: ruff over every package, the tests and the benchmarks; mypy (mypy.ini) over the connectors and the sandboxes.
-TYPED := connector_kit/connector_kit tap-salesforce-custom/tap_salesforce_custom transform_mappers/transform_mappers target-netsuite/target_netsuite sandbox/sandbox tap-netsuite-custom/tap_netsuite_custom target-salesforce-custom/target_salesforce_custom
+## lint: ruff over every package, the tests and the benchmarks; mypy (mypy.ini) over the connectors, the sandboxes and pipeline-ops.
+TYPED := connector_kit/connector_kit tap-salesforce-custom/tap_salesforce_custom transform_mappers/transform_mappers target-netsuite/target_netsuite sandbox/sandbox tap-netsuite-custom/tap_netsuite_custom target-salesforce-custom/target_salesforce_custom pipeline_ops/pipeline_ops
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy $(TYPED)
