@@ -6,12 +6,13 @@ shared with more subsidiaries (docs/interfaces.md, "Subsidiaries").
   after the parent's own writes (parents are written first). The parent reference is also a reference, so a
   record whose parent is not in NetSuite yet is parked like any child; a parent NetSuite holds without a readable
   subsidiary dead-letters the record `SUBSIDIARY_UNKNOWN`. Never a guess, never the default.
-- `_sdc_additional_subsidiaries` on a customer (the mapper's `additional_subsidiaries()`) names subsidiaries the
-  customer is shared with, as `customerSubsidiaryRelationship` records. Additive only: the relationships NetSuite
-  holds are read first and only missing ones are created (POST); none is ever changed or deleted, so a
-  relationship a person added stays, and so does one the rule no longer names. A rerun creates nothing: what was
-  made is in the write ledger (one entry per customer: a hash of the subsidiaries it is shared with), and without
-  a ledger the read finds them. A POST whose answer was lost is checked by reading again, never sent twice.
+- `_sdc_subsidiaries: {"additional": [...]}` on a customer (the mapper's `additional_subsidiaries()`) names the
+  subsidiaries the customer is shared with, as `customerSubsidiaryRelationship` records. Additive only: the
+  relationships NetSuite holds are read first and only missing ones are created (POST); none is ever changed or
+  deleted, so a relationship a person added stays, and so does one the rule no longer names. A rerun creates
+  nothing: what was made is in the write ledger (one entry per customer: a hash of the subsidiaries it is shared
+  with), and without a ledger the read finds them. A POST whose answer was lost is checked by reading again, never
+  sent twice.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ if t.TYPE_CHECKING:
     from target_netsuite.writes import Write
 
 FOLLOW_KEY = "subsidiaryOf"
-ADDITIONAL_KEY = "_sdc_additional_subsidiaries"
+ADDITIONAL_KEY = "_sdc_subsidiaries"  # {"additional": [subsidiary id or lookup marker, ...]}
 RELATIONSHIP = "customerSubsidiaryRelationship"
 SUBSIDIARY_UNKNOWN = "SUBSIDIARY_UNKNOWN"
 _CHUNK = 200
@@ -151,12 +152,10 @@ class Subsidiaries:
     def relate(self, writes: Iterable[Write], *, resolver: ReferenceResolver, lookups: LookupResolver,
                ledger: WriteLedger | None, dead_letter: Callable[[Write, str, str, str], None]) -> None:
         """Create the `customerSubsidiaryRelationship` records these customers' rule names and NetSuite lacks."""
-        asked = {write.external_id: write for write in writes
-                 if write.action == "upsert" and isinstance(write.record.get(ADDITIONAL_KEY), list)
-                 and write.record[ADDITIONAL_KEY]}
+        asked = {write.external_id: write for write in writes if write.action == "upsert" and additional(write.record)}
         if not asked:
             return
-        hashes = {eid: _hash(write.record[ADDITIONAL_KEY]) for eid, write in asked.items()}
+        hashes = {eid: _hash(additional(write.record)) for eid, write in asked.items()}
         if ledger is not None and ledger.skips:
             done = ledger.known(RELATIONSHIP, list(asked))
             asked = {eid: write for eid, write in asked.items() if done.get(eid) != hashes[eid]}
@@ -186,14 +185,14 @@ class Subsidiaries:
                         dead_letter: Callable[[Write, str, str, str], None]) -> dict[str, list[str]]:
         """Each customer's additional subsidiaries as internal ids; one that names no single subsidiary
         dead-letters that customer's relationships (LOOKUP_FAILED/LOOKUP_AMBIGUOUS naming the value)."""
-        markers = [marker for write in asked.values() for _, marker in find_lookups(write.record[ADDITIONAL_KEY])
+        markers = [marker for write in asked.values() for _, marker in find_lookups(additional(write.record))
                    if unsupported(marker) is None]
         found = lookups.resolve(markers)
         wanted: dict[str, list[str]] = {}
         for eid, write in asked.items():
             ids: list[str] = []
-            for index, value in enumerate(write.record[ADDITIONAL_KEY]):
-                path = f"{ADDITIONAL_KEY}[{index}]"
+            for index, value in enumerate(additional(write.record)):
+                path = f"{ADDITIONAL_KEY}.additional[{index}]"
                 if isinstance(value, dict) and isinstance(value.get("id"), str) and value["id"].isdigit():
                     ids.append(value["id"])
                     continue
@@ -234,5 +233,12 @@ class Subsidiaries:
         return False
 
 
-def _hash(additional: list) -> str:
-    return hashlib.sha256(json.dumps(additional, sort_keys=True, default=str).encode()).hexdigest()
+def additional(record: dict) -> list:
+    """The subsidiaries a customer record asks to be shared with (none: [])."""
+    value = record.get(ADDITIONAL_KEY)
+    items = value.get("additional") if isinstance(value, dict) else None
+    return items if isinstance(items, list) else []
+
+
+def _hash(subsidiaries: list) -> str:
+    return hashlib.sha256(json.dumps(subsidiaries, sort_keys=True, default=str).encode()).hexdigest()
