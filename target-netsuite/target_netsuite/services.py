@@ -282,9 +282,11 @@ class RunServices:
         summary = RunSummary(logger=logger, progress_interval=settings.progress_interval_seconds)
         executor = ThreadPoolExecutor(max_workers=client.limiter.ceiling, thread_name_prefix="netsuite")
         merge_store = MergeStore(stores.part("merge"), account_key(client.base_url, settings.account_id))
+        lookups = LookupResolver(client)
         matcher = Matcher(
             client=client,
             resolver=resolver,
+            lookups=lookups,
             summary=summary,
             executor=executor,
             mode=settings.match_mode,
@@ -312,7 +314,7 @@ class RunServices:
             client=client,
             record_types=record_types,
             resolver=resolver,
-            lookups=LookupResolver(client),
+            lookups=lookups,
             subsidiaries=Subsidiaries(client),
             dead_letters=DeadLetterStore(dead_letter_dir, run_id),
             summary=summary,

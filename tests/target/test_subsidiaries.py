@@ -137,3 +137,25 @@ def test_include_children_makes_a_list_value_available_below_its_subsidiary() ->
     assert LookupResolver.problem(marker, (), "6") == (
         "LOOKUP_FAILED", "no department with name 'x' available to subsidiary 6 in NetSuite (compared ignoring "
                          "case and spaces)")
+
+
+def test_a_customer_routed_by_name_is_not_adopted_from_another_subsidiary(admin, config: dict,
+                                                                         tmp_path: Path) -> None:
+    """Matching compares the subsidiary a routed record names (a lookup by name) with the candidate's."""
+    admin.create_records("customer", [{"companyName": "Thames Trading Ltd", "phone": "+44 20 7946 0321",
+                                       "subsidiary": {"id": "1"}},
+                                      {"companyName": "Fuji Trading KK", "phone": "+81 3-5412-7788",
+                                       "subsidiary": {"id": "6"}}])
+    schema = {**CUSTOMERS, "schema": {**CUSTOMERS["schema"], "properties": {
+        **CUSTOMERS["schema"]["properties"], "phone": {"type": ["string", "null"]}}}}
+    run = run_target(config, [schema,
+                              _customer("M-UK", _name("UK Ltd"), companyName="Thames Trading Ltd",
+                                        phone="+44 20 7946 0321"),
+                              _customer("M-JP", _name("japan kk"), companyName="Fuji Trading KK",
+                                        phone="+81 3-5412-7788"), STATE], tmp_path)
+    assert run.returncode == 0, run.stderr
+    [letter] = dead_letters(config)
+    assert (letter["externalId"], letter["code"]) == ("M-UK", "MATCH_OTHER_SUBSIDIARY"), letter
+    adopted = admin.by_external_id("customer")["M-JP"]
+    assert adopted["companyName"] == "Fuji Trading KK" and adopted["subsidiary"]["id"] == "6"
+    assert len([c for c in admin.records("customer") if c["companyName"] == "Fuji Trading KK"]) == 1
