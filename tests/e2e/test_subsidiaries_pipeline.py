@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from e2e_harness import MeltanoProject, SandboxAdmin
+from e2e_harness import MeltanoProject, SandboxAdmin, run_summaries
 
 pytestmark = pytest.mark.e2e
 
@@ -101,6 +101,10 @@ def test_customers_land_in_their_subsidiary_and_contacts_and_orders_follow(
     assert shared == {(str(by_eid[a]["id"]), extra) for a, (_, more) in expected.items() if a in by_eid
                       for extra in more}
     assert shared
+    [summary] = run_summaries(result.stderr + result.stdout)[-1:]
+    assert summary["subsidiaries"]["relationships_created"] == len(shared)
+    # the API cost of following: one SuiteQL read per contact/order wave (a few waves here), none per record
+    assert 0 < summary["subsidiaries"]["queries"] <= 6, summary["subsidiaries"]
 
     contacts = netsuite.records("contact")
     assert len(contacts) >= 40
@@ -121,3 +125,5 @@ def test_customers_land_in_their_subsidiary_and_contacts_and_orders_follow(
     again = meltano_project.run_pipeline("--full-refresh")
     assert "Traceback" not in again.stderr
     assert _netsuite_writes(netsuite, before) == []
+    [summary] = run_summaries(again.stderr + again.stdout)[-1:]
+    assert summary["subsidiaries"]["relationships_created"] == 0
