@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from transform_mappers.functions import MappingValueError
 from transform_mappers.routing import RoutingConfigError, SubsidiaryRouting, subsidiary_of
 

@@ -70,7 +70,8 @@ def test_records_survive_a_restart(tmp_path: Path) -> None:
     with TestClient(create_app(tmp_path, {})) as client:
         records = client.get("/__admin/records/customer").json()["records"]
         assert [r["externalId"] for r in records] == ["KEEP"]
-        assert len(client.get("/__admin/records/subsidiary").json()["records"]) == len(DEFAULT_SUBSIDIARIES)  # seeded once
+        subsidiaries = client.get("/__admin/records/subsidiary").json()["records"]
+        assert len(subsidiaries) == len(DEFAULT_SUBSIDIARIES)  # seeded once
 
 
 def test_admin_reset_stats_and_request_log(netsuite_url: str, admin: Admin) -> None:

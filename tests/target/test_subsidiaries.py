@@ -127,7 +127,7 @@ def test_include_children_makes_a_list_value_available_below_its_subsidiary() ->
     resolver = LookupResolver(t.cast("t.Any", _Tree()))
     for row in ({"id": "1", "subsidiary": "1", "includechildren": "T"}, {"id": "4", "subsidiary": "5"},
                 {"id": "9", "subsidiary": "5, 6", "includechildren": "F"}):
-        resolver._remember_scope("department", row)  # noqa: SLF001 - what a scoped query's rows record
+        resolver._remember_scope("department", row)
     marker = {"type": "department", "by": "name", "value": "x"}
     assert resolver.available(marker, ("1", "4", "9"), "7") == ("1",)  # 1 includes children; 4 and 9 do not
     assert resolver.available(marker, ("1", "4", "9"), "5") == ("1", "4", "9")
