@@ -165,7 +165,8 @@ class Validator:
     def _check_subsidiary(self, record: dict[str, Any], field: str) -> None:
         """OneWorld: a contact or a transaction belongs to a subsidiary its customer is assigned to (the primary
         one, or a secondary one of a multi-subsidiary customer); NetSuite refuses any other with this wording (the
-        one it gives for an entity not available to the transaction's subsidiary)."""
+        one it gives for a reference not available to a subsidiary: "Invalid item reference key 1009 for subsidiary
+        1.", quoted by Celigo's NetSuite error guide; the REST code USER_ERROR is assumed, not recorded)."""
         subsidiary, parent = record.get("subsidiary"), record.get(field)
         if not isinstance(subsidiary, dict) or not isinstance(parent, dict):
             return
