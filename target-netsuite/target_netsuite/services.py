@@ -6,8 +6,8 @@ Invariants:
 - the services are built here, from the settings alone: nothing in this module (or below it) knows the target
   or the sinks. The sinks receive the services; the target owns them. Imports only go down:
   target → sinks → services → {dead_letters, references, parking, ledger, overtake, matching, merge, reconcile,
-  batches, fixed_ids, lookups} → client → auth (match_keys, the normalisation both matching and reconcile use,
-  imports nothing of the package);
+  batches, fixed_ids, lookups, subsidiaries} → client → auth (match_keys, the normalisation both matching and
+  reconcile use, imports nothing of the package);
 - `OpenSinks` holds a sink from its `setup` to its `clean_up` (the SDK's hooks), and no longer than it may hold
   records: a sink the SDK retired after a schema change, and drained without `clean_up` (the SDK cleans retired
   sinks up only at the end of the input), leaves as soon as it is empty.
@@ -46,6 +46,7 @@ from target_netsuite.overtake import EarlierWrites
 from target_netsuite.parking import PARKED_FILE, ParkedRecords
 from target_netsuite.reconcile import Reconciler
 from target_netsuite.references import ReferenceResolver
+from target_netsuite.subsidiaries import Subsidiaries
 
 if t.TYPE_CHECKING:
     import logging
@@ -242,6 +243,7 @@ class RunServices:
     record_types: RecordTypes
     resolver: ReferenceResolver
     lookups: LookupResolver  # names and codes (a currency's ISO code, a term's name) → internal ids (lookups.py)
+    subsidiaries: Subsidiaries  # parents' subsidiaries, customers shared with more subsidiaries (subsidiaries.py)
     dead_letters: DeadLetterStore
     summary: RunSummary
     executor: ThreadPoolExecutor
@@ -282,9 +284,11 @@ class RunServices:
         summary = RunSummary(logger=logger, progress_interval=settings.progress_interval_seconds)
         executor = ThreadPoolExecutor(max_workers=client.limiter.ceiling, thread_name_prefix="netsuite")
         merge_store = MergeStore(stores.part("merge"), account_key(client.base_url, settings.account_id))
+        lookups = LookupResolver(client)
         matcher = Matcher(
             client=client,
             resolver=resolver,
+            lookups=lookups,
             summary=summary,
             executor=executor,
             mode=settings.match_mode,
@@ -315,7 +319,8 @@ class RunServices:
             client=client,
             record_types=record_types,
             resolver=resolver,
-            lookups=LookupResolver(client),
+            lookups=lookups,
+            subsidiaries=Subsidiaries(client),
             dead_letters=dead_letters,
             summary=summary,
             executor=executor,
@@ -384,6 +389,8 @@ class RunServices:
             "async_jobs": {"submitted": self.batches.jobs_submitted,
                            "found_already_submitted": self.batches.jobs_found},
             "lookups": {"queries": self.lookups.queries, "values": self.lookups.values},
+            "subsidiaries": {"queries": self.subsidiaries.queries,
+                             "relationships_created": self.subsidiaries.relationships_created},
         }
 
 

@@ -37,6 +37,7 @@ from target_netsuite.lookups import LOOKUP_UNSUPPORTED, find_lookups, key_of, su
 from target_netsuite.order_lifecycle import UNWIN_KEY, screen_orders
 from target_netsuite.parking import MIN_ATTEMPTS, ParkedRecord
 from target_netsuite.references import Ref, find_references, substitute
+from target_netsuite.subsidiaries import RELATIONSHIP, routed_subsidiary
 from target_netsuite.totals import AMOUNT_MISMATCH, total_mismatch
 from target_netsuite.writes import Write
 
@@ -213,12 +214,31 @@ class NetSuiteSink(_BoundToRun):
         if self.services.reconciler is not None:
             self.services.reconciler.observe(self.record_type, self._without_unwon(records))
             return
-        self._write(self._dedupe(records))
+        writes = self._dedupe(records)
+        self._write(writes)
+        self._relate(writes)
 
     def write_parked(self, parked: list[ParkedRecord]) -> None:
         """Try parked records of this stream again (end of run); those waited for too long become dead letters."""
         self.services.parked.count_tried([(p.record_type, p.external_id) for p in parked])
-        self._write(self._dedupe([p.record for p in parked]), retried={p.external_id: p for p in parked})
+        writes = self._dedupe([p.record for p in parked])
+        self._write(writes, retried={p.external_id: p for p in parked})
+        self._relate(writes)
+
+    def _relate(self, writes: list[Write]) -> None:
+        """Customers the mapping shares with more subsidiaries get those relationships (subsidiaries.py)."""
+        if self.record_type != "customer" or self.services.dry_run or self.services.matcher.mode == "report":
+            return
+
+        def dead_letter(write: Write, code: str, detail: str, path: str) -> None:
+            self.services.dead_letters.add(stream=self.stream_name, record_type=RELATIONSHIP,
+                                           external_id=write.external_id, code=code, detail=detail,
+                                           payload=write.record, path=path)
+            self.services.summary.add(self.stream_name, "dead_lettered")
+            self.logger.warning("Dead-lettered %s of %s: %s %s", RELATIONSHIP, write.external_id, code, detail)
+
+        self.services.subsidiaries.relate(writes, resolver=self.services.resolver, lookups=self.services.lookups,
+                                          ledger=self.services.ledger, dead_letter=dead_letter)
 
     def _write(self, writes: list[Write], retried: dict[str, ParkedRecord] | None = None) -> None:
         """Parents first, then adoption of existing records, then this batch in waves; every write ends written,
@@ -332,28 +352,30 @@ class NetSuiteSink(_BoundToRun):
         ready = []
         for write in writes:
             problem = None
+            subsidiary = routed_subsidiary(write.body, ids)  # scopes the lookups of this record (subsidiaries.py)
+            chosen: dict = {}
             for path, marker in markers.get(id(write), []):
                 why = unsupported(marker)
+                available = () if why else self.services.lookups.available(marker, ids[key_of(marker)], subsidiary)
                 if why is not None:
                     problem = (LOOKUP_UNSUPPORTED, why, path)
-                elif found := self.services.lookups.problem(marker, ids[key_of(marker)]):
+                elif found := self.services.lookups.problem(marker, available, subsidiary):
                     problem = (*found, path)
                 if problem:
                     break
+                chosen[key_of(marker)] = available[0]
             if problem is not None:
                 code, detail, path = problem
                 self._dead_letter(write.record, code, f"{path}: {detail}", path=path)
                 continue
             if markers.get(id(write)):
-                write.body = t.cast("dict", substitute_lookups(
-                    write.body, {key_of(marker): ids[key_of(marker)][0] for _, marker in markers[id(write)]}))
+                write.body = t.cast("dict", substitute_lookups(write.body, chosen))
             ready.append(write)
         return ready
 
     def _resolved(self, writes: list[Write], retried: dict[str, ParkedRecord]) -> list[Write]:
         """Writes with lookups and references replaced by internal ids; a write whose parent NetSuite lacks is
         parked (or, when it has waited past `reference_wait_hours`, dead-lettered)."""
-        writes = self._looked_up(writes)
         ids = self.services.resolver.resolve({ref for write in writes for _, ref in write.refs})
         ready = []
         for write in writes:
@@ -361,10 +383,14 @@ class NetSuiteSink(_BoundToRun):
             if missing:
                 self._unresolved(write, missing, retried.get(write.external_id))
                 continue
+            ready.append(write)
+        # A record that follows its parent's subsidiary gets it now (subsidiaries.py); then its lookups are scoped.
+        ready = self.services.subsidiaries.follow(
+            ready, ids, lambda write, code, detail, path: self._dead_letter(write.record, code, detail, path=path))
+        for write in ready:
             if write.refs:
                 write.body = t.cast("dict", substitute(write.body, ids))
-            ready.append(write)
-        return ready
+        return self._looked_up(ready)
 
     def _unresolved(self, write: Write, missing: list[tuple[str, Ref]], retried: ParkedRecord | None) -> None:
         """Park a write whose parent NetSuite lacks; a parked one tried again past its wait becomes a dead letter."""

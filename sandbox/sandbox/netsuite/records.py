@@ -177,6 +177,17 @@ RECORD_TYPES: dict[str, RecordType] = {t.name.lower(): t for t in [
           ("location", {"parent", "subsidiary", "mainAddress", "locationType", "makeInventoryAvailable"},
            {"parent": "location", "subsidiary": "subsidiary"}),
       )),
+    # OneWorld's Multi-Subsidiary Customer (Oracle: "Customer Subsidiary Relationship", REST record id
+    # customerSubsidiaryRelationship): one record per secondary subsidiary a customer is shared with; GET, POST,
+    # DELETE; only externalId and custom fields are updatable. The primary relationship is the customer's own
+    # `subsidiary` (SuiteQL lists it with isprimarysub T).
+    RecordType(
+        name="customerSubsidiaryRelationship", family="relationship",
+        fields=frozenset({"entity", "subsidiary", "isPrimarySub", "primaryCurrency", "externalId", "id"}),
+        references={"entity": "customer", "subsidiary": "subsidiary", "primaryCurrency": "currency"},
+        sublists={},
+        lengths={"externalId": 255},
+    ),
     RecordType(
         name="subsidiary", family="subsidiary",
         fields=frozenset({"name", "legalName", "country", "state", "parent", "currency", "isInactive",

@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from sandbox.salesforce import pricing
-from sandbox.salesforce.schema import ORG_CURRENCIES
+from sandbox.salesforce.schema import ORG_CURRENCIES, SUBSIDIARY_FIELD
 from sandbox.salesforce.values import make_id
 
 WINDOW_START_MS = int(dt.datetime(2023, 1, 1, tzinfo=dt.UTC).timestamp()) * 1000
@@ -40,6 +40,7 @@ class Volumes:
     shared_modstamp_accounts: int = 0
     account_fields: int = 0  # metadata.py: total Account fields; above the standard ones, Wide_Field_NNNN__c
     currencies: int = 0  # 0: a single-currency org; N: multi-currency, the first N of schema.ORG_CURRENCIES
+    subsidiaries: int = 0  # 0: no Subsidiary__c; N: Accounts carry it (about one in N) and messier billing countries
 
 
 # (country as users type it, city, state as typed or None, postal code)
@@ -212,6 +213,25 @@ def account_currency(volumes: Volumes, account: int) -> dict[str, str]:
     return {"CurrencyIsoCode": held[0] if rng.random() < 0.4 else rng.choice(held)}
 
 
+#: What people put in Subsidiary__c (a value typed unlike the picklist's, as the API allows) and the country forms a
+#: OneWorld org's Accounts add ("U.S.A.", blanks).
+_SUBSIDIARY_VALUES = ("UK Ltd", "Japan KK", "Global", "uk ltd ", "JAPAN  KK")
+_ROUTED_COUNTRIES = ("U.S.A.", "United Kingdom", "UK", "Japan", "日本", "", None)
+
+
+def account_subsidiary(volumes: Volumes, account: int) -> dict[str, Any]:
+    """`Subsidiary__c` (and sometimes a re-typed BillingCountry) of an Account in an org with subsidiaries, from
+    its own generator so that the other seeded values stay as they were."""
+    if not volumes.subsidiaries:
+        return {}
+    rng = random.Random(f"{volumes.seed}:subsidiary:{account}")
+    values: dict[str, Any] = {SUBSIDIARY_FIELD: _pick(rng, _SUBSIDIARY_VALUES)
+                              if rng.random() < 1 / max(volumes.subsidiaries, 1) else None}
+    if rng.random() < 0.5:  # the state typed for the old country would not be one of the new one's
+        values.update(BillingCountry=_pick(rng, _ROUTED_COUNTRIES), BillingState=None)
+    return values
+
+
 def accounts(volumes: Volumes) -> Iterator[dict[str, Any]]:
     rng = random.Random(f"{volumes.seed}:Account")
     clock = _Clock(rng)
@@ -241,6 +261,7 @@ def accounts(volumes: Volumes) -> Iterator[dict[str, Any]]:
                                                 f"{_randint(rng, 1, 28):02d}", 0.5),
             "Active__c": _maybe(rng, _pick(rng, ("Yes", "No")), 0.3),
             **account_currency(volumes, n),
+            **account_subsidiary(volumes, n),
         }
 
 

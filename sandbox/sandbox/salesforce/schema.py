@@ -120,6 +120,9 @@ class SObject:
 #: corporate currency). Salesforce adds `CurrencyIsoCode` to records only once multi-currency is enabled.
 ORG_CURRENCIES = ("USD", "EUR", "GBP", "JPY", "CAD", "CHF")
 CURRENCY_FIELD = "CurrencyIsoCode"
+#: A OneWorld company's own Account field naming the NetSuite subsidiary that bills it (an unrestricted picklist:
+#: the API accepts other values, so some are typed differently); only in orgs with the `subsidiaries` volume.
+SUBSIDIARY_FIELD = "Subsidiary__c"
 
 
 def _currency(label: str) -> Field:
@@ -221,6 +224,7 @@ _ACCOUNT = SObject(
         Field("NumberofLocations__c", "double", "Number of Locations", precision=3),
         Field("SLAExpirationDate__c", "date", "SLA Expiration Date"),
         Field("Active__c", "picklist", "Active", 255, picklist=("No", "Yes")),
+        Field(SUBSIDIARY_FIELD, "picklist", "Subsidiary", 255, picklist=("Global", "Japan KK", "UK Ltd")),
         *_cross_object_formulas(),
         *_netsuite_sync_fields(),
     ),
