@@ -41,6 +41,7 @@ from target_netsuite.ledger import LEDGER_FILE, WriteLedger, account_key
 from target_netsuite.lookups import LookupResolver
 from target_netsuite.matching import Matcher
 from target_netsuite.merge import MERGE_FILE, ConflictPolicies, Merger, MergeStore
+from target_netsuite.optional_references import OptionalReferences
 from target_netsuite.order_lifecycle import OrderLifecycle
 from target_netsuite.overtake import EarlierWrites
 from target_netsuite.parking import PARKED_FILE, ParkedRecords
@@ -123,6 +124,7 @@ class TargetSettings:
     ledger_path: str | None
     write_mode: str
     order_locked_fields: list[str]
+    optional_references: dict[str, list[str]]
 
     @classmethod
     def from_config(cls, config: Mapping[str, t.Any], schema: Mapping[str, t.Any]) -> TargetSettings:
@@ -255,6 +257,7 @@ class RunServices:
     earlier_writes: EarlierWrites  # other runs' writes NetSuite may still apply (overtake.py)
     merger: Merger  # the three-way merge of updates (merge.py), its values beside the ledger
     order_lifecycle: OrderLifecycle | None  # fulfilled/billed/closed orders are never rewritten; None: no writes
+    optional_references: OptionalReferences  # links written when they resolve, never waited for
 
     @classmethod
     def build(cls, settings: TargetSettings, *, run_id: str, logger: logging.Logger) -> RunServices:
@@ -326,6 +329,7 @@ class RunServices:
             ),
             order_lifecycle=None if settings.writes_nothing else OrderLifecycle(
                 client, summary, ledger, settings.order_locked_fields),
+            optional_references=OptionalReferences(settings.optional_references),
             batches=BatchWriter(
                 client=client, resolver=resolver, executor=executor, mode=settings.write_mode,
                 workers=client.limiter.ceiling,

@@ -39,6 +39,7 @@ from target_netsuite.auth import AuthError
 from target_netsuite.batches import WRITE_MODES
 from target_netsuite.client import FatalError
 from target_netsuite.ledger import LEDGER_MODES
+from target_netsuite.optional_references import DEFAULT_OPTIONAL_REFERENCES
 from target_netsuite.parking import ParkedRecord
 from target_netsuite.sdk_internals import ReaderInternals, TargetInternals
 from target_netsuite.services import RunServices, TargetSettings, account_lock_name
@@ -412,6 +413,15 @@ class TargetNetSuite(TargetInternals):
             description="Sales order body fields still updated on an order NetSuite has fulfilled, billed or closed "
             "(even in part); any other change to such an order is not written and becomes an `ORDER_LOCKED` dead "
             "letter (counted `conflict`). `[]`: nothing is updated on a locked order.",
+        ),
+        th.Property(
+            "optional_references",
+            th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
+            default=DEFAULT_OPTIONAL_REFERENCES,
+            description="Per record type, top-level fields whose reference is optional: when NetSuite does not "
+            "hold the record named yet, the record is written at once without the field and linked at a later "
+            "end-of-run try once it does (given up, counted `unlinked`, after reference_wait_hours); never parked "
+            "unwritten nor dead-lettered. Default: a sales order's `createdFrom` (its estimate).",
         ),
         th.Property(
             "write_mode",
