@@ -8,8 +8,9 @@ fields whose reference is optional (default `{"salesOrder": ["createdFrom"]}`). 
 
 - resolved (NetSuite holds the record, from this run's writes or SuiteQL): written like any reference;
 - unresolved: the record is written at once *without* that field (a field not sent is left as NetSuite holds it),
-  is not recorded in the write ledger (NetSuite does not hold the payload as it came), and is kept parked with
-  `waiting_for` starting `LINK_WAIT`; every end-of-run try looks the reference up again and, once it resolves,
+  is not recorded in the write ledger (NetSuite does not hold the payload as it came), and is kept parked with a
+  `waiting_for` that names the missing record first (so the end-of-run tries write its type first) and holds
+  `LINK_WAIT`; every end-of-run try looks the reference up again and, once it resolves,
   writes the record whole (then recorded and settled as usual). A try that still finds nothing sends nothing;
 - a newer version of the record starts over (written at once; parked again if the link is still missing);
 - after `reference_wait_hours` and at least `MIN_ATTEMPTS` tries the link is given up: the record stays as written,
@@ -27,8 +28,8 @@ from collections.abc import Mapping
 if t.TYPE_CHECKING:
     from target_netsuite.references import Ref
 
-#: `waiting_for` prefix of a record already written that waits only for an optional link.
-LINK_WAIT = "link: "
+#: In the `waiting_for` of a record already written that waits only for an optional link.
+LINK_WAIT = " (optional link at "
 #: The shipped default of the `optional_references` setting.
 DEFAULT_OPTIONAL_REFERENCES: dict[str, list[str]] = {"salesOrder": ["createdFrom"]}
 
@@ -55,11 +56,11 @@ def without_links(body: dict, optional: list[tuple[str, Ref]]) -> dict:
 
 
 def waiting_for(optional: list[tuple[str, Ref]]) -> str:
-    """The parked entry's `waiting_for`: what the written record still waits for, e.g. `link: estimate 0Q0…`."""
+    """The parked entry's `waiting_for`, e.g. `estimate 0Q0… (optional link at createdFrom; written without it)`."""
     path, (ref_type, ref_id) = optional[0]
-    return f"{LINK_WAIT}{ref_type} {ref_id} (at {path}; written without it)"
+    return f"{ref_type} {ref_id}{LINK_WAIT}{path}; written without it)"
 
 
 def is_link_wait(waiting: str | None) -> bool:
     """Whether a parked entry was written already and waits only for an optional link."""
-    return bool(waiting) and str(waiting).startswith(LINK_WAIT)
+    return bool(waiting) and LINK_WAIT in str(waiting)

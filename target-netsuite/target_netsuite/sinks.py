@@ -380,7 +380,7 @@ class NetSuiteSink(_BoundToRun):
                 self._settle(write.external_id)
                 self.services.summary.add(self.stream_name, "unlinked")
                 self.logger.warning("Unlinked: %s %s stays without %s after %.1f h (%d end-of-run tries)",
-                                    self.record_type, write.external_id, retried.waiting_for[len(LINK_WAIT):],
+                                    self.record_type, write.external_id, retried.waiting_for.split(LINK_WAIT)[0],
                                     waited.total_seconds() / 3600, tries)
             return False
         write.body = without_links(write.body, optional)
