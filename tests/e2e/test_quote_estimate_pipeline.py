@@ -113,6 +113,13 @@ def test_synced_quotes_become_estimates_and_orders_refer_to_them(
     assert set(synced_after) == (set(synced) - {opportunity["SyncedQuoteId"]}) | {new_quote["Id"]}
     order = netsuite.get(f"records/salesOrder/eid:{opportunity['Id']}")
     assert str(order["createdFrom"]["id"]) == str(estimates_after[new_quote["Id"]]["id"])
+    # While a quote syncs, its lines are its opportunity's: both orders follow their quote to the cent.
+    for quote_id in (changed_id, new_quote["Id"]):
+        quote = after[quote_id]
+        order = netsuite.get(f"records/salesOrder/eid:{quote['OpportunityId']}")
+        code = quote.get("CurrencyIsoCode")
+        assert _cents(order["total"], code) == _cents(estimates_after[quote_id]["total"], code) == _cents(
+            quote["TotalPrice"], code), quote_id
     letters = [json.loads(line) for f in sorted((meltano_project.tmp / "dead_letters").glob("*.jsonl"))
                for line in f.read_text().splitlines()]
     assert not [letter for letter in letters if letter.get("record_type") in ("estimate", "salesOrder")], letters

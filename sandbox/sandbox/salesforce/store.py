@@ -291,6 +291,48 @@ class Store:
                      '"LineItemCount" = ?, "LastModifiedDate" = ?, "SystemModstamp" = ? WHERE "Id" = ?',
                      (*money, len(lines), stamp, stamp, quote_id))
 
+    #: QuoteLineItem fields a sync copies onto the opportunity's lines (the rest are derived or the line's own).
+    _SYNCED_LINE_FIELDS = ("PricebookEntryId", "Product2Id", "Quantity", "UnitPrice", "Discount", "Subtotal",
+                           "TotalPrice", "ListPrice", "ServiceDate", "Description", "SortOrder", "CurrencyIsoCode")
+
+    def _sync_opportunity_lines(self, conn: sqlite3.Connection, quote_id: str | None) -> None:
+        """Quote sync: while a quote syncs, its lines are its opportunity's lines (Salesforce keeps both in step; a
+        sync started copies the quote's lines over the opportunity's). The opportunity's lines are replaced by copies
+        of the quote's (the old ones go to the recycle bin), each quote line names its copy, and the opportunity's
+        Amount rolls up to the quote's TotalPrice."""
+        found = conn.execute('SELECT "OpportunityId", "IsSyncing" FROM "Quote" WHERE "Id" = ? AND "IsDeleted" = 0',
+                             (quote_id,)).fetchone()
+        if found is None or not found[1]:
+            return
+        opportunity_id = found[0]
+        line_object = OBJECTS["OpportunityLineItem"]
+        columns = {f.name for f in line_object.stored_fields}
+        fields = [name for name in self._SYNCED_LINE_FIELDS if name in columns]
+        stamp = self.next_modstamp(conn, line_object)
+        conn.execute('UPDATE "OpportunityLineItem" SET "IsDeleted" = 1, "SystemModstamp" = ?, "LastModifiedDate" = ? '
+                     'WHERE "OpportunityId" = ? AND "IsDeleted" = 0', (stamp, stamp, opportunity_id))
+        quote_lines = conn.execute(
+            f'SELECT "Id", {", ".join(quote(name) for name in fields)} FROM "QuoteLineItem" '
+            'WHERE "QuoteId" = ? AND "IsDeleted" = 0 ORDER BY "SortOrder", "Id"', (quote_id,)).fetchall()
+        integration_user = make_id("005", 1)
+        for quote_line_id, *values in quote_lines:
+            counter = int(self.meta("counter:OpportunityLineItem") or 0) + 1
+            self.set_meta(conn, "counter:OpportunityLineItem", str(counter))
+            line_id = make_id(line_object.key_prefix, counter)
+            row = {**dict(zip(fields, values, strict=True)), "Id": line_id, "OpportunityId": opportunity_id,
+                   "IsDeleted": 0, "CreatedDate": stamp, "LastModifiedDate": stamp, "SystemModstamp": stamp,
+                   "CreatedById": integration_user, "LastModifiedById": integration_user}
+            product = conn.execute('SELECT "ProductCode", "Name" FROM "Product2" WHERE "Id" = ?',
+                                   (row.get("Product2Id"),)).fetchone()
+            if product:
+                row["ProductCode"], row["Name"] = product[0], product[1]
+            names = [name for name in row if name in columns]
+            conn.execute(f'INSERT INTO "OpportunityLineItem" ({", ".join(map(quote, names))}) '
+                         f'VALUES ({", ".join("?" * len(names))})', [row[name] for name in names])
+            conn.execute('UPDATE "QuoteLineItem" SET "OpportunityLineItemId" = ? WHERE "Id" = ?',
+                         (line_id, quote_line_id))
+        self._touch_opportunity(conn, opportunity_id)
+
     @staticmethod
     def _has_currency(conn: sqlite3.Connection) -> bool:
         """Whether this org is multi-currency (its Quote table has the column)."""
@@ -302,6 +344,7 @@ class Store:
         conn.execute('UPDATE "Quote" SET "IsSyncing" = ("Id" IS ?), "LastModifiedDate" = ?, "SystemModstamp" = ? '
                      'WHERE "OpportunityId" = ? AND "IsSyncing" != ("Id" IS ?)',
                      (synced, stamp, stamp, opportunity_id, synced))
+        self._sync_opportunity_lines(conn, synced)
 
     def create(self, obj: SObject, values: dict[str, Any], control: dict[str, Any]) -> str:
         with self.write() as conn:
@@ -340,6 +383,7 @@ class Store:
                 self._touch_opportunity(conn, base.get("OpportunityId"))
             if obj.name == "QuoteLineItem":
                 self._touch_quote(conn, base.get("QuoteId"))
+                self._sync_opportunity_lines(conn, base.get("QuoteId"))
             return record_id
 
     def _existing(self, conn: sqlite3.Connection, obj: SObject, record_id: str) -> dict[str, Any]:
@@ -369,6 +413,7 @@ class Store:
                 self._touch_opportunity(conn, merged.get("OpportunityId"))
             if obj.name == "QuoteLineItem":
                 self._touch_quote(conn, merged.get("QuoteId"))
+                self._sync_opportunity_lines(conn, merged.get("QuoteId"))
             if obj.name == "Quote" and ({"Tax", "ShippingHandling"} & row.keys()):
                 self._touch_quote(conn, record_id)
             if obj.name == "Opportunity" and "SyncedQuoteId" in row:
@@ -399,6 +444,7 @@ class Store:
                              (int(deleted), line_stamp, record_id, int(not deleted)))
             if obj.name == "QuoteLineItem":
                 self._touch_quote(conn, current.get("QuoteId"))
+                self._sync_opportunity_lines(conn, current.get("QuoteId"))
 
     def purge(self, obj: SObject, record_id: str) -> None:
         """Hard delete: the record leaves the recycle bin too, so not even queryAll returns it any more."""
