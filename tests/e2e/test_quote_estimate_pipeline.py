@@ -3,8 +3,9 @@ synced at most, drafts, denied and expired versions, quotes without lines, tax a
 quote with lines becomes exactly one NetSuite estimate whose total is the quote's TotalPrice to its currency's places
 (not GrandTotal: Tax and ShippingHandling are NetSuite's to compute); no other quote becomes one; a won opportunity's
 order refers to its estimate (`createdFrom`), and an order whose estimate NetSuite refused is written all the same,
-without the link (before optional references it waited, unwritten); a rerun writes nothing; a synced quote whose lines change updates its
-estimate; syncing another quote creates its estimate and moves the order's `createdFrom` to it."""
+without the link (before optional references it waited, unwritten); a rerun writes nothing; a synced quote whose
+lines change updates its estimate (and, synced, its order); syncing another quote creates its estimate and moves the
+order's `createdFrom` to it."""
 
 from __future__ import annotations
 
