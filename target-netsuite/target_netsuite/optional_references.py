@@ -12,9 +12,11 @@ fields whose reference is optional (default `{"salesOrder": ["createdFrom"]}`). 
   `waiting_for` that names the missing record first (so the end-of-run tries write its type first) and holds
   `LINK_WAIT`; every end-of-run try looks the reference up again and, once it resolves,
   writes the record whole (then recorded and settled as usual). A try that still finds nothing sends nothing;
-- a newer version of the record starts over (written at once; parked again if the link is still missing);
+- a newer version of the record is written at once too (without the link while it is still missing) and replaces
+  the parked one; the wait counts from the first time the record was parked;
 - after `reference_wait_hours` and at least `MIN_ATTEMPTS` tries the link is given up: the record stays as written,
   leaves the parking store, and counts `unlinked` with one log line naming the missing record. Never a dead letter.
+  A later version of the record (the source changed) is written with the link if it resolves by then.
 
 Invariant: an optional reference never delays, parks unwritten, or dead-letters a record; once the referenced record
 reaches NetSuite within the wait, the record is linked without another change in the source.
