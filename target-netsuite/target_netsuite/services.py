@@ -41,7 +41,7 @@ from target_netsuite.ledger import LEDGER_FILE, WriteLedger, account_key
 from target_netsuite.lookups import LookupResolver
 from target_netsuite.matching import Matcher
 from target_netsuite.merge import MERGE_FILE, ConflictPolicies, Merger, MergeStore
-from target_netsuite.optional_references import OptionalReferences
+from target_netsuite.optional_references import LINK_WAIT, OptionalReferences
 from target_netsuite.order_lifecycle import OrderLifecycle
 from target_netsuite.overtake import EarlierWrites
 from target_netsuite.parking import PARKED_FILE, ParkedRecords
@@ -354,7 +354,8 @@ class RunServices:
         self.batches.close()
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.dead_letters.close()
-        parked = self.parked.count()
+        linking = self.parked.count_waiting_for(LINK_WAIT)  # written; waiting only for an optional link
+        parked = self.parked.count() - linking
         self.parked.close()
         if self.ledger is not None:
             self.ledger.close()
@@ -366,6 +367,7 @@ class RunServices:
             "dead_letters": self.dead_letters.count,
             "dead_letter_file": str(self.dead_letters.path) if self.dead_letters.count else None,
             "parked": parked,
+            "awaiting_link": linking,
             "requests": self.client.stats.requests,
             "throttled_429": self.client.stats.throttled,
             "retries": self.client.stats.retries,

@@ -39,7 +39,7 @@ from target_netsuite.auth import AuthError
 from target_netsuite.batches import WRITE_MODES
 from target_netsuite.client import FatalError
 from target_netsuite.ledger import LEDGER_MODES
-from target_netsuite.optional_references import DEFAULT_OPTIONAL_REFERENCES
+from target_netsuite.optional_references import DEFAULT_OPTIONAL_REFERENCES, LINK_WAIT
 from target_netsuite.parking import ParkedRecord
 from target_netsuite.sdk_internals import ReaderInternals, TargetInternals
 from target_netsuite.services import RunServices, TargetSettings, account_lock_name
@@ -611,7 +611,7 @@ class TargetNetSuite(TargetInternals):
                 sink.write_parked(by_stream[stream])
             finally:
                 sink.clean_up()
-        still = self.services.parked.count()
+        still = self.services.parked.count() - self.services.parked.count_waiting_for(LINK_WAIT)
         if still:
             self.logger.warning(
                 "%d records wait for a parent that is not in NetSuite yet (parked in %s; tried again at the end of "
