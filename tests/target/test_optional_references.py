@@ -69,6 +69,8 @@ def test_an_order_is_written_at_once_and_linked_when_its_estimate_arrives(admin,
     assert first.returncode == 0, first.stderr
     order = admin.by_external_id("salesOrder")["006OPT"]
     assert "createdFrom" not in order  # written at once, without the link
+    report = _report(first.stderr)
+    assert (report["parked"], report["awaiting_link"]) == (0, 1)  # parked only to add the link, not unwritten
 
     second = run_target(config, [ESTIMATE_SCHEMA, _estimate(customer_id)], tmp_path)  # the order is not resent
     assert second.returncode == 0, second.stderr
@@ -83,9 +85,13 @@ def test_an_order_is_written_at_once_and_linked_when_its_estimate_arrives(admin,
     assert not _summary(third.stderr)["salesOrder"].get("written")
 
 
-def _summary(stderr: str) -> dict:
+def _report(stderr: str) -> dict:
     line = next(line for line in reversed(stderr.splitlines()) if "Run summary: " in line)
-    return json.JSONDecoder().raw_decode(line.split("Run summary: ", 1)[1])[0]["streams"]
+    return json.JSONDecoder().raw_decode(line.split("Run summary: ", 1)[1])[0]
+
+
+def _summary(stderr: str) -> dict:
+    return _report(stderr)["streams"]
 
 
 def test_a_link_that_never_comes_is_given_up_not_dead_lettered(admin, config: dict, tmp_path: Path) -> None:
