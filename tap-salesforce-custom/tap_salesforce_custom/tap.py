@@ -32,10 +32,10 @@ from singer_sdk import typing as th
 from typing_extensions import override
 
 from tap_salesforce_custom.client import SalesforceClient
-from tap_salesforce_custom.discovery import object_schema, parent_first, replication_key
+from tap_salesforce_custom.discovery import LINE_ITEMS, object_schema, parent_first, replication_key
 from tap_salesforce_custom.errors import QuotaGuardStop, SalesforceFatalError
 from tap_salesforce_custom.settings import TapSettings
-from tap_salesforce_custom.streams import OpportunityStream, SalesforceStream
+from tap_salesforce_custom.streams import LINE_ITEM_STREAMS, SalesforceStream
 
 if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
@@ -222,19 +222,20 @@ class TapSalesforceCustom(OneLineTap):
             self.logger.warning("optional_objects not found or not queryable in this org, skipped: %s",
                                 ", ".join(missing))
         describes = {name: self.client.describe(name) for name in wanted if name in queryable}
-        lines = describes.get("OpportunityLineItem")
-        if "Opportunity" in describes and lines is None and "OpportunityLineItem" in queryable:
-            lines = self.client.describe("OpportunityLineItem")
+        lines: dict[str, dict[str, t.Any]] = {}
+        for parent, items in LINE_ITEMS.items():  # an opportunity's products, a quote's lines: read with the parent
+            if parent in describes and (items.object_name in describes or items.object_name in queryable):
+                lines[parent] = describes.get(items.object_name) or self.client.describe(items.object_name)
         streams = []
         for name in parent_first(describes, lines):
             describe = describes[name]
-            line_schema = object_schema(lines) if name == "Opportunity" and lines else None
-            schema = object_schema(describe, line_schema)
+            line_schema = object_schema(lines[name]) if name in lines else None
+            schema = object_schema(describe, line_schema, LINE_ITEMS[name].property if name in lines else "")
             streams.append(self._stream(name, schema, replication_key(describe["fields"])))
         return streams
 
     def _stream(self, name: str, schema: dict[str, t.Any], key: str | None) -> SalesforceStream:
-        cls = OpportunityStream if name == "Opportunity" else SalesforceStream
+        cls = LINE_ITEM_STREAMS.get(name, SalesforceStream)
         return cls(self, name=name, schema=schema, replication_key=key, client=self.client, settings=self.settings)
 
     # The one private singer-sdk use of the tap class: `sync_all` is final, and the SDK has no hook that runs

@@ -41,6 +41,7 @@ from target_netsuite.ledger import LEDGER_FILE, WriteLedger, account_key
 from target_netsuite.lookups import LookupResolver
 from target_netsuite.matching import Matcher
 from target_netsuite.merge import MERGE_FILE, ConflictPolicies, Merger, MergeStore
+from target_netsuite.optional_references import LINK_WAIT, OptionalReferences
 from target_netsuite.order_lifecycle import OrderLifecycle
 from target_netsuite.overtake import EarlierWrites
 from target_netsuite.parking import PARKED_FILE, ParkedRecords
@@ -124,6 +125,7 @@ class TargetSettings:
     ledger_path: str | None
     write_mode: str
     order_locked_fields: list[str]
+    optional_references: dict[str, list[str]]
 
     @classmethod
     def from_config(cls, config: Mapping[str, t.Any], schema: Mapping[str, t.Any]) -> TargetSettings:
@@ -257,6 +259,7 @@ class RunServices:
     earlier_writes: EarlierWrites  # other runs' writes NetSuite may still apply (overtake.py)
     merger: Merger  # the three-way merge of updates (merge.py), its values beside the ledger
     order_lifecycle: OrderLifecycle | None  # fulfilled/billed/closed orders are never rewritten; None: no writes
+    optional_references: OptionalReferences  # links written when they resolve, never waited for
     account_lock: AccountLock | None = None  # the run's lock in a shared store, checked before each write wave
 
     @classmethod
@@ -336,6 +339,7 @@ class RunServices:
             ),
             order_lifecycle=None if settings.writes_nothing else OrderLifecycle(
                 client, summary, ledger, settings.order_locked_fields),
+            optional_references=OptionalReferences(settings.optional_references),
             batches=BatchWriter(
                 client=client, resolver=resolver, executor=executor, mode=settings.write_mode,
                 workers=client.limiter.ceiling,
@@ -370,7 +374,8 @@ class RunServices:
         self.batches.close()
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.dead_letters.close()
-        parked = self.parked.count()
+        linking = self.parked.count_waiting_for(LINK_WAIT)  # written; waiting only for an optional link
+        parked = self.parked.count() - linking
         self.parked.close()
         if self.ledger is not None:
             self.ledger.close()
@@ -383,6 +388,7 @@ class RunServices:
             "dead_letter_file": str(self.dead_letters.path) if self.dead_letters.count and self.dead_letters.path
             else None,
             "parked": parked,
+            "awaiting_link": linking,
             "requests": self.client.stats.requests,
             "throttled_429": self.client.stats.throttled,
             "retries": self.client.stats.retries,

@@ -34,6 +34,7 @@ from target_netsuite.client import FatalError, RecordError, is_record_type, json
 from target_netsuite.dead_letters import MAPPING_ERROR, REPLAY_KEY
 from target_netsuite.ledger import payload_hash
 from target_netsuite.lookups import LOOKUP_UNSUPPORTED, find_lookups, key_of, substitute_lookups, unsupported
+from target_netsuite.optional_references import LINK_WAIT, is_link_wait, waiting_for, without_links
 from target_netsuite.order_lifecycle import UNWIN_KEY, screen_orders
 from target_netsuite.parking import MIN_ATTEMPTS, ParkedRecord
 from target_netsuite.references import Ref, find_references, substitute
@@ -380,8 +381,11 @@ class NetSuiteSink(_BoundToRun):
         ready = []
         for write in writes:
             missing = [(path, ref) for path, ref in write.refs if ref not in ids]
+            missing, optional = self.services.optional_references.split(self.record_type, missing)
             if missing:
                 self._unresolved(write, missing, retried.get(write.external_id))
+                continue
+            if optional and not self._without_links(write, optional, retried.get(write.external_id)):
                 continue
             ready.append(write)
         # A record that follows its parent's subsidiary gets it now (subsidiaries.py); then its lookups are scoped.
@@ -391,6 +395,24 @@ class NetSuiteSink(_BoundToRun):
             if write.refs:
                 write.body = t.cast("dict", substitute(write.body, ids))
         return self._looked_up(ready)
+
+    def _without_links(self, write: Write, optional: list[tuple[str, Ref]], retried: ParkedRecord | None) -> bool:
+        """An unresolved optional reference (optional_references.py): True to write now without it; False for a
+        record written already that only waits for the link (kept parked, or given up past the wait)."""
+        if retried is not None and is_link_wait(retried.waiting_for):
+            tries = retried.attempts + 1
+            waited = retried.waited(dt.datetime.now(tz=dt.UTC))
+            if waited >= self.services.reference_wait and tries >= MIN_ATTEMPTS:
+                self._settle(write.external_id)
+                self.services.summary.add(self.stream_name, "unlinked")
+                self.logger.warning("Unlinked: %s %s stays without %s after %.1f h (%d end-of-run tries)",
+                                    self.record_type, write.external_id, retried.waiting_for.split(LINK_WAIT)[0],
+                                    waited.total_seconds() / 3600, tries)
+            return False
+        write.body = without_links(write.body, optional)
+        write.payload_hash = None  # NetSuite will not hold the payload as it came: the ledger must not skip it
+        write.link_wait = waiting_for(optional)
+        return True
 
     def _unresolved(self, write: Write, missing: list[tuple[str, Ref]], retried: ParkedRecord | None) -> None:
         """Park a write whose parent NetSuite lacks; a parked one tried again past its wait becomes a dead letter."""
@@ -491,6 +513,8 @@ class NetSuiteSink(_BoundToRun):
                 accepted.append(write)
                 if write.overtakable:
                     self._keep_sending(write)
+                elif write.link_wait:  # written; the optional link is written once it resolves
+                    self._keep_sending(write, write.link_wait)
                 else:
                     self._settle(write.external_id)
                 if write.exists is not None:
@@ -522,13 +546,14 @@ class NetSuiteSink(_BoundToRun):
                     other.cancel()
         return fatal
 
-    def _keep_sending(self, write: Write) -> None:
+    def _keep_sending(self, write: Write,
+                      waiting: str = "earlier-write: a write of an earlier run NetSuite may still apply") -> None:
         """A write an earlier run's write may still overtake (overtake.py) is kept parked after NetSuite accepted
         it, so the end of this run and every later run send it again until that earlier write is settled (then it
         is written and recorded as usual, and settled): state may move past it, the change is never lost."""
         self.services.parked.park(
             record_type=self.record_type, external_id=write.external_id, stream=self.stream_name,
-            record=write.record, waiting_for="earlier-write: a write of an earlier run NetSuite may still apply",
+            record=write.record, waiting_for=waiting,
         )
 
     def _account_wide(self, external_id: str, error: RecordError) -> bool:

@@ -39,6 +39,7 @@ from target_netsuite.auth import AuthError
 from target_netsuite.batches import WRITE_MODES
 from target_netsuite.client import FatalError
 from target_netsuite.ledger import LEDGER_MODES
+from target_netsuite.optional_references import DEFAULT_OPTIONAL_REFERENCES, LINK_WAIT
 from target_netsuite.parking import ParkedRecord
 from target_netsuite.sdk_internals import ReaderInternals, TargetInternals
 from target_netsuite.services import RunServices, TargetSettings, account_lock_name
@@ -416,6 +417,15 @@ class TargetNetSuite(TargetInternals):
             "letter (counted `conflict`). `[]`: nothing is updated on a locked order.",
         ),
         th.Property(
+            "optional_references",
+            th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
+            default=DEFAULT_OPTIONAL_REFERENCES,
+            description="Per record type, top-level fields whose reference is optional: when NetSuite does not "
+            "hold the record named yet, the record is written at once without the field and linked at a later "
+            "end-of-run try once it does (given up, counted `unlinked`, after reference_wait_hours); never parked "
+            "unwritten nor dead-lettered. Default: a sales order's `createdFrom` (its estimate).",
+        ),
+        th.Property(
             "write_mode",
             th.StringType,
             default="sync",
@@ -604,7 +614,7 @@ class TargetNetSuite(TargetInternals):
                 sink.write_parked(by_stream[stream])
             finally:
                 sink.clean_up()
-        still = self.services.parked.count()
+        still = self.services.parked.count() - self.services.parked.count_waiting_for(LINK_WAIT)
         if still:
             self.logger.warning(
                 "%d records wait for a parent that is not in NetSuite yet (parked in %s; tried again at the end of "

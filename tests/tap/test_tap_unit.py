@@ -381,7 +381,7 @@ def test_parent_first_order_follows_references_and_breaks_cycles_in_given_order(
                  "Contact": describe("Account", "Contact"), "Account": describe("Account", "Primary__c"),
                  "Primary__c": describe("Account"), "Product2": describe()}
     lines = describe("Product2", "Opportunity")
-    order = parent_first(describes, lines)
+    order = parent_first(describes, {"Opportunity": lines})
     assert order.index("Product2") < order.index("Opportunity")  # the embedded lines reference products
     assert order.index("Account") < order.index("Contact") < order.index("Child__c")
     assert order.index("Opportunity") < order.index("Child__c")

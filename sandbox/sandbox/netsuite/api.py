@@ -77,7 +77,8 @@ _SUITEQL_TABLES = {
     "item": (("nonInventorySaleItem", {"itemtype": "NonInvtPart", "recordtype": "noninventoryitem"}),
              ("inventoryItem", {"itemtype": "InvtPart", "recordtype": "inventoryitem"}),
              ("serviceSaleItem", {"itemtype": "Service", "recordtype": "serviceitem"})),
-    "transaction": (("salesOrder", {"type": "SalesOrd", "recordtype": "salesorder"}),),
+    "transaction": (("salesOrder", {"type": "SalesOrd", "recordtype": "salesorder"}),
+                    ("estimate", {"type": "Estimate", "recordtype": "estimate"})),
 }
 #: SuiteQL's address book tables: one row per address book line of an entity (`entity` = the record's internal id,
 #: `internalid` = the line's id, the key a REST write names the line by); the address itself is in the
@@ -316,10 +317,14 @@ class RecordApi:
         return build_response(204)
 
     def _has_dependents(self, account: str, rtype: RecordType, record_id: str) -> bool:
-        """Sales orders pin their customer and items, as in NetSuite."""
+        """Sales orders and estimates pin their customer and items, and an order the estimate it was created
+        from, as in NetSuite."""
+        if rtype.name == "estimate":
+            return any((order.get("createdFrom") or {}).get("id") == record_id
+                       for order in self.store.list(account, "salesOrder"))
         if rtype.name not in ("customer", "nonInventorySaleItem", "inventoryItem"):
             return False
-        for order in self.store.list(account, "salesOrder"):
+        for order in [*self.store.list(account, "salesOrder"), *self.store.list(account, "estimate")]:
             if rtype.name == "customer" and (order.get("entity") or {}).get("id") == record_id:
                 return True
             if rtype.family == "item" and any((line.get("item") or {}).get("id") == record_id

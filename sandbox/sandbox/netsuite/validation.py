@@ -154,9 +154,9 @@ class Validator:
         missing = _missing_fields(self.rtype, record)
         if missing:
             raise user_error(f"Please enter value(s) for: {', '.join(missing)}.")
-        if self.rtype.name == "salesOrder" and not record.get("item"):
+        if self.rtype.name in ("salesOrder", "estimate") and not record.get("item"):
             raise user_error("You must enter at least one line item for this transaction.")
-        if self.rtype.name == "salesOrder":
+        if self.rtype.name in ("salesOrder", "estimate"):
             self._check_transaction_currency(record)
             self._check_subsidiary(record, "entity")
         if self.rtype.name == "contact":
@@ -234,7 +234,7 @@ def _missing_fields(rtype: RecordType, record: dict[str, Any]) -> list[str]:
     elif rtype.family == "item":
         if absent("itemId"):
             missing.append("Item Name/Number")
-    elif rtype.name == "salesOrder":
+    elif rtype.name in ("salesOrder", "estimate"):
         if absent("entity"):
             missing.append("Customer")
     elif rtype.name == "subsidiary" and absent("name"):

@@ -344,6 +344,69 @@ _OPPORTUNITY = SObject(
         *_audit(),
         Field("HasOpportunityLineItem", "boolean", "Has Line Item", nillable=False, system=True),
         *_netsuite_sync_fields(),
+        Field("SyncedQuoteId", "reference", "Quote ID", reference_to=("Quote",), relationship_name="SyncedQuote"),
+    ),
+)
+
+#: Quote statuses as a standard org ships them (Object Reference, Quote.Status).
+QUOTE_STATUSES = ("Draft", "Needs Review", "In Review", "Approved", "Rejected", "Presented", "Accepted", "Denied")
+
+# Quote and QuoteLineItem (Object Reference): a quote's money rolls up from its lines like an opportunity's.
+# Subtotal = sum of line Subtotal (Quantity x UnitPrice); TotalPrice = sum of line TotalPrice (after line discounts);
+# GrandTotal = TotalPrice + Tax + ShippingHandling; Discount = the lines' weighted discount (1 - TotalPrice /
+# Subtotal, as a percent). IsSyncing is true on the one quote its opportunity's SyncedQuoteId names.
+_QUOTE = SObject(
+    "Quote", "0Q0", "Quote", "Quotes",
+    (
+        Field("Id", "id", "Quote ID", 18, nillable=False, system=True),
+        Field("IsDeleted", "boolean", "Deleted", nillable=False, system=True),
+        Field("Name", "string", "Quote Name", 255, nillable=False, name_field=True),
+        Field("QuoteNumber", "string", "Quote Number", 30, system=True, auto_number=True),
+        Field("OpportunityId", "reference", "Opportunity ID", nillable=False, reference_to=("Opportunity",),
+              relationship_name="Opportunity", cascade_delete=True),
+        Field("AccountId", "reference", "Account ID", reference_to=("Account",), relationship_name="Account",
+              system=True),
+        Field("Pricebook2Id", "reference", "Price Book ID", reference_to=("Pricebook2",),
+              relationship_name="Pricebook2"),
+        Field("IsSyncing", "boolean", "Syncing", nillable=False, system=True),
+        Field("Status", "picklist", "Status", 40, picklist=QUOTE_STATUSES),
+        Field("ExpirationDate", "date", "Expiration Date"),
+        Field("Description", "textarea", "Description", 32000),
+        Field("Discount", "percent", "Discount", precision=3, scale=2, system=True),
+        Field("Subtotal", "currency", "Subtotal", precision=18, scale=2, system=True),
+        Field("TotalPrice", "currency", "Total Price", precision=18, scale=2, system=True),
+        Field("Tax", "currency", "Tax", precision=18, scale=2),
+        Field("ShippingHandling", "currency", "Shipping and Handling", precision=18, scale=2),
+        Field("GrandTotal", "currency", "Grand Total", precision=18, scale=2, system=True),
+        Field("LineItemCount", "int", "Line Items", system=True),
+        _currency("Quote Currency"),
+        *_audit(),
+    ),
+)
+
+_QUOTE_LINE_ITEM = SObject(
+    "QuoteLineItem", "0QL", "Quote Line Item", "Quote Line Items",
+    (
+        Field("Id", "id", "Line Item ID", 18, nillable=False, system=True),
+        Field("IsDeleted", "boolean", "Deleted", nillable=False, system=True),
+        Field("LineNumber", "string", "Line Item Number", 255, system=True, auto_number=True),
+        Field("QuoteId", "reference", "Quote ID", nillable=False, reference_to=("Quote",), relationship_name="Quote",
+              cascade_delete=True),
+        Field("PricebookEntryId", "reference", "Price Book Entry ID", reference_to=("PricebookEntry",),
+              relationship_name="PricebookEntry"),
+        Field("Product2Id", "reference", "Product ID", reference_to=("Product2",), relationship_name="Product2"),
+        Field("OpportunityLineItemId", "string", "Opportunity Line Item ID", 18),
+        Field("Quantity", "double", "Quantity", nillable=False, precision=12, scale=2),
+        Field("UnitPrice", "currency", "Sales Price", precision=18, scale=2),
+        Field("Discount", "percent", "Discount", precision=5, scale=2),
+        Field("Subtotal", "currency", "Subtotal", precision=18, scale=2, system=True),
+        Field("TotalPrice", "currency", "Total Price", precision=18, scale=2, system=True),
+        Field("ListPrice", "currency", "List Price", precision=18, scale=2, system=True),
+        Field("ServiceDate", "date", "Date"),
+        Field("Description", "string", "Line Item Description", 255),
+        Field("SortOrder", "int", "Sort Order"),
+        _currency("Currency ISO Code"),
+        *_audit(owner=False),
     ),
 )
 
@@ -487,8 +550,8 @@ _NETSUITE_INVOICE = SObject(
 
 OBJECTS: dict[str, SObject] = {
     o.name: o
-    for o in (_ACCOUNT, _CONTACT, _PRODUCT, _PRICEBOOK, _PRICEBOOK_ENTRY, _OPPORTUNITY, _LINE_ITEM, _USER, _INVOICE,
-              _NETSUITE_INVOICE)
+    for o in (_ACCOUNT, _CONTACT, _PRODUCT, _PRICEBOOK, _PRICEBOOK_ENTRY, _OPPORTUNITY, _LINE_ITEM, _QUOTE,
+              _QUOTE_LINE_ITEM, _USER, _INVOICE, _NETSUITE_INVOICE)
 }
 OBJECTS_LOWER: dict[str, SObject] = {name.lower(): o for name, o in OBJECTS.items()}
 
