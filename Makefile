@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV := $(BIN)/uv
 MELTANO := $(BIN)/meltano
-PACKAGES := -e ./connector_kit -e ./sandbox -e ./tap-salesforce-custom -e ./transform_mappers -e ./target-netsuite -e ./pipeline_ops -e ./tap-netsuite-custom
+PACKAGES := -e ./connector_kit -e ./sandbox -e ./tap-salesforce-custom -e ./transform_mappers -e ./target-netsuite -e ./pipeline_ops -e ./tap-netsuite-custom -e ./target-salesforce-custom
 UV_VERSION := 0.13.9
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
 
@@ -27,8 +27,8 @@ TEST_WORKERS ?= 2
 test: install
 	$(BIN)/pytest -n $(TEST_WORKERS) --durations=25
 
-## lint: ruff over every package, the tests and the benchmarks; mypy (mypy.ini) over the connectors and the sandboxes.
-TYPED := connector_kit/connector_kit tap-salesforce-custom/tap_salesforce_custom transform_mappers/transform_mappers target-netsuite/target_netsuite sandbox/sandbox tap-netsuite-custom/tap_netsuite_custom
+## lint: ruff over every package, the tests and the benchmarks; mypy (mypy.ini) over the connectors, the sandboxes and pipeline-ops.
+TYPED := connector_kit/connector_kit tap-salesforce-custom/tap_salesforce_custom transform_mappers/transform_mappers target-netsuite/target_netsuite sandbox/sandbox tap-netsuite-custom/tap_netsuite_custom target-salesforce-custom/target_salesforce_custom pipeline_ops/pipeline_ops
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy $(TYPED)
@@ -36,7 +36,7 @@ lint: venv
 install: venv plugins
 
 venv: $(VENV)/.installed
-$(VENV)/.installed: requirements/constraints.txt connector_kit/pyproject.toml pipeline_ops/pyproject.toml sandbox/pyproject.toml tap-salesforce-custom/pyproject.toml transform_mappers/pyproject.toml target-netsuite/pyproject.toml tap-netsuite-custom/pyproject.toml
+$(VENV)/.installed: requirements/constraints.txt connector_kit/pyproject.toml pipeline_ops/pyproject.toml sandbox/pyproject.toml tap-salesforce-custom/pyproject.toml transform_mappers/pyproject.toml target-netsuite/pyproject.toml tap-netsuite-custom/pyproject.toml target-salesforce-custom/pyproject.toml
 	@# A venv left by another Python (e.g. a first try with 3.10) is rebuilt, plugin venvs too; state is kept.
 	@if test -x $(BIN)/python && ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then \
 		echo "$(VENV) is not Python 3.11: rebuilding it and the plugin venvs"; \
@@ -73,14 +73,14 @@ bench/.venvs/tap-salesforce/bin/tap-salesforce:
 ## lock: re-pin every dependency (project venv and plugin venvs) after changing a pyproject.toml or dev.in.
 lock: venv
 	$(UV) pip compile --quiet --python-version 3.11 requirements/dev.in requirements/local.in sandbox/pyproject.toml \
-		tap-salesforce-custom/pyproject.toml transform_mappers/pyproject.toml target-netsuite/pyproject.toml pipeline_ops/pyproject.toml tap-netsuite-custom/pyproject.toml \
+		tap-salesforce-custom/pyproject.toml transform_mappers/pyproject.toml target-netsuite/pyproject.toml pipeline_ops/pyproject.toml tap-netsuite-custom/pyproject.toml target-salesforce-custom/pyproject.toml \
 		--no-emit-package connector-kit -o requirements/constraints.txt
 
 ## dist: every package's wheel and sdist in dist/ (or DIST=<folder>), each wheel built from its sdist. Portable:
 ## a connector requires `connector-kit==<version>` (CONNECTOR_KIT_PORTABLE, see connector_kit/kit_requirement.py),
 ## found beside it, e.g. `pip install --find-links dist tap-salesforce-custom`; no artifact names a path of this machine.
 DIST ?= dist
-DISTRIBUTIONS := connector_kit tap-salesforce-custom transform_mappers target-netsuite sandbox pipeline_ops tap-netsuite-custom
+DISTRIBUTIONS := connector_kit tap-salesforce-custom transform_mappers target-netsuite sandbox pipeline_ops tap-netsuite-custom target-salesforce-custom
 dist: venv
 	mkdir -p $(DIST) && rm -f $(DIST)/*.whl $(DIST)/*.tar.gz
 	for package in $(DISTRIBUTIONS); do \

@@ -30,6 +30,8 @@ CONNECTORS = {  # plugin name: (plugin type, folder in this repository, one-line
                         "NetSuite REST Record API: idempotent upserts, concurrency, dead letters"),
     "tap-netsuite-custom": ("extractors", "tap-netsuite-custom",
                             "NetSuite: incremental SuiteQL reads on lastModifiedDate with safe bookmarks"),
+    "target-salesforce-custom": ("loaders", "target-salesforce-custom",
+                                 "Salesforce: updates and external-id upserts via Collections and Bulk API 2.0"),
 }
 HEADER = """\
 # Meltano plugin definition of {name} {version} (generated from meltano.yml by scripts/plugin_definitions.py).

@@ -21,7 +21,9 @@ Invariants, whatever the URI:
 - a password in the URI never reaches a log line or an error (`masked`; errors name the masked URI only);
 - the account lock (`account_lock`) spans every host sharing the store: a PostgreSQL session advisory lock, held
   by one connection for the run and released by the server when the process dies; SQLite files serve one host,
-  so their lock is the caller's OS lock (`shared` is false).
+  so their lock is the caller's OS lock (`shared` is false). The server can drop the lock's idle connection, and
+  the lock with it, unnoticed by the holder: `AccountLock.verify` checks it is still held (pg_locks, on the lock's
+  own connection), so a writer checks before each write and stops if another host may hold it by now.
 """
 
 from __future__ import annotations
@@ -182,9 +184,11 @@ class Store:
         return (sqlite.insert if self.path is not None else postgresql.insert)(table)
 
     @contextlib.contextmanager
-    def account_lock(self, name: str) -> Iterator[bool]:
-        """Hold the session advisory lock of `name` for the block (yields False, holding nothing, if another
-        session holds it). PostgreSQL only: released on exit, or by the server when this process dies."""
+    def account_lock(self, name: str) -> Iterator[AccountLock]:
+        """Hold the session advisory lock of `name` for the block; the `AccountLock` yielded is false (holding
+        nothing) if another session holds it. PostgreSQL only: released on exit, or by the server when this
+        process dies. The server may also drop the lock's idle connection (`idle_session_timeout`, a failover, a
+        restarted pgbouncer), and the lock with it: `AccountLock.verify` before each write notices."""
         if self.path is not None:
             msg = "a SQLite store has no cross-host lock: use the OS lock"
             raise StoreError(msg)
@@ -196,7 +200,7 @@ class Store:
                 held = bool(conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar())
                 conn.commit()
             try:
-                yield held
+                yield AccountLock(conn, key, held=held, where=self.masked_uri)
             finally:
                 if held:
                     with contextlib.suppress(SQLAlchemyError):
@@ -212,6 +216,46 @@ class Store:
                 self._engine.dispose()
                 self._engine = None
                 self._created.clear()
+
+
+class LockLostError(StoreError):
+    """The account lock was held and is not any more (its connection was dropped); the message says so."""
+
+
+class AccountLock:
+    """A session advisory lock taken on its own connection (`Store.account_lock`); true while held."""
+
+    #: Whether this session holds the lock: pg_locks shows a bigint key as two oids and `objsubid` 1.
+    _HELD = sa.text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted "
+        "AND classid::bigint = :high AND objid::bigint = :low AND objsubid = 1"
+    )
+
+    def __init__(self, conn: sa.Connection, key: int, *, held: bool, where: str) -> None:
+        self._conn = conn
+        self._key = key
+        self.held = held
+        self._where = where
+        self._lock = threading.Lock()
+
+    def __bool__(self) -> bool:
+        return self.held
+
+    def verify(self) -> None:
+        """Raise `LockLostError` unless this session still holds the lock (one query on the lock's connection)."""
+        unsigned = self._key & 0xFFFFFFFFFFFFFFFF
+        with self._lock:
+            try:
+                held = self.held and self._conn.execute(
+                    self._HELD, {"high": unsigned >> 32, "low": unsigned & 0xFFFFFFFF}).scalar_one() == 1
+                self._conn.commit()
+            except SQLAlchemyError:
+                held = False
+            if not held:
+                self.held = False
+                msg = (f"the account lock in store {self._where} was lost (the server dropped its connection: "
+                       "idle_session_timeout, a failover or a restarted pooler)")
+                raise LockLostError(msg)
 
 
 def _first_line(exc: BaseException, uri: str) -> str:

@@ -5,9 +5,11 @@
                                         report step never runs) and the picture reports/history.png
     pipeline-ops runs [--last N]        one line per run: succeeded, failed (with its cause), killed, running
     pipeline-ops picture [--out PNG]    run history and freshness as a PNG (default reports/history.png)
-    pipeline-ops dead-letters           dead letters waiting to be fixed and replayed, by record type and error code
-                                        (a letter whose record was written since, or that a newer letter of the
-                                        same record supersedes, is not waiting: see target-netsuite's README)
+    pipeline-ops dead-letters           dead letters waiting to be fixed and replayed, by record type and error code,
+                                        from the target's store on any host (a letter whose record was written
+                                        since, or that a newer letter of the same record supersedes, is not waiting);
+                                        `dead-letters export|replay|resolve`: JSON Lines for people, Singer messages
+                                        for the target, settled by hand (pipeline_ops/dead_letters.py)
     pipeline-ops reconcile [--repair]   how Salesforce and NetSuite differ (missing, orphaned, stale); --repair fixes it
     pipeline-ops conflicts              fields a person changed in NetSuite that Salesforce changed too (the target's
                                         three-way merge, `conflict_policy`): what each side holds, what was decided
@@ -30,7 +32,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from pipeline_ops import reconcile, store
+from pipeline_ops import dead_letters, reconcile, store
 from pipeline_ops.picture import render_history
 from pipeline_ops.runs import RunReport, collect_runs, database_runs, database_uri, log_lines, render
 
@@ -113,73 +115,6 @@ def _picture(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resolved(path: Path) -> dict[tuple[str, str], str]:
-    """When each (record type, external id) was last written after a dead letter (the target's resolved.ndjson)."""
-    resolved: dict[tuple[str, str], str] = {}
-    file = path / "resolved.ndjson"
-    for line in file.read_text(encoding="utf-8").splitlines() if file.exists() else []:
-        try:
-            entry = json.loads(line)
-            key = (str(entry["record_type"]), str(entry["externalId"]))
-            resolved[key] = max(resolved.get(key, ""), str(entry["time"]))
-        except (ValueError, KeyError, TypeError):
-            continue
-    return resolved
-
-
-def _waiting(entries: list[dict], resolved: dict[tuple[str, str], str]) -> list[dict]:
-    """Letters not resolved since and not superseded by a newer letter of the same record."""
-    latest: dict[tuple[str, str], str] = {}
-    for entry in entries:
-        if entry.get("externalId"):
-            key = (entry.get("record_type"), entry["externalId"])
-            latest[key] = max(latest.get(key, ""), str(entry.get("time")))
-    kept = []
-    for entry in entries:
-        key = (entry.get("record_type"), entry.get("externalId"))
-        if not entry.get("externalId"):
-            kept.append(entry)
-        elif str(entry.get("time")) == latest[key] and resolved.get(key, "") < latest[key]:
-            kept.append(entry)
-            latest[key] = "\uffff"
-    return kept
-
-
-def _dead_letters(args: argparse.Namespace) -> int:
-    files = sorted(args.path.glob("*.jsonl"))
-    entries: list[dict] = []
-    for file in files:
-        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
-            if line.strip():
-                try:
-                    entries.append({**json.loads(line), "file": file.name})
-                except (ValueError, TypeError):
-                    print(f"pipeline-ops: {file} line {number} is not a dead letter", file=sys.stderr)
-                    return 1
-    latest = _waiting(entries, _resolved(args.path))
-    counts: Counter[tuple[str, str]] = Counter(
-        (entry.get("record_type") or entry.get("stream"), entry.get("code")) for entry in latest
-    )
-    if not counts:
-        print(f"No dead letters waiting in {args.path}.")
-        return 0
-    print(f"{sum(counts.values())} dead letters waiting in {len(files)} file(s) under {args.path}:")
-    for (record_type, code), n in sorted(counts.items()):
-        print(f"  {record_type:<24}{code:<28}{n:>6}")
-    print("Latest:")
-    for entry in latest[-args.last :]:
-        print(
-            f"  {entry.get('time')} {entry.get('record_type')} {entry.get('externalId')} {entry.get('code')}: "
-            f"{entry.get('detail')} [{entry['file']}]"
-        )
-    environment = os.environ.get("MELTANO_ENVIRONMENT") or "<environment>"
-    print(
-        "Fix the cause, then replay: .meltano/loaders/target-netsuite/venv/bin/target-netsuite-replay FILE"
-        f" | meltano --environment={environment} invoke target-netsuite"
-    )
-    return 0
-
-
 #: The target's merge store (target_netsuite/merge.py), beside its ledger.
 MERGE_FILE = "merged.sqlite3"
 
@@ -240,11 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     picture = sub.add_parser("picture", help="run history and freshness as a PNG")
     picture.add_argument("--out", type=Path, default=_root() / "reports" / "history.png")
     picture.add_argument("--last", type=int, default=200)
-    dead = sub.add_parser("dead-letters", help="records NetSuite refused, waiting for a fix and a replay")
     # The target's own setting, when it is set through the environment/.env (Meltano passes those on), else its default.
     dead_letter_path = _root() / os.environ.get("TARGET_NETSUITE_DEAD_LETTER_PATH", "dead_letters")
-    dead.add_argument("--path", type=Path, default=dead_letter_path)
-    dead.add_argument("--last", type=int, default=10)
+    dead_letters.add_parser(sub, dead_letter_path, os.environ.get("TARGET_NETSUITE_STORE_URI"))
     conflicts = sub.add_parser("conflicts", help="fields changed on both sides, as the target's merge found them")
     conflicts.add_argument("--path", type=Path, default=dead_letter_path / MERGE_FILE)
     conflicts.add_argument("--store-uri", default=os.environ.get("TARGET_NETSUITE_STORE_URI"),
@@ -255,9 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "reconcile":
         return reconcile.main(args, _root())
+    if args.command == "dead-letters":
+        return dead_letters.main(args)
     if args.command == "store":
         return store.main(args, dead_letter_path)
-    return {"report": _report, "runs": _runs, "picture": _picture, "dead-letters": _dead_letters,
+    return {"report": _report, "runs": _runs, "picture": _picture,
             "conflicts": _conflicts}[args.command](args)
 
 

@@ -117,7 +117,7 @@ def repair_plan(report: dict[str, t.Any], objects: dict[str, str], actions: dict
         ids = {item["externalId"] for kind in ("missing", "stale") for item in found[kind]}
         if ids and source is None:
             left.append(f"{record_type}: no Salesforce object maps to it; {len(ids)} records not re-read")
-        elif ids:
+        elif ids and source is not None:
             reread.setdefault(source, set()).update(ids)
         action = actions.get(record_type, "inactivate")
         orphans = [item["externalId"] for item in found["orphaned"]]

@@ -318,10 +318,9 @@ def collect_runs(
                 report.outcome, report.cause = "killed", f"no heartbeat since {_iso(beat)}"
     pipeline_runs = set(runs)
     for event in events:
-        run_id = event.get("run_id")
-        if not run_id:
+        if not event.get("run_id"):
             continue
-        run_id = str(run_id)
+        run_id = str(event["run_id"])
         if str(event.get("event", "")).startswith(RUNNING_JOB_PREFIX):
             pipeline_runs.add(run_id)
         _apply(runs.setdefault(run_id, RunReport(run_id=run_id)), event)
@@ -394,5 +393,7 @@ def render(report: dict[str, Any]) -> str:
         )
     if report["dead_letter_file"]:
         lines.append(f"  dead letters: {report['dead_letter_file']}")
+    elif any(s.get("dead_lettered") for s in report["loaded"].values()):  # a shared store writes no file
+        lines.append("  dead letters: in the store (pipeline-ops dead-letters)")
     lines.extend(f"  error: {e}" for e in report["errors"] if e != report["cause"])
     return "\n".join(lines)

@@ -3,18 +3,24 @@ files into a shared store.
 
     pipeline-ops store status [--uri URI]            rows per table (parked records, ledger entries, nonces, ...)
     pipeline-ops store migrate --to URI [--from P]   copy the local files (a dead-letter folder's parked.sqlite3,
-                                                     ledger.sqlite3, async_batches.sqlite3, merged.sqlite3, or
-                                                     the files named) into the store at URI
+                                                     ledger.sqlite3, async_batches.sqlite3, merged.sqlite3,
+                                                     dead_letters.sqlite3 and its dead-letter files `*.jsonl`
+                                                     with resolved.ndjson, or the files named) into the store
 
 The migration's invariants: it only reads the files (opened read-only) and only adds rows: a row whose key the store
 holds already is left as the store has it (the store's row is at least as new: a run against the store wrote it),
-so running it twice, or after runs against the store, does no harm. The in-flight waves of synchronous writes
-(`in_flight`) are not copied: they matter only for a run killed within the last two request timeouts, so migrate
-with the schedule stopped. One store per NetSuite account: the parked records carry no account (as their file did).
+so running it twice, or after runs against the store, does no harm. Dead-letter files become rows by their natural
+key (run id, line number), resolved as their `resolved.ndjson` says; a waiting letter in the store that an imported
+newer letter of the same record supersedes is resolved (pipeline_ops/dead_letters.py). The in-flight waves of
+synchronous writes (`in_flight`) are not copied: they matter only for a run killed within the last two request
+timeouts, so migrate with the schedule stopped. One store per NetSuite account: the parked records (and the dead
+letters) carry no account, as their files did.
 Tables are created as the files hold them (in schema `target_netsuite` on PostgreSQL), so the target finds them;
 a URI's password is never printed.
 
-Plain SQLAlchemy reflection, not target-netsuite's table definitions: pipeline-ops installs without the target.
+Plain SQLAlchemy reflection, not target-netsuite's table definitions: pipeline-ops installs without the target
+(the dead letters' table, which migration and `pipeline-ops dead-letters` create and read, is declared in
+pipeline_ops/dead_letters.py as the target declares it).
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 #: The target's schema in a PostgreSQL store (target_netsuite/services.py STORE_SCHEMA).
 SCHEMA = "target_netsuite"
 #: The target's files in its dead-letter folder when it has no `store_uri`.
-FILES = ("parked.sqlite3", "ledger.sqlite3", "async_batches.sqlite3", "merged.sqlite3")
+FILES = ("parked.sqlite3", "ledger.sqlite3", "async_batches.sqlite3", "merged.sqlite3", "dead_letters.sqlite3")
 #: Tables never copied (see the module docstring).
 SKIPPED = {"in_flight", "sqlite_sequence"}
 _CHUNK = 500
@@ -116,7 +122,7 @@ def _copy(source: Path, target: sa.Engine, out: list[str]) -> None:
 
 def migrate(args: argparse.Namespace) -> int:
     sources = _sources(args.sources)
-    if not sources:
+    if not sources and not any(any(path.glob("*.jsonl")) for path in args.sources if path.is_dir()):
         print(f"pipeline-ops: no target-netsuite files under {', '.join(map(str, args.sources))}: nothing to migrate")
         return 0
     try:
@@ -124,10 +130,19 @@ def migrate(args: argparse.Namespace) -> int:
     except (ArgumentError, ImportError) as exc:
         print(f"pipeline-ops: store {masked(args.to)}: {type(exc).__name__}", file=sys.stderr)
         return 1
+    from pipeline_ops import dead_letters
+
     lines: list[str] = []
     try:
+        with target.begin() as conn:  # the dead letters' table as the target declares it (its index too)
+            dead_letters.create(conn)
         for source in sources:
             _copy(source, target, lines)  # one transaction per file: a failed file leaves nothing of it
+        for folder in [path for path in args.sources if path.is_dir()]:
+            with target.begin() as conn:  # the folder's JSON Lines dead letters, by natural key (run id, line)
+                read, added = dead_letters.import_files(conn, folder)
+            if read:
+                lines.append(f"  {folder}: dead-letter files: {read} letters read, {added} added")
     except SQLAlchemyError as exc:
         detail = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0]
         password = make_url(args.to).password

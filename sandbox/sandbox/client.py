@@ -151,6 +151,16 @@ class SalesforceClient(SandboxClient):
     def api_usage(self) -> int:
         return int(self.stats()["api_usage"])
 
+    def validation_rule(self, obj: str, field: str, message: str, equals: Any = None) -> dict[str, Any]:
+        """Add a validation rule: a write setting `field` of `obj` (to `equals`, when given) fails
+        FIELD_CUSTOM_VALIDATION_EXCEPTION with `message`."""
+        rule = {"object": obj, "field": field, "message": message, **({} if equals is None else {"equals": equals})}
+        return self.knobs(validation_rules=[*self.knobs()["validation_rules"], rule])
+
+    def lock_records(self, times: int = 1, *keys: str) -> dict[str, Any]:
+        """Hold rows locked: the next `times` writes of each (by Id or external id value) fail UNABLE_TO_LOCK_ROW."""
+        return self.knobs(locked_records={**self.knobs()["locked_records"], **dict.fromkeys(keys, times)})
+
 
 class NetSuiteClient(SandboxClient):
     """The NetSuite stand-in's admin API (sandbox/docs/netsuite.md); `account` picks a non-default account."""

@@ -14,6 +14,7 @@ import re
 import typing as t
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from connector_kit.settings import start_date
 from connector_kit.urls import insecure_url_reason
 
 from tap_netsuite_custom.errors import NetSuiteTapError
@@ -32,12 +33,6 @@ _M2M_SETTINGS = ("client_id", "certificate_id")
 def account_url(account_id: str) -> str:
     """`1234567_SB1` → `https://1234567-sb1.suitetalk.api.netsuite.com` (the OAuth realm keeps the id as given)."""
     return f"https://{account_id.lower().replace('_', '-')}.suitetalk.api.netsuite.com"
-
-
-def parse_utc(value: str) -> dt.datetime:
-    """An ISO 8601 date or date-time; a value without an offset is UTC."""
-    parsed = dt.datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,7 +88,7 @@ class TapSettings:
             account_id=account_id,
             base_url=base_url,
             auth_method=auth_method,
-            start_date=_start_date(config.get("start_date")),
+            start_date=start_date(config.get("start_date"), NetSuiteTapError),
             lookback=dt.timedelta(seconds=int(config["lookback_seconds"])),
             page_size=int(config["page_size"]),
             account_timezone=_timezone(str(config["account_timezone"])),
@@ -106,15 +101,6 @@ class TapSettings:
             ca_bundle=config.get("ca_bundle") or None,
         )
 
-
-def _start_date(value: object) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_utc(str(value))
-    except ValueError:
-        msg = f"start_date {str(value)[:40]!r} is not an ISO 8601 date or date-time (e.g. 2024-01-01)"
-        raise NetSuiteTapError(msg) from None
 
 
 def _timezone(name: str) -> dt.tzinfo:

@@ -8,7 +8,7 @@ seen: name it in `custom_fields` (`{"customer": ["custentity_tier"]}`), which al
 catalog (Meltano passes one on every run) the catalog's schema is used and discovery makes no call.
 
 Plugin contract: every setting's type, default and secrecy is in `config_jsonschema` and nowhere else; the
-settings are read once into `TapSettings`; a fatal error ends the run with one line (connector_kit.cli).
+settings are read once into `TapSettings`; a fatal error ends the run with one line (connector_kit.tap_base).
 """
 
 from __future__ import annotations
@@ -16,11 +16,9 @@ from __future__ import annotations
 import typing as t
 from functools import cached_property
 
-from connector_kit.cli import one_line_errors
 from connector_kit.netsuite_auth import AuthError
-from connector_kit.settings import numbers_from_strings
+from connector_kit.tap_base import OneLineTap
 from connector_kit.writer import BufferedMsgSpecWriter
-from singer_sdk import Tap
 from singer_sdk import typing as th
 from typing_extensions import override
 
@@ -42,11 +40,12 @@ def stream_schema(spec: StreamSpec, custom: list[str]) -> dict[str, t.Any]:
     return {"type": "object", "properties": properties}
 
 
-class TapNetSuiteCustom(Tap):
+class TapNetSuiteCustom(OneLineTap):
     """Incremental NetSuite tap: SuiteQL on lastModifiedDate, key-set paging, bookmarks per complete page."""
 
     name = "tap-netsuite-custom"
     message_writer_class = BufferedMsgSpecWriter
+    fatal_errors = (NetSuiteTapError, AuthError)
 
     config_jsonschema = th.PropertiesList(
         th.Property("account_id", th.StringType, required=True,
@@ -89,11 +88,6 @@ class TapNetSuiteCustom(Tap):
                     description="Seconds; retry n waits a random time up to backoff_factor * 2**n (at most 60 s)."),
         th.Property("ca_bundle", th.StringType, description="CA file to verify TLS with. Verification is never off."),
     ).to_dict()
-
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        if isinstance(kwargs.get("config"), dict):
-            kwargs["config"] = numbers_from_strings(kwargs["config"], self.config_jsonschema)
-        super().__init__(*args, **kwargs)
 
     @cached_property
     def settings(self) -> TapSettings:
@@ -150,24 +144,6 @@ class TapNetSuiteCustom(Tap):
     def _log_calls(self) -> None:
         if "client" in self.__dict__:
             self.logger.info("NetSuite SuiteQL calls: %d", self.client.calls)
-
-    @override
-    @classmethod
-    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
-        """Run a sync; fatal errors end with one line on stderr and exit code 1."""
-        with _fatal_errors():
-            super().invoke(*args, **kwargs)
-
-    @override
-    @classmethod
-    def cb_discover(cls, *args: t.Any, **kwargs: t.Any) -> None:
-        """Run discovery (`--discover`) with the same one-line fatal errors."""
-        with _fatal_errors():
-            super().cb_discover(*args, **kwargs)
-
-
-def _fatal_errors() -> t.ContextManager[None]:
-    return one_line_errors(TapNetSuiteCustom.logger, TapNetSuiteCustom.name, (NetSuiteTapError, AuthError))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 One `SalesforceClient` is shared by every stream of a run so that the token (one token call per run), the
 connection pool, the last-seen API usage and the quota-stop state are shared too. Waiting, retrying, TLS and
-re-signing are connector_kit's `Transport`; this module brings Salesforce's `classify_salesforce`.
+re-signing are connector_kit's `Transport`; Salesforce's `classify_salesforce`, the quota guard and the
+authenticators are connector_kit's too (`salesforce`, `salesforce_auth`), shared with target-salesforce-custom.
 """
 
 from __future__ import annotations
@@ -10,17 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import re
 import typing as t
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 import msgspec
 import requests
+from connector_kit.salesforce import QuotaGuard, SalesforceAPIError, SalesforceFatalError, classify_salesforce
+from connector_kit.salesforce_auth import SalesforceAuthenticator, build_authenticator
 from connector_kit.transport import RetryPolicy, Transport, Verdict
-
-from tap_salesforce_custom.auth import SalesforceAuthenticator, build_authenticator
-from tap_salesforce_custom.errors import QuotaGuardStop, SalesforceAPIError, SalesforceFatalError
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -29,21 +28,7 @@ if t.TYPE_CHECKING:
 
 LOGGER = logging.getLogger("tap-salesforce-custom")
 
-RETRY_STATUSES = frozenset({500, 502, 503, 504})
-RETRY_ERROR_CODES = frozenset({"SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"})
-_USAGE = re.compile(r"(?P<kind>per-app-api-usage|api-usage)=(?P<used>\d+)/(?P<limit>\d+)")
 _DECODER = msgspec.json.Decoder()
-
-
-def parse_limit_info(header: str | None) -> list[tuple[str, int, int]]:
-    """Every `(kind, used, limit)` in a `Sforce-Limit-Info` header.
-
-    Forms seen: `api-usage=18/15000`, `api-usage=18/15000; per-app-api-usage=17/250(appName=x)`, and
-    `api-usage=...; api-bursts=...` (bursts are not a daily quota and are ignored).
-    """
-    if not header:
-        return []
-    return [(m["kind"], int(m["used"]), int(m["limit"])) for m in _USAGE.finditer(header)]
 
 
 def server_sent_time(response: requests.Response) -> dt.datetime | None:
@@ -65,40 +50,6 @@ def server_sent_time(response: requests.Response) -> dt.datetime | None:
     return stamp - response.elapsed
 
 
-def _error_code(response: requests.Response) -> tuple[str, str]:
-    """`(errorCode, first line of message)` of a Salesforce error array (or object), else `("", "")`."""
-    try:
-        body = response.json()
-    except ValueError:
-        return "", ""
-    first = body[0] if isinstance(body, list) and body else body
-    if not isinstance(first, dict):
-        return "", ""
-    message = str(first.get("message") or "").strip().splitlines()
-    return str(first.get("errorCode") or ""), (message[0] if message else "")
-
-
-def classify_salesforce(response: requests.Response, method: str, url: str,
-                        ok_statuses: t.Collection[int] = (200, 201, 204)) -> Verdict:
-    """Salesforce's rules, as the SDK's `validate_response`: 429, 5xx, SERVER_UNAVAILABLE, UNABLE_TO_LOCK_ROW and
-    a concurrent-request REQUEST_LIMIT_EXCEEDED are retried; the daily REQUEST_LIMIT_EXCEEDED is a clean
-    `QuotaGuardStop`; anything else is a one-line `SalesforceAPIError` carrying the code and status."""
-    if response.status_code in ok_statuses:
-        return Verdict.done()
-    code, message = _error_code(response)
-    reason = f"HTTP {response.status_code} {code}".strip()
-    if code == "REQUEST_LIMIT_EXCEEDED" and "concurrent" not in message.lower():
-        msg = f"quota guard: Salesforce answered REQUEST_LIMIT_EXCEEDED ({message}); stopped cleanly"
-        return Verdict.fatal(QuotaGuardStop(msg))
-    if response.status_code == 429 or code == "REQUEST_LIMIT_EXCEEDED":
-        return Verdict.throttled(reason)
-    if response.status_code in RETRY_STATUSES or code in RETRY_ERROR_CODES:
-        return Verdict.retry(reason)
-    detail = f"{code}: {message}" if code else response.text[:200].replace("\n", " ")
-    msg = f"Salesforce {method} {url.split('?')[0]} failed: HTTP {response.status_code} {detail}"
-    return Verdict.fatal(SalesforceAPIError(msg, code=code, status=response.status_code))
-
-
 class SalesforceClient:
     """Authenticated, retried, quota-guarded requests to the org's REST and Bulk 2.0 APIs."""
 
@@ -116,9 +67,8 @@ class SalesforceClient:
         self.transport = Transport(self.session, policy, service="Salesforce", timeout=settings.request_timeout,
                                    verify=self.session.verify, fatal_error=SalesforceAPIError,
                                    exhausted_error=SalesforceAPIError, logger=logger)
-        self.max_usage_percent = settings.max_api_usage_percent
+        self.quota = QuotaGuard(settings.max_api_usage_percent)
         self.auth: SalesforceAuthenticator = build_authenticator(settings.config, self.transport.unlimited())
-        self.usage: dict[str, tuple[int, int]] = {}
         #: API calls sent (token calls are not API calls: they do not count against the org's quota).
         self.calls = 0
         #: Why the quota guard stopped this run (None while it goes on): every stream reads it and stops.
@@ -133,19 +83,8 @@ class SalesforceClient:
         self.auth.ensure_token()
         return f"{self.auth.instance_url}/services/data/v{self.api_version}"
 
-    def check_quota(self) -> None:
-        """Raise `QuotaGuardStop` if one more call would take usage past `max_api_usage_percent`."""
-        for kind, (used, limit) in self.usage.items():
-            if limit and (used + 1) * 100 > limit * self.max_usage_percent:
-                msg = (
-                    f"quota guard: Salesforce {kind} is {used}/{limit} ({used * 100 / limit:.1f}%), "
-                    f"max_api_usage_percent is {self.max_usage_percent:g}; stopped cleanly with state saved"
-                )
-                raise QuotaGuardStop(msg)
-
     def _note_usage(self, response: requests.Response) -> None:
-        for kind, used, limit in parse_limit_info(response.headers.get("Sforce-Limit-Info")):
-            self.usage[kind] = (used, limit)
+        self.quota.note(response)
         if self._marking:
             self._marking = False
             self.read_started = server_sent_time(response)
@@ -177,7 +116,7 @@ class SalesforceClient:
 
         def before_attempt() -> None:
             if guard_quota:
-                self.check_quota()
+                self.quota.check()
             self.calls += 1
 
         def classify(response: requests.Response) -> Verdict:

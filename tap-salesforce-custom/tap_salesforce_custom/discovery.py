@@ -8,6 +8,7 @@ writes in a recognisable way.
 from __future__ import annotations
 
 import typing as t
+from dataclasses import dataclass
 
 #: Replication keys in order of preference; the first one that exists and is `filterable` wins.
 REPLICATION_KEYS = ("SystemModstamp", "LastModifiedDate", "CreatedDate")
@@ -30,7 +31,24 @@ _STRING_TYPES = frozenset(
      "encryptedstring"}
 )
 _ANY_JSON = ["string", "number", "integer", "boolean", "object", "array", "null"]
-LINE_ITEMS_PROPERTY = "OpportunityLineItems"
+
+
+@dataclass(frozen=True)
+class LineItems:
+    """Child rows a parent object is read with (as one array property), never as a stream of their own."""
+
+    object_name: str  # the line object, e.g. OpportunityLineItem
+    parent_key: str  # its reference to the parent, e.g. OpportunityId
+    property: str  # the parent's property holding the complete current list, e.g. OpportunityLineItems
+
+
+#: Parents read with their line items: an opportunity with its products, a quote with its quote lines.
+LINE_ITEMS = {
+    "Opportunity": LineItems("OpportunityLineItem", "OpportunityId", "OpportunityLineItems"),
+    "Quote": LineItems("QuoteLineItem", "QuoteId", "QuoteLineItems"),
+}
+LINE_ITEMS_PROPERTY = LINE_ITEMS["Opportunity"].property
+LINE_ITEM_PROPERTIES = frozenset(lines.property for lines in LINE_ITEMS.values())
 #: Marks a formula or roll-up field (`calculated` in describe): its value changes without SystemModstamp moving.
 CALCULATED_KEY = "x-sf-calculated"
 CALCULATED_DESCRIPTION = ("Salesforce formula/roll-up field (calculated): a change of its value does not move "
@@ -115,7 +133,7 @@ def schema_drift(object_name: str, properties: dict[str, t.Any], describe: dict[
              for name in current if name not in properties]
     reconciled: dict[str, t.Any] = {}
     for name, schema in properties.items():
-        if name == LINE_ITEMS_PROPERTY:
+        if name in LINE_ITEM_PROPERTIES:
             reconciled[name] = schema
         elif name not in current:
             lines.append(f"{object_name}: field {name} removed in Salesforce or no longer readable by this user; "
@@ -134,11 +152,13 @@ def _shape(schema: dict[str, t.Any]) -> str:
     return "/".join(types) + (f" ({schema['format']})" if schema.get("format") else "")
 
 
-def object_schema(describe: dict[str, t.Any], line_items: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
-    """The stream schema of one object; Opportunity gets `OpportunityLineItems` when lines are readable."""
+def object_schema(describe: dict[str, t.Any], line_items: dict[str, t.Any] | None = None,
+                  lines_property: str = LINE_ITEMS_PROPERTY) -> dict[str, t.Any]:
+    """The stream schema of one object; a parent in `LINE_ITEMS` gets its lines property (Opportunity:
+    `OpportunityLineItems`, Quote: `QuoteLineItems`) when its lines are readable."""
     properties = {f["name"]: property_schema(f) for f in describe["fields"]}
     if line_items is not None:
-        properties[LINE_ITEMS_PROPERTY] = {"type": ["array", "null"], "items": line_items}
+        properties[lines_property] = {"type": ["array", "null"], "items": line_items}
     return {"type": "object", "properties": properties}
 
 
@@ -169,19 +189,22 @@ def is_compound(schema: dict[str, t.Any]) -> bool:
     return isinstance(types, list) and "object" in types and "properties" in schema and len(types) <= 2
 
 
-def parent_first(describes: dict[str, dict[str, t.Any]], line_items: dict[str, t.Any] | None = None) -> list[str]:
+def parent_first(describes: dict[str, dict[str, t.Any]],
+                 line_items: dict[str, dict[str, t.Any]] | None = None) -> list[str]:
     """Object names ordered so that every object comes after the objects its reference fields point to.
 
     A sync reads streams in this order, so a parent (Account, Product2) reaches the target before the children
     that reference it (Contact, Opportunity and, through its embedded lines, Product2). Only references between
-    the given objects count; self-references are ignored; a cycle is broken in the given order.
+    the given objects count; self-references are ignored; a cycle is broken in the given order (Quote before
+    Opportunity, as the default `objects` lists them: an opportunity's synced quote refers back to it).
+    `line_items` maps a parent to the describe of the lines it is read with.
     """
     names = list(describes)
     parents: dict[str, set[str]] = {}
     for name, describe in describes.items():
         fields = list(describe["fields"])
-        if name == "Opportunity" and line_items is not None:
-            fields += line_items["fields"]
+        if line_items and name in line_items:
+            fields += line_items[name]["fields"]
         parents[name] = {
             target for field in fields if field.get("type") == "reference"
             for target in field.get("referenceTo") or [] if target in describes and target != name

@@ -16,6 +16,8 @@ import datetime as dt
 import re
 import typing as t
 
+from connector_kit.settings import start_date
+
 from tap_salesforce_custom.compat import apply_aliases
 from tap_salesforce_custom.errors import SalesforceFatalError
 
@@ -24,12 +26,6 @@ if t.TYPE_CHECKING:
 
 #: A Salesforce object API name: standard (`Account`), custom (`Invoice__c`), namespaced (`ns__Invoice__c`), ...
 OBJECT_API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-
-
-def parse_utc(value: str) -> dt.datetime:
-    """An ISO 8601 date or date-time; a value without an offset is UTC."""
-    parsed = dt.datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +75,7 @@ class TapSettings:
             ca_bundle=config.get("ca_bundle") or None,
             objects=_object_names(config["objects"] or defaults["objects"], config["optional_objects"]),
             optional_objects=frozenset(config["optional_objects"]),
-            start_date=_start_date(config.get("start_date")),
+            start_date=start_date(config.get("start_date"), SalesforceFatalError),
             lookback=dt.timedelta(seconds=int(config["lookback_seconds"])),
             include_deleted=bool(config["include_deleted"]),
             api_type=str(config["api_type"]),
@@ -103,12 +99,3 @@ def _object_names(objects: list[str], optional: list[str]) -> list[str]:
             raise SalesforceFatalError(msg)
     return list(dict.fromkeys([*objects, *optional]))
 
-
-def _start_date(value: object) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_utc(str(value))
-    except ValueError:
-        msg = f"start_date {str(value)[:40]!r} is not an ISO 8601 date or date-time (e.g. 2024-01-01)"
-        raise SalesforceFatalError(msg) from None

@@ -1,7 +1,7 @@
 """Streams: one per Salesforce object, read by REST query or Bulk 2.0, with safe bookmarks.
 
 Bookmark rules (the tap's core promise), all held by one `Bookmark` object per bookmark (the stream's, and
-Opportunity's line bookmark), which follows the `Ordering` each read path declares (reads.py):
+the line bookmark of Opportunity and Quote), which follows the `Ordering` each read path declares (reads.py):
 - REST reads are ordered `SystemModstamp ASC, Id ASC` and use `>=`, so many records sharing one timestamp are
   never lost. A read starts at `max(bookmark, read_started) - lookback_seconds` (not before `start_date`):
   `read_started` (kept in the stream's state next to the bookmark) is Salesforce's clock when the last complete
@@ -40,13 +40,16 @@ import itertools
 import typing as t
 from functools import cached_property
 
+from connector_kit.settings import parse_utc
 from singer_sdk.helpers._catalog import get_selected_schema  # SDK internal: see `_write_schema_message`
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import Stream
 from typing_extensions import override
 
 from tap_salesforce_custom.discovery import (
-    LINE_ITEMS_PROPERTY,
+    LINE_ITEM_PROPERTIES,
+    LINE_ITEMS,
+    LineItems,
     compound_components,
     is_compound,
     mark_calculated,
@@ -55,7 +58,6 @@ from tap_salesforce_custom.discovery import (
 from tap_salesforce_custom.errors import QuotaGuardStop, SalesforceAPIError
 from tap_salesforce_custom.progress import Progress
 from tap_salesforce_custom.reads import BulkRead, IdRead, Ordering, RestRead, soql_datetime
-from tap_salesforce_custom.settings import parse_utc
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -267,7 +269,7 @@ class SalesforceStream(Stream):
         A compound field whose components are selected is rebuilt from them instead of being queried: the
         query stays valid either way, and Bulk (which cannot select compound fields) can still serve it.
         """
-        selected = [f for f in self.selected_fields() if f != LINE_ITEMS_PROPERTY]
+        selected = [f for f in self.selected_fields() if f not in LINE_ITEM_PROPERTIES]
         properties = self.schema["properties"]
         rebuilt: dict[str, dict[str, str]] = {}
         fields = []
@@ -479,8 +481,10 @@ class SalesforceStream(Stream):
         self._stream_maps = mapper.stream_maps[self.name]
         super()._write_schema_message()
 
-class OpportunityStream(SalesforceStream):
-    """Opportunity with `OpportunityLineItems`: the complete current list of its non-deleted lines.
+class LineItemsStream(SalesforceStream):
+    """A parent with its line items (`LINE_ITEMS`): Opportunity with `OpportunityLineItems`, Quote with
+    `QuoteLineItems`, each the complete current list of the parent's non-deleted lines. Below, "opportunity"
+    stands for the parent and "line" for its line object.
 
     An opportunity is also re-emitted when only its lines changed: line changes (deletes included, via
     queryAll) since the line bookmark are collected and their opportunities read again with fresh lines.
@@ -495,6 +499,8 @@ class OpportunityStream(SalesforceStream):
     docstring), saved with the line bookmark once every affected parent was re-sent.
     """
 
+    #: The line object, its parent key and the parent's lines property (set by each subclass).
+    lines: t.ClassVar[LineItems]
     LINE_BOOKMARK = "line_items_bookmark"
     LINE_READ_STARTED = "line_items_read_started"
 
@@ -533,7 +539,7 @@ class OpportunityStream(SalesforceStream):
         """Opportunity ids whose lines changed since `since` (deletes included), the newest change seen, and
         Salesforce's time when the query started (the line window's `read_started`)."""
         soql = (
-            f"SELECT OpportunityId, SystemModstamp FROM OpportunityLineItem "
+            f"SELECT {self.lines.parent_key}, SystemModstamp FROM {self.lines.object_name} "
             f"WHERE SystemModstamp >= {soql_datetime(since)} ORDER BY SystemModstamp ASC, Id ASC"
         )
         changed: dict[str, None] = {}
@@ -541,14 +547,14 @@ class OpportunityStream(SalesforceStream):
         self.client.mark_read_start()
         for page in self.client.query_pages(soql, include_deleted=True, batch_size=2000):
             for line in page["records"]:
-                changed[line["OpportunityId"]] = None
+                changed[line[self.lines.parent_key]] = None
                 newest = to_rfc3339(line["SystemModstamp"])
         return changed, newest, self.client.read_started
 
     def _line_schema(self) -> dict[str, t.Any] | None:
-        if not self.mask.get(("properties", LINE_ITEMS_PROPERTY), True):
+        if not self.mask.get(("properties", self.lines.property), True):
             return None
-        prop = self.schema["properties"].get(LINE_ITEMS_PROPERTY)
+        prop = self.schema["properties"].get(self.lines.property)
         return (prop or {}).get("items")
 
     def _line_fields(self) -> list[str]:
@@ -562,17 +568,17 @@ class OpportunityStream(SalesforceStream):
         datetimes = [n for n, s in line_schema["properties"].items() if s.get("format") == "date-time"]
         texts = [n for n, s in line_schema["properties"].items() if "string" in (s.get("type") or [])]
         by_opp: dict[str, list[Record]] = {o["Id"]: [] for o in opportunities}
-        for line in self.id_read("OpportunityLineItem", self._line_fields(), "OpportunityId", list(by_opp),
+        for line in self.id_read(self.lines.object_name, self._line_fields(), self.lines.parent_key, list(by_opp),
                                  include_deleted=False).rows():
             line.pop("attributes", None)
             blank_to_null(line, texts)
             for name in datetimes:
                 if line.get(name) is not None:
                     line[name] = to_rfc3339(line[name])
-            by_opp[line["OpportunityId"]].append(line)
+            by_opp[line[self.lines.parent_key]].append(line)
         for opportunity in opportunities:
             lines = by_opp[opportunity["Id"]]
-            opportunity[LINE_ITEMS_PROPERTY] = sorted(lines, key=lambda x: (x.get("SortOrder") or 0, x["Id"]))
+            opportunity[self.lines.property] = sorted(lines, key=lambda x: (x.get("SortOrder") or 0, x["Id"]))
         return opportunities
 
     @override
@@ -617,3 +623,19 @@ class OpportunityStream(SalesforceStream):
         if isinstance(signpost, dt.datetime):
             return signpost
         return self.client.read_started or dt.datetime.now(dt.UTC)
+
+
+class OpportunityStream(LineItemsStream):
+    """Opportunity with `OpportunityLineItems`."""
+
+    lines = LINE_ITEMS["Opportunity"]
+
+
+class QuoteStream(LineItemsStream):
+    """Quote with `QuoteLineItems` (every quote: which one syncs, `IsSyncing`, is the mapping's choice)."""
+
+    lines = LINE_ITEMS["Quote"]
+
+
+#: The stream class of each parent read with its lines.
+LINE_ITEM_STREAMS: dict[str, type[LineItemsStream]] = {"Opportunity": OpportunityStream, "Quote": QuoteStream}

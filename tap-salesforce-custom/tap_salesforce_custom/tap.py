@@ -9,7 +9,7 @@ Salesforce shows up once the file is older than the maximum age (or deleted).
 
 Plugin contract: every setting's type, default, range and secrecy is in `config_jsonschema` and nowhere else; the
 settings are read once into `TapSettings` (settings.py); a fatal error ends the run with one line through
-`connector_kit.cli.one_line_errors`. The tap's uses of private singer-sdk API are the `sync_all` override below and
+`connector_kit.tap_base.OneLineTap`. The tap's uses of private singer-sdk API are the `sync_all` override below and
 the "SDK internals" section of `SalesforceStream` (streams.py), each with its reason and upstream issue.
 """
 
@@ -25,53 +25,33 @@ from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from connector_kit.cli import one_line_errors
-from connector_kit.settings import numbers_from_strings
+from connector_kit.salesforce_auth import AUTH_PROPERTIES
+from connector_kit.tap_base import OneLineTap
 from connector_kit.writer import BufferedMsgSpecWriter
-from singer_sdk import Tap
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError
 from typing_extensions import override
 
 from tap_salesforce_custom.client import SalesforceClient
-from tap_salesforce_custom.discovery import object_schema, parent_first, replication_key
+from tap_salesforce_custom.discovery import LINE_ITEMS, object_schema, parent_first, replication_key
 from tap_salesforce_custom.errors import QuotaGuardStop, SalesforceFatalError
 from tap_salesforce_custom.settings import TapSettings
-from tap_salesforce_custom.streams import OpportunityStream, SalesforceStream
+from tap_salesforce_custom.streams import LINE_ITEM_STREAMS, SalesforceStream
 
 if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
 
 DEFAULT_OBJECTS = ["Account", "Contact", "Opportunity", "OpportunityLineItem", "Product2"]
-DEFAULT_LOGIN_URL = "https://login.salesforce.com"
 
 
-class TapSalesforceCustom(Tap):
+class TapSalesforceCustom(OneLineTap):
     """Incremental Salesforce tap: REST query and Bulk API 2.0, safe bookmarks, quota guard."""
 
     name = "tap-salesforce-custom"
     message_writer_class = BufferedMsgSpecWriter
+    fatal_errors = (SalesforceFatalError,)
 
     config_jsonschema = th.PropertiesList(
-        th.Property("auth_flow", th.StringType, default="refresh_token",
-                    allowed_values=["refresh_token", "jwt", "client_credentials"],
-                    description="OAuth 2.0 flow: refresh_token, jwt (JWT bearer) or client_credentials (My Domain)."),
-        th.Property("client_id", th.StringType, secret=True, description="Connected app consumer key."),
-        th.Property("client_secret", th.StringType, secret=True,
-                    description="Connected app consumer secret (refresh_token and client_credentials flows)."),
-        th.Property("refresh_token", th.StringType, secret=True,
-                    description="OAuth refresh token (refresh_token flow)."),
-        th.Property("token_store_path", th.StringType,
-                    description="File where a rotated refresh token is saved and read back on the next run. If "
-                                "Salesforce refuses the saved token and refresh_token differs (re-authorised), "
-                                "refresh_token is tried and, if accepted, saved there."),
-        th.Property("username", th.StringType, description="Salesforce username, the JWT `sub` (jwt flow)."),
-        th.Property("private_key", th.StringType, secret=True,
-                    description="PEM private key text that signs the JWT assertion (jwt flow)."),
-        th.Property("private_key_path", th.StringType, description="Path to the PEM private key (jwt flow)."),
-        th.Property("login_url", th.StringType, default=DEFAULT_LOGIN_URL,
-                    description="Login host: login.salesforce.com, test.salesforce.com (sandboxes) or the My Domain "
-                                "URL (required for client_credentials)."),
+        *AUTH_PROPERTIES,
         th.Property("api_version", th.StringType, default="61.0", description="Salesforce REST API version."),
         th.Property("start_date", th.DateTimeType,
                     description="Earliest SystemModstamp to read when a stream has no bookmark yet."),
@@ -146,19 +126,6 @@ class TapSalesforceCustom(Tap):
         streams = super().streams
         order = self._stream_order or list(streams)
         return {name: streams[name] for name in order if name in streams}
-
-    def __init__(self, *, config: dict | None = None, **kwargs: t.Any) -> None:
-        """As the SDK's, with numeric settings given as text (`.env`, the environment) read as numbers.
-
-        The schema is checked in every mode (the SDK skips it for `--discover`): it is the one place ranges are
-        written, and discovery talks to Salesforce with them. A setting it refuses is a `SalesforceFatalError`
-        naming it (one line, like every fatal error).
-        """
-        kwargs["validate_config"] = True
-        try:
-            super().__init__(config=numbers_from_strings(config, self.config_jsonschema), **kwargs)
-        except ConfigValidationError as exc:
-            raise SalesforceFatalError(f"invalid settings: {'; '.join(exc.errors) or exc}") from None
 
     @cached_property
     def settings(self) -> TapSettings:
@@ -255,19 +222,20 @@ class TapSalesforceCustom(Tap):
             self.logger.warning("optional_objects not found or not queryable in this org, skipped: %s",
                                 ", ".join(missing))
         describes = {name: self.client.describe(name) for name in wanted if name in queryable}
-        lines = describes.get("OpportunityLineItem")
-        if "Opportunity" in describes and lines is None and "OpportunityLineItem" in queryable:
-            lines = self.client.describe("OpportunityLineItem")
+        lines: dict[str, dict[str, t.Any]] = {}
+        for parent, items in LINE_ITEMS.items():  # an opportunity's products, a quote's lines: read with the parent
+            if parent in describes and (items.object_name in describes or items.object_name in queryable):
+                lines[parent] = describes.get(items.object_name) or self.client.describe(items.object_name)
         streams = []
         for name in parent_first(describes, lines):
             describe = describes[name]
-            line_schema = object_schema(lines) if name == "Opportunity" and lines else None
-            schema = object_schema(describe, line_schema)
+            line_schema = object_schema(lines[name]) if name in lines else None
+            schema = object_schema(describe, line_schema, LINE_ITEMS[name].property if name in lines else "")
             streams.append(self._stream(name, schema, replication_key(describe["fields"])))
         return streams
 
     def _stream(self, name: str, schema: dict[str, t.Any], key: str | None) -> SalesforceStream:
-        cls = OpportunityStream if name == "Opportunity" else SalesforceStream
+        cls = LINE_ITEM_STREAMS.get(name, SalesforceStream)
         return cls(self, name=name, schema=schema, replication_key=key, client=self.client, settings=self.settings)
 
     # The one private singer-sdk use of the tap class: `sync_all` is final, and the SDK has no hook that runs
@@ -295,25 +263,16 @@ class TapSalesforceCustom(Tap):
         """One `Salesforce API usage: {json}` line per run, for the run report (pipeline-ops reads it)."""
         if "client" not in self.__dict__:  # never logged in: nothing was spent
             return
-        used, limit = self.client.usage.get("api-usage", (None, None))
+        used, limit = self.client.quota.usage.get("api-usage", (None, None))
         summary = {"calls": self.client.calls, "used": used, "limit": limit}
         self.logger.info("Salesforce API usage: %s", json.dumps(summary))
 
     @override
     @classmethod
-    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
-        """Run a sync; fatal Salesforce/config errors end with one line on stderr and exit code 1."""
-        with _fatal_errors():
-            if kwargs.get("state") is not None:
-                kwargs["state"] = _checked_state(kwargs["state"])
-            super().invoke(*args, **kwargs)
-
-    @override
-    @classmethod
-    def cb_discover(cls, *args: t.Any, **kwargs: t.Any) -> None:
-        """Run discovery (`--discover`) with the same one-line fatal errors."""
-        with _fatal_errors():
-            super().cb_discover(*args, **kwargs)
+    def check_invocation(cls, kwargs: dict[str, t.Any]) -> None:
+        """A `--state` file that is not a JSON object is refused in one line before the SDK reads it."""
+        if kwargs.get("state") is not None:
+            kwargs["state"] = _checked_state(kwargs["state"])
 
 
 def _checked_state(state: t.IO[str]) -> io.StringIO:
@@ -328,11 +287,6 @@ def _checked_state(state: t.IO[str]) -> io.StringIO:
         msg = f"state file {name}: not a JSON object (corrupt?); fix or remove it, e.g. with `meltano state`"
         raise SalesforceFatalError(msg)
     return io.StringIO(text)
-
-
-def _fatal_errors() -> t.ContextManager[None]:
-    """A `SalesforceFatalError` (or refused settings) as one error-level line and exit code 1, not a traceback."""
-    return one_line_errors(TapSalesforceCustom.logger, TapSalesforceCustom.name, (SalesforceFatalError,))
 
 
 if __name__ == "__main__":

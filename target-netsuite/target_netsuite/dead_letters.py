@@ -1,22 +1,30 @@
 """Dead letters (records NetSuite refused for good), the run summary, and the replay command.
 
-A dead letter is one JSON line in `<dead_letter_path>/<run id>.jsonl`, written the moment the record fails, with
-everything needed to understand and resend it: the payload as the target received it (references still by
-external id), stream, external id, NetSuite error code, detail, error path and time. Nothing about the
-connection (URLs with credentials, headers, tokens) is ever part of an entry.
+A dead letter is one row of the table `dead_letters` in the target's store (`store_uri`: by default the SQLite
+file `<dead_letter_path>/dead_letters.sqlite3`; with PostgreSQL, one table every host shares), committed the moment
+the record fails, before the batch that refused it returns (so before any STATE covers it), with everything
+needed to understand and resend it: the payload as the target received it (references still by external id),
+stream, record type, external id, NetSuite error code, detail, error path and time. Nothing about the connection
+(URLs with credentials, headers, tokens) is ever part of a letter. Its natural key is (run id, seq): the letter's
+position in its run, which is also its line in the run's JSON Lines file.
 
-Replay turns dead-letter files back into Singer messages, so they go through the very same target:
+With a store on this host's disk (no `store_uri`, or a `sqlite:///` one) each letter is also appended, after its
+row is committed, to `<dead_letter_path>/<run id>.jsonl`, and each resolution to `resolved.ndjson`, as before the
+store: people read those files, and `target-netsuite-replay FILE` still replays them. The rows are the truth; the
+first run after an upgrade imports the folder's older files into the rows (idempotent, by the natural key). With a
+PostgreSQL store no file is written: a container's disk is gone with it, and `pipeline-ops dead-letters export`
+writes the JSON Lines for people from any host.
 
+A letter waits until it is resolved: when the target writes its key (record type, external id) (resolution
+`written`), when a newer letter of the same key arrives (`superseded`: never an old payload over newer data), or by
+hand (`pipeline-ops dead-letters resolve`). Replay sends only waiting letters, and `pipeline-ops dead-letters` lists
+only them. Replay marks each record with `_sdc_replay`: the target then sends it even when NetSuite refused that
+very payload before (a payload refused before and unchanged since is otherwise not sent again while its letter
+waits; it counts `still_refused`). Replay of files reads and checks every line before it prints anything: a line
+that is not a dead letter stops it, naming the file and line, with nothing sent.
+
+    target-netsuite-replay [--store-uri URI] | target-netsuite --config config.json   (the store's waiting letters)
     target-netsuite-replay dead_letters/<run id>.jsonl | target-netsuite --config config.json
-
-A letter stops waiting once its record is written: when the target writes a key (record type, external id) that
-has a waiting letter, it appends `{"record_type", "externalId", "time"}` to `<dead_letter_path>/resolved.ndjson`.
-A letter is *waiting* when no resolution of its key is as recent as it and it is the latest letter of its key;
-replay sends only waiting letters (never an old payload over data written since), and `pipeline-ops
-dead-letters` lists only them. Replay marks each record with `_sdc_replay`: the target then sends it even when
-NetSuite refused that very payload before (a payload refused before and unchanged since is otherwise not sent again
-while its letter waits; it counts `still_refused`). Replay reads and checks every line before it prints anything: a
-line that is not a dead letter stops it, naming the file and line, with nothing sent.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import argparse
 import datetime
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -33,6 +42,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import sqlalchemy as sa
+from connector_kit.store import Store, StoreError, as_store
+from sqlalchemy.dialects import postgresql, sqlite
+
 from target_netsuite.client import json_default
 
 MAPPING_ERROR = "MAPPING_ERROR"
@@ -40,7 +53,33 @@ RESOLVED_FILE = "resolved.ndjson"  # not `*.jsonl`: it holds no dead letters
 #: Control key replay adds to each record: an explicit replay sends a payload NetSuite refused before, unchanged.
 REPLAY_KEY = "_sdc_replay"
 
+#: The target's schema in a PostgreSQL store, as services.py names it (this module is below it).
+STORE_SCHEMA = "target_netsuite"
+#: The dead letters' file when the store is this host's (no `store_uri`), in `dead_letter_path`.
+DEAD_LETTERS_FILE = "dead_letters.sqlite3"
+
 Key = tuple[str, str]  # (record type, external id)
+
+METADATA = sa.MetaData()
+#: One row per dead letter; pipeline_ops/dead_letters.py declares the same table (it installs without the target).
+DEAD_LETTERS = sa.Table(
+    "dead_letters", METADATA,
+    sa.Column("run_id", sa.Text, primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),  # position in its run (its file line)
+    sa.Column("time", sa.Text, nullable=False),  # ISO 8601, UTC: sorts as text
+    sa.Column("stream", sa.Text, nullable=False),
+    sa.Column("record_type", sa.Text, nullable=False),
+    sa.Column("external_id", sa.Text),  # none when the record had no usable external id
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("status", sa.Integer),
+    sa.Column("code", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("path", sa.Text),
+    sa.Column("record", sa.Text, nullable=False),  # the payload as JSON
+    sa.Column("resolved_at", sa.Text),  # none while the letter waits
+    sa.Column("resolution", sa.Text),  # "written (run R)", "superseded (run R #n)", "by hand: note"
+    sa.Index("dead_letters_by_key", "record_type", "external_id", "resolved_at"),
+)
 
 
 class ReplayError(Exception):
@@ -86,52 +125,165 @@ def waiting(entries: list[dict], resolved: dict[Key, str]) -> list[dict]:
     return kept
 
 
-@dataclass
-class DeadLetterStore:
-    """Append-only JSON Lines file for one run, created on the first dead letter."""
+def _now() -> str:
+    return datetime.datetime.now(tz=datetime.UTC).isoformat()
 
-    directory: Path
-    run_id: str
-    count: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _file: t.TextIO | None = field(default=None, repr=False)
-    _waiting: set[Key] | None = field(default=None, repr=False)
+
+def as_entry(row: sa.RowMapping) -> dict[str, t.Any]:
+    """A row as the JSON Lines files hold a letter (what replay and people read), with its key and resolution."""
+    return {"time": row["time"], "run_id": row["run_id"], "seq": row["seq"], "stream": row["stream"],
+            "record_type": row["record_type"], "externalId": row["external_id"], "action": row["action"],
+            "status": row["status"], "code": row["code"], "detail": row["detail"], "path": row["path"],
+            "payload": json.loads(row["record"]), "resolved_at": row["resolved_at"], "resolution": row["resolution"]}
+
+
+def stored_letters(store: Store, *, waiting_only: bool = True) -> list[dict[str, t.Any]]:
+    """The store's letters (only the waiting ones by default), oldest first, as `as_entry` shows them."""
+    if not store.exists():
+        return []
+    query = sa.select(DEAD_LETTERS).order_by(DEAD_LETTERS.c.time, DEAD_LETTERS.c.run_id, DEAD_LETTERS.c.seq)
+    if waiting_only:
+        query = query.where(DEAD_LETTERS.c.resolved_at.is_(None))
+    with store.begin(METADATA) as conn:
+        return [as_entry(row) for row in conn.execute(query).mappings()]
+
+
+def import_files(conn: sa.Connection, directory: Path, *, skip_runs: t.Container[str] = ()) -> int:
+    """Add the letters of the folder's JSON Lines files (and their resolutions in `resolved.ndjson`) to the rows,
+    by natural key (run id, line): a letter the rows hold already is left as it is, so importing twice adds nothing.
+    A letter is imported resolved when its file says so (written since, or superseded by a newer letter, counting
+    the rows already there); a waiting row that an imported letter supersedes is resolved. Lines that are not
+    letters (a torn last line after a crash) are skipped. Returns the letters added."""
+    entries = []
+    for file in sorted(directory.glob("*.jsonl")) if directory.is_dir() else []:
+        if file.stem in skip_runs:
+            continue
+        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if (isinstance(entry, dict) and isinstance(entry.get("stream"), str)
+                    and isinstance(entry.get("payload"), dict) and isinstance(entry.get("time"), str)):
+                entries.append({**entry, "run_id": str(entry.get("run_id") or file.stem), "seq": number})
+    if not entries:
+        return 0
+    written = resolved_keys(directory)
+    keys = {key for entry in entries if (key := letter_key(entry))}
+    c = DEAD_LETTERS.c
+    latest: dict[Key, tuple[str, str, int]] = {}
+    rows_by_key: dict[Key, list[sa.Row]] = {}
+    for row in conn.execute(sa.select(c.record_type, c.external_id, c.time, c.run_id, c.seq, c.resolved_at,
+                                      c.resolution).where(c.external_id.is_not(None))):
+        key = (row.record_type, row.external_id)
+        if key in keys:
+            rows_by_key.setdefault(key, []).append(row)
+            latest[key] = max(latest.get(key, ("", "", 0)), (row.time, row.run_id, row.seq))
+            if row.resolution and row.resolution.startswith("written") and row.resolved_at:
+                written[key] = max(written.get(key, ""), row.resolved_at)
+    for entry in entries:
+        if (key := letter_key(entry)) is not None:
+            latest[key] = max(latest.get(key, ("", "", 0)), (entry["time"], entry["run_id"], entry["seq"]))
+    before = conn.execute(sa.select(sa.func.count()).select_from(DEAD_LETTERS)).scalar_one()
+    rows = []
+    for entry in entries:
+        key = letter_key(entry)
+        resolved_at = resolution = None
+        if key is not None and (entry["time"], entry["run_id"], entry["seq"]) != latest[key]:
+            resolved_at, resolution = latest[key][0], f"superseded (run {latest[key][1]} #{latest[key][2]})"
+        elif key is not None and written.get(key, "") >= entry["time"]:
+            resolved_at, resolution = written[key], "written (resolved.ndjson)"
+        rows.append({"run_id": entry["run_id"], "seq": entry["seq"], "time": entry["time"],
+                     "stream": entry["stream"], "record_type": str(entry.get("record_type") or entry["stream"]),
+                     "external_id": key[1] if key else None, "action": str(entry.get("action") or "upsert"),
+                     "status": entry.get("status") if isinstance(entry.get("status"), int) else None,
+                     "code": str(entry.get("code")), "detail": str(entry.get("detail") or ""),
+                     "path": entry.get("path") if isinstance(entry.get("path"), str) else None,
+                     "record": json.dumps(entry["payload"], ensure_ascii=False),
+                     "resolved_at": resolved_at, "resolution": resolution})
+    insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
+    conn.execute(insert(DEAD_LETTERS).on_conflict_do_nothing(index_elements=[c.run_id, c.seq]), rows)
+    for key, stored in rows_by_key.items():  # waiting rows an imported letter supersedes
+        newest = latest[key]
+        for row in stored:
+            if row.resolved_at is None and (row.time, row.run_id, row.seq) != newest:
+                conn.execute(DEAD_LETTERS.update().where(c.run_id == row.run_id, c.seq == row.seq).values(
+                    resolved_at=newest[0], resolution=f"superseded (run {newest[1]} #{newest[2]})"))
+    return conn.execute(sa.select(sa.func.count()).select_from(DEAD_LETTERS)).scalar_one() - before
+
+
+class DeadLetterStore:
+    """The dead letters in the store, and (with a `journal` folder) the run's JSON Lines file beside them.
+    Thread-safe; every letter and resolution is committed before the call returns."""
+
+    def __init__(self, store: Store | Path, run_id: str, *, journal: Path | None = None) -> None:
+        self.store = as_store(store if isinstance(store, Store) else Path(store) / DEAD_LETTERS_FILE)
+        self._owns_store = not isinstance(store, Store)
+        self.run_id = run_id
+        self.journal = journal if not isinstance(store, Path) else Path(store)
+        self.count = 0
+        self._lock = threading.Lock()
+        self._file: t.TextIO | None = None
+        #: Keys with a waiting letter, read once: another host adds letters only while this one does not run
+        #: (the account lock), so the set stays right for the run.
+        self._waiting: set[Key] | None = None
 
     def _waiting_keys(self) -> set[Key]:
-        """Keys with a waiting letter in any file of the directory, read once (call with the lock held)."""
+        """Keys with a waiting letter, read on first use (call with the lock held). A store on this host's disk
+        first takes in the folder's files that no row knows yet (written before the store existed)."""
         if self._waiting is None:
-            entries = []
-            for file in sorted(self.directory.glob("*.jsonl")) if self.directory.exists() else []:
-                for line in file.read_text(encoding="utf-8").splitlines():
-                    try:
-                        entry = json.loads(line)
-                    except ValueError:
-                        continue
-                    if isinstance(entry, dict) and "time" in entry:
-                        entries.append(entry)
-            self._waiting = {key for e in waiting(entries, resolved_keys(self.directory)) if (key := letter_key(e))}
+            local_files = self.journal is not None and self.journal.is_dir() and any(self.journal.glob("*.jsonl"))
+            if not (local_files or self.store.exists()):
+                self._waiting = set()  # nothing stored, nothing to import: no file is created
+                return self._waiting
+            c = DEAD_LETTERS.c
+            with self.store.begin(METADATA) as conn:
+                if local_files:
+                    known = {run for (run,) in conn.execute(sa.select(c.run_id).distinct())}
+                    import_files(conn, t.cast("Path", self.journal), skip_runs=known)
+                self._waiting = {(a, b) for a, b in conn.execute(sa.select(c.record_type, c.external_id).where(
+                    c.resolved_at.is_(None), c.external_id.is_not(None)))}
         return self._waiting
 
     def is_waiting(self, record_type: str, external_id: str) -> bool:
-        """Whether a letter of this key is waiting (not resolved since, in any file of the directory)."""
+        """Whether a letter of this key is waiting (not resolved since, from any run)."""
         with self._lock:
             return (record_type, external_id) in self._waiting_keys()
 
     def resolve(self, record_type: str, external_id: str) -> None:
-        """The key was written: a letter waiting for it is resolved (noted in `resolved.ndjson`)."""
+        """The key was written: a letter waiting for it is resolved (and noted in `resolved.ndjson`)."""
         with self._lock:
             keys = self._waiting_keys()
             if (record_type, external_id) not in keys:
                 return
+            now = _now()
+            c = DEAD_LETTERS.c
+            with self.store.begin(METADATA) as conn:
+                conn.execute(DEAD_LETTERS.update().where(
+                    c.record_type == record_type, c.external_id == external_id, c.resolved_at.is_(None),
+                ).values(resolved_at=now, resolution=f"written (run {self.run_id})"))
             keys.discard((record_type, external_id))
-            entry = {"time": datetime.datetime.now(tz=datetime.UTC).isoformat(), "run_id": self.run_id,
-                     "record_type": record_type, "externalId": external_id}
-            with (self.directory / RESOLVED_FILE).open("a", encoding="utf-8") as resolved:
-                resolved.write(json.dumps(entry) + "\n")
+            if self.journal is not None:
+                entry = {"time": now, "run_id": self.run_id, "record_type": record_type, "externalId": external_id}
+                self.journal.mkdir(parents=True, exist_ok=True)
+                with (self.journal / RESOLVED_FILE).open("a", encoding="utf-8") as resolved:
+                    resolved.write(json.dumps(entry) + "\n")
+
+    def letters(self, *, waiting_only: bool = True) -> list[dict[str, t.Any]]:
+        """The store's letters, every run's (older files taken in first), oldest first."""
+        with self._lock:
+            self._waiting_keys()
+        return stored_letters(self.store, waiting_only=waiting_only)
 
     @property
-    def path(self) -> Path:
-        return self.directory / f"{self.run_id}.jsonl"
+    def path(self) -> Path | None:
+        """The run's JSON Lines file, when letters are also written to files (a store on this host's disk)."""
+        return self.journal / f"{self.run_id}.jsonl" if self.journal is not None else None
+
+    @property
+    def location(self) -> str:
+        """Where this run's letters are, for messages: the file, or the store."""
+        return str(self.path) if self.path is not None else f"store {self.store.location}"
 
     def add(
         self,
@@ -146,35 +298,41 @@ class DeadLetterStore:
         status: int | None = None,
         path: str | None = None,
     ) -> None:
-        entry = {
-            "time": datetime.datetime.now(tz=datetime.UTC).isoformat(),
-            "run_id": self.run_id,
-            "stream": stream,
-            "record_type": record_type,
-            "externalId": external_id,
-            "action": action,
-            "status": status,
-            "code": code,
-            "detail": detail,
-            "path": path,
-            "payload": payload,
-        }
-        line = json.dumps(entry, default=json_default, ensure_ascii=False)
+        now = _now()
+        body = json.dumps(payload, default=json_default, ensure_ascii=False)
+        c = DEAD_LETTERS.c
         with self._lock:
+            keys = self._waiting_keys()
+            seq = self.count + 1
+            with self.store.begin(METADATA) as conn:
+                if external_id is not None:  # a newer letter of the key: the older ones wait no more
+                    conn.execute(DEAD_LETTERS.update().where(
+                        c.record_type == record_type, c.external_id == external_id, c.resolved_at.is_(None),
+                    ).values(resolved_at=now, resolution=f"superseded (run {self.run_id} #{seq})"))
+                conn.execute(DEAD_LETTERS.insert().values(
+                    run_id=self.run_id, seq=seq, time=now, stream=stream, record_type=record_type,
+                    external_id=external_id, action=action, status=status, code=code, detail=detail, path=path,
+                    record=body))
+            self.count = seq
             if external_id is not None:
-                self._waiting_keys().add((record_type, external_id))
-            if self._file is None:
-                self.directory.mkdir(parents=True, exist_ok=True)
-                self._file = self.path.open("a", encoding="utf-8")
-            self._file.write(line + "\n")
-            self._file.flush()
-            self.count += 1
+                keys.add((record_type, external_id))
+            if self.journal is not None:
+                entry = {"time": now, "run_id": self.run_id, "stream": stream, "record_type": record_type,
+                         "externalId": external_id, "action": action, "status": status, "code": code,
+                         "detail": detail, "path": path, "payload": json.loads(body)}
+                if self._file is None:
+                    self.journal.mkdir(parents=True, exist_ok=True)
+                    self._file = (self.journal / f"{self.run_id}.jsonl").open("a", encoding="utf-8")
+                self._file.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                self._file.flush()
 
     def close(self) -> None:
         with self._lock:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+            if self._owns_store:
+                self.store.close()
 
 
 @dataclass
@@ -251,8 +409,13 @@ def replay_messages(files: list[Path], *, include_mapping_errors: bool) -> t.Ite
     for directory in {entry["_dir"] for entry in entries}:
         for key, resolved_at in resolved_keys(directory).items():
             resolved[key] = max(resolved.get(key, ""), resolved_at)
+    return singer_messages(waiting(entries, resolved), include_mapping_errors=include_mapping_errors)
+
+
+def singer_messages(letters: t.Iterable[dict], *, include_mapping_errors: bool) -> t.Iterator[dict]:
+    """SCHEMA/RECORD messages re-sending waiting letters (files' or the store's), marked `_sdc_replay`."""
     schemas_sent: set[str] = set()
-    for entry in waiting(entries, resolved):
+    for entry in letters:
         if entry.get("code") == MAPPING_ERROR and not include_mapping_errors:
             continue
         stream = entry["stream"]
@@ -269,9 +432,15 @@ def replay_main(argv: list[str] | None = None) -> int:
     """Console script `target-netsuite-replay`: print dead letters as Singer messages for the target's stdin."""
     parser = argparse.ArgumentParser(
         prog="target-netsuite-replay",
-        description="Turn dead-letter files into Singer messages; pipe them into target-netsuite to resend them.",
+        description="Turn the store's waiting dead letters (or dead-letter files) into Singer messages; pipe them "
+        "into target-netsuite to resend them.",
     )
-    parser.add_argument("files", nargs="+", type=Path, help="dead-letter JSON Lines files")
+    parser.add_argument("files", nargs="*", type=Path, help="dead-letter JSON Lines files (default: the store)")
+    parser.add_argument("--store-uri", default=os.environ.get("TARGET_NETSUITE_STORE_URI"),
+                        help="the target's store_uri (default TARGET_NETSUITE_STORE_URI; without it, the SQLite "
+                        f"file {DEAD_LETTERS_FILE} in --dead-letter-path)")
+    parser.add_argument("--dead-letter-path", type=Path,
+                        default=Path(os.environ.get("TARGET_NETSUITE_DEAD_LETTER_PATH", "dead_letters")))
     parser.add_argument(
         "--include-mapping-errors",
         action="store_true",
@@ -280,8 +449,12 @@ def replay_main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        messages = list(replay_messages(args.files, include_mapping_errors=args.include_mapping_errors))
-    except ReplayError as exc:
+        if args.files:
+            messages = list(replay_messages(args.files, include_mapping_errors=args.include_mapping_errors))
+        else:
+            messages = list(singer_messages(_store_letters(args.store_uri, args.dead_letter_path),
+                                            include_mapping_errors=args.include_mapping_errors))
+    except (ReplayError, StoreError) as exc:
         sys.stderr.write(f"target-netsuite-replay: {exc}; nothing replayed\n")
         return 1
     for message in messages:
@@ -289,3 +462,17 @@ def replay_main(argv: list[str] | None = None) -> int:
     count = sum(message["type"] == "RECORD" for message in messages)
     sys.stderr.write(f"target-netsuite-replay: {count} records\n")
     return 0
+
+
+def _store_letters(uri: str | None, dead_letter_path: Path) -> list[dict]:
+    if not uri:  # the local store, with the folder's older files taken in
+        letters = DeadLetterStore(dead_letter_path, "target-netsuite-replay")
+        try:
+            return letters.letters()
+        finally:
+            letters.close()
+    store = Store.from_uri(uri, schema=STORE_SCHEMA)  # services.STORE_SCHEMA (a layer above; a test checks)
+    try:
+        return stored_letters(store)
+    finally:
+        store.close()

@@ -11,10 +11,16 @@ Invariants:
   naming the record type, the field and the value, and the record is dead-lettered, never written with a guess.
 - A SuiteQL refusal (no permission, no such table) is the account's problem, not the record's: it stops the run
   with one line before anything of the batch is written, and state does not advance.
+- Scoped by subsidiary (OneWorld): a looked-up employee, department, class or location must be available to the
+  subsidiary of the record it is written into (its `subsidiary`, or a parent of it when `includechildren` is set);
+  the same query reads those columns, so scoping costs no query but one read of the subsidiary tree per run. No
+  candidate available there is `LOOKUP_FAILED` naming the value and the subsidiary. An account without the
+  columns (no OneWorld) is looked up unscoped, with one warning.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import typing as t
@@ -27,6 +33,7 @@ if t.TYPE_CHECKING:
 
     from target_netsuite.client import NetSuiteClient
 
+_LOGGER = logging.getLogger(__name__)
 LOOKUP_FAILED = "LOOKUP_FAILED"
 LOOKUP_AMBIGUOUS = "LOOKUP_AMBIGUOUS"
 LOOKUP_UNSUPPORTED = "LOOKUP_UNSUPPORTED"
@@ -56,6 +63,14 @@ LOOKUP_FIELDS: dict[str, LookupTable] = {
 }
 
 Key = tuple[str, str, str]  # (record type, field, normalised value)
+#: Record types NetSuite makes available per subsidiary, and the SuiteQL columns that say to which.
+SCOPED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "employee": ("subsidiary",),
+    "department": ("subsidiary", "includechildren"),
+    "classification": ("subsidiary", "includechildren"),
+    "class": ("subsidiary", "includechildren"),
+    "location": ("subsidiary",),
+}
 
 
 def normalise(value: str) -> str:
@@ -119,6 +134,10 @@ class LookupResolver:
     def __init__(self, client: NetSuiteClient) -> None:
         self._client = client
         self._found: dict[Key, tuple[str, ...]] = {}
+        #: (record type, internal id) → the subsidiaries it is available to, and whether to their children too.
+        self._scopes: dict[tuple[str, str], tuple[frozenset[str], bool]] = {}
+        self._unscoped: set[str] = set()  # tables whose subsidiary columns SuiteQL refused (no OneWorld)
+        self._parents: dict[str, str] | None = None  # subsidiary → its parent, read once when needed
         self._lock = threading.Lock()
         self.queries = 0  # SuiteQL requests made (the API cost of lookups, in the run summary)
 
@@ -149,9 +168,24 @@ class LookupResolver:
 
     def _query(self, record_type: str, field: str, values: list[str]) -> dict[str, list[str]]:
         table = LOOKUP_FIELDS[record_type].table
+        scope = () if table in self._unscoped else SCOPED_COLUMNS.get(record_type, ())
+        try:
+            return self._query_columns(record_type, field, values, scope)
+        except FatalError:
+            if not scope:
+                raise
+            _LOGGER.warning("%s looked up without subsidiary scoping: SuiteQL has no %s columns here (no OneWorld?)",
+                            table, "/".join(scope))
+            with self._lock:
+                self._unscoped.add(table)
+            return self._query_columns(record_type, field, values, ())
+
+    def _query_columns(self, record_type: str, field: str, values: list[str], scope: tuple[str, ...]
+                       ) -> dict[str, list[str]]:
+        table = LOOKUP_FIELDS[record_type].table
         column = f"UPPER(TRIM(REGEXP_REPLACE({field}, '\\s+', ' ')))"
         quoted = ", ".join("'" + value.replace("'", "''") + "'" for value in values)
-        query = f"SELECT id, {field} FROM {table} WHERE {column} IN ({quoted})"
+        query = f"SELECT {', '.join(('id', field, *scope))} FROM {table} WHERE {column} IN ({quoted})"
         matches: dict[str, list[str]] = {}
         offset = 0
         while True:
@@ -167,14 +201,57 @@ class LookupResolver:
             for row in items:
                 if "id" in row and row.get(field) is not None:
                     matches.setdefault(normalise(str(row[field])), []).append(str(row["id"]))
+                    if scope:
+                        self._remember_scope(record_type, row)
             if not page.get("hasMore"):
                 return matches
             offset += len(items) or 1000
 
+    def _remember_scope(self, record_type: str, row: dict) -> None:
+        """A candidate's subsidiaries (SuiteQL gives a multi-select as "1, 3"); none given: available to all."""
+        subsidiaries = frozenset(part.strip() for part in str(row.get("subsidiary") or "").split(",") if part.strip())
+        if subsidiaries:
+            with self._lock:
+                self._scopes[(record_type, str(row["id"]))] = (subsidiaries, row.get("includechildren") == "T")
+
+    def available(self, marker: dict[str, str], ids: tuple[str, ...], subsidiary: str | None) -> tuple[str, ...]:
+        """The candidates of a scoped lookup that the record's subsidiary may use (all, when unscoped)."""
+        if subsidiary is None or marker["type"] not in SCOPED_COLUMNS:
+            return ids
+        with self._lock:
+            scopes = {internal_id: self._scopes.get((marker["type"], internal_id)) for internal_id in ids}
+        if any(scope is not None and scope[1] for scope in scopes.values()):
+            lineage = self._lineage(subsidiary)
+        else:
+            lineage = [subsidiary]
+        return tuple(internal_id for internal_id, scope in scopes.items()
+                     if scope is None or subsidiary in scope[0] or (scope[1] and not scope[0].isdisjoint(lineage)))
+
+    def _lineage(self, subsidiary: str) -> list[str]:
+        """The subsidiary and its parents up to the root (one SuiteQL read of the tree per run)."""
+        if self._parents is None:
+            parents: dict[str, str] = {}
+            for row in self._client.suiteql_rows("SELECT id, parent FROM subsidiary"):
+                if row.get("parent") is not None:
+                    parents[str(row["id"])] = str(row["parent"])
+            with self._lock:
+                self.queries += 1
+                self._parents = parents
+        chain, current = [subsidiary], subsidiary
+        while current in self._parents and self._parents[current] not in chain:
+            current = self._parents[current]
+            chain.append(current)
+        return chain
+
     @staticmethod
-    def problem(marker: dict[str, str], ids: tuple[str, ...]) -> tuple[str, str] | None:
-        """(code, detail) when a looked-up marker does not name exactly one record, else None."""
+    def problem(marker: dict[str, str], ids: tuple[str, ...], subsidiary: str | None = None
+                ) -> tuple[str, str] | None:
+        """(code, detail) when a looked-up marker does not name exactly one record, else None (`ids`: the
+        candidates available to the record's subsidiary, when the lookup is scoped)."""
         what = f"{marker['type']} with {marker['by']} {marker['value']!r}"
+        if not ids and subsidiary is not None and marker["type"] in SCOPED_COLUMNS:
+            return LOOKUP_FAILED, (f"no {what} available to subsidiary {subsidiary} in NetSuite (compared ignoring "
+                                   f"case and spaces)")
         if not ids:
             return LOOKUP_FAILED, f"no {what} in NetSuite (compared ignoring case and spaces)"
         if len(ids) > 1:

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from target_netsuite.client import RECORD_PATH, FatalError, RecordError, error_details
+from target_netsuite.lookups import is_lookup, key_of, unsupported
 from target_netsuite.match_keys import (
     LEGAL_FORMS,
     PHONE_FIELDS,
@@ -69,6 +70,7 @@ if t.TYPE_CHECKING:
 
     from target_netsuite.client import NetSuiteClient
     from target_netsuite.dead_letters import RunSummary
+    from target_netsuite.lookups import LookupResolver
     from target_netsuite.references import ReferenceResolver
     from target_netsuite.writes import Write
 
@@ -215,12 +217,14 @@ class Matcher:
         placeholders: list[str] | None = None,
         approvals_path: str | None = None,
         before_adopting: Callable[[str, list[str]], None] | None = None,
+        lookups: LookupResolver | None = None,
     ) -> None:
         if mode not in MATCH_MODES:
             msg = f"match_mode must be one of {', '.join(MATCH_MODES)}, got {mode!r}"
             raise FatalError(msg)
         self.client = client
         self.resolver = resolver
+        self.lookups = lookups  # a subsidiary given by name (subsidiary routing) is compared by its internal id
         self.summary = summary
         self.executor = executor
         self.mode = mode
@@ -359,6 +363,9 @@ class Matcher:
             return found
         if isinstance(raw, dict) and "id" in raw:
             return str(raw["id"])
+        if self.lookups is not None and is_lookup(raw) and unsupported(raw) is None:
+            named = self.lookups.resolve([raw])[key_of(raw)]
+            return named[0] if len(named) == 1 else ""
         return ""
 
     def _values(self, write: Write, rule: list[str]) -> dict[str, str] | None:

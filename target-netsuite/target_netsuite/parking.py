@@ -164,6 +164,18 @@ class ParkedRecords:
             self._open()
             return len(self._keys)
 
+    def count_waiting_for(self, marker: str) -> int:
+        """The parked records whose `waiting_for` holds `marker` (records written already that wait only for an
+        optional link, optional_references.py)."""
+        if not self._exists():
+            return 0
+        with self._lock:
+            self._open()
+            with self.store.begin(METADATA) as conn:
+                query = sa.select(sa.func.count()).select_from(PARKED).where(
+                    PARKED.c.waiting_for.contains(marker, autoescape=True))
+                return int(conn.execute(query).scalar_one())
+
     def close(self) -> None:
         with self._lock:
             self._opened = False

@@ -38,6 +38,7 @@ from target_netsuite.references import is_reference, suiteql_source
 
 if t.TYPE_CHECKING:
     from target_netsuite.client import NetSuiteClient
+    from target_netsuite.dead_letters import DeadLetterStore
     from target_netsuite.ledger import WriteLedger
 
 DEFAULT_EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$"  # a Salesforce Id
@@ -70,7 +71,7 @@ class Reconciler:
         fields: dict[str, list[str]] | None,
         external_id_pattern: str | None,
         report_dir: Path,
-        dead_letter_dir: Path,
+        dead_letters: DeadLetterStore,
         ledger: WriteLedger | None = None,
     ) -> None:
         self.client = client
@@ -81,7 +82,7 @@ class Reconciler:
             msg = f"reconcile_external_id_pattern is not a regular expression: {exc}"
             raise FatalError(msg) from None
         self.report_dir = report_dir
-        self.dead_letter_dir = dead_letter_dir
+        self.dead_letters = dead_letters
         self.ledger = ledger
         # record type → external id → (action, {field: comparable value})
         self.seen: dict[str, dict[str, tuple[str, dict[str, t.Any]]]] = {}
@@ -120,16 +121,9 @@ class Reconciler:
 
     def _dead_letter_reasons(self) -> dict[tuple[str, str], str]:
         reasons: dict[tuple[str, str], str] = {}
-        if not self.dead_letter_dir.is_dir():
-            return reasons
-        for file in sorted(self.dead_letter_dir.glob("*.jsonl")):  # run ids sort by time: the latest wins
-            for line in file.read_text(encoding="utf-8").splitlines():
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                key = (str(entry.get("record_type")), str(entry.get("externalId")))
-                reasons[key] = f"dead-lettered {entry.get('code')}: {entry.get('detail')} (run {entry.get('run_id')})"
+        for entry in self.dead_letters.letters(waiting_only=False):  # oldest first: the latest wins
+            key = (str(entry.get("record_type")), str(entry.get("externalId")))
+            reasons[key] = f"dead-lettered {entry.get('code')}: {entry.get('detail')} (run {entry.get('run_id')})"
         return reasons
 
     # --- the comparison ----------------------------------------------------------------------------------

@@ -6,8 +6,8 @@ Invariants:
 - the services are built here, from the settings alone: nothing in this module (or below it) knows the target
   or the sinks. The sinks receive the services; the target owns them. Imports only go down:
   target → sinks → services → {dead_letters, references, parking, ledger, overtake, matching, merge, reconcile,
-  batches, fixed_ids, lookups} → client → auth (match_keys, the normalisation both matching and reconcile use,
-  imports nothing of the package);
+  batches, fixed_ids, lookups, subsidiaries} → client → auth (match_keys, the normalisation both matching and
+  reconcile use, imports nothing of the package);
 - `OpenSinks` holds a sink from its `setup` to its `clean_up` (the SDK's hooks), and no longer than it may hold
   records: a sink the SDK retired after a schema change, and drained without `clean_up` (the SDK cleans retired
   sinks up only at the end of the input), leaves as soon as it is empty.
@@ -23,7 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import requests
-from connector_kit.store import StoreError, Stores
+from connector_kit.store import AccountLock, LockLostError, StoreError, Stores
 
 from target_netsuite.auth import TOKEN_PATH, MachineToMachineAuth, TokenBasedAuth, read_private_key
 from target_netsuite.batches import BatchWriter, SubmittedBatches
@@ -35,17 +35,19 @@ from target_netsuite.client import (
     checked_base_url,
     is_record_type,
 )
-from target_netsuite.dead_letters import DeadLetterStore, RunSummary
+from target_netsuite.dead_letters import DEAD_LETTERS_FILE, DeadLetterStore, RunSummary
 from target_netsuite.fixed_ids import FixedIdCheck
 from target_netsuite.ledger import LEDGER_FILE, WriteLedger, account_key
 from target_netsuite.lookups import LookupResolver
 from target_netsuite.matching import Matcher
 from target_netsuite.merge import MERGE_FILE, ConflictPolicies, Merger, MergeStore
+from target_netsuite.optional_references import LINK_WAIT, OptionalReferences
 from target_netsuite.order_lifecycle import OrderLifecycle
 from target_netsuite.overtake import EarlierWrites
 from target_netsuite.parking import PARKED_FILE, ParkedRecords
 from target_netsuite.reconcile import Reconciler
 from target_netsuite.references import ReferenceResolver
+from target_netsuite.subsidiaries import Subsidiaries
 
 if t.TYPE_CHECKING:
     import logging
@@ -123,6 +125,7 @@ class TargetSettings:
     ledger_path: str | None
     write_mode: str
     order_locked_fields: list[str]
+    optional_references: dict[str, list[str]]
 
     @classmethod
     def from_config(cls, config: Mapping[str, t.Any], schema: Mapping[str, t.Any]) -> TargetSettings:
@@ -242,6 +245,7 @@ class RunServices:
     record_types: RecordTypes
     resolver: ReferenceResolver
     lookups: LookupResolver  # names and codes (a currency's ISO code, a term's name) → internal ids (lookups.py)
+    subsidiaries: Subsidiaries  # parents' subsidiaries, customers shared with more subsidiaries (subsidiaries.py)
     dead_letters: DeadLetterStore
     summary: RunSummary
     executor: ThreadPoolExecutor
@@ -255,6 +259,8 @@ class RunServices:
     earlier_writes: EarlierWrites  # other runs' writes NetSuite may still apply (overtake.py)
     merger: Merger  # the three-way merge of updates (merge.py), its values beside the ledger
     order_lifecycle: OrderLifecycle | None  # fulfilled/billed/closed orders are never rewritten; None: no writes
+    optional_references: OptionalReferences  # links written when they resolve, never waited for
+    account_lock: AccountLock | None = None  # the run's lock in a shared store, checked before each write wave
 
     @classmethod
     def build(cls, settings: TargetSettings, *, run_id: str, logger: logging.Logger) -> RunServices:
@@ -269,6 +275,7 @@ class RunServices:
                 "ledger": ledger_file,
                 "batches": dead_letter_dir / SUBMITTED_BATCHES_FILE,
                 "merge": ledger_file.with_name(MERGE_FILE),
+                "dead_letters": dead_letter_dir / DEAD_LETTERS_FILE,
             })
         except StoreError as exc:
             raise FatalError(str(exc)) from None
@@ -280,9 +287,11 @@ class RunServices:
         summary = RunSummary(logger=logger, progress_interval=settings.progress_interval_seconds)
         executor = ThreadPoolExecutor(max_workers=client.limiter.ceiling, thread_name_prefix="netsuite")
         merge_store = MergeStore(stores.part("merge"), account_key(client.base_url, settings.account_id))
+        lookups = LookupResolver(client)
         matcher = Matcher(
             client=client,
             resolver=resolver,
+            lookups=lookups,
             summary=summary,
             executor=executor,
             mode=settings.match_mode,
@@ -293,12 +302,15 @@ class RunServices:
             approvals_path=settings.match_approvals_path,
             before_adopting=merge_store.mark_adopted,
         )
+        # A store on this host's disk also keeps the JSON Lines files people read (dead_letters.py).
+        dead_letters = DeadLetterStore(stores.part("dead_letters"), run_id,
+                                       journal=None if stores.shared else dead_letter_dir)
         reconciler = Reconciler(
             client=client,
             fields=settings.reconcile_fields,
             external_id_pattern=settings.reconcile_external_id_pattern,
             report_dir=Path(settings.reconcile_report_path),
-            dead_letter_dir=dead_letter_dir,
+            dead_letters=dead_letters,
             ledger=ledger,
         ) if settings.reconcile else None
         submitted = SubmittedBatches(stores.part("batches"),
@@ -310,8 +322,9 @@ class RunServices:
             client=client,
             record_types=record_types,
             resolver=resolver,
-            lookups=LookupResolver(client),
-            dead_letters=DeadLetterStore(dead_letter_dir, run_id),
+            lookups=lookups,
+            subsidiaries=Subsidiaries(client),
+            dead_letters=dead_letters,
             summary=summary,
             executor=executor,
             parked=ParkedRecords(stores.part("parked")),
@@ -326,6 +339,7 @@ class RunServices:
             ),
             order_lifecycle=None if settings.writes_nothing else OrderLifecycle(
                 client, summary, ledger, settings.order_locked_fields),
+            optional_references=OptionalReferences(settings.optional_references),
             batches=BatchWriter(
                 client=client, resolver=resolver, executor=executor, mode=settings.write_mode,
                 workers=client.limiter.ceiling,
@@ -335,6 +349,16 @@ class RunServices:
                                          wait_s=settings.max_throttle_wait_seconds,
                                          in_flight_bound_s=2 * settings.request_timeout),
         )
+
+    def verify_account_lock(self) -> None:
+        """Before a write wave: the shared store's account lock is still this run's, else the run stops (no write,
+        no STATE past this wave); another host may be writing to the account by now."""
+        if self.account_lock is not None:
+            try:
+                self.account_lock.verify()
+            except LockLostError as exc:
+                msg = f"{exc}; this run stops before writing more, its state stays at the last checkpoint"
+                raise FatalError(msg) from None
 
     @property
     def dry_run(self) -> bool:
@@ -350,7 +374,8 @@ class RunServices:
         self.batches.close()
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.dead_letters.close()
-        parked = self.parked.count()
+        linking = self.parked.count_waiting_for(LINK_WAIT)  # written; waiting only for an optional link
+        parked = self.parked.count() - linking
         self.parked.close()
         if self.ledger is not None:
             self.ledger.close()
@@ -360,14 +385,18 @@ class RunServices:
             "run_id": self.run_id,
             "streams": self.summary.as_dict(),
             "dead_letters": self.dead_letters.count,
-            "dead_letter_file": str(self.dead_letters.path) if self.dead_letters.count else None,
+            "dead_letter_file": str(self.dead_letters.path) if self.dead_letters.count and self.dead_letters.path
+            else None,
             "parked": parked,
+            "awaiting_link": linking,
             "requests": self.client.stats.requests,
             "throttled_429": self.client.stats.throttled,
             "retries": self.client.stats.retries,
             "async_jobs": {"submitted": self.batches.jobs_submitted,
                            "found_already_submitted": self.batches.jobs_found},
             "lookups": {"queries": self.lookups.queries, "values": self.lookups.values},
+            "subsidiaries": {"queries": self.subsidiaries.queries,
+                             "relationships_created": self.subsidiaries.relationships_created},
         }
 
 

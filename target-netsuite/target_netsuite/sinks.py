@@ -34,9 +34,11 @@ from target_netsuite.client import FatalError, RecordError, is_record_type, json
 from target_netsuite.dead_letters import MAPPING_ERROR, REPLAY_KEY
 from target_netsuite.ledger import payload_hash
 from target_netsuite.lookups import LOOKUP_UNSUPPORTED, find_lookups, key_of, substitute_lookups, unsupported
+from target_netsuite.optional_references import LINK_WAIT, is_link_wait, waiting_for, without_links
 from target_netsuite.order_lifecycle import UNWIN_KEY, screen_orders
 from target_netsuite.parking import MIN_ATTEMPTS, ParkedRecord
 from target_netsuite.references import Ref, find_references, substitute
+from target_netsuite.subsidiaries import RELATIONSHIP, routed_subsidiary
 from target_netsuite.totals import AMOUNT_MISMATCH, total_mismatch
 from target_netsuite.writes import Write
 
@@ -213,12 +215,31 @@ class NetSuiteSink(_BoundToRun):
         if self.services.reconciler is not None:
             self.services.reconciler.observe(self.record_type, self._without_unwon(records))
             return
-        self._write(self._dedupe(records))
+        writes = self._dedupe(records)
+        self._write(writes)
+        self._relate(writes)
 
     def write_parked(self, parked: list[ParkedRecord]) -> None:
         """Try parked records of this stream again (end of run); those waited for too long become dead letters."""
         self.services.parked.count_tried([(p.record_type, p.external_id) for p in parked])
-        self._write(self._dedupe([p.record for p in parked]), retried={p.external_id: p for p in parked})
+        writes = self._dedupe([p.record for p in parked])
+        self._write(writes, retried={p.external_id: p for p in parked})
+        self._relate(writes)
+
+    def _relate(self, writes: list[Write]) -> None:
+        """Customers the mapping shares with more subsidiaries get those relationships (subsidiaries.py)."""
+        if self.record_type != "customer" or self.services.dry_run or self.services.matcher.mode == "report":
+            return
+
+        def dead_letter(write: Write, code: str, detail: str, path: str) -> None:
+            self.services.dead_letters.add(stream=self.stream_name, record_type=RELATIONSHIP,
+                                           external_id=write.external_id, code=code, detail=detail,
+                                           payload=write.record, path=path)
+            self.services.summary.add(self.stream_name, "dead_lettered")
+            self.logger.warning("Dead-lettered %s of %s: %s %s", RELATIONSHIP, write.external_id, code, detail)
+
+        self.services.subsidiaries.relate(writes, resolver=self.services.resolver, lookups=self.services.lookups,
+                                          ledger=self.services.ledger, dead_letter=dead_letter)
 
     def _write(self, writes: list[Write], retried: dict[str, ParkedRecord] | None = None) -> None:
         """Parents first, then adoption of existing records, then this batch in waves; every write ends written,
@@ -332,39 +353,66 @@ class NetSuiteSink(_BoundToRun):
         ready = []
         for write in writes:
             problem = None
+            subsidiary = routed_subsidiary(write.body, ids)  # scopes the lookups of this record (subsidiaries.py)
+            chosen: dict = {}
             for path, marker in markers.get(id(write), []):
                 why = unsupported(marker)
+                available = () if why else self.services.lookups.available(marker, ids[key_of(marker)], subsidiary)
                 if why is not None:
                     problem = (LOOKUP_UNSUPPORTED, why, path)
-                elif found := self.services.lookups.problem(marker, ids[key_of(marker)]):
+                elif found := self.services.lookups.problem(marker, available, subsidiary):
                     problem = (*found, path)
                 if problem:
                     break
+                chosen[key_of(marker)] = available[0]
             if problem is not None:
                 code, detail, path = problem
                 self._dead_letter(write.record, code, f"{path}: {detail}", path=path)
                 continue
             if markers.get(id(write)):
-                write.body = t.cast("dict", substitute_lookups(
-                    write.body, {key_of(marker): ids[key_of(marker)][0] for _, marker in markers[id(write)]}))
+                write.body = t.cast("dict", substitute_lookups(write.body, chosen))
             ready.append(write)
         return ready
 
     def _resolved(self, writes: list[Write], retried: dict[str, ParkedRecord]) -> list[Write]:
         """Writes with lookups and references replaced by internal ids; a write whose parent NetSuite lacks is
         parked (or, when it has waited past `reference_wait_hours`, dead-lettered)."""
-        writes = self._looked_up(writes)
         ids = self.services.resolver.resolve({ref for write in writes for _, ref in write.refs})
         ready = []
         for write in writes:
             missing = [(path, ref) for path, ref in write.refs if ref not in ids]
+            missing, optional = self.services.optional_references.split(self.record_type, missing)
             if missing:
                 self._unresolved(write, missing, retried.get(write.external_id))
                 continue
+            if optional and not self._without_links(write, optional, retried.get(write.external_id)):
+                continue
+            ready.append(write)
+        # A record that follows its parent's subsidiary gets it now (subsidiaries.py); then its lookups are scoped.
+        ready = self.services.subsidiaries.follow(
+            ready, ids, lambda write, code, detail, path: self._dead_letter(write.record, code, detail, path=path))
+        for write in ready:
             if write.refs:
                 write.body = t.cast("dict", substitute(write.body, ids))
-            ready.append(write)
-        return ready
+        return self._looked_up(ready)
+
+    def _without_links(self, write: Write, optional: list[tuple[str, Ref]], retried: ParkedRecord | None) -> bool:
+        """An unresolved optional reference (optional_references.py): True to write now without it; False for a
+        record written already that only waits for the link (kept parked, or given up past the wait)."""
+        if retried is not None and is_link_wait(retried.waiting_for):
+            tries = retried.attempts + 1
+            waited = retried.waited(dt.datetime.now(tz=dt.UTC))
+            if waited >= self.services.reference_wait and tries >= MIN_ATTEMPTS:
+                self._settle(write.external_id)
+                self.services.summary.add(self.stream_name, "unlinked")
+                self.logger.warning("Unlinked: %s %s stays without %s after %.1f h (%d end-of-run tries)",
+                                    self.record_type, write.external_id, retried.waiting_for.split(LINK_WAIT)[0],
+                                    waited.total_seconds() / 3600, tries)
+            return False
+        write.body = without_links(write.body, optional)
+        write.payload_hash = None  # NetSuite will not hold the payload as it came: the ledger must not skip it
+        write.link_wait = waiting_for(optional)
+        return True
 
     def _unresolved(self, write: Write, missing: list[tuple[str, Ref]], retried: ParkedRecord | None) -> None:
         """Park a write whose parent NetSuite lacks; a parked one tried again past its wait becomes a dead letter."""
@@ -419,6 +467,7 @@ class NetSuiteSink(_BoundToRun):
     def _write_wave(self, writes: list[Write], retried: dict[str, ParkedRecord]) -> None:
         """Send a wave concurrently; on a failure that is not the record's fault, stop starting new requests,
         account for the finished ones, and raise so that no STATE follows."""
+        self.services.verify_account_lock()
         ready = self.services.merger.prepare(self.stream_name, self.record_type, self._resolved(writes, retried))
         accepted: list[Write] = []  # NetSuite's successes: merged values, then ledger entries, recorded below
         refused: list[tuple[str, str, str]] = []  # (external id, payload hash, code): NetSuite's refusals
@@ -464,6 +513,8 @@ class NetSuiteSink(_BoundToRun):
                 accepted.append(write)
                 if write.overtakable:
                     self._keep_sending(write)
+                elif write.link_wait:  # written; the optional link is written once it resolves
+                    self._keep_sending(write, write.link_wait)
                 else:
                     self._settle(write.external_id)
                 if write.exists is not None:
@@ -495,13 +546,14 @@ class NetSuiteSink(_BoundToRun):
                     other.cancel()
         return fatal
 
-    def _keep_sending(self, write: Write) -> None:
+    def _keep_sending(self, write: Write,
+                      waiting: str = "earlier-write: a write of an earlier run NetSuite may still apply") -> None:
         """A write an earlier run's write may still overtake (overtake.py) is kept parked after NetSuite accepted
         it, so the end of this run and every later run send it again until that earlier write is settled (then it
         is written and recorded as usual, and settled): state may move past it, the change is never lost."""
         self.services.parked.park(
             record_type=self.record_type, external_id=write.external_id, stream=self.stream_name,
-            record=write.record, waiting_for="earlier-write: a write of an earlier run NetSuite may still apply",
+            record=write.record, waiting_for=waiting,
         )
 
     def _account_wide(self, external_id: str, error: RecordError) -> bool:

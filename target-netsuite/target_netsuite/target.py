@@ -39,6 +39,7 @@ from target_netsuite.auth import AuthError
 from target_netsuite.batches import WRITE_MODES
 from target_netsuite.client import FatalError
 from target_netsuite.ledger import LEDGER_MODES
+from target_netsuite.optional_references import DEFAULT_OPTIONAL_REFERENCES, LINK_WAIT
 from target_netsuite.parking import ParkedRecord
 from target_netsuite.sdk_internals import ReaderInternals, TargetInternals
 from target_netsuite.services import RunServices, TargetSettings, account_lock_name
@@ -62,8 +63,8 @@ class DeadLettersWritten(FatalError):  # noqa: N818 - a requested stop, not an e
 
     exit_code = 2
 
-    def __init__(self, count: int, path: Path) -> None:
-        super().__init__(f"{count} records dead-lettered (see {path})")
+    def __init__(self, count: int, where: str) -> None:
+        super().__init__(f"{count} records dead-lettered (see {where})")
 
 
 class SingerInputError(FatalError, RecordsWithoutSchemaException):
@@ -251,7 +252,8 @@ class TargetNetSuite(TargetInternals):
             "dead_letter_path",
             th.StringType,
             default="dead_letters",
-            description="Directory for dead-letter files, one JSON Lines file per run.",
+            description="Directory for dead letters when store_uri is not PostgreSQL (dead_letters.sqlite3, and one "
+            "JSON Lines file per run).",
         ),
         th.Property(
             "parked_path",
@@ -287,10 +289,11 @@ class TargetNetSuite(TargetInternals):
             th.StringType,
             secret=True,
             description="Where the durable data lives (parked records, the write ledger, async batch nonces, merge "
-            "baselines). Unset: SQLite files on this host (`parked_path`, `ledger_path`, `dead_letter_path`), as "
-            "before. `postgresql://user:password@host/db` (psycopg 3; install `target-netsuite[postgres]`): one "
-            "store that several hosts and containers share, in schema `target_netsuite` (Meltano's system "
-            "database is fine), and the account lock becomes a PostgreSQL advisory lock that spans the hosts.",
+            "baselines, dead letters). Unset: SQLite files on this host (`parked_path`, `ledger_path`, "
+            "`dead_letter_path`), as before. `postgresql://user:password@host/db` (psycopg 3; install "
+            "`target-netsuite[postgres]`): one store that several hosts and containers share, in schema "
+            "`target_netsuite` (Meltano's system database is fine), and the account lock becomes a PostgreSQL "
+            "advisory lock that spans the hosts.",
         ),
         th.Property(
             "lock_path",
@@ -414,6 +417,15 @@ class TargetNetSuite(TargetInternals):
             "letter (counted `conflict`). `[]`: nothing is updated on a locked order.",
         ),
         th.Property(
+            "optional_references",
+            th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
+            default=DEFAULT_OPTIONAL_REFERENCES,
+            description="Per record type, top-level fields whose reference is optional: when NetSuite does not "
+            "hold the record named yet, the record is written at once without the field and linked at a later "
+            "end-of-run try once it does (given up, counted `unlinked`, after reference_wait_hours); never parked "
+            "unwritten nor dead-lettered. Default: a sales order's `createdFrom` (its estimate).",
+        ),
+        th.Property(
             "write_mode",
             th.StringType,
             default="sync",
@@ -462,7 +474,7 @@ class TargetNetSuite(TargetInternals):
         (exit 1, or 2 for `fail_on_dead_letters`)."""
         from_command_line = _FROM_COMMAND_LINE.set(True)
         try:
-            with one_line_errors(cls.logger, cls.name, (FatalError, AuthError)):
+            with one_line_errors(cls.logger, cls.name, (FatalError, AuthError, StoreError)):
                 super().invoke(**kwargs)
         finally:
             _FROM_COMMAND_LINE.reset(from_command_line)
@@ -537,6 +549,7 @@ class TargetNetSuite(TargetInternals):
                         "stays unchanged"
                     )
                     raise FatalError(msg)
+                self.services.account_lock = held  # verified before each write wave (services.py)
                 yield
         except StoreError as exc:
             raise FatalError(str(exc)) from None
@@ -576,7 +589,7 @@ class TargetNetSuite(TargetInternals):
         self.finish()
         dead = self.services.dead_letters.count
         if dead and self.settings.fail_on_dead_letters:
-            raise DeadLettersWritten(dead, self.services.dead_letters.path)
+            raise DeadLettersWritten(dead, self.services.dead_letters.location)
 
     def retry_parked(self) -> None:
         """End of run: every stream is drained, so parents read in this run are in NetSuite; try the parked again.
@@ -601,7 +614,7 @@ class TargetNetSuite(TargetInternals):
                 sink.write_parked(by_stream[stream])
             finally:
                 sink.clean_up()
-        still = self.services.parked.count()
+        still = self.services.parked.count() - self.services.parked.count_waiting_for(LINK_WAIT)
         if still:
             self.logger.warning(
                 "%d records wait for a parent that is not in NetSuite yet (parked in %s; tried again at the end of "

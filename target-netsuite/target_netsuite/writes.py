@@ -24,3 +24,4 @@ class Write:
     adopted: bool = False  # given our external id by the matcher in this run (the merge keeps NetSuite-only values)
     payload_hash: str | None = None  # recorded in the write ledger once NetSuite accepts this upsert
     overtakable: bool = False  # an earlier run's write of it NetSuite may still apply (overtake.py): never trusted
+    link_wait: str | None = None  # written without an unresolved optional reference, which it still awaits

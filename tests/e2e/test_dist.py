@@ -36,7 +36,7 @@ VERSION = "0.2.0"
 CONNECTORS = {"tap-salesforce-custom": "tap-salesforce-custom", "netsuite-mapper": "transform_mappers",
               "target-netsuite": "target-netsuite"}
 DISTRIBUTIONS = ["connector_kit", "tap_salesforce_custom", "netsuite_mapper", "target_netsuite", "sfns_sandbox",
-                 "pipeline_ops", "tap_netsuite_custom"]
+                 "pipeline_ops", "tap_netsuite_custom", "target_salesforce_custom"]
 #: The third-party Singer tools the connectors must work with (target-jsonl as README; the mapper as bench/).
 TARGET_JSONL = "target-jsonl==0.1.4"
 MELTANO_MAP_TRANSFORM = "meltano-map-transform==0.12.3"

@@ -6,16 +6,20 @@ folder, nothing of the other's files); the hosts share one real PostgreSQL serve
   reads Accounts and Contacts: every contact reaches NetSuite (before the store: 0 of them, both runs exit 0).
 - The ledger spans hosts: host B writes v1, host A writes v2, Salesforce reverts to v1, host B sends v1.
 - The account lock spans hosts: while one host holds it, a run on another host writes nothing and fails clearly.
+- Dead letters are rows in the store: one written on host A is listed, replayed and then no longer listed on host B
+  (`meltano invoke pipeline-ops dead-letters ...` piped into `meltano invoke target-netsuite`).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 from connector_kit.store import Store
-from e2e_harness import MeltanoProject, SandboxAdmin, run_summaries
+from e2e_harness import MELTANO, ROOT, MeltanoProject, SandboxAdmin, run_summaries
 from target_netsuite.services import STORE_SCHEMA, account_lock_name
 
 pytestmark = pytest.mark.e2e
@@ -113,3 +117,36 @@ def test_the_account_lock_spans_hosts(tmp_path: Path, postgres_uri: str, salesfo
     assert host_b.state() is None
     host_b.run_pipeline(env=select)
     assert len(netsuite.records("customer")) == 8
+
+
+def test_a_dead_letter_written_on_one_host_is_listed_and_replayed_on_another(
+        tmp_path: Path, postgres_uri: str, salesforce: SandboxAdmin, netsuite: SandboxAdmin) -> None:
+    salesforce.post("reset", {"seed": 30, "accounts": 6, "contacts": 0, "products": 0, "opportunities": 0})
+    netsuite.post("reset", {"knobs": True})
+    select = {"TAP_SALESFORCE_CUSTOM__SELECT": '["Account.*"]'}
+    accounts = sorted(a["Id"] for a in salesforce.records("Account"))
+    refused = accounts[2]
+    netsuite.post("knobs", {"reject_external_ids": [refused]})
+    host_a, host_b = _host(tmp_path, "host-a", postgres_uri), _host(tmp_path, "host-b", postgres_uri)
+    first = host_a.run_pipeline(env=select)
+    assert run_summaries(first.stderr)[0]["dead_letters"] == 1
+    assert refused not in {c["externalId"] for c in netsuite.records("customer")}
+    assert not (host_a.tmp / "dead_letters").exists()  # the letter is in the store, not on host A's disk
+
+    listed = host_b.meltano("invoke", "pipeline-ops", "dead-letters")
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    assert "1 dead letters waiting" in listed.stdout and refused in listed.stdout
+    assert PASSWORD not in listed.stdout + listed.stderr
+
+    netsuite.post("knobs", {"reject_external_ids": []})  # the cause is fixed
+    replay = host_b.meltano("invoke", "pipeline-ops", "dead-letters", "replay")
+    assert replay.returncode == 0, replay.stderr[-3000:]
+    records = [json.loads(line) for line in replay.stdout.splitlines() if line.startswith("{")]
+    assert [m["record"]["externalId"] for m in records if m["type"] == "RECORD"] == [refused]
+    sent = subprocess.run([str(MELTANO), "invoke", "target-netsuite"], input=replay.stdout, cwd=ROOT,
+                          env=host_b.base_env(), text=True, capture_output=True, timeout=600, check=False)
+    assert sent.returncode == 0, sent.stderr[-3000:]
+    assert refused in {c["externalId"] for c in netsuite.records("customer")}
+    again = host_a.meltano("invoke", "pipeline-ops", "dead-letters")
+    assert "No dead letters waiting" in again.stdout, again.stdout + again.stderr[-3000:]
+    assert not (host_b.tmp / "dead_letters").exists()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from connector_kit.sqlite_files import BUSY_TIMEOUT_S
-from connector_kit.store import Store, StoreError, Stores, masked
+from connector_kit.store import LockLostError, Store, StoreError, Stores, masked
 from target_netsuite.ledger import WriteLedger
 from target_netsuite.parking import ParkedRecords
 from target_netsuite.services import STORE_SCHEMA
@@ -178,3 +178,24 @@ def test_files_written_before_store_uri_keep_working(tmp_path: Path) -> None:
     assert ledger.known("customer", ["A"]) == {"A": "h2"}
     [parked] = list(ParkedRecords(parked_file).all())
     assert (parked.external_id, parked.attempts) == ("c", 2)
+
+
+def test_a_lock_whose_connection_the_server_dropped_is_noticed(postgres_uri: str) -> None:
+    """idle_session_timeout, a failover or a restarted pooler end the lock's session: `verify` says so, and keeps
+    saying so (a reconnected session would not hold the lock)."""
+    host = Store.from_uri(postgres_uri, schema=STORE_SCHEMA)
+    other = Store.from_uri(postgres_uri, schema=STORE_SCHEMA)
+    with host.account_lock("acct") as lock:
+        assert lock
+        lock.verify()  # held: no error
+        with other.engine().connect() as conn:
+            [pid] = conn.execute(sa.text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted")).scalars()
+            conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(LockLostError, match=r"account lock in store .* was lost"):
+            lock.verify()
+        with other.account_lock("acct") as taken:  # another host can take it now: hence the check before writes
+            assert taken
+        with pytest.raises(LockLostError):
+            lock.verify()
+    host.close()
+    other.close()

@@ -8,9 +8,9 @@ import threading
 from pathlib import Path
 
 import pytest
+from connector_kit.salesforce_auth import checked_url
 from connector_kit.sqlite_files import BUSY_TIMEOUT_S, open_sqlite
 from connector_kit.urls import insecure_url_reason, is_loopback_host
-from tap_salesforce_custom.auth import checked_url
 from tap_salesforce_custom.errors import SalesforceAuthError
 from target_netsuite.batches import SubmittedBatches
 from target_netsuite.client import FatalError, checked_base_url

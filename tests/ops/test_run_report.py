@@ -118,7 +118,8 @@ def test_dead_letters_command_counts_by_type_and_code(tmp_path: Path, capsys) ->
     letters = tmp_path / "dead_letters"
     letters.mkdir()
     entries = [
-        {"record_type": "customer", "externalId": f"001{i}", "code": "USER_ERROR", "detail": "d", "time": "t"}
+        {"record_type": "customer", "externalId": f"001{i}", "code": "USER_ERROR", "detail": "d",
+         "time": f"2026-11-28T06:00:0{i}+00:00", "stream": "Account", "payload": {"externalId": f"001{i}"}}
         for i in range(3)
     ]
     (letters / "run1.jsonl").write_text("\n".join(json.dumps(e) for e in entries) + "\n")

@@ -11,7 +11,7 @@ from ns_helpers import RECORD, Admin, customer, session
 from oauthlib.oauth1 import Client
 from sandbox.netsuite.app import create_app
 from sandbox.netsuite.cli import main as cli_main
-from sandbox.netsuite.config import ConfigError
+from sandbox.netsuite.config import DEFAULT_SUBSIDIARIES, ConfigError
 from starlette.testclient import TestClient
 
 SECOND = {"account_id": "7654321", "tba": [{"consumer_key": "ck2", "consumer_secret": "cs2", "token_id": "t2",
@@ -70,7 +70,8 @@ def test_records_survive_a_restart(tmp_path: Path) -> None:
     with TestClient(create_app(tmp_path, {})) as client:
         records = client.get("/__admin/records/customer").json()["records"]
         assert [r["externalId"] for r in records] == ["KEEP"]
-        assert len(client.get("/__admin/records/subsidiary").json()["records"]) == 4  # seeded once
+        subsidiaries = client.get("/__admin/records/subsidiary").json()["records"]
+        assert len(subsidiaries) == len(DEFAULT_SUBSIDIARIES)  # seeded once
 
 
 def test_admin_reset_stats_and_request_log(netsuite_url: str, admin: Admin) -> None:
@@ -90,7 +91,7 @@ def test_admin_reset_stats_and_request_log(netsuite_url: str, admin: Admin) -> N
     requests.post(f"{netsuite_url}/__admin/reset", json={}).raise_for_status()
     assert admin.records("customer") == [] and admin.request_log() == []
     assert admin.stats()["requests"] == 0
-    assert len(admin.records("subsidiary")) == 4
+    assert len(admin.records("subsidiary")) == len(DEFAULT_SUBSIDIARIES)
     assert requests.get(f"{netsuite_url}/__admin/knobs").json()["latency_ms"] == 5  # knobs kept
     requests.post(f"{netsuite_url}/__admin/reset", json={"knobs": True}).raise_for_status()
     assert requests.get(f"{netsuite_url}/__admin/knobs").json()["latency_ms"] == 0

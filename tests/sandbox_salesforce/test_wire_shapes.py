@@ -146,8 +146,8 @@ def test_describe_global_entries_match_the_recorded_keys(sf: SF) -> None:
     assert all(list(entry) == list(recorded["sobjects"][0]) for entry in body["sobjects"])
     prefixes = {entry["name"]: entry["keyPrefix"] for entry in body["sobjects"]}
     assert prefixes == {"Account": "001", "Contact": "003", "Product2": "01t", "Pricebook2": "01s",
-                        "PricebookEntry": "01u", "Opportunity": "006", "OpportunityLineItem": "00k", "User": "005",
-                        "Invoice__c": "a00"}
+                        "PricebookEntry": "01u", "Opportunity": "006", "OpportunityLineItem": "00k", "Quote": "0Q0",
+                        "QuoteLineItem": "0QL", "User": "005", "Invoice__c": "a00", "NetSuite_Invoice__c": "a01"}
 
 
 def test_single_record_has_compound_addresses_like_the_recorded_get(sf: SF) -> None:

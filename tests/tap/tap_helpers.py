@@ -6,12 +6,13 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import singer_taps
 from sandbox.client import SalesforceClient
 from sandbox.credentials import SALESFORCE
+from singer_taps import write_json
 
 TAP = str(Path(sys.executable).parent / "tap-salesforce-custom")
 
@@ -45,65 +46,34 @@ def tap_config(**overrides: Any) -> dict[str, Any]:
     }
 
 
-@dataclass
-class TapRun:
-    """What one tap process printed: records per stream, STATE values, stderr, exit code."""
+class TapRun(singer_taps.TapRun):
+    """What one tap-salesforce-custom process printed (Salesforce Ids; `Account` when no stream is named)."""
 
-    returncode: int
-    stderr: str
-    records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    states: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def state(self) -> dict[str, Any]:
-        return self.states[-1] if self.states else {}
-
-    def ids(self, stream: str = "Account") -> list[str]:
-        return [r["Id"] for r in self.records.get(stream, [])]
-
-    def bookmark(self, stream: str = "Account") -> str | None:
-        return self.state.get("bookmarks", {}).get(stream, {}).get("replication_key_value")
+    id_field = "Id"
+    default_stream = "Account"
 
 
 def parse_output(stdout: str, returncode: int, stderr: str) -> TapRun:
-    run = TapRun(returncode=returncode, stderr=stderr)
-    for line in stdout.splitlines():
-        message = json.loads(line)
-        if message["type"] == "RECORD":
-            run.records.setdefault(message["stream"], []).append(message["record"])
-        elif message["type"] == "STATE":
-            run.states.append(message["value"])
-    return run
+    return TapRun(returncode=returncode, stderr=stderr).read(stdout)
 
 
 def run_tap(tmp_path: Path, config: dict[str, Any], *, state: dict | None = None, catalog: dict | None = None,
             timeout: float = 180, check: bool = True) -> TapRun:
     """Run `tap-salesforce-custom --config ... [--state ...] [--catalog ...]` and parse its Singer output."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    args = [TAP, "--config", _write(tmp_path / "config.json", config)]
-    if state is not None:
-        args += ["--state", _write(tmp_path / "state.json", state)]
-    if catalog is not None:
-        args += ["--catalog", _write(tmp_path / "catalog.json", catalog)]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
+    run = singer_taps.run_tap(TAP, tmp_path, config, run_class=TapRun, state=state, catalog=catalog, timeout=timeout)
     if check:
-        assert done.returncode == 0, done.stderr[-3000:]
-    return parse_output(done.stdout, done.returncode, done.stderr)
+        assert run.returncode == 0, run.stderr[-3000:]
+    return run
 
 
 def discover(tmp_path: Path, config: dict[str, Any]) -> dict[str, Any]:
     """`--discover` output, with every stream and property selected."""
     tmp_path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run([TAP, "--config", _write(tmp_path / "config.json", config), "--discover"],
+    done = subprocess.run([TAP, "--config", write_json(tmp_path / "config.json", config), "--discover"],
                           capture_output=True, text=True, timeout=120, check=True)
     catalog = json.loads(done.stdout)
     for stream in catalog["streams"]:
         for entry in stream["metadata"]:
             entry["metadata"]["selected"] = True
     return catalog
-
-
-def _write(path: Path, data: dict) -> str:
-    path.write_text(json.dumps(data), encoding="utf-8")
-    return str(path)
 

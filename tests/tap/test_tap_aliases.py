@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from connector_kit.salesforce_auth import DEFAULT_LOGIN_URL
 from tap_helpers import admin, discover, reset, run_tap, tap_config
 from tap_salesforce_custom.compat import SANDBOX_LOGIN_URL, apply_aliases
 from tap_salesforce_custom.errors import SalesforceFatalError
-from tap_salesforce_custom.tap import DEFAULT_LOGIN_URL
 
 
 def _one_error_line(stderr: str) -> str:

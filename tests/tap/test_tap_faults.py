@@ -6,7 +6,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from tap_helpers import TAP, _write, admin, reset, run_tap, tap_config
+from singer_taps import write_json
+from tap_helpers import TAP, admin, reset, run_tap, tap_config
 
 
 def _live_ids() -> set[str]:
@@ -63,7 +64,7 @@ def test_quota_stop_during_discovery_is_a_clean_stop(tmp_path: Path) -> None:
     reset(accounts=5)
     admin("POST", "knobs", {"api_limit": 100, "api_usage": 79})
     config = tap_config(objects=["Account", "Contact", "Product2", "Opportunity"], max_api_usage_percent=80)
-    discovery = subprocess.run([TAP, "--config", _write(tmp_path / "config.json", config), "--discover"],
+    discovery = subprocess.run([TAP, "--config", write_json(tmp_path / "config.json", config), "--discover"],
                                capture_output=True, text=True, timeout=120, check=False)
     assert discovery.returncode == 0, discovery.stderr[-2000:]
     assert json.loads(discovery.stdout)["streams"] == []

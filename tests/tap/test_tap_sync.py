@@ -291,3 +291,27 @@ def test_streams_are_discovered_and_read_parents_first(tmp_path: Path) -> None:
     assert list(synced.records) == order
     discovered_in_sync = run_tap(tmp_path / "2", config)
     assert list(discovered_in_sync.records) == order
+
+
+def test_quote_carries_current_lines_and_is_resent_when_a_line_changes(tmp_path: Path) -> None:
+    """Quote is read like Opportunity: with its QuoteLineItems, re-sent with fresh lines when one changes."""
+    reset(accounts=5, products=5, opportunities=12)
+    config = tap_config(objects=["Quote", "Opportunity"])
+    first = run_tap(tmp_path / "1", config)
+    lines = {r["Id"]: r for r in admin("GET", "records/QuoteLineItem")["records"] if not r.get("IsDeleted")}
+    assert first.records["Quote"]
+    for quote in first.records["Quote"]:
+        expected = {i for i, line in lines.items() if line["QuoteId"] == quote["Id"]}
+        assert {line["Id"] for line in quote["QuoteLineItems"]} == expected
+    assert "OpportunityLineItems" not in first.records["Quote"][0]
+    target = next(r for r in first.records["Quote"] if len(r["QuoteLineItems"]) >= 2)
+    changed_line, deleted_line = target["QuoteLineItems"][0]["Id"], target["QuoteLineItems"][1]["Id"]
+
+    admin("PATCH", f"records/QuoteLineItem/{changed_line}", {"Quantity": 77})
+    admin("DELETE", f"records/QuoteLineItem/{deleted_line}")
+    second = run_tap(tmp_path / "2", config, state=first.state)
+    resent = [r for r in second.records["Quote"] if r["Id"] == target["Id"]]
+    assert resent, "a quote whose lines changed must be re-sent"
+    current = {line["Id"]: line for line in resent[-1]["QuoteLineItems"]}
+    assert deleted_line not in current and current[changed_line]["Quantity"] == 77
+    assert second.state["bookmarks"]["Quote"]["line_items_bookmark"]

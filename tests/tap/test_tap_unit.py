@@ -14,12 +14,12 @@ import jwt
 import pytest
 import requests
 import responses
+from connector_kit.salesforce import parse_limit_info
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from responses import matchers
 from tap_salesforce_custom.bulk import BulkQueryJob
 from tap_salesforce_custom.client import SalesforceClient as _SalesforceClient
-from tap_salesforce_custom.client import parse_limit_info
 from tap_salesforce_custom.discovery import compound_components, field_schema, replication_key
 from tap_salesforce_custom.errors import QuotaGuardStop, SalesforceAPIError, SalesforceAuthError
 from tap_salesforce_custom.settings import TapSettings
@@ -116,7 +116,7 @@ def test_client_honours_the_typed_settings_backoff_factor_zero_included(factor: 
     client = SalesforceClient({**CONFIG, "backoff_factor": factor, "max_retries": 5, "request_timeout": 7,
                                "max_api_usage_percent": 50, "api_version": "62.0"})
     assert (client.transport.policy.backoff_factor, client.transport.policy.max_retries) == (factor, 5)
-    assert (client.transport.timeout, client.max_usage_percent, client.api_version) == (7, 50, "62.0")
+    assert (client.transport.timeout, client.quota.max_usage_percent, client.api_version) == (7, 50, "62.0")
     highest: list[float] = []
     client.transport._uniform = lambda low, high: highest.append(high) or low
     assert client.describe_global() == []
@@ -149,10 +149,10 @@ def test_quota_guard_stops_before_passing_the_share() -> None:
     _ok(responses.mock, f"{DATA}/sobjects/", {"sobjects": []}, usage="api-usage=79/100")
     client = SalesforceClient({**CONFIG, "max_api_usage_percent": 80})
     client.describe_global()  # 79 used: one more call reaches 80%, allowed
-    client.usage["api-usage"] = (80, 100)
+    client.quota.usage["api-usage"] = (80, 100)
     with pytest.raises(QuotaGuardStop, match=r"api-usage is 80/100"):
         client.describe_global()
-    client.usage = {"per-app-api-usage": (200, 250)}
+    client.quota.usage = {"per-app-api-usage": (200, 250)}
     with pytest.raises(QuotaGuardStop, match="per-app-api-usage"):
         client.describe_global()
 
@@ -381,7 +381,7 @@ def test_parent_first_order_follows_references_and_breaks_cycles_in_given_order(
                  "Contact": describe("Account", "Contact"), "Account": describe("Account", "Primary__c"),
                  "Primary__c": describe("Account"), "Product2": describe()}
     lines = describe("Product2", "Opportunity")
-    order = parent_first(describes, lines)
+    order = parent_first(describes, {"Opportunity": lines})
     assert order.index("Product2") < order.index("Opportunity")  # the embedded lines reference products
     assert order.index("Account") < order.index("Contact") < order.index("Child__c")
     assert order.index("Opportunity") < order.index("Child__c")

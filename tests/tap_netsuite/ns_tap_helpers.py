@@ -6,17 +6,16 @@ A module of its own (not conftest.py) so test modules can import it by a name no
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import singer_taps
 from sandbox.credentials import NETSUITE
 from sandbox.netsuite import suiteql
 from sandbox.netsuite.api import _suiteql_date
+from singer_taps import TapRun
 
 TAP = str(Path(sys.executable).parent / "tap-netsuite-custom")
 
@@ -60,42 +59,7 @@ def tap_config(**overrides: Any) -> dict[str, Any]:
     }
 
 
-@dataclass
-class TapRun:
-    returncode: int
-    stderr: str
-    records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    states: list[dict[str, Any]] = field(default_factory=list)
-    schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def state(self) -> dict[str, Any]:
-        return self.states[-1] if self.states else {}
-
-    def ids(self, stream: str) -> list[str]:
-        return [r["id"] for r in self.records.get(stream, [])]
-
-    def bookmark(self, stream: str) -> str | None:
-        return self.state.get("bookmarks", {}).get(stream, {}).get("replication_key_value")
-
-
 def run_tap(tmp_path: Path, config: dict[str, Any], *, state: dict | None = None, args: tuple[str, ...] = (),
             timeout: float = 300) -> TapRun:
-    config_file = tmp_path / "config.json"
-    config_file.write_text(json.dumps(config))
-    command = [TAP, "--config", str(config_file), *args]
-    if state is not None:
-        state_file = tmp_path / "state.json"
-        state_file.write_text(json.dumps(state))
-        command += ["--state", str(state_file)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    run = TapRun(returncode=result.returncode, stderr=result.stderr)
-    for line in result.stdout.splitlines():
-        message = json.loads(line)
-        if message["type"] == "RECORD":
-            run.records.setdefault(message["stream"], []).append(message["record"])
-        elif message["type"] == "STATE":
-            run.states.append(message["value"])
-        elif message["type"] == "SCHEMA":
-            run.schemas[message["stream"]] = message["schema"]
-    return run
+    """Run `tap-netsuite-custom --config ... [--state ...] [args]` and parse its Singer output."""
+    return singer_taps.run_tap(TAP, tmp_path, config, run_class=TapRun, state=state, args=args, timeout=timeout)

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from ns_tap_helpers import TAP, run_tap, tap_config
 from sandbox.client import NetSuiteClient
+from singer_taps import write_json
 
 SERVICE_ITEM = "499"  # the stand-in's seeded "Professional Services" item
 
@@ -117,7 +118,7 @@ def test_only_selected_properties_are_queried_and_sent(ns_admin: NetSuiteClient,
     ids = ns_admin.create_records("customer", [{"companyName": "Sel", "phone": "555-0101", "subsidiary": {"id": "1"},
                                                 "custentity_tier": "gold"}])
     config = tap_config(streams=["customer"])
-    discovered = subprocess.run([TAP, "--config", _write(tmp_path / "c.json", config), "--discover"],
+    discovered = subprocess.run([TAP, "--config", write_json(tmp_path / "c.json", config), "--discover"],
                                 capture_output=True, text=True, timeout=300, check=True)
     catalog = json.loads(discovered.stdout)
     for entry in catalog["streams"]:
@@ -127,13 +128,9 @@ def test_only_selected_properties_are_queried_and_sent(ns_admin: NetSuiteClient,
                 item["metadata"]["selected"] = True
             elif breadcrumb[-1] in ("phone", "custentity_tier"):
                 item["metadata"]["selected"] = False
-    run = run_tap(tmp_path, config, args=("--catalog", _write(tmp_path / "catalog.json", catalog)))
+    run = run_tap(tmp_path, config, args=("--catalog", write_json(tmp_path / "catalog.json", catalog)))
     assert run.returncode == 0, run.stderr[-2000:]
     [record] = run.records["customer"]
     assert record["id"] == ids[0] and record["companyName"] == "Sel"
     assert "phone" not in record and "custentity_tier" not in record
 
-
-def _write(path: Path, value: dict) -> str:
-    path.write_text(json.dumps(value))
-    return str(path)

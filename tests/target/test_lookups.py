@@ -168,8 +168,11 @@ ORDER_SCHEMA = {
 
 def test_people_terms_and_lists_by_name_on_an_order(admin, config: dict, tmp_path: Path) -> None:
     """The lists finance keeps (employees by email or name, terms, price levels, departments, classes,
-    locations), looked up on an order and on its lines; a name two employees share is ambiguous."""
+    locations), looked up on an order and on its lines; a name two employees of the order's subsidiary share is
+    ambiguous (the seeded second Bob Brown works for Canada, so a person added by hand in the parent makes two)."""
     [customer_id] = admin.create_records("customer", [{"companyName": "Lists Ltd", "subsidiary": {"id": "1"}}])
+    [second_bob] = admin.create_records("employee", [{"firstName": "Bob", "lastName": "Brown",
+                                                      "email": "bob.b@example.com", "subsidiary": {"id": "1"}}])
 
     def order(key: str, rep: dict) -> dict:
         return {"type": "RECORD", "stream": "salesOrder", "record": {
@@ -191,7 +194,7 @@ def test_people_terms_and_lists_by_name_on_an_order(admin, config: dict, tmp_pat
     assert written["item"]["items"][0]["price"]["id"] == "1"
     [letter] = dead_letters(config)
     assert (letter["externalId"], letter["code"]) == ("006E2", "LOOKUP_AMBIGUOUS")
-    assert "2 employee records have entityid 'bob brown' (internal ids 2, 3)" in letter["detail"]
+    assert f"2 employee records have entityid 'bob brown' (internal ids 2, {second_bob})" in letter["detail"]
 
 
 def test_the_api_cost_of_lookups_for_a_thousand_orders(admin, config: dict, tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ LAYERS = [
     {"auth", "sdk_internals", "match_keys"},
     {"client"},
     {"references", "dead_letters", "parking", "ledger", "fixed_ids", "totals", "lookups"},
-    {"writes", "reconcile"},
+    {"writes", "reconcile", "optional_references"},
     {"matching", "merge", "batches", "order_lifecycle"},
     {"overtake", "breaker"},
     {"services"},

@@ -46,6 +46,7 @@ from transform_mappers.payloads import (
     PayloadOptions,
     TemplateError,
 )
+from transform_mappers.routing import RoutingConfigError, SubsidiaryRouting, routing_functions
 from transform_mappers.settings import CONFIG_SCHEMA, MapperSettings
 
 
@@ -175,6 +176,11 @@ class SalesforceToNetSuiteMapper(InlineMapper):
             phone_format=settings.phone_format,
             picklists=settings.picklists,
         ))
+        try:
+            routing = SubsidiaryRouting.from_settings(settings.subsidiary_routing, settings.config.get("subsidiary_id"))
+        except RoutingConfigError as exc:
+            raise MappingConfigError(f"mapping {self.label!r}: {exc}") from None
+        self.functions.update(routing_functions(routing))
         self.globals: dict[str, t.Any] = {name: spec.fn for name, spec in self.functions.items()}
         self.globals["config"] = dict(settings.config)
         self.options = PayloadOptions(

@@ -50,6 +50,13 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
                 description="Maximum lengths of NetSuite text fields, by output path "
                             "(`addressbook.items[].addressbookaddress.addr1`) or field name (`companyName`); "
                             "longer values are cut."),
+    th.Property("subsidiary_routing", th.ObjectType(
+        th.Property("rules", th.ArrayType(th.ObjectType(additional_properties=True))),
+        th.Property("default", th.StringType),
+    ), description="OneWorld: which subsidiary each record belongs to, as ordered rules `{when: {Field: value}, "
+                   "subsidiary: <name, id or {field: F}>, also: [...]}` with a `default` (null: dead-letter "
+                   "records no rule matches); `route_subsidiary(record)` and `additional_subsidiaries(record)` in "
+                   "templates. Unset: every record gets subsidiary_id."),
 ).to_dict()
 
 #: Each setting's default, as the schema declares it.
@@ -69,6 +76,7 @@ class MapperSettings:
     deleted_record_action: str
     deleted_field: str
     field_lengths: Mapping[str, int]
+    subsidiary_routing: Mapping[str, Any] | None
     config: Mapping[str, Any]
 
     @classmethod
@@ -83,5 +91,6 @@ class MapperSettings:
             deleted_record_action=str(config["deleted_record_action"]),
             deleted_field=str(config["deleted_field"]),
             field_lengths=config["field_lengths"],
+            subsidiary_routing=config.get("subsidiary_routing"),
             config=dict(config),
         )

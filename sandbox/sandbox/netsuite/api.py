@@ -45,6 +45,7 @@ from sandbox.netsuite.routes import API_ROUTES, RECORD_PREFIX, SUITEQL_PATH, pat
 from sandbox.netsuite.store import Store
 from sandbox.netsuite.validation import Validator
 
+RELATIONSHIP = "customerSubsidiaryRelationship"
 # Oracle's help ("Using External IDs"): the pipe is a multi-select delimiter in REST web services.
 EXTERNAL_ID_FORBIDDEN = "|"
 
@@ -70,12 +71,14 @@ _SUITEQL_TABLES = {
     "contact": (("contact", {}),),
     "subsidiary": (("subsidiary", {}),),
     "currency": (("currency", {}),),
+    "customersubsidiaryrelationship": ((RELATIONSHIP, {"isprimarysub": "F"}),),
     **{name.lower(): ((name, {}),) for name in ("employee", "term", "priceLevel", "department", "classification",
                                                 "location")},
     "item": (("nonInventorySaleItem", {"itemtype": "NonInvtPart", "recordtype": "noninventoryitem"}),
              ("inventoryItem", {"itemtype": "InvtPart", "recordtype": "inventoryitem"}),
              ("serviceSaleItem", {"itemtype": "Service", "recordtype": "serviceitem"})),
-    "transaction": (("salesOrder", {"type": "SalesOrd", "recordtype": "salesorder"}),),
+    "transaction": (("salesOrder", {"type": "SalesOrd", "recordtype": "salesorder"}),
+                    ("estimate", {"type": "Estimate", "recordtype": "estimate"})),
 }
 #: SuiteQL's address book tables: one row per address book line of an entity (`entity` = the record's internal id,
 #: `internalid` = the line's id, the key a REST write names the line by); the address itself is in the
@@ -226,9 +229,12 @@ class RecordApi:
     def _save(self, request: Request, account: str, rtype: RecordType, existing: dict[str, Any] | None,
               changes: dict[str, Any], replace: set[str], renderer: Renderer) -> Response:
         """Validate and write one create or update; 204 with Location and unknown-field warnings."""
-        validator = Validator(rtype, self.lookup(account), strict_names=self._strict(request))
+        validator = Validator(rtype, self.lookup(account), strict_names=self._strict(request),
+                              shared=lambda customer: self._shared_subsidiaries(account, customer))
         changes = validator.check_changes(changes)
         record = apply_changes(rtype, existing, changes, replace)
+        if rtype.name == "customerSubsidiaryRelationship":
+            self._check_relationship(account, existing, record)
         if rtype.name == "salesOrder":
             refusal = keep_line_progress(existing, record)
             if refusal:
@@ -258,6 +264,27 @@ class RecordApi:
         headers = [("Location", f"{renderer.base}/{rtype.path_name}/{record_id}")]
         headers += [("X-NetSuite-PropertyValidation", w) for w in validator.warnings]
         return build_response(204, headers=headers)
+
+    def _shared_subsidiaries(self, account: str, customer: str) -> set[str]:
+        """The secondary subsidiaries a customer is shared with (its customerSubsidiaryRelationship records)."""
+        return {str((rel.get("subsidiary") or {}).get("id")) for rel in self.store.list(account, RELATIONSHIP)
+                if str((rel.get("entity") or {}).get("id")) == customer}
+
+    def _check_relationship(self, account: str, existing: dict[str, Any] | None, record: dict[str, Any]) -> None:
+        """A relationship names its customer and subsidiary once (only externalId and custom fields may change
+        later), and a customer is assigned to a subsidiary at most once. The wording is the stand-in's own:
+        no recording of NetSuite's refusal was found."""
+        entity, subsidiary = (str((record.get(name) or {}).get("id")) for name in ("entity", "subsidiary"))
+        if existing is not None:
+            if any(existing.get(name) != record.get(name) for name in ("entity", "subsidiary")):
+                raise user_error("You cannot change the customer or the subsidiary of a customer subsidiary "
+                                 "relationship.", path="subsidiary")
+            return
+        customer = self.store.get(account, "customer", entity)
+        primary = str(((customer or {}).get("subsidiary") or {}).get("id"))
+        if subsidiary == primary or subsidiary in self._shared_subsidiaries(account, entity):
+            raise user_error(f"Subsidiary {subsidiary} is already assigned to customer {entity}.", path="subsidiary")
+        record["isPrimarySub"] = False
 
     @staticmethod
     def _replace(request: Request) -> set[str]:
@@ -290,10 +317,14 @@ class RecordApi:
         return build_response(204)
 
     def _has_dependents(self, account: str, rtype: RecordType, record_id: str) -> bool:
-        """Sales orders pin their customer and items, as in NetSuite."""
+        """Sales orders and estimates pin their customer and items, and an order the estimate it was created
+        from, as in NetSuite."""
+        if rtype.name == "estimate":
+            return any((order.get("createdFrom") or {}).get("id") == record_id
+                       for order in self.store.list(account, "salesOrder"))
         if rtype.name not in ("customer", "nonInventorySaleItem", "inventoryItem"):
             return False
-        for order in self.store.list(account, "salesOrder"):
+        for order in [*self.store.list(account, "salesOrder"), *self.store.list(account, "estimate")]:
             if rtype.name == "customer" and (order.get("entity") or {}).get("id") == record_id:
                 return True
             if rtype.family == "item" and any((line.get("item") or {}).get("id") == record_id
@@ -319,6 +350,13 @@ class RecordApi:
         if column == "externalid":
             return self.store.find(account, rtype_name, external_ids=values)
         return self.store.list(account, rtype_name)
+
+    def _primary_relationship_rows(self, account: str) -> builtins.list[suiteql.Row]:
+        """Every customer's primary subsidiary, as NetSuite lists it among the relationships (ids above the stored
+        relationships' range, so each row has its own)."""
+        return [suiteql.to_row({"id": str(1_000_000 + int(customer["id"])), "entity": customer["id"],
+                                "subsidiary": customer["subsidiary"]}, {"isprimarysub": "T"})
+                for customer in self.store.list(account, "customer") if isinstance(customer.get("subsidiary"), dict)]
 
     def _addressbook_rows(self, request: Request, account: str, query: suiteql.Query, limit: int,
                           offset: int) -> Response:
@@ -368,6 +406,8 @@ class RecordApi:
             for record in self._candidates(account, rtype_name, query):
                 row_extra = {**extra, **_transaction_columns(record)} if query.table == "transaction" else extra
                 rows.append(suiteql.to_row({k: _suiteql_date(v) for k, v in record.items()}, row_extra))
+        if query.table == "customersubsidiaryrelationship":
+            rows += self._primary_relationship_rows(account)
         rows.sort(key=lambda row: int(row["id"]))
         result = suiteql.execute(query, rows)
         page = [{"links": [], **row} for row in result[offset:offset + limit]]

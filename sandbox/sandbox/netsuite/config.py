@@ -34,13 +34,13 @@ SEED_CURRENCIES = [
     {"id": "1", "name": "US Dollar", "symbol": "USD", "displaySymbol": "$", "currencyPrecision": 2,
      "isBaseCurrency": True, "exchangeRate": 1.0},
     {"id": "2", "name": "British pound", "symbol": "GBP", "displaySymbol": "£", "currencyPrecision": 2,
-     "isBaseCurrency": False, "exchangeRate": 1.27},
+     "isBaseCurrency": True, "exchangeRate": 1.27},
     {"id": "3", "name": "Canadian Dollar", "symbol": "CAD", "displaySymbol": "$", "currencyPrecision": 2,
      "isBaseCurrency": True, "exchangeRate": 0.73},
     {"id": "4", "name": "Euro", "symbol": "EUR", "displaySymbol": "€", "currencyPrecision": 2,
      "isBaseCurrency": False, "exchangeRate": 1.08},
     {"id": "5", "name": "Yen", "symbol": "JPY", "displaySymbol": "¥", "currencyPrecision": 0,
-     "isBaseCurrency": False, "exchangeRate": 0.0067},
+     "isBaseCurrency": True, "exchangeRate": 0.0067},
 ]
 #: Lists finance keeps in every account (what `lookup()` finds by name or email), with NetSuite's usual names; one
 #: name held twice (two employees "Bob Brown") for ambiguous lookups, and an inactive entry.
@@ -59,19 +59,29 @@ SEED_LISTS: dict[str, list[dict]] = {
         (("Net 15", 15), ("Net 30", 30), ("Net 60", 60), ("Due on receipt", 0), ("1% 10 Net 30", 30)), start=1)],
     "priceLevel": [{"id": str(n), "name": name} for n, name in enumerate(
         ("Base Price", "Alternate Price 1", "Corporate Discount Price", "Employee Price", "Online Price"), start=1)],
-    "department": [{"id": str(n), "name": name, "subsidiary": {"id": "1"}, "includeChildren": True}
-                   for n, name in enumerate(("Sales", "Services", "Engineering"), start=1)],
+    "department": [*({"id": str(n), "name": name, "subsidiary": {"id": "1"}, "includeChildren": True}
+                     for n, name in enumerate(("Sales", "Services", "Engineering"), start=1)),
+                   # Two departments named alike, one per subsidiary: only scoping tells them apart.
+                   {"id": "4", "name": "Field Sales", "subsidiary": {"id": "5"}, "includeChildren": False},
+                   {"id": "5", "name": "Field Sales", "subsidiary": {"id": "6"}, "includeChildren": False}],
     "classification": [{"id": str(n), "name": name, "subsidiary": {"id": "1"}, "includeChildren": True}
                        for n, name in enumerate(("Hardware", "Software", "Support"), start=1)],
     "location": [{"id": "1", "name": "Main Warehouse", "subsidiary": {"id": "1"}},
                  {"id": "2", "name": "East Coast", "subsidiary": {"id": "3"}},
-                 {"id": "3", "name": "Toronto", "subsidiary": {"id": "4"}}],
+                 {"id": "3", "name": "Toronto", "subsidiary": {"id": "4"}},
+                 {"id": "4", "name": "London", "subsidiary": {"id": "5"}},
+                 {"id": "5", "name": "Tokyo", "subsidiary": {"id": "6"}}],
 }
 DEFAULT_SUBSIDIARIES = [
     {"id": "1", "name": "Parent Company", "country": "US", "legalName": "Parent Company Inc.", "currency": {"id": "1"}},
     {"id": "2", "name": "California", "country": "US", "state": "CA", "parent": {"id": "1"}, "currency": {"id": "1"}},
     {"id": "3", "name": "Virginia", "country": "US", "state": "VA", "parent": {"id": "1"}, "currency": {"id": "1"}},
     {"id": "4", "name": "Canada", "country": "CA", "state": "ON", "parent": {"id": "1"}, "currency": {"id": "3"}},
+    # OneWorld children abroad, each keeping its books in its own base currency.
+    {"id": "5", "name": "UK Ltd", "country": "GB", "legalName": "Parent Company UK Ltd", "parent": {"id": "1"},
+     "currency": {"id": "2"}},
+    {"id": "6", "name": "Japan KK", "country": "JP", "legalName": "Parent Company Japan K.K.", "parent": {"id": "1"},
+     "currency": {"id": "5"}},
 ]
 
 _TBA_KEYS = {"consumer_key", "consumer_secret", "token_id", "token_secret"}

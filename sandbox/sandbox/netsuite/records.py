@@ -138,13 +138,31 @@ RECORD_TYPES: dict[str, RecordType] = {t.name.lower(): t for t in [
             "entity", "tranDate", "tranId", "externalId", "memo", "otherRefNum", "subsidiary", "currency",
             "location", "department", "class", "salesRep", "terms", "orderStatus", "startDate", "endDate",
             "shipDate", "item", "total", "subtotal", "customForm", "createdDate", "lastModifiedDate",
-            "exchangeRate", "opportunity", "message", "email", "shipMethod", "status", "id",
+            "exchangeRate", "opportunity", "message", "email", "shipMethod", "status", "id", "createdFrom",
+        }),
+        # createdFrom: the estimate the order was made from (the stand-in's only source transaction; it must exist).
+        references={"entity": "customer", "subsidiary": "subsidiary", "currency": "currency",
+                    "location": "location", "department": "department", "class": "classification",
+                    "salesRep": "employee", "terms": "term", "shipMethod": "shipItem", "opportunity": "opportunity",
+                    "createdFrom": "estimate"},
+        sublists={"item": ITEM_LINES},
+        lengths={"externalId": 255, "memo": 999, "otherRefNum": 45, "tranId": 45},
+    ),
+    # Estimate (Oracle: "Estimate", REST record `estimate`): a quote to a customer; its lines priced like an order's.
+    RecordType(
+        name="estimate", family="transaction",
+        fields=frozenset({
+            "entity", "tranDate", "tranId", "externalId", "memo", "title", "otherRefNum", "subsidiary", "currency",
+            "location", "department", "class", "salesRep", "terms", "dueDate", "expectedCloseDate", "probability",
+            "entityStatus", "item", "total", "subtotal", "customForm", "createdDate", "lastModifiedDate",
+            "exchangeRate", "opportunity", "message", "email", "status", "id",
         }),
         references={"entity": "customer", "subsidiary": "subsidiary", "currency": "currency",
                     "location": "location", "department": "department", "class": "classification",
-                    "salesRep": "employee", "terms": "term", "shipMethod": "shipItem", "opportunity": "opportunity"},
+                    "salesRep": "employee", "terms": "term", "opportunity": "opportunity",
+                    "entityStatus": "customerStatus"},
         sublists={"item": ITEM_LINES},
-        lengths={"externalId": 255, "memo": 999, "otherRefNum": 45, "tranId": 45},
+        lengths={"externalId": 255, "memo": 999, "otherRefNum": 45, "tranId": 45, "title": 99},
     ),
     RecordType(
         name="currency", family="currency",
@@ -177,6 +195,17 @@ RECORD_TYPES: dict[str, RecordType] = {t.name.lower(): t for t in [
           ("location", {"parent", "subsidiary", "mainAddress", "locationType", "makeInventoryAvailable"},
            {"parent": "location", "subsidiary": "subsidiary"}),
       )),
+    # OneWorld's Multi-Subsidiary Customer (Oracle: "Customer Subsidiary Relationship", REST record id
+    # customerSubsidiaryRelationship): one record per secondary subsidiary a customer is shared with; GET, POST,
+    # DELETE; only externalId and custom fields are updatable. The primary relationship is the customer's own
+    # `subsidiary` (SuiteQL lists it with isprimarysub T).
+    RecordType(
+        name="customerSubsidiaryRelationship", family="relationship",
+        fields=frozenset({"entity", "subsidiary", "isPrimarySub", "primaryCurrency", "externalId", "id"}),
+        references={"entity": "customer", "subsidiary": "subsidiary", "primaryCurrency": "currency"},
+        sublists={},
+        lengths={"externalId": 255},
+    ),
     RecordType(
         name="subsidiary", family="subsidiary",
         fields=frozenset({"name", "legalName", "country", "state", "parent", "currency", "isInactive",
@@ -190,7 +219,7 @@ RECORD_TYPES: dict[str, RecordType] = {t.name.lower(): t for t in [
 
 # Reference target names that are records this sandbox stores (and so must exist); "item" means either item type.
 STORED_TARGETS = {"customer": ("customer",), "contact": ("contact",), "subsidiary": ("subsidiary",),
-                  "currency": ("currency",),
+                  "currency": ("currency",), "estimate": ("estimate",),
                   "item": ("noninventorysaleitem", "inventoryitem", "servicesaleitem")}
 
 
@@ -334,18 +363,21 @@ def _derive(rtype: RecordType, record: dict[str, Any]) -> None:
         record["entityId"] = " ".join(p for p in (record.get("firstName"), record.get("lastName")) if p)
     elif rtype.family == "item":
         record.setdefault("isInactive", False)
-    elif rtype.name == "salesOrder":
+    elif rtype.name in ("salesOrder", "estimate"):
         record.setdefault("tranDate", _today())
         # NetSuite: a line's amount is what the request gave, else quantity x rate rounded to the currency's
-        # precision (half up); the order's subtotal is the sum of the line amounts (no tax, shipping or discount
-        # item here, so total = subtotal).
+        # precision (half up); the transaction's subtotal is the sum of the line amounts (no tax, shipping or
+        # discount item here, so total = subtotal).
         total = Decimal(0)
         for line in record.get("item", []):
             if line.get("amount") is None and isinstance(line.get("rate"), (int, float)):
                 line["amount"] = _money(Decimal(str(line["rate"])) * Decimal(str(line.get("quantity", 1) or 0)))
             total += Decimal(str(line.get("amount") or 0))
         record["subtotal"] = record["total"] = _money(total)
-        record["orderStatus"] = record["status"] = order_status(record)
+        if rtype.name == "salesOrder":
+            record["orderStatus"] = record["status"] = order_status(record)
+        else:
+            record.setdefault("status", "Open")
 
 
 # transaction.status of a sales order (SuiteScript/saved-search form "SalesOrd:<letter>"; SuiteQL and REST give the
@@ -462,8 +494,8 @@ class Renderer:
             values.setdefault(name, [])
         if rtype.name == "customer":
             values.setdefault("balance", 0.0)
-        if rtype.name == "salesOrder":
-            values.setdefault("tranId", f"SO{record_id}")
+        if rtype.name in ("salesOrder", "estimate"):
+            values.setdefault("tranId", f"{'SO' if rtype.name == 'salesOrder' else 'EST'}{record_id}")
         for name in sorted(values, key=str.lower):
             if fields is not None and name not in fields:
                 continue

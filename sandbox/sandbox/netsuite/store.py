@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS seeded (account TEXT PRIMARY KEY);
 # First internal id handed out per id family (real NetSuite numbers entities, items and transactions
 # separately; distinct ranges make a client that mixes up record types fail loudly in tests).
 FIRST_IDS = {"entity": 100, "item": 500, "transaction": 1000, "subsidiary": 1, "currency": 1, "employee": 1,
-             "term": 1, "pricelevel": 1, "department": 1, "classification": 1, "location": 1}
+             "term": 1, "pricelevel": 1, "department": 1, "classification": 1, "location": 1, "relationship": 1}
 
 
 class Store:

@@ -25,6 +25,9 @@ from sandbox.netsuite.records import (
 )
 
 Lookup = Callable[[str, str], Any]
+#: A customer's internal id → the subsidiaries it is shared with beyond its primary one (its
+#: customerSubsidiaryRelationship records).
+Shared = Callable[[str], set[str]]
 
 _STATES = {
     country: {sub.code.split("-", 1)[1] for sub in pycountry.subdivisions.get(country_code=country)}
@@ -41,9 +44,10 @@ def unknown_field_warning(name: str) -> str:
 class Validator:
     """Checks one write of one record type; collects unknown-field warnings along the way."""
 
-    def __init__(self, rtype: RecordType, lookup: Lookup, *, strict_names: bool) -> None:
+    def __init__(self, rtype: RecordType, lookup: Lookup, *, strict_names: bool, shared: Shared | None = None) -> None:
         self.rtype = rtype
         self.lookup = lookup
+        self.shared = shared
         self.strict_names = strict_names
         self.warnings: list[str] = []
 
@@ -150,10 +154,31 @@ class Validator:
         missing = _missing_fields(self.rtype, record)
         if missing:
             raise user_error(f"Please enter value(s) for: {', '.join(missing)}.")
-        if self.rtype.name == "salesOrder" and not record.get("item"):
+        if self.rtype.name in ("salesOrder", "estimate") and not record.get("item"):
             raise user_error("You must enter at least one line item for this transaction.")
-        if self.rtype.name == "salesOrder":
+        if self.rtype.name in ("salesOrder", "estimate"):
             self._check_transaction_currency(record)
+            self._check_subsidiary(record, "entity")
+        if self.rtype.name == "contact":
+            self._check_subsidiary(record, "company")
+
+    def _check_subsidiary(self, record: dict[str, Any], field: str) -> None:
+        """OneWorld: a contact or a transaction belongs to a subsidiary its customer is assigned to (the primary
+        one, or a secondary one of a multi-subsidiary customer); NetSuite refuses any other with this wording (the
+        one it gives for a reference not available to a subsidiary: "Invalid item reference key 1009 for subsidiary
+        1.", quoted by Celigo's NetSuite error guide; the REST code USER_ERROR is assumed, not recorded)."""
+        subsidiary, parent = record.get("subsidiary"), record.get(field)
+        if not isinstance(subsidiary, dict) or not isinstance(parent, dict):
+            return
+        found = self.lookup("customer", str(parent.get("id")))
+        if found is None or not isinstance(found[1].get("subsidiary"), dict):
+            return
+        allowed = {str(found[1]["subsidiary"].get("id"))}
+        if self.shared is not None:
+            allowed |= self.shared(str(parent.get("id")))
+        if str(subsidiary.get("id")) not in allowed:
+            raise user_error(f"Invalid {field} reference key {parent.get('id')} for subsidiary {subsidiary.get('id')}.",
+                             path=field)
 
     def _check_transaction_currency(self, record: dict[str, Any]) -> None:
         """A transaction's currency must be one of its customer's currencies (the Currencies sublist, which always
@@ -209,9 +234,11 @@ def _missing_fields(rtype: RecordType, record: dict[str, Any]) -> list[str]:
     elif rtype.family == "item":
         if absent("itemId"):
             missing.append("Item Name/Number")
-    elif rtype.name == "salesOrder":
+    elif rtype.name in ("salesOrder", "estimate"):
         if absent("entity"):
             missing.append("Customer")
     elif rtype.name == "subsidiary" and absent("name"):
         missing.append("Name")
+    elif rtype.name == "customerSubsidiaryRelationship":
+        missing += [label for name, label in (("entity", "Customer"), ("subsidiary", "Subsidiary")) if absent(name)]
     return missing

@@ -6,7 +6,7 @@ request ids, `Content-Type: application/json;charset=UTF-8`, names spelled as Sa
 lives in `bulk_v1`. Every authenticated `/services/data` call counts against the daily quota. The realism
 middleware (latency, scripted and random faults) wraps only the real paths. Per API the same parts as the NetSuite
 stand-in: `routes.py` (the route table, data), `responses.py` (wire handlers), `admin.py` (admin handlers),
-`errors.py` (Salesforce's error shapes), the backend (`store`, `query`, `bulk`, `metadata`, `auth`).
+`errors.py` (Salesforce's error shapes), the backend (`store`, `query`, `bulk`, `dml`, `metadata`, `auth`).
 Database work runs in the thread pool so concurrent clients are served in parallel.
 """
 
@@ -25,6 +25,7 @@ from sandbox.realism import HTML_PAGES, html_page
 from sandbox.salesforce import bulk_v1
 from sandbox.salesforce.auth import Auth
 from sandbox.salesforce.bulk import BulkJobs
+from sandbox.salesforce.dml import Writes
 from sandbox.salesforce.errors import invalid_session
 from sandbox.salesforce.knobs import (
     CREDENTIAL_DEFAULTS,
@@ -74,6 +75,7 @@ class Sandbox:
         self.auth = Auth(self.store, self.realism, credentials)
         self.engine = QueryEngine(self.store, self.realism)
         self.bulk = BulkJobs(self.store, self.realism)
+        self.writes = Writes(self.store, self.realism)
         self.bulk_v1 = bulk_v1.BulkV1(self)
 
 

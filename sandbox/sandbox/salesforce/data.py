@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from sandbox.salesforce import pricing
-from sandbox.salesforce.schema import ORG_CURRENCIES
+from sandbox.salesforce.schema import ORG_CURRENCIES, SUBSIDIARY_FIELD
 from sandbox.salesforce.values import make_id
 
 WINDOW_START_MS = int(dt.datetime(2023, 1, 1, tzinfo=dt.UTC).timestamp()) * 1000
@@ -40,6 +40,7 @@ class Volumes:
     shared_modstamp_accounts: int = 0
     account_fields: int = 0  # metadata.py: total Account fields; above the standard ones, Wide_Field_NNNN__c
     currencies: int = 0  # 0: a single-currency org; N: multi-currency, the first N of schema.ORG_CURRENCIES
+    subsidiaries: int = 0  # 0: no Subsidiary__c; N: Accounts carry it (about one in N) and messier billing countries
 
 
 # (country as users type it, city, state as typed or None, postal code)
@@ -212,6 +213,25 @@ def account_currency(volumes: Volumes, account: int) -> dict[str, str]:
     return {"CurrencyIsoCode": held[0] if rng.random() < 0.4 else rng.choice(held)}
 
 
+#: What people put in Subsidiary__c (a value typed unlike the picklist's, as the API allows) and the country forms a
+#: OneWorld org's Accounts add ("U.S.A.", blanks).
+_SUBSIDIARY_VALUES = ("UK Ltd", "Japan KK", "Global", "uk ltd ", "JAPAN  KK")
+_ROUTED_COUNTRIES = ("U.S.A.", "United Kingdom", "UK", "Japan", "日本", "", None)
+
+
+def account_subsidiary(volumes: Volumes, account: int) -> dict[str, Any]:
+    """`Subsidiary__c` (and sometimes a re-typed BillingCountry) of an Account in an org with subsidiaries, from
+    its own generator so that the other seeded values stay as they were."""
+    if not volumes.subsidiaries:
+        return {}
+    rng = random.Random(f"{volumes.seed}:subsidiary:{account}")
+    values: dict[str, Any] = {SUBSIDIARY_FIELD: _pick(rng, _SUBSIDIARY_VALUES)
+                              if rng.random() < 1 / max(volumes.subsidiaries, 1) else None}
+    if rng.random() < 0.5:  # the state typed for the old country would not be one of the new one's
+        values.update(BillingCountry=_pick(rng, _ROUTED_COUNTRIES), BillingState=None)
+    return values
+
+
 def accounts(volumes: Volumes) -> Iterator[dict[str, Any]]:
     rng = random.Random(f"{volumes.seed}:Account")
     clock = _Clock(rng)
@@ -241,6 +261,7 @@ def accounts(volumes: Volumes) -> Iterator[dict[str, Any]]:
                                                 f"{_randint(rng, 1, 28):02d}", 0.5),
             "Active__c": _maybe(rng, _pick(rng, ("Yes", "No")), 0.3),
             **account_currency(volumes, n),
+            **account_subsidiary(volumes, n),
         }
 
 
@@ -343,11 +364,93 @@ def _in_currency(line: dict[str, Any], currency: dict[str, str]) -> None:
     line["TotalPrice"] = pricing.total_price(line["Quantity"], line["UnitPrice"], line["Discount"], code)
 
 
+#: Quote statuses of quotes that are not the synced one, as years of use leave them.
+_OTHER_QUOTE_STATUSES = ("Draft", "Draft", "Presented", "Denied", "Rejected", "Needs Review")
+
+
+class _QuoteCounters:
+    """Running quote and quote line numbers across the opportunities of one seed."""
+
+    def __init__(self) -> None:
+        self.quotes = 0
+        self.lines = 0
+
+
+def _quotes(volumes: Volumes, n: int, opportunity: dict[str, Any], lines: list[dict[str, Any]],
+            counters: _QuoteCounters) -> tuple[str | None, list[tuple[str, dict[str, Any]]]]:
+    """An opportunity's quotes as a real org holds them, from their own generator (the other seeded values stay as
+    they were): none for about half; else one to three, at most one syncing (its lines are the opportunity's, so
+    its TotalPrice is the Amount), the others drafts, presented, denied or expired versions with other discounts,
+    some without lines, some with tax and shipping (GrandTotal = TotalPrice + Tax + ShippingHandling).
+    Returns the synced quote's Id (the opportunity's SyncedQuoteId) and the rows."""
+    rng = random.Random(f"{volumes.seed}:quotes:{n}")
+    if rng.random() < 0.45:
+        return None, []
+    currency = opportunity.get("CurrencyIsoCode")
+    code = {"CurrencyIsoCode": currency} if currency else {}
+    count = _randint(rng, 1, 3)
+    synced_at = _randint(rng, 0, count - 1) if lines and rng.random() < 0.8 else None
+    created = opportunity["CreatedDate"]
+    rows: list[tuple[str, dict[str, Any]]] = []
+    synced_id = None
+    for index in range(count):
+        counters.quotes += 1
+        quote_id = make_id("0Q0", counters.quotes)
+        syncing = index == synced_at
+        stamp = created + (index + 1) * DAY_MS // 4 // 1000 * 1000
+        audit = {"CreatedDate": stamp, "CreatedById": opportunity["CreatedById"], "LastModifiedDate": stamp,
+                 "LastModifiedById": opportunity["LastModifiedById"], "SystemModstamp": stamp, "IsDeleted": 0}
+        quote_lines = []
+        if syncing:
+            sources = lines
+        elif lines and rng.random() < 0.75:
+            sources = [dict(line, Discount=rng.choice(_DISCOUNTS)) for line in lines[: _randint(rng, 1, len(lines))]]
+        else:
+            sources = []  # a quote started and never filled in
+        for sort, source in enumerate(sources, start=1):
+            counters.lines += 1
+            discount = source["Discount"]
+            quote_lines.append({
+                "Id": make_id("0QL", counters.lines), **audit, "LineNumber": f"{sort:05d}", "QuoteId": quote_id,
+                "PricebookEntryId": source["PricebookEntryId"], "Product2Id": source["Product2Id"],
+                "OpportunityLineItemId": source["Id"] if syncing else None, "Quantity": source["Quantity"],
+                "UnitPrice": source["UnitPrice"], "Discount": discount,
+                "Subtotal": pricing.subtotal(source["Quantity"], source["UnitPrice"], currency),
+                "TotalPrice": pricing.total_price(source["Quantity"], source["UnitPrice"], discount, currency),
+                "ListPrice": source["ListPrice"], "ServiceDate": None, "Description": source["Description"],
+                "SortOrder": sort, **code,
+            })
+        for line in quote_lines:
+            line.pop("OwnerId", None)
+        taxed = rng.random() < 0.4
+        tax = round(rng.random() * 900, 0 if currency in pricing.ZERO_DECIMAL_CURRENCIES else 2) if taxed else None
+        shipping = float(_randint(rng, 10, 90)) if taxed and rng.random() < 0.5 else None
+        subtotal, total, discount, grand = pricing.quote_money(
+            [(line["Subtotal"], line["TotalPrice"]) for line in quote_lines], tax, shipping, currency)
+        expires = dt.date.fromtimestamp(stamp / 1000) + dt.timedelta(days=_pick(rng, (14, 30, 30, 60)))
+        rows.append(("Quote", {
+            "Id": quote_id, **audit, "OwnerId": opportunity["OwnerId"],
+            "Name": f"{opportunity['Name']} – Q{index + 1}", "QuoteNumber": f"{counters.quotes:08d}",  # noqa: RUF001
+            "OpportunityId": opportunity["Id"], "AccountId": opportunity["AccountId"],
+            "Pricebook2Id": make_id("01s", 1) if quote_lines else None, "IsSyncing": int(syncing),
+            "Status": "Accepted" if syncing and opportunity["IsWon"] else "Presented" if syncing
+            else _pick(rng, _OTHER_QUOTE_STATUSES),
+            "ExpirationDate": expires.isoformat(), "Description": _maybe(rng, "Valid while stock lasts.", 0.7),
+            "Discount": discount, "Subtotal": subtotal, "TotalPrice": total, "Tax": tax,
+            "ShippingHandling": shipping, "GrandTotal": grand, "LineItemCount": len(quote_lines), **code,
+        }))
+        rows.extend(("QuoteLineItem", line) for line in quote_lines)
+        if syncing:
+            synced_id = quote_id
+    return synced_id, rows
+
+
 def opportunities(volumes: Volumes) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Opportunities and their line items, as (object name, row); some won, some open, some lost."""
+    """Opportunities with their line items and quotes, as (object name, row); some won, some open, some lost."""
     rng = random.Random(f"{volumes.seed}:Opportunity")
     clock = _Clock(rng)
     line_counter = 0
+    quote_counters = _QuoteCounters()
     for n in range(1, volumes.opportunities + 1):
         stage = _pick(rng, ("Prospecting", "Qualification", "Proposal/Price Quote", "Negotiation/Review",
                             "Closed Won", "Closed Won", "Closed Lost"))
@@ -374,7 +477,7 @@ def opportunities(volumes: Volumes) -> Iterator[tuple[str, dict[str, Any]]]:
         currency = account_currency(volumes, account or 0)  # an opportunity is in its account's currency
         for line in lines:
             _in_currency(line, currency)
-        yield "Opportunity", {
+        opportunity = {
             "Id": opp_id, **audit, "AccountId": make_id("001", account) if account else None, **currency,
             "Name": f"Opportunity {n} – {_pick(rng, _NAME_WORDS)}", "Description": _long_text(rng),  # noqa: RUF001
             "StageName": stage, "Amount": pricing.amount(line["TotalPrice"] for line in lines) if lines else
@@ -388,8 +491,11 @@ def opportunities(volumes: Volumes) -> Iterator[tuple[str, dict[str, Any]]]:
             else "Pipeline",
             "Pricebook2Id": make_id("01s", 1) if lines else None, "HasOpportunityLineItem": int(bool(lines)),
         }
+        synced, quotes = _quotes(volumes, n, opportunity, lines, quote_counters)
+        yield "Opportunity", {**opportunity, "SyncedQuoteId": synced}
         for line in lines:
             yield "OpportunityLineItem", line
+        yield from quotes
 
 
 def invoices(volumes: Volumes) -> Iterator[dict[str, Any]]:

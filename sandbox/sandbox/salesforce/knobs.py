@@ -49,6 +49,12 @@ class Knobs:
     query_timeout_rows: int | None = None  # scale.py: QUERY_TIMEOUT above this many matched rows
     cursor_ttl_seconds: int = 900  # scale.py: idle lifetime of a query locator
     max_open_cursors: int = 0  # scale.py: open locators kept per org (0: unlimited; real orgs: 10 per user)
+    # dml.py: validation rules an admin added, [{"object", "field", "equals"?, "message"}]: a write setting `field`
+    # (to `equals`, when given) fails FIELD_CUSTOM_VALIDATION_EXCEPTION with `message`
+    validation_rules: list[dict[str, Any]] = field(default_factory=list)
+    # dml.py: rows another transaction holds, {record Id or external id value: writes refused}: each write of the
+    # row fails UNABLE_TO_LOCK_ROW and counts one down, until 0
+    locked_records: dict[str, int] = field(default_factory=dict)
 
     def public(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -79,6 +85,19 @@ _FAULT_STEPS = ("ok", "drop", "slow", "401", "500", "503", "html502", "html503",
 _fault_script = realism.fault_script(_FAULT_STEPS, ("status", "drop", "delay_ms", "html", "expire_sessions"))
 
 
+def _validation_rules(name: str, value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(rule, dict) and isinstance(rule.get("field"), str)
+                                              for rule in value):
+        raise realism.KnobError(f'{name}: a list of {{"object", "field", "equals"?, "message"}} objects')
+    return [dict(rule) for rule in value]
+
+
+def _locked_records(name: str, value: Any) -> dict[str, int]:
+    if not isinstance(value, dict) or not all(isinstance(v, int) and v >= 0 for v in value.values()):
+        raise realism.KnobError(f"{name}: an object of record key -> writes to refuse (a whole number)")
+    return {str(k): int(v) for k, v in value.items()}
+
+
 _VALIDATORS: dict[str, realism.Validator] = {
     "api_limit": realism.whole,
     "token_ttl_seconds": realism.positive_whole,
@@ -97,6 +116,8 @@ _VALIDATORS: dict[str, realism.Validator] = {
     "query_timeout_rows": realism.optional_whole,
     "cursor_ttl_seconds": realism.positive_whole,
     "max_open_cursors": realism.whole,
+    "validation_rules": lambda name, value: _validation_rules(name, value),
+    "locked_records": lambda name, value: _locked_records(name, value),
     "api_usage": realism.whole,  # not a knob: the usage counter, settable to test the quota
 }
 
@@ -171,6 +192,15 @@ class Realism:
             if self.api_usage >= self.knobs.api_limit:
                 return False
             self.api_usage += 1
+            return True
+
+    def take_lock(self, key: str) -> bool:
+        """Whether the row `key` is locked for this write (one refusal of `locked_records` used up)."""
+        with self._lock:
+            left = self.knobs.locked_records.get(key, 0)
+            if left <= 0:
+                return False
+            self.knobs.locked_records[key] = left - 1
             return True
 
     def limit_info(self) -> str:

@@ -13,7 +13,7 @@ Invariants:
   integration user can no longer read) but keeps its column: restoring it brings its data back, like
   Salesforce's undelete of a custom field.
 - `CurrencyIsoCode` exists only in a multi-currency org (the `currencies` volume), as in Salesforce, where
-  enabling multi-currency adds it to every record.
+  enabling multi-currency adds it to every record; the Account's `Subsidiary__c` only with the `subsidiaries` volume.
 - A retype keeps the stored values and changes how they are described and written: Number → Text answers
   `"12"`, Text → Number is refused unless every stored value is a number (Salesforce refuses it too).
 """
@@ -28,7 +28,15 @@ from typing import Any
 from sandbox.salesforce.data import Volumes
 from sandbox.salesforce.describe import SCHEMA_LAST_MODIFIED
 from sandbox.salesforce.errors import ApiError
-from sandbox.salesforce.schema import CURRENCY_FIELD, NUMBER_TYPES, OBJECTS, OBJECTS_LOWER, Field, SObject
+from sandbox.salesforce.schema import (
+    CURRENCY_FIELD,
+    NUMBER_TYPES,
+    OBJECTS,
+    OBJECTS_LOWER,
+    SUBSIDIARY_FIELD,
+    Field,
+    SObject,
+)
 from sandbox.salesforce.store import Store, quote
 
 META_KEY = "metadata"
@@ -76,7 +84,8 @@ class Metadata:
     def seed(self, volumes: Volumes) -> None:
         """Regenerate the org: standard shape plus `account_fields`, no deleted or retyped field."""
         self.doc = {"wide": {"Account": volumes.account_fields} if volumes.account_fields else {},
-                    "deleted": {}, "retyped": {}, "multi_currency": volumes.currencies > 0}
+                    "deleted": {}, "retyped": {}, "multi_currency": volumes.currencies > 0,
+                    "multi_subsidiary": volumes.subsidiaries > 0}
         if volumes.account_fields:
             self.doc["changed_at"] = _now().isoformat()
         self._apply()
@@ -98,11 +107,13 @@ class Metadata:
             conn.execute(f"UPDATE {quote(name)} SET {sets}")
 
     def _org_shape(self, name: str) -> SObject:
-        """A declared object as this org has it: without CurrencyIsoCode unless the org is multi-currency."""
+        """A declared object as this org has it: without CurrencyIsoCode unless the org is multi-currency, without
+        Subsidiary__c unless it has subsidiaries."""
         base = BASE[name]
-        if self.doc.get("multi_currency"):
-            return base
-        return dataclasses.replace(base, fields=tuple(f for f in base.fields if f.name != CURRENCY_FIELD))
+        absent = {CURRENCY_FIELD} - ({CURRENCY_FIELD} if self.doc.get("multi_currency") else set())
+        if not self.doc.get("multi_subsidiary"):
+            absent.add(SUBSIDIARY_FIELD)
+        return dataclasses.replace(base, fields=tuple(f for f in base.fields if f.name not in absent))
 
     def _apply(self) -> None:
         """Rebuild `schema.OBJECTS` (in place: every module holds the same dict) from BASE and the changes."""

@@ -41,3 +41,17 @@ def total_price(quantity: float, unit_price: float, discount: float | None, curr
 def amount(total_prices: Iterable[float]) -> float:
     """The Opportunity's Amount: the sum of its lines' TotalPrice."""
     return _money(sum((Decimal(str(price)) for price in total_prices), Decimal(0)))
+
+
+def quote_money(lines: Iterable[tuple[float, float]], tax: float | None, shipping: float | None,
+                currency: str | None = None) -> tuple[float, float, float | None, float]:
+    """A quote's roll-ups from its lines' (Subtotal, TotalPrice): Subtotal and TotalPrice are their sums, Discount the
+    weighted discount in percent (None without a subtotal), GrandTotal = TotalPrice + Tax + ShippingHandling."""
+    subtotals, totals = Decimal(0), Decimal(0)
+    for line_subtotal, line_total in lines:
+        subtotals += Decimal(str(line_subtotal))
+        totals += Decimal(str(line_total))
+    discount = (float(((1 - totals / subtotals) * 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+                if subtotals else None)
+    grand = totals + Decimal(str(tax or 0)) + Decimal(str(shipping or 0))
+    return _money(subtotals, currency), _money(totals, currency), discount, _money(grand, currency)

@@ -218,3 +218,32 @@ def bulk_results(sandbox: Sandbox, request: Request, body: bytes) -> Response:
                     media_type="text/csv")
 
 
+
+
+# -- writes: sObject Collections and Bulk 2.0 ingest (dml.py) ------------------------------------------------------
+def collection_write(sandbox: Sandbox, request: Request, body: bytes) -> Response:
+    """POST (create) or PATCH (update) `/composite/sobjects`, PATCH `/composite/sobjects/{object}/{field}` (upsert)."""
+    params = request.path_params
+    return sf_json(sandbox.writes.collection(request.method, _json_body(body), params.get("object"),
+                                             params.get("field")))
+
+
+def ingest_create(sandbox: Sandbox, request: Request, body: bytes) -> Response:
+    return _bulk_json(sandbox.writes.create_job(_json_body(body), request.path_params["version"]))
+
+
+def ingest_job(sandbox: Sandbox, request: Request, body: bytes) -> Response:
+    job_id = request.path_params["job_id"]
+    if request.method == "GET":
+        return _bulk_json(sandbox.writes.info(job_id))
+    return _bulk_json(sandbox.writes.change_state(job_id, _json_body(body)))
+
+
+def ingest_upload(sandbox: Sandbox, request: Request, body: bytes) -> Response:
+    sandbox.writes.upload(request.path_params["job_id"], body)
+    return Response(status_code=201)
+
+
+def ingest_results(sandbox: Sandbox, request: Request, body: bytes) -> Response:
+    kind = request.url.path.rstrip("/").rsplit("/", 1)[-1]
+    return Response(sandbox.writes.results(request.path_params["job_id"], kind), 200, media_type="text/csv")

@@ -52,6 +52,13 @@ REST_ROUTES: list[tuple[str, Handler, list[str]]] = [
     ("/jobs/query", wire.bulk_list, ["GET"]),
     ("/jobs/query/{job_id}", wire.bulk_job, ["GET", "PATCH", "DELETE"]),
     ("/jobs/query/{job_id}/results", wire.bulk_results, ["GET"]),
+    ("/composite/sobjects", wire.collection_write, ["POST", "PATCH"]),
+    ("/composite/sobjects/{object}/{field}", wire.collection_write, ["PATCH"]),
+    ("/jobs/ingest", wire.ingest_create, ["POST"]),
+    ("/jobs/ingest/{job_id}", wire.ingest_job, ["GET", "PATCH"]),
+    ("/jobs/ingest/{job_id}/batches", wire.ingest_upload, ["PUT"]),
+    ("/jobs/ingest/{job_id}/successfulResults", wire.ingest_results, ["GET"]),
+    ("/jobs/ingest/{job_id}/failedResults", wire.ingest_results, ["GET"]),
 ]
 
 

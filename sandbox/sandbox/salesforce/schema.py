@@ -120,6 +120,9 @@ class SObject:
 #: corporate currency). Salesforce adds `CurrencyIsoCode` to records only once multi-currency is enabled.
 ORG_CURRENCIES = ("USD", "EUR", "GBP", "JPY", "CAD", "CHF")
 CURRENCY_FIELD = "CurrencyIsoCode"
+#: A OneWorld company's own Account field naming the NetSuite subsidiary that bills it (an unrestricted picklist:
+#: the API accepts other values, so some are typed differently); only in orgs with the `subsidiaries` volume.
+SUBSIDIARY_FIELD = "Subsidiary__c"
 
 
 def _currency(label: str) -> Field:
@@ -168,6 +171,22 @@ def _address(prefix: str, label: str) -> list[Field]:
     ]
 
 
+#: The sync status a Salesforce user sees on a record the NetSuite → Salesforce pipeline writes back.
+SYNC_STATUSES = ("Synced", "Waiting for parent", "Error", "Conflict")
+
+
+def _netsuite_sync_fields() -> list[Field]:
+    """The custom fields an admin deploys for the NetSuite write-back (README: "Setting up the Salesforce side"):
+    the NetSuite internal id (an external id, unique), a link, the sync status, the last error, the last sync."""
+    return [
+        Field("NetSuite_Id__c", "string", "NetSuite Id", 40, external_id=True, unique=True),
+        Field("NetSuite_Link__c", "url", "NetSuite Link", 255),
+        Field("NetSuite_Sync_Status__c", "picklist", "NetSuite Sync Status", 255, picklist=SYNC_STATUSES),
+        Field("NetSuite_Last_Error__c", "textarea", "NetSuite Last Error", 32768),
+        Field("NetSuite_Last_Sync__c", "datetime", "NetSuite Last Sync"),
+    ]
+
+
 ACCOUNT_TYPES = ("Prospect", "Customer - Direct", "Customer - Channel", "Channel Partner / Reseller",
                  "Installation Partner", "Technology Partner", "Other")
 INDUSTRIES = ("Agriculture", "Apparel", "Banking", "Biotechnology", "Chemicals", "Communications", "Construction",
@@ -205,7 +224,9 @@ _ACCOUNT = SObject(
         Field("NumberofLocations__c", "double", "Number of Locations", precision=3),
         Field("SLAExpirationDate__c", "date", "SLA Expiration Date"),
         Field("Active__c", "picklist", "Active", 255, picklist=("No", "Yes")),
+        Field(SUBSIDIARY_FIELD, "picklist", "Subsidiary", 255, picklist=("Global", "Japan KK", "UK Ltd")),
         *_cross_object_formulas(),
+        *_netsuite_sync_fields(),
     ),
 )
 
@@ -236,6 +257,7 @@ _CONTACT = SObject(
         Field("Languages__c", "multipicklist", "Languages", 4099,
               picklist=("English", "German", "French", "Spanish", "Japanese", "Portuguese")),
         Field("Level__c", "picklist", "Level", 255, picklist=("Primary", "Secondary", "Tertiary")),
+        *_netsuite_sync_fields(),
     ),
 )
 
@@ -254,6 +276,7 @@ _PRODUCT = SObject(
         Field("IsArchived", "boolean", "Archived", nillable=False),
         *_audit(owner=False),
         Field("IsDeleted", "boolean", "Deleted", nillable=False, system=True),
+        *_netsuite_sync_fields(),
     ),
 )
 
@@ -320,6 +343,70 @@ _OPPORTUNITY = SObject(
         _currency("Opportunity Currency"),
         *_audit(),
         Field("HasOpportunityLineItem", "boolean", "Has Line Item", nillable=False, system=True),
+        *_netsuite_sync_fields(),
+        Field("SyncedQuoteId", "reference", "Quote ID", reference_to=("Quote",), relationship_name="SyncedQuote"),
+    ),
+)
+
+#: Quote statuses as a standard org ships them (Object Reference, Quote.Status).
+QUOTE_STATUSES = ("Draft", "Needs Review", "In Review", "Approved", "Rejected", "Presented", "Accepted", "Denied")
+
+# Quote and QuoteLineItem (Object Reference): a quote's money rolls up from its lines like an opportunity's.
+# Subtotal = sum of line Subtotal (Quantity x UnitPrice); TotalPrice = sum of line TotalPrice (after line discounts);
+# GrandTotal = TotalPrice + Tax + ShippingHandling; Discount = the lines' weighted discount (1 - TotalPrice /
+# Subtotal, as a percent). IsSyncing is true on the one quote its opportunity's SyncedQuoteId names.
+_QUOTE = SObject(
+    "Quote", "0Q0", "Quote", "Quotes",
+    (
+        Field("Id", "id", "Quote ID", 18, nillable=False, system=True),
+        Field("IsDeleted", "boolean", "Deleted", nillable=False, system=True),
+        Field("Name", "string", "Quote Name", 255, nillable=False, name_field=True),
+        Field("QuoteNumber", "string", "Quote Number", 30, system=True, auto_number=True),
+        Field("OpportunityId", "reference", "Opportunity ID", nillable=False, reference_to=("Opportunity",),
+              relationship_name="Opportunity", cascade_delete=True),
+        Field("AccountId", "reference", "Account ID", reference_to=("Account",), relationship_name="Account",
+              system=True),
+        Field("Pricebook2Id", "reference", "Price Book ID", reference_to=("Pricebook2",),
+              relationship_name="Pricebook2"),
+        Field("IsSyncing", "boolean", "Syncing", nillable=False, system=True),
+        Field("Status", "picklist", "Status", 40, picklist=QUOTE_STATUSES),
+        Field("ExpirationDate", "date", "Expiration Date"),
+        Field("Description", "textarea", "Description", 32000),
+        Field("Discount", "percent", "Discount", precision=3, scale=2, system=True),
+        Field("Subtotal", "currency", "Subtotal", precision=18, scale=2, system=True),
+        Field("TotalPrice", "currency", "Total Price", precision=18, scale=2, system=True),
+        Field("Tax", "currency", "Tax", precision=18, scale=2),
+        Field("ShippingHandling", "currency", "Shipping and Handling", precision=18, scale=2),
+        Field("GrandTotal", "currency", "Grand Total", precision=18, scale=2, system=True),
+        Field("LineItemCount", "int", "Line Items", system=True),
+        _currency("Quote Currency"),
+        *_audit(),
+    ),
+)
+
+_QUOTE_LINE_ITEM = SObject(
+    "QuoteLineItem", "0QL", "Quote Line Item", "Quote Line Items",
+    (
+        Field("Id", "id", "Line Item ID", 18, nillable=False, system=True),
+        Field("IsDeleted", "boolean", "Deleted", nillable=False, system=True),
+        Field("LineNumber", "string", "Line Item Number", 255, system=True, auto_number=True),
+        Field("QuoteId", "reference", "Quote ID", nillable=False, reference_to=("Quote",), relationship_name="Quote",
+              cascade_delete=True),
+        Field("PricebookEntryId", "reference", "Price Book Entry ID", reference_to=("PricebookEntry",),
+              relationship_name="PricebookEntry"),
+        Field("Product2Id", "reference", "Product ID", reference_to=("Product2",), relationship_name="Product2"),
+        Field("OpportunityLineItemId", "string", "Opportunity Line Item ID", 18),
+        Field("Quantity", "double", "Quantity", nillable=False, precision=12, scale=2),
+        Field("UnitPrice", "currency", "Sales Price", precision=18, scale=2),
+        Field("Discount", "percent", "Discount", precision=5, scale=2),
+        Field("Subtotal", "currency", "Subtotal", precision=18, scale=2, system=True),
+        Field("TotalPrice", "currency", "Total Price", precision=18, scale=2, system=True),
+        Field("ListPrice", "currency", "List Price", precision=18, scale=2, system=True),
+        Field("ServiceDate", "date", "Date"),
+        Field("Description", "string", "Line Item Description", 255),
+        Field("SortOrder", "int", "Sort Order"),
+        _currency("Currency ISO Code"),
+        *_audit(owner=False),
     ),
 )
 
@@ -438,9 +525,33 @@ _INVOICE = SObject(
     ),
 )
 
+#: NetSuite's invoices, written back by the NetSuite → Salesforce pipeline (a custom object an admin deploys).
+_NETSUITE_INVOICE = SObject(
+    "NetSuite_Invoice__c", "a01", "NetSuite Invoice", "NetSuite Invoices",
+    (
+        Field("Id", "id", "Record ID", 18, nillable=False, system=True),
+        Field("IsDeleted", "boolean", "Deleted", nillable=False, system=True),
+        Field("Name", "string", "NetSuite Invoice Number", 80, nillable=False, name_field=True),
+        *_audit(),
+        Field("NetSuite_Id__c", "string", "NetSuite Id", 40, nillable=False, external_id=True, unique=True),
+        Field("Account__c", "reference", "Account", reference_to=("Account",), relationship_name="Account__r"),
+        Field("Opportunity__c", "reference", "Opportunity", reference_to=("Opportunity",),
+              relationship_name="Opportunity__r"),
+        Field("Status__c", "picklist", "Status", 255, picklist=("Open", "Paid In Full", "Voided")),
+        Field("Invoice_Date__c", "date", "Invoice Date"),
+        Field("Due_Date__c", "date", "Due Date"),
+        Field("Total__c", "currency", "Total", precision=18, scale=2),
+        Field("Amount_Remaining__c", "currency", "Amount Remaining", precision=18, scale=2),
+        Field("Currency__c", "string", "Currency", 3),
+        Field("NetSuite_Link__c", "url", "NetSuite Link", 255),
+        Field("NetSuite_Last_Sync__c", "datetime", "NetSuite Last Sync"),
+    ),
+)
+
 OBJECTS: dict[str, SObject] = {
     o.name: o
-    for o in (_ACCOUNT, _CONTACT, _PRODUCT, _PRICEBOOK, _PRICEBOOK_ENTRY, _OPPORTUNITY, _LINE_ITEM, _USER, _INVOICE)
+    for o in (_ACCOUNT, _CONTACT, _PRODUCT, _PRICEBOOK, _PRICEBOOK_ENTRY, _OPPORTUNITY, _LINE_ITEM, _QUOTE,
+              _QUOTE_LINE_ITEM, _USER, _INVOICE, _NETSUITE_INVOICE)
 }
 OBJECTS_LOWER: dict[str, SObject] = {name.lower(): o for name, o in OBJECTS.items()}
 

@@ -38,8 +38,9 @@ CREATE TABLE IF NOT EXISTS bulk_jobs (id TEXT PRIMARY KEY, info TEXT NOT NULL, s
     polls INTEGER NOT NULL DEFAULT 0, first_seq INTEGER, total INTEGER);
 CREATE TABLE IF NOT EXISTS bulk_rows (seq INTEGER PRIMARY KEY, job_id TEXT NOT NULL, rid INTEGER NOT NULL);
 """
-# Control keys an admin write may carry next to the fields (no Salesforce field is lower_snake_case).
-CONTROL_KEYS = frozenset({"system_modstamp", "late_seconds"})
+# Control keys an admin write may carry next to the fields (no Salesforce field is lower_snake_case): `modified_by`
+# names the User who made the change (default: the integration user), e.g. a sales rep editing a synced record.
+CONTROL_KEYS = frozenset({"system_modstamp", "late_seconds", "modified_by"})
 
 
 def quote(name: str) -> str:
@@ -236,15 +237,22 @@ class Store:
         if obj.name == "Opportunity" and "StageName" in row:
             row["IsClosed"] = int(str(row["StageName"]).startswith("Closed"))
             row["IsWon"] = int(row["StageName"] == "Closed Won")
-        if obj.name == "OpportunityLineItem":
+        if obj.name == "Quote" and row.get("OpportunityId"):  # a quote is its opportunity's account's
+            found = conn.execute('SELECT "AccountId" FROM "Opportunity" WHERE "Id" = ?',
+                                 (row["OpportunityId"],)).fetchone()
+            if found:
+                row["AccountId"] = found[0]
+        if obj.name in ("OpportunityLineItem", "QuoteLineItem"):
+            parent, parent_key = ("Quote", "QuoteId") if obj.name == "QuoteLineItem" else ("Opportunity",
+                                                                                         "OpportunityId")
             if row.get("PricebookEntryId") and not row.get("Product2Id"):
                 found = conn.execute('SELECT "Product2Id", "UnitPrice", "ProductCode" FROM "PricebookEntry" '
                                      'WHERE "Id" = ?', (row["PricebookEntryId"],)).fetchone()
                 if found:
                     row["Product2Id"], row["ListPrice"], row["ProductCode"] = found
-            if obj.get("CurrencyIsoCode") is not None and row.get("OpportunityId"):  # a line is in its opportunity's
-                found = conn.execute('SELECT "CurrencyIsoCode" FROM "Opportunity" WHERE "Id" = ?',  # currency
-                                     (row["OpportunityId"],)).fetchone()
+            if obj.get("CurrencyIsoCode") is not None and row.get(parent_key):  # a line is in its parent's currency
+                found = conn.execute(f'SELECT "CurrencyIsoCode" FROM "{parent}" WHERE "Id" = ?',
+                                     (row[parent_key],)).fetchone()
                 if found:
                     row["CurrencyIsoCode"] = found[0]
             if row.get("Quantity") is not None and row.get("UnitPrice") is not None:
@@ -266,38 +274,139 @@ class Store:
                      '"LastModifiedDate" = ?, "SystemModstamp" = ? WHERE "Id" = ?',
                      (total, int(count > 0), stamp, stamp, opportunity_id))
 
+    def _touch_quote(self, conn: sqlite3.Connection, quote_id: str | None) -> None:
+        """Quote line items roll up into their quote (Subtotal, TotalPrice, Discount, GrandTotal, LineItemCount)
+        and move its SystemModstamp, as they do an opportunity's."""
+        if not quote_id:
+            return
+        currency = '"CurrencyIsoCode"' if self._has_currency(conn) else "NULL"
+        found = conn.execute(f'SELECT "Tax", "ShippingHandling", {currency} FROM "Quote" WHERE "Id" = ?',
+                             (quote_id,)).fetchone()
+        if found is None:
+            return
+        lines = conn.execute('SELECT "Subtotal", "TotalPrice" FROM "QuoteLineItem" WHERE "QuoteId" = ? '
+                             'AND "IsDeleted" = 0', (quote_id,)).fetchall()
+        money = pricing.quote_money([(s or 0, p or 0) for s, p in lines], found[0], found[1], found[2])
+        stamp = self.next_modstamp(conn, OBJECTS["Quote"])
+        conn.execute('UPDATE "Quote" SET "Subtotal" = ?, "TotalPrice" = ?, "Discount" = ?, "GrandTotal" = ?, '
+                     '"LineItemCount" = ?, "LastModifiedDate" = ?, "SystemModstamp" = ? WHERE "Id" = ?',
+                     (*money, len(lines), stamp, stamp, quote_id))
+
+    #: QuoteLineItem fields a sync copies onto the opportunity's lines (the rest are derived or the line's own).
+    _SYNCED_LINE_FIELDS = ("PricebookEntryId", "Product2Id", "Quantity", "UnitPrice", "Discount", "Subtotal",
+                           "TotalPrice", "ListPrice", "ServiceDate", "Description", "SortOrder", "CurrencyIsoCode")
+
+    def _sync_opportunity_lines(self, conn: sqlite3.Connection, quote_id: str | None) -> None:
+        """Quote sync: while a quote syncs, its lines are its opportunity's lines (Salesforce keeps both in step; a
+        sync started copies the quote's lines over the opportunity's). The opportunity's lines are replaced by copies
+        of the quote's (the old ones go to the recycle bin), each quote line names its copy, and the opportunity's
+        Amount rolls up to the quote's TotalPrice."""
+        found = conn.execute('SELECT "OpportunityId", "IsSyncing" FROM "Quote" WHERE "Id" = ? AND "IsDeleted" = 0',
+                             (quote_id,)).fetchone()
+        if found is None or not found[1]:
+            return
+        opportunity_id = found[0]
+        line_object = OBJECTS["OpportunityLineItem"]
+        columns = {f.name for f in line_object.stored_fields}
+        fields = [name for name in self._SYNCED_LINE_FIELDS if name in columns]
+        stamp = self.next_modstamp(conn, line_object)
+        conn.execute('UPDATE "OpportunityLineItem" SET "IsDeleted" = 1, "SystemModstamp" = ?, "LastModifiedDate" = ? '
+                     'WHERE "OpportunityId" = ? AND "IsDeleted" = 0', (stamp, stamp, opportunity_id))
+        quote_lines = conn.execute(
+            f'SELECT "Id", {", ".join(quote(name) for name in fields)} FROM "QuoteLineItem" '
+            'WHERE "QuoteId" = ? AND "IsDeleted" = 0 ORDER BY "SortOrder", "Id"', (quote_id,)).fetchall()
+        integration_user = make_id("005", 1)
+        for quote_line_id, *values in quote_lines:
+            counter = int(self.meta("counter:OpportunityLineItem") or 0) + 1
+            self.set_meta(conn, "counter:OpportunityLineItem", str(counter))
+            line_id = make_id(line_object.key_prefix, counter)
+            row = {**dict(zip(fields, values, strict=True)), "Id": line_id, "OpportunityId": opportunity_id,
+                   "IsDeleted": 0, "CreatedDate": stamp, "LastModifiedDate": stamp, "SystemModstamp": stamp,
+                   "CreatedById": integration_user, "LastModifiedById": integration_user}
+            product = conn.execute('SELECT "ProductCode", "Name" FROM "Product2" WHERE "Id" = ?',
+                                   (row.get("Product2Id"),)).fetchone()
+            if product:
+                row["ProductCode"], row["Name"] = product[0], product[1]
+            names = [name for name in row if name in columns]
+            conn.execute(f'INSERT INTO "OpportunityLineItem" ({", ".join(map(quote, names))}) '
+                         f'VALUES ({", ".join("?" * len(names))})', [row[name] for name in names])
+            conn.execute('UPDATE "QuoteLineItem" SET "OpportunityLineItemId" = ? WHERE "Id" = ?',
+                         (line_id, quote_line_id))
+        self._touch_opportunity(conn, opportunity_id)
+
+    @staticmethod
+    def _has_currency(conn: sqlite3.Connection) -> bool:
+        """Whether this org is multi-currency (its Quote table has the column)."""
+        return any(row[1] == "CurrencyIsoCode" for row in conn.execute('PRAGMA table_info("Quote")'))
+
+    def _sync_quotes(self, conn: sqlite3.Connection, opportunity_id: str, synced: str | None) -> None:
+        """`IsSyncing` follows the opportunity's `SyncedQuoteId`; a quote whose flag changes is modified."""
+        stamp = self.next_modstamp(conn, OBJECTS["Quote"])
+        conn.execute('UPDATE "Quote" SET "IsSyncing" = ("Id" IS ?), "LastModifiedDate" = ?, "SystemModstamp" = ? '
+                     'WHERE "OpportunityId" = ? AND "IsSyncing" != ("Id" IS ?)',
+                     (synced, stamp, stamp, opportunity_id, synced))
+        self._sync_opportunity_lines(conn, synced)
+
+    def _check_unique(self, conn: sqlite3.Connection, obj: SObject, row: dict[str, Any],
+                      record_id: str | None = None) -> None:
+        """A unique field (an external id such as NetSuite_Id__c) holds each value on one record only."""
+        for name, value in row.items():
+            field = obj.get(name)
+            if field is None or not field.unique or value is None:
+                continue
+            found = conn.execute(f'SELECT "Id" FROM {quote(obj.name)} WHERE {quote(field.name)} = ? AND "Id" IS NOT ?',
+                                 (value, record_id)).fetchone()
+            if found:
+                raise ApiError(400, "DUPLICATE_VALUE",
+                               f"duplicate value found: {field.name} duplicates value on record with id: {found[0]}",
+                               [field.name])
+
     def create(self, obj: SObject, values: dict[str, Any], control: dict[str, Any]) -> str:
         with self.write() as conn:
-            row = self._coerce(obj, values)
-            missing = [f.name for f in obj.fields if not f.nillable and not f.system and f.stored
-                       and f.type != "boolean" and f.name != "OwnerId" and row.get(f.name) in (None, "")]
-            if missing:
-                raise ApiError(400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]",
-                               missing)
-            self._check_references(conn, obj, row)
-            counter = int(self.meta(f"counter:{obj.name}") or 0) + 1
-            self.set_meta(conn, f"counter:{obj.name}", str(counter))
-            record_id = make_id(obj.key_prefix, counter)
-            stamp = self._control_stamp(control) or self.next_modstamp(conn, obj)
-            integration_user = make_id("005", 1)
-            base: dict[str, Any] = {f.name: 0 for f in obj.stored_fields if f.type == "boolean"}
-            base.update({"Id": record_id, "IsDeleted": 0, "CreatedDate": stamp, "LastModifiedDate": stamp,
-                         "SystemModstamp": stamp, "CreatedById": integration_user,
-                         "LastModifiedById": integration_user})
-            if obj.get("OwnerId"):
-                base["OwnerId"] = integration_user
-            if obj.name == "Invoice__c":
-                base["Name"] = f"INV-{counter:06d}"
-            base.update(row)
-            self._derive(conn, obj, base)
-            names = [f.name for f in obj.stored_fields if f.name in base]
-            if not obj.has_is_deleted:
-                names.append("IsDeleted")
-            conn.execute(f"INSERT INTO {quote(obj.name)} ({', '.join(map(quote, names))}) "
-                         f"VALUES ({', '.join('?' * len(names))})", [base[n] for n in names])
-            if obj.name == "OpportunityLineItem":
-                self._touch_opportunity(conn, base.get("OpportunityId"))
-            return record_id
+            return self.create_in(conn, obj, values, control, control.get("modified_by"))
+
+    def create_in(self, conn: sqlite3.Connection, obj: SObject, values: dict[str, Any], control: dict[str, Any],
+                  user_id: str | None = None) -> str:
+        """Insert one record inside the caller's write transaction; `user_id` (default: the integration user)
+        becomes CreatedById and LastModifiedById."""
+        row = self._coerce(obj, values)
+        missing = [f.name for f in obj.fields if not f.nillable and not f.system and f.stored
+                   and f.type != "boolean" and f.name != "OwnerId" and row.get(f.name) in (None, "")]
+        if missing:
+            raise ApiError(400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]",
+                           missing)
+        self._check_references(conn, obj, row)
+        self._check_unique(conn, obj, row)
+        counter = int(self.meta(f"counter:{obj.name}") or 0) + 1
+        self.set_meta(conn, f"counter:{obj.name}", str(counter))
+        record_id = make_id(obj.key_prefix, counter)
+        stamp = self._control_stamp(control) or self.next_modstamp(conn, obj)
+        integration_user = user_id or make_id("005", 1)
+        base: dict[str, Any] = {f.name: 0 for f in obj.stored_fields if f.type == "boolean"}
+        base.update({"Id": record_id, "IsDeleted": 0, "CreatedDate": stamp, "LastModifiedDate": stamp,
+                     "SystemModstamp": stamp, "CreatedById": integration_user,
+                     "LastModifiedById": integration_user})
+        if obj.get("OwnerId"):
+            base["OwnerId"] = integration_user
+        if obj.name == "Invoice__c":
+            base["Name"] = f"INV-{counter:06d}"
+        if obj.name == "Quote":
+            base["QuoteNumber"] = f"{counter:08d}"
+            base.update(Subtotal=0.0, TotalPrice=0.0, GrandTotal=float(row.get("Tax") or 0)
+                        + float(row.get("ShippingHandling") or 0), LineItemCount=0)
+        base.update(row)
+        self._derive(conn, obj, base)
+        names = [f.name for f in obj.stored_fields if f.name in base]
+        if not obj.has_is_deleted:
+            names.append("IsDeleted")
+        conn.execute(f"INSERT INTO {quote(obj.name)} ({', '.join(map(quote, names))}) "
+                     f"VALUES ({', '.join('?' * len(names))})", [base[n] for n in names])
+        if obj.name == "OpportunityLineItem":
+            self._touch_opportunity(conn, base.get("OpportunityId"))
+        if obj.name == "QuoteLineItem":
+            self._touch_quote(conn, base.get("QuoteId"))
+            self._sync_opportunity_lines(conn, base.get("QuoteId"))
+        return record_id
 
     def _existing(self, conn: sqlite3.Connection, obj: SObject, record_id: str) -> dict[str, Any]:
         cursor = conn.execute(f'SELECT * FROM {quote(obj.name)} WHERE "Id" = ?', (record_id,))
@@ -308,22 +417,37 @@ class Store:
 
     def update(self, obj: SObject, record_id: str, values: dict[str, Any], control: dict[str, Any]) -> None:
         with self.write() as conn:
-            current = self._existing(conn, obj, record_id)
-            if current["IsDeleted"]:
-                raise ApiError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
-            row = self._coerce(obj, values)
-            self._check_references(conn, obj, row)
-            merged = {**current, **row}
-            self._derive(conn, obj, merged)
-            row.update({k: merged[k] for k in ("Name", "IsClosed", "IsWon", "TotalPrice", "Subtotal", "Product2Id")
-                        if k in merged
-                        and obj.get(k) is not None and merged[k] != current.get(k)})
-            stamp = self._control_stamp(control) or self.next_modstamp(conn, obj)
-            row.update({"LastModifiedDate": stamp, "SystemModstamp": stamp, "LastModifiedById": make_id("005", 1)})
-            assignments = ", ".join(f"{quote(name)} = ?" for name in row)
-            conn.execute(f'UPDATE {quote(obj.name)} SET {assignments} WHERE "Id" = ?', [*row.values(), record_id])
-            if obj.name == "OpportunityLineItem":
-                self._touch_opportunity(conn, merged.get("OpportunityId"))
+            self.update_in(conn, obj, record_id, values, control, control.get("modified_by"))
+
+    def update_in(self, conn: sqlite3.Connection, obj: SObject, record_id: str, values: dict[str, Any],
+                  control: dict[str, Any], user_id: str | None = None) -> None:
+        """Update one record inside the caller's write transaction; `user_id` (default: the integration user)
+        becomes LastModifiedById; SystemModstamp and LastModifiedDate move to the commit second."""
+        current = self._existing(conn, obj, record_id)
+        if current["IsDeleted"]:
+            raise ApiError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
+        row = self._coerce(obj, values)
+        self._check_references(conn, obj, row)
+        self._check_unique(conn, obj, row, record_id)
+        merged = {**current, **row}
+        self._derive(conn, obj, merged)
+        row.update({k: merged[k] for k in ("Name", "IsClosed", "IsWon", "TotalPrice", "Subtotal", "Product2Id")
+                    if k in merged
+                    and obj.get(k) is not None and merged[k] != current.get(k)})
+        stamp = self._control_stamp(control) or self.next_modstamp(conn, obj)
+        row.update({"LastModifiedDate": stamp, "SystemModstamp": stamp,
+                    "LastModifiedById": user_id or make_id("005", 1)})
+        assignments = ", ".join(f"{quote(name)} = ?" for name in row)
+        conn.execute(f'UPDATE {quote(obj.name)} SET {assignments} WHERE "Id" = ?', [*row.values(), record_id])
+        if obj.name == "OpportunityLineItem":
+            self._touch_opportunity(conn, merged.get("OpportunityId"))
+        if obj.name == "QuoteLineItem":
+            self._touch_quote(conn, merged.get("QuoteId"))
+            self._sync_opportunity_lines(conn, merged.get("QuoteId"))
+        if obj.name == "Quote" and ({"Tax", "ShippingHandling"} & row.keys()):
+            self._touch_quote(conn, record_id)
+        if obj.name == "Opportunity" and "SyncedQuoteId" in row:
+            self._sync_quotes(conn, record_id, row["SyncedQuoteId"])
 
     def set_deleted(self, obj: SObject, record_id: str, deleted: bool) -> None:
         """Move a record into (delete) or out of (undelete) the recycle bin, with cascades like the platform."""
@@ -343,6 +467,14 @@ class Store:
                              (int(deleted), line_stamp, record_id, int(not deleted)))
             if obj.name == "OpportunityLineItem":
                 self._touch_opportunity(conn, current.get("OpportunityId"))
+            if obj.name == "Quote":
+                line_stamp = self.next_modstamp(conn, OBJECTS["QuoteLineItem"])
+                conn.execute('UPDATE "QuoteLineItem" SET "IsDeleted" = ?, "SystemModstamp" = ? '
+                             'WHERE "QuoteId" = ? AND "IsDeleted" = ?',
+                             (int(deleted), line_stamp, record_id, int(not deleted)))
+            if obj.name == "QuoteLineItem":
+                self._touch_quote(conn, current.get("QuoteId"))
+                self._sync_opportunity_lines(conn, current.get("QuoteId"))
 
     def purge(self, obj: SObject, record_id: str) -> None:
         """Hard delete: the record leaves the recycle bin too, so not even queryAll returns it any more."""
@@ -351,6 +483,8 @@ class Store:
             conn.execute(f'DELETE FROM {quote(obj.name)} WHERE "Id" = ?', (record_id,))
             if obj.name == "Opportunity":
                 conn.execute('DELETE FROM "OpportunityLineItem" WHERE "OpportunityId" = ?', (record_id,))
+            if obj.name == "Quote":
+                conn.execute('DELETE FROM "QuoteLineItem" WHERE "QuoteId" = ?', (record_id,))
 
     def list_records(self, obj: SObject, limit: int | None, offset: int) -> Iterator[dict[str, Any]]:
         cursor = self.conn().execute(f"SELECT * FROM {quote(obj.name)} ORDER BY rid LIMIT ? OFFSET ?",

@@ -1,9 +1,10 @@
-"""Salesforce OAuth 2.0 authenticators: refresh token, JWT bearer and client credentials.
+"""Salesforce OAuth 2.0 authenticators (shared by tap-salesforce-custom and target-salesforce-custom): refresh
+token, JWT bearer and client credentials.
 
 All three share one token call (`POST <login_url>/services/oauth2/token`) and differ only in the form body.
 The SDK's `OAuthAuthenticator` is the base, but its token call is replaced because Salesforce's answer
 carries `instance_url` (the org's API host, which the SDK drops), has no `expires_in`, may rotate the
-refresh token, and must go through the tap's transport (its retry policy, TLS rule and session, so `ca_bundle`
+refresh token, and must go through the connector's transport (its retry policy, TLS rule and session, so `ca_bundle`
 applies to the login host too). Data calls pass the authenticator as `auth=`: each attempt is signed anew.
 
 Secrets travel over https only: a plain-http `login_url` or `instance_url` is refused unless its host is
@@ -26,15 +27,39 @@ from urllib.parse import urlparse
 
 import jwt
 import requests
-from connector_kit.transport import Transport, Verdict
-from connector_kit.urls import insecure_url_reason
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from singer_sdk import typing as th
 from singer_sdk.authenticators import OAuthAuthenticator
 from typing_extensions import override
 
-from tap_salesforce_custom.errors import SalesforceAuthError
+from connector_kit.salesforce import SalesforceAuthError
+from connector_kit.transport import Transport, Verdict
+from connector_kit.urls import insecure_url_reason
 
+DEFAULT_LOGIN_URL = "https://login.salesforce.com"
+#: The settings of the three flows, the same in every Salesforce connector's `config_jsonschema`.
+AUTH_PROPERTIES: tuple[th.Property, ...] = (
+        th.Property("auth_flow", th.StringType, default="refresh_token",
+                    allowed_values=["refresh_token", "jwt", "client_credentials"],
+                    description="OAuth 2.0 flow: refresh_token, jwt (JWT bearer) or client_credentials (My Domain)."),
+        th.Property("client_id", th.StringType, secret=True, description="Connected app consumer key."),
+        th.Property("client_secret", th.StringType, secret=True,
+                    description="Connected app consumer secret (refresh_token and client_credentials flows)."),
+        th.Property("refresh_token", th.StringType, secret=True,
+                    description="OAuth refresh token (refresh_token flow)."),
+        th.Property("token_store_path", th.StringType,
+                    description="File where a rotated refresh token is saved and read back on the next run. If "
+                                "Salesforce refuses the saved token and refresh_token differs (re-authorised), "
+                                "refresh_token is tried and, if accepted, saved there."),
+        th.Property("username", th.StringType, description="Salesforce username, the JWT `sub` (jwt flow)."),
+        th.Property("private_key", th.StringType, secret=True,
+                    description="PEM private key text that signs the JWT assertion (jwt flow)."),
+        th.Property("private_key_path", th.StringType, description="Path to the PEM private key (jwt flow)."),
+        th.Property("login_url", th.StringType, default=DEFAULT_LOGIN_URL,
+                    description="Login host: login.salesforce.com, test.salesforce.com (sandboxes) or the My Domain "
+                                "URL (required for client_credentials)."),
+)
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #: Salesforce accepts JWT assertions valid for at most 3 minutes; a short life limits replay.
 JWT_LIFETIME_SECONDS = 180
@@ -73,7 +98,7 @@ class SalesforceAuthenticator(OAuthAuthenticator, requests.auth.AuthBase):
     flow = "base"
 
     def __init__(self, config: t.Mapping[str, t.Any], transport: Transport) -> None:
-        """Keep the config and the transport of token calls (the tap's session: `ca_bundle` applies here too)."""
+        """Keep the config and the transport of token calls (the connector's session: `ca_bundle` applies here too)."""
         login_url = checked_url(str(config["login_url"]), "login_url")
         super().__init__(
             auth_endpoint=f"{login_url}/services/oauth2/token",
