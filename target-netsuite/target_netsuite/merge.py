@@ -50,8 +50,9 @@ Address books (entity records) are merged by line, never replaced: a line the pi
 (`Billing (synced)`, or the label the payload gives it), which identifies it durably in NetSuite itself; before an
 update the record's lines are read (`customerAddressbook`, one query per wave) and each of our lines is sent with
 the line id NetSuite gave it (updated in place), new ones are added, and NetSuite's own lines and labels are left
-alone. Only when Salesforce dropped an address we wrote is `replace=addressbook` sent, naming every other line by
-id so that NetSuite keeps them (keyed-sublist replace).
+alone. Only when Salesforce dropped an address we wrote, or a line is added, is `replace=addressbook` sent, naming
+every other line by id so that NetSuite keeps them (keyed-sublist replace): a retried add (NetSuite applied it, the
+answer was lost) then replaces the first attempt's line instead of adding a second.
 
 The invariant: **the merged values are never ahead of NetSuite.** Before a wave is sent, each field about to be
 written gets its value as *pending* (committed); only after NetSuite accepted the write do the pending values become
@@ -602,7 +603,10 @@ class Merger:
         stale = [line for line in lines if str(line.get("label", "")).endswith(OWNED_LABEL_SUFFIX)
                  and line.get("label") not in sent_labels]
         replace = [name for name in write.replace if name != MERGED_SUBLIST]
-        if stale:  # an address we wrote is gone from the source: keyed replace, naming every line to keep
+        added = any(isinstance(line, dict) and "id" not in line for line in items)
+        # An address we wrote is gone from the source, or we add one: keyed replace, naming every line to keep. A
+        # plain add is not idempotent: NetSuite applies it, the answer is lost, the retry adds the line again.
+        if stale or added:
             stale_ids = {str(line["internalid"]) for line in stale}
             items += [{"id": str(line["internalid"])} for line in lines
                       if str(line["internalid"]) not in used | stale_ids]
