@@ -176,11 +176,14 @@ PHONE_FIELDS = frozenset({"phone", "altPhone", "mobilePhone", "homePhone", "offi
 
 
 def comparable(name: str, value: object) -> str | None:
-    """`canonical`, and a phone field's last 10 digits (all, when fewer): a value NetSuite reformatted, dropping
-    or adding the country code, is still the one we wrote."""
+    """`canonical`, and a phone field's digits: a value NetSuite reformatted is still the one we wrote. NetSuite's
+    phone format shows a North American number with or without its country code 1, so an 11-digit number starting
+    with 1 compares as its last 10 digits; any other country code is kept, so a number that moved to another
+    country (`+1 415-555-0009` → `+49 4155 550009`) is a change."""
     text = canonical(value)
     if text is not None and name in PHONE_FIELDS:
-        return re.sub(r"\D", "", text)[-10:] or None
+        digits = re.sub(r"\D", "", text)
+        return (digits[1:] if len(digits) == 11 and digits.startswith("1") else digits) or None
     return text
 
 
