@@ -15,9 +15,8 @@ local store the resolution is also appended to `resolved.ndjson`, so the JSON Li
 `target-netsuite-replay FILE` agree with the rows.
 
 `import_files` (used by `pipeline-ops store migrate`) takes a folder's JSON Lines files into the rows by their
-natural key (run id, line number), so importing twice adds nothing. The table and the import are declared here as
-in target_netsuite/dead_letters.py (pipeline-ops installs without the target; tests/ops/test_dead_letters_command.py
-checks the two declarations agree).
+natural key (run id, line number), so importing twice adds nothing. The table and the import are the target's own
+(connector_kit.dead_letter_rows), so pipeline-ops and the target never disagree on a column.
 """
 
 from __future__ import annotations
@@ -32,38 +31,20 @@ from collections import Counter
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from connector_kit.dead_letter_rows import (
+    DEAD_LETTERS,
+    DEAD_LETTERS_FILE,
+    MAPPING_ERROR,
+    METADATA,
+    REPLAY_KEY,
+    RESOLVED_FILE,
+    as_entry,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from connector_kit import dead_letter_rows as rows
 from pipeline_ops.store import SCHEMA, engine_for, masked
-
-#: The target's dead letters when it has no store_uri (target_netsuite/dead_letters.py DEAD_LETTERS_FILE).
-DEAD_LETTERS_FILE = "dead_letters.sqlite3"
-RESOLVED_FILE = "resolved.ndjson"
-REPLAY_KEY = "_sdc_replay"
-MAPPING_ERROR = "MAPPING_ERROR"
-
-METADATA = sa.MetaData()
-TABLE = sa.Table(
-    "dead_letters", METADATA,
-    sa.Column("run_id", sa.Text, primary_key=True),
-    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("time", sa.Text, nullable=False),
-    sa.Column("stream", sa.Text, nullable=False),
-    sa.Column("record_type", sa.Text, nullable=False),
-    sa.Column("external_id", sa.Text),
-    sa.Column("action", sa.Text, nullable=False),
-    sa.Column("status", sa.Integer),
-    sa.Column("code", sa.Text, nullable=False),
-    sa.Column("detail", sa.Text, nullable=False),
-    sa.Column("path", sa.Text),
-    sa.Column("record", sa.Text, nullable=False),
-    sa.Column("resolved_at", sa.Text),
-    sa.Column("resolution", sa.Text),
-    sa.Index("dead_letters_by_key", "record_type", "external_id", "resolved_at"),
-)
-Key = tuple[str, str]
 
 
 class DeadLettersError(Exception):
@@ -76,98 +57,11 @@ def create(conn: sa.Connection) -> None:
     METADATA.create_all(conn)
 
 
-def as_entry(row: sa.RowMapping) -> dict[str, t.Any]:
-    """A row as the target's JSON Lines files hold a letter, with its key and resolution."""
-    return {"time": row["time"], "run_id": row["run_id"], "seq": row["seq"], "stream": row["stream"],
-            "record_type": row["record_type"], "externalId": row["external_id"], "action": row["action"],
-            "status": row["status"], "code": row["code"], "detail": row["detail"], "path": row["path"],
-            "payload": json.loads(row["record"]), "resolved_at": row["resolved_at"], "resolution": row["resolution"]}
-
-
-def _file_entries(directory: Path) -> list[dict[str, t.Any]]:
-    entries = []
-    for file in sorted(directory.glob("*.jsonl")) if directory.is_dir() else []:
-        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue  # a torn last line after a crash
-            if (isinstance(entry, dict) and isinstance(entry.get("stream"), str)
-                    and isinstance(entry.get("payload"), dict) and isinstance(entry.get("time"), str)):
-                entries.append({**entry, "run_id": str(entry.get("run_id") or file.stem), "seq": number})
-    return entries
-
-
-def _resolved(directory: Path) -> dict[Key, str]:
-    resolved: dict[Key, str] = {}
-    file = directory / RESOLVED_FILE
-    for line in file.read_text(encoding="utf-8").splitlines() if file.exists() else []:
-        try:
-            entry = json.loads(line)
-            key = (str(entry["record_type"]), str(entry["externalId"]))
-            resolved[key] = max(resolved.get(key, ""), str(entry["time"]))
-        except (ValueError, KeyError, TypeError):
-            continue
-    return resolved
-
-
-def _key(entry: dict) -> Key | None:
-    external_id, record_type = entry.get("externalId"), entry.get("record_type")
-    return (record_type, external_id) if isinstance(external_id, str) and isinstance(record_type, str) else None
-
-
 def import_files(conn: sa.Connection, directory: Path) -> tuple[int, int]:
-    """The folder's letters into the rows (created if missing), as target_netsuite.dead_letters.import_files does:
-    by natural key (run id, line), a letter already there kept as it is; resolved when the files say so (written
-    since, or superseded by a newer letter, counting the rows there); waiting rows an imported letter supersedes
-    resolved. Returns (letters read, letters added)."""
+    """The folder's JSON Lines letters into the rows, created if missing (connector_kit.dead_letter_rows: by
+    natural key, so importing twice adds nothing). Returns (letters read, letters added)."""
     create(conn)
-    entries = _file_entries(directory)
-    if not entries:
-        return 0, 0
-    written = _resolved(directory)
-    keys = {key for entry in entries if (key := _key(entry))}
-    c = TABLE.c
-    latest: dict[Key, tuple[str, str, int]] = {}
-    rows_by_key: dict[Key, list[sa.Row]] = {}
-    for row in conn.execute(sa.select(c.record_type, c.external_id, c.time, c.run_id, c.seq, c.resolved_at,
-                                      c.resolution).where(c.external_id.is_not(None))):
-        key = (row.record_type, row.external_id)
-        if key in keys:
-            rows_by_key.setdefault(key, []).append(row)
-            latest[key] = max(latest.get(key, ("", "", 0)), (row.time, row.run_id, row.seq))
-            if row.resolution and row.resolution.startswith("written") and row.resolved_at:
-                written[key] = max(written.get(key, ""), row.resolved_at)
-    for entry in entries:
-        if (key := _key(entry)) is not None:
-            latest[key] = max(latest.get(key, ("", "", 0)), (entry["time"], entry["run_id"], entry["seq"]))
-    count = sa.select(sa.func.count()).select_from(TABLE)
-    before = conn.execute(count).scalar_one()
-    rows = []
-    for entry in entries:
-        key = _key(entry)
-        resolved_at = resolution = None
-        if key is not None and (entry["time"], entry["run_id"], entry["seq"]) != latest[key]:
-            resolved_at, resolution = latest[key][0], f"superseded (run {latest[key][1]} #{latest[key][2]})"
-        elif key is not None and written.get(key, "") >= entry["time"]:
-            resolved_at, resolution = written[key], "written (resolved.ndjson)"
-        rows.append({"run_id": entry["run_id"], "seq": entry["seq"], "time": entry["time"],
-                     "stream": entry["stream"], "record_type": str(entry.get("record_type") or entry["stream"]),
-                     "external_id": key[1] if key else None, "action": str(entry.get("action") or "upsert"),
-                     "status": entry.get("status") if isinstance(entry.get("status"), int) else None,
-                     "code": str(entry.get("code")), "detail": str(entry.get("detail") or ""),
-                     "path": entry.get("path") if isinstance(entry.get("path"), str) else None,
-                     "record": json.dumps(entry["payload"], ensure_ascii=False),
-                     "resolved_at": resolved_at, "resolution": resolution})
-    insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
-    conn.execute(insert(TABLE).on_conflict_do_nothing(index_elements=[c.run_id, c.seq]), rows)
-    for key, stored in rows_by_key.items():
-        newest = latest[key]
-        for row in stored:
-            if row.resolved_at is None and (row.time, row.run_id, row.seq) != newest:
-                conn.execute(TABLE.update().where(c.run_id == row.run_id, c.seq == row.seq).values(
-                    resolved_at=newest[0], resolution=f"superseded (run {newest[1]} #{newest[2]})"))
-    return len(entries), conn.execute(count).scalar_one() - before
+    return rows.import_files(conn, directory)
 
 
 # --- the command ---------------------------------------------------------------------------------------------
@@ -197,9 +91,9 @@ def _letters(uri: str, *, waiting_only: bool) -> list[dict[str, t.Any]]:
             schema = SCHEMA if engine.dialect.name == "postgresql" else None
             if not sa.inspect(conn).has_table("dead_letters", schema=schema):
                 return []
-            query = sa.select(TABLE).order_by(TABLE.c.time, TABLE.c.run_id, TABLE.c.seq)
+            query = sa.select(DEAD_LETTERS).order_by(DEAD_LETTERS.c.time, DEAD_LETTERS.c.run_id, DEAD_LETTERS.c.seq)
             if waiting_only:
-                query = query.where(TABLE.c.resolved_at.is_(None))
+                query = query.where(DEAD_LETTERS.c.resolved_at.is_(None))
             return [as_entry(row) for row in conn.execute(query).mappings()]
     except (SQLAlchemyError, ArgumentError) as exc:
         msg = f"store {masked(uri)}: cannot read the dead letters ({type(exc).__name__})"
@@ -277,7 +171,7 @@ def _replay(args: argparse.Namespace, uri: str) -> int:
 
 
 def _resolve(args: argparse.Namespace, uri: str, local: Path | None) -> int:
-    c = TABLE.c
+    c = DEAD_LETTERS.c
     conditions = [column == value for column, value in (
         (c.run_id, args.run_id), (c.seq, args.seq), (c.record_type, args.record_type),
         (c.external_id, args.external_id), (c.code, args.code)) if value is not None]
@@ -298,7 +192,7 @@ def _resolve(args: argparse.Namespace, uri: str, local: Path | None) -> int:
                 return 0
             settled = list(conn.execute(sa.select(c.run_id, c.record_type, c.external_id)
                                         .where(c.resolved_at.is_(None), *conditions)))
-            conn.execute(TABLE.update().where(c.resolved_at.is_(None), *conditions)
+            conn.execute(DEAD_LETTERS.update().where(c.resolved_at.is_(None), *conditions)
                          .values(resolved_at=now, resolution=f"by hand: {args.note}"))
     except (SQLAlchemyError, ArgumentError) as exc:
         print(f"pipeline-ops: store {masked(uri)}: cannot resolve ({type(exc).__name__})", file=sys.stderr)

@@ -31,12 +31,14 @@ import sys
 from pathlib import Path
 
 import sqlalchemy as sa
+from connector_kit.dead_letter_rows import STORE_SCHEMA
+from connector_kit.store import masked
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 #: The target's schema in a PostgreSQL store (target_netsuite/services.py STORE_SCHEMA).
-SCHEMA = "target_netsuite"
+SCHEMA = STORE_SCHEMA
 #: The target's files in its dead-letter folder when it has no `store_uri`.
 FILES = ("parked.sqlite3", "ledger.sqlite3", "async_batches.sqlite3", "merged.sqlite3", "dead_letters.sqlite3")
 #: Tables never copied (see the module docstring).
@@ -67,13 +69,6 @@ def conflicts(uri: str) -> list[tuple]:
         raise StoreUnreadableError(msg) from None
     finally:
         engine.dispose()
-
-
-def masked(uri: str) -> str:
-    try:
-        return make_url(uri).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparseable store uri>"
 
 
 def engine_for(uri: str) -> sa.Engine:

@@ -50,8 +50,9 @@ Address books (entity records) are merged by line, never replaced: a line the pi
 (`Billing (synced)`, or the label the payload gives it), which identifies it durably in NetSuite itself; before an
 update the record's lines are read (`customerAddressbook`, one query per wave) and each of our lines is sent with
 the line id NetSuite gave it (updated in place), new ones are added, and NetSuite's own lines and labels are left
-alone. Only when Salesforce dropped an address we wrote is `replace=addressbook` sent, naming every other line by
-id so that NetSuite keeps them (keyed-sublist replace).
+alone. Only when Salesforce dropped an address we wrote, or a line is added, is `replace=addressbook` sent, naming
+every other line by id so that NetSuite keeps them (keyed-sublist replace): a retried add (NetSuite applied it, the
+answer was lost) then replaces the first attempt's line instead of adding a second.
 
 The invariant: **the merged values are never ahead of NetSuite.** Before a wave is sent, each field about to be
 written gets its value as *pending* (committed); only after NetSuite accepted the write do the pending values become
@@ -175,11 +176,14 @@ PHONE_FIELDS = frozenset({"phone", "altPhone", "mobilePhone", "homePhone", "offi
 
 
 def comparable(name: str, value: object) -> str | None:
-    """`canonical`, and a phone field's last 10 digits (all, when fewer): a value NetSuite reformatted, dropping
-    or adding the country code, is still the one we wrote."""
+    """`canonical`, and a phone field's digits: a value NetSuite reformatted is still the one we wrote. NetSuite's
+    phone format shows a North American number with or without its country code 1, so an 11-digit number starting
+    with 1 compares as its last 10 digits; any other country code is kept, so a number that moved to another
+    country (`+1 415-555-0009` → `+49 4155 550009`) is a change."""
     text = canonical(value)
     if text is not None and name in PHONE_FIELDS:
-        return re.sub(r"\D", "", text)[-10:] or None
+        digits = re.sub(r"\D", "", text)
+        return (digits[1:] if len(digits) == 11 and digits.startswith("1") else digits) or None
     return text
 
 
@@ -602,7 +606,10 @@ class Merger:
         stale = [line for line in lines if str(line.get("label", "")).endswith(OWNED_LABEL_SUFFIX)
                  and line.get("label") not in sent_labels]
         replace = [name for name in write.replace if name != MERGED_SUBLIST]
-        if stale:  # an address we wrote is gone from the source: keyed replace, naming every line to keep
+        added = any(isinstance(line, dict) and "id" not in line for line in items)
+        # An address we wrote is gone from the source, or we add one: keyed replace, naming every line to keep. A
+        # plain add is not idempotent: NetSuite applies it, the answer is lost, the retry adds the line again.
+        if stale or added:
             stale_ids = {str(line["internalid"]) for line in stale}
             items += [{"id": str(line["internalid"])} for line in lines
                       if str(line["internalid"]) not in used | stale_ids]

@@ -35,7 +35,7 @@ from target_netsuite.client import (
     checked_base_url,
     is_record_type,
 )
-from target_netsuite.dead_letters import DEAD_LETTERS_FILE, DeadLetterStore, RunSummary
+from target_netsuite.dead_letters import DEAD_LETTERS_FILE, STORE_SCHEMA, DeadLetterStore, RunSummary
 from target_netsuite.fixed_ids import FixedIdCheck
 from target_netsuite.ledger import LEDGER_FILE, WriteLedger, account_key
 from target_netsuite.lookups import LookupResolver
@@ -63,8 +63,6 @@ AUTH_SETTINGS = {
 _NUMBERS: dict[str, t.Callable[[t.Any], t.Any]] = {"float": float, "int": int}
 #: The async batches submitted and not yet settled (batches.py), beside the parked records.
 SUBMITTED_BATCHES_FILE = "async_batches.sqlite3"
-#: The schema of the target's tables in a PostgreSQL store (`store_uri`), beside Meltano's own.
-STORE_SCHEMA = "target_netsuite"
 #: Meltano's `meltano config test` stream: never a record type, always ignored.
 MELTANO_TEST_STREAM = "meltano_test_stream"
 

@@ -46,6 +46,12 @@ class SalesforceWriter:
         self.calls = 0
 
     @property
+    def instance_url(self) -> str:
+        """The org's instance URL (logs in first if needed): what the write ledger keys its entries by."""
+        self.auth.ensure_token()
+        return str(self.auth.instance_url)
+
+    @property
     def data_url(self) -> str:
         """`<instance_url>/services/data/vXX.X` (logs in first if needed, for `instance_url`)."""
         self.auth.ensure_token()

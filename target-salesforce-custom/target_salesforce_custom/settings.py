@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import typing as t
+from pathlib import Path
 
 from connector_kit.salesforce import SalesforceFatalError
 
@@ -57,6 +58,8 @@ class TargetSettings:
     bulk_timeout_seconds: float
     dead_letter_path: str
     all_or_none: bool
+    ledger: str
+    ledger_path: Path
 
     @classmethod
     def from_config(cls, config: Mapping[str, t.Any]) -> TargetSettings:
@@ -77,6 +80,8 @@ class TargetSettings:
             bulk_timeout_seconds=float(config["bulk_timeout_seconds"]),
             dead_letter_path=str(config["dead_letter_path"]),
             all_or_none=bool(config["all_or_none"]),
+            ledger=str(config["ledger"]),
+            ledger_path=Path(config.get("ledger_path") or Path(str(config["dead_letter_path"])) / "ledger.sqlite3"),
         )
 
     def target_of(self, stream: str) -> StreamTarget:

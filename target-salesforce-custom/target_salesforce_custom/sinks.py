@@ -1,5 +1,6 @@
 """The sink: a batch of one stream's records written to Salesforce, every record to a final outcome before the
-batch is done (written, or a dead letter with Salesforce's statusCode, message and fields).
+batch is done (written, unchanged per the write ledger, or a dead letter with Salesforce's statusCode, message and
+fields).
 
 Invariant: `process_batch` returns only after every record of the batch is written or dead-lettered; the SDK emits
 STATE only after all sinks drained, so STATE never runs ahead of Salesforce. Anything that leaves a record without
@@ -17,6 +18,7 @@ from typing_extensions import override
 
 if t.TYPE_CHECKING:
     from target_salesforce_custom.services import RunServices
+    from target_salesforce_custom.settings import StreamTarget
 
 #: Singer/SDK metadata columns: never sent to Salesforce.
 SDC_PREFIX = "_sdc_"
@@ -67,13 +69,42 @@ class SalesforceSink(BatchSink):
         services = self.services
         target = services.settings.target_of(self.stream_name)
         services.count(self.stream_name, "received", len(records))
+        records = self._changed(records, target)
+        accepted: dict[str, dict[str, t.Any]] = {}
         for outcome in services.writer.write(target, records):
             if outcome.superseded:
                 services.count(self.stream_name, "superseded")
             elif outcome.ok:
                 services.count(self.stream_name, "created" if outcome.created else "updated")
+                accepted[outcome.key] = outcome.record
             else:
                 services.dead_letters.write(self.stream_name, target, outcome)
                 services.count(self.stream_name, "dead_lettered")
                 self.logger.warning("%s %s %s=%s refused: %s %s", self.stream_name, target.sobject, target.key_field,
                                     outcome.key, outcome.code, outcome.message[:200])
+        self._record(target, accepted)
+
+    def _changed(self, records: list[dict[str, t.Any]], target: StreamTarget) -> list[dict[str, t.Any]]:
+        """The records to send: those the ledger does not know Salesforce holds (each key's latest record decides;
+        the earlier ones of a key are superseded by it, as the writer would). The stale entries of the keys sent
+        are removed, committed, before anything is sent (ledger.py)."""
+        ledger, services = self.services.ledger, self.services
+        latest = {str(r.get(target.key_field) or ""): r for r in records}
+        latest.pop("", None)  # a record without a key goes on to the writer, which refuses it (MISSING_KEY)
+        if ledger.conn is None or not latest:
+            return records
+        org = services.client.instance_url
+        same = ledger.unchanged(org, target.sobject, target.key_field, latest)
+        if same:
+            kept = [r for r in records if str(r.get(target.key_field) or "") not in same]
+            services.count(self.stream_name, "unchanged", len(same))
+            services.count(self.stream_name, "superseded", len(records) - len(kept) - len(same))
+            records = kept
+        ledger.invalidate(org, target.sobject, target.key_field, (k for k in latest if k not in same))
+        return records
+
+    def _record(self, target: StreamTarget, accepted: dict[str, dict[str, t.Any]]) -> None:
+        """Remember what Salesforce accepted (after every outcome of the batch is known)."""
+        if accepted and self.services.ledger.conn is not None:
+            self.services.ledger.record(self.services.client.instance_url, target.sobject, target.key_field,
+                                        accepted)

@@ -28,6 +28,7 @@ from singer_sdk import Target
 from singer_sdk import typing as th
 from typing_extensions import override
 
+from target_salesforce_custom.ledger import LEDGER_MODES
 from target_salesforce_custom.services import RunServices
 from target_salesforce_custom.settings import TargetSettings
 from target_salesforce_custom.sinks import SalesforceSink
@@ -77,6 +78,13 @@ class TargetSalesforceCustom(Target):
                                 "are sent again next run; upserts and updates make that harmless)."),
         th.Property("dead_letter_path", th.StringType, default="dead_letters/salesforce",
                     description="Folder of the dead-letter files, one `<run id>.jsonl` per run with refused records."),
+        th.Property("ledger", th.StringType, default="use", allowed_values=list(LEDGER_MODES),
+                    description="The write ledger: `use` leaves out a record whose values Salesforce already "
+                                "accepted (counted `unchanged`: no call, no SystemModstamp bump), `ignore` sends "
+                                "everything and still records, `off` neither reads nor records."),
+        th.Property("ledger_path", th.StringType,
+                    description="SQLite file of the write ledger, one entry per (org, sObject, key field, key). "
+                                "Default: `ledger.sqlite3` in `dead_letter_path`."),
         th.Property("max_api_usage_percent", th.NumberType(exclusive_minimum=0, maximum=100), default=80,
                     description="Stop cleanly (no STATE past unwritten records) before daily API usage passes this "
                                 "share of the quota."),

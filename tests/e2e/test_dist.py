@@ -119,7 +119,7 @@ def test_make_dist_builds_portable_wheels_and_sdists(wheelhouse: Path) -> None:
             assert str(ROOT) not in metadata and "file:" not in "".join(_requires(metadata)), name
             assert "Dynamic: Requires-Dist" not in metadata, name  # a wheel built from the sdist keeps its list
         kit = [r for r in _requires(wheel_metadata) if r.startswith("connector-kit")]
-        expected = [] if name in ("connector_kit", "sfns_sandbox", "pipeline_ops") else [f"connector-kit=={VERSION}"]
+        expected = [] if name in ("connector_kit", "sfns_sandbox") else [f"connector-kit=={VERSION}"]
         assert kit == expected == [r for r in _requires(sdist_metadata) if r.startswith("connector-kit")], name
 
 

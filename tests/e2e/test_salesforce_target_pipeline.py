@@ -4,8 +4,9 @@ The tap reads NetSuite's customers; an inline stream map (the SDK's, on the tap)
 externalId is a Salesforce Account Id into a write-back of the NetSuite id, sync status and last sync time onto
 that Account; the target updates the Accounts by Id. A customer NetSuite users created by hand (no externalId) is
 filtered out; a customer whose Account the validation rule refuses is a dead letter with Salesforce's code, and the
-run goes on. Meltano saves the target's STATE; a rerun with nothing changed writes the same values again (updates
-by Id: nothing new is created) and leaves the bookmarks as they were.
+run goes on. Meltano saves the target's STATE; a rerun with nothing changed re-reads the bookmark's window, sends
+nothing (the target's write ledger: those values were accepted; updates by Id: nothing new is created, ever) and
+leaves the bookmarks as they were.
 """
 
 from __future__ import annotations

@@ -21,11 +21,8 @@ import pytest
 import sqlalchemy as sa
 from connector_kit.store import Store
 from target_helpers import CUSTOMER_SCHEMA, DEMO_TBA, TARGET_EXE, NetSuiteAdmin, customer, run_target, state
-from target_netsuite import dead_letters
 from target_netsuite.dead_letters import DEAD_LETTERS_FILE, DeadLetterStore, stored_letters
 from target_netsuite.services import STORE_SCHEMA
-
-from pipeline_ops import dead_letters as ops_letters
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -100,16 +97,6 @@ def test_the_first_run_after_an_upgrade_takes_the_old_files_in_once(tmp_path: Pa
         ("old", 3, "B1", None),
     ]
     store.close()
-
-
-def test_pipeline_ops_declares_the_same_table() -> None:
-    def shape(table: sa.Table) -> list[tuple]:
-        return [(c.name, type(c.type).__name__, c.primary_key, c.nullable) for c in table.columns]
-
-    assert shape(ops_letters.TABLE) == shape(dead_letters.DEAD_LETTERS)
-    assert ops_letters.DEAD_LETTERS_FILE == DEAD_LETTERS_FILE
-    assert ops_letters.REPLAY_KEY == dead_letters.REPLAY_KEY
-    assert dead_letters.STORE_SCHEMA == STORE_SCHEMA == ops_letters.SCHEMA
 
 
 def test_a_run_against_postgres_writes_rows_and_no_file_and_no_secret(

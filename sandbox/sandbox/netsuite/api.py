@@ -450,9 +450,13 @@ def _suiteql_date(value: Any) -> Any:
 
 def _transaction_columns(record: dict[str, Any]) -> dict[str, str]:
     """Columns of NetSuite's `transaction` table the stand-in derives from a record: `foreigntotal` (the total in the
-    transaction's currency, what SuiteQL calls the record's `total`)."""
+    transaction's currency, what SuiteQL calls the record's `total`) and, for a record saved without one, the
+    document number NetSuite assigned (`tranid`, as the REST record shows it: `SO<id>`)."""
     total = suiteql.row_value(record.get("total"))
-    return {"foreigntotal": total} if total is not None else {}
+    columns = {"foreigntotal": total} if total is not None else {}
+    if not record.get("tranId"):
+        columns["tranid"] = f"SO{record['id']}"
+    return columns
 
 
 def _paging(request: Request, *, default_limit: int) -> tuple[int, int]:

@@ -173,6 +173,9 @@ def _address(prefix: str, label: str) -> list[Field]:
 
 #: The sync status a Salesforce user sees on a record the NetSuite → Salesforce pipeline writes back.
 SYNC_STATUSES = ("Synced", "Waiting for parent", "Error", "Conflict")
+#: A NetSuite sales order's status, as NetSuite shows it, written back onto the Opportunity.
+ORDER_STATUSES = ("Pending Approval", "Pending Fulfillment", "Cancelled", "Partially Fulfilled",
+                  "Pending Billing/Partially Fulfilled", "Pending Billing", "Billed", "Closed")
 
 
 def _netsuite_sync_fields() -> list[Field]:
@@ -345,6 +348,10 @@ _OPPORTUNITY = SObject(
         Field("HasOpportunityLineItem", "boolean", "Has Line Item", nillable=False, system=True),
         *_netsuite_sync_fields(),
         Field("SyncedQuoteId", "reference", "Quote ID", reference_to=("Quote",), relationship_name="SyncedQuote"),
+        # The sales order's life, written back (meltano.yml mapping netsuite-to-salesforce).
+        Field("NetSuite_Order_Number__c", "string", "NetSuite Order Number", 40),
+        Field("NetSuite_Order_Status__c", "picklist", "NetSuite Order Status", 255, picklist=ORDER_STATUSES),
+        Field("NetSuite_Order_Total__c", "currency", "NetSuite Order Total", precision=18, scale=2),
     ),
 )
 

@@ -1,0 +1,83 @@
+"""target-salesforce-custom's write ledger, as a real subprocess against the Salesforce stand-in (real HTTP).
+
+Records Salesforce accepted are not sent again unchanged (no DML call, no SystemModstamp bump); a changed record,
+a refused one and `ledger: ignore` are sent; a stale entry is removed before a different record of its key is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sf_target_helpers import SOQL, admin, run_target, singer_lines, target_config
+from target_salesforce_custom.ledger import WriteLedger
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _org() -> Iterator[None]:
+    admin().reset(seed=29, accounts=6, contacts=0, products=0, opportunities=0, invoices=0)
+    yield
+    admin().knobs(validation_rules=[])
+    admin().reset()
+
+
+def _dml_calls() -> int:
+    return sum(1 for c in admin().get("requests")["requests"] if c["method"] == "PATCH")
+
+
+def _summary(stderr: str) -> dict[str, Any]:
+    found = re.findall(r'"accounts": (\{[^}]*\})', stderr)
+    assert found, stderr[-2000:]
+    return dict(json.loads(found[-1]))
+
+
+def test_unchanged_records_are_not_sent_again(tmp_path: Path) -> None:
+    soql = SOQL()
+    ids = [r["Id"] for r in soql.records("SELECT Id FROM Account ORDER BY Id LIMIT 3")]
+    records = [{"Id": i, "NetSuite_Id__c": f"7{n}", "NetSuite_Sync_Status__c": "Synced"} for n, i in enumerate(ids)]
+    config = target_config(tmp_path, streams={"accounts": {"sobject": "Account"}})
+
+    first = run_target(tmp_path, config, singer_lines("accounts", records))
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert _summary(first.stderr)["updated"] == 3
+    stamps = {r["Id"]: r["SystemModstamp"] for r in soql.records("SELECT Id, SystemModstamp FROM Account")}
+
+    before = _dml_calls()
+    again = run_target(tmp_path, config, singer_lines("accounts", records))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert _summary(again.stderr) == {**_summary(again.stderr), "updated": 0, "unchanged": 3}
+    assert _dml_calls() == before  # nothing sent
+    assert {r["Id"]: r["SystemModstamp"] for r in soql.records("SELECT Id, SystemModstamp FROM Account")} == stamps
+    assert again.states[-1] == {"bookmarks": {"accounts": {"batch": 3}}}  # STATE still follows
+
+    changed = [records[0], {**records[1], "NetSuite_Sync_Status__c": "Error"}, records[2]]
+    third = run_target(tmp_path, config, singer_lines("accounts", changed))
+    assert _summary(third.stderr)["updated"] == 1 and _summary(third.stderr)["unchanged"] == 2
+    back = run_target(tmp_path, config, singer_lines("accounts", records))  # back to the earlier values: sent
+    assert _summary(back.stderr)["updated"] == 1
+
+    forced = run_target(tmp_path, {**config, "ledger": "ignore"}, singer_lines("accounts", records))
+    assert _summary(forced.stderr)["updated"] == 3
+
+
+def test_refused_records_leave_no_entry_and_a_stale_entry_goes_before_the_send(tmp_path: Path) -> None:
+    soql = SOQL()
+    [account] = soql.records("SELECT Id FROM Account ORDER BY Id DESC LIMIT 1")
+    config = target_config(tmp_path, streams={"accounts": {"sobject": "Account"}})
+    admin().validation_rule("Account", "NetSuite_Id__c", "locked for audit", equals="999")
+    record = {"Id": account["Id"], "NetSuite_Id__c": "999"}
+    run_target(tmp_path, config, singer_lines("accounts", [record]))
+    admin().knobs(validation_rules=[])
+    retried = run_target(tmp_path, config, singer_lines("accounts", [record]))
+    assert _summary(retried.stderr)["updated"] == 1  # a refusal was never recorded
+
+    ledger = WriteLedger(tmp_path / "dead_letters" / "ledger.sqlite3", "use")
+    [(org,)] = ledger.conn.execute("SELECT DISTINCT org FROM accepted").fetchall()  # type: ignore[union-attr]
+    assert ledger.unchanged(org, "Account", "Id", {account["Id"]: record}) == {account["Id"]}
+    ledger.invalidate(org, "Account", "Id", [account["Id"]])
+    assert ledger.unchanged(org, "Account", "Id", {account["Id"]: record}) == set()
+    ledger.close()
