@@ -74,7 +74,10 @@ MAPPER = ROOT / ".venv" / "bin" / "netsuite-mapper"
 PIPELINE = ("tap-salesforce-custom", "salesforce-to-netsuite", "target-netsuite")
 CATEGORIES = ("lost", "duplicated", "stale", "wrong_references")
 #: Record types the mapping writes, with the Salesforce object each comes from.
-OBJECTS = {"customer": "Account", "contact": "Contact", "nonInventorySaleItem": "Product2", "salesOrder": "Opportunity"}
+#: References the target writes without when their record is missing (its `optional_references` default).
+OPTIONAL_REFERENCES = {("salesOrder", "createdFrom")}
+OBJECTS = {"customer": "Account", "contact": "Contact", "nonInventorySaleItem": "Product2", "estimate": "Quote",
+           "salesOrder": "Opportunity"}
 OVERTAKE_TASK_MS = 6000  # a queued batch task of the planted overtake: long enough for the next run to write first
 SERVICE_DEALS = 16  # above max_identical_errors (10) with a margin
 REJECT_MARK = "REFUSED-BY-NETSUITE"  # Accounts whose Website carries this are refused by NetSuite (a validation rule)
@@ -773,9 +776,18 @@ class Oracle:
             if name in ("externalId",) or name.startswith("_sdc") or name in self.create_only.get(rtype, ()):
                 continue
             actual = row.get(name)
+            if isinstance(expected, dict) and set(expected) == {"subsidiaryOf"}:  # the parent's subsidiary
+                parent = by_eid.get((expected["subsidiaryOf"]["type"], expected["subsidiaryOf"]["externalId"]))
+                want = ((parent or {}).get("subsidiary") or {}).get("id")
+                if parent is None or str((actual or {}).get("id")) != str(want):
+                    diffs[name] = [f"the subsidiary of {expected['subsidiaryOf']['type']} "
+                                   f"{expected['subsidiaryOf']['externalId']} ({want})", actual]
+                continue
             if isinstance(expected, dict) and "externalId" in expected and "type" in expected:
                 target = by_eid.get((expected["type"], expected["externalId"]))
                 actual_id = (actual or {}).get("id") if isinstance(actual, dict) else actual
+                if target is None and actual_id is None and (rtype, name) in OPTIONAL_REFERENCES:
+                    continue  # an optional link to a record NetSuite lacks: the record is written without it
                 if target is None or str(actual_id) != str(target["id"]):
                     verdict.wrong_references.append({
                         "record_type": rtype, "externalId": key[1], "field": name,

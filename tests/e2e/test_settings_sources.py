@@ -25,7 +25,7 @@ TAP = {
     "page_size": (500, "500"),  # integer
     "include_deleted": (False, "false"),  # boolean
     "start_date": ("2024-01-01", "2024-01-01"),  # date_iso8601
-    "objects": (["Account"], '["Account"]'),  # array
+    "objects": (["Account"], '["Account"]'), "optional_objects": ([], '[]'),  # array (the project reads Quote too)
     "api_type": ("rest", "rest"),  # options
     "api_version": ("61.0", "61.0"),  # string
 }

@@ -24,7 +24,7 @@ LAYERS = [
     {"client"},
     {"references", "dead_letters", "parking", "ledger", "fixed_ids", "totals", "lookups"},
     {"writes", "reconcile", "optional_references"},
-    {"matching", "merge", "batches", "order_lifecycle"},
+    {"matching", "merge", "batches", "order_lifecycle", "subsidiaries"},
     {"overtake", "breaker"},
     {"services"},
     {"sinks"},
