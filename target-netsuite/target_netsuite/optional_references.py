@@ -66,3 +66,15 @@ def waiting_for(optional: list[tuple[str, Ref]]) -> str:
 def is_link_wait(waiting: str | None) -> bool:
     """Whether a parked entry was written already and waits only for an optional link."""
     return bool(waiting) and LINK_WAIT in str(waiting)
+
+
+#: Suffix of the ledger entry of a payload written without its unresolved optional links (see `unlinked`).
+UNLINKED_SUFFIX = "~unlinked"
+
+
+def unlinked(payload_hash: str | None) -> str | None:
+    """The ledger entry of a payload NetSuite accepted without its unresolved optional links. It never equals the
+    payload's own hash, so the ledger never takes the links for written; the same payload read again while its
+    parked copy waits for the link is not sent again (sinks.py), and the parked copy sends the links once they
+    resolve."""
+    return f"{payload_hash}{UNLINKED_SUFFIX}" if payload_hash else None

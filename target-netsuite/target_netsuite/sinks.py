@@ -34,7 +34,7 @@ from target_netsuite.client import FatalError, RecordError, is_record_type, json
 from target_netsuite.dead_letters import MAPPING_ERROR, REPLAY_KEY
 from target_netsuite.ledger import payload_hash
 from target_netsuite.lookups import LOOKUP_UNSUPPORTED, find_lookups, key_of, substitute_lookups, unsupported
-from target_netsuite.optional_references import LINK_WAIT, is_link_wait, waiting_for, without_links
+from target_netsuite.optional_references import LINK_WAIT, is_link_wait, unlinked, waiting_for, without_links
 from target_netsuite.order_lifecycle import UNWIN_KEY, screen_orders
 from target_netsuite.parking import MIN_ATTEMPTS, ParkedRecord
 from target_netsuite.references import Ref, find_references, substitute
@@ -223,6 +223,8 @@ class NetSuiteSink(_BoundToRun):
         """Try parked records of this stream again (end of run); those waited for too long become dead letters."""
         self.services.parked.count_tried([(p.record_type, p.external_id) for p in parked])
         writes = self._dedupe([p.record for p in parked])
+        for write in writes:
+            write.from_parking = True
         self._write(writes, retried={p.external_id: p for p in parked})
         self._relate(writes)
 
@@ -301,6 +303,12 @@ class NetSuiteSink(_BoundToRun):
                 self.services.dead_letters.resolve(self.record_type, write.external_id)
                 continue
             elif ledger.skips and self._still_refused(write, refusals.get(write.external_id)):
+                continue
+            elif ledger.skips and recorded is not None and recorded == unlinked(write.payload_hash):
+                if not write.from_parking:  # written without its links; its parked copy sends them once they resolve
+                    self.services.summary.add(self.stream_name, "unchanged")
+                    continue
+                sending.append(write)  # the parked copy: its links may resolve now (else nothing is sent)
                 continue
             if recorded is not None and recorded != write.payload_hash:
                 stale.append(write.external_id)
@@ -410,7 +418,7 @@ class NetSuiteSink(_BoundToRun):
                                     waited.total_seconds() / 3600, tries)
             return False
         write.body = without_links(write.body, optional)
-        write.payload_hash = None  # NetSuite will not hold the payload as it came: the ledger must not skip it
+        write.payload_hash = unlinked(write.payload_hash)  # NetSuite will hold the payload without its links
         write.link_wait = waiting_for(optional)
         return True
 

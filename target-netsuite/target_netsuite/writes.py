@@ -25,3 +25,4 @@ class Write:
     payload_hash: str | None = None  # recorded in the write ledger once NetSuite accepts this upsert
     overtakable: bool = False  # an earlier run's write of it NetSuite may still apply (overtake.py): never trusted
     link_wait: str | None = None  # written without an unresolved optional reference, which it still awaits
+    from_parking: bool = False  # an end-of-run try of a parked record, not a record read this run
