@@ -51,8 +51,10 @@ LAST_ERROR_LENGTH = 32768
 ERROR, WAITING = "Error", "Waiting for parent"
 #: target-netsuite's parked records' file without `store_uri` (target_netsuite/parking.py PARKED_FILE).
 PARKED_FILE = "parked.sqlite3"
-_PARKED = sa.table("parked", sa.column("record_type"), sa.column("external_id"), sa.column("waiting_for"),
-                   sa.column("first_parked"), sa.column("attempts"))
+#: The columns read of the target's `parked` table (a Table, so PostgreSQL's schema translation applies).
+_PARKED = sa.Table("parked", sa.MetaData(), sa.Column("record_type", sa.Text), sa.Column("external_id", sa.Text),
+                   sa.Column("waiting_for", sa.Text), sa.Column("first_parked", sa.Text),
+                   sa.Column("attempts", sa.Integer))
 _SALESFORCE_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 _URL_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/\s@]+@", re.IGNORECASE)
 _SECRET_PARAM = re.compile(r"\b((?:access_)?token|secret|password|signature|oauth_signature)=[^&\s\"']+",
