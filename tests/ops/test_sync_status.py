@@ -11,11 +11,10 @@ import sys
 from pathlib import Path
 
 from connector_kit.store import Store
+from pipeline_ops.sync_status import ERROR, LAST_ERROR_LENGTH, WAITING, clean, messages, statuses
 from target_netsuite.dead_letters import DeadLetterStore
 from target_netsuite.parking import PARKED_FILE, ParkedRecords
 from target_netsuite.services import STORE_SCHEMA
-
-from pipeline_ops.sync_status import ERROR, LAST_ERROR_LENGTH, WAITING, clean, messages, statuses
 
 BIN = Path(sys.executable).parent
 ACCOUNT, ACCOUNT_18 = "001000000000123", "001000000000456AAA"
