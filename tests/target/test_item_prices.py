@@ -28,13 +28,13 @@ def _item(prices: dict[str, float], state: int) -> list[dict]:
             {"type": "STATE", "value": {"bookmarks": {"Product2": {"position": state}}}}]
 
 
-def _prices(admin) -> dict[tuple[str, str, int], float]:  # noqa: ANN001 - the sandbox's admin client
+def _prices(admin) -> dict[tuple[str, str, int], float]:
     item = admin.record("nonInventorySaleItem", "eid:01tP1")
     return {(row["currencyPage"]["id"], row["priceLevel"]["id"], row["quantity"]["value"]): row["price"]
             for row in item["price"]["items"]}
 
 
-def _item_writes(admin) -> int:  # noqa: ANN001
+def _item_writes(admin) -> int:
     return sum(1 for entry in admin.request_log()
                if "noninventorysaleitem" in entry["path"].lower() and entry["method"] in ("PUT", "PATCH", "POST"))
 
