@@ -13,6 +13,9 @@
     pipeline-ops reconcile [--repair]   how Salesforce and NetSuite differ (missing, orphaned, stale); --repair fixes it
     pipeline-ops conflicts              fields a person changed in NetSuite that Salesforce changed too (the target's
                                         three-way merge, `conflict_policy`): what each side holds, what was decided
+    pipeline-ops sync-status            each Salesforce record's sync status from the target's store (Error: its
+                                        waiting dead letter; Waiting for parent: parked) as Singer messages, for
+                                        target-salesforce-custom (the extractor `tap-netsuite-sync-status`)
     pipeline-ops store status|migrate   target-netsuite's store (`store_uri`): rows per table; `migrate --to URI`
                                         copies one host's SQLite files into a shared store (safe to run twice)
 
@@ -32,7 +35,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from pipeline_ops import dead_letters, reconcile, store
+from pipeline_ops import dead_letters, reconcile, store, sync_status
 from pipeline_ops.picture import render_history
 from pipeline_ops.runs import RunReport, collect_runs, database_runs, database_uri, log_lines, render
 
@@ -185,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     conflicts.add_argument("--last", type=int, default=20)
     reconcile.add_parser(sub, _root())
     store.add_parser(sub, dead_letter_path)
+    sync_status.add_parser(sub, dead_letter_path, os.environ.get("TARGET_NETSUITE_STORE_URI"))
     args = parser.parse_args(argv)
     if args.command == "reconcile":
         return reconcile.main(args, _root())
@@ -192,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
         return dead_letters.main(args)
     if args.command == "store":
         return store.main(args, dead_letter_path)
+    if args.command == "sync-status":
+        parked = os.environ.get("TARGET_NETSUITE_PARKED_PATH")
+        return sync_status.run(args.store_uri, args.path, _root() / parked if parked else None)
     return {"report": _report, "runs": _runs, "picture": _picture,
             "conflicts": _conflicts}[args.command](args)
 

@@ -102,6 +102,11 @@ def _letters(uri: str, *, waiting_only: bool) -> list[dict[str, t.Any]]:
         engine.dispose()
 
 
+def waiting_letters(uri: str) -> list[dict[str, t.Any]]:
+    """The waiting letters of the store at `uri`, oldest first, read only (pipeline_ops/sync_status.py)."""
+    return _letters(uri, waiting_only=True)
+
+
 def _take_in_files(uri: str, local: Path | None) -> None:
     """A store on this host's disk first takes in the folder's files it does not hold yet (written by a target
     older than the store), as the target's next run would: idempotent, by natural key."""

@@ -42,10 +42,12 @@ class LineItems:
     property: str  # the parent's property holding the complete current list, e.g. OpportunityLineItems
 
 
-#: Parents read with their line items: an opportunity with its products, a quote with its quote lines.
+#: Parents read with their line items: an opportunity with its products, a quote with its quote lines, a product
+#: with its standard price book entries (its base price, one entry per currency in a multi-currency org).
 LINE_ITEMS = {
     "Opportunity": LineItems("OpportunityLineItem", "OpportunityId", "OpportunityLineItems"),
     "Quote": LineItems("QuoteLineItem", "QuoteId", "QuoteLineItems"),
+    "Product2": LineItems("PricebookEntry", "Product2Id", "StandardPricebookEntries"),
 }
 LINE_ITEMS_PROPERTY = LINE_ITEMS["Opportunity"].property
 LINE_ITEM_PROPERTIES = frozenset(lines.property for lines in LINE_ITEMS.values())

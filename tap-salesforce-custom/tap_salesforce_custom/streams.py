@@ -637,5 +637,40 @@ class QuoteStream(LineItemsStream):
     lines = LINE_ITEMS["Quote"]
 
 
+class ProductStream(LineItemsStream):
+    """Product2 with `StandardPricebookEntries`: its entries in the standard price book (`Pricebook2.IsStandard`;
+    one per currency in a multi-currency org), whose UnitPrice is the item's base price. A product is re-sent when
+    any of its price book entries changed (a custom book's too: the mapping then sends the same prices, which the
+    target's ledger does not write again). The standard book's Id is read once per run (one query)."""
+
+    lines = LINE_ITEMS["Product2"]
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """As a `LineItemsStream`; `_standard_book` caches the standard price book's Id for the run."""
+        super().__init__(*args, **kwargs)
+        self._standard_book: str | None = None
+
+    def _standard_pricebook(self) -> str | None:
+        if self._standard_book is None:
+            soql = "SELECT Id FROM Pricebook2 WHERE IsStandard = true"
+            for page in self.client.query_pages(soql, include_deleted=False, batch_size=200):
+                for book in page["records"]:
+                    self._standard_book = book["Id"]
+        return self._standard_book
+
+    @override
+    def _with_lines(self, records: list[Record]) -> list[Record]:
+        """Each product with its standard price book entries only (entries of other books are left out)."""
+        products = super()._with_lines(records)
+        if self._line_schema() is None or not products:
+            return products
+        standard = self._standard_pricebook()
+        for product in products:
+            product[self.lines.property] = [entry for entry in product.get(self.lines.property) or []
+                                            if entry.get("Pricebook2Id") == standard]
+        return products
+
+
 #: The stream class of each parent read with its lines.
-LINE_ITEM_STREAMS: dict[str, type[LineItemsStream]] = {"Opportunity": OpportunityStream, "Quote": QuoteStream}
+LINE_ITEM_STREAMS: dict[str, type[LineItemsStream]] = {"Opportunity": OpportunityStream, "Quote": QuoteStream,
+                                                       "Product2": ProductStream}

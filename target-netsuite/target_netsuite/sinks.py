@@ -50,8 +50,10 @@ CONTROL_PREFIX = "_sdc_"
 ACTIONS = ("upsert", "delete")
 #: Keyed sublists whose lines are only ever added or updated, never replaced whole: a customer's `currencyList`
 #: holds currencies finance added in NetSuite too (an order in a currency not in the list is refused), so a
-#: payload's lines are merged in by key and an empty list sends nothing.
-ADDITIVE_SUBLISTS = frozenset({"currencyList"})
+#: payload's lines are merged in by key and an empty list sends nothing. An item's `price` matrix likewise: the
+#: mapping sends only Base Price rows (keyed by currency, price level and quantity), so the price levels and
+#: quantity tiers people set in NetSuite stay.
+ADDITIVE_SUBLISTS = frozenset({"currencyList", "price"})
 
 
 def _no_lines(value: object) -> bool:

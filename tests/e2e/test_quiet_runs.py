@@ -21,7 +21,8 @@ from e2e_harness import MeltanoProject, SandboxAdmin
 pytestmark = pytest.mark.e2e
 
 LOOKBACK = 5
-OBJECTS = {"Account", "Product2", "Opportunity", "OpportunityLineItem"}
+#: PricebookEntry: the price book entry changes Product2 is re-read for (its prices).
+OBJECTS = {"Account", "Product2", "PricebookEntry", "Opportunity", "OpportunityLineItem"}
 ENV = {"TAP_SALESFORCE_CUSTOM__SELECT": '["Account.*", "Product2.*", "Opportunity.*"]',
        "TAP_SALESFORCE_CUSTOM_LOOKBACK_SECONDS": str(LOOKBACK)}
 

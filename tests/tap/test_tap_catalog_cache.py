@@ -40,9 +40,10 @@ def test_other_objects_or_an_old_file_describe_again(tmp_path: Path) -> None:
     config = tap_config(objects=["Account"], catalog_cache_path=str(cache))
     _discover(tmp_path / "a", config)
     other, calls, _ = _discover(tmp_path / "b", {**config, "objects": ["Account", "Product2"]})
-    assert calls == 3 and set(_streams(other)) == {"Account", "Product2"}
+    # the sobject list, Account, Product2 and the PricebookEntry it is read with
+    assert calls == 4 and set(_streams(other)) == {"Account", "Product2"}
     body = json.loads(cache.read_text())
     body["written_at"] = "2000-01-01T00:00:00+00:00"
     cache.write_text(json.dumps(body))
     _, calls, _ = _discover(tmp_path / "c", {**config, "objects": ["Account", "Product2"]})
-    assert calls == 3
+    assert calls == 4

@@ -32,6 +32,9 @@ class Sublist:
     #: Flags only one line may carry (the default billing/shipping address): a line that sets one clears it on
     #: every other line, as NetSuite does on save.
     unique_flags: frozenset[str] = frozenset()
+    #: A matrix sublist (an item's `price`) names a line by several fields instead of a line number: the line key
+    #: is `currencypage=1,pricelevel=1,quantity=0`, as in the row's REST path.
+    key_fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,16 @@ CURRENCY_LIST = Sublist(
     key="currency",
 )
 
+#: An item's pricing matrix (Oracle: "Working with the Pricing Sublist on Item Records"): one row per currency,
+#: price level and quantity tier, `{"currencyPage": {"id"}, "priceLevel": {"id"}, "quantity": {"value"}, "price"}`;
+#: a row the request does not name keeps its price unless the request says `replace=price`.
+PRICE_MATRIX = Sublist(
+    fields=frozenset({"currencyPage", "priceLevel", "quantity", "price", "key"}),
+    references={"currencyPage": "currency", "priceLevel": "priceLevel"},
+    key="key",
+    key_fields=("currencyPage", "priceLevel", "quantity"),
+)
+
 _CUSTOMER_REFS = {"subsidiary": "subsidiary", "parent": "customer", "currency": "currency",
                   "category": "customerCategory", "salesRep": "employee", "terms": "term", "priceLevel": "priceLevel",
                   "entityStatus": "customerStatus", "receivablesAccount": "account"}
@@ -96,7 +109,7 @@ _ITEM_REFS = {"subsidiary": "subsidiary", "taxSchedule": "taxSchedule", "incomeA
               "unitsType": "unitsType", "saleUnit": "unitsType"}
 _ITEM_FIELDS = {"itemId", "displayName", "salesDescription", "purchaseDescription", "externalId", "isInactive",
                 "includeChildren", "basePrice", "cost", "upcCode", "vendorName", "manufacturer", "mpn", "customForm",
-                "isTaxable", "createdDate", "lastModifiedDate", "itemType", "weight", "id", *_ITEM_REFS}
+                "isTaxable", "createdDate", "lastModifiedDate", "itemType", "weight", "id", "price", *_ITEM_REFS}
 _ITEM_LENGTHS = {"itemId": 60, "displayName": 60, "salesDescription": 999, "purchaseDescription": 999,
                  "externalId": 255, "upcCode": 99, "vendorName": 60}
 
@@ -127,11 +140,11 @@ RECORD_TYPES: dict[str, RecordType] = {t.name.lower(): t for t in [
         lengths=_ENTITY_LENGTHS,
     ),
     RecordType(name="nonInventorySaleItem", family="item", fields=frozenset(_ITEM_FIELDS), references=_ITEM_REFS,
-               sublists={}, lengths=_ITEM_LENGTHS),
+               sublists={"price": PRICE_MATRIX}, lengths=_ITEM_LENGTHS),
     RecordType(name="inventoryItem", family="item", fields=frozenset(_ITEM_FIELDS), references=_ITEM_REFS,
-               sublists={}, lengths=_ITEM_LENGTHS),
+               sublists={"price": PRICE_MATRIX}, lengths=_ITEM_LENGTHS),
     RecordType(name="serviceSaleItem", family="item", fields=frozenset(_ITEM_FIELDS), references=_ITEM_REFS,
-               sublists={}, lengths=_ITEM_LENGTHS),
+               sublists={"price": PRICE_MATRIX}, lengths=_ITEM_LENGTHS),
     RecordType(
         name="salesOrder", family="transaction",
         fields=frozenset({
@@ -264,11 +277,14 @@ def _merge_lines(sublist: Sublist, current: list[dict[str, Any]], incoming: list
     simply not set. With `replace`, the existing lines no incoming line names are removed. A line setting a unique
     flag (`defaultBilling`) takes it from every other line."""
     lines = [dict(line) for line in current]
-    natural = sublist.key in sublist.references  # keyed by what the line names (a customer's currency)
+    # keyed by what the line names (a customer's currency, a price row's currency, level and quantity)
+    natural = sublist.key in sublist.references or bool(sublist.key_fields)
     next_key = 0 if natural else max((int(line[sublist.key]) for line in lines), default=0) + 1
     kept: set[str] = set()
     for raw in incoming:
         line = normalize(raw)
+        if sublist.key_fields:
+            line[sublist.key] = matrix_key(sublist, line)
         key = line.get(sublist.key)
         existing = (next((old for old in lines if _key_text(old.get(sublist.key)) == _key_text(key)), None)
                     if key else None)
@@ -291,6 +307,16 @@ def _merge_lines(sublist: Sublist, current: list[dict[str, Any]], incoming: list
     if replace:
         lines = [line for line in lines if _key_text(line.get(sublist.key)) in kept]
     return lines
+
+
+def matrix_key(sublist: Sublist, line: dict[str, Any]) -> str:
+    """A matrix line's key, `currencypage=1,pricelevel=1,quantity=0` (a row without a quantity is tier 0)."""
+    parts = []
+    for name in sublist.key_fields:
+        value = line.get(name)
+        text = str(value.get("value", value.get("id"))) if isinstance(value, dict) else str(value or 0)
+        parts.append(f"{name.lower()}={text}")
+    return ",".join(parts)
 
 
 def _key_text(value: Any) -> str:
@@ -477,6 +503,8 @@ class Renderer:
     def _line(self, sublist: Sublist, self_parts: list[str], line: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {"links": []}
         for name, value in line.items():
+            if sublist.key_fields and name == sublist.key:
+                continue  # a matrix row's key is its path, not a field
             if name in sublist.references and isinstance(value, dict) and "id" in value:
                 out[name] = self.reference(sublist.references[name], value)
             elif name in sublist.subrecords and isinstance(value, dict):

@@ -118,6 +118,11 @@ class Validator:
                     self._check_reference(sublist.references[field_name], field_value, field_name, path)
                 elif field_name in sublist.subrecords:
                     field_value = self._check_address(field_value, path)
+                elif sublist.key_fields and field_name in ("quantity", "price"):
+                    number = field_value.get("value") if field_name == "quantity" and isinstance(
+                        field_value, dict) else field_value
+                    if isinstance(number, bool) or not isinstance(number, (int, float)):
+                        raise invalid_value(field_value, field_name, path)  # a price row: {"value": n}, n
                 elif _wrong_type(field_name, field_value):
                     raise invalid_value(field_value, field_name, path)
                 clean[field_name] = field_value

@@ -332,10 +332,30 @@ def pricebook_entries(volumes: Volumes) -> Iterator[dict[str, Any]]:
         price = list_price(volumes, product)
         name = f"{_PRODUCTS[product % len(_PRODUCTS)]} {product}"
         for wholesale in (False, True):
-            yield {"Id": pricebook_entry_id(product, wholesale), **_audit(rng, clock, volumes.users, owner=False),
-                   "Name": name, "Pricebook2Id": make_id("01s", 2 if wholesale else 1),
-                   "Product2Id": make_id("01t", product), "UnitPrice": round(price * (0.8 if wholesale else 1), 2),
-                   "IsActive": 1, "UseStandardPrice": 0, "ProductCode": f"PRD-{product:05d}", "IsArchived": 0}
+            entry = {"Id": pricebook_entry_id(product, wholesale), **_audit(rng, clock, volumes.users, owner=False),
+                     "Name": name, "Pricebook2Id": make_id("01s", 2 if wholesale else 1),
+                     "Product2Id": make_id("01t", product), "UnitPrice": round(price * (0.8 if wholesale else 1), 2),
+                     "IsActive": 1, "UseStandardPrice": 0, "ProductCode": f"PRD-{product:05d}", "IsArchived": 0}
+            yield from _in_each_currency(volumes, product, wholesale, entry)
+
+
+#: Price book prices per corporate-currency unit, as a price list team sets them (rounded per currency).
+_LIST_RATES = {"USD": 1.0, "EUR": 0.92, "GBP": 0.79, "JPY": 151.0, "CAD": 1.36, "CHF": 0.88}
+
+
+def _in_each_currency(volumes: Volumes, product: int, wholesale: bool,
+                      entry: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """A price book entry in each currency of a multi-currency org (Salesforce keeps one per book, product and
+    currency); the corporate currency's keeps its id (line items refer to it). Single-currency orgs: as given."""
+    if not volumes.currencies:
+        yield entry
+        return
+    held = ORG_CURRENCIES[: volumes.currencies]
+    yield {**entry, "CurrencyIsoCode": held[0]}
+    for n, code in enumerate(held[1:], start=1):
+        counter = 10_000_000 * n + product * 2 - (0 if wholesale else 1)
+        yield {**entry, "Id": make_id("01u", counter), "CurrencyIsoCode": code,
+               "UnitPrice": round(entry["UnitPrice"] * _LIST_RATES[code], pricing.places(code))}
 
 
 #: Line discounts as sales reps type them (percent, two decimals); None is no discount.

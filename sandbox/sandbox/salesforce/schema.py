@@ -309,6 +309,7 @@ _PRICEBOOK_ENTRY = SObject(
         Field("UnitPrice", "currency", "List Price", nillable=False, precision=18, scale=2),
         Field("IsActive", "boolean", "Active", nillable=False),
         Field("UseStandardPrice", "boolean", "Use Standard Price", nillable=False),
+        _currency("Price Book Entry Currency"),  # multi-currency orgs: one entry per book, product and currency
         *_audit(owner=False),
         Field("ProductCode", "string", "Product Code", 255, system=True),
         Field("IsDeleted", "boolean", "Deleted", nillable=False, system=True),

@@ -1,0 +1,85 @@
+"""Issue 28 item 4 through real `meltano run`: the sync status from target-netsuite's own outcomes on the Salesforce
+record. The job `sync-netsuite-to-salesforce` runs the write-back (tap-netsuite-custom → netsuite-to-salesforce →
+target-salesforce-custom), then `tap-netsuite-sync-status target-salesforce-custom`.
+
+NetSuite refuses an Account (the stand-in's `reject_external_ids`): after the job the Account shows `Error` and the
+refusal's code and text, and its Contact, whose customer is not in NetSuite, shows `Waiting for parent`. A person
+fixes the cause and edits the Account; the next sync writes the customer and the parked contact, and after the job
+both show `Synced` with the error emptied (the write-back mapping writes `NetSuite_Last_Error__c` = null, and the
+write ledger does not hide it: the status write changed the ledger's entry for the record).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from e2e_harness import MeltanoProject, SandboxAdmin
+
+pytestmark = pytest.mark.e2e
+
+STATUS_FIELDS = ("NetSuite_Sync_Status__c", "NetSuite_Last_Error__c", "NetSuite_Id__c")
+
+
+def _status(salesforce: SandboxAdmin, sobject: str, record_id: str) -> tuple:
+    [record] = [r for r in salesforce.records(sobject) if r["Id"] == record_id]
+    return tuple(record.get(name) for name in STATUS_FIELDS)
+
+
+def _job(project: MeltanoProject) -> str:
+    job = project.meltano("run", "sync-netsuite-to-salesforce")
+    assert job.returncode == 0, job.stderr[-6000:]
+    assert "Traceback" not in job.stderr
+    return job.stderr
+
+
+def test_refused_account_shows_error_its_contact_waits_and_both_show_synced_once_fixed(
+    tmp_path: Path, salesforce: SandboxAdmin, netsuite: SandboxAdmin
+) -> None:
+    salesforce.post("reset", {"seed": 41, "accounts": 6, "contacts": 8, "products": 0, "opportunities": 0})
+    netsuite.post("reset", {"knobs": True})
+    project = MeltanoProject(tmp_path, env={
+        "TAP_SALESFORCE_CUSTOM__SELECT": '["Account.*", "Contact.*"]',
+        "TAP_NETSUITE_CUSTOM_BASE_URL": os.environ["SANDBOX_NETSUITE_URL"],
+        "TARGET_SALESFORCE_CUSTOM_LOGIN_URL": os.environ["SANDBOX_SALESFORCE_URL"],
+        "TARGET_SALESFORCE_CUSTOM_DEAD_LETTER_PATH": str(tmp_path / "dead_letters_sf"),
+    })
+    contact = next(c for c in sorted(salesforce.records("Contact"), key=lambda c: c["Id"]) if c.get("AccountId"))
+    refused = contact["AccountId"]
+    netsuite.post("knobs", {"reject_external_ids": [refused]})
+    project.run_pipeline()
+    customers = {c["externalId"] for c in netsuite.records("customer")}
+    assert refused not in customers and customers
+    assert contact["Id"] not in {c.get("externalId") for c in netsuite.records("contact")}
+
+    output = _job(project)
+    assert "1 Error," in output
+    status, error, netsuite_id = _status(salesforce, "Account", refused)
+    assert status == "Error" and netsuite_id is None
+    assert error.startswith("USER_ERROR: ") and "reject" in error, error
+    status, error, netsuite_id = _status(salesforce, "Contact", contact["Id"])
+    assert (status, netsuite_id) == ("Waiting for parent", None)
+    assert error == f"Waiting for parent: customer {refused}", error
+    synced = sorted(customers)[0]
+    assert _status(salesforce, "Account", synced)[:2] == ("Synced", None)  # the write-back's own, untouched
+
+    # The status write moved the Account's SystemModstamp: the sync reads it again, and NetSuite gets nothing
+    # (the unchanged refused payload is not sent while its letter waits). Then the cause is fixed and a person
+    # corrects the Account (a field the mapping sends: an unchanged refused payload is not sent again while its
+    # letter waits): the sync writes the customer, and the parked contact at the end of the run.
+    writes = sum(netsuite.get("stats")["writes"].values())
+    project.run_pipeline()
+    assert sum(netsuite.get("stats")["writes"].values()) == writes
+    netsuite.post("knobs", {"reject_external_ids": []})
+    salesforce.patch(f"records/Account/{refused}", {"Website": "https://fixed-by-finance.example.com"})
+    project.run_pipeline()
+    assert refused in {c["externalId"] for c in netsuite.records("customer")}
+    assert contact["Id"] in {c.get("externalId") for c in netsuite.records("contact")}
+
+    output = _job(project)
+    assert "0 Error, 0 Waiting for parent" in output
+    status, error, netsuite_id = _status(salesforce, "Account", refused)
+    assert (status, error) == ("Synced", None) and netsuite_id
+    status, error, netsuite_id = _status(salesforce, "Contact", contact["Id"])
+    assert (status, error) == ("Synced", None) and netsuite_id
