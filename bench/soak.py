@@ -808,6 +808,13 @@ class Oracle:
                 if self.addresses(expected) != self.addresses(ours):
                     diffs[name] = [self.addresses(expected), self.addresses(ours)]
                 continue
+            if name == "price":  # our Base Price rows, by key; the rows a person set stay beside them
+                have = {self.price_key(row): row.get("price") for row in ((actual or {}).get("items") or [])}
+                for row in (expected or {}).get("items") or []:
+                    if not _same(row.get("price"), have.get(self.price_key(row))):
+                        diffs[name] = [expected, actual]
+                        break
+                continue
             if name == "item":
                 want = self.lines(expected, by_eid)
                 have = self.lines(actual, by_eid, by_id)
@@ -820,6 +827,13 @@ class Oracle:
                 diffs[name] = [expected, actual]
         if diffs:
             verdict.stale.append({"record_type": rtype, "externalId": key[1], "fields": diffs})
+
+    @staticmethod
+    def price_key(row: dict) -> tuple[str, str, float]:
+        """A price row's key: currency, price level, quantity tier (a row without a quantity is tier 0)."""
+        quantity = (row.get("quantity") or {}).get("value") if isinstance(row.get("quantity"), dict) else None
+        return (str((row.get("currencyPage") or {}).get("id")), str((row.get("priceLevel") or {}).get("id")),
+                float(quantity or 0))
 
     @staticmethod
     def owned_lines(expected: Any, actual: Any) -> dict:

@@ -52,7 +52,9 @@ def test_a_timed_out_request_keeps_its_slot(admin: NetSuiteAdmin, config: dict, 
 
 def test_account_wide_errors_stop_the_run(admin: NetSuiteAdmin, config: dict, tmp_path: Path) -> None:
     """A role without the permission for a record type: not 30 dead letters, exit 0 and advanced state."""
-    admin.knobs(forbidden_record_types=["customer"])
+    # Each refusal takes a second, as a real write does: the breaker's reaction, not the machine's speed, decides
+    # how many of the 30 are sent (with instant answers a fast machine sends them all before the fifth is read).
+    admin.knobs(forbidden_record_types=["customer"], write_latency_ms=1000)
     messages = [CUSTOMER_SCHEMA, *(customer(f"P{i:02}") for i in range(30)), state(30)]
     result = run_target({**config, "max_identical_errors": 5}, messages, tmp_path)
     assert result.returncode == 1 and result.states == []
