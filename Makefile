@@ -21,9 +21,11 @@ demo-reset:
 	rm -rf .sandbox dead_letters reports app.log app.log.* .meltano/run/tap-salesforce-custom/catalog-cache.json
 	-$(MELTANO) --environment=dev state clear --force dev:tap-salesforce-custom-to-target-netsuite
 
-## test: set up what the tests need and run the whole suite (the sandboxes are started by tests/conftest.py).
+## test: set up what the tests need and run the whole suite in TEST_WORKERS parallel workers (pytest-xdist, whole
+## test files per worker; each worker starts its own sandboxes, see tests/conftest.py); prints the 25 slowest tests.
+TEST_WORKERS ?= 2
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --durations=25
 
 ## lint: ruff over every package, the tests and the benchmarks; mypy (mypy.ini) over the connectors, the sandboxes and pipeline-ops.
 TYPED := connector_kit/connector_kit tap-salesforce-custom/tap_salesforce_custom transform_mappers/transform_mappers target-netsuite/target_netsuite sandbox/sandbox tap-netsuite-custom/tap_netsuite_custom target-salesforce-custom/target_salesforce_custom pipeline_ops/pipeline_ops

@@ -9,12 +9,18 @@ and every subprocess (e.g. `meltano run`) reads:
 - `SANDBOX_SALESFORCE_TLS_URL`, `SANDBOX_NETSUITE_TLS_URL`, `SANDBOX_CA_BUNDLE`: the HTTPS side and its CA;
 - `SANDBOX_DATA_DIR`: the session's data directory (the process log is `sandbox.log` there).
 
-If `SANDBOX_SALESFORCE_URL` is already set, that running sandbox is used instead (handy when debugging).
+Under pytest-xdist (`-n 2`) every worker starts its own sandbox (the controller starts none), so tests in
+different workers never see each other's records or knobs; within a worker tests run one after another, as in a
+plain session.
+
+If `SANDBOX_SALESFORCE_URL` is already set, that running sandbox is used instead (handy when debugging; with one
+worker only, `-n 0`, since tests reset it).
 Fixtures: `salesforce_url`, `netsuite_url` (session URLs), `salesforce_admin`, `netsuite_admin` (clients).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
 import subprocess
@@ -64,6 +70,8 @@ def start_sandbox(data_dir: Path, sf_port: int, ns_port: int) -> subprocess.Pope
         except BaseException:
             process.kill()
             raise
+    if process.poll() is not None:  # what answered is another process on a port this one could not bind
+        raise RuntimeError(f"sandbox exited early ({process.returncode}):\n{log.read_text()[-4000:]}")
     return process
 
 
@@ -77,13 +85,54 @@ def _wait(client: SalesforceClient | NetSuiteClient, process: subprocess.Popen[b
         time.sleep(0.2)
 
 
+def _xdist_controller(config: pytest.Config) -> bool:
+    """True in the controller of an xdist session: it runs no test, its workers start their own sandboxes."""
+    if hasattr(config, "workerinput") or not config.pluginmanager.hasplugin("xdist"):
+        return False
+    return bool(config.getoption("numprocesses", None))
+
+
+def start_sandbox_on_free_ports(data_dir: Path, attempts: int = 3) -> tuple[subprocess.Popen[bytes], int, int]:
+    """Pick free port blocks and start the sandbox there, retrying on fresh ports if it cannot bind them.
+
+    A machine-wide lock is held from picking the ports until the sandbox listens on them, so parallel workers
+    (and other sessions using this plugin) never pick the same free port.
+    """
+    lock_path = Path(tempfile.gettempdir()) / "sfns-sandbox-ports.lock"
+    for attempt in range(attempts):
+        with lock_path.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            sf_port, ns_port = free_port_block(), free_port_block()
+            if abs(sf_port - ns_port) in (0, 10):
+                continue
+            try:
+                return start_sandbox(data_dir, sf_port, ns_port), sf_port, ns_port
+            except RuntimeError:
+                if attempt == attempts - 1:
+                    raise
+    raise RuntimeError("no free port blocks for the sandbox")
+
+
+def cache_bytecode_for_subprocesses() -> None:
+    """Let this session's Python processes (workers, sandbox, every `meltano` and plugin) keep compiled bytecode.
+
+    With `PYTHONDONTWRITEBYTECODE` set (as on the project's machines) and venvs installed without `.pyc` files,
+    every `meltano run` compiles Meltano, the Singer SDK and their dependencies from source again: seconds of CPU
+    per process. The bytecode goes to one cache folder beside the running venv (`PYTHONPYCACHEPREFIX`), never
+    into the source tree; Python checks each file's source timestamp, so an edited module is compiled anew.
+    """
+    if os.environ.get("PYTHONDONTWRITEBYTECODE") and not os.environ.get("PYTHONPYCACHEPREFIX"):
+        del os.environ["PYTHONDONTWRITEBYTECODE"]
+        os.environ["PYTHONPYCACHEPREFIX"] = str(Path(sys.prefix) / "pycache")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     global _PROCESS
-    if os.environ.get("SANDBOX_SALESFORCE_URL"):
+    cache_bytecode_for_subprocesses()
+    if os.environ.get("SANDBOX_SALESFORCE_URL") or _xdist_controller(config):
         return
     data_dir = Path(tempfile.mkdtemp(prefix="sfns-sandbox-"))
-    sf_port, ns_port = free_port_block(), free_port_block()
-    _PROCESS = start_sandbox(data_dir, sf_port, ns_port)
+    _PROCESS, sf_port, ns_port = start_sandbox_on_free_ports(data_dir)
     os.environ["SANDBOX_DATA_DIR"] = str(data_dir)
     os.environ["SANDBOX_SALESFORCE_URL"] = f"http://127.0.0.1:{sf_port}"
     os.environ["SANDBOX_NETSUITE_URL"] = f"http://127.0.0.1:{ns_port}"

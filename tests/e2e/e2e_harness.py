@@ -1,7 +1,9 @@
 """Shared harness for end-to-end tests: real `meltano run` in this project, pointed at the test session's sandboxes.
 
 Each test gets its own Meltano system database (so its state never mixes with the demo's or another test's) and
-reaches the sandboxes through the standard Meltano setting environment variables, which outrank meltano.yml.
+its own Meltano run directory (`MELTANO_SYS_DIR_ROOT`, the installed plugins linked in, as `bench/soak.py` does),
+so tests in parallel workers never share the tap's catalog or other run files; it reaches the sandboxes through
+the standard Meltano setting environment variables, which outrank meltano.yml.
 """
 
 from __future__ import annotations
@@ -27,9 +29,20 @@ class MeltanoProject:
     tmp: Path
     env: dict[str, str] = field(default_factory=dict)
 
+    def system_dir(self) -> Path:
+        """This test's `.meltano`: the installed plugins linked from the repository's, its own run files."""
+        system = self.tmp / "meltano-system"
+        if not system.is_dir():
+            system.mkdir(parents=True)
+            for entry in (ROOT / ".meltano").iterdir():
+                if entry.is_dir() and entry.name not in ("run", "logs"):
+                    (system / entry.name).symlink_to(entry)
+        return system
+
     def base_env(self) -> dict[str, str]:
         env = {
             **os.environ,
+            "MELTANO_SYS_DIR_ROOT": str(self.system_dir()),
             "MELTANO_ENVIRONMENT": "dev",
             "MELTANO_DATABASE_URI": f"sqlite:///{self.tmp / 'meltano.db'}",
             "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",

@@ -11,20 +11,46 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy
 import yaml
 from e2e_harness import MELTANO, PIPELINE, ROOT, STATE_ID, MeltanoProject, SandboxAdmin
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 pytestmark = pytest.mark.e2e
 
 ACCOUNTS = 12
 ONLY_ACCOUNTS = {"TAP_SALESFORCE_CUSTOM__SELECT": '["Account.*"]'}
+
+
+def _wait(condition: Callable[[], bool], what: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def _written_in_progress_lines(log: Path) -> int:
+    """The most records a `Progress:` line of the target logged so far says were written (the run's JSON log)."""
+    written = 0
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if log.exists() else []:
+        try:
+            event = str(json.loads(line).get("event", ""))
+        except (ValueError, AttributeError):
+            continue
+        found = re.search(r"Progress: (\{.*\})", event)
+        if found:
+            written = max(written, int(json.loads(found.group(1)).get("written", 0)))
+    return written
 
 
 def _private_log(tmp: Path) -> tuple[Path, str]:
@@ -86,17 +112,16 @@ def test_history_shows_every_run_with_its_outcome_and_cause(
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while netsuite.get("stats")["requests"] < requests_before + 8 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(2)  # a few writes are answered and their progress lines logged
+        _wait(lambda: netsuite.get("stats")["requests"] >= requests_before + 8, "the slow run's first writes")
+        netsuite.post("knobs", {"held_writes": 1000})  # its later writes are held: it cannot end before the kill
+        _wait(lambda: _written_in_progress_lines(log) > 0, "a progress line with written records")
         code, out, err = _history(project, flag, log, "runs")
         assert code == 0, err[-3000:]
         assert out.count("running") == 1, out
     finally:
         os.killpg(slow.pid, signal.SIGKILL)
         slow.wait(timeout=60)
-        netsuite.post("knobs", {"latency_ms": 0})
+        netsuite.post("knobs", {"latency_ms": 0, "held_writes": 0})
 
     code, out, err = _history(project, flag, log, "runs")
     assert code == 0, err[-3000:]

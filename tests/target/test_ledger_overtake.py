@@ -184,10 +184,10 @@ def test_nonce_store_of_an_older_version_gains_the_columns_and_other_runs_are_se
 
 def test_a_killed_runs_synchronous_request_landing_after_the_rerun_is_never_hidden_by_the_ledger(
         admin: NetSuiteAdmin, config: dict, tmp_path: Path) -> None:
-    """Run 1 (`write_mode: sync`) is SIGKILLed while NetSuite executes its write of X's OLD payload (a slow
-    write); the rerun writes NEW at once, and NetSuite applies the dead request after it. The rerun's write was not
+    """Run 1 (`write_mode: sync`) is SIGKILLed while NetSuite holds its write of X's OLD payload (received, not yet
+    executed); the rerun writes NEW, and NetSuite applies the dead request after it. The rerun's write was not
     recorded (the killed run's wave was under way), so the next re-send of NEW is sent and NetSuite ends with NEW."""
-    admin.knobs(write_latency_ms=4000)
+    admin.knobs(held_writes=1)  # run 1's one request waits until released, however slowly the rerun starts
     config_file = tmp_path / "run1-config.json"
     config_file.write_text(json.dumps({**config, "write_mode": "sync"}))
     stdin = "".join(json.dumps(m) + "\n" for m in [CUSTOMER_SCHEMA, customer(X, phone=OLD), state(1)])
@@ -211,13 +211,14 @@ def test_a_killed_runs_synchronous_request_landing_after_the_rerun_is_never_hidd
     _wait(writing, "run 1's write of X to be under way")
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
-    admin.knobs(write_latency_ms=0)
 
     rerun = {**config, "write_mode": "sync"}
     new = [CUSTOMER_SCHEMA, customer(X, phone=NEW), state(2)]
     run = run_target(rerun, new, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     warned = "not recorded in the ledger" in run.stderr
+    assert _phone(admin) == NEW  # the rerun's write landed while run 1's was held
+    admin.knobs(held_writes=0)  # NetSuite now executes the dead request
     admin.wait_until_idle()
     assert _phone(admin) == OLD  # the dead request landed last
 

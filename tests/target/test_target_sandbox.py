@@ -11,6 +11,8 @@ import logging
 import os
 import subprocess
 import sys
+import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -354,34 +356,39 @@ def test_netsuite_validation_errors_become_dead_letters_with_code_and_path(admin
 
 @pytest.mark.parametrize("attempt", range(10))
 def test_two_targets_started_at_once_never_both_write(admin, config, tmp_path, attempt) -> None:
-    """Two target processes on one account released by one barrier: the account lock lets exactly one write;
-    the other stops with one line before reading its input, exit 1, no STATE."""
-    import threading
-
-    admin.knobs(latency_ms=400)
+    """Two target processes on one account, started back to back: the account lock lets exactly one write; the
+    other stops with one line before reading its input, exit 1, no STATE. NetSuite holds the first write until
+    one process has ended, so the winner cannot finish before the loser starts, however loaded the machine is (one
+    write only: a held request keeps its concurrency slot, and the loser's connection check needs one)."""
+    admin.knobs(held_writes=1)
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps({**config, "lock_path": str(tmp_path / "account.lock")}))
     messages = [CUSTOMER_SCHEMA, *[customer(f"L{attempt}-{i}") for i in range(8)], state(attempt)]
-    stdin = "".join(json.dumps(m) + "\n" for m in messages)
-    barrier = threading.Barrier(2)
-    results: list[subprocess.CompletedProcess[str]] = []
-
-    def run() -> None:
-        barrier.wait()
-        results.append(subprocess.run([sys.executable, "-m", "target_netsuite.target", "--config",
-                                       str(config_file)], input=stdin, text=True, capture_output=True,
-                                      timeout=120, check=False))
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(r.returncode for r in results) == [0, 1], [r.stderr[-800:] for r in results]
-    loser = next(r for r in results if r.returncode == 1)
-    assert "another target-netsuite run is writing to NetSuite account 1234567_SB1" in loser.stderr
-    assert loser.stdout == ""  # no STATE
-    assert "Traceback" not in loser.stderr
+    input_file = tmp_path / "input.jsonl"
+    input_file.write_text("".join(json.dumps(m) + "\n" for m in messages))
+    processes, outputs = [], []
+    with ExitStack() as files:
+        for n in range(2):
+            out = files.enter_context((tmp_path / f"{n}.out").open("w+"))
+            err = files.enter_context((tmp_path / f"{n}.err").open("w+"))
+            outputs.append((out, err))
+            processes.append(subprocess.Popen([sys.executable, "-m", "target_netsuite.target", "--config",
+                                               str(config_file)], stdin=files.enter_context(input_file.open()),
+                                              stdout=out, stderr=err))
+        deadline = time.monotonic() + 120
+        while all(process.poll() is None for process in processes):
+            assert time.monotonic() < deadline, ("neither target ended while NetSuite held the writes",
+                                                 [(tmp_path / f"{n}.err").read_text()[-1500:] for n in range(2)])
+            time.sleep(0.05)
+        admin.knobs(held_writes=0)
+        codes = [process.wait(timeout=120) for process in processes]
+        stdout = [out.seek(0) or out.read() for out, _ in outputs]
+        stderr = [err.seek(0) or err.read() for _, err in outputs]
+    assert sorted(codes) == [0, 1], [e[-800:] for e in stderr]
+    loser = codes.index(1)
+    assert "another target-netsuite run is writing to NetSuite account 1234567_SB1" in stderr[loser]
+    assert stdout[loser] == ""  # no STATE
+    assert "Traceback" not in stderr[loser]
     assert admin.stats()["writes"]["created"] == 8
 
 

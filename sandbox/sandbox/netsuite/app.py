@@ -182,6 +182,9 @@ class NetSuiteSandbox:
             delay += self.knobs.slow_ms / 1000.0
         if delay > 0:
             await asyncio.sleep(delay)
+        hold = self.knobs.take_write_hold() if is_write and not jobs.handles(request) else None
+        while hold is not None and self.knobs.writes_released == hold:
+            await asyncio.sleep(0.05)
         if fault == "drop":
             return None
         if fault == "500":

@@ -53,6 +53,7 @@ _VALIDATORS: dict[str, realism.Validator] = {
     "async_latency_ms": realism.nullable_latency,
     "async_fail_after": realism.optional_whole,
     "async_queue_held": realism.boolean,
+    "held_writes": realism.whole,
 }
 
 
@@ -91,9 +92,13 @@ class Knobs:
     # The account's processors are busy with other work (another integration's long jobs, a scheduled script): queued
     # tasks wait, and start in submission order once it is released.
     async_queue_held: bool = False
+    # The next N synchronous writes are received and then held, not executed, until the knob is set to 0 (NetSuite
+    # busy with a request a killed client sent: it still lands, later than the requests that follow it).
+    held_writes: int = 0
 
     def __post_init__(self) -> None:
         self._pool_held_until = 0.0
+        self.writes_released = 0  # how many times held writes were released (set to 0)
 
     @classmethod
     def names(cls) -> set[str]:
@@ -111,7 +116,16 @@ class Knobs:
             setattr(self, name, value)
         if "pool_held_seconds" in checked:
             self._pool_held_until = time.monotonic() + checked["pool_held_seconds"]
+        if checked.get("held_writes") == 0:
+            self.writes_released += 1
         return checked
+
+    def take_write_hold(self) -> int | None:
+        """For an arriving synchronous write: None to go on, else the release count to wait past (one hold used)."""
+        if self.held_writes <= 0:
+            return None
+        self.held_writes -= 1
+        return self.writes_released
 
     def pool_held(self) -> bool:
         """Another integration holds the whole pool (`pool_held_seconds` from when the knob was set)."""
