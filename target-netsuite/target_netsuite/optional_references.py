@@ -8,7 +8,8 @@ fields whose reference is optional (default `{"salesOrder": ["createdFrom"]}`). 
 
 - resolved (NetSuite holds the record, from this run's writes or SuiteQL): written like any reference;
 - unresolved: the record is written at once *without* that field (a field not sent is left as NetSuite holds it),
-  is not recorded in the write ledger (NetSuite does not hold the payload as it came), and is kept parked with a
+  is recorded in the write ledger as written without its links (`unlinked`: never taken for the payload as it
+  came; the same payload read again is not sent again while the parked copy waits), and is kept parked with a
   `waiting_for` that names the missing record first (so the end-of-run tries write its type first) and holds
   `LINK_WAIT`; every end-of-run try looks the reference up again and, once it resolves,
   writes the record whole (then recorded and settled as usual). A try that still finds nothing sends nothing;
