@@ -33,8 +33,8 @@ from singer_sdk import typing as th
 from singer_sdk.authenticators import OAuthAuthenticator
 from typing_extensions import override
 
-from connector_kit.salesforce import SalesforceAuthError
-from connector_kit.transport import Transport, Verdict
+from connector_kit.salesforce import QuotaGuard, SalesforceAPIError, SalesforceAuthError, SalesforceFatalError
+from connector_kit.transport import RetryPolicy, Transport, Verdict
 from connector_kit.urls import insecure_url_reason
 
 DEFAULT_LOGIN_URL = "https://login.salesforce.com"
@@ -373,3 +373,38 @@ def build_authenticator(config: t.Mapping[str, t.Any], transport: Transport) -> 
         msg = f"auth_flow {flow} needs setting(s): {', '.join(missing)}"
         raise SalesforceAuthError(msg)
     return AUTHENTICATORS[flow](config, transport)
+
+
+class ConnectionSettings(t.Protocol):
+    """What a Salesforce connector's typed settings give its connection (the tap's and the target's do)."""
+
+    @property
+    def config(self) -> t.Mapping[str, t.Any]: ...
+    @property
+    def ca_bundle(self) -> str | None: ...
+    @property
+    def max_retries(self) -> int: ...
+    @property
+    def backoff_factor(self) -> float: ...
+    @property
+    def request_timeout(self) -> float: ...
+    @property
+    def max_api_usage_percent(self) -> float: ...
+
+
+class SalesforceConnection:
+    """The session (TLS verification always on; `ca_bundle` adds a private CA), the shared transport with
+    Salesforce's errors, the API-quota guard and the authenticator, built one way for every Salesforce connector."""
+
+    def __init__(self, settings: ConnectionSettings, logger: t.Any) -> None:
+        self.session = requests.Session()
+        self.session.verify = settings.ca_bundle or True
+        if isinstance(self.session.verify, str) and not os.access(self.session.verify, os.R_OK):
+            msg = f"ca_bundle {self.session.verify}: not a readable file"
+            raise SalesforceFatalError(msg)
+        policy = RetryPolicy(max_retries=settings.max_retries, backoff_factor=settings.backoff_factor)
+        self.transport = Transport(self.session, policy, service="Salesforce", timeout=settings.request_timeout,
+                                   verify=self.session.verify, fatal_error=SalesforceAPIError,
+                                   exhausted_error=SalesforceAPIError, logger=logger)
+        self.quota = QuotaGuard(settings.max_api_usage_percent)
+        self.auth: SalesforceAuthenticator = build_authenticator(settings.config, self.transport.unlimited())

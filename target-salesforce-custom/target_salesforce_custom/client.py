@@ -10,13 +10,12 @@ lacks, a value of the wrong type) is handed back, so the sink dead-letters that 
 from __future__ import annotations
 
 import logging
-import os
 import typing as t
 
 import requests
-from connector_kit.salesforce import QuotaGuard, SalesforceAPIError, SalesforceFatalError, classify_salesforce
-from connector_kit.salesforce_auth import SalesforceAuthenticator, build_authenticator
-from connector_kit.transport import RetryPolicy, Transport, Verdict
+from connector_kit.salesforce import classify_salesforce
+from connector_kit.salesforce_auth import SalesforceAuthenticator, SalesforceConnection
+from connector_kit.transport import Verdict
 
 if t.TYPE_CHECKING:
     from target_salesforce_custom.settings import TargetSettings
@@ -30,18 +29,10 @@ class SalesforceWriter:
     def __init__(self, settings: TargetSettings, logger: logging.Logger = LOGGER) -> None:
         """Build the session (TLS verification always on; `ca_bundle` adds a private CA) and authenticator."""
         self.logger = logger
-        self.session = requests.Session()
-        self.session.verify = settings.ca_bundle or True
-        if isinstance(self.session.verify, str) and not os.access(self.session.verify, os.R_OK):
-            msg = f"ca_bundle {self.session.verify}: not a readable file"
-            raise SalesforceFatalError(msg)
+        connection = SalesforceConnection(settings, logger)
+        self.session, self.transport, self.quota = connection.session, connection.transport, connection.quota
+        self.auth: SalesforceAuthenticator = connection.auth
         self.api_version = settings.api_version
-        policy = RetryPolicy(max_retries=settings.max_retries, backoff_factor=settings.backoff_factor)
-        self.transport = Transport(self.session, policy, service="Salesforce", timeout=settings.request_timeout,
-                                   verify=self.session.verify, fatal_error=SalesforceAPIError,
-                                   exhausted_error=SalesforceAPIError, logger=logger)
-        self.quota = QuotaGuard(settings.max_api_usage_percent)
-        self.auth: SalesforceAuthenticator = build_authenticator(settings.config, self.transport.unlimited())
         #: API calls sent (token calls are not API calls: they do not count against the org's quota).
         self.calls = 0
 
