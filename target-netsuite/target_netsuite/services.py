@@ -311,6 +311,8 @@ class RunServices:
             dead_letters=dead_letters,
             ledger=ledger,
         ) if settings.reconcile else None
+        merger = Merger(client=client, summary=summary, run_id=run_id, store=merge_store,
+                        policies=ConflictPolicies(settings.conflict_policy))
         submitted = SubmittedBatches(stores.part("batches"),
                                      account_key(client.base_url, settings.account_id), run_id)
         return cls(
@@ -331,12 +333,9 @@ class RunServices:
             sinks=OpenSinks(),
             ledger=ledger,
             fixed_ids=FixedIdCheck(client),
-            merger=Merger(
-                client=client, summary=summary, run_id=run_id, store=merge_store,
-                policies=ConflictPolicies(settings.conflict_policy),
-            ),
+            merger=merger,
             order_lifecycle=None if settings.writes_nothing else OrderLifecycle(
-                client, summary, ledger, settings.order_locked_fields),
+                client, summary, ledger, settings.order_locked_fields, merger),
             optional_references=OptionalReferences(settings.optional_references),
             batches=BatchWriter(
                 client=client, resolver=resolver, executor=executor, mode=settings.write_mode,
