@@ -235,6 +235,12 @@ class RecordApi:
         record = apply_changes(rtype, existing, changes, replace)
         if rtype.name == "customerSubsidiaryRelationship":
             self._check_relationship(account, existing, record)
+        if (rtype.name == "customer" and existing is not None and self._has_dependents(account, rtype, existing["id"])
+                and (existing.get("subsidiary") or {}).get("id") != (record.get("subsidiary") or {}).get("id")):
+            # Oracle (customer record, `subsidiary`): "Once a transaction has posted for the entity or job, you are
+            # not able to change the subsidiary selected on the entity or job record." The wording is a guess.
+            raise user_error("You cannot change the subsidiary of this customer because it has transactions.",
+                             path="subsidiary")
         if rtype.name == "salesOrder":
             refusal = keep_line_progress(existing, record)
             if refusal:
