@@ -20,6 +20,11 @@ def _q(s: requests.Session, base: str, q: str) -> list[dict]:
     return [{k: v for k, v in row.items() if k != "links"} for row in response.json()["items"]]
 
 
+def _balance(s: requests.Session, base: str, customer: str) -> dict:
+    [row] = _q(s, base, f"SELECT balancesearch, overduebalancesearch FROM customer WHERE id = '{customer}'")
+    return row
+
+
 def _order(ns: requests.Session, base: str, admin: Admin, eid: str) -> tuple[str, str]:
     """A customer on Net 30 and an approved two-line order (3 x 100.00, 1 x 49.99): (customer id, order id)."""
     [customer] = admin.create_records("customer", [{"companyName": f"Life {eid}", "subsidiary": {"id": "1"},
@@ -74,8 +79,8 @@ def test_fulfil_bill_and_pay_move_the_order_the_invoice_and_the_customer(
     assert row["type"] == "CustInvc" and row["status"] == "A"
     assert (row["foreigntotal"], row["foreignamountpaid"], row["foreignamountunpaid"]) == ("200", "150", "50")
     assert row["due"] == got["dueDate"] and row["ts"]
-    [balance] = _q(ns, netsuite_url, f"SELECT balance, overduebalance FROM customer WHERE id = '{customer}'")
-    assert balance == {"balance": "50", "overduebalance": "0"}  # due in 30 days: nothing overdue
+    # due in 30 days: nothing overdue
+    assert _balance(ns, netsuite_url, customer) == {"balancesearch": "50", "overduebalancesearch": "0"}
 
     # The rest: ship and bill line 2 (an invoice due in the past), pay the first invoice in full.
     admin.order_transition(order, "fulfil")
@@ -83,16 +88,18 @@ def test_fulfil_bill_and_pay_move_the_order_the_invoice_and_the_customer(
     assert overdue["status"] == "G"  # Billed
     done = admin.pay_invoice(invoice)
     assert done["status"] == "B" and done["amountRemaining"] == 0.0 and done["payment"]
-    [balance] = _q(ns, netsuite_url, f"SELECT balance, overduebalance FROM customer WHERE id = '{customer}'")
-    assert balance == {"balance": "149.99", "overduebalance": "149.99"}
+    assert _balance(ns, netsuite_url, customer) == {"balancesearch": "149.99", "overduebalancesearch": "149.99"}
+    # A payment not applied to any invoice lowers the balance, not the overdue balance.
+    assert ns.post(f"{base}/customerPayment", json={"customer": {"id": customer}, "payment": 20}).status_code == 204
+    assert _balance(ns, netsuite_url, customer) == {"balancesearch": "129.99", "overduebalancesearch": "149.99"}
     customer_record = ns.get(f"{base}/customer/{customer}").json()
-    assert customer_record["balance"] == 149.99 and customer_record["overdueBalance"] == 149.99
+    assert customer_record["balance"] == 129.99 and customer_record["overdueBalance"] == 149.99
 
     # What an incremental reader queries: each type on `transaction`, the links on `transactionLine`'s main lines.
     types = _q(ns, netsuite_url, "SELECT id, type, recordtype FROM transaction WHERE type IN ('CustInvc', 'CustPymt', "
                                  "'ItemShip') ORDER BY id")
-    assert sorted(r["type"] for r in types) == ["CustInvc", "CustInvc", "CustPymt", "CustPymt", "ItemShip",
-                                                "ItemShip"]
+    assert sorted(r["type"] for r in types) == ["CustInvc", "CustInvc", "CustPymt", "CustPymt", "CustPymt",
+                                                "ItemShip", "ItemShip"]
     links = _q(ns, netsuite_url, f"SELECT transaction, createdfrom FROM transactionline WHERE mainline = 'T' "
                                  f"AND createdfrom IN ('{order}')")
     made_from_order = {r["transaction"] for r in links}

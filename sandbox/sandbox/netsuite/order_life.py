@@ -280,10 +280,16 @@ class OrderLife:
             self.store.replace(account, "customer", customer_id, customer)
 
 
-def receivables(invoices: list[dict[str, Any]], today: str | None = None) -> dict[str, tuple[float, float]]:
-    """customer id → (balance, overdue balance): the open amounts of its invoices, and of those due before today."""
+def receivables(invoices: list[dict[str, Any]], payments: list[dict[str, Any]],
+                today: str | None = None) -> dict[str, tuple[float, float]]:
+    """customer id → (balance, overdue balance): the open amounts of its invoices less its payments' unapplied
+    amounts, and the open amounts of the invoices due before today (unapplied payments do not lower it: NetSuite's
+    overdue balance counts due invoices only)."""
     day = today or _today()
     sums: dict[str, list[Decimal]] = {}
+    for payment in payments:
+        customer = str((payment.get("customer") or {}).get("id"))
+        sums.setdefault(customer, [Decimal(0), Decimal(0)])[0] -= _dec(payment.get("unapplied"))
     for invoice in invoices:
         customer = str((invoice.get("entity") or {}).get("id"))
         remaining = _dec(invoice.get("amountRemaining"))
