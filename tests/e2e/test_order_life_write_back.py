@@ -80,9 +80,13 @@ def test_fulfilled_partly_invoiced_and_paid_order_shows_in_salesforce(
     admin.pay_invoice(invoice["id"], paid)
     account_id = next(c["externalId"] for c in netsuite.records("customer") if c["id"] == order["entity"]["id"])
 
+    sf_before, ns_before = _calls(salesforce), len(netsuite.get("requests"))
     job = project.meltano("run", "sync-netsuite-to-salesforce")
     assert job.returncode == 0, job.stderr[-6000:]
     assert "Traceback" not in job.stderr
+    suiteql = [c for c in netsuite.get("requests")[ns_before:] if c["path"].endswith("/suiteql")]
+    print(f"FIGURES first write-back: {len(suiteql)} SuiteQL calls, {_calls(salesforce) - sf_before} Salesforce "
+          f"calls ({len(_dml(salesforce, sf_before))} DML)")
     client = _salesforce(monkeypatch)
     read = client.Opportunity.get(opportunity)
     assert read["NetSuite_Fulfillment_Status__c"] == "Fulfilled"
