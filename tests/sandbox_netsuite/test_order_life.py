@@ -104,6 +104,10 @@ def test_fulfil_bill_and_pay_move_the_order_the_invoice_and_the_customer(
                                  f"AND createdfrom IN ('{order}')")
     made_from_order = {r["transaction"] for r in links}
     assert invoice in made_from_order and len(made_from_order) == 4  # 2 fulfilments, 2 invoices
+    # What was made from the order pins it (and its customer, and a paid invoice), as in NetSuite.
+    for pinned in (f"salesOrder/{order}", f"customer/{customer}", f"invoice/{invoice}"):
+        refused = ns.delete(f"{base}/{pinned}")
+        assert refused.status_code == 400 and "dependent records" in refused.text, pinned
     lines = _q(ns, netsuite_url, f"SELECT id, quantity, quantitybilled, quantityshiprecv FROM transactionline "
                                  f"WHERE transaction = '{order}' AND mainline = 'F'")
     assert [(r["quantity"], r["quantitybilled"], r["quantityshiprecv"]) for r in lines] == [("3", "3", "3"),

@@ -366,11 +366,22 @@ class RecordApi:
         return build_response(204)
 
     def _has_dependents(self, account: str, rtype: RecordType, record_id: str) -> bool:
-        """Sales orders and estimates pin their customer and items, and an order the estimate it was created
-        from, as in NetSuite."""
+        """Sales orders and estimates pin their customer and items, an order the estimate it was created from, a
+        fulfilment or an invoice its order (and customer), a payment its invoices, as in NetSuite."""
         if rtype.name == "estimate":
             return any((order.get("createdFrom") or {}).get("id") == record_id
                        for order in self.store.list(account, "salesOrder"))
+        if rtype.name == "salesOrder":  # its fulfilments and invoices
+            return any((made.get("createdFrom") or {}).get("id") == record_id
+                       for made_type in ("itemFulfillment", "invoice") for made in self.store.list(account, made_type))
+        if rtype.name == "invoice":  # the payments applied to it
+            return any(str((line.get("doc") or {}).get("id")) == record_id
+                       for payment in self.store.list(account, "customerPayment") for line in payment.get("apply", []))
+        if rtype.name == "customer" and any(
+                str((made.get("entity") or {}).get("id")) == record_id
+                for made_type in ("invoice", "customerPayment", "itemFulfillment")
+                for made in self.store.list(account, made_type)):
+            return True
         if rtype.name not in ("customer", "nonInventorySaleItem", "inventoryItem"):
             return False
         for order in [*self.store.list(account, "salesOrder"), *self.store.list(account, "estimate")]:
