@@ -4,7 +4,8 @@ Most records that reach the target change nothing Salesforce holds: a tap's look
 Each update bumps the record's SystemModstamp in Salesforce (and wakes whatever reads Salesforce incrementally,
 such as the Salesforce → NetSuite sync), so an unchanged record is not sent: for each (org, sObject, key field,
 key) the ledger keeps a hash of the last record Salesforce *answered with success*; a record whose hash is the same
-is counted `unchanged` and not sent.
+is counted `unchanged` and not sent. (The sObject column holds `<sObject>/<stream>` for a stream not named after its
+sObject: sinks.py `_ledger_scope`.)
 
 The invariant: **the ledger is never ahead of Salesforce.** An entry says "Salesforce holds these values", and it
 is only ever true or absent:

@@ -77,7 +77,34 @@ def test_refused_records_leave_no_entry_and_a_stale_entry_goes_before_the_send(t
 
     ledger = WriteLedger(tmp_path / "dead_letters" / "ledger.sqlite3", "use")
     [(org,)] = ledger.conn.execute("SELECT DISTINCT org FROM accepted").fetchall()  # type: ignore[union-attr]
-    assert ledger.unchanged(org, "Account", "Id", {account["Id"]: record}) == {account["Id"]}
-    ledger.invalidate(org, "Account", "Id", [account["Id"]])
-    assert ledger.unchanged(org, "Account", "Id", {account["Id"]: record}) == set()
+    scope = "Account/accounts"  # stream `accounts` writes Account: its own entries (sinks.py `_ledger_scope`)
+    assert ledger.unchanged(org, scope, "Id", {account["Id"]: record}) == {account["Id"]}
+    ledger.invalidate(org, scope, "Id", [account["Id"]])
+    assert ledger.unchanged(org, scope, "Id", {account["Id"]: record}) == set()
     ledger.close()
+
+
+def _stream_summary(stderr: str, stream: str) -> dict[str, Any]:
+    found = re.findall(rf'"{stream}": (\{{[^}}]*\}})', stderr)
+    assert found, stderr[-2000:]
+    return dict(json.loads(found[-1]))
+
+
+def test_two_streams_writing_other_fields_of_one_record_keep_their_own_entries(tmp_path: Path) -> None:
+    """Like the write-back's Opportunity stream and its invoice summary stream (`streams`: sObject Opportunity), two
+    streams write different fields of the same records: a rerun sends neither (one shared entry per key would flip
+    between them and resend both every run)."""
+    soql = SOQL()
+    [account] = soql.records("SELECT Id FROM Account ORDER BY Id LIMIT 1")
+    config = target_config(tmp_path, streams={"Account": {}, "Account_Balances": {"sobject": "Account"}})
+    lines = (singer_lines("Account", [{"Id": account["Id"], "NetSuite_Id__c": "4711"}])
+             + singer_lines("Account_Balances", [{"Id": account["Id"], "NetSuite_Balance__c": 12.5}]))
+    first = run_target(tmp_path, config, lines)
+    assert first.returncode == 0, first.stderr[-2000:]
+    rerun = run_target(tmp_path, config, lines)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    for stream in ("Account", "Account_Balances"):
+        summary = _stream_summary(rerun.stderr, stream)
+        assert summary.get("unchanged") == 1 and not summary.get("updated"), (stream, summary)
+    [row] = soql.records(f"SELECT NetSuite_Id__c, NetSuite_Balance__c FROM Account WHERE Id = '{account['Id']}'")
+    assert (row["NetSuite_Id__c"], row["NetSuite_Balance__c"]) == ("4711", 12.5)
