@@ -124,7 +124,9 @@ def test_conflict_shows_on_the_record_fixing_clears_it_and_the_write_back_reconc
     salesforce.patch(f"records/Account/{tampered_id}", {"NetSuite_Id__c": "999999"})
     salesforce.patch(f"records/Account/{tampered_status}", {"NetSuite_Sync_Status__c": "Error",
                                                             "NetSuite_Last_Error__c": "typed by hand"})
-    check = project.meltano("invoke", "pipeline-ops", "reconcile", "--direction", "netsuite-to-salesforce")
+    reconcile = ("invoke", "pipeline-ops", "reconcile", "--direction", "netsuite-to-salesforce",
+                 "--reports-dir", str(tmp_path / "reports"))
+    check = project.meltano(*reconcile)
     assert check.returncode == 3, check.stdout[-3000:] + check.stderr[-3000:]
     assert "Traceback" not in check.stderr
     report = json.loads((tmp_path / "reports" / "write-back-reconcile-latest.json").read_text())
@@ -133,11 +135,11 @@ def test_conflict_shows_on_the_record_fixing_clears_it_and_the_write_back_reconc
     assert sorted((i["Id"], i["field"], i["expected"]) for i in report["status"]) == [
         (tampered_status, "NetSuite_Last_Error__c", None), (tampered_status, "NetSuite_Sync_Status__c", "Synced")]
     assert report["no_record"] == []
-    repair = project.meltano("invoke", "pipeline-ops", "reconcile", "--direction", "netsuite-to-salesforce", "--repair")
+    repair = project.meltano(*reconcile, "--repair")
     assert repair.returncode == 0, repair.stdout[-3000:] + repair.stderr[-3000:]
     assert _status(salesforce, "Account", tampered_id)[2] == str(customers[tampered_id]["id"])
     assert _status(salesforce, "Account", tampered_status)[:2] == ("Synced", None)
-    again = project.meltano("invoke", "pipeline-ops", "reconcile", "--direction", "netsuite-to-salesforce")
+    again = project.meltano(*reconcile)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
 
     # Salesforce takes NetSuite's name: the next sync's merge finds both sides equal and settles the conflict.
