@@ -80,8 +80,11 @@ def test_write_back_job_then_sync_writes_nothing_and_costs_an_idle_run(
     assert _netsuite_writes(netsuite) == writes_before
 
     accounts_before = _by_id(salesforce, "Account")
+    before_job = len(_salesforce_calls(salesforce))
     job = project.meltano("run", "sync-netsuite-to-salesforce")
     assert job.returncode == 0, job.stderr[-6000:]
+    print(f"FIGURES first write-back: {len(_dml(_salesforce_calls(salesforce)[before_job:]))} Salesforce DML calls, "
+          f"{len(_salesforce_calls(salesforce)) - before_job} calls in all")
     assert "Traceback" not in job.stderr
     accounts = _by_id(salesforce, "Account")
     assert len(accounts) == len(accounts_before)  # updates by Id: nothing created
