@@ -63,8 +63,6 @@ OBJECTS = {"001": "Account", "003": "Contact", "006": "Opportunity", "01t": "Pro
 #: `NetSuite_Last_Error__c` is a Long Text Area(32768) (README: "Writing back to Salesforce").
 LAST_ERROR_LENGTH = 32768
 ERROR, CONFLICT, WAITING, SYNCED = "Error", "Conflict", "Waiting for parent", "Synced"
-#: The order of precedence: a record gets the first status that applies (README: "Sync status").
-PRECEDENCE = (ERROR, CONFLICT, WAITING, SYNCED)
 #: The dead letter target-netsuite's order lifecycle writes for a change it will not make to a locked order.
 ORDER_LOCKED = "ORDER_LOCKED"
 #: The merge's conflict policy whose conflicts stay open until settled (target_netsuite/merge.py).
@@ -136,7 +134,8 @@ def conflict_text(fields: Iterable[str]) -> str:
 def statuses(letters: Iterable[dict[str, t.Any]], parked: Iterable[dict[str, t.Any]],
              accepted: Iterable[dict[str, t.Any]] = (), conflicts: Iterable[dict[str, t.Any]] = ()) -> list[Status]:
     """The status of each Salesforce record the store knows (module docstring: Error, Conflict, Waiting for parent,
-    Synced, the first that applies), with its last sync time. Sorted by object and Id."""
+    Synced, the first that applies: each is set after the ones it outranks), with its last sync time. Sorted by
+    object and Id."""
     last_sync: dict[str, str] = {}
     for row in accepted:
         eid, at = row.get("external_id"), row.get("accepted_at")
