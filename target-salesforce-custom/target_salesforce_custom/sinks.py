@@ -93,25 +93,18 @@ class SalesforceSink(BatchSink):
         latest.pop("", None)  # a record without a key goes on to the writer, which refuses it (MISSING_KEY)
         if ledger.conn is None or not latest:
             return records
-        org, scope = services.client.instance_url, self._ledger_scope(target)
-        same = ledger.unchanged(org, scope, target.key_field, latest)
+        org = services.client.instance_url
+        same = ledger.unchanged(org, target.sobject, target.key_field, latest)
         if same:
             kept = [r for r in records if str(r.get(target.key_field) or "") not in same]
             services.count(self.stream_name, "unchanged", len(same))
             services.count(self.stream_name, "superseded", len(records) - len(kept) - len(same))
             records = kept
-        ledger.invalidate(org, scope, target.key_field, (k for k in latest if k not in same))
+        ledger.invalidate(org, target.sobject, target.key_field, {k: r for k, r in latest.items() if k not in same})
         return records
-
-    def _ledger_scope(self, target: StreamTarget) -> str:
-        """The ledger's sObject column for this stream: the sObject, or `<sObject>/<stream>` for a stream named
-        otherwise (`streams` setting), which may write some fields of records another stream writes other fields of
-        (the write-back's `NetSuite_Invoice_Summary` → Opportunity): each stream's entry says what Salesforce holds
-        of its own fields, so two streams never overwrite each other's entries and resend every run."""
-        return target.sobject if self.stream_name == target.sobject else f"{target.sobject}/{self.stream_name}"
 
     def _record(self, target: StreamTarget, accepted: dict[str, dict[str, t.Any]]) -> None:
         """Remember what Salesforce accepted (after every outcome of the batch is known)."""
         if accepted and self.services.ledger.conn is not None:
-            self.services.ledger.record(self.services.client.instance_url, self._ledger_scope(target),
-                                        target.key_field, accepted)
+            self.services.ledger.record(self.services.client.instance_url, target.sobject, target.key_field,
+                                        accepted)

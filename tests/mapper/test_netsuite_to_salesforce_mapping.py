@@ -2,7 +2,8 @@
 
 Only a NetSuite record whose externalId is a Salesforce Id of the right object (its key prefix, 15 or 18 letters and
 digits) is written back; NetSuite's own records (no externalId, an import key, a look-alike, another object's Id)
-are dropped. The sales order's status code becomes NetSuite's label; the link needs NETSUITE_APP_URL.
+are dropped. The sales order's status code becomes NetSuite's label; the link needs NETSUITE_APP_URL. The status
+fields (sync status, last error, last sync time) are never written here: tap-netsuite-sync-status owns them.
 """
 
 from __future__ import annotations
@@ -68,17 +69,13 @@ def test_only_salesforce_ids_are_written_back(tmp_path: Path) -> None:
     assert records == [
         ("Account", {"Id": "001000000000001AAA", "NetSuite_Id__c": "11",
                      "NetSuite_Link__c": "https://1234567.app.netsuite.com/app/common/entity/custjob.nl?id=11",
-                     "NetSuite_Sync_Status__c": "Synced", "NetSuite_Last_Error__c": None,
-                     "NetSuite_Last_Sync__c": STAMP, "NetSuite_Balance__c": 300, "NetSuite_Overdue_Balance__c": 125.5}),
+                     "NetSuite_Balance__c": 300, "NetSuite_Overdue_Balance__c": 125.5}),
         ("Account", {"Id": "001000000000002", "NetSuite_Id__c": "12",
                      "NetSuite_Link__c": "https://1234567.app.netsuite.com/app/common/entity/custjob.nl?id=12",
-                     "NetSuite_Sync_Status__c": "Synced", "NetSuite_Last_Error__c": None,
-                     "NetSuite_Last_Sync__c": STAMP, "NetSuite_Balance__c": None, "NetSuite_Overdue_Balance__c": None}),
+                     "NetSuite_Balance__c": None, "NetSuite_Overdue_Balance__c": None}),
         ("Opportunity", {"Id": "006000000000001AAA", "NetSuite_Id__c": "21",
                          "NetSuite_Link__c": "https://1234567.app.netsuite.com/app/accounting/transactions/"
-                                             "salesord.nl?id=21",
-                         "NetSuite_Sync_Status__c": "Synced", "NetSuite_Last_Error__c": None,
-                         "NetSuite_Last_Sync__c": STAMP, "NetSuite_Order_Number__c": "SO21",
+                                             "salesord.nl?id=21", "NetSuite_Order_Number__c": "SO21",
                          "NetSuite_Order_Status__c": "Billed", "NetSuite_Order_Total__c": 1250.5,
                          "NetSuite_Fulfillment_Status__c": "Fulfilled"}),
         ("NetSuite_Invoice__c", {**billed, "NetSuite_Id__c": "31", "Account__c": "001000000000001AAA",
@@ -100,4 +97,8 @@ def test_only_salesforce_ids_are_written_back(tmp_path: Path) -> None:
                                                                            "NetSuite_Amount_Paid__c"),
                           ("Account", "NetSuite_Overdue_Balance__c")):
         assert "number" in schemas[stream]["schema"]["properties"][field]["type"], (stream, field)
+    status_fields = {"NetSuite_Sync_Status__c", "NetSuite_Last_Error__c", "NetSuite_Last_Sync__c"}
+    # the status fields of synced records belong to the sync-status extractor alone (pipeline_ops/sync_status.py)
+    assert not any(status_fields & set(m["schema"]["properties"]) for m in out
+                   if m["type"] == "SCHEMA" and m["stream"] in ("Account", "Contact", "Opportunity", "Product2"))
     assert [m["value"] for m in out if m["type"] == "STATE"][-1]["bookmarks"]["customer"]
