@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from sandbox.netsuite.api import RECORD_PREFIX, RecordApi, _collection, _paging, base_url
 from sandbox.netsuite.knobs import Knobs
@@ -304,8 +304,8 @@ class AsyncJobs:
 
     # --- admin --------------------------------------------------------------------------------------------
 
-    async def admin_jobs(self, request: Request) -> Response:
-        """`GET /__admin/jobs`: every job with its idempotency key, task outcomes and refused resubmissions."""
+    def listing(self) -> list[dict[str, Any]]:
+        """Every job with its idempotency key, task outcomes and refused resubmissions (`GET /__admin/jobs`)."""
         jobs = []
         for job in self._rows("SELECT * FROM async_jobs ORDER BY id"):
             tasks = self._rows("SELECT id, external_id, progress, end_time FROM async_tasks WHERE job=? ORDER BY id",
@@ -314,7 +314,7 @@ class AsyncJobs:
                          "record_type": job["rtype"], "created": job["created"],
                          "refused_resubmissions": job["refused_resubmissions"],
                          "tasks": [dict(task) for task in tasks]})
-        return JSONResponse({"jobs": jobs})
+        return jobs
 
 
 def _task_view(task: Any, href: str) -> dict[str, Any]:

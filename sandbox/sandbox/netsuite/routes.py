@@ -1,18 +1,14 @@
 """The NetSuite stand-in's route tables: data. `API_ROUTES` names the `RecordApi.route_<handler>` of each real
-path and method (matched on the raw path, each segment decoded); `admin_routes` lists the `/__admin/` routes.
+path and method (matched on the raw path, each segment decoded); `ADMIN_ROUTES` names the `admin.<handler>` of each
+`/__admin/` route. No handler is imported here, so the tables import nothing of the stand-in.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from starlette.requests import Request
-from starlette.routing import BaseRoute, Route
-
-if TYPE_CHECKING:
-    from sandbox.netsuite.app import NetSuiteSandbox
 
 API_PREFIX = "/services/rest/"
 RECORD_PREFIX = "/services/rest/record/v1/"
@@ -76,25 +72,24 @@ def path_segments(request: Request) -> list[str]:
     return [unquote(segment) for segment in path[len(API_PREFIX):].split("/")]
 
 
-
-
-def admin_routes(sandbox: NetSuiteSandbox) -> list[BaseRoute]:
-    """The admin surface: the shared part (health, reset, knobs, stats, requests) and this API's own routes."""
-    return [
-        Route("/__admin/health", sandbox.admin_health),
-        Route("/__admin/reset", sandbox.admin_reset, methods=["POST"]),
-        Route("/__admin/knobs", sandbox.admin_knobs, methods=["GET", "POST"]),
-        Route("/__admin/stats", sandbox.admin_stats),
-        Route("/__admin/requests", sandbox.admin_requests),
-        # this API's own admin routes
-        Route("/__admin/records/{rtype}", sandbox.admin_records),
-        Route("/__admin/records/{rtype}", sandbox.admin_create_records, methods=["POST"]),
-        Route("/__admin/records/{rtype}/{key:path}", sandbox.admin_record),
-        Route("/__admin/records/{rtype}/{key:path}", sandbox.admin_edit_record, methods=["PATCH"]),
-        Route("/__admin/records/{rtype}/{key:path}", sandbox.admin_delete_record, methods=["DELETE"]),
-        Route("/__admin/salesorder/{key}/{action}", sandbox.admin_order_transition, methods=["POST"]),
-        Route("/__admin/invoice/{key}/pay", sandbox.admin_pay_invoice, methods=["POST"]),
-        Route("/__admin/accounts", sandbox.admin_accounts),
-        Route("/__admin/m2m-clients", sandbox.admin_m2m_clients, methods=["POST"]),
-        Route("/__admin/jobs", sandbox.jobs.admin_jobs),
-    ]
+# The admin surface, data: (path, methods, handler in admin.py). The shared part first (health, reset, knobs, stats,
+# requests, as on the Salesforce stand-in), then this API's own routes. The admin client
+# (`sandbox.client.NetSuiteClient`) has a method for every row (tests/sandbox_netsuite/test_admin_client.py).
+ADMIN_ROUTES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("/__admin/health", ("GET",), "health"),
+    ("/__admin/reset", ("POST",), "reset"),
+    ("/__admin/knobs", ("GET", "POST"), "knobs"),
+    ("/__admin/stats", ("GET",), "stats"),
+    ("/__admin/requests", ("GET",), "requests"),
+    # this API's own admin routes
+    ("/__admin/records/{rtype}", ("GET",), "records"),
+    ("/__admin/records/{rtype}", ("POST",), "create_records"),
+    ("/__admin/records/{rtype}/{key:path}", ("GET",), "record"),
+    ("/__admin/records/{rtype}/{key:path}", ("PATCH",), "edit_record"),
+    ("/__admin/records/{rtype}/{key:path}", ("DELETE",), "delete_record"),
+    ("/__admin/salesorder/{key}/{action}", ("POST",), "order_transition"),
+    ("/__admin/invoice/{key}/pay", ("POST",), "pay_invoice"),
+    ("/__admin/accounts", ("GET",), "accounts"),
+    ("/__admin/m2m-clients", ("POST",), "m2m_clients"),
+    ("/__admin/jobs", ("GET",), "jobs"),
+)
