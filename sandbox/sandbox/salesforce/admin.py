@@ -21,7 +21,7 @@ from sandbox.salesforce.store import CONTROL_KEYS, resolve_object
 from sandbox.salesforce.values import format_datetime, to_wire
 
 if TYPE_CHECKING:
-    from sandbox.salesforce.app import Sandbox
+    from sandbox.salesforce.backend import Sandbox
 
 # -- admin ---------------------------------------------------------------------------------------------------------
 AdminHandler = Callable[["Sandbox", Request, dict[str, Any]], Any]

@@ -6,7 +6,8 @@ request ids, `Content-Type: application/json;charset=UTF-8`, names spelled as Sa
 lives in `bulk_v1`. Every authenticated `/services/data` call counts against the daily quota. The realism
 middleware (latency, scripted and random faults) wraps only the real paths. Per API the same parts as the NetSuite
 stand-in: `routes.py` (the route table, data), `responses.py` (wire handlers), `admin.py` (admin handlers),
-`errors.py` (Salesforce's error shapes), the backend (`store`, `query`, `bulk`, `dml`, `metadata`, `auth`).
+`errors.py` (Salesforce's error shapes), `backend.py` (the state holder, no HTTP, over `store`, `query`, `bulk`,
+`dml`, `metadata`, `auth`). This module only adds the realism middleware and assembles the app.
 Database work runs in the thread pool so concurrent clients are served in parallel.
 """
 
@@ -22,29 +23,12 @@ from starlette.middleware import Middleware
 from starlette.responses import Response
 
 from sandbox.realism import HTML_PAGES, html_page
-from sandbox.salesforce import bulk_v1
-from sandbox.salesforce.auth import Auth
-from sandbox.salesforce.bulk import BulkJobs
-from sandbox.salesforce.dml import Writes
+from sandbox.salesforce.backend import Sandbox
 from sandbox.salesforce.errors import invalid_session
-from sandbox.salesforce.knobs import (
-    CREDENTIAL_DEFAULTS,
-    ASGIApp,
-    Fault,
-    Realism,
-    Receive,
-    Scope,
-    Send,
-    abort_connection,
-    check_config,
-    volumes_from,
-)
-from sandbox.salesforce.metadata import Metadata
-from sandbox.salesforce.query import QueryEngine
+from sandbox.salesforce.knobs import ASGIApp, Fault, Receive, Scope, Send, abort_connection
 from sandbox.salesforce.responses import _decorate, _error_response, sf_json
 from sandbox.salesforce.routes import routes
-from sandbox.salesforce.scale import RequestLog, UriLimitMiddleware
-from sandbox.salesforce.store import Store
+from sandbox.salesforce.scale import UriLimitMiddleware
 from sandbox.salesforce.wire_headers import SENDS_DATE_HEADER, SalesforceHeaderNames
 
 _FAULT_ERRORS = {
@@ -54,29 +38,6 @@ _FAULT_ERRORS = {
     403: ("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."),
 }
 
-
-
-class Sandbox:
-    """Everything one Salesforce stand-in holds: store, knobs, auth, query engine, Bulk jobs."""
-
-    def __init__(self, data_dir: Path, config: dict[str, Any]) -> None:
-        check_config(config)
-        self.config = dict(config)
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = Store(data_dir / "salesforce.sqlite3")
-        self.realism = Realism(self.config)
-        self.metadata = Metadata(self.store)
-        if self.store.seeded:
-            self.metadata.load()
-        else:
-            self.metadata.seed(volumes_from(self.config))
-        self.request_log = RequestLog()
-        credentials = {key: self.config.get(key, default) for key, default in CREDENTIAL_DEFAULTS.items()}
-        self.auth = Auth(self.store, self.realism, credentials)
-        self.engine = QueryEngine(self.store, self.realism)
-        self.bulk = BulkJobs(self.store, self.realism)
-        self.writes = Writes(self.store, self.realism)
-        self.bulk_v1 = bulk_v1.BulkV1(self)
 
 
 # -- realism -------------------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from sandbox.salesforce.limits import limits_body
 from sandbox.salesforce.store import resolve_object
 
 if TYPE_CHECKING:
-    from sandbox.salesforce.app import Sandbox
+    from sandbox.salesforce.backend import Sandbox
 
 VERSION_RE = re.compile(r"\d{2,3}\.\d")
 JSON_TYPE = "application/json;charset=UTF-8"

@@ -18,7 +18,7 @@ from sandbox.salesforce import responses as wire
 from sandbox.salesforce.responses import Handler, api
 
 if TYPE_CHECKING:
-    from sandbox.salesforce.app import Sandbox
+    from sandbox.salesforce.backend import Sandbox
 
 ADMIN_ROUTES: list[tuple[str, adm.AdminHandler, list[str], int]] = [
     ("/__admin/reset", adm.admin_reset, ["POST"], 200),
