@@ -23,8 +23,6 @@ import threading
 import time
 from pathlib import Path
 
-import requests
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from target_bench import BIN, ROOT, SCHEMA, TBA, Sandbox
 
@@ -78,7 +76,7 @@ def run_mode(sandbox: Sandbox, mode: str, args: argparse.Namespace, work: Path) 
     stats = sandbox.stats()
     first = next(t for t, n in samples if n > 0)
     last = next(t for t, n in samples if n >= args.records)
-    jobs = requests.get(f"{sandbox.url}/__admin/jobs", timeout=60).json()["jobs"]
+    jobs = sandbox.admin.jobs()
     in_jobs = sum(len(job["tasks"]) for job in jobs)
     return {
         "mode": mode, "wall_s": wall, "steady_s": last - first, "rate": args.records / max(last - first, 1e-6),

@@ -1,7 +1,9 @@
 """The typed client of the stand-ins' admin API (`/__admin/...`): the one every test, CLI, demo and bench uses.
 
 `SandboxClient` covers the surface both stand-ins share (`health`, `reset`, `knobs`, `stats`, `requests`, record
-listing and plain calls); `SalesforceClient` and `NetSuiteClient` add each API's own admin routes. An answer
+listing and plain calls); `SalesforceClient` and `NetSuiteClient` add each API's own admin routes. Every row of
+both stand-ins' `routes.ADMIN_ROUTES` has a method here, and tests and benchmarks go through these methods, never
+a raw `/__admin/` URL (both enforced by tests/sandbox_netsuite/test_standin_layout.py). An answer
 of 300 or more raises `AdminError` (a `requests.HTTPError`) carrying the status and the sandbox's message, so a
 refused knob names itself in the test failure. The admin API needs no credentials and is served on loopback.
 """
@@ -42,10 +44,12 @@ class AdminError(requests.HTTPError):
 class SandboxClient:
     """The admin surface both stand-ins share."""
 
-    def __init__(self, base_url: str, *, timeout: float = 120.0) -> None:
+    def __init__(self, base_url: str, *, timeout: float = 120.0, http: Any = None) -> None:
+        """`http`: the session to send through (default a new `requests.Session`); an in-process test passes
+        Starlette's `TestClient`, which takes the same `request(method, url, json=, params=, timeout=)`."""
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self._http = requests.Session()
+        self._http = http if http is not None else requests.Session()
 
     # --- plain calls --------------------------------------------------------------------------------------
     def call(self, method: str, path: str, body: Any = None, *, params: dict[str, Any] | None = None,
@@ -212,3 +216,7 @@ class NetSuiteClient(SandboxClient):
         if account_id is not None:
             body["account_id"] = account_id
         return dict(self.post("m2m-clients", body))
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every REST async job (batch) with its idempotency key, task outcomes and refused resubmissions."""
+        return list(self.get("jobs")["jobs"])

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-import requests
 from e2e_harness import MeltanoProject, SandboxAdmin
+from sandbox.client import NetSuiteClient
 
 pytestmark = pytest.mark.e2e
 
@@ -39,7 +39,7 @@ def test_auto_write_mode_pipeline(meltano_project: MeltanoProject, salesforce: S
         account = contacts[eid].get("AccountId")
         if account:
             assert contact["company"]["id"] == customers[account]["id"]
-    jobs = requests.get(f"{netsuite_url}/__admin/jobs", timeout=30).json()["jobs"]
+    jobs = NetSuiteClient(netsuite_url, timeout=30).jobs()
     assert {job["record_type"] for job in jobs} >= {"customer", "contact"}
     assert project.state() is not None
     # the only dead letters: won opportunities without line items, which NetSuite refuses as orders in every mode

@@ -18,10 +18,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fault_proxy import ConnectionCounter, FaultProxy
+from sandbox.client import NetSuiteClient
 from target_netsuite.target import TargetNetSuite
 
 BIN = Path(sys.executable).parent
@@ -36,8 +36,9 @@ TOKEN_FAULTS = ["drop", "503", "cut", "garbled", "ok", "cut", "drop"]
 
 @pytest.fixture
 def netsuite(netsuite_url: str) -> str:
-    requests.post(f"{netsuite_url}/__admin/reset", json={"knobs": True}, timeout=10).raise_for_status()
-    requests.post(f"{netsuite_url}/__admin/knobs", json=QUIET, timeout=10).raise_for_status()
+    admin = NetSuiteClient(netsuite_url, timeout=10)
+    admin.reset(knobs=True)
+    admin.knobs(**QUIET)
     return netsuite_url
 
 
@@ -46,9 +47,7 @@ def _m2m_client(netsuite_url: str, name: str) -> str:
     key = ec.generate_private_key(ec.SECP256R1())
     public = key.public_key().public_bytes(serialization.Encoding.PEM,
                                            serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    response = requests.post(f"{netsuite_url}/__admin/m2m-clients", timeout=10, json={
-        "account_id": ACCOUNT, "client_id": name, "certificate_id": f"cert-{name}", "public_key_pem": public})
-    assert response.status_code == 201, response.text
+    NetSuiteClient(netsuite_url, timeout=10).add_m2m_client(name, f"cert-{name}", public, account_id=ACCOUNT)
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption()).decode()
 
@@ -61,9 +60,8 @@ def _m2m_config(base_url: str, name: str, pem: str, tmp_path: Path) -> dict:
 
 
 def _customers(netsuite_url: str) -> dict[str, str]:
-    response = requests.get(f"{netsuite_url}/__admin/records/customer", timeout=10)
-    response.raise_for_status()
-    return {r["externalId"]: r["companyName"] for r in response.json()["records"] if r.get("externalId")}
+    records = NetSuiteClient(netsuite_url, timeout=10).records("customer")
+    return {r["externalId"]: r["companyName"] for r in records if r.get("externalId")}
 
 
 def test_cut_off_bodies_and_token_errors_are_retried_and_every_slot_comes_back(netsuite: str, tmp_path: Path) -> None:

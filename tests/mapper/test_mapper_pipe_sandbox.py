@@ -11,19 +11,20 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
+from sandbox.client import NetSuiteClient, SalesforceClient
 
 BIN = Path(sys.executable).parent
 VOLUMES = {"seed": 11, "accounts": 12, "contacts": 15, "products": 6, "opportunities": 12}
 
 
-def admin(base: str, method: str, path: str, body: dict | None = None) -> Any:
-    response = requests.request(method, f"{base}/__admin/{path}", json=body, timeout=30)
-    response.raise_for_status()
-    return response.json()
+def sf_admin(base: str) -> SalesforceClient:
+    return SalesforceClient(base, timeout=30)
+
+
+def ns_admin(base: str) -> NetSuiteClient:
+    return NetSuiteClient(base, timeout=30)
 
 
 def run_pipe(tmp_path: Path, salesforce_url: str, netsuite_url: str, mapping: dict, state: Path | None) -> Path:
@@ -63,21 +64,21 @@ def dead_letters(tmp_path: Path) -> list[dict]:
 
 @pytest.fixture
 def sandboxes(salesforce_url: str, netsuite_url: str) -> tuple[str, str]:
-    admin(salesforce_url, "POST", "reset", VOLUMES)
-    admin(netsuite_url, "POST", "reset", {"knobs": True})
+    sf_admin(salesforce_url).reset(**VOLUMES)
+    ns_admin(netsuite_url).reset(knobs=True)
     return salesforce_url, netsuite_url
 
 
 def test_pipe_moves_the_default_mapping_into_netsuite(tmp_path: Path, sandboxes, mapping_config) -> None:
     salesforce_url, netsuite_url = sandboxes
-    bad = admin(salesforce_url, "POST", "records/Account", {"Name": "Narnia Imports", "BillingCountry": "Narnia"})
+    bad = sf_admin(salesforce_url).create("Account", {"Name": "Narnia Imports", "BillingCountry": "Narnia"})
     state = run_pipe(tmp_path, salesforce_url, netsuite_url, mapping_config, None)
 
-    accounts = {a["Id"]: a for a in admin(salesforce_url, "GET", "records/Account")["records"]}
-    customers = {c["externalId"]: c for c in admin(netsuite_url, "GET", "records/customer")["records"]}
+    accounts = {a["Id"]: a for a in sf_admin(salesforce_url).records("Account")}
+    customers = {c["externalId"]: c for c in ns_admin(netsuite_url).records("customer")}
     assert set(customers) == set(accounts) - {bad["id"]}
-    lines = admin(salesforce_url, "GET", "records/OpportunityLineItem")["records"]
-    won = [o for o in admin(salesforce_url, "GET", "records/Opportunity")["records"] if o["IsWon"]]
+    lines = sf_admin(salesforce_url).records("OpportunityLineItem")
+    won = [o for o in sf_admin(salesforce_url).records("Opportunity") if o["IsWon"]]
     no_lines = {o["Id"] for o in won if not any(li["OpportunityId"] == o["Id"] for li in lines)}
     letters = {d["externalId"]: d for d in dead_letters(tmp_path)}
     assert no_lines and set(letters) == {bad["id"]}  # a won deal without products is one service line, no letter
@@ -92,17 +93,17 @@ def test_pipe_moves_the_default_mapping_into_netsuite(tmp_path: Path, sandboxes,
             country = line["addressbookaddress"].get("country")
             assert country is None or (len(country) == 2 and country.isupper())
 
-    items = {i["externalId"]: i["id"] for i in admin(netsuite_url, "GET", "records/nonInventorySaleItem")["records"]}
+    items = {i["externalId"]: i["id"] for i in ns_admin(netsuite_url).records("nonInventorySaleItem")}
     internal = {c["externalId"]: c["id"] for c in customers.values()}
-    contacts = admin(netsuite_url, "GET", "records/contact")["records"]
+    contacts = ns_admin(netsuite_url).records("contact")
     assert len(contacts) == VOLUMES["contacts"]
-    sf_contacts = {c["Id"]: c for c in admin(salesforce_url, "GET", "records/Contact")["records"]}
+    sf_contacts = {c["Id"]: c for c in sf_admin(salesforce_url).records("Contact")}
     for contact in contacts:
         account_id = sf_contacts[contact["externalId"]]["AccountId"]
         if account_id:
             assert contact["company"]["id"] == internal[account_id]
 
-    orders = {o["externalId"]: o for o in admin(netsuite_url, "GET", "records/salesOrder")["records"]}
+    orders = {o["externalId"]: o for o in ns_admin(netsuite_url).records("salesOrder")}
     assert set(orders) == {o["Id"] for o in won}
     for opportunity in (o for o in won if o["Id"] not in no_lines):
         expected = sorted((items[li["Product2Id"]], float(li["Quantity"]), float(li["TotalPrice"]))
@@ -114,9 +115,9 @@ def test_pipe_moves_the_default_mapping_into_netsuite(tmp_path: Path, sandboxes,
 
     # A deleted Account becomes an inactive customer (deleted_record_action: inactivate), nothing else changes.
     gone = next(iter(customers))
-    admin(salesforce_url, "DELETE", f"records/Account/{gone}")
+    sf_admin(salesforce_url).delete_record("Account", gone)
     run_pipe(tmp_path, salesforce_url, netsuite_url, mapping_config, last_state(state, tmp_path))
-    after = {c["externalId"]: c for c in admin(netsuite_url, "GET", "records/customer")["records"]}
+    after = {c["externalId"]: c for c in ns_admin(netsuite_url).records("customer")}
     assert after[gone]["isInactive"] is True
     assert not any(c.get("isInactive") for eid, c in after.items() if eid != gone)
 
@@ -126,7 +127,7 @@ def test_record_with_text_that_is_not_utf8_is_dead_lettered_by_the_target(tmp_pa
     """`netsuite-mapper | target-netsuite` on input whose second Account holds a byte that is not UTF-8: the
     neighbours are written, that record is a MAPPING_ERROR dead letter naming it and the field, the STATE after it
     is emitted, both exit 0, no traceback (issue 23)."""
-    admin(netsuite_url, "POST", "reset", {"knobs": True})
+    ns_admin(netsuite_url).reset(knobs=True)
     schema = json.loads((Path(__file__).with_name("golden") / "accounts.in.jsonl").read_text().splitlines()[0])
 
     def account(record_id: str, name: bytes) -> bytes:
@@ -151,7 +152,7 @@ def test_record_with_text_that_is_not_utf8_is_dead_lettered_by_the_target(tmp_pa
     assert done.returncode == 0, stderr[-3000:]
     assert "Traceback" not in stderr
     assert [json.loads(line) for line in done.stdout.splitlines() if line.strip()][-1] == state
-    customers = {c["externalId"] for c in admin(netsuite_url, "GET", "records/customer")["records"]}
+    customers = {c["externalId"] for c in ns_admin(netsuite_url).records("customer")}
     assert customers == {"001U000001", "001U000003"}
     [letter] = dead_letters(tmp_path)
     assert letter["externalId"] == "001U000002" and letter["code"] == "MAPPING_ERROR"

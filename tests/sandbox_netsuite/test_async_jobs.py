@@ -85,7 +85,7 @@ def test_idempotency_key_answers_with_the_first_job(admin: Admin, ns: requests.S
     assert again.status_code == 400
     assert again.headers["Location"] == first.headers["Location"]
     assert again.json()["o:errorDetails"][0]["o:errorCode"] == "IDEMPOTENCY_ERROR"
-    log = requests.get(f"{netsuite_url}/__admin/jobs", timeout=10).json()["jobs"]
+    log = admin.jobs()
     assert [(j["idempotency_key"], j["refused_resubmissions"]) for j in log] == [(key, 1)]
     _wait(ns, netsuite_url, first.headers["Location"])
     assert len(admin.records("customer")) == 1
@@ -113,7 +113,7 @@ def test_malformed_batches_are_refused_whole(admin: Admin, ns: requests.Session,
     response = _submit(ns, netsuite_url, items, **headers)
     assert response.status_code == 400
     assert response.json()["o:errorDetails"][0]["o:errorCode"] == code
-    assert requests.get(f"{netsuite_url}/__admin/jobs", timeout=10).json()["jobs"] == []
+    assert admin.jobs() == []
 
 
 def test_unknown_job_and_unfinished_result(admin: Admin, ns: requests.Session, netsuite_url: str) -> None:

@@ -4,14 +4,14 @@ record matching sends (UPPER/LOWER/TRIM/REGEXP_REPLACE, LIKE)."""
 
 from __future__ import annotations
 
+import pytest
 import requests
 from ns_helpers import RECORD, SUITEQL, Admin
+from sandbox.client import AdminError
 
 PREFER = {"Prefer": "transient"}
 
 
-def _post(admin: Admin, rtype: str, body: dict) -> requests.Response:
-    return requests.post(f"{admin.base_url}/__admin/records/{rtype}", json=body, timeout=10)
 
 
 def _ids(ns: requests.Session, base: str, q: str) -> list[str]:
@@ -23,32 +23,32 @@ def _ids(ns: requests.Session, base: str, q: str) -> list[str]:
 def test_records_by_hand_are_validated_and_not_in_the_request_log(admin: Admin, ns: requests.Session,
                                                                    netsuite_url: str) -> None:
     log_before = len(admin.request_log())
-    created = _post(admin, "customer", {"records": [
+    first, second = admin.create_records("customer", [
         {"companyName": "Acme, Inc.", "subsidiary": {"id": "1"}, "phone": "(415) 555-0100"},
         {"companyName": "  ACME inc ", "subsidiary": {"id": "1"}, "email": " Billing@Acme.example "},
-    ]})
-    assert created.status_code == 201, created.text
-    first, second = created.json()["ids"]
+    ])
     assert [r.get("externalId") for r in admin.records("customer")] == [None, None]
-    refused = _post(admin, "customer", {"companyName": "No subsidiary"})
-    assert refused.status_code == 400 and "Subsidiary" in refused.text
+    with pytest.raises(AdminError) as refused:
+        admin.create_records("customer", [{"companyName": "No subsidiary"}])
+    assert refused.value.status == 400 and "Subsidiary" in str(refused.value.body)
 
-    edited = requests.patch(f"{netsuite_url}/__admin/records/customer/{first}", json={"creditLimit": 5000},
-                            timeout=10)
-    assert edited.status_code == 200 and edited.json()["creditLimit"] == 5000
-    assert requests.delete(f"{netsuite_url}/__admin/records/customer/{second}", timeout=10).status_code == 200
+    edited = admin.edit_record("customer", first, {"creditLimit": 5000})
+    assert edited["creditLimit"] == 5000
+    admin.delete_record("customer", second)
     assert [r["id"] for r in admin.records("customer")] == [first]
-    assert requests.delete(f"{netsuite_url}/__admin/records/customer/{second}", timeout=10).status_code == 404
+    with pytest.raises(AdminError) as gone:
+        admin.delete_record("customer", second)
+    assert gone.value.status == 404
     assert len(admin.request_log()) == log_before  # a person, not the API
     assert ns.get(f"{netsuite_url}{RECORD}/customer/{second}").status_code == 404
 
 
 def test_suiteql_string_functions_and_like(admin: Admin, ns: requests.Session, netsuite_url: str) -> None:
-    ids = _post(admin, "customer", {"records": [
+    ids = admin.create_records("customer", [
         {"companyName": "Acme, Inc.", "subsidiary": {"id": "1"}, "phone": "(415) 555-0100"},
         {"companyName": "Other Co", "subsidiary": {"id": "1"}, "email": " Billing@Acme.example "},
         {"companyName": "ACME Holdings", "subsidiary": {"id": "1"}, "externalId": "SF1"},
-    ]}).json()["ids"]
+    ])
     q = "SELECT id FROM customer WHERE "
     assert _ids(ns, netsuite_url, q + "UPPER(companyname) LIKE '%ACME%'") == [ids[0], ids[2]]
     assert _ids(ns, netsuite_url, q + "UPPER(companyname) LIKE '%ACME%' AND externalid IS NULL") == [ids[0]]

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-import requests
 from ns_helpers import RECORD, Admin, customer, session
 from oauthlib.oauth1 import Client
+from sandbox.client import AdminError, NetSuiteClient
 from sandbox.netsuite.app import create_app
 from sandbox.netsuite.cli import main as cli_main
 from sandbox.netsuite.config import DEFAULT_SUBSIDIARIES, ConfigError
@@ -55,10 +55,10 @@ def test_accounts_are_separate_and_realm_must_match(tmp_path: Path) -> None:
                                     # demo credentials with the second account's realm: no such login there
                                     (f"{RECORD}/subsidiary/7", {"realm": "7654321"}, 401)):
             assert client.get(path, headers=_signed("GET", path, **creds)).status_code == status, (path, creds)
-        assert client.get("/__admin/knobs").json()["concurrency_limit"] == 2
-        assert client.get("/__admin/records/subsidiary", params={"account": "7654321"}).json()["records"][0][
-            "name"] == "Only Sub"
-        accounts = client.get("/__admin/accounts").text
+        admin = NetSuiteClient("http://testserver", http=client)
+        assert admin.knobs()["concurrency_limit"] == 2
+        assert admin.records("subsidiary", account="7654321")[0]["name"] == "Only Sub"
+        accounts = json.dumps(admin.accounts())
         assert "7654321" in accounts and "cs2" not in accounts and "sandbox-token-secret" not in accounts
 
 
@@ -68,9 +68,10 @@ def test_records_survive_a_restart(tmp_path: Path) -> None:
         assert client.post(path, json=customer("KEEP"), headers=_signed("POST", path)).status_code == 204
     assert (tmp_path / "netsuite.sqlite3").exists()
     with TestClient(create_app(tmp_path, {})) as client:
-        records = client.get("/__admin/records/customer").json()["records"]
+        admin = NetSuiteClient("http://testserver", http=client)
+        records = admin.records("customer")
         assert [r["externalId"] for r in records] == ["KEEP"]
-        subsidiaries = client.get("/__admin/records/subsidiary").json()["records"]
+        subsidiaries = admin.records("subsidiary")
         assert len(subsidiaries) == len(DEFAULT_SUBSIDIARIES)  # seeded once
 
 
@@ -84,18 +85,20 @@ def test_admin_reset_stats_and_request_log(netsuite_url: str, admin: Admin) -> N
     assert [(e["method"], e["status"]) for e in log] == [("PUT", 204), ("GET", 200)]
     assert log[1]["path"] == f"{RECORD}/customer/eid:A1" and log[1]["query"] == "fields=companyName"
     assert set(log[0]) >= {"method", "path", "status", "latency_ms"}
-    one = requests.get(f"{netsuite_url}/__admin/records/customer/eid:A1").json()
+    one = admin.record("customer", "eid:A1")
     assert one["externalId"] == "A1" and one["subsidiary"] == {"id": "1"}
 
     admin.knobs(latency_ms=5)
-    requests.post(f"{netsuite_url}/__admin/reset", json={}).raise_for_status()
+    admin.reset(knobs=False)
     assert admin.records("customer") == [] and admin.request_log() == []
     assert admin.stats()["requests"] == 0
     assert len(admin.records("subsidiary")) == len(DEFAULT_SUBSIDIARIES)
-    assert requests.get(f"{netsuite_url}/__admin/knobs").json()["latency_ms"] == 5  # knobs kept
-    requests.post(f"{netsuite_url}/__admin/reset", json={"knobs": True}).raise_for_status()
-    assert requests.get(f"{netsuite_url}/__admin/knobs").json()["latency_ms"] == 0
-    assert requests.get(f"{netsuite_url}/__admin/records/nothing").status_code == 404
+    assert admin.knobs()["latency_ms"] == 5  # knobs kept
+    admin.reset(knobs=True)
+    assert admin.knobs()["latency_ms"] == 0
+    with pytest.raises(AdminError) as unknown:
+        admin.records("nothing")
+    assert unknown.value.status == 404
 
 
 def test_cli_talks_to_the_running_sandbox(netsuite_url: str, admin: Admin, capsys: pytest.CaptureFixture) -> None:

@@ -131,9 +131,7 @@ def rsa_client(netsuite_url: str, admin: Admin) -> tuple[str, Any]:
     client_id = f"client-fid-{uuid.uuid4().hex[:8]}"
     pem = key.public_key().public_bytes(serialization.Encoding.PEM,
                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    response = requests.post(f"{netsuite_url}/__admin/m2m-clients", json={
-        "client_id": client_id, "certificate_id": f"cert-{client_id}", "public_key_pem": pem}, timeout=10)
-    assert response.status_code == 201, response.text
+    admin.add_m2m_client(client_id, f"cert-{client_id}", pem)
     return client_id, key
 
 

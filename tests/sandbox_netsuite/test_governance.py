@@ -8,6 +8,7 @@ import time
 import pytest
 import requests
 from ns_helpers import RECORD, Admin, customer, session
+from sandbox.client import AdminError
 
 ERROR_CONTENT_TYPE = "application/vnd.oracle.resource+json; type=error; charset=UTF-8"
 
@@ -124,14 +125,15 @@ def test_locked_rate_only_hits_writes(netsuite_url: str, admin: Admin) -> None:
 
 
 def test_bad_knobs_are_refused_and_change_nothing(netsuite_url: str, admin: Admin) -> None:
-    before = requests.get(f"{netsuite_url}/__admin/knobs").json()
+    before = admin.knobs()
     for bad in ({"concurency_limit": 3}, {"concurrency_limit": 0}, {"error_rate_500": 2},
                 {"latency_ms": {"mean": 1, "spread": 2}}, {"error_script": ["boom"]},
                 {"reject_external_id_pattern": "("}, {"latency_ms": 5, "drop_rate": "x"}):
-        response = requests.post(f"{netsuite_url}/__admin/knobs", json=bad)
-        assert response.status_code == 400, bad
-        assert "error" in response.json()
-    assert requests.get(f"{netsuite_url}/__admin/knobs").json() == before
+        with pytest.raises(AdminError) as refused:
+            admin.knobs(**bad)
+        assert refused.value.status == 400, bad
+        assert "error" in refused.value.body
+    assert admin.knobs() == before
 
 
 def test_concurrent_upserts_of_one_external_id_make_one_record(netsuite_url: str, admin: Admin) -> None:

@@ -30,9 +30,7 @@ def clients(netsuite_url: str, admin: Admin) -> dict[str, tuple[str, Any, str]]:
     out = {}
     for name, (key, alg) in keys.items():
         client_id = f"client-{name}-{uuid.uuid4().hex[:8]}"
-        response = requests.post(f"{netsuite_url}/__admin/m2m-clients", json={
-            "client_id": client_id, "certificate_id": f"cert-{client_id}", "public_key_pem": _public_pem(key)})
-        assert response.status_code == 201, response.text
+        admin.add_m2m_client(client_id, f"cert-{client_id}", _public_pem(key))
         out[name] = (client_id, key, alg)
     return out
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import requests
+from sandbox.client import AdminError, NetSuiteClient
 from sf_helpers import SF
 
 from sandbox import realism
@@ -17,10 +18,10 @@ QUERY = "SELECT Id FROM Account LIMIT 1"
 
 
 @pytest.fixture(autouse=True)
-def _calm(sf: SF, netsuite_url: str) -> None:
+def _calm(sf: SF, netsuite_admin: NetSuiteClient) -> None:
     sf.admin("POST", "knobs", {"fault_script": [], "latency_ms": 0, "error_rate_503": 0, "error_rate_500": 0,
                                "drop_rate": 0, "slow_rate": 0})
-    requests.post(f"{netsuite_url}/__admin/reset", json={"knobs": True}, timeout=10).raise_for_status()
+    netsuite_admin.reset(knobs=True)
     sf.relogin()
 
 
@@ -50,29 +51,30 @@ def test_salesforce_named_steps_401_mid_run_and_drop(sf: SF) -> None:
 @pytest.mark.parametrize("knobs", [{"fault_script": ["boom"]}, {"fault_script": [{"status": 503, "colour": 1}]},
                                    {"latency_ms": {"mean": 5, "spread": 1}}, {"fault_seed": "x"},
                                    {"token_ttl_seconds": 0}])
-def test_one_validator_refuses_the_same_bad_values_on_both(sf: SF, netsuite_url: str,
+def test_one_validator_refuses_the_same_bad_values_on_both(sf: SF, netsuite_admin: NetSuiteClient,
                                                            knobs: dict[str, object]) -> None:
     name = next(iter(knobs))
     assert name in sf.admin("POST", "knobs", knobs, expect=400)["error"]
-    response = requests.post(f"{netsuite_url}/__admin/knobs", json=knobs, timeout=10)
-    assert response.status_code == 400 and name in response.json()["error"]
+    with pytest.raises(AdminError) as refused:
+        netsuite_admin.knobs(**knobs)
+    assert refused.value.status == 400 and name in refused.value.body["error"]
 
 
-def test_shared_names_and_latency_forms_are_accepted_by_both(sf: SF, netsuite_url: str) -> None:
+def test_shared_names_and_latency_forms_are_accepted_by_both(sf: SF, netsuite_admin: NetSuiteClient) -> None:
     common = {"latency_ms": {"min": 0, "max": 1}, "fault_seed": 3, "token_ttl_seconds": 7200, "fault_script": []}
     assert {k: sf.admin("POST", "knobs", common)[k] for k in common} == common
-    shown = requests.post(f"{netsuite_url}/__admin/knobs", json=common, timeout=10).json()
+    shown = netsuite_admin.knobs(**common)
     assert {k: shown[k] for k in common} == common
     for form in ({"mean": 1, "jitter": 1}, {"mean": 1, "stddev": 1}, 2):
         assert sf.admin("POST", "knobs", {"latency_ms": form})["latency_ms"] == form
-        shown = requests.post(f"{netsuite_url}/__admin/knobs", json={"latency_ms": form}, timeout=10).json()
+        shown = netsuite_admin.knobs(latency_ms=form)
         assert shown["latency_ms"] == form
 
 
-def test_old_names_are_accepted_with_a_deprecation_line(netsuite_url: str, caplog: pytest.LogCaptureFixture) -> None:
-    shown = requests.post(f"{netsuite_url}/__admin/knobs",
-                          json={"random_seed": 9, "error_script": ["ok"], "token_ttl_s": 60, "retry_after_s": 2,
-                                "pool_held_s": 0, "timestamp_tolerance_s": 200}, timeout=10).json()
+def test_old_names_are_accepted_with_a_deprecation_line(netsuite_admin: NetSuiteClient,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    shown = netsuite_admin.knobs(random_seed=9, error_script=["ok"], token_ttl_s=60, retry_after_s=2, pool_held_s=0,
+                                 timestamp_tolerance_s=200)
     assert (shown["fault_seed"], shown["fault_script"], shown["token_ttl_seconds"]) == (9, ["ok"], 60)
     assert (shown["retry_after_seconds"], shown["timestamp_tolerance_seconds"]) == (2, 200)
     assert not set(realism.RENAMED) & set(shown)  # only the current names are listed

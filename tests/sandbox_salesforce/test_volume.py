@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
 from sf_helpers import API, SF
 
 ACCOUNTS = 1_000_000
@@ -41,11 +40,9 @@ def test_a_million_accounts(tmp_path: Path) -> None:
         sf = SF(f"http://127.0.0.1:{port}")
         while True:
             assert server.poll() is None and time.monotonic() - started < 900
-            try:
-                if requests.get(f"{sf.base}/__admin/health", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(1)
+            if sf.admin_client.health():
+                break
+            time.sleep(1)
         seeded = time.monotonic() - started
         seed_rss = _peak_rss_mb(server.pid)
 

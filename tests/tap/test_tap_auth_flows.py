@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from sandbox.client import SalesforceClient
 from tap_helpers import run_tap
 
 
@@ -42,12 +42,10 @@ def jwt_org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(150):
-            try:
-                if requests.get(f"{url}/__admin/health", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.2)
-        requests.post(f"{url}/__admin/reset", json={"seed": 3, "accounts": 4}, timeout=60).raise_for_status()
+            if SalesforceClient(url).health():
+                break
+            time.sleep(0.2)
+        SalesforceClient(url, timeout=60).reset(seed=3, accounts=4)
         yield url, private
     finally:
         process.terminate()

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
 from connector_kit.store import StoreError
 from target_helpers import CUSTOMER_SCHEMA, TARGET_EXE, customer, dead_letters, run_target, state
 from target_netsuite.dead_letters import replay_messages
@@ -184,7 +183,7 @@ def test_delete_drops_the_entry_so_the_record_comes_back(admin, config) -> None:
 
 def test_deleted_by_hand_comes_back_after_reconciliation(admin, config, netsuite_url) -> None:
     _listen(config, [CUSTOMER_SCHEMA, customer("001000000000001"), customer("001000000000002")])
-    requests.delete(f"{netsuite_url}/__admin/records/customer/eid:001000000000001", timeout=10).raise_for_status()
+    admin.delete_record("customer", "eid:001000000000001")
     messages = [CUSTOMER_SCHEMA, customer("001000000000001"), customer("001000000000002")]
     _listen(config, messages)  # the ledger cannot see a deletion in NetSuite: both skipped
     assert _outcomes(config) == {"unchanged": 2}

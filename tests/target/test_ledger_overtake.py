@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import requests
+from sandbox.client import NetSuiteClient
 from target_helpers import CUSTOMER_SCHEMA, TARGET_EXE, NetSuiteAdmin, customer, run_target, state
 from target_netsuite.batches import SubmittedBatches
 
@@ -25,7 +25,7 @@ X = "X007"
 
 
 def _jobs(base_url: str) -> list[dict]:
-    return requests.get(f"{base_url}/__admin/jobs", timeout=10).json()["jobs"]
+    return NetSuiteClient(base_url, timeout=10).jobs()
 
 
 def _wait(condition: Callable[[], bool], what: str, timeout: float = 90) -> None:

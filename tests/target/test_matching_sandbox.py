@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 
-import requests
 from target_helpers import CUSTOMER_SCHEMA, customer, dead_letters
 from target_netsuite.target import TargetNetSuite
 
@@ -27,9 +26,7 @@ def _listen(config: dict, messages: list[dict]) -> TargetNetSuite:
 
 
 def _by_hand(admin, rtype: str, *bodies: dict) -> list[str]:
-    response = requests.post(f"{admin.base_url}/__admin/records/{rtype}", json={"records": list(bodies)}, timeout=10)
-    assert response.status_code == 201, response.text
-    return response.json()["ids"]
+    return admin.create_records(rtype, list(bodies))
 
 
 def _contact(eid: str, first: str, last: str, company_eid: str, **extra: object) -> dict:
@@ -90,8 +87,7 @@ def test_create_only_fields_left_out_of_updates_even_as_null(admin, config) -> N
     _listen(settings, [SCHEMA, customer("P1", "Payer", creditLimit=100, terms={"id": "3"})])
     created = admin.by_external_id("customer")["P1"]
     assert created["creditLimit"] == 100 and created["terms"] == {"id": "3"}
-    requests.patch(f"{admin.base_url}/__admin/records/customer/{created['id']}", json={"creditLimit": 900},
-                   timeout=10).raise_for_status()
+    admin.edit_record("customer", created["id"], {"creditLimit": 900})
     target = _listen(settings, [SCHEMA, customer("P1", "Payer Renamed", creditLimit=None, terms=None)])
     after = admin.by_external_id("customer")["P1"]
     assert after["companyName"] == "Payer Renamed"

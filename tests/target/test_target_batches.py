@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
+from sandbox.client import NetSuiteClient
 from target_helpers import CUSTOMER_SCHEMA, DEMO_TBA, TARGET_EXE, NetSuiteAdmin, customer, dead_letters, run_target
 
 REJECTED = r"^A\d(07|57)$"  # 2% of A000..A999
@@ -29,7 +29,7 @@ def _messages(records: list[dict], every: int = 100) -> list[dict]:
 
 
 def _jobs(base_url: str) -> list[dict]:
-    return requests.get(f"{base_url}/__admin/jobs", timeout=10).json()["jobs"]
+    return NetSuiteClient(base_url, timeout=10).jobs()
 
 
 @pytest.mark.parametrize("mode", ["async", "auto"])
@@ -122,11 +122,8 @@ def _serve(data_dir: Path, ports: tuple[int, int]) -> subprocess.Popen[bytes]:
     )
     deadline = time.monotonic() + 60
     while True:
-        try:
-            if requests.get(f"http://127.0.0.1:{ports[1]}/__admin/health", timeout=2).status_code == 200:
-                return process
-        except requests.RequestException:
-            pass
+        if NetSuiteClient(f"http://127.0.0.1:{ports[1]}").health():
+            return process
         assert process.poll() is None and time.monotonic() < deadline, (data_dir / "sandbox.log").read_text()
         time.sleep(0.1)
 

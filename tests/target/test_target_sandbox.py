@@ -16,7 +16,6 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from target_helpers import CUSTOMER_SCHEMA, DEMO_TBA, customer, dead_letters, run_target, state
@@ -302,10 +301,7 @@ def _pem_pair(kind: str) -> tuple[str, str]:
 @pytest.mark.parametrize("kind", ["rsa", "ec", "ec384", "ec521"])  # PS256, ES256, ES384, ES512
 def test_oauth2_m2m(admin, netsuite_url, config, tmp_path, kind) -> None:
     private, public = _pem_pair(kind)
-    response = requests.post(f"{netsuite_url}/__admin/m2m-clients", timeout=10, json={
-        "account_id": "1234567_SB1", "client_id": f"client-{kind}", "certificate_id": f"cert-{kind}",
-        "public_key_pem": public})
-    assert response.status_code == 201, response.text
+    admin.add_m2m_client(f"client-{kind}", f"cert-{kind}", public, account_id="1234567_SB1")
     m2m = {k: v for k, v in config.items() if k not in DEMO_TBA or k == "account_id"}
     m2m |= {"auth_method": "oauth2_m2m", "client_id": f"client-{kind}", "certificate_id": f"cert-{kind}"}
     # (the sandbox's reset keeps token-endpoint entries in its request log, so count the difference)
