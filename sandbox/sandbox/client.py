@@ -25,7 +25,8 @@ NETSUITE_QUIET_KNOBS: dict[str, Any] = {
     "forbidden_record_types": [], "suiteql_forbidden": False,
 }
 SALESFORCE_QUIET_KNOBS: dict[str, Any] = {
-    "fault_script": [], "latency_ms": 0, "error_rate_503": 0, "error_rate_500": 0, "drop_rate": 0, "slow_rate": 0,
+    "fault_script": [], "latency_ms": 0, "error_rate_503": 0, "error_rate_500": 0, "drop_rate": 0, "drop_after_rate": 0,
+    "slow_rate": 0,
 }
 
 

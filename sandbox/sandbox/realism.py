@@ -1,5 +1,6 @@
-"""Realism shared by both stand-ins: one set of knob names, one validator, latency and fault draws, fault
-scripts, seeds and dropped connections.
+"""Realism shared by both stand-ins: one set of knob names, one validator, one fault model (`FaultKnobs`,
+`FaultModel`: latency, error rates by status, drops before and after applying, slow requests, the fault seed and
+script), seeds and dropped connections.
 
 Invariants:
 - A knob has one name in both stand-ins (`fault_seed`, `fault_script`, `latency_ms`, `token_ttl_seconds`, ...).
@@ -19,6 +20,7 @@ import logging
 import random
 import re
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 LOGGER = logging.getLogger("sandbox.realism")
@@ -214,6 +216,66 @@ class Draws:
         if "jitter" in spec:
             return max(0.0, self.rng.uniform(spec["mean"] - spec["jitter"], spec["mean"] + spec["jitter"]))
         return max(0.0, self.rng.gauss(spec["mean"], spec.get("stddev", 0.0)))
+
+
+# --- the one fault model -------------------------------------------------------------------------------------------
+
+#: Script steps both stand-ins answer alike (each adds its error statuses and its own steps).
+SHARED_STEPS = ("ok", "drop", "drop_after", "slow", "401", "html502", "html503", "html504")
+
+
+@dataclass
+class FaultKnobs:
+    """The fault knobs both stand-ins share, with one meaning (sandbox/docs/*.md, "Faults"):
+
+    - `latency_ms`: each request's delay (a number, `{"min", "max"}`, `{"mean", "jitter"}`, `{"mean", "stddev"}`);
+    - `error_rate_<status>`: share of requests answered with that error status (each stand-in lists the statuses
+      its real API sends: `FaultModel.statuses`; the fields live on the stand-in's own `Knobs`);
+    - `drop_rate`: share whose connection is closed before the API acts on them (nothing is applied);
+    - `drop_after_rate`: share that is applied (a write is saved) and then loses its response;
+    - `slow_rate` / `slow_ms`: share delayed by `slow_ms` more;
+    - `fault_seed`: seed of every draw (faults and latency), so a seeded run replays the same faults;
+    - `fault_script`: steps consumed one per request before the rates (`fault_script` validator).
+    """
+
+    latency_ms: Any = 0.0
+    drop_rate: float = 0.0
+    drop_after_rate: float = 0.0
+    slow_rate: float = 0.0
+    slow_ms: float = 5000.0
+    fault_seed: int | None = None
+    fault_script: list[Any] = field(default_factory=list)
+
+
+def fault_validators(statuses: Sequence[str], steps: Sequence[str],
+                     options: Sequence[str] = ()) -> dict[str, Validator]:
+    """Validators of the shared fault knobs; `statuses` are the stand-in's error statuses, `steps` and `options`
+    its own script vocabulary (added to `SHARED_STEPS`)."""
+    return {"latency_ms": latency, **{f"error_rate_{status}": rate for status in statuses},
+            "drop_rate": rate, "drop_after_rate": rate, "slow_rate": rate, "slow_ms": number,
+            "fault_seed": optional_whole,
+            "fault_script": fault_script(tuple(dict.fromkeys((*steps, *SHARED_STEPS))), options)}
+
+
+class FaultModel(Draws):
+    """The draw of one request's fault, the same in both stand-ins: the fault script's head if it fits the
+    request, else one roll over the rates in a fixed order: drop, drop_after, the error statuses (in the order
+    the stand-in lists them), slow, then the stand-in's own faults (`extra`)."""
+
+    def __init__(self, seed: int | None, statuses: Sequence[str]) -> None:
+        super().__init__(seed)
+        self.statuses = tuple(statuses)
+
+    def next_step(self, knobs: FaultKnobs, method: str, path: str,
+                  extra: Sequence[tuple[str, float]] = ()) -> dict[str, Any] | None:
+        """This request's fault as a script step object (`{"fault": name, ...options}`), or None for none."""
+        step = next_script_step(knobs.fault_script, method, path)
+        if step is not None:
+            return step
+        drawn = self.fault((("drop", knobs.drop_rate), ("drop_after", knobs.drop_after_rate),
+                            *((status, float(getattr(knobs, f"error_rate_{status}"))) for status in self.statuses),
+                            ("slow", knobs.slow_rate), *extra))
+        return None if drawn is None else {"fault": drawn}
 
 
 def next_script_step(script: list[Any], method: str, path: str) -> dict[str, Any] | None:

@@ -7,10 +7,12 @@ HTML 5xx page can be injected on both.
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 import requests
 from sandbox.client import AdminError, NetSuiteClient
-from sf_helpers import SF
+from sf_helpers import API, SF
 
 from sandbox import realism
 
@@ -20,7 +22,7 @@ QUERY = "SELECT Id FROM Account LIMIT 1"
 @pytest.fixture(autouse=True)
 def _calm(sf: SF, netsuite_admin: NetSuiteClient) -> None:
     sf.admin("POST", "knobs", {"fault_script": [], "latency_ms": 0, "error_rate_503": 0, "error_rate_500": 0,
-                               "drop_rate": 0, "slow_rate": 0})
+                               "drop_rate": 0, "drop_after_rate": 0, "slow_rate": 0})
     netsuite_admin.reset(knobs=True)
     sf.relogin()
 
@@ -83,3 +85,51 @@ def test_old_names_are_accepted_with_a_deprecation_line(netsuite_admin: NetSuite
     assert "'random_seed' is deprecated, use 'fault_seed'" in caplog.text
     with pytest.raises(realism.KnobError, match="same knob"):
         realism.validate({"random_seed": 1, "fault_seed": 2}, {"fault_seed": realism.optional_whole}, "test")
+
+
+def test_one_fault_model_the_shared_fault_knobs_are_listed_by_both(sf: SF, netsuite_admin: NetSuiteClient) -> None:
+    """`realism.FaultKnobs` is the one set of shared fault knobs; `error_rate_<status>` covers each API's statuses,
+    and `error_rate_500` (the status both answer) is the same knob on both."""
+    shared = {f.name for f in fields(realism.FaultKnobs)}
+    assert shared == {"latency_ms", "drop_rate", "drop_after_rate", "slow_rate", "slow_ms", "fault_seed",
+                      "fault_script"}
+    salesforce, netsuite = sf.admin_client.knobs(), netsuite_admin.knobs()
+    assert shared <= set(salesforce) and shared <= set(netsuite)
+    assert {k for k in salesforce if k.startswith("error_rate_")} == {"error_rate_500", "error_rate_503"}
+    assert {k for k in netsuite if k.startswith("error_rate_")} == {"error_rate_500", "error_rate_429"}
+    for status in ("502", "503", "504"):
+        assert f"html{status}" in realism.SHARED_STEPS
+
+
+def test_one_fault_model_draws_the_same_faults_from_the_same_seed() -> None:
+    knobs = realism.FaultKnobs(drop_rate=0.1, drop_after_rate=0.1, slow_rate=0.1)
+    setattr(knobs, "error_rate_500", 0.2)  # noqa: B010 (a stand-in's own field)
+
+    def faults(seed: int) -> list[str | None]:
+        model = realism.FaultModel(seed, ("500",))
+        return [(model.next_step(knobs, "GET", "/x") or {}).get("fault") for _ in range(200)]
+
+    first = faults(4)
+    assert first == faults(4) and first != faults(5)
+    assert set(first) == {None, "drop", "drop_after", "500", "slow"}
+    knobs.fault_script = [{"fault": "drop_after", "match": "/y"}]
+    model = realism.FaultModel(4, ("500",))
+    assert model.next_step(knobs, "GET", "/y") == {"fault": "drop_after", "match": "/y"}  # the script first
+
+
+def test_salesforce_drop_after_applies_the_write_then_loses_the_response(sf: SF) -> None:
+    """The lost-response case both stand-ins now share: the record is saved, the client sees a closed
+    connection (before this change only NetSuite had `drop_after_rate`)."""
+    sf.token()
+    name = "Dropped After Saving Ltd"
+    sf.admin("POST", "knobs", {"fault_script": [{"fault": "drop_after", "match": "/composite/sobjects"}]})
+    with pytest.raises(requests.ConnectionError):
+        sf.request("POST", f"{API}/composite/sobjects",
+                   json={"records": [{"attributes": {"type": "Account"}, "Name": name}]})
+    saved = sf.query_ok(f"SELECT Id FROM Account WHERE Name = '{name}'")
+    assert saved["totalSize"] == 1
+    sf.admin("POST", "knobs", {"drop_after_rate": 1.0})
+    with pytest.raises(requests.ConnectionError):
+        sf.query(QUERY)
+    sf.admin("POST", "knobs", {"drop_after_rate": 0})
+    assert sf.query(QUERY).status_code == 200

@@ -13,8 +13,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.netsuite.knobs import WRITE_ONLY_STEPS, Knobs
-from sandbox.realism import Draws, next_script_step
+from sandbox.netsuite.knobs import ERROR_STATUSES, WRITE_ONLY_STEPS, Knobs
+from sandbox.realism import FaultModel
 
 
 @dataclass
@@ -53,7 +53,7 @@ class Governor:
         self.default_account = default_account
         self.counters: dict[str, Counters] = {}
         self.log: deque[dict[str, Any]] = deque(maxlen=knobs.request_log_limit)
-        self.draws = Draws(knobs.fault_seed)
+        self.draws = FaultModel(knobs.fault_seed, ERROR_STATUSES)
 
     def reseed(self, *, seed_changed: bool = True) -> None:
         """Apply a changed `fault_seed` / `request_log_limit` knob (an unrelated knob keeps the fault sequence)."""
@@ -85,15 +85,10 @@ class Governor:
 
     def next_fault(self, method: str, path: str, *, is_write: bool) -> str:
         """The fault this request suffers: the next scripted step if it fits, else one drawn by the rates."""
-        knobs = self.knobs
-        step = next_script_step(knobs.fault_script, method, path)
-        if step is not None:
-            fault = str(step.get("fault", "ok"))
-            return "ok" if fault in WRITE_ONLY_STEPS and not is_write else fault
-        drawn = self.draws.fault((("drop", knobs.drop_rate), ("drop_after", knobs.drop_after_rate),
-                                  ("500", knobs.error_rate_500), ("429", knobs.error_rate_429),
-                                  ("slow", knobs.slow_rate), ("locked", knobs.locked_rate if is_write else 0.0)))
-        return drawn or "ok"
+        step = self.draws.next_step(self.knobs, method, path,
+                                    extra=(("locked", self.knobs.locked_rate if is_write else 0.0),))
+        fault = "ok" if step is None else str(step.get("fault", "ok"))
+        return "ok" if fault in WRITE_ONLY_STEPS and not is_write else fault
 
     def latency_s(self, *, is_write: bool) -> float:
         return self.draws.latency_ms(self.knobs.latency_spec(is_write=is_write)) / 1000.0

@@ -2,8 +2,9 @@
 
 Every knob is also a config key (the `netsuite:` section of the sandbox config file) and can be changed on a
 running server through `POST /__admin/knobs`, so one demo or test can make the account slow, busy or flaky
-without a restart. Names, validation and the draws are those of `sandbox.realism`, shared with the Salesforce
-stand-in (old names such as `random_seed` and `error_script` are accepted with a deprecation line).
+without a restart. Names, validation, the fault knobs and their draw are those of `sandbox.realism` (`FaultKnobs`,
+`FaultModel`), shared with the Salesforce stand-in; `error_rate_<status>` covers the statuses NetSuite answers
+(`ERROR_STATUSES`) (old names such as `random_seed` and `error_script` are accepted with a deprecation line).
 """
 
 from __future__ import annotations
@@ -19,30 +20,24 @@ from sandbox.realism import KnobError
 
 __all__ = ["SCRIPT_STEPS", "WRITE_ONLY_STEPS", "KnobError", "Knobs"]
 
+#: The error statuses NetSuite answers (`error_rate_<status>`), in the order the fault model draws them.
+ERROR_STATUSES = ("500", "429")
 SCRIPT_STEPS = ("ok", "500", "429", "drop", "drop_after", "slow", "locked", "record_locked", "html502", "html503",
                 "html504", "401")
 WRITE_ONLY_STEPS = ("locked", "record_locked")
 POOL_EXHAUSTED_RESPONSES = ("429", "invalid_login")
 
 _VALIDATORS: dict[str, realism.Validator] = {
+    **realism.fault_validators(ERROR_STATUSES, SCRIPT_STEPS),
     "concurrency_limit": realism.positive_whole,
-    "latency_ms": realism.latency,
     "write_latency_ms": realism.nullable_latency,
-    "error_rate_500": realism.rate,
-    "error_rate_429": realism.rate,
-    "drop_rate": realism.rate,
-    "drop_after_rate": realism.rate,
-    "slow_rate": realism.rate,
-    "slow_ms": realism.number,
     "locked_rate": realism.rate,
-    "fault_script": realism.fault_script(SCRIPT_STEPS),
     "reject_external_ids": realism.strings,
     "reject_external_id_pattern": realism.pattern,
     "retry_after_seconds": realism.positive_whole,
     "timestamp_tolerance_seconds": realism.positive_whole,
     "token_ttl_seconds": realism.positive_whole,
     "request_log_limit": realism.positive_whole,
-    "fault_seed": realism.optional_whole,
     "send_retry_after": realism.boolean,
     "pool_held_seconds": realism.number,
     "pool_exhausted_response": realism.one_of(*POOL_EXHAUSTED_RESPONSES),
@@ -58,27 +53,21 @@ _VALIDATORS: dict[str, realism.Validator] = {
 
 
 @dataclass
-class Knobs:
-    """Current knob values; defaults are those of a quiet standard (5-concurrent) account."""
+class Knobs(realism.FaultKnobs):
+    """Current knob values; defaults are those of a quiet standard (5-concurrent) account. The shared fault knobs
+    (latency, drops, slow requests, seed, script) come from `realism.FaultKnobs`; these are NetSuite's own."""
 
-    concurrency_limit: int = 5
-    latency_ms: float | dict[str, float] = 0.0
-    write_latency_ms: float | dict[str, float] | None = None
     error_rate_500: float = 0.0
     error_rate_429: float = 0.0
-    drop_rate: float = 0.0
-    drop_after_rate: float = 0.0
-    slow_rate: float = 0.0
-    slow_ms: float = 5000.0
+    concurrency_limit: int = 5
+    write_latency_ms: float | dict[str, float] | None = None
     locked_rate: float = 0.0
-    fault_script: list[Any] = field(default_factory=list)
     reject_external_ids: list[str] = field(default_factory=list)
     reject_external_id_pattern: str | None = None
     retry_after_seconds: int = 1
     timestamp_tolerance_seconds: int = 300
     token_ttl_seconds: int = 3600
     request_log_limit: int = 10000
-    fault_seed: int | None = None
     send_retry_after: bool = True
     pool_held_seconds: float = 0.0
     pool_exhausted_response: str = "429"

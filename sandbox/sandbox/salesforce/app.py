@@ -25,7 +25,7 @@ from starlette.responses import Response
 from sandbox.realism import HTML_PAGES, html_page
 from sandbox.salesforce.backend import Sandbox
 from sandbox.salesforce.errors import invalid_session
-from sandbox.salesforce.knobs import ASGIApp, Fault, Receive, Scope, Send, abort_connection
+from sandbox.salesforce.knobs import ASGIApp, Fault, Message, Receive, Scope, Send, abort_connection
 from sandbox.salesforce.responses import _decorate, _error_response, sf_json
 from sandbox.salesforce.routes import routes
 from sandbox.salesforce.scale import UriLimitMiddleware
@@ -38,6 +38,10 @@ _FAULT_ERRORS = {
     403: ("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."),
 }
 
+
+
+async def _discard(message: Message) -> None:
+    """An ASGI `send` that loses the response (the `drop_after` fault)."""
 
 
 # -- realism -------------------------------------------------------------------------------------------------------
@@ -61,6 +65,10 @@ class RealismMiddleware:
             if fault.expire_sessions:
                 await run_in_threadpool(self.sandbox.auth.expire_all)
             if fault.drop:
+                await abort_connection(receive, send)
+                return
+            if fault.drop_after:  # the request is applied (a write is saved), then its response is lost
+                await self.app(scope, receive, _discard)
                 await abort_connection(receive, send)
                 return
             if fault.status:

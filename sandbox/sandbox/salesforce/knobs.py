@@ -2,8 +2,9 @@
 
 Every knob is also a config key (the `salesforce:` section of the sandbox config file) and can be changed at
 run time with `POST /__admin/knobs`, so tests and benchmarks can make the server slow, flaky or stingy on
-purpose. Faults apply only to the real API paths, never to `/__admin/`. Names, validation, draws and the
-fault-script format are those of `sandbox.realism`, shared with the NetSuite stand-in.
+purpose. Faults apply only to the real API paths, never to `/__admin/`. Names, validation, the fault knobs and
+their draw (`realism.FaultKnobs`, `realism.FaultModel`) and the fault-script format are those of `sandbox.realism`,
+shared with the NetSuite stand-in; `error_rate_<status>` covers the statuses Salesforce answers (`ERROR_STATUSES`).
 """
 
 from __future__ import annotations
@@ -29,19 +30,16 @@ CREDENTIAL_DEFAULTS: dict[str, Any] = {**SALESFORCE.as_dict(), "jwt_public_key":
 
 
 @dataclass
-class Knobs:
-    """Run-time behaviour; every field is a config key and a `POST /__admin/knobs` key."""
+class Knobs(realism.FaultKnobs):
+    """Run-time behaviour; every field is a config key and a `POST /__admin/knobs` key. The shared fault knobs
+    (latency, drops before and after applying, slow requests, seed, script) come from `realism.FaultKnobs`."""
 
-    api_limit: int = 15000
-    token_ttl_seconds: int = 7200
-    latency_ms: Any = 0  # a number, {"min": a, "max": b} (uniform) or {"mean": m, "stddev": s} (normal)
+    latency_ms: Any = 0
+    slow_ms: float = 30000
     error_rate_503: float = 0.0
     error_rate_500: float = 0.0
-    drop_rate: float = 0.0
-    slow_rate: float = 0.0
-    slow_ms: int = 30000
-    fault_script: list[Any] = field(default_factory=list)  # steps: see sandbox.realism.fault_script
-    fault_seed: int | None = None
+    api_limit: int = 15000
+    token_ttl_seconds: int = 7200
     rotate_refresh_tokens: bool = False
     bulk_polls_per_state: int = 1
     bulk_fail_message: str | None = None
@@ -81,8 +79,10 @@ def volumes_from(config: dict[str, Any], overrides: dict[str, Any] | None = None
     return Volumes(**{key: int(value) for key, value in values.items()})
 
 
+#: The error statuses Salesforce answers (`error_rate_<status>`), in the order the fault model draws them.
+ERROR_STATUSES = ("503", "500")
 _FAULT_STEPS = ("ok", "drop", "slow", "401", "500", "503", "html502", "html503", "html504", "expire_sessions")
-_fault_script = realism.fault_script(_FAULT_STEPS, ("status", "drop", "delay_ms", "html", "expire_sessions"))
+_STEP_OPTIONS = ("status", "drop", "delay_ms", "html", "expire_sessions")
 
 
 def _validation_rules(name: str, value: Any) -> list[dict[str, Any]]:
@@ -99,16 +99,9 @@ def _locked_records(name: str, value: Any) -> dict[str, int]:
 
 
 _VALIDATORS: dict[str, realism.Validator] = {
+    **realism.fault_validators(ERROR_STATUSES, _FAULT_STEPS, _STEP_OPTIONS),
     "api_limit": realism.whole,
     "token_ttl_seconds": realism.positive_whole,
-    "latency_ms": realism.latency,
-    "error_rate_503": realism.rate,
-    "error_rate_500": realism.rate,
-    "drop_rate": realism.rate,
-    "slow_rate": realism.rate,
-    "slow_ms": realism.whole,
-    "fault_script": _fault_script,
-    "fault_seed": realism.optional_whole,
     "rotate_refresh_tokens": realism.boolean,
     "bulk_polls_per_state": realism.whole,
     "bulk_fail_message": realism.optional_text,
@@ -130,18 +123,21 @@ def check_knobs(values: dict[str, Any]) -> dict[str, Any]:
 @dataclass
 class Fault:
     """What to do to one request: fail with a status (a JSON error, or a proxy's HTML page), drop the
-    connection, delay it, expire sessions first."""
+    connection (before, or after the request was applied), delay it, expire sessions first."""
 
     status: int | None = None
     drop: bool = False
-    delay_ms: int = 0
+    drop_after: bool = False
+    delay_ms: float = 0
     expire_sessions: bool = False
     html: bool = False
 
 
-def _named_fault(name: str, slow_ms: int) -> Fault:
+def _named_fault(name: str, slow_ms: float) -> Fault:
     if name == "drop":
         return Fault(drop=True)
+    if name == "drop_after":
+        return Fault(drop_after=True)
     if name == "slow":
         return Fault(delay_ms=slow_ms)
     if name == "expire_sessions":
@@ -158,7 +154,7 @@ class Realism:
         self._config = config
         self._lock = threading.Lock()
         self.knobs = self._initial_knobs()
-        self._draws = realism.Draws(self.knobs.fault_seed)
+        self._draws = realism.FaultModel(self.knobs.fault_seed, ERROR_STATUSES)
         self.api_usage = 0
         self.requests = 0
 
@@ -214,17 +210,14 @@ class Realism:
         """The scripted step for this request if the script's head matches it, else a random fault by rate."""
         with self._lock:
             self.requests += 1
-            knobs = self.knobs
-            step = realism.next_script_step(knobs.fault_script, method, path)
-            if step is not None:
-                fault = _named_fault(str(step.get("fault", "ok")), knobs.slow_ms)
-                return Fault(status=step.get("status", fault.status), drop=bool(step.get("drop", fault.drop)),
-                             delay_ms=int(step.get("delay_ms", fault.delay_ms)),
-                             expire_sessions=bool(step.get("expire_sessions", fault.expire_sessions)),
-                             html=bool(step.get("html", fault.html)))
-            drawn = self._draws.fault((("drop", knobs.drop_rate), ("503", knobs.error_rate_503),
-                                       ("500", knobs.error_rate_500), ("slow", knobs.slow_rate)))
-        return None if drawn is None else _named_fault(drawn, knobs.slow_ms)
+            step = self._draws.next_step(self.knobs, method, path)
+            if step is None:
+                return None
+            fault = _named_fault(str(step.get("fault", "ok")), self.knobs.slow_ms)
+            return Fault(status=step.get("status", fault.status), drop=bool(step.get("drop", fault.drop)),
+                         drop_after=fault.drop_after, delay_ms=float(step.get("delay_ms", fault.delay_ms)),
+                         expire_sessions=bool(step.get("expire_sessions", fault.expire_sessions)),
+                         html=bool(step.get("html", fault.html)))
 
 
 abort_connection = realism.drop_connection
