@@ -184,9 +184,11 @@ class NetSuiteClient(SandboxClient):
     def by_external_id(self, record_type: str) -> dict[str, dict[str, Any]]:
         return {r["externalId"]: r for r in self.records(record_type) if r.get("externalId")}
 
-    def create_records(self, record_type: str, bodies: list[dict[str, Any]]) -> list[str]:
+    def create_records(self, record_type: str, bodies: list[dict[str, Any]], *,
+                       account: str | None = None) -> list[str]:
         """Enter records by hand (as a person in the UI would): not governed, not in the request log."""
-        return list(self.post(f"records/{record_type}", {"records": bodies})["ids"])
+        params = {"account": account} if account else None
+        return list(self.call("POST", f"records/{record_type}", {"records": bodies}, params=params)["ids"])
 
     def edit_record(self, record_type: str, key: str, changes: dict[str, Any]) -> dict[str, Any]:
         return dict(self.patch(f"records/{record_type}/{quote(key, safe=':')}", changes))

@@ -18,7 +18,7 @@ import re
 from collections import Counter
 from typing import Any
 
-import requests
+from sandbox.client import NetSuiteClient, SalesforceClient
 
 KINDS = ("exact", "near", "phone", "ambiguous", "none")
 
@@ -107,13 +107,10 @@ def seed_existing(netsuite_url: str, salesforce_url: str, *, account: str | None
                   limit: int | None = None) -> list[dict[str, Any]]:
     """Write the plan for the Salesforce stand-in's live records; returns the plan with NetSuite ids (`id`)."""
     def live(sobject: str) -> list[dict[str, Any]]:
-        response = requests.get(f"{salesforce_url}/__admin/records/{sobject}", timeout=120)
-        response.raise_for_status()
-        records = [r for r in response.json()["records"] if not r.get("IsDeleted")]
+        records = [r for r in SalesforceClient(salesforce_url, timeout=120).records(sobject) if not r.get("IsDeleted")]
         return records[:limit] if limit is not None else records
 
     plan = plan_existing(live("Account"), live("Contact"), live("Product2"))
-    params = {"account": account} if account else {}
     for rtype in dict.fromkeys(entry["type"] for entry in plan):  # customers first: contacts name their copy
         entries = [entry for entry in plan if entry["type"] == rtype]
         copies = {e["for"]: e["id"] for e in plan if e["type"] == "customer" and "id" in e
@@ -121,9 +118,8 @@ def seed_existing(netsuite_url: str, salesforce_url: str, *, account: str | None
         for entry in entries:
             if isinstance(entry["body"].get("company"), dict) and "account" in entry["body"]["company"]:
                 entry["body"]["company"] = {"id": copies[entry["body"]["company"]["account"]]}
-        response = requests.post(f"{netsuite_url}/__admin/records/{rtype}", params=params,
-                                 json={"records": [entry["body"] for entry in entries]}, timeout=120)
-        response.raise_for_status()
-        for entry, record_id in zip(entries, response.json()["ids"], strict=True):
+        ids = NetSuiteClient(netsuite_url, timeout=120).create_records(rtype, [entry["body"] for entry in entries],
+                                                                       account=account)
+        for entry, record_id in zip(entries, ids, strict=True):
             entry["id"] = record_id
     return plan
