@@ -214,10 +214,10 @@ class StoreOracle(Oracle):
 
 def store_letters(store_uri: str) -> list[dict]:
     from connector_kit.store import Store
+    from connector_kit.store_accounts import account_schema
     from target_netsuite.dead_letters import stored_letters
-    from target_netsuite.services import STORE_SCHEMA
 
-    store = Store.from_uri(store_uri, schema=STORE_SCHEMA)
+    store = Store.from_uri(store_uri, schema=account_schema(ACCOUNT_ID))
     try:
         return stored_letters(store)
     finally:
@@ -226,10 +226,10 @@ def store_letters(store_uri: str) -> list[dict]:
 
 def store_parked(store_uri: str) -> dict[tuple[str, str], str]:
     from connector_kit.store import Store
+    from connector_kit.store_accounts import account_schema
     from target_netsuite.parking import ParkedRecords
-    from target_netsuite.services import STORE_SCHEMA
 
-    store = Store.from_uri(store_uri, schema=STORE_SCHEMA)
+    store = Store.from_uri(store_uri, schema=account_schema(ACCOUNT_ID))
     try:
         return {(p.record_type, p.external_id): p.waiting_for for p in ParkedRecords(store).all()}
     finally:

@@ -31,14 +31,16 @@ import sys
 from pathlib import Path
 
 import sqlalchemy as sa
-from connector_kit.dead_letter_rows import STORE_SCHEMA
-from connector_kit.store import masked
+from connector_kit.store import StoreError, masked
+from connector_kit.store_accounts import ACCOUNT_ENV, account_schema, choose_schema, rename_legacy
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-#: The target's schema in a PostgreSQL store (target_netsuite/services.py STORE_SCHEMA).
-SCHEMA = STORE_SCHEMA
+#: The NetSuite account whose tables the commands read in a PostgreSQL store (`select_account`); None: the only one.
+_account: dict[str, str | None] = {"selected": None}
+#: The schema chosen per store URI, so a note about the store's other accounts is printed once.
+_chosen: dict[str, str | None] = {}
 #: The target's files in its dead-letter folder when it has no `store_uri`.
 FILES = ("parked.sqlite3", "ledger.sqlite3", "async_batches.sqlite3", "merged.sqlite3", "dead_letters.sqlite3")
 #: Tables never copied (see the module docstring).
@@ -56,7 +58,7 @@ def conflicts(uri: str) -> list[tuple]:
     engine = engine_for(uri)
     try:
         with engine.connect() as conn:
-            schema = SCHEMA if engine.dialect.name == "postgresql" else None
+            schema = schema_of(engine)
             if not sa.inspect(conn).has_table("conflicts", schema=schema):
                 return []
             table = sa.Table("conflicts", sa.MetaData(), autoload_with=conn, schema=schema)
@@ -71,12 +73,42 @@ def conflicts(uri: str) -> list[tuple]:
         engine.dispose()
 
 
-def engine_for(uri: str) -> sa.Engine:
+def select_account(account: str | None) -> None:
+    """The account `engine_for` reads in a shared store (`--account`, else TARGET_NETSUITE_ACCOUNT_ID)."""
+    _account["selected"] = account or None
+    _chosen.clear()
+
+
+def _url(uri: str) -> sa.URL:
     url = make_url(uri)
-    if url.drivername == "postgresql":
-        url = url.set(drivername="postgresql+psycopg")
-    options = {"schema_translate_map": {None: SCHEMA}} if url.get_backend_name() == "postgresql" else {}
-    return sa.create_engine(url, execution_options=options)
+    return url.set(drivername="postgresql+psycopg") if url.drivername == "postgresql" else url
+
+
+def engine_for(uri: str, *, schema: str | None = None) -> sa.Engine:
+    """An engine on the store; on PostgreSQL, on `schema` or the selected account's (`StoreError` if the store holds
+    several accounts and none was selected)."""
+    url = _url(uri)
+    if url.get_backend_name() != "postgresql":
+        return sa.create_engine(url)
+    if schema is None:
+        if uri not in _chosen:
+            probe = sa.create_engine(url)
+            try:
+                _chosen[uri], note = choose_schema(probe, _account["selected"], masked(uri))
+            except SQLAlchemyError as exc:
+                msg = f"store {masked(uri)}: cannot list its accounts ({type(exc).__name__})"
+                raise StoreError(msg) from None
+            finally:
+                probe.dispose()
+            if note:
+                print(f"pipeline-ops: {note}", file=sys.stderr)
+        schema = _chosen[uri]
+    return sa.create_engine(url, execution_options={"schema_translate_map": {None: schema}})
+
+
+def schema_of(engine: sa.Engine | sa.Connection) -> str | None:
+    """The schema the engine's tables are in (None: SQLite)."""
+    return engine.get_execution_options().get("schema_translate_map", {}).get(None)
 
 
 def _sources(given: list[Path]) -> list[Path]:
@@ -93,7 +125,7 @@ def _copy(source: Path, target: sa.Engine, out: list[str]) -> None:
         tables.reflect(reader)
         with reader.connect() as src, target.begin() as dst:
             if target.dialect.name == "postgresql":
-                dst.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"')
+                dst.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema_of(target)}"')
             for table in tables.sorted_tables:
                 if table.name in SKIPPED:
                     continue
@@ -120,8 +152,14 @@ def migrate(args: argparse.Namespace) -> int:
     if not sources and not any(any(path.glob("*.jsonl")) for path in args.sources if path.is_dir()):
         print(f"pipeline-ops: no target-netsuite files under {', '.join(map(str, args.sources))}: nothing to migrate")
         return 0
+    account = _account["selected"]
     try:
-        target = engine_for(args.to)
+        shared = _url(args.to).get_backend_name() == "postgresql"
+        if shared and not account:
+            print(f"pipeline-ops: migrating into PostgreSQL needs the NetSuite account the files are of: --account "
+                  f"(or {ACCOUNT_ENV})", file=sys.stderr)
+            return 1
+        target = engine_for(args.to, schema=account_schema(account) if shared and account else None)
     except (ArgumentError, ImportError) as exc:
         print(f"pipeline-ops: store {masked(args.to)}: {type(exc).__name__}", file=sys.stderr)
         return 1
@@ -129,6 +167,8 @@ def migrate(args: argparse.Namespace) -> int:
 
     lines: list[str] = []
     try:
+        if shared and account:  # a store from before stores were per account becomes this account's
+            lines.append(f"  {rename_legacy(target, account)}")
         with target.begin() as conn:  # the dead letters' table as the target declares it (its index too)
             dead_letters.create(conn)
         for source in sources:
@@ -158,7 +198,7 @@ def status(args: argparse.Namespace) -> int:
         return 1
     engine = engine_for(args.uri)
     try:
-        schema = SCHEMA if engine.dialect.name == "postgresql" else None
+        schema = schema_of(engine)
         with engine.connect() as conn:
             names = sorted(sa.inspect(conn).get_table_names(schema=schema))
             counts = {name: conn.execute(sa.select(sa.func.count()).select_from(sa.table(name, schema=schema)))
@@ -168,7 +208,7 @@ def status(args: argparse.Namespace) -> int:
         return 1
     finally:
         engine.dispose()
-    print(f"Store {masked(args.uri)}:")
+    print(f"Store {masked(args.uri)}" + (f" (schema {schema}):" if schema else ":"))
     for name, n in counts.items():
         print(f"  {name:<24}{n:>8}")
     return 0
@@ -179,7 +219,9 @@ def add_parser(sub: argparse._SubParsersAction, dead_letter_path: Path) -> None:
     commands = store.add_subparsers(dest="store_command", required=True)
     shown = commands.add_parser("status", help="rows per table of the store")
     shown.add_argument("--uri", default=os.environ.get("TARGET_NETSUITE_STORE_URI"))
-    moved = commands.add_parser("migrate", help="copy local SQLite files into a store; safe to run twice")
+    moved = commands.add_parser("migrate", help="copy local SQLite files into a store; safe to run twice (into "
+                                "PostgreSQL: --account, the NetSuite account the files are of; default "
+                                f"{ACCOUNT_ENV})")
     moved.add_argument("--to", required=True, help="the store's URI (postgresql://user:password@host/db)")
     moved.add_argument("--from", dest="sources", type=Path, action="append",
                        help=f"a dead-letter folder or a file (repeatable; default {dead_letter_path})")

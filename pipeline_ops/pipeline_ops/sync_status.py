@@ -35,11 +35,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
+from connector_kit.store import StoreError
+from connector_kit.store_accounts import ACCOUNT_ENV
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from pipeline_ops import dead_letters
-from pipeline_ops.store import SCHEMA, engine_for, masked
+from pipeline_ops.store import engine_for, masked, schema_of, select_account
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -135,7 +137,7 @@ def _parked(uri: str) -> list[dict[str, t.Any]]:
     engine = engine_for(uri)
     try:
         with engine.connect() as conn:
-            schema = SCHEMA if engine.dialect.name == "postgresql" else None
+            schema = schema_of(engine)
             if not sa.inspect(conn).has_table("parked", schema=schema):
                 return []
             return [dict(row) for row in conn.execute(sa.select(_PARKED)).mappings()]
@@ -169,7 +171,7 @@ def emit(found: list[Status], out: t.TextIO) -> None:
 def run(store_uri: str | None, dead_letter_path: Path, parked_path: Path | None = None) -> int:
     try:
         found = read(store_uri, dead_letter_path, parked_path)
-    except SyncStatusError as exc:
+    except (SyncStatusError, StoreError) as exc:
         print(f"pipeline-ops sync-status: {exc}", file=sys.stderr)
         return 1
     emit(found, sys.stdout)
@@ -204,7 +206,7 @@ def tap_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.about:
         print(json.dumps({"name": "pipeline-ops-sync-status", "capabilities": [], "streams": list(OBJECTS.values()),
-                          "settings": ["store_uri", "dead_letter_path", "parked_path"]}))
+                          "settings": ["store_uri", "dead_letter_path", "parked_path", "account_id"]}))
         return 0
     config: dict[str, t.Any] = {}
     if args.config:
@@ -224,6 +226,7 @@ def tap_main(argv: list[str] | None = None) -> int:
     folder = _root() / str(config.get("dead_letter_path") or os.environ.get("TARGET_NETSUITE_DEAD_LETTER_PATH")
                            or "dead_letters")
     parked = config.get("parked_path") or os.environ.get("TARGET_NETSUITE_PARKED_PATH")
+    select_account(config.get("account_id") or os.environ.get(ACCOUNT_ENV))
     return run(store_uri, folder, _root() / str(parked) if parked else None)
 
 

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import requests
 from connector_kit.store import AccountLock, LockLostError, StoreError, Stores
+from connector_kit.store_accounts import account_schema
+from connector_kit.store_accounts import claim as claim_account
 
 from target_netsuite.auth import TOKEN_PATH, MachineToMachineAuth, TokenBasedAuth, read_private_key
 from target_netsuite.batches import BatchWriter, SubmittedBatches
@@ -35,7 +37,7 @@ from target_netsuite.client import (
     checked_base_url,
     is_record_type,
 )
-from target_netsuite.dead_letters import DEAD_LETTERS_FILE, STORE_SCHEMA, DeadLetterStore, RunSummary
+from target_netsuite.dead_letters import DEAD_LETTERS_FILE, DeadLetterStore, RunSummary
 from target_netsuite.fixed_ids import FixedIdCheck
 from target_netsuite.ledger import LEDGER_FILE, WriteLedger, account_key
 from target_netsuite.lookups import LookupResolver
@@ -268,13 +270,14 @@ class RunServices:
         resolver = ReferenceResolver(client)
         ledger_file = Path(settings.ledger_path or dead_letter_dir / LEDGER_FILE)
         try:
-            stores = Stores(settings.store_uri, schema=STORE_SCHEMA, files={
+            stores = Stores(settings.store_uri, schema=account_schema(settings.account_id), files={
                 "parked": Path(settings.parked_path or dead_letter_dir / PARKED_FILE),
                 "ledger": ledger_file,
                 "batches": dead_letter_dir / SUBMITTED_BATCHES_FILE,
                 "merge": ledger_file.with_name(MERGE_FILE),
                 "dead_letters": dead_letter_dir / DEAD_LETTERS_FILE,
             })
+            claim_account(stores, settings.account_id)  # one store per account (connector_kit/store_accounts.py)
         except StoreError as exc:
             raise FatalError(str(exc)) from None
         ledger = None if settings.ledger == "off" else WriteLedger(
