@@ -149,9 +149,7 @@ def _copy(source: Path, target: sa.Engine, out: list[str]) -> None:
 
 def migrate(args: argparse.Namespace) -> int:
     sources = _sources(args.sources)
-    if not sources and not any(any(path.glob("*.jsonl")) for path in args.sources if path.is_dir()):
-        print(f"pipeline-ops: no target-netsuite files under {', '.join(map(str, args.sources))}: nothing to migrate")
-        return 0
+    nothing = not sources and not any(any(path.glob("*.jsonl")) for path in args.sources if path.is_dir())
     account = _account["selected"]
     try:
         shared = _url(args.to).get_backend_name() == "postgresql"
@@ -159,6 +157,10 @@ def migrate(args: argparse.Namespace) -> int:
             print(f"pipeline-ops: migrating into PostgreSQL needs the NetSuite account the files are of: --account "
                   f"(or {ACCOUNT_ENV})", file=sys.stderr)
             return 1
+        if nothing and not shared:
+            print(f"pipeline-ops: no target-netsuite files under {', '.join(map(str, args.sources))}: "
+                  "nothing to migrate")
+            return 0
         target = engine_for(args.to, schema=account_schema(account) if shared and account else None)
     except (ArgumentError, ImportError) as exc:
         print(f"pipeline-ops: store {masked(args.to)}: {type(exc).__name__}", file=sys.stderr)
@@ -169,8 +171,9 @@ def migrate(args: argparse.Namespace) -> int:
     try:
         if shared and account:  # a store from before stores were per account becomes this account's
             lines.append(f"  {rename_legacy(target, account)}")
-        with target.begin() as conn:  # the dead letters' table as the target declares it (its index too)
-            dead_letters.create(conn)
+        if not nothing:
+            with target.begin() as conn:  # the dead letters' table as the target declares it (its index too)
+                dead_letters.create(conn)
         for source in sources:
             _copy(source, target, lines)  # one transaction per file: a failed file leaves nothing of it
         for folder in [path for path in args.sources if path.is_dir()]:
@@ -186,6 +189,10 @@ def migrate(args: argparse.Namespace) -> int:
         return 1
     finally:
         target.dispose()
+    if nothing:
+        print(f"No target-netsuite files under {', '.join(map(str, args.sources))}; store {masked(args.to)}:")
+        print("\n".join(lines))
+        return 0
     print(f"Copied into {masked(args.to)} (rows already there were kept):")
     print("\n".join(lines))
     print("Now set the target's store_uri to it; the files can stay as a backup (the target no longer reads them).")
