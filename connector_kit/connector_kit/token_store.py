@@ -197,10 +197,11 @@ class SharedTokenStore:
         try:
             with self.store.begin(METADATA) as conn:
                 added = conn.execute(self.store.insert(REFRESH_TOKENS).values(self._row(token))
-                                     .on_conflict_do_nothing(index_elements=["grant_key"])).rowcount
+                                     .on_conflict_do_nothing(index_elements=["grant_key"])
+                                     .returning(REFRESH_TOKENS.c.grant_key)).first() is not None
         except StoreError as exc:
             raise TokenStoreError(str(exc)) from None
-        return bool(added)
+        return added
 
     def close(self) -> None:
         self.store.close()

@@ -33,6 +33,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from connector_kit.store import StoreError, masked
 from connector_kit.store_accounts import ACCOUNT_ENV, account_schema, choose_schema, rename_legacy
+from connector_kit.token_store import SharedTokenStore, TokenStoreError, grant_key
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -231,11 +232,49 @@ def add_parser(sub: argparse._SubParsersAction, dead_letter_path: Path) -> None:
                                 f"{ACCOUNT_ENV})")
     moved.add_argument("--to", required=True, help="the store's URI (postgresql://user:password@host/db)")
     moved.add_argument("--from", dest="sources", type=Path, action="append",
-                       help=f"a dead-letter folder or a file (repeatable; default {dead_letter_path})")
+                       help=f"a dead-letter folder or a file (repeatable; default {dead_letter_path}, unless "
+                       "--token-store is given alone)")
+    moved.add_argument("--token-store", type=Path,
+                       help="tap-salesforce-custom's token_store_path file: its refresh token becomes the tap's row "
+                       f"in the store (the grant from {', '.join(_TAP_GRANT)} in the environment)")
+
+
+#: The tap's default login_url (connector_kit/salesforce_auth.py; not imported: it would load the Singer SDK).
+DEFAULT_LOGIN_URL = "https://login.salesforce.com"
+#: The tap's settings naming its grant (connector_kit/token_store.py `grant_key`), as Meltano's variables.
+_TAP_GRANT = ("TAP_SALESFORCE_CUSTOM_LOGIN_URL", "TAP_SALESFORCE_CUSTOM_CLIENT_ID",
+              "TAP_SALESFORCE_CUSTOM_REFRESH_TOKEN")
+
+
+def migrate_token(args: argparse.Namespace) -> int:
+    """The tap's token file into the store (a row already there wins: twice is harmless). The token is never printed."""
+    login_url, client_id, configured = (os.environ.get(name) for name in _TAP_GRANT)
+    missing = [name for name, value in zip(_TAP_GRANT[1:], (client_id, configured), strict=True) if not value]
+    if missing:
+        print(f"pipeline-ops: --token-store needs the tap's {', '.join(missing)} in the environment (its grant)",
+              file=sys.stderr)
+        return 1
+    try:
+        tokens = SharedTokenStore(args.to, grant_key(login_url or DEFAULT_LOGIN_URL, client_id, configured),
+                                  encryption_key=os.environ.get("TAP_SALESFORCE_CUSTOM_TOKEN_STORE_ENCRYPTION_KEY"))
+        try:
+            added = tokens.take_in_file(args.token_store)
+        finally:
+            tokens.close()
+    except TokenStoreError as exc:
+        print(f"pipeline-ops: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.token_store}: the refresh token " + ("was taken into" if added else "was not copied: no file, or a "
+          "token already saved for this grant in") + f" {masked(args.to)}")
+    return 0
 
 
 def main(args: argparse.Namespace, dead_letter_path: Path) -> int:
     if args.store_command == "migrate":
+        if args.token_store is not None:
+            code = migrate_token(args)
+            if code or not args.sources:
+                return code
         args.sources = args.sources or [dead_letter_path]
         return migrate(args)
     return status(args)
