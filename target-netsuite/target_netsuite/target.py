@@ -292,8 +292,8 @@ class TargetNetSuite(TargetInternals):
             "baselines, dead letters). Unset: SQLite files on this host (`parked_path`, `ledger_path`, "
             "`dead_letter_path`), as before. `postgresql://user:password@host/db` (psycopg 3; install "
             "`target-netsuite[postgres]`): one store that several hosts and containers share, in schema "
-            "`target_netsuite_<account id>` (one per account; Meltano's system database is fine), and the account lock becomes a PostgreSQL "
-            "advisory lock that spans the hosts.",
+            "`target_netsuite_<account id>` (one per account; Meltano's system database is fine), and the account "
+            "lock becomes a PostgreSQL advisory lock that spans the hosts.",
         ),
         th.Property(
             "lock_path",
