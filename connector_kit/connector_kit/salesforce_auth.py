@@ -8,8 +8,10 @@ refresh token, and must go through the connector's transport (its retry policy, 
 applies to the login host too). Data calls pass the authenticator as `auth=`: each attempt is signed anew.
 
 Secrets travel over https only: a plain-http `login_url` or `instance_url` is refused unless its host is
-loopback (the local sandbox). The token store is written 0600 through a fresh private temporary file and never
-read through a symlink; a corrupt store is one line naming its path.
+loopback (the local sandbox). A rotated refresh token is kept in the token store (connector_kit/token_store.py):
+the file `token_store_path` (0600, written through a fresh private temporary file, never read through a symlink;
+a corrupt one is one line naming its path) or, with `store_uri`, a row of the shared store, refreshed under a lock
+across hosts.
 """
 
 from __future__ import annotations
