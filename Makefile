@@ -102,4 +102,4 @@ plugin-definitions: venv
 	$(BIN)/python scripts/plugin_definitions.py
 
 clean:
-	rm -rf $(VENV) .meltano .sandbox .pytest_cache
+	rm -rf $(VENV) $(DAGSTER_VENV) .meltano .sandbox .pytest_cache
