@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _account_option() -> argparse.ArgumentParser:
-    option = argparse.ArgumentParser(add_help=False)
+    option = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     option.add_argument("--account")
     return option
 
