@@ -931,6 +931,8 @@ class Oracle:
         reported stale, as a change nobody can see."""
         from target_netsuite.merge import MERGE_FILE
 
+        if not self.soak.person_edits:  # not planted (the host soak: its store is PostgreSQL, not these files)
+            return
         path = self.soak.project.dead_letters / MERGE_FILE
         listed: set[tuple[str, str, str]] = set()
         if path.exists():
