@@ -10,7 +10,7 @@ emit no STATE (they claim no progress); in each an opportunity no longer won is 
 as an order.
 
 A writing sink's batch: dedupe → un-won orders → skip unchanged (the ledger) → locked orders → parents first →
-match → waves, each: resolve references and lookups → merge → send → settle (`WritingSink.write`).
+match → waves, each: resolve references and lookups → merge → send → settle (`WritingSink._write`).
 
 A batch is written completely (every record written, dead-lettered, parked, or found unchanged: NetSuite already
 accepted that very payload, see `ledger.py`) before `process_batch` returns, and any failure that is not the
@@ -61,6 +61,7 @@ if t.TYPE_CHECKING:
     from collections.abc import Callable
 
     from target_netsuite.outcomes import Wave
+    from target_netsuite.reconcile import Reconciler
     from target_netsuite.sdk_internals import BaseBatchFileEncoding
     from target_netsuite.services import RunServices, TargetSettings
 
@@ -245,9 +246,7 @@ class WritingSink(NetSuiteSink):
 
     @override
     def process_batch(self, context: dict) -> None:
-        writes = self._dedupe(context.get("records", []))
-        self.write(writes)
-        self._relate(writes)
+        self._write(self._dedupe(context.get("records", [])))
 
     def write_parked(self, parked: list[ParkedRecord]) -> None:
         """Try parked records of this stream again (end of run); those waited for too long become dead letters."""
@@ -255,22 +254,21 @@ class WritingSink(NetSuiteSink):
         writes = self._dedupe([p.record for p in parked])
         for write in writes:
             write.from_parking = True
-        self.write(writes, retried={p.external_id: p for p in parked})
-        self._relate(writes)
+        self._write(writes, retried={p.external_id: p for p in parked})
 
-    def write(self, writes: list[Write], retried: dict[str, ParkedRecord] | None = None) -> None:
-        """The recipe: every write ends written, dead-lettered, parked, or settled without a request."""
+    def _write(self, writes: list[Write], retried: dict[str, ParkedRecord] | None = None) -> None:
+        """The recipe (deduped already): every write ends written, dead-lettered, parked, or settled without a
+        request; each step records its outcomes through `self.outcomes` and passes on the writes still to send."""
         if not writes:
             return
-        writes = self._take_unwon(writes)  # before the ledger could skip them (order_lifecycle.py)
-        writes = self._skip_unchanged(writes)
-        writes = self._screen_locked_orders(writes)
-        if not writes:
-            return
-        self._write_parents_first(writes)
-        writes = self._match(writes)
-        for wave in self._waves(writes):
-            self._write_wave(wave, retried or {})
+        sending = self._take_unwon(writes)  # un-won orders: before the ledger could skip them (order_lifecycle.py)
+        sending = self._skip_unchanged(sending)  # the ledger (ledger.py)
+        sending = self._screen_locked_orders(sending)  # fulfilled, billed or closed orders (order_lifecycle.py)
+        if sending:
+            self._write_parents_first(sending)
+            for wave in self._waves(self._match(sending)):
+                self._write_wave(wave, retried or {})  # resolve → merge → send → settle
+        self._relate(writes)  # customers shared with more subsidiaries (subsidiaries.py)
 
     @classmethod
     @override
@@ -571,15 +569,18 @@ class ReconcileSink(NetSuiteSink):
 
     @override
     def process_batch(self, context: dict) -> None:
-        reconciler = self.services.reconciler
-        assert reconciler is not None  # built for `reconcile: true` (services.py)
-        reconciler.observe(self.record_type, self._won(context.get("records", [])))
+        self._reconciler().observe(self.record_type, self._won(context.get("records", [])))
 
     @classmethod
     @override
     def end_of_run(cls, open_sink: Callable[[str], t.Self], logger: logging.Logger) -> None:
-        assert cls.services.reconciler is not None
-        cls.services.reconciler.compare(cls.services.run_id)
+        cls._reconciler().compare(cls.services.run_id)
+
+    @classmethod
+    def _reconciler(cls) -> Reconciler:
+        reconciler = cls.services.reconciler
+        assert reconciler is not None  # built for `reconcile: true` (services.py)
+        return reconciler
 
 
 class MatchReportSink(NetSuiteSink):
