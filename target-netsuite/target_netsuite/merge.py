@@ -1,7 +1,8 @@
 """The three-way merge of every update: what the target last wrote, what the source sends now, what NetSuite holds.
 
 "We own only what we wrote." For each field of an update (a top-level value or a reference; other sublists and
-subrecords are sent as they come), with the *incoming* value S (Salesforce's, through the mapper), the values kept
+subrecords are sent as they come, but for an item's price rows, each merged as a field of its own: price_rows.py),
+with the *incoming* value S (Salesforce's, through the mapper), the values kept
 for that field after the last write NetSuite accepted (the incoming value then, and the value NetSuite was left
 holding), and NetSuite's current value N:
 
@@ -82,6 +83,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from connector_kit.store import Store, as_store
 
+from target_netsuite import price_rows
 from target_netsuite.client import FatalError, RecordError, json_default
 from target_netsuite.match_keys import owned_external_id
 from target_netsuite.references import suiteql_source
@@ -430,6 +432,14 @@ class Merger:
         upserts = [write for write in writes if write.action == "upsert"]
         if not upserts:
             return writes
+        price_matrices = {id(write): price_rows.flatten(write) for write in upserts}
+        try:
+            return self._prepare(stream, record_type, writes, upserts)
+        finally:
+            for write in upserts:
+                price_rows.restore(write, price_matrices[id(write)])
+
+    def _prepare(self, stream: str, record_type: str, writes: list[Write], upserts: list[Write]) -> list[Write]:
         merged = self.store.merged(record_type, [write.external_id for write in upserts])
         without_history = {write.external_id for write in upserts if self._without_history(record_type, write, merged)}
         wanted = {write.external_id: cols for write in upserts
@@ -560,7 +570,7 @@ class Merger:
                 plan.merged.append((name, incoming, entry.last_written))
                 self.outcomes.count(stream, "netsuite_edits_kept")
             else:
-                policy = self.policies.for_field(record_type, name)
+                policy = self.policies.for_field(record_type, price_rows.policy_field(name))
                 conflicts.append({"record_type": record_type, "external_id": write.external_id, "field": name,
                                   "incoming": canonical(value), "netsuite": canonical(row.get(name.lower())),
                                   "last_written": entry.last_written,
@@ -638,7 +648,8 @@ class Merger:
             while True:
                 unreadable = self._unreadable.get(record_type, set())
                 names = sorted({name for eid in chunk for name in wanted[eid]} - unreadable)
-                columns = ", ".join(["id", "externalid", *sorted({name.lower() for name in names})])
+                columns = ", ".join(["id", "externalid", *sorted({name.lower() for name in names
+                                                                  if not price_rows.is_row_field(name)})])
                 keys = ", ".join("'" + eid.replace("'", "''") + "'" for eid in chunk)
                 try:
                     rows = list(self._query(f"SELECT {columns} FROM {table} WHERE externalid IN ({keys}){condition}"))
@@ -659,6 +670,9 @@ class Merger:
             for row in rows:
                 if "externalid" in row and "id" in row:
                     found[str(row["externalid"])] = {**row, "_read": names}
+        priced = [eid for eid in found if any(price_rows.is_row_field(name) for name in wanted[eid])]
+        for eid, prices in price_rows.read(self.client, record_type, priced).items():
+            found[eid].update(prices)
         return found
 
     def _read_lines(self, record_type: str, records: list[tuple[str, str]]) -> dict[str, list[dict[str, t.Any]]]:

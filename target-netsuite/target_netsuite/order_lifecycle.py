@@ -5,7 +5,11 @@ Before a batch of `salesOrder` upserts is sent, one SuiteQL query per `STATUS_QU
 writing any of them (fail closed). Only `A` (pending approval) and `B` (pending
 fulfillment: nothing fulfilled, billed or closed) may be rewritten; for any other status the write is not sent and
 becomes an `ORDER_LOCKED` dead letter naming the status (counted `conflict` in the run summary). Fields listed in
-`order_locked_fields` (e.g. `memo`) are still updated on a locked order, alone, in a request of their own.
+`order_locked_fields` (e.g. `memo`) are still updated on a locked order, alone, in a request of their own, through
+the three-way merge (merge.py) like every update: a memo a person changed in NetSuite is kept (or a listed conflict)
+unless Salesforce changed it too and the conflict policy says Salesforce wins. A delete (the mapping's
+`__on_delete__: delete`) of an order that is not A or B is an `ORDER_LOCKED` conflict too: a deleted opportunity
+never deletes an order NetSuite fulfilled, billed or closed.
 
 An Opportunity that is no longer won arrives with the control key `_sdc_on_unwin` (the mapping's `on_unwin` policy):
 - `close`: the order's lines are closed (`isClosed: true` per line) if nothing is fulfilled or billed (status A/B),
@@ -28,6 +32,7 @@ check of what is left to send (`screen`). The outcomes are recorded through outc
 from __future__ import annotations
 
 import typing as t
+from dataclasses import replace
 from urllib.parse import quote
 
 from target_netsuite.client import RECORD_PATH, FatalError, RecordError, error_details, json_body
@@ -35,6 +40,7 @@ from target_netsuite.client import RECORD_PATH, FatalError, RecordError, error_d
 if t.TYPE_CHECKING:
     from target_netsuite.client import NetSuiteClient
     from target_netsuite.ledger import WriteLedger
+    from target_netsuite.merge import Merger
     from target_netsuite.outcomes import Outcomes
     from target_netsuite.writes import Write
 
@@ -66,9 +72,10 @@ class OrderLifecycle:
     """Screens one sink's sales order writes against the orders' status in NetSuite."""
 
     def __init__(self, client: NetSuiteClient, outcomes: Outcomes, ledger: WriteLedger | None,
-                 locked_fields: t.Iterable[str]) -> None:
+                 locked_fields: t.Iterable[str], merger: Merger | None = None) -> None:
         self.client = client
         self.outcomes = outcomes
+        self.merger = merger
         self.ledger = ledger
         self.locked_fields = frozenset(locked_fields)
 
@@ -128,28 +135,45 @@ class OrderLifecycle:
         return [w for w in writes if id(w) not in chosen]
 
     def screen(self, stream: str, record_type: str, writes: list[Write], dead_letter: DeadLetter) -> list[Write]:
-        """The writes that may be sent: upserts of orders NetSuite fulfilled, billed or closed are conflicts."""
+        """The writes that may be sent: upserts and deletes of orders NetSuite fulfilled, billed or closed are
+        conflicts (a deleted opportunity never deletes an order finance has worked on)."""
         if record_type != ORDER_TYPE:
             return writes
-        upserts = [w.external_id for w in writes if w.action == "upsert"]
-        statuses = self.statuses(upserts) if upserts else {}
+        statuses = self.statuses([w.external_id for w in writes]) if writes else {}
         sending = []
         for write in writes:
             status = statuses.get(write.external_id)
-            if write.action != "upsert" or status is None or status in WRITABLE:
+            if status is None or status in WRITABLE:
                 sending.append(write)
-                continue
-            allowed = {name: value for name, value in write.body.items() if name in self.locked_fields}
-            note = ""
-            if allowed:
-                try:
-                    self.client.upsert(ORDER_TYPE, write.external_id, allowed, [])
-                    note = f"; updated only {', '.join(sorted(allowed))} (order_locked_fields)"
-                except RecordError as error:
-                    note = f"; {', '.join(sorted(allowed))} refused too: {error.code} {error.detail}"
-            self._conflict(stream, write, f"NetSuite's order is {describe(status)}: the change was not "
-                           f"written{note}", dead_letter)
+            elif write.action == "delete":
+                self._conflict(stream, write, f"the opportunity was deleted in Salesforce, but NetSuite's order is "
+                               f"{describe(status)}: it was not deleted", dead_letter)
+            else:
+                note = self._write_locked_fields(stream, write)
+                self._conflict(stream, write, f"NetSuite's order is {describe(status)}: the change was not "
+                               f"written{note}", dead_letter)
         return sending
+
+    def _write_locked_fields(self, stream: str, write: Write) -> str:
+        """Write the `order_locked_fields` of a locked order's change alone, through the three-way merge (a memo a
+        person edited in NetSuite is kept, or a listed conflict, exactly as on an open order); the note for the
+        conflict's detail."""
+        allowed = {name: value for name, value in write.body.items() if name in self.locked_fields}
+        if not allowed:
+            return ""
+        small = replace(write, body=allowed, refs=[], replace=[], exists=True, payload_hash=None)
+        if self.merger is not None:
+            self.merger.prepare(stream, ORDER_TYPE, [small])
+        names = ", ".join(sorted(allowed))
+        if not small.body:
+            return f"; {names} kept as NetSuite holds them (three-way merge)"
+        try:
+            self.client.upsert(ORDER_TYPE, write.external_id, small.body, [])
+        except RecordError as error:
+            return f"; {names} refused too: {error.code} {error.detail}"
+        if self.merger is not None:
+            self.merger.accepted(ORDER_TYPE, [small])
+        return f"; updated only {', '.join(sorted(small.body))} (order_locked_fields)"
 
     def _conflict(self, stream: str, write: Write, detail: str, dead_letter: DeadLetter) -> None:
         self.outcomes.count(stream, "conflict")

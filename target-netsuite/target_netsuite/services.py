@@ -308,6 +308,8 @@ class RunServices:
             dead_letters=dead_letters,
             ledger=ledger,
         ) if settings.reconcile else None
+        merger = Merger(client=client, outcomes=outcomes, run_id=run_id, store=merge_store,
+                        policies=ConflictPolicies(settings.conflict_policy))
         submitted = SubmittedBatches(stores.part("batches"),
                                      account_key(client.base_url, settings.account_id), run_id)
         return cls(
@@ -329,11 +331,8 @@ class RunServices:
             sinks=OpenSinks(),
             ledger=ledger,
             fixed_ids=FixedIdCheck(client),
-            merger=Merger(
-                client=client, outcomes=outcomes, run_id=run_id, store=merge_store,
-                policies=ConflictPolicies(settings.conflict_policy),
-            ),
-            order_lifecycle=OrderLifecycle(client, outcomes, ledger, settings.order_locked_fields),
+            merger=merger,
+            order_lifecycle=OrderLifecycle(client, outcomes, ledger, settings.order_locked_fields, merger),
             optional_references=OptionalReferences(settings.optional_references),
             batches=BatchWriter(
                 client=client, resolver=resolver, executor=executor, mode=settings.write_mode,
