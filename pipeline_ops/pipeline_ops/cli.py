@@ -14,7 +14,8 @@
     pipeline-ops conflicts              fields a person changed in NetSuite that Salesforce changed too (the target's
                                         three-way merge, `conflict_policy`): what each side holds, what was decided
     pipeline-ops sync-status            each Salesforce record's sync status from the target's store (Error: its
-                                        waiting dead letter; Waiting for parent: parked) as Singer messages, for
+                                        waiting dead letter; Conflict: an open merge conflict or ORDER_LOCKED;
+                                        Waiting for parent: parked; Synced: written) as Singer messages, for
                                         target-salesforce-custom (the extractor `tap-netsuite-sync-status`)
     pipeline-ops store status|migrate   target-netsuite's store (`store_uri`): rows per table; `migrate --to URI`
                                         copies one host's SQLite files into a shared store (safe to run twice)
@@ -220,8 +221,9 @@ def _dispatch(args: argparse.Namespace, dead_letter_path: Path) -> int:
     if args.command == "store":
         return store.main(args, dead_letter_path)
     if args.command == "sync-status":
-        parked = os.environ.get("TARGET_NETSUITE_PARKED_PATH")
-        return sync_status.run(args.store_uri, args.path, _root() / parked if parked else None)
+        found = sync_status.location(args.store_uri)
+        return sync_status.run(sync_status.StoreLocation(args.store_uri, args.path, found.parked_path,
+                                                         found.ledger_path))
     return {"report": _report, "runs": _runs, "picture": _picture,
             "conflicts": _conflicts}[args.command](args)
 
