@@ -199,13 +199,17 @@ class Project:
         return process, log
 
     def run(self, *, write_mode: str, full_refresh: bool = False, timeout: float = 420) -> tuple[int, Path]:
-        process, log = self.start(write_mode=write_mode, full_refresh=full_refresh)
-        try:
-            return process.wait(timeout=timeout), log
-        except subprocess.TimeoutExpired:
-            kill_group(process, signal.SIGKILL)
-            process.wait()
-            return -999, log
+        return run_to_end(*self.start(write_mode=write_mode, full_refresh=full_refresh), timeout)
+
+
+def run_to_end(process: subprocess.Popen, log: Path, timeout: float) -> tuple[int, Path]:
+    """A started run's exit code (-999: still going after `timeout`, then SIGKILLed) and its log."""
+    try:
+        return process.wait(timeout=timeout), log
+    except subprocess.TimeoutExpired:
+        kill_group(process, signal.SIGKILL)
+        process.wait()
+        return -999, log
 
 
 def kill_group(process: subprocess.Popen, signum: int) -> None:
@@ -640,11 +644,15 @@ class Soak:
         codes.append(code)
         return codes
 
+    def new_editor(self) -> Editor:
+        """The Salesforce editor of the cycles; the planted Accounts and the refused ones are left alone."""
+        planned = {entry["for"] for entry in self.plan if entry["for"]}
+        return Editor(self.sf, random.Random(self.config.seed + 1), planned | self.refused)
+
     def run(self) -> Verdict:
         c = self.config
         self.seed()
-        planned = {entry["for"] for entry in self.plan if entry["for"]}
-        editor = Editor(self.sf, random.Random(c.seed + 1), planned | self.refused)
+        editor = self.new_editor()
         number = 0
         twins, deals, overtake = ("twins" in c.planted, "service_deals" in c.planted, "overtake" in c.planted)
         after_overtake = False
@@ -923,6 +931,8 @@ class Oracle:
         reported stale, as a change nobody can see."""
         from target_netsuite.merge import MERGE_FILE
 
+        if not self.soak.person_edits:  # not planted (the host soak: its store is PostgreSQL, not these files)
+            return
         path = self.soak.project.dead_letters / MERGE_FILE
         listed: set[tuple[str, str, str]] = set()
         if path.exists():
@@ -1034,13 +1044,19 @@ def render(soak: Soak, verdict: Verdict, figures: dict[str, Any]) -> str:
         lines.append(f"| {c.number} | {c.write_mode} | {'yes' if c.full_refresh else ''} | {c.returncode} | "
                      f"{c.killed or ''} | {'' if c.overlap_returncode is None else c.overlap_returncode} | "
                      f"{c.seconds:.0f} | {c.edits} | {c.netsuite_faults} | {c.salesforce_faults} | {c.note} |")
+    return "\n".join([*lines, *findings(verdict)]) + "\n"
+
+
+def findings(verdict: Verdict, most: int = 60) -> list[str]:
+    """The verdict's categories as Markdown sections, `most` items each (every soak report ends with them)."""
+    lines: list[str] = []
     for category in (*CATEGORIES, "excluded"):
         found = getattr(verdict, category)
         lines += ["", f"## {category.replace('_', ' ').capitalize()} ({len(found)})", ""]
-        lines += [f"- `{json.dumps(item, default=str)[:400]}`" for item in found[:60]]
-        if len(found) > 60:
-            lines.append(f"- ... and {len(found) - 60} more")
-    return "\n".join(lines) + "\n"
+        lines += [f"- `{json.dumps(item, default=str)[:400]}`" for item in found[:most]]
+        if len(found) > most:
+            lines.append(f"- ... and {len(found) - most} more")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,6 +36,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from connector_kit.store import StoreError
+from connector_kit.store_accounts import ACCOUNT_ENV
+
 from pipeline_ops import dead_letters, reconcile, store, sync_status
 from pipeline_ops.picture import render_history
 from pipeline_ops.runs import RunReport, collect_runs, database_runs, database_uri, log_lines, render
@@ -190,7 +193,27 @@ def main(argv: list[str] | None = None) -> int:
     reconcile.add_parser(sub, _root())
     store.add_parser(sub, dead_letter_path)
     sync_status.add_parser(sub, dead_letter_path, os.environ.get("TARGET_NETSUITE_STORE_URI"))
-    args = parser.parse_args(argv)
+    # One NetSuite account's part of a shared store (connector_kit/store_accounts.py), given anywhere on the line.
+    parser.add_argument("--account", default=os.environ.get(ACCOUNT_ENV),
+                        help=f"the NetSuite account whose part of a shared store to read (default {ACCOUNT_ENV}, "
+                        "else the store's only account)")
+    chosen, rest = _account_option().parse_known_args(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(rest)
+    store.select_account(chosen.account or args.account)
+    try:
+        return _dispatch(args, dead_letter_path)
+    except StoreError as exc:
+        print(f"pipeline-ops: {exc}", file=sys.stderr)
+        return 1
+
+
+def _account_option() -> argparse.ArgumentParser:
+    option = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    option.add_argument("--account")
+    return option
+
+
+def _dispatch(args: argparse.Namespace, dead_letter_path: Path) -> int:
     if args.command == "reconcile":
         return reconcile.main(args, _root())
     if args.command == "dead-letters":

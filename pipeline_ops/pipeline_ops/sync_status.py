@@ -49,11 +49,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
+from connector_kit.store import StoreError
+from connector_kit.store_accounts import ACCOUNT_ENV
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from pipeline_ops import dead_letters
-from pipeline_ops.store import SCHEMA, engine_for, masked
+from pipeline_ops.store import engine_for, masked, schema_of, select_account
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -181,7 +183,7 @@ def _rows(uri: str, table: sa.Table) -> list[dict[str, t.Any]]:
     engine = engine_for(uri)
     try:
         with engine.connect() as conn:
-            schema = SCHEMA if engine.dialect.name == "postgresql" else None
+            schema = schema_of(engine)
             if not sa.inspect(conn).has_table(table.name, schema=schema):
                 return []
             return [dict(row) for row in conn.execute(sa.select(table)).mappings()]
@@ -238,7 +240,7 @@ def counts_line(found: list[Status]) -> str:
 def run(location: StoreLocation) -> int:
     try:
         found = read(location)
-    except SyncStatusError as exc:
+    except (SyncStatusError, StoreError) as exc:
         print(f"pipeline-ops sync-status: {exc}", file=sys.stderr)
         return 1
     emit(found, sys.stdout)
@@ -272,7 +274,8 @@ def tap_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.about:
         print(json.dumps({"name": "pipeline-ops-sync-status", "capabilities": [], "streams": list(OBJECTS.values()),
-                          "settings": ["store_uri", "dead_letter_path", "parked_path", "ledger_path"]}))
+                          "settings": ["store_uri", "dead_letter_path", "parked_path", "ledger_path",
+                                       "account_id"]}))
         return 0
     config: dict[str, t.Any] = {}
     if args.config:
@@ -289,6 +292,7 @@ def tap_main(argv: list[str] | None = None) -> int:
         except ArgumentError:
             print("pipeline-ops-sync-status: store_uri: not a database URI", file=sys.stderr)
             return 1
+    select_account(config.get("account_id") or os.environ.get(ACCOUNT_ENV))
     return run(location(store_uri, config))
 
 

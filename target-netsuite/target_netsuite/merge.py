@@ -92,7 +92,7 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
     from target_netsuite.client import NetSuiteClient
-    from target_netsuite.dead_letters import RunSummary
+    from target_netsuite.outcomes import Outcomes
     from target_netsuite.writes import Write
 
 #: Beside the ledger file (same directory), kept whatever the `ledger` mode: ownership is not a cache.
@@ -411,10 +411,10 @@ class _Plan:
 class Merger:
     """Built once per run; `prepare` before a wave is sent, `accepted` once NetSuite answered."""
 
-    def __init__(self, *, client: NetSuiteClient, summary: RunSummary, store: MergeStore,
+    def __init__(self, *, client: NetSuiteClient, outcomes: Outcomes, store: MergeStore,
                  policies: ConflictPolicies, run_id: str) -> None:
         self.client = client
-        self.summary = summary
+        self.outcomes = outcomes  # counts conflicts and kept values (outcomes.py)
         self.store = store
         self.policies = policies
         self.run_id = run_id
@@ -483,7 +483,7 @@ class Merger:
     def _baseline(self, stream: str, record_type: str, write: Write, row: dict[str, t.Any]) -> dict[str, Merged]:
         """NetSuite's current values as what the pipeline last wrote (the pre-merge pipeline sent every value on
         every update), so that the source's values, clears included, are written as they were before."""
-        self.summary.add(stream, "netsuite_baselines")
+        self.outcomes.count(stream, "netsuite_baselines")
         if record_type not in self._warned_baseline:
             with self._lock:
                 self._warned_baseline.add(record_type)
@@ -551,7 +551,7 @@ class Merger:
             if not entry.known:
                 if incoming is None:
                     del body[name]  # never written, nothing to write: NetSuite's value (if any) stays
-                    self.summary.add(stream, "netsuite_values_kept")
+                    self.outcomes.count(stream, "netsuite_values_kept")
                 else:
                     plan.merged.append((name, incoming, incoming))
                 continue
@@ -568,14 +568,14 @@ class Merger:
             elif incoming in entry.seen():
                 del body[name]  # a person's edit, and no new value from Salesforce: it stands
                 plan.merged.append((name, incoming, entry.last_written))
-                self.summary.add(stream, "netsuite_edits_kept")
+                self.outcomes.count(stream, "netsuite_edits_kept")
             else:
                 policy = self.policies.for_field(record_type, price_rows.policy_field(name))
                 conflicts.append({"record_type": record_type, "external_id": write.external_id, "field": name,
                                   "incoming": canonical(value), "netsuite": canonical(row.get(name.lower())),
                                   "last_written": entry.last_written,
                                   "policy": policy, "outcome": _OUTCOMES[policy], "run_id": self.run_id})
-                self.summary.add(stream, "conflicts")
+                self.outcomes.count(stream, "conflicts")
                 _LOGGER.warning("Conflict: %s %s field %s changed in NetSuite and in the source; %s (%s)",
                                 record_type, write.external_id, name, _OUTCOMES[policy], policy)
                 if policy == "salesforce_wins":

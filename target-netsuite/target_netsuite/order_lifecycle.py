@@ -25,6 +25,8 @@ refused write never reaches the ledger (so a replay is checked again, not skippe
 records are screened before the ledger's skip step (their body may equal the payload written while won), and the
 ledger entry of every un-won order NetSuite holds is dropped, so a re-won opportunity whose payload equals the one
 written before is checked against the (now closed) order and reported, never skipped as unchanged.
+The sink's recipe (sinks.py) therefore takes the un-won first (`take_unwon`), then the ledger's skip, then the lock
+check of what is left to send (`screen`). The outcomes are recorded through outcomes.py (`settle`, `dead_letter`).
 """
 
 from __future__ import annotations
@@ -36,12 +38,10 @@ from urllib.parse import quote
 from target_netsuite.client import RECORD_PATH, FatalError, RecordError, error_details, json_body
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable
-
     from target_netsuite.client import NetSuiteClient
-    from target_netsuite.dead_letters import RunSummary
     from target_netsuite.ledger import WriteLedger
     from target_netsuite.merge import Merger
+    from target_netsuite.outcomes import Outcomes
     from target_netsuite.writes import Write
 
 ORDER_TYPE = "salesOrder"
@@ -56,7 +56,7 @@ STATUS_NAMES = {"A": "Pending Approval", "B": "Pending Fulfillment", "C": "Cance
                 "E": "Pending Billing/Partially Fulfilled", "F": "Pending Billing", "G": "Billed", "H": "Closed"}
 
 DeadLetter = t.Callable[..., None]
-Settle = t.Callable[[str], None]  # a key reached a final outcome that is not a dead letter
+Settle = t.Callable[[str, str], None]  # a key reached this final outcome, not a dead letter (outcomes.py)
 
 
 def _status_code(value: str) -> str:
@@ -71,11 +71,11 @@ def describe(status: str) -> str:
 class OrderLifecycle:
     """Screens one sink's sales order writes against the orders' status in NetSuite."""
 
-    def __init__(self, client: NetSuiteClient, summary: RunSummary, ledger: WriteLedger | None,
+    def __init__(self, client: NetSuiteClient, outcomes: Outcomes, ledger: WriteLedger | None,
                  locked_fields: t.Iterable[str], merger: Merger | None = None) -> None:
         self.client = client
+        self.outcomes = outcomes
         self.merger = merger
-        self.summary = summary
         self.ledger = ledger
         self.locked_fields = frozenset(locked_fields)
 
@@ -101,8 +101,8 @@ class OrderLifecycle:
     def take_unwon(self, stream: str, record_type: str, writes: list[Write], dead_letter: DeadLetter,
                    settle: Settle) -> list[Write]:
         """Handle the un-won opportunities of these writes (see module docstring); the others are returned. An
-        outcome that is not a dead letter settles the key (`settle`): an older parked or dead-lettered version of
-        the won order must never be written after it."""
+        outcome that is not a dead letter settles the key (`settle`, with the outcome): an older parked or
+        dead-lettered version of the won order must never be written after it."""
         if record_type != ORDER_TYPE:
             return writes
         unwon = [w for w in writes if w.action == "upsert" and w.record.get(UNWIN_KEY)]
@@ -120,19 +120,17 @@ class OrderLifecycle:
                 dead_letter(write.record, "INVALID_POLICY", f"{UNWIN_KEY} must be one of {UNWIN_POLICIES}, "
                             f"got {policy!r}")
             elif status is None:
-                self.summary.add(stream, "not_won")
-                settle(write.external_id)
+                settle(write.external_id, "not_won")
             elif status == "H":
-                self.summary.add(stream, "unchanged")
-                settle(write.external_id)
+                settle(write.external_id, "unchanged")
             elif status not in WRITABLE:
                 self._conflict(stream, write, "the opportunity is no longer won, but its order is "
                                f"{describe(status)}: its lines were not closed", dead_letter)
             elif policy == "report":
                 dead_letter(write.record, ORDER_UNWON, "the opportunity is no longer won; its order is "
                             f"{describe(status)} and on_unwin is report: left as it is")
-            elif self._close_lines(stream, write, dead_letter):
-                settle(write.external_id)
+            elif closed := self._close_lines(stream, write, dead_letter):
+                settle(write.external_id, closed)
         chosen = {id(w) for w in unwon}
         return [w for w in writes if id(w) not in chosen]
 
@@ -178,53 +176,35 @@ class OrderLifecycle:
         return f"; updated only {', '.join(sorted(small.body))} (order_locked_fields)"
 
     def _conflict(self, stream: str, write: Write, detail: str, dead_letter: DeadLetter) -> None:
-        self.summary.add(stream, "conflict")
+        self.outcomes.count(stream, "conflict")
         dead_letter(write.record, ORDER_LOCKED, detail, path="status")
 
-    def _close_lines(self, stream: str, write: Write, dead_letter: DeadLetter) -> bool:
-        """Close every open line, naming the lines NetSuite holds (no line is added, removed or repriced). True
-        when the order ends closed (or is gone); False when the record was dead-lettered."""
+    def _close_lines(self, stream: str, write: Write, dead_letter: DeadLetter) -> str | None:
+        """Close every open line, naming the lines NetSuite holds (no line is added, removed or repriced). The
+        outcome when the order ends closed (`closed`, `unchanged`) or is gone (`not_won`); None when the record
+        was dead-lettered."""
         path = f"{RECORD_PATH}/{ORDER_TYPE}/eid:{quote(write.external_id, safe='')}"
         response = self.client.request("GET", path, params={"expandSubResources": "true"})
         if response.status_code == 404:  # deleted meanwhile: nothing left to close
-            self.summary.add(stream, "not_won")
-            return True
+            return "not_won"
         if response.status_code >= 400:
             code, detail, error_path = error_details(response)
             dead_letter(write.record, code, detail, status=response.status_code, path=error_path)
-            return False
+            return None
         order = json_body(response, f"GET {ORDER_TYPE} {write.external_id}")
         lines = [line for line in (order.get("item") or {}).get("items") or [] if isinstance(line, dict)]
         if any(line.get("quantityFulfilled") or line.get("quantityBilled") for line in lines):
             self._conflict(stream, write, "the opportunity is no longer won, but lines of its order were "
                            "fulfilled or billed meanwhile: its lines were not closed", dead_letter)
-            return False
+            return None
         closing = [{"line": line["line"], "isClosed": True} for line in lines
                    if not line.get("isClosed") and line.get("line") is not None]
         if not closing:
-            self.summary.add(stream, "unchanged")
-            return True
+            return "unchanged"
         try:
             self.client.upsert(ORDER_TYPE, write.external_id, {"item": {"items": closing}}, [])
         except RecordError as error:
             dead_letter(write.record, error.code, error.detail, status=error.status, path=error.path)
-            return False
-        self.summary.add(stream, "closed")
-        return True
+            return None
+        return "closed"
 
-
-def screen_orders(
-    lifecycle: OrderLifecycle | None,
-    stream: str,
-    record_type: str,
-    writes: list[Write],
-    skip_unchanged: Callable[[list[Write]], list[Write]],
-    dead_letter: DeadLetter,
-    settle: Settle,
-) -> list[Write]:
-    """The sink's one step: un-won orders first (before the ledger could skip them), then the ledger's skip, then
-    the lock check of what is left to send."""
-    if lifecycle is None:
-        return skip_unchanged(writes)
-    writes = lifecycle.take_unwon(stream, record_type, writes, dead_letter, settle)
-    return lifecycle.screen(stream, record_type, skip_unchanged(writes), dead_letter)

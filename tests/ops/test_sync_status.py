@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from connector_kit.store import Store
+from connector_kit.store_accounts import account_schema
 from pipeline_ops.sync_status import (
     CONFLICT,
     ERROR,
@@ -27,7 +28,9 @@ from target_netsuite.dead_letters import DeadLetterStore
 from target_netsuite.ledger import LEDGER_FILE, WriteLedger
 from target_netsuite.merge import MERGE_FILE, MergeStore
 from target_netsuite.parking import PARKED_FILE, ParkedRecords
-from target_netsuite.services import STORE_SCHEMA
+
+#: The sandbox account's schema in a PostgreSQL store (one schema per NetSuite account).
+STORE_SCHEMA = account_schema("1234567_SB1")
 
 BIN = Path(sys.executable).parent
 ACCOUNT, ACCOUNT_18 = "001000000000123", "001000000000456AAA"
