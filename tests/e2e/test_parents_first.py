@@ -170,8 +170,10 @@ def _simultaneous(project: MeltanoProject, salesforce: SandboxAdmin, netsuite: S
 
 # How the second of two simultaneous runs may stop, each before it writes: Meltano's own job check; the target's
 # account lock; or Meltano's run files colliding (one `.meltano/run/<plugin>/` per project, so the first run's
-# clean-up can delete the catalog the second one is about to pass to its tap). The README's `flock` avoids all three.
-_LOSING_REASONS = ("already running", "another target-netsuite run", "tap.properties.json': No such file")
+# clean-up can delete the catalog the second one is about to pass to its tap, or its discovery can be half-way
+# through writing it). The README's `flock` avoids all of them.
+_LOSING_REASONS = ("already running", "another target-netsuite run", "tap.properties.json': No such file",
+                   "Cannot start plugin tap-salesforce-custom: Invalid catalog")
 
 
 @pytest.mark.parametrize("attempt", range(2))
