@@ -6,7 +6,7 @@ Invariants:
 - the services are built here, from the settings alone: nothing in this module (or below it) knows the target
   or the sinks. The sinks receive the services; the target owns them. Imports only go down:
   target → sinks → services → {dead_letters, references, parking, ledger, overtake, matching, merge, reconcile,
-  batches, fixed_ids, lookups, subsidiaries} → client → auth (match_keys, the normalisation both matching and
+  writers, fixed_ids, lookups, subsidiaries} → client → auth (match_keys, the normalisation both matching and
   reconcile use, imports nothing of the package);
 - `OpenSinks` holds a sink from its `setup` to its `clean_up` (the SDK's hooks), and no longer than it may hold
   records: a sink the SDK retired after a schema change, and drained without `clean_up` (the SDK cleans retired
@@ -26,7 +26,7 @@ import requests
 from connector_kit.store import AccountLock, LockLostError, StoreError, Stores
 
 from target_netsuite.auth import TOKEN_PATH, MachineToMachineAuth, TokenBasedAuth, read_private_key
-from target_netsuite.batches import BatchWriter, SubmittedBatches
+from target_netsuite.batches import SubmittedBatches
 from target_netsuite.client import (
     FatalError,
     NetSuiteClient,
@@ -48,6 +48,7 @@ from target_netsuite.parking import PARKED_FILE, ParkedRecords
 from target_netsuite.reconcile import Reconciler
 from target_netsuite.references import ReferenceResolver
 from target_netsuite.subsidiaries import Subsidiaries
+from target_netsuite.writers import Writer, writer_for
 
 if t.TYPE_CHECKING:
     import logging
@@ -252,7 +253,7 @@ class RunServices:
     reconciler: Reconciler | None  # `reconcile: true`: compare, never write
     sinks: OpenSinks
     ledger: WriteLedger | None  # `ledger: off`: None
-    batches: BatchWriter  # `write_mode`: one request per record, async batches, or both
+    batches: Writer  # `write_mode`: one request per record, async batches, or both (writers.py)
     fixed_ids: FixedIdCheck  # constant ids of the mapping (subsidiary, currency, ...) exist before any write
     earlier_writes: EarlierWrites  # other runs' writes NetSuite may still apply (overtake.py)
     merger: Merger  # the three-way merge of updates (merge.py), its values beside the ledger
@@ -338,8 +339,8 @@ class RunServices:
             order_lifecycle=None if settings.writes_nothing else OrderLifecycle(
                 client, summary, ledger, settings.order_locked_fields),
             optional_references=OptionalReferences(settings.optional_references),
-            batches=BatchWriter(
-                client=client, resolver=resolver, executor=executor, mode=settings.write_mode,
+            batches=writer_for(
+                settings.write_mode, client=client, resolver=resolver, executor=executor,
                 workers=client.limiter.ceiling,
                 submitted=submitted,
             ),
