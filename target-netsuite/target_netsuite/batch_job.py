@@ -105,7 +105,7 @@ class AsyncPool:
         return None
 
     def closed(self, job: object, *, completed: bool) -> None:
-        """The job's results are read (`completed`), or it is gone (NetSuite no longer knows it, or it failed)."""
+        """NetSuite says the job is complete (its rate is measured), or it is gone, or a poll failed."""
         now = self.clock()
         with self._lock:
             for entry in self._open:
@@ -147,21 +147,20 @@ class BatchJob:
             if not self._submit():
                 return None
             self.pool.opened(self, len(self.batch.writes))
-            completed = False
             try:
                 ending = self._wait()
-                if ending == "closed":
-                    return None
-                if ending == "gone":
-                    again = self._again(self.batch.writes)
-                    self.submitted.settled(self.digest)
-                    return again
-                with self.requests():
-                    again = self._read_results()
-                completed = True
+            except Exception:
+                self.pool.closed(self, completed=False)
+                raise
+            self.pool.closed(self, completed=ending == "complete")  # the processors moved on to the next job
+            if ending == "closed":
+                return None
+            if ending == "gone":
+                again = self._again(self.batch.writes)
+                self.submitted.settled(self.digest)
                 return again
-            finally:
-                self.pool.closed(self, completed=completed)
+            with self.requests():
+                return self._read_results()
         except Exception as exc:  # every write of the batch must get an outcome
             self._fail(exc)
             return None

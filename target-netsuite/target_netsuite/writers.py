@@ -57,8 +57,10 @@ if t.TYPE_CHECKING:
     from target_netsuite.references import ReferenceResolver
     from target_netsuite.writes import Write
 
-#: `auto`, before the rates are known: jobs of this size find the async pool's rate.
+#: `auto`, before the rates are known: one job at a time, of this size (at most 1/PROBE_SHARE of the backlog, so a
+#: slow pool cannot hold a small wave open), finds the async pool's rate.
 PROBE_JOB = 10
+PROBE_SHARE = 4
 #: `auto`: a smaller share of the backlog is left to the synchronous pool (a job costs a submit, polls and a read).
 MIN_JOB = 5
 #: Weight of the newest synchronous write's time in the measured per-record time.
@@ -73,12 +75,13 @@ def job_size(backlog: int, queued: int, sync_rate: float | None, async_rate: flo
     async_rate * T - queued, which is what the async processors finish in the time the synchronous pool needs for the
     rest. The next job takes half of that share (at most `MAX_BATCH`, at least `MIN_JOB`): later jobs are sized with
     fresher rates, and the last ones are small, so the run's tail is a few records' time. A share under `MIN_JOB`
-    is left to the synchronous pool. Rates are records a second; None: not measured yet, so a `PROBE_JOB`.
+    is left to the synchronous pool. Rates are records a second; None: not measured yet, so a probe job (one at a
+    time).
     """
     if backlog <= 0:
         return 0
     if sync_rate is None or async_rate is None:
-        return min(backlog, PROBE_JOB)
+        return 0 if queued else min(PROBE_JOB, max(1, backlog // PROBE_SHARE))
     remaining_s = (backlog + queued) / (sync_rate + async_rate)
     share = min(backlog, math.floor(async_rate * remaining_s - queued))
     if share < MIN_JOB:

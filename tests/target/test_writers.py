@@ -23,6 +23,7 @@ from target_netsuite.target import TargetNetSuite
 from target_netsuite.writers import (
     MIN_JOB,
     PROBE_JOB,
+    PROBE_SHARE,
     AsyncWriter,
     AutoWriter,
     SyncWriter,
@@ -66,10 +67,11 @@ def _plan(backlog: int, sync_rate: float, async_rate: float, open_jobs: int = 2)
     return jobs, sync_done_at, max(async_done_at, now if jobs else 0.0)
 
 
-def test_unknown_rates_give_a_probe_job() -> None:
+def test_unknown_rates_give_one_probe_job_at_a_time() -> None:
     assert job_size(500, 0, None, 4 / 3) == PROBE_JOB
     assert job_size(500, 0, 5 / 3, None) == PROBE_JOB
-    assert job_size(3, 0, None, None) == 3
+    assert job_size(500, PROBE_JOB, 5 / 3, None) == 0  # the probe is out: wait for its rate
+    assert job_size(24, 0, None, None) == 24 // PROBE_SHARE  # a small wave is not held open by a slow pool
     assert job_size(0, 10, 1.0, 1.0) == 0
 
 
