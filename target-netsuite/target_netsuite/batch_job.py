@@ -87,11 +87,6 @@ class AsyncPool:
         with self._lock:
             self._open.append((job, records, self.clock()))
 
-    def queued(self) -> int:
-        """Records in open jobs (submitted, results not yet read)."""
-        with self._lock:
-            return sum(records for _, records, _ in self._open)
-
     def expected_end(self, job: object) -> float | None:
         """When this job should be complete: the jobs ahead of it first, each at the measured rate."""
         with self._lock:

@@ -59,7 +59,7 @@ if t.TYPE_CHECKING:
 
 #: `auto`, before the rates are known: one job at a time, of this size (at most 1/PROBE_SHARE of the backlog, so a
 #: slow pool cannot hold a small wave open), finds the async pool's rate.
-PROBE_JOB = 10
+PROBE_JOB = 12  # whole rounds on 1, 2, 3, 4 or 6 processors
 PROBE_SHARE = 4
 #: `auto`: a smaller share of the backlog is left to the synchronous pool (a job costs a submit, polls and a read).
 MIN_JOB = 5
@@ -163,10 +163,21 @@ class _JobWriter(Writer):
                 if batch is None:  # decided under the lock: a `send` after this starts a new thread
                     self._threads -= 1
                     return
-            while batch is not None:
-                batch = BatchJob(batch, client=self.client, resolver=self.resolver, submitted=self.submitted,
-                                 executor=self.executor, pool=self.pool, counts=self.counts, stopped=self._closed,
-                                 requests=self._job_requests).run()
+                records = len(batch.writes)
+            try:
+                attempt: Batch | None = batch
+                while attempt is not None:
+                    attempt = BatchJob(attempt, client=self.client, resolver=self.resolver, submitted=self.submitted,
+                                       executor=self.executor, pool=self.pool, counts=self.counts,
+                                       stopped=self._closed, requests=self._job_requests).run()
+            finally:
+                with self._cond:
+                    self._finished(records)
+                    self._cond.notify_all()
+
+    def _finished(self, records: int) -> None:
+        """Every write of a batch of this many records has its outcome, later attempts included (caller holds
+        `_cond`)."""
 
     def close(self) -> None:
         self._closed.set()
@@ -218,6 +229,7 @@ class AutoWriter(_JobWriter):
         super().__init__(**kwargs)
         self._waves: list[_Wave] = []
         self._sync_write_s: float | None = None  # measured seconds per synchronous write (one worker)
+        self._in_jobs = 0  # records taken for jobs whose writes do not all have their outcomes yet
         self._requesting = 0  # job threads making requests now
 
     def send(self, record_type: str, writes: list[Write], send_one: SendOne) -> dict[Future[None], Write]:
@@ -295,18 +307,22 @@ class AutoWriter(_JobWriter):
             if not self._waves or self._closed.is_set() or self.client.stopping:
                 return None
             backlog = sum(len(wave.queue) for wave in self._waves)
-            size = job_size(backlog, self.pool.queued(), self.sync_rate(), self.pool.rate)
+            size = job_size(backlog, self._in_jobs, self.sync_rate(), self.pool.rate)
             if size:
                 wave = self._waves[0]
                 taken: list[Pair] = []
                 while wave.queue and len(taken) < size:
                     taken.append(wave.queue.pop())
                 taken = [(w, f) for w, f in taken if not f.cancelled()]
+                self._in_jobs += len(taken)
                 for group in replace_groups(sorted(taken, key=lambda pair: pair[0].external_id)):
                     self._pending.append(Batch(wave.record_type, group[0][0].replace, group, wave.send_one))
                 continue
             # The async pool has its share: ask again when a synchronous write or a job ends (or the queue empties).
             self._cond.wait(timeout=1.0)
+
+    def _finished(self, records: int) -> None:
+        self._in_jobs -= records
 
 
 WRITERS: dict[str, type[Writer]] = {"sync": SyncWriter, "async": AsyncWriter, "auto": AutoWriter}

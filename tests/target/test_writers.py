@@ -118,9 +118,9 @@ def test_the_pool_expects_jobs_in_submission_order_at_the_measured_rate() -> Non
     pool.opened(third, 4)
     assert pool.expected_end(second) == pytest.approx(109 + 8 * 9 / 12)  # started when the first one ended
     assert pool.expected_end(third) == pytest.approx(109 + 12 * 9 / 12)  # behind the second
-    assert pool.queued() == 12
     pool.closed(second, completed=False)  # gone: not measured
-    assert pool.rate == pytest.approx(12 / 9) and pool.queued() == 4
+    assert pool.rate == pytest.approx(12 / 9)
+    assert pool.expected_end(third) == pytest.approx(110 + 4 * 9 / 12)  # now first in line, from its submission
 
 
 # --- each writer through the stand-in ----------------------------------------------------------------------------
