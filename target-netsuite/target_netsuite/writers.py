@@ -32,7 +32,7 @@ import typing as t
 from abc import ABC, abstractmethod
 from collections import deque
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 from target_netsuite.batch_job import AsyncPool, BatchJob, JobCounts
@@ -147,7 +147,7 @@ class _JobWriter(Writer):
 
     def _job_requests(self) -> t.ContextManager[object]:
         """Held while a job makes requests."""
-        return _no_requests()
+        return nullcontext()
 
     def _start_jobs(self) -> None:
         """Start job threads up to `OPEN_JOBS` (caller holds `_cond`)."""
@@ -184,11 +184,6 @@ class _JobWriter(Writer):
         with self._cond:
             self._cond.notify_all()
         super().close()
-
-
-@contextmanager
-def _no_requests() -> Iterator[None]:
-    yield
 
 
 class AsyncWriter(_JobWriter):
