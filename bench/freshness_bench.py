@@ -5,7 +5,13 @@ runs on its schedule; writes bench/results/freshness.md and bench/results/freshn
         [--latencies 3,10] [--modes sync,auto] [--limit 5] [--processors 4] [--accounts 2000]
 
 Time is scaled down by `--scale` (x20: the 5-minute schedule runs every 15 s, 10,000 changes an hour arrive at
-55.6/s, a 3 s write takes 150 ms); every figure is reported back in real-scale seconds (measured x scale).
+55.6/s, a 3 s write takes 150 ms); every figure is reported back in real-scale seconds (measured x scale). At
+`--scale 1` nothing is scaled (real 3 s writes, a real start-up per run): the issue-26 check is
+
+    .venv/bin/python bench/freshness_bench.py --scale 1 --rate 10000 --interval 60 --duration 720 --drain 240 \
+        --latencies 3 --modes auto --limit 5 --processors 4 --accounts 2000 --poll 5 --out freshness-realtime
+
+(12 minutes of changes, about 18 minutes of wall time; bench/results/freshness-realtime.md).
 
 - The org: `--accounts` Accounts in the Salesforce stand-in, loaded into the NetSuite stand-in once (latency 0).
 - The generator: changes random Accounts at `--rate` an hour (scaled), each a new `Name` carrying a per-Account
@@ -15,7 +21,8 @@ Time is scaled down by `--scale` (x20: the 5-minute schedule runs every 15 s, 10
   finds the previous run still going is skipped (as the schedule's lock would). The tap's lookback is scaled too.
   Meltano itself is not in the loop: its own start-up (seconds, not scaled) would be multiplied by the scale.
 - The measure: NetSuite's customers are listed every `--poll` seconds (scaled); a change has landed at the first
-  listing whose `companyName` carries its sequence number or a later one (resolution: one poll).
+  listing whose `companyName` carries its sequence number or a later one (resolution: one poll). The writer's own
+  rate ("updates while writing") counts NetSuite's updates over the poll periods in which it updated customers.
 - Each cell (write_mode x latency) runs the generator `--duration` real seconds, then waits up to `--drain` real
   seconds for the last changes; changes still missing then are counted as "not landed" and enter the percentiles
   with their age at that moment (a lower bound, marked >=). Between cells the latency drops to 0 and the backlog is
