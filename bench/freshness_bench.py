@@ -327,7 +327,7 @@ def write_results(cells: list[Cell], summaries: list[dict], args: argparse.Names
     command = (f"`.venv/bin/python bench/freshness_bench.py --scale {args.scale:g} --rate {args.rate:g} --interval "
                f"{args.interval:g} --duration {args.duration:g} --drain {args.drain:g} --latencies {args.latencies} "
                f"--modes {args.modes} --limit {args.limit} --processors {args.processors} --accounts {args.accounts} "
-        f"--out {args.out}`")
+        f"--poll {args.poll:g} --out {args.out}`")
     text = f"""# Freshness benchmark
 
 Machine: {platform.machine()}, 2 CPUs shared with other work (another test suite ran meanwhile), Python
