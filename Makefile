@@ -9,7 +9,7 @@ PACKAGES := -e ./connector_kit -e ./sandbox -e ./tap-salesforce-custom -e ./tran
 UV_VERSION := 0.13.9
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: demo demo-reset test lint install venv plugins lock bench clean plugin-definitions dist
+.PHONY: demo demo-reset test lint install venv plugins dagster lock bench clean plugin-definitions dist
 
 ## demo: set everything up, start the sandboxes, run the pipeline once in `dev`, show what landed, stop.
 demo: install
@@ -33,7 +33,16 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy $(TYPED)
 
-install: venv plugins
+install: venv plugins dagster
+
+## dagster: the Dagster jobs and schedules (deploy/dagster) in their own venv, deploy/dagster/.venv: Dagster runs
+## `meltano run`, never imports Meltano, so neither pins the other (pinned by deploy/dagster/constraints.txt).
+DAGSTER_VENV := deploy/dagster/.venv
+dagster: $(DAGSTER_VENV)/.installed
+$(DAGSTER_VENV)/.installed: $(VENV)/.installed deploy/dagster/pyproject.toml deploy/dagster/constraints.txt
+	test -x $(DAGSTER_VENV)/bin/python || $(UV) venv --quiet --python $(BIN)/python $(DAGSTER_VENV)
+	$(UV) pip install --quiet --python $(DAGSTER_VENV)/bin/python -c deploy/dagster/constraints.txt -e ./deploy/dagster
+	touch $@
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements/constraints.txt connector_kit/pyproject.toml pipeline_ops/pyproject.toml sandbox/pyproject.toml tap-salesforce-custom/pyproject.toml transform_mappers/pyproject.toml target-netsuite/pyproject.toml tap-netsuite-custom/pyproject.toml target-salesforce-custom/pyproject.toml
@@ -75,6 +84,8 @@ lock: venv
 	$(UV) pip compile --quiet --python-version 3.11 requirements/dev.in requirements/local.in sandbox/pyproject.toml \
 		tap-salesforce-custom/pyproject.toml transform_mappers/pyproject.toml target-netsuite/pyproject.toml pipeline_ops/pyproject.toml tap-netsuite-custom/pyproject.toml target-salesforce-custom/pyproject.toml \
 		--no-emit-package connector-kit -o requirements/constraints.txt
+	$(UV) pip compile --quiet --python-version 3.11 deploy/dagster/pyproject.toml -c requirements/constraints.txt \
+		-o deploy/dagster/constraints.txt
 
 ## dist: every package's wheel and sdist in dist/ (or DIST=<folder>), each wheel built from its sdist. Portable:
 ## a connector requires `connector-kit==<version>` (CONNECTOR_KIT_PORTABLE, see connector_kit/kit_requirement.py),
@@ -91,4 +102,4 @@ plugin-definitions: venv
 	$(BIN)/python scripts/plugin_definitions.py
 
 clean:
-	rm -rf $(VENV) .meltano .sandbox .pytest_cache
+	rm -rf $(VENV) $(DAGSTER_VENV) .meltano .sandbox .pytest_cache

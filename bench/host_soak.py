@@ -59,7 +59,9 @@ from soak import (
     Soak,
     SoakConfig,
     Verdict,
+    findings,
     kill_group,
+    run_to_end,
     summary,
     target_process,
     wait_for,
@@ -162,13 +164,7 @@ class Hosts:
         run.ended = dt.datetime.now(dt.UTC).isoformat()
 
     def run(self, *, write_mode: str, full_refresh: bool = False, timeout: float = 420) -> tuple[int, Path]:
-        process, log = self.start(write_mode=write_mode, full_refresh=full_refresh)
-        try:
-            return process.wait(timeout=timeout), log
-        except subprocess.TimeoutExpired:
-            kill_group(process, signal.SIGKILL)
-            process.wait()
-            return -999, log
+        return run_to_end(*self.start(write_mode=write_mode, full_refresh=full_refresh), timeout)
 
     def invoke(self, host: str, *args: str) -> subprocess.CompletedProcess[str]:
         """`meltano invoke ...` on a host, in a fresh run directory (deleted afterwards)."""
@@ -214,10 +210,10 @@ class StoreOracle(Oracle):
 
 def store_letters(store_uri: str) -> list[dict]:
     from connector_kit.store import Store
+    from connector_kit.store_accounts import account_schema
     from target_netsuite.dead_letters import stored_letters
-    from target_netsuite.services import STORE_SCHEMA
 
-    store = Store.from_uri(store_uri, schema=STORE_SCHEMA)
+    store = Store.from_uri(store_uri, schema=account_schema(ACCOUNT_ID))
     try:
         return stored_letters(store)
     finally:
@@ -226,10 +222,10 @@ def store_letters(store_uri: str) -> list[dict]:
 
 def store_parked(store_uri: str) -> dict[tuple[str, str], str]:
     from connector_kit.store import Store
+    from connector_kit.store_accounts import account_schema
     from target_netsuite.parking import ParkedRecords
-    from target_netsuite.services import STORE_SCHEMA
 
-    store = Store.from_uri(store_uri, schema=STORE_SCHEMA)
+    store = Store.from_uri(store_uri, schema=account_schema(ACCOUNT_ID))
     try:
         return {(p.record_type, p.external_id): p.waiting_for for p in ParkedRecords(store).all()}
     finally:
@@ -442,7 +438,7 @@ class HostSoak(Soak):
         c = self.config
         self.seed()
         planned = {entry["for"] for entry in self.plan if entry["for"]}
-        editor = Editor(self.sf, random.Random(c.seed + 1), planned | self.refused)
+        editor = self.new_editor()
         # The ledger's Account: the editor leaves its phone alone (the planted steps set it).
         account = sorted(a["Id"] for a in self.sf.records("Account")
                          if a["Id"] not in planned | self.refused and not a.get("IsDeleted"))[0]
@@ -535,11 +531,7 @@ def report(soak: HostSoak, verdict: Verdict, wall: float) -> str:
         lines.append(f"| {c.number} | {c.write_mode} | {c.returncode} | {c.killed or ''} | "
                      f"{'' if c.overlap_returncode is None else c.overlap_returncode} | {c.seconds:.0f} | {c.edits} | "
                      f"{c.netsuite_faults} | {c.salesforce_faults} | {c.note} |")
-    for category in (*CATEGORIES, "excluded"):
-        found = getattr(verdict, category)
-        lines += ["", f"## {category.replace('_', ' ').capitalize()} ({len(found)})", ""]
-        lines += [f"- `{json.dumps(item, default=str)[:400]}`" for item in found[:60]]
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, *findings(verdict)]) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

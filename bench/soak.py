@@ -24,7 +24,10 @@ the shipped `create_only_fields`, deletes as the mapping says):
   products interleaved with ones with products: the shipped mapping makes the first kind one-line orders of the
   `service_item_id` item, so every one must reach NetSuite; with `without_products: filter` none would), and
   `overtake` (a run in `async` mode SIGKILLed while its batch job is still queued, the same Accounts changed again,
-  the next run writes them while the old job still runs).
+  the next run writes them while the old job still runs), and `person_edits` (after the last disturbed cycle,
+  people change customers' phones and items' Base Prices in NetSuite; Salesforce then changes the same value for
+  half of them and another field for the rest: the person's value must stay, and each value changed on both sides
+  must be a listed conflict).
 
 At the end the faults stop, the pipeline runs until it is quiet, the async jobs settle, it runs once more, and the
 oracle reads Salesforce in full through the real tap and the shipped mapping (`meltano invoke` with an empty system
@@ -34,7 +37,8 @@ database, piped through `netsuite-mapper`) and compares it with NetSuite (`Oracl
 - **duplicated**: two NetSuite records for one Salesforce Id, or a hand-entered record of a company that the pipeline
   should have adopted (exact, near or phone match) standing beside the one it created (or adopted by another Id);
 - **stale**: a NetSuite value that differs from the mapped Salesforce value (create-only fields excepted; a
-  NetSuite-owned value the pipeline overwrote counts too);
+  NetSuite-owned value the pipeline overwrote counts too, and so does a person's edit it overwrote or a conflict
+  it did not list);
 - **wrong references**: a contact's company, an order's entity or an order line's item pointing at another record
   than the one with the referenced Salesforce Id.
 
@@ -52,8 +56,10 @@ import datetime as dt
 import json
 import os
 import random
+import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -106,7 +112,8 @@ class SoakConfig:
     latency_ms: dict[str, Any] = field(default_factory=lambda: {"mean": 15, "jitter": 10})
     async_latency_ms: dict[str, Any] = field(default_factory=lambda: {"mean": 60, "jitter": 40})
     refused_accounts: int = 2  # Accounts NetSuite refuses for good (policy dead letters)
-    planted: tuple[str, ...] = ("twins", "service_deals", "overtake")
+    planted: tuple[str, ...] = ("twins", "service_deals", "overtake", "person_edits")
+    person_edits: int = 6  # customers' phones and items' Base Prices a person changes in NetSuite (each kind)
     run_timeout: float = 420.0
 
 
@@ -192,13 +199,17 @@ class Project:
         return process, log
 
     def run(self, *, write_mode: str, full_refresh: bool = False, timeout: float = 420) -> tuple[int, Path]:
-        process, log = self.start(write_mode=write_mode, full_refresh=full_refresh)
-        try:
-            return process.wait(timeout=timeout), log
-        except subprocess.TimeoutExpired:
-            kill_group(process, signal.SIGKILL)
-            process.wait()
-            return -999, log
+        return run_to_end(*self.start(write_mode=write_mode, full_refresh=full_refresh), timeout)
+
+
+def run_to_end(process: subprocess.Popen, log: Path, timeout: float) -> tuple[int, Path]:
+    """A started run's exit code (-999: still going after `timeout`, then SIGKILLed) and its log."""
+    try:
+        return process.wait(timeout=timeout), log
+    except subprocess.TimeoutExpired:
+        kill_group(process, signal.SIGKILL)
+        process.wait()
+        return -999, log
 
 
 def kill_group(process: subprocess.Popen, signum: int) -> None:
@@ -387,6 +398,9 @@ class Soak:
         self.plan: list[dict] = []
         self.refused: set[str] = set()
         self.planted_notes: list[str] = []
+        #: What people changed in NetSuite by hand: (record type, external id) -> {field: (their value, the value
+        #: before it, the pipeline's)}
+        self.person_edits: dict[tuple[str, str], dict[str, tuple[Any, bool]]] = {}
         self._ns_log_seen = ""
         self._sf_requests_seen = 0
         self.started = time.monotonic()
@@ -469,6 +483,55 @@ class Soak:
         self.planted_notes.append(f"service_deals: {SERVICE_DEALS} won opportunities without products, as many with, "
                                   "interleaved")
         return True
+
+    def plant_person_edits(self) -> None:
+        """People at work in NetSuite between runs (no job of the pipeline in flight): a few customers' phones and
+        items' Base Prices changed by hand. For half of them Salesforce then changes the same value (both changed:
+        a conflict the target must list, keeping NetSuite's under the default `report` policy); for the other half
+        Salesforce changes another field of the record (the record is written again, the person's value must stay
+        untouched). Kept per value: the person's value and NetSuite's before it (the pipeline's, all settled), so
+        the oracle expects a conflict exactly when Salesforce's final value differs from that one."""
+        planned = {entry["for"] for entry in self.plan if entry["for"]}
+        live = {a["Id"] for a in self.sf.records("Account") if not a.get("IsDeleted")}
+        customers = sorted((c for c in self.ns.records("customer")
+                            if c.get("externalId") in live and c["externalId"] not in planned | self.refused
+                            and not c.get("isInactive")), key=lambda c: c["externalId"])
+        for n, customer in enumerate(self.rng.sample(customers, min(self.config.person_edits, len(customers)))):
+            eid, phone = customer["externalId"], f"+1 415 555 {7100 + n:04d}"
+            self.ns.edit_record("customer", f"eid:{eid}", {"phone": phone})
+            if n % 2 == 0:
+                self.sf.update("Account", eid, {"Phone": f"+1 212 555 {7200 + n:04d}"})
+            else:
+                self.sf.update("Account", eid, {"Fax": f"+1 646 555 {7300 + n:04d}"})
+            self.person_edits[("customer", eid)] = {"phone": (phone, customer.get("phone"))}
+        standard = {b["Id"] for b in self.sf.records("Pricebook2") if b.get("IsStandard")}
+        symbols = {str(c["id"]): c.get("symbol") for c in self.ns.records("currency")}
+        entries = {(e["Product2Id"], e.get("CurrencyIsoCode")): e for e in self.sf.records("PricebookEntry")
+                   if e.get("IsActive") and e.get("Pricebook2Id") in standard}
+        products = {product for product, _ in entries}
+        items = sorted((i for i in self.ns.records("nonInventorySaleItem") if i.get("externalId") in products
+                        and i["externalId"] not in planned), key=lambda i: i["externalId"])
+        for n, item in enumerate(self.rng.sample(items, min(self.config.person_edits, len(items)))):
+            base = next((row for row in (item.get("price") or {}).get("items") or []
+                         if str((row.get("priceLevel") or {}).get("id")) == "1"), None)
+            if base is None:
+                continue
+            row = {"currencyPage": base["currencyPage"], "priceLevel": {"id": "1"}, "quantity": base["quantity"],
+                   "price": 1000.0 + n}
+            self.ns.edit_record("nonInventorySaleItem", f"eid:{item['externalId']}", {"price": {"items": [row]}})
+            currency = symbols.get(str(base["currencyPage"]["id"]))
+            entry = entries.get((item["externalId"], currency)) or entries.get((item["externalId"], None))
+            if n % 2 == 0 and entry is not None:
+                self.sf.update("PricebookEntry", entry["Id"], {"UnitPrice": 2000.0 + n})
+            else:
+                self.sf.update("Product2", item["externalId"], {"Description": f"Changed after a price edit {n}"})
+            field = (f"price[currency={base['currencyPage']['id']};level=1;"
+                     f"quantity={Oracle.price_key(row)[2]:g}]")
+            self.person_edits[("nonInventorySaleItem", item["externalId"])] = {field: (row["price"], base["price"])}
+        self.planted_notes.append(
+            f"person_edits: {sum(1 for k in self.person_edits if k[0] == 'customer')} customers' phones and "
+            f"{sum(1 for k in self.person_edits if k[0] != 'customer')} items' Base Prices changed in NetSuite by "
+            "hand, then in Salesforce the same value for half of them (listed conflicts), another field for the rest")
 
     def plant_overtake(self, number: int) -> Cycle:
         """A run in `async` mode SIGKILLed while its batch job is queued; the same Accounts change again; the next
@@ -575,15 +638,21 @@ class Soak:
         code, _log = self.project.run(write_mode="sync", timeout=self.config.run_timeout)
         codes = [code]
         self.settle_jobs()
+        if "person_edits" in self.config.planted:
+            self.plant_person_edits()
         code, _log = self.project.run(write_mode="sync", timeout=self.config.run_timeout)
         codes.append(code)
         return codes
 
+    def new_editor(self) -> Editor:
+        """The Salesforce editor of the cycles; the planted Accounts and the refused ones are left alone."""
+        planned = {entry["for"] for entry in self.plan if entry["for"]}
+        return Editor(self.sf, random.Random(self.config.seed + 1), planned | self.refused)
+
     def run(self) -> Verdict:
         c = self.config
         self.seed()
-        planned = {entry["for"] for entry in self.plan if entry["for"]}
-        editor = Editor(self.sf, random.Random(c.seed + 1), planned | self.refused)
+        editor = self.new_editor()
         number = 0
         twins, deals, overtake = ("twins" in c.planted, "service_deals" in c.planted, "overtake" in c.planted)
         after_overtake = False
@@ -644,6 +713,11 @@ def mapped_salesforce(soak: Soak) -> dict[tuple[str, str], dict]:
             if record.get("externalId") and not record.get("_sdc_on_unwin"):
                 mapped[(message["stream"], record["externalId"])] = record
     return mapped
+
+
+def _digits(value: Any) -> str:
+    """A phone number as NetSuite compares it: its digits (NetSuite formats phones on save)."""
+    return re.sub(r"\D", "", str(value or ""))
 
 
 def _same(expected: Any, actual: Any) -> bool:
@@ -748,6 +822,7 @@ class Oracle:
             verdict.checked += 1
             self.compare(key, payload, row, by_eid, by_id, verdict)
 
+        self.check_conflicts(mapped, excluded, verdict)
         for entry in self.soak.plan:  # the hand-entered records that should have been adopted
             if entry["kind"] not in ("exact", "near", "phone") or entry["for"] is None:
                 continue
@@ -809,9 +884,11 @@ class Oracle:
                     diffs[name] = [self.addresses(expected), self.addresses(ours)]
                 continue
             if name == "price":  # our Base Price rows, by key; the rows a person set stay beside them
-                have = {self.price_key(row): row.get("price") for row in ((actual or {}).get("items") or [])}
+                held = {self.price_key(row): row.get("price") for row in ((actual or {}).get("items") or [])}
+                by_hand = {self.price_key(row): value for row, value in self.hand_prices(key)}
                 for row in (expected or {}).get("items") or []:
-                    if not _same(row.get("price"), have.get(self.price_key(row))):
+                    price = by_hand.get(self.price_key(row), row.get("price"))  # a person's price stays (merged)
+                    if not _same(price, held.get(self.price_key(row))):
                         diffs[name] = [expected, actual]
                         break
                 continue
@@ -823,10 +900,58 @@ class Oracle:
                 continue
             if expected in (None, "") and name in self.typed.get(key, {}) and _same(self.typed[key][name], actual):
                 continue  # NetSuite's own value, never the pipeline's to empty
+            if name in self.soak.person_edits.get(key, {}):  # a person's edit stands (merged three ways)
+                by_hand = self.soak.person_edits[key][name][0]
+                if _digits(by_hand) != _digits(actual):
+                    diffs[name] = [f"{by_hand} (a person's edit in NetSuite)", actual]
+                continue
             if not _same(expected, actual):
                 diffs[name] = [expected, actual]
         if diffs:
             verdict.stale.append({"record_type": rtype, "externalId": key[1], "fields": diffs})
+
+    def hand_prices(self, key: tuple[str, str]) -> list[tuple[dict, Any]]:
+        """The Base Price rows a person set on this item, as (row key fields, price)."""
+        return self.hand_prices_of(self.soak.person_edits.get(key, {}))
+
+    @staticmethod
+    def hand_prices_of(fields: dict[str, tuple[Any, Any]]) -> list[tuple[dict, Any]]:
+        found = []
+        for name, (value, _) in fields.items():
+            if not name.startswith("price["):
+                continue
+            key = dict(part.split("=", 1) for part in name[len("price["):-1].split(";"))
+            found.append(({"currencyPage": {"id": key["currency"]}, "priceLevel": {"id": key["level"]},
+                           "quantity": {"value": float(key["quantity"])}}, value))
+        return found
+
+    def check_conflicts(self, mapped: dict, excluded: dict, verdict: Verdict) -> None:
+        """A value a person changed and Salesforce changed too (its final value is not the one the pipeline wrote
+        before the person's edit) is a conflict the target lists (`pipeline-ops conflicts`); one not listed is
+        reported stale, as a change nobody can see."""
+        from target_netsuite.merge import MERGE_FILE
+
+        if not self.soak.person_edits:  # not planted (the host soak: its store is PostgreSQL, not these files)
+            return
+        path = self.soak.project.dead_letters / MERGE_FILE
+        listed: set[tuple[str, str, str]] = set()
+        if path.exists():
+            with contextlib.closing(sqlite3.connect(path)) as db:
+                listed = {tuple(row) for row in db.execute("SELECT record_type, external_id, field FROM conflicts")}
+        for key, fields in sorted(self.soak.person_edits.items()):
+            if key not in mapped or key in excluded:
+                continue
+            for name, (value, before) in fields.items():
+                if self.salesforce_changed(mapped[key], name, before) and (key[0], key[1], name) not in listed:
+                    verdict.stale.append({"record_type": key[0], "externalId": key[1], "fields": {
+                        f"{name} (conflict not listed)": [f"{value} kept, the conflict listed", "not listed"]}})
+
+    def salesforce_changed(self, payload: dict, name: str, before: Any) -> bool:
+        if not name.startswith("price["):
+            return _digits(payload.get(name)) != _digits(before)
+        wanted = {self.price_key(row): price for row, price in self.hand_prices_of({name: (None, None)})}
+        rows = {self.price_key(row): row.get("price") for row in (payload.get("price") or {}).get("items") or []}
+        return any(not _same(rows.get(key), before) for key in wanted)
 
     @staticmethod
     def price_key(row: dict) -> tuple[str, str, float]:
@@ -919,13 +1044,19 @@ def render(soak: Soak, verdict: Verdict, figures: dict[str, Any]) -> str:
         lines.append(f"| {c.number} | {c.write_mode} | {'yes' if c.full_refresh else ''} | {c.returncode} | "
                      f"{c.killed or ''} | {'' if c.overlap_returncode is None else c.overlap_returncode} | "
                      f"{c.seconds:.0f} | {c.edits} | {c.netsuite_faults} | {c.salesforce_faults} | {c.note} |")
+    return "\n".join([*lines, *findings(verdict)]) + "\n"
+
+
+def findings(verdict: Verdict, most: int = 60) -> list[str]:
+    """The verdict's categories as Markdown sections, `most` items each (every soak report ends with them)."""
+    lines: list[str] = []
     for category in (*CATEGORIES, "excluded"):
         found = getattr(verdict, category)
         lines += ["", f"## {category.replace('_', ' ').capitalize()} ({len(found)})", ""]
-        lines += [f"- `{json.dumps(item, default=str)[:400]}`" for item in found[:60]]
-        if len(found) > 60:
-            lines.append(f"- ... and {len(found) - 60} more")
-    return "\n".join(lines) + "\n"
+        lines += [f"- `{json.dumps(item, default=str)[:400]}`" for item in found[:most]]
+        if len(found) > most:
+            lines.append(f"- ... and {len(found) - most} more")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,11 +27,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from connector_kit.store import Store, Stores
+from connector_kit.store_accounts import account_schema
 from target_netsuite.batches import SubmittedBatches
 from target_netsuite.ledger import WriteLedger
 from target_netsuite.merge import MergeStore
 from target_netsuite.parking import ParkedRecords
-from target_netsuite.services import STORE_SCHEMA
+
+#: The sandbox account's schema in a PostgreSQL store (one schema per NetSuite account).
+STORE_SCHEMA = account_schema("1234567_SB1")
 
 ROOT = Path(__file__).resolve().parent.parent
 FIELDS = ("companyName", "phone", "email")

@@ -20,8 +20,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 if t.TYPE_CHECKING:
     from pathlib import Path
 
-#: The schema of the target's tables in a PostgreSQL store (`store_uri`), beside Meltano's own.
-STORE_SCHEMA = "target_netsuite"
 #: The dead letters' SQLite file when the store is the host's own (no `store_uri`), in the dead-letter folder.
 DEAD_LETTERS_FILE = "dead_letters.sqlite3"
 RESOLVED_FILE = "resolved.ndjson"  # not `*.jsonl`: it holds no dead letters

@@ -8,17 +8,16 @@ refresh token, and must go through the connector's transport (its retry policy, 
 applies to the login host too). Data calls pass the authenticator as `auth=`: each attempt is signed anew.
 
 Secrets travel over https only: a plain-http `login_url` or `instance_url` is refused unless its host is
-loopback (the local sandbox). The token store is written 0600 through a fresh private temporary file and never
-read through a symlink; a corrupt store is one line naming its path.
+loopback (the local sandbox). A rotated refresh token is kept in the token store (connector_kit/token_store.py):
+the file `token_store_path` (0600, written through a fresh private temporary file, never read through a symlink;
+a corrupt one is one line naming its path) or, with `store_uri`, a row of the shared store, refreshed under a lock
+across hosts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
-import stat
-import tempfile
 import time
 import typing as t
 import uuid
@@ -34,6 +33,7 @@ from singer_sdk.authenticators import OAuthAuthenticator
 from typing_extensions import override
 
 from connector_kit.salesforce import QuotaGuard, SalesforceAPIError, SalesforceAuthError, SalesforceFatalError
+from connector_kit.token_store import FileTokenStore, SharedTokenStore, TokenStore, TokenStoreError, grant_key
 from connector_kit.transport import RetryPolicy, Transport, Verdict
 from connector_kit.urls import insecure_url_reason
 
@@ -174,20 +174,45 @@ class RefreshTokenAuthenticator(SalesforceAuthenticator):
     def __init__(self, config: t.Mapping[str, t.Any], transport: Transport) -> None:
         """Pick the newest refresh token: the token store's if present, else the configured one."""
         super().__init__(config, transport)
-        store = config.get("token_store_path")
-        self._store = Path(store).expanduser() if store else None
         configured = config.get("refresh_token")
-        stored = self._stored_refresh_token()
+        self._tokens = _token_store(config, configured, self.logger)
+        stored = self._read_stored()
         #: The configured token, to try once if Salesforce refuses the stored one (None: nothing else to try).
         self._fallback: str | None = configured if stored and configured and stored != configured else None
         if self._fallback:
             self.logger.info(
                 "Using the refresh token saved in %s (Salesforce rotated it), not the configured refresh_token; "
                 "the configured one is tried if Salesforce refuses the saved one",
-                self._store,
+                self._where,
             )
         self.refresh_token = stored or configured
         self._save_current = False
+
+    @property
+    def _where(self) -> str:
+        return self._tokens.location if self._tokens is not None else ""
+
+    def _read_stored(self) -> str | None:
+        try:
+            return self._tokens.read() if self._tokens is not None else None
+        except TokenStoreError as exc:
+            raise SalesforceAuthError(str(exc)) from None
+
+    @override
+    def update_access_token(self) -> None:
+        """Refresh under the token store's lock: another host may have rotated the token since it was read (a
+        shared store), and the token Salesforce rotates it to is saved before another host reads it."""
+        if self._tokens is None:
+            super().update_access_token()
+            return
+        try:
+            with self._tokens.exclusive():
+                newest = self._read_stored()
+                if newest and newest != self.refresh_token and not self._save_current:
+                    self.refresh_token = newest
+                super().update_access_token()
+        except TokenStoreError as exc:
+            raise SalesforceAuthError(str(exc)) from None
 
     @override
     def _post_token(self) -> requests.Response:
@@ -202,32 +227,9 @@ class RefreshTokenAuthenticator(SalesforceAuthenticator):
             self.logger.warning(
                 "Salesforce refused the refresh token saved in %s (invalid_grant); the configured refresh_token "
                 "works and replaces it there",
-                self._store,
+                self._where,
             )
         return response
-
-    def _stored_refresh_token(self) -> str | None:
-        if self._store is None:
-            return None
-        try:
-            fd = os.open(self._store, os.O_RDONLY | os.O_NOFOLLOW)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            msg = f"token_store_path {self._store}: cannot read it ({exc.strerror}; a symlink is refused)"
-            raise SalesforceAuthError(msg) from None
-        with os.fdopen(fd, encoding="utf-8") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                msg = f"token_store_path {self._store}: not a regular file"
-                raise SalesforceAuthError(msg)
-            try:
-                value = json.load(handle).get("refresh_token")
-            except (ValueError, AttributeError):
-                value = None
-        if not isinstance(value, str) or not value:
-            msg = f'token_store_path {self._store}: not a token store (expected {{"refresh_token": "..."}}); delete it'
-            raise SalesforceAuthError(msg)
-        return value
 
     @property
     def oauth_request_body(self) -> dict:
@@ -249,30 +251,33 @@ class RefreshTokenAuthenticator(SalesforceAuthenticator):
         self._save_current = False
         if rotated:
             self.refresh_token = new_token
-        if self._store is None:
+        if self._tokens is None:
             self.logger.warning(
-                "Salesforce rotated the refresh token; set token_store_path (or update refresh_token) "
+                "Salesforce rotated the refresh token; set token_store_path or store_uri (or update refresh_token) "
                 "or the next run will fail to log in."
             )
             return
-        self._save(str(self.refresh_token), rotated=rotated)
-
-    def _save(self, token: str, *, rotated: bool) -> None:
-        """Write `token` to the store: a new private file renamed over the old one."""
-        assert self._store is not None
-        self._store.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # mkstemp: a new file with a random name, 0600, O_EXCL (never a stale or planted one); the rename replaces
-        # whatever is at the store path (a symlink included) instead of writing through it.
-        fd, tmp = tempfile.mkstemp(dir=self._store.parent, prefix=f".{self._store.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump({"refresh_token": token}, handle)
-            os.replace(tmp, self._store)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        self._tokens.save(str(self.refresh_token))
         if rotated:
-            self.logger.info("Salesforce rotated the refresh token; the new one was saved to %s", self._store)
+            self.logger.info("Salesforce rotated the refresh token; the new one was saved to %s", self._where)
+
+
+def _token_store(config: t.Mapping[str, t.Any], configured: str | None, logger: t.Any) -> TokenStore | None:
+    """`store_uri`'s shared store (a file store `token_store_path` names is taken in once), else the file store,
+    else none."""
+    path = Path(config["token_store_path"]).expanduser() if config.get("token_store_path") else None
+    if not config.get("store_uri"):
+        return FileTokenStore(path) if path is not None else None
+    try:
+        shared = SharedTokenStore(str(config["store_uri"]),
+                                  grant_key(str(config["login_url"]), config.get("client_id"), configured),
+                                  encryption_key=config.get("token_store_encryption_key"))
+        if path is not None and shared.take_in_file(path):
+            logger.info("The refresh token saved in %s was taken into %s (the file is not read any more)",
+                        path, shared.location)
+    except TokenStoreError as exc:
+        raise SalesforceAuthError(str(exc)) from None
+    return shared
 
 
 class JWTBearerAuthenticator(SalesforceAuthenticator):

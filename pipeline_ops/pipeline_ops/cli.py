@@ -14,7 +14,8 @@
     pipeline-ops conflicts              fields a person changed in NetSuite that Salesforce changed too (the target's
                                         three-way merge, `conflict_policy`): what each side holds, what was decided
     pipeline-ops sync-status            each Salesforce record's sync status from the target's store (Error: its
-                                        waiting dead letter; Waiting for parent: parked) as Singer messages, for
+                                        waiting dead letter; Conflict: an open merge conflict or ORDER_LOCKED;
+                                        Waiting for parent: parked; Synced: written) as Singer messages, for
                                         target-salesforce-custom (the extractor `tap-netsuite-sync-status`)
     pipeline-ops store status|migrate   target-netsuite's store (`store_uri`): rows per table; `migrate --to URI`
                                         copies one host's SQLite files into a shared store (safe to run twice)
@@ -34,6 +35,9 @@ import sqlite3
 import sys
 from collections import Counter
 from pathlib import Path
+
+from connector_kit.store import StoreError
+from connector_kit.store_accounts import ACCOUNT_ENV
 
 from pipeline_ops import dead_letters, reconcile, store, sync_status
 from pipeline_ops.picture import render_history
@@ -189,7 +193,27 @@ def main(argv: list[str] | None = None) -> int:
     reconcile.add_parser(sub, _root())
     store.add_parser(sub, dead_letter_path)
     sync_status.add_parser(sub, dead_letter_path, os.environ.get("TARGET_NETSUITE_STORE_URI"))
-    args = parser.parse_args(argv)
+    # One NetSuite account's part of a shared store (connector_kit/store_accounts.py), given anywhere on the line.
+    parser.add_argument("--account", default=os.environ.get(ACCOUNT_ENV),
+                        help=f"the NetSuite account whose part of a shared store to read (default {ACCOUNT_ENV}, "
+                        "else the store's only account)")
+    chosen, rest = _account_option().parse_known_args(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(rest)
+    store.select_account(chosen.account or args.account)
+    try:
+        return _dispatch(args, dead_letter_path)
+    except StoreError as exc:
+        print(f"pipeline-ops: {exc}", file=sys.stderr)
+        return 1
+
+
+def _account_option() -> argparse.ArgumentParser:
+    option = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    option.add_argument("--account")
+    return option
+
+
+def _dispatch(args: argparse.Namespace, dead_letter_path: Path) -> int:
     if args.command == "reconcile":
         return reconcile.main(args, _root())
     if args.command == "dead-letters":
@@ -197,8 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "store":
         return store.main(args, dead_letter_path)
     if args.command == "sync-status":
-        parked = os.environ.get("TARGET_NETSUITE_PARKED_PATH")
-        return sync_status.run(args.store_uri, args.path, _root() / parked if parked else None)
+        found = sync_status.location(args.store_uri)
+        return sync_status.run(sync_status.StoreLocation(args.store_uri, args.path, found.parked_path,
+                                                         found.ledger_path))
     return {"report": _report, "runs": _runs, "picture": _picture,
             "conflicts": _conflicts}[args.command](args)
 

@@ -44,7 +44,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from connector_kit import dead_letter_rows as rows
-from pipeline_ops.store import SCHEMA, engine_for, masked
+from pipeline_ops.store import engine_for, masked, schema_of
 
 
 class DeadLettersError(Exception):
@@ -53,7 +53,7 @@ class DeadLettersError(Exception):
 
 def create(conn: sa.Connection) -> None:
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"')
+        conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema_of(conn)}"')
     METADATA.create_all(conn)
 
 
@@ -88,7 +88,7 @@ def _letters(uri: str, *, waiting_only: bool) -> list[dict[str, t.Any]]:
     engine = engine_for(uri)
     try:
         with engine.connect() as conn:
-            schema = SCHEMA if engine.dialect.name == "postgresql" else None
+            schema = schema_of(engine)
             if not sa.inspect(conn).has_table("dead_letters", schema=schema):
                 return []
             query = sa.select(DEAD_LETTERS).order_by(DEAD_LETTERS.c.time, DEAD_LETTERS.c.run_id, DEAD_LETTERS.c.seq)
@@ -191,7 +191,7 @@ def _resolve(args: argparse.Namespace, uri: str, local: Path | None) -> int:
     engine = engine_for(uri)
     try:
         with engine.begin() as conn:
-            schema = SCHEMA if engine.dialect.name == "postgresql" else None
+            schema = schema_of(engine)
             if not sa.inspect(conn).has_table("dead_letters", schema=schema):
                 print(f"No dead letters in {masked(uri)}.")
                 return 0

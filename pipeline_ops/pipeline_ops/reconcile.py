@@ -17,6 +17,9 @@
    alone (listed as such), sent to `meltano invoke target-netsuite` as Singer messages. Both are idempotent
    upserts/deletes by external id: a repair run twice, or killed and rerun, writes nothing twice.
 
+`--direction netsuite-to-salesforce` (or `both`) checks the write-back instead (or too): NetSuite ids and status
+fields on the Salesforce records (pipeline_ops/write_back_check.py), repaired through the write-back job's tasks.
+
 The mapping (which Salesforce object becomes which record type, the delete actions) is read from `meltano.yml`,
 so the command follows any change of the mapping. Exit code: 0 when both systems agree (or everything found was
 repaired), 3 when differences remain, 1 when a run failed.
@@ -35,6 +38,8 @@ import typing as t
 from pathlib import Path
 
 import yaml
+
+from pipeline_ops import write_back_check
 
 RECONCILE_PIPELINE = ("tap-salesforce-custom--reconcile", "salesforce-to-netsuite", "target-netsuite--reconcile")
 SYNC_PIPELINE = ("tap-salesforce-custom", "salesforce-to-netsuite", "target-netsuite")
@@ -185,7 +190,18 @@ def add_parser(sub: t.Any, root: Path) -> None:
     parser.add_argument("--repair", action="store_true",
                         help="re-read missing/stale records through mapper and target; orphans get the delete action")
     parser.add_argument("--reports-dir", type=Path, default=root / "reports")
+    parser.add_argument("--direction", choices=DIRECTIONS, default=DIRECTIONS[0],
+                        help="which direction to check: the sync (default), the write-back, or both")
+
+
+#: `--direction`: the sync's (Salesforce → NetSuite), the write-back's (NetSuite → Salesforce), or both.
+DIRECTIONS = ("salesforce-to-netsuite", "netsuite-to-salesforce", "both")
 
 
 def main(args: argparse.Namespace, root: Path) -> int:
-    return reconcile(root, args.reports_dir, repair=args.repair)
+    codes = []
+    if args.direction != "netsuite-to-salesforce":
+        codes.append(reconcile(root, args.reports_dir, repair=args.repair))
+    if args.direction != "salesforce-to-netsuite":
+        codes.append(write_back_check.check(_meltano(root), root, args.reports_dir, repair=args.repair))
+    return 1 if 1 in codes else max(codes)

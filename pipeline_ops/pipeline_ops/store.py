@@ -31,14 +31,17 @@ import sys
 from pathlib import Path
 
 import sqlalchemy as sa
-from connector_kit.dead_letter_rows import STORE_SCHEMA
-from connector_kit.store import masked
+from connector_kit.store import StoreError, masked
+from connector_kit.store_accounts import ACCOUNT_ENV, account_schema, choose_schema, rename_legacy
+from connector_kit.token_store import SharedTokenStore, TokenStoreError, grant_key
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-#: The target's schema in a PostgreSQL store (target_netsuite/services.py STORE_SCHEMA).
-SCHEMA = STORE_SCHEMA
+#: The NetSuite account whose tables the commands read in a PostgreSQL store (`select_account`); None: the only one.
+_account: dict[str, str | None] = {"selected": None}
+#: The schema chosen per store URI, so a note about the store's other accounts is printed once.
+_chosen: dict[str, str | None] = {}
 #: The target's files in its dead-letter folder when it has no `store_uri`.
 FILES = ("parked.sqlite3", "ledger.sqlite3", "async_batches.sqlite3", "merged.sqlite3", "dead_letters.sqlite3")
 #: Tables never copied (see the module docstring).
@@ -56,7 +59,7 @@ def conflicts(uri: str) -> list[tuple]:
     engine = engine_for(uri)
     try:
         with engine.connect() as conn:
-            schema = SCHEMA if engine.dialect.name == "postgresql" else None
+            schema = schema_of(engine)
             if not sa.inspect(conn).has_table("conflicts", schema=schema):
                 return []
             table = sa.Table("conflicts", sa.MetaData(), autoload_with=conn, schema=schema)
@@ -71,12 +74,42 @@ def conflicts(uri: str) -> list[tuple]:
         engine.dispose()
 
 
-def engine_for(uri: str) -> sa.Engine:
+def select_account(account: str | None) -> None:
+    """The account `engine_for` reads in a shared store (`--account`, else TARGET_NETSUITE_ACCOUNT_ID)."""
+    _account["selected"] = account or None
+    _chosen.clear()
+
+
+def _url(uri: str) -> sa.URL:
     url = make_url(uri)
-    if url.drivername == "postgresql":
-        url = url.set(drivername="postgresql+psycopg")
-    options = {"schema_translate_map": {None: SCHEMA}} if url.get_backend_name() == "postgresql" else {}
-    return sa.create_engine(url, execution_options=options)
+    return url.set(drivername="postgresql+psycopg") if url.drivername == "postgresql" else url
+
+
+def engine_for(uri: str, *, schema: str | None = None) -> sa.Engine:
+    """An engine on the store; on PostgreSQL, on `schema` or the selected account's (`StoreError` if the store holds
+    several accounts and none was selected)."""
+    url = _url(uri)
+    if url.get_backend_name() != "postgresql":
+        return sa.create_engine(url)
+    if schema is None:
+        if uri not in _chosen:
+            probe = sa.create_engine(url)
+            try:
+                _chosen[uri], note = choose_schema(probe, _account["selected"], masked(uri))
+            except SQLAlchemyError as exc:
+                msg = f"store {masked(uri)}: cannot list its accounts ({type(exc).__name__})"
+                raise StoreError(msg) from None
+            finally:
+                probe.dispose()
+            if note:
+                print(f"pipeline-ops: {note}", file=sys.stderr)
+        schema = _chosen[uri]
+    return sa.create_engine(url, execution_options={"schema_translate_map": {None: schema}})
+
+
+def schema_of(engine: sa.Engine | sa.Connection) -> str | None:
+    """The schema the engine's tables are in (None: SQLite)."""
+    return engine.get_execution_options().get("schema_translate_map", {}).get(None)
 
 
 def _sources(given: list[Path]) -> list[Path]:
@@ -93,7 +126,7 @@ def _copy(source: Path, target: sa.Engine, out: list[str]) -> None:
         tables.reflect(reader)
         with reader.connect() as src, target.begin() as dst:
             if target.dialect.name == "postgresql":
-                dst.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"')
+                dst.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema_of(target)}"')
             for table in tables.sorted_tables:
                 if table.name in SKIPPED:
                     continue
@@ -117,11 +150,19 @@ def _copy(source: Path, target: sa.Engine, out: list[str]) -> None:
 
 def migrate(args: argparse.Namespace) -> int:
     sources = _sources(args.sources)
-    if not sources and not any(any(path.glob("*.jsonl")) for path in args.sources if path.is_dir()):
-        print(f"pipeline-ops: no target-netsuite files under {', '.join(map(str, args.sources))}: nothing to migrate")
-        return 0
+    nothing = not sources and not any(any(path.glob("*.jsonl")) for path in args.sources if path.is_dir())
+    account = _account["selected"]
     try:
-        target = engine_for(args.to)
+        shared = _url(args.to).get_backend_name() == "postgresql"
+        if shared and not account:
+            print(f"pipeline-ops: migrating into PostgreSQL needs the NetSuite account the files are of: --account "
+                  f"(or {ACCOUNT_ENV})", file=sys.stderr)
+            return 1
+        if nothing and not shared:
+            print(f"pipeline-ops: no target-netsuite files under {', '.join(map(str, args.sources))}: "
+                  "nothing to migrate")
+            return 0
+        target = engine_for(args.to, schema=account_schema(account) if shared and account else None)
     except (ArgumentError, ImportError) as exc:
         print(f"pipeline-ops: store {masked(args.to)}: {type(exc).__name__}", file=sys.stderr)
         return 1
@@ -129,8 +170,11 @@ def migrate(args: argparse.Namespace) -> int:
 
     lines: list[str] = []
     try:
-        with target.begin() as conn:  # the dead letters' table as the target declares it (its index too)
-            dead_letters.create(conn)
+        if shared and account:  # a store from before stores were per account becomes this account's
+            lines.append(f"  {rename_legacy(target, account)}")
+        if not nothing:
+            with target.begin() as conn:  # the dead letters' table as the target declares it (its index too)
+                dead_letters.create(conn)
         for source in sources:
             _copy(source, target, lines)  # one transaction per file: a failed file leaves nothing of it
         for folder in [path for path in args.sources if path.is_dir()]:
@@ -146,6 +190,10 @@ def migrate(args: argparse.Namespace) -> int:
         return 1
     finally:
         target.dispose()
+    if nothing:
+        print(f"No target-netsuite files under {', '.join(map(str, args.sources))}; store {masked(args.to)}:")
+        print("\n".join(lines))
+        return 0
     print(f"Copied into {masked(args.to)} (rows already there were kept):")
     print("\n".join(lines))
     print("Now set the target's store_uri to it; the files can stay as a backup (the target no longer reads them).")
@@ -158,7 +206,7 @@ def status(args: argparse.Namespace) -> int:
         return 1
     engine = engine_for(args.uri)
     try:
-        schema = SCHEMA if engine.dialect.name == "postgresql" else None
+        schema = schema_of(engine)
         with engine.connect() as conn:
             names = sorted(sa.inspect(conn).get_table_names(schema=schema))
             counts = {name: conn.execute(sa.select(sa.func.count()).select_from(sa.table(name, schema=schema)))
@@ -168,7 +216,7 @@ def status(args: argparse.Namespace) -> int:
         return 1
     finally:
         engine.dispose()
-    print(f"Store {masked(args.uri)}:")
+    print(f"Store {masked(args.uri)}" + (f" (schema {schema}):" if schema else ":"))
     for name, n in counts.items():
         print(f"  {name:<24}{n:>8}")
     return 0
@@ -179,14 +227,54 @@ def add_parser(sub: argparse._SubParsersAction, dead_letter_path: Path) -> None:
     commands = store.add_subparsers(dest="store_command", required=True)
     shown = commands.add_parser("status", help="rows per table of the store")
     shown.add_argument("--uri", default=os.environ.get("TARGET_NETSUITE_STORE_URI"))
-    moved = commands.add_parser("migrate", help="copy local SQLite files into a store; safe to run twice")
+    moved = commands.add_parser("migrate", help="copy local SQLite files into a store; safe to run twice (into "
+                                "PostgreSQL: --account, the NetSuite account the files are of; default "
+                                f"{ACCOUNT_ENV})")
     moved.add_argument("--to", required=True, help="the store's URI (postgresql://user:password@host/db)")
     moved.add_argument("--from", dest="sources", type=Path, action="append",
-                       help=f"a dead-letter folder or a file (repeatable; default {dead_letter_path})")
+                       help=f"a dead-letter folder or a file (repeatable; default {dead_letter_path}, unless "
+                       "--token-store is given alone)")
+    moved.add_argument("--token-store", type=Path,
+                       help="tap-salesforce-custom's token_store_path file: its refresh token becomes the tap's row "
+                       f"in the store (the grant from {', '.join(_TAP_GRANT)} in the environment)")
+
+
+#: The tap's default login_url (connector_kit/salesforce_auth.py; not imported: it would load the Singer SDK).
+DEFAULT_LOGIN_URL = "https://login.salesforce.com"
+#: The tap's settings naming its grant (connector_kit/token_store.py `grant_key`), as Meltano's variables.
+_TAP_GRANT = ("TAP_SALESFORCE_CUSTOM_LOGIN_URL", "TAP_SALESFORCE_CUSTOM_CLIENT_ID",
+              "TAP_SALESFORCE_CUSTOM_REFRESH_TOKEN")
+
+
+def migrate_token(args: argparse.Namespace) -> int:
+    """The tap's token file into the store (a row already there wins: twice is harmless). The token is never printed."""
+    login_url, client_id, configured = (os.environ.get(name) for name in _TAP_GRANT)
+    missing = [name for name, value in zip(_TAP_GRANT[1:], (client_id, configured), strict=True) if not value]
+    if missing:
+        print(f"pipeline-ops: --token-store needs the tap's {', '.join(missing)} in the environment (its grant)",
+              file=sys.stderr)
+        return 1
+    try:
+        tokens = SharedTokenStore(args.to, grant_key(login_url or DEFAULT_LOGIN_URL, client_id, configured),
+                                  encryption_key=os.environ.get("TAP_SALESFORCE_CUSTOM_TOKEN_STORE_ENCRYPTION_KEY"))
+        try:
+            added = tokens.take_in_file(args.token_store)
+        finally:
+            tokens.close()
+    except TokenStoreError as exc:
+        print(f"pipeline-ops: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.token_store}: the refresh token " + ("was taken into" if added else "was not copied: no file, or a "
+          "token already saved for this grant in") + f" {masked(args.to)}")
+    return 0
 
 
 def main(args: argparse.Namespace, dead_letter_path: Path) -> int:
     if args.store_command == "migrate":
+        if args.token_store is not None:
+            code = migrate_token(args)
+            if code or not args.sources:
+                return code
         args.sources = args.sources or [dead_letter_path]
         return migrate(args)
     return status(args)

@@ -189,11 +189,19 @@ class NetSuiteClient(SandboxClient):
     def delete_record(self, record_type: str, key: str) -> Any:
         return self.delete(f"records/{record_type}/{quote(key, safe=':')}")
 
-    def order_transition(self, key: str, action: str, lines: dict[str, float] | None = None) -> dict[str, Any]:
+    def order_transition(self, key: str, action: str, lines: dict[str, float] | None = None,
+                         **fields: Any) -> dict[str, Any]:
         """Apply `approve`, `fulfil`, `bill` or `close` to a sales order (`key`: internal id or `eid:<externalId>`)
-        as a person in NetSuite would; `lines` limits it to those line numbers (and quantities)."""
-        body = {} if lines is None else {"lines": lines}
+        as a person in NetSuite would; `lines` limits it to those line numbers (and quantities); `fields`
+        (`tranDate`, `dueDate`) date the invoice a bill makes."""
+        body = {**fields, **({} if lines is None else {"lines": lines})}
         return dict(self.post(f"salesorder/{quote(key, safe=':')}/{action}", body))
+
+    def pay_invoice(self, key: str, amount: float | None = None, **fields: Any) -> dict[str, Any]:
+        """A payment received for an invoice (`key`: internal id or `eid:`), `amount` (default: what remains);
+        answers the invoice after it, with `payment` = the new customerPayment's internal id."""
+        body = {**fields, **({} if amount is None else {"amount": amount})}
+        return dict(self.post(f"invoice/{quote(key, safe=':')}/pay", body))
 
     def accounts(self) -> list[dict[str, Any]]:
         return list(self.get("accounts")["accounts"])

@@ -14,6 +14,7 @@ from singer_sdk.streams import Stream
 from typing_extensions import override
 
 from tap_netsuite_custom.errors import NetSuiteTapError
+from tap_netsuite_custom.links import Links, derived_props, fetch_all
 from tap_netsuite_custom.reads import (
     Bookmark,
     Column,
@@ -60,9 +61,10 @@ class SuiteQLStream(Stream):
         """The selected properties as columns: the standard ones of the spec, then the custom fields."""
         standard = {c.prop: c for c in self.spec.columns}
         forced = {"id", REPLICATION_KEY}
+        derived = {d.prop for d in derived_props(self.name)}
         out = []
         for name, prop_schema in self.schema["properties"].items():
-            if name not in forced and not self.mask.get(("properties", name), True):
+            if name in derived or (name not in forced and not self.mask.get(("properties", name), True)):
                 continue
             if name in standard:
                 out.append(standard[name])
@@ -73,6 +75,11 @@ class SuiteQLStream(Stream):
                 kind = "number" if "number" in (prop_schema.get("type") or []) else "string"
                 out.append(Column(name, name, kind))
         return out
+
+    def derived(self) -> set[str]:
+        """The selected properties links.py computes from other rows (an order's billing, an invoice's order)."""
+        return {d.prop for d in derived_props(self.name) if d.prop in self.schema["properties"]
+                and self.mask.get(("properties", d.prop), True)}
 
     @override
     def get_records(self, context: Context | None) -> Iterable[Record]:
@@ -86,9 +93,13 @@ class SuiteQLStream(Stream):
                           start=to_session(start, zone) if start else None, page_size=self.settings.page_size)
         self.logger.info("Reading %s from %s", self.name, start.isoformat() if start else "the beginning")
         count = 0
+        derived = self.derived()
+        links = Links(fetch_all(lambda q, limit, offset: self.client.page(q, limit=limit, offset=offset),
+                                self.settings.page_size))
         for page in read.pages():
-            for row in page:
-                yield {c.prop: convert(c.kind, row.get(c.name), zone) for c in columns}
+            records = [{c.prop: convert(c.kind, row.get(c.name), zone) for c in columns} for row in page]
+            links.fill(self.name, records, derived)  # a fixed number of queries per page, before it is emitted
+            yield from records
             count += len(page)
             if bookmark.commit():
                 self._write_state_message()

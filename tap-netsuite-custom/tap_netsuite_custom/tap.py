@@ -24,6 +24,7 @@ from typing_extensions import override
 
 from tap_netsuite_custom.client import MAX_PAGE, SuiteQLClient
 from tap_netsuite_custom.errors import NetSuiteTapError
+from tap_netsuite_custom.links import derived_props
 from tap_netsuite_custom.reads import STREAMS, StreamSpec, is_custom_column, property_schema
 from tap_netsuite_custom.settings import COLUMN_NAME, TapSettings
 from tap_netsuite_custom.streams import SuiteQLStream
@@ -34,6 +35,7 @@ if t.TYPE_CHECKING:
 
 def stream_schema(spec: StreamSpec, custom: list[str]) -> dict[str, t.Any]:
     properties = {c.prop: property_schema(c.kind) for c in spec.columns}
+    properties.update({d.prop: property_schema(d.kind) for d in derived_props(spec.name)})
     properties["id"] = {"type": ["string"]}
     for name in custom:
         properties.setdefault(name, property_schema("string"))

@@ -52,6 +52,15 @@ class TapSalesforceCustom(OneLineTap):
 
     config_jsonschema = th.PropertiesList(
         *AUTH_PROPERTIES,
+        th.Property("store_uri", th.StringType, secret=True,
+                    description="A shared store for the rotated refresh token, as target-netsuite's store_uri: "
+                                "postgresql://user:password@host/db (several hosts; schema tap_salesforce_custom) or "
+                                "sqlite:///path. Unset: token_store_path's file. A token_store_path file is taken in "
+                                "on the first run with it."),
+        th.Property("token_store_encryption_key", th.StringType, secret=True,
+                    description="A Fernet key (`python -c 'from cryptography.fernet import Fernet; "
+                                "print(Fernet.generate_key().decode())'`): the refresh token is kept encrypted in "
+                                "store_uri's store. Give it through the environment."),
         th.Property("api_version", th.StringType, default="61.0", description="Salesforce REST API version."),
         th.Property("start_date", th.DateTimeType,
                     description="Earliest SystemModstamp to read when a stream has no bookmark yet."),

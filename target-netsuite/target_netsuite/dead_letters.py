@@ -50,7 +50,6 @@ from connector_kit.dead_letter_rows import (
     METADATA,
     REPLAY_KEY,
     RESOLVED_FILE,
-    STORE_SCHEMA,
     Key,
     as_entry,
     import_files,
@@ -58,6 +57,7 @@ from connector_kit.dead_letter_rows import (
     resolved_keys,
 )
 from connector_kit.store import Store, StoreError, as_store
+from connector_kit.store_accounts import ACCOUNT_ENV, LEGACY_SCHEMA, choose_schema
 
 from target_netsuite.client import json_default
 
@@ -326,6 +326,9 @@ def replay_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store-uri", default=os.environ.get("TARGET_NETSUITE_STORE_URI"),
                         help="the target's store_uri (default TARGET_NETSUITE_STORE_URI; without it, the SQLite "
                         f"file {DEAD_LETTERS_FILE} in --dead-letter-path)")
+    parser.add_argument("--account", default=os.environ.get(ACCOUNT_ENV),
+                        help=f"the NetSuite account whose letters a shared store gives (default {ACCOUNT_ENV}; "
+                        "unset: the store's only account)")
     parser.add_argument("--dead-letter-path", type=Path,
                         default=Path(os.environ.get("TARGET_NETSUITE_DEAD_LETTER_PATH", "dead_letters")))
     parser.add_argument(
@@ -339,7 +342,7 @@ def replay_main(argv: list[str] | None = None) -> int:
         if args.files:
             messages = list(replay_messages(args.files, include_mapping_errors=args.include_mapping_errors))
         else:
-            messages = list(singer_messages(_store_letters(args.store_uri, args.dead_letter_path),
+            messages = list(singer_messages(_store_letters(args.store_uri, args.dead_letter_path, args.account),
                                             include_mapping_errors=args.include_mapping_errors))
     except (ReplayError, StoreError) as exc:
         sys.stderr.write(f"target-netsuite-replay: {exc}; nothing replayed\n")
@@ -351,14 +354,21 @@ def replay_main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _store_letters(uri: str | None, dead_letter_path: Path) -> list[dict]:
+def _store_letters(uri: str | None, dead_letter_path: Path, account: str | None) -> list[dict]:
     if not uri:  # the local store, with the folder's older files taken in
         letters = DeadLetterStore(dead_letter_path, "target-netsuite-replay")
         try:
             return letters.letters()
         finally:
             letters.close()
-    store = Store.from_uri(uri, schema=STORE_SCHEMA)
+    probe = Store.from_uri(uri, schema=LEGACY_SCHEMA)
+    try:
+        schema, note = choose_schema(probe.engine(), account, probe.masked_uri)
+    finally:
+        probe.close()
+    if note:
+        sys.stderr.write(f"target-netsuite-replay: {note}\n")
+    store = Store.from_uri(uri, schema=schema or LEGACY_SCHEMA)
     try:
         return stored_letters(store)
     finally:

@@ -26,14 +26,11 @@ The invariant: **only a record without an external id is ever adopted, and only 
   `MATCH_INACTIVE`, another subsidiary → `MATCH_OTHER_SUBSIDIARY`: dead letters naming the candidates, nothing
   created, nothing reactivated or moved; the run goes on. No candidate → the upsert creates the record.
 
-`match_mode: create` skips the candidate search (an empty account). `match_mode: report` writes nothing, emits no
-STATE, and lists per record what would happen, the candidate (internal id, name, city, phone, status,
-subsidiary), the rule and the corroborating field, and the fields the first write would change or empty; records
-whose parent would be adopted in the same run are judged as the real run judges them. `match_mode: approved`
-adopts only the pairs an administrator approved in `match_approvals_path` (the report file with `decision` set
-to `adopt`, `create` or `skip` per record); an unapproved adoption is held back as `MATCH_NOT_APPROVED`, a
-skipped record is `MATCH_SKIPPED`. A SuiteQL failure here is fatal: without it the target cannot tell an update
-from a create, nor find the records to adopt.
+`match_mode: create` skips the candidate search (an empty account). `match_mode: report` judges the same way and
+writes nothing (match_report.py). `match_mode: approved` adopts only the pairs an administrator approved in
+`match_approvals_path` (the report file with `decision` set to `adopt`, `create` or `skip` per record); an
+unapproved adoption is held back as `MATCH_NOT_APPROVED`, a skipped record is `MATCH_SKIPPED`. A SuiteQL failure
+here is fatal: without it the target cannot tell an update from a create, nor find the records to adopt.
 """
 
 from __future__ import annotations
@@ -69,8 +66,8 @@ if t.TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
     from target_netsuite.client import NetSuiteClient
-    from target_netsuite.dead_letters import RunSummary
     from target_netsuite.lookups import LookupResolver
+    from target_netsuite.outcomes import Outcomes
     from target_netsuite.references import ReferenceResolver
     from target_netsuite.writes import Write
 
@@ -156,7 +153,7 @@ def _zip_key(value: str) -> str:
     return key[:5] if key[:5].isdigit() else key
 
 
-def _addresses(record: dict[str, t.Any]) -> list[dict[str, t.Any]]:
+def addresses(record: dict[str, t.Any]) -> list[dict[str, t.Any]]:
     book = record.get("addressbook") or record.get("addressBook") or {}
     items = book.get("items", []) if isinstance(book, dict) else book if isinstance(book, list) else []
     found = []
@@ -169,19 +166,7 @@ def _addresses(record: dict[str, t.Any]) -> list[dict[str, t.Any]]:
 
 
 @dataclass
-class MatchReport:
-    """What `match_mode: report` found, for the JSON list written at the end of the run."""
-
-    entries: list[dict[str, t.Any]] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, **entry: t.Any) -> None:
-        with self._lock:
-            self.entries.append(entry)
-
-
-@dataclass
-class _Decision:
+class Decision:
     outcome: str  # "adopt", "create", or one of DECISION_CODES
     candidates: list[str] = field(default_factory=list)
     rule: list[str] = field(default_factory=list)
@@ -208,7 +193,7 @@ class Matcher:
         *,
         client: NetSuiteClient,
         resolver: ReferenceResolver,
-        summary: RunSummary,
+        outcomes: Outcomes,
         executor: ThreadPoolExecutor,
         mode: str,
         rules: dict[str, list[list[str]]] | None,
@@ -225,7 +210,7 @@ class Matcher:
         self.client = client
         self.resolver = resolver
         self.lookups = lookups  # a subsidiary given by name (subsidiary routing) is compared by its internal id
-        self.summary = summary
+        self.outcomes = outcomes
         self.executor = executor
         self.mode = mode
         self.before_adopting = before_adopting  # told (and done) before an adoption is sent: the merge's mark
@@ -251,11 +236,9 @@ class Matcher:
         }
         self.placeholders = Placeholders(placeholders or ())
         self.create_only = {record_type: set(names) for record_type, names in (create_only or {}).items()}
-        self.report = MatchReport()
         self.approvals = self._load_approvals(approvals_path) if mode == "approved" else {}
-        self._planned: dict[tuple[str, str], str] = {}  # report mode: (type, eid) → internal id it would adopt
         self._fetched: dict[tuple[str, str], dict[str, t.Any] | None] = {}  # candidates read (GET) this run
-        self._planned_lock = threading.Lock()
+        self._lock = threading.Lock()
 
     @staticmethod
     def _load_approvals(path: str | None) -> dict[tuple[str, str], dict[str, t.Any]]:
@@ -285,24 +268,11 @@ class Matcher:
     # --- the one step a sink calls -----------------------------------------------------------------------
 
     def prepare(self, stream: str, record_type: str, writes: list[Write], dead_letter: DeadLetter) -> list[Write]:
-        """The writes to send: create-only fields out of updates, adoptions done; dead-lettered ones removed.
-        In report mode nothing is sent and the list is empty."""
+        """The writes to send: create-only fields out of updates, adoptions done; dead-lettered ones removed."""
         upserts = [write for write in writes if write.action == "upsert"]
-        if not upserts:
-            return [] if self.mode == "report" else writes
-        searching = self.mode != "create" and bool(self.rules.get(record_type))
-        if self.mode != "report" and not searching and not self.create_only.get(record_type):
+        if not upserts or not (self._searches(record_type) or self.create_only.get(record_type)):
             return writes  # nothing to decide (e.g. sales orders): plain upserts, no extra query
-        known = self._known(record_type, [write.external_id for write in upserts])
-        unknown = [write for write in upserts if write.external_id not in known]
-        decisions: dict[str, _Decision] = {}
-        if searching and unknown:
-            decisions = self._decide(record_type, unknown)
-        if self.mode == "approved":
-            decisions = self._apply_approvals(record_type, unknown, decisions)
-        if self.mode == "report":
-            self._report(stream, record_type, upserts, known, decisions)
-            return []
+        known, unknown, decisions = self._decisions(record_type, upserts)
         adoptions = {eid: d.candidates[0] for eid, d in decisions.items() if d.outcome == "adopt"}
         adopted = self._adopt(stream, record_type, [w for w in unknown if w.external_id in adoptions], adoptions,
                               dead_letter)
@@ -323,6 +293,21 @@ class Matcher:
                 self._strip_create_only(stream, record_type, write)
             ready.append(write)
         return ready
+
+    def _searches(self, record_type: str) -> bool:
+        return self.mode != "create" and bool(self.rules.get(record_type))
+
+    def _decisions(self, record_type: str, upserts: list[Write]
+                   ) -> tuple[dict[str, str], list[Write], dict[str, Decision]]:
+        """(external id → internal id of the upserts NetSuite holds, the others, a decision per other)."""
+        known = self._known(record_type, [write.external_id for write in upserts])
+        unknown = [write for write in upserts if write.external_id not in known]
+        decisions: dict[str, Decision] = {}
+        if self._searches(record_type) and unknown:
+            decisions = self._decide(record_type, unknown)
+        if self.mode == "approved":
+            decisions = self._apply_approvals(record_type, unknown, decisions)
+        return known, unknown, decisions
 
     # --- existence ---------------------------------------------------------------------------------------
 
@@ -357,15 +342,16 @@ class Matcher:
         if is_reference(raw):
             ref = (raw["type"], raw["externalId"])
             found = next(iter(self.resolver.known([ref]).values()), "")
-            if not found:
-                with self._planned_lock:
-                    found = self._planned.get(ref, "")
-            return found
+            return found or self._planned_adoption(ref)
         if isinstance(raw, dict) and "id" in raw:
             return str(raw["id"])
         if self.lookups is not None and is_lookup(raw) and unsupported(raw) is None:
             named = self.lookups.resolve([raw])[key_of(raw)]
             return named[0] if len(named) == 1 else ""
+        return ""
+
+    def _planned_adoption(self, ref: tuple[str, str]) -> str:
+        """The internal id a record not in NetSuite by this external id will be adopted as ("": none known)."""
         return ""
 
     def _values(self, write: Write, rule: list[str]) -> dict[str, str] | None:
@@ -413,8 +399,8 @@ class Matcher:
             condition += f" AND itemtype = {_quote(ITEM_TYPES[record_type])}"
         return table, condition
 
-    def _decide(self, record_type: str, writes: list[Write]) -> dict[str, _Decision]:
-        decisions: dict[str, _Decision] = {}
+    def _decide(self, record_type: str, writes: list[Write]) -> dict[str, Decision]:
+        decisions: dict[str, Decision] = {}
         table, condition = self._source(record_type)
         pending = list(writes)
         passed_over: dict[str, list[str]] = {}
@@ -442,7 +428,7 @@ class Matcher:
                         decisions[write.external_id] = self._judge(write, candidates, rule)
             pending = [write for write in pending if write.external_id not in decisions]
         for write in pending:
-            decisions[write.external_id] = _Decision("create")
+            decisions[write.external_id] = Decision("create")
         for eid, decision in decisions.items():
             decision.passed_over = sorted(set(passed_over.get(eid, [])), key=lambda v: (len(v), v))
         claimed: dict[str, list[str]] = {}
@@ -453,7 +439,7 @@ class Matcher:
             if len(eids) > 1:
                 for eid in eids:
                     old = decisions[eid]
-                    decisions[eid] = _Decision(AMBIGUOUS_MATCH, [internal_id], old.rule, old.corroborated_by,
+                    decisions[eid] = Decision(AMBIGUOUS_MATCH, [internal_id], old.rule, old.corroborated_by,
                                                old.rows)
         return decisions
 
@@ -493,7 +479,7 @@ class Matcher:
         raw_email = body.get("email")
         if isinstance(raw_email, str) and not self.placeholders.email(normalise_email(raw_email)):
             found["email"].add(normalise_email(raw_email))
-        for address in _addresses(body):
+        for address in addresses(body):
             if isinstance(address.get("city"), str):
                 found["city"].add(_place_key(address["city"]))
             if isinstance(address.get("zip"), str):
@@ -517,7 +503,7 @@ class Matcher:
             "lastName": {normalise_text(str(row["lastname"]))} if row.get("lastname") else set(),
             "city": set(), "zip": set(),
         }
-        for address in _addresses(record or {}):
+        for address in addresses(record or {}):
             if isinstance(address.get("city"), str):
                 found["city"].add(_place_key(address["city"]))
             if isinstance(address.get("zip"), str):
@@ -543,7 +529,7 @@ class Matcher:
     def _fetch(self, record_type: str, internal_id: str) -> dict[str, t.Any] | None:
         """The candidate as NetSuite holds it, address book included (None when it cannot be read); read once
         a run."""
-        with self._planned_lock:
+        with self._lock:
             if (record_type, internal_id) in self._fetched:
                 return self._fetched[(record_type, internal_id)]
         response = self.client.request("GET", f"{RECORD_PATH}/{record_type}/{internal_id}",
@@ -554,61 +540,61 @@ class Matcher:
             return None
         body = response.json()
         record = body if isinstance(body, dict) else None
-        with self._planned_lock:
+        with self._lock:
             self._fetched[(record_type, internal_id)] = record
         return record
 
-    def _judge(self, write: Write, candidates: list[tuple[dict[str, t.Any], str | None]], rule: _Rule) -> _Decision:
+    def _judge(self, write: Write, candidates: list[tuple[dict[str, t.Any], str | None]], rule: _Rule) -> Decision:
         rows = {str(row["id"]): row for row, _ in candidates}
         ids = sorted(rows, key=lambda value: (len(value), value))
         corroborated_by = candidates[0][1]
         if len(ids) > 1:
-            return _Decision(AMBIGUOUS_MATCH, ids, rule.fields, corroborated_by, rows)
+            return Decision(AMBIGUOUS_MATCH, ids, rule.fields, corroborated_by, rows)
         row = rows[ids[0]]
         other = row.get("externalid")
         if other is not None and str(other) != write.external_id:
-            return _Decision(MATCH_CONFLICT, ids, rule.fields, corroborated_by, rows)
+            return Decision(MATCH_CONFLICT, ids, rule.fields, corroborated_by, rows)
         if row.get("isinactive") == "T":
-            return _Decision(MATCH_INACTIVE, ids, rule.fields, corroborated_by, rows)
+            return Decision(MATCH_INACTIVE, ids, rule.fields, corroborated_by, rows)
         subsidiary = self._reference_id(write.body.get("subsidiary"))
         if subsidiary and row.get("subsidiary") is not None and str(row["subsidiary"]) != subsidiary:
-            return _Decision(MATCH_OTHER_SUBSIDIARY, ids, rule.fields, corroborated_by, rows)
-        return _Decision("adopt", ids, rule.fields, corroborated_by, rows)
+            return Decision(MATCH_OTHER_SUBSIDIARY, ids, rule.fields, corroborated_by, rows)
+        return Decision("adopt", ids, rule.fields, corroborated_by, rows)
 
-    def _apply_approvals(self, record_type: str, writes: list[Write], decisions: dict[str, _Decision]
-                         ) -> dict[str, _Decision]:
+    def _apply_approvals(self, record_type: str, writes: list[Write], decisions: dict[str, Decision]
+                         ) -> dict[str, Decision]:
         """`match_mode: approved`: an adoption happens only as approved; a skip is held back."""
         result = dict(decisions)
         for write in writes:
             approval = self.approvals.get((record_type, write.external_id))
-            found = decisions.get(write.external_id, _Decision("create"))
+            found = decisions.get(write.external_id, Decision("create"))
             if approval is None:
                 if found.outcome == "adopt":
-                    result[write.external_id] = _Decision(MATCH_NOT_APPROVED, found.candidates, found.rule,
+                    result[write.external_id] = Decision(MATCH_NOT_APPROVED, found.candidates, found.rule,
                                                           found.corroborated_by, found.rows)
                 continue
             if approval["decision"] == "skip":
-                result[write.external_id] = _Decision(MATCH_SKIPPED, found.candidates, found.rule)
+                result[write.external_id] = Decision(MATCH_SKIPPED, found.candidates, found.rule)
             elif approval["decision"] == "create":
-                result[write.external_id] = _Decision("create")
+                result[write.external_id] = Decision("create")
             else:
                 internal = approval["internal_id"]
                 result[write.external_id] = self._approved_adoption(record_type, write, internal, found)
         return result
 
-    def _approved_adoption(self, record_type: str, write: Write, internal: str, found: _Decision) -> _Decision:
+    def _approved_adoption(self, record_type: str, write: Write, internal: str, found: Decision) -> Decision:
         """The approved record, if it still carries no external id but ours (never take another's record)."""
         table, condition = self._source(record_type)
         rows = list(self._query(f"SELECT id, externalid FROM {table} WHERE id = {_quote(internal)}{condition}"))
         other = rows[0].get("externalid") if rows else None
         if not rows:
-            return _Decision(MATCH_CONFLICT, [internal], found.rule)
+            return Decision(MATCH_CONFLICT, [internal], found.rule)
         if other is not None and str(other) != write.external_id:
-            return _Decision(MATCH_CONFLICT, [internal], found.rule)
-        return _Decision("adopt", [internal], found.rule, found.corroborated_by, found.rows)
+            return Decision(MATCH_CONFLICT, [internal], found.rule)
+        return Decision("adopt", [internal], found.rule, found.corroborated_by, found.rows)
 
     @staticmethod
-    def _detail(record_type: str, decision: _Decision) -> str:
+    def _detail(record_type: str, decision: Decision) -> str:
         rule = "+".join(decision.rule) or "approval"
         first = decision.candidates[0] if decision.candidates else "?"
         if decision.outcome == MATCH_CONFLICT:
@@ -653,7 +639,7 @@ class Matcher:
             if error is None:
                 adopted.add(write.external_id)
                 self.resolver.remember((record_type, write.external_id), adoptions[write.external_id])
-                self.summary.add(stream, "adopted")
+                self.outcomes.count(stream, "adopted")
                 _LOGGER.info("Adopted %s %s as externalId %s", record_type, adoptions[write.external_id],
                              write.external_id)
             elif isinstance(error, RecordError):
@@ -675,89 +661,4 @@ class Matcher:
         write.body = {name: value for name, value in write.body.items() if name not in owned}
         write.replace = [name for name in write.replace if name in write.body]
         write.refs = [(path, ref) for path, ref in write.refs if re.split(r"[.\[]", path, maxsplit=1)[0] in write.body]
-        self.summary.add(stream, "create_only_skipped", len(dropped))
-
-    # --- report mode -------------------------------------------------------------------------------------
-
-    def _report(self, stream: str, record_type: str, writes: list[Write], known: dict[str, str],
-                decisions: dict[str, _Decision]) -> None:
-        for write in writes:
-            decision = _Decision("update", [known[write.external_id]]) if write.external_id in known else \
-                decisions.get(write.external_id, _Decision("create"))
-            key = {"update": "would_update", "create": "would_create", "adopt": "would_adopt"}.get(
-                decision.outcome, decision.outcome)
-            if decision.outcome == "adopt":  # a child of this record is judged as the real run judges it
-                with self._planned_lock:
-                    self._planned[(record_type, write.external_id)] = decision.candidates[0]
-            self.summary.add(stream, key)
-            entry: dict[str, t.Any] = {
-                "record_type": record_type, "externalId": write.external_id, "outcome": key,
-                "internal_ids": decision.candidates, "name": _label(write.body),
-            }
-            if decision.rule:
-                entry.update(rule="+".join(decision.rule), corroborated_by=decision.corroborated_by)
-            if decision.candidates and decision.outcome != "update":
-                entry["candidates"] = [self._describe(record_type, internal, decision.rows.get(internal, {}))
-                                       for internal in decision.candidates]
-            if decision.outcome == "adopt":
-                entry.update(self._first_write(record_type, write, decision.candidates[0]))
-                entry["decision"] = None  # for match_mode approved: adopt, create or skip
-            elif decision.outcome in DECISION_CODES:
-                entry["decision"] = None
-            if decision.passed_over:
-                entry["passed_over"] = decision.passed_over
-            self.report.add(**entry)
-            _LOGGER.info("match report: %s %s %s %s", record_type, write.external_id, key,
-                         ",".join(decision.candidates))
-
-    def _describe(self, record_type: str, internal_id: str, row: dict[str, t.Any]) -> dict[str, t.Any]:
-        """What an administrator needs to recognise a candidate."""
-        record = self._fetch(record_type, internal_id) or {}
-        cities = sorted({a["city"] for a in _addresses(record) if isinstance(a.get("city"), str)})
-        subsidiary = record.get("subsidiary")
-        return {
-            "internal_id": internal_id,
-            "name": row.get("companyname") or record.get("companyName") or row.get("itemid") or record.get("itemId")
-            or row.get("memo") or record.get("tranId")
-            or " ".join(filter(None, (record.get("firstName"), record.get("lastName")))) or None,
-            "city": ", ".join(cities) or None,
-            "phone": row.get("phone") or record.get("phone"),
-            "email": row.get("email") or record.get("email"),
-            "status": "inactive" if row.get("isinactive") == "T" or record.get("isInactive") is True else "active",
-            "subsidiary": row.get("subsidiary") or (subsidiary.get("id") if isinstance(subsidiary, dict) else None),
-            "externalId": row.get("externalid") or record.get("externalId"),
-        }
-
-    def _first_write(self, record_type: str, write: Write, internal_id: str) -> dict[str, t.Any]:
-        """The top-level fields the first write would change, and those it would empty (create-only fields of an
-        existing record are left out, as the real write leaves them out)."""
-        record = self._fetch(record_type, internal_id) or {}
-        owned = self.create_only.get(record_type, set())
-        changes: dict[str, dict[str, t.Any]] = {}
-        empties: list[str] = []
-        for name, value in sorted(write.body.items()):
-            if name in owned or isinstance(value, list) or name == "addressbook":
-                continue
-            current = record.get(name)
-            if isinstance(value, dict) or isinstance(current, dict):
-                new_id = value.get("id") if isinstance(value, dict) else None
-                old_id = current.get("id") if isinstance(current, dict) else None
-                if new_id is not None and str(new_id) != str(old_id):
-                    changes[name] = {"netsuite": old_id, "salesforce": new_id}
-                continue
-            if value in (None, "") and current not in (None, ""):
-                empties.append(name)
-            elif value not in (None, "") and value != current:
-                changes[name] = {"netsuite": current, "salesforce": value}
-        if "addressbook" in write.body and _addresses(record):
-            changes["addressbook"] = {"netsuite": f"{len(_addresses(record))} addresses",
-                                      "salesforce": f"{len(_addresses(write.body))} addresses"}
-        return {"would_change": changes, "would_empty": empties}
-
-
-def _label(body: dict[str, t.Any]) -> str | None:
-    """A human-readable name of the payload for the report list."""
-    for name in ("companyName", "itemId", "entityId", "email", "lastName", "memo"):
-        if isinstance(body.get(name), str):
-            return body[name]
-    return None
+        self.outcomes.count(stream, "create_only_skipped", len(dropped))

@@ -1,7 +1,8 @@
 """The three-way merge of every update: what the target last wrote, what the source sends now, what NetSuite holds.
 
 "We own only what we wrote." For each field of an update (a top-level value or a reference; other sublists and
-subrecords are sent as they come), with the *incoming* value S (Salesforce's, through the mapper), the values kept
+subrecords are sent as they come, but for an item's price rows, each merged as a field of its own: price_rows.py),
+with the *incoming* value S (Salesforce's, through the mapper), the values kept
 for that field after the last write NetSuite accepted (the incoming value then, and the value NetSuite was left
 holding), and NetSuite's current value N:
 
@@ -82,6 +83,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from connector_kit.store import Store, as_store
 
+from target_netsuite import price_rows
 from target_netsuite.client import FatalError, RecordError, json_default
 from target_netsuite.match_keys import owned_external_id
 from target_netsuite.references import suiteql_source
@@ -90,7 +92,7 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
     from target_netsuite.client import NetSuiteClient
-    from target_netsuite.dead_letters import RunSummary
+    from target_netsuite.outcomes import Outcomes
     from target_netsuite.writes import Write
 
 #: Beside the ledger file (same directory), kept whatever the `ledger` mode: ownership is not a cache.
@@ -409,10 +411,10 @@ class _Plan:
 class Merger:
     """Built once per run; `prepare` before a wave is sent, `accepted` once NetSuite answered."""
 
-    def __init__(self, *, client: NetSuiteClient, summary: RunSummary, store: MergeStore,
+    def __init__(self, *, client: NetSuiteClient, outcomes: Outcomes, store: MergeStore,
                  policies: ConflictPolicies, run_id: str) -> None:
         self.client = client
-        self.summary = summary
+        self.outcomes = outcomes  # counts conflicts and kept values (outcomes.py)
         self.store = store
         self.policies = policies
         self.run_id = run_id
@@ -430,6 +432,14 @@ class Merger:
         upserts = [write for write in writes if write.action == "upsert"]
         if not upserts:
             return writes
+        price_matrices = {id(write): price_rows.flatten(write) for write in upserts}
+        try:
+            return self._prepare(stream, record_type, writes, upserts)
+        finally:
+            for write in upserts:
+                price_rows.restore(write, price_matrices[id(write)])
+
+    def _prepare(self, stream: str, record_type: str, writes: list[Write], upserts: list[Write]) -> list[Write]:
         merged = self.store.merged(record_type, [write.external_id for write in upserts])
         without_history = {write.external_id for write in upserts if self._without_history(record_type, write, merged)}
         wanted = {write.external_id: cols for write in upserts
@@ -473,7 +483,7 @@ class Merger:
     def _baseline(self, stream: str, record_type: str, write: Write, row: dict[str, t.Any]) -> dict[str, Merged]:
         """NetSuite's current values as what the pipeline last wrote (the pre-merge pipeline sent every value on
         every update), so that the source's values, clears included, are written as they were before."""
-        self.summary.add(stream, "netsuite_baselines")
+        self.outcomes.count(stream, "netsuite_baselines")
         if record_type not in self._warned_baseline:
             with self._lock:
                 self._warned_baseline.add(record_type)
@@ -541,7 +551,7 @@ class Merger:
             if not entry.known:
                 if incoming is None:
                     del body[name]  # never written, nothing to write: NetSuite's value (if any) stays
-                    self.summary.add(stream, "netsuite_values_kept")
+                    self.outcomes.count(stream, "netsuite_values_kept")
                 else:
                     plan.merged.append((name, incoming, incoming))
                 continue
@@ -558,14 +568,14 @@ class Merger:
             elif incoming in entry.seen():
                 del body[name]  # a person's edit, and no new value from Salesforce: it stands
                 plan.merged.append((name, incoming, entry.last_written))
-                self.summary.add(stream, "netsuite_edits_kept")
+                self.outcomes.count(stream, "netsuite_edits_kept")
             else:
-                policy = self.policies.for_field(record_type, name)
+                policy = self.policies.for_field(record_type, price_rows.policy_field(name))
                 conflicts.append({"record_type": record_type, "external_id": write.external_id, "field": name,
                                   "incoming": canonical(value), "netsuite": canonical(row.get(name.lower())),
                                   "last_written": entry.last_written,
                                   "policy": policy, "outcome": _OUTCOMES[policy], "run_id": self.run_id})
-                self.summary.add(stream, "conflicts")
+                self.outcomes.count(stream, "conflicts")
                 _LOGGER.warning("Conflict: %s %s field %s changed in NetSuite and in the source; %s (%s)",
                                 record_type, write.external_id, name, _OUTCOMES[policy], policy)
                 if policy == "salesforce_wins":
@@ -638,7 +648,8 @@ class Merger:
             while True:
                 unreadable = self._unreadable.get(record_type, set())
                 names = sorted({name for eid in chunk for name in wanted[eid]} - unreadable)
-                columns = ", ".join(["id", "externalid", *sorted({name.lower() for name in names})])
+                columns = ", ".join(["id", "externalid", *sorted({name.lower() for name in names
+                                                                  if not price_rows.is_row_field(name)})])
                 keys = ", ".join("'" + eid.replace("'", "''") + "'" for eid in chunk)
                 try:
                     rows = list(self._query(f"SELECT {columns} FROM {table} WHERE externalid IN ({keys}){condition}"))
@@ -659,6 +670,9 @@ class Merger:
             for row in rows:
                 if "externalid" in row and "id" in row:
                     found[str(row["externalid"])] = {**row, "_read": names}
+        priced = [eid for eid in found if any(price_rows.is_row_field(name) for name in wanted[eid])]
+        for eid, prices in price_rows.read(self.client, record_type, priced).items():
+            found[eid].update(prices)
         return found
 
     def _read_lines(self, record_type: str, records: list[tuple[str, str]]) -> dict[str, list[dict[str, t.Any]]]:

@@ -5,7 +5,11 @@ Before a batch of `salesOrder` upserts is sent, one SuiteQL query per `STATUS_QU
 writing any of them (fail closed). Only `A` (pending approval) and `B` (pending
 fulfillment: nothing fulfilled, billed or closed) may be rewritten; for any other status the write is not sent and
 becomes an `ORDER_LOCKED` dead letter naming the status (counted `conflict` in the run summary). Fields listed in
-`order_locked_fields` (e.g. `memo`) are still updated on a locked order, alone, in a request of their own.
+`order_locked_fields` (e.g. `memo`) are still updated on a locked order, alone, in a request of their own, through
+the three-way merge (merge.py) like every update: a memo a person changed in NetSuite is kept (or a listed conflict)
+unless Salesforce changed it too and the conflict policy says Salesforce wins. A delete (the mapping's
+`__on_delete__: delete`) of an order that is not A or B is an `ORDER_LOCKED` conflict too: a deleted opportunity
+never deletes an order NetSuite fulfilled, billed or closed.
 
 An Opportunity that is no longer won arrives with the control key `_sdc_on_unwin` (the mapping's `on_unwin` policy):
 - `close`: the order's lines are closed (`isClosed: true` per line) if nothing is fulfilled or billed (status A/B),
@@ -21,21 +25,23 @@ refused write never reaches the ledger (so a replay is checked again, not skippe
 records are screened before the ledger's skip step (their body may equal the payload written while won), and the
 ledger entry of every un-won order NetSuite holds is dropped, so a re-won opportunity whose payload equals the one
 written before is checked against the (now closed) order and reported, never skipped as unchanged.
+The sink's recipe (sinks.py) therefore takes the un-won first (`take_unwon`), then the ledger's skip, then the lock
+check of what is left to send (`screen`). The outcomes are recorded through outcomes.py (`settle`, `dead_letter`).
 """
 
 from __future__ import annotations
 
 import typing as t
+from dataclasses import replace
 from urllib.parse import quote
 
 from target_netsuite.client import RECORD_PATH, FatalError, RecordError, error_details, json_body
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable
-
     from target_netsuite.client import NetSuiteClient
-    from target_netsuite.dead_letters import RunSummary
     from target_netsuite.ledger import WriteLedger
+    from target_netsuite.merge import Merger
+    from target_netsuite.outcomes import Outcomes
     from target_netsuite.writes import Write
 
 ORDER_TYPE = "salesOrder"
@@ -50,7 +56,7 @@ STATUS_NAMES = {"A": "Pending Approval", "B": "Pending Fulfillment", "C": "Cance
                 "E": "Pending Billing/Partially Fulfilled", "F": "Pending Billing", "G": "Billed", "H": "Closed"}
 
 DeadLetter = t.Callable[..., None]
-Settle = t.Callable[[str], None]  # a key reached a final outcome that is not a dead letter
+Settle = t.Callable[[str, str], None]  # a key reached this final outcome, not a dead letter (outcomes.py)
 
 
 def _status_code(value: str) -> str:
@@ -65,10 +71,11 @@ def describe(status: str) -> str:
 class OrderLifecycle:
     """Screens one sink's sales order writes against the orders' status in NetSuite."""
 
-    def __init__(self, client: NetSuiteClient, summary: RunSummary, ledger: WriteLedger | None,
-                 locked_fields: t.Iterable[str]) -> None:
+    def __init__(self, client: NetSuiteClient, outcomes: Outcomes, ledger: WriteLedger | None,
+                 locked_fields: t.Iterable[str], merger: Merger | None = None) -> None:
         self.client = client
-        self.summary = summary
+        self.outcomes = outcomes
+        self.merger = merger
         self.ledger = ledger
         self.locked_fields = frozenset(locked_fields)
 
@@ -94,8 +101,8 @@ class OrderLifecycle:
     def take_unwon(self, stream: str, record_type: str, writes: list[Write], dead_letter: DeadLetter,
                    settle: Settle) -> list[Write]:
         """Handle the un-won opportunities of these writes (see module docstring); the others are returned. An
-        outcome that is not a dead letter settles the key (`settle`): an older parked or dead-lettered version of
-        the won order must never be written after it."""
+        outcome that is not a dead letter settles the key (`settle`, with the outcome): an older parked or
+        dead-lettered version of the won order must never be written after it."""
         if record_type != ORDER_TYPE:
             return writes
         unwon = [w for w in writes if w.action == "upsert" and w.record.get(UNWIN_KEY)]
@@ -113,94 +120,91 @@ class OrderLifecycle:
                 dead_letter(write.record, "INVALID_POLICY", f"{UNWIN_KEY} must be one of {UNWIN_POLICIES}, "
                             f"got {policy!r}")
             elif status is None:
-                self.summary.add(stream, "not_won")
-                settle(write.external_id)
+                settle(write.external_id, "not_won")
             elif status == "H":
-                self.summary.add(stream, "unchanged")
-                settle(write.external_id)
+                settle(write.external_id, "unchanged")
             elif status not in WRITABLE:
                 self._conflict(stream, write, "the opportunity is no longer won, but its order is "
                                f"{describe(status)}: its lines were not closed", dead_letter)
             elif policy == "report":
                 dead_letter(write.record, ORDER_UNWON, "the opportunity is no longer won; its order is "
                             f"{describe(status)} and on_unwin is report: left as it is")
-            elif self._close_lines(stream, write, dead_letter):
-                settle(write.external_id)
+            elif closed := self._close_lines(stream, write, dead_letter):
+                settle(write.external_id, closed)
         chosen = {id(w) for w in unwon}
         return [w for w in writes if id(w) not in chosen]
 
     def screen(self, stream: str, record_type: str, writes: list[Write], dead_letter: DeadLetter) -> list[Write]:
-        """The writes that may be sent: upserts of orders NetSuite fulfilled, billed or closed are conflicts."""
+        """The writes that may be sent: upserts and deletes of orders NetSuite fulfilled, billed or closed are
+        conflicts (a deleted opportunity never deletes an order finance has worked on)."""
         if record_type != ORDER_TYPE:
             return writes
-        upserts = [w.external_id for w in writes if w.action == "upsert"]
-        statuses = self.statuses(upserts) if upserts else {}
+        statuses = self.statuses([w.external_id for w in writes]) if writes else {}
         sending = []
         for write in writes:
             status = statuses.get(write.external_id)
-            if write.action != "upsert" or status is None or status in WRITABLE:
+            if status is None or status in WRITABLE:
                 sending.append(write)
-                continue
-            allowed = {name: value for name, value in write.body.items() if name in self.locked_fields}
-            note = ""
-            if allowed:
-                try:
-                    self.client.upsert(ORDER_TYPE, write.external_id, allowed, [])
-                    note = f"; updated only {', '.join(sorted(allowed))} (order_locked_fields)"
-                except RecordError as error:
-                    note = f"; {', '.join(sorted(allowed))} refused too: {error.code} {error.detail}"
-            self._conflict(stream, write, f"NetSuite's order is {describe(status)}: the change was not "
-                           f"written{note}", dead_letter)
+            elif write.action == "delete":
+                self._conflict(stream, write, f"the opportunity was deleted in Salesforce, but NetSuite's order is "
+                               f"{describe(status)}: it was not deleted", dead_letter)
+            else:
+                note = self._write_locked_fields(stream, write)
+                self._conflict(stream, write, f"NetSuite's order is {describe(status)}: the change was not "
+                               f"written{note}", dead_letter)
         return sending
 
+    def _write_locked_fields(self, stream: str, write: Write) -> str:
+        """Write the `order_locked_fields` of a locked order's change alone, through the three-way merge (a memo a
+        person edited in NetSuite is kept, or a listed conflict, exactly as on an open order); the note for the
+        conflict's detail."""
+        allowed = {name: value for name, value in write.body.items() if name in self.locked_fields}
+        if not allowed:
+            return ""
+        small = replace(write, body=allowed, refs=[], replace=[], exists=True, payload_hash=None)
+        if self.merger is not None:
+            self.merger.prepare(stream, ORDER_TYPE, [small])
+        names = ", ".join(sorted(allowed))
+        if not small.body:
+            return f"; {names} kept as NetSuite holds them (three-way merge)"
+        try:
+            self.client.upsert(ORDER_TYPE, write.external_id, small.body, [])
+        except RecordError as error:
+            return f"; {names} refused too: {error.code} {error.detail}"
+        if self.merger is not None:
+            self.merger.accepted(ORDER_TYPE, [small])
+        return f"; updated only {', '.join(sorted(small.body))} (order_locked_fields)"
+
     def _conflict(self, stream: str, write: Write, detail: str, dead_letter: DeadLetter) -> None:
-        self.summary.add(stream, "conflict")
+        self.outcomes.count(stream, "conflict")
         dead_letter(write.record, ORDER_LOCKED, detail, path="status")
 
-    def _close_lines(self, stream: str, write: Write, dead_letter: DeadLetter) -> bool:
-        """Close every open line, naming the lines NetSuite holds (no line is added, removed or repriced). True
-        when the order ends closed (or is gone); False when the record was dead-lettered."""
+    def _close_lines(self, stream: str, write: Write, dead_letter: DeadLetter) -> str | None:
+        """Close every open line, naming the lines NetSuite holds (no line is added, removed or repriced). The
+        outcome when the order ends closed (`closed`, `unchanged`) or is gone (`not_won`); None when the record
+        was dead-lettered."""
         path = f"{RECORD_PATH}/{ORDER_TYPE}/eid:{quote(write.external_id, safe='')}"
         response = self.client.request("GET", path, params={"expandSubResources": "true"})
         if response.status_code == 404:  # deleted meanwhile: nothing left to close
-            self.summary.add(stream, "not_won")
-            return True
+            return "not_won"
         if response.status_code >= 400:
             code, detail, error_path = error_details(response)
             dead_letter(write.record, code, detail, status=response.status_code, path=error_path)
-            return False
+            return None
         order = json_body(response, f"GET {ORDER_TYPE} {write.external_id}")
         lines = [line for line in (order.get("item") or {}).get("items") or [] if isinstance(line, dict)]
         if any(line.get("quantityFulfilled") or line.get("quantityBilled") for line in lines):
             self._conflict(stream, write, "the opportunity is no longer won, but lines of its order were "
                            "fulfilled or billed meanwhile: its lines were not closed", dead_letter)
-            return False
+            return None
         closing = [{"line": line["line"], "isClosed": True} for line in lines
                    if not line.get("isClosed") and line.get("line") is not None]
         if not closing:
-            self.summary.add(stream, "unchanged")
-            return True
+            return "unchanged"
         try:
             self.client.upsert(ORDER_TYPE, write.external_id, {"item": {"items": closing}}, [])
         except RecordError as error:
             dead_letter(write.record, error.code, error.detail, status=error.status, path=error.path)
-            return False
-        self.summary.add(stream, "closed")
-        return True
+            return None
+        return "closed"
 
-
-def screen_orders(
-    lifecycle: OrderLifecycle | None,
-    stream: str,
-    record_type: str,
-    writes: list[Write],
-    skip_unchanged: Callable[[list[Write]], list[Write]],
-    dead_letter: DeadLetter,
-    settle: Settle,
-) -> list[Write]:
-    """The sink's one step: un-won orders first (before the ledger could skip them), then the ledger's skip, then
-    the lock check of what is left to send."""
-    if lifecycle is None:
-        return skip_unchanged(writes)
-    writes = lifecycle.take_unwon(stream, record_type, writes, dead_letter, settle)
-    return lifecycle.screen(stream, record_type, skip_unchanged(writes), dead_letter)

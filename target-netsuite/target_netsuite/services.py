@@ -5,9 +5,11 @@ Invariants:
   target's `config_jsonschema` (the SDK fills it in; a setting given as null takes the schema's default too);
 - the services are built here, from the settings alone: nothing in this module (or below it) knows the target
   or the sinks. The sinks receive the services; the target owns them. Imports only go down:
-  target → sinks → services → {dead_letters, references, parking, ledger, overtake, matching, merge, reconcile,
-  writers, fixed_ids, lookups, subsidiaries} → client → auth (match_keys, the normalisation both matching and
-  reconcile use, imports nothing of the package);
+  target → sinks → services → {dead_letters, references, parking, ledger, outcomes, overtake, matching,
+  match_report, merge, reconcile, writers, fixed_ids, lookups, subsidiaries} → client → auth (match_keys, the
+  normalisation both matching and reconcile use, imports nothing of the package);
+- outcomes are recorded only through `outcomes` (outcomes.py): the summary, the dead letters, the parked records
+  and the ledger are built here and handed to it; the other services receive it, never the summary;
 - `OpenSinks` holds a sink from its `setup` to its `clean_up` (the SDK's hooks), and no longer than it may hold
   records: a sink the SDK retired after a schema change, and drained without `clean_up` (the SDK cleans retired
   sinks up only at the end of the input), leaves as soon as it is empty.
@@ -24,6 +26,8 @@ from pathlib import Path
 
 import requests
 from connector_kit.store import AccountLock, LockLostError, StoreError, Stores
+from connector_kit.store_accounts import account_schema
+from connector_kit.store_accounts import claim as claim_account
 
 from target_netsuite.auth import TOKEN_PATH, MachineToMachineAuth, TokenBasedAuth, read_private_key
 from target_netsuite.batches import SubmittedBatches
@@ -35,14 +39,16 @@ from target_netsuite.client import (
     checked_base_url,
     is_record_type,
 )
-from target_netsuite.dead_letters import DEAD_LETTERS_FILE, STORE_SCHEMA, DeadLetterStore, RunSummary
+from target_netsuite.dead_letters import DEAD_LETTERS_FILE, DeadLetterStore, RunSummary
 from target_netsuite.fixed_ids import FixedIdCheck
 from target_netsuite.ledger import LEDGER_FILE, WriteLedger, account_key
 from target_netsuite.lookups import LookupResolver
+from target_netsuite.match_report import MatchReporter
 from target_netsuite.matching import Matcher
 from target_netsuite.merge import MERGE_FILE, ConflictPolicies, Merger, MergeStore
 from target_netsuite.optional_references import LINK_WAIT, OptionalReferences
 from target_netsuite.order_lifecycle import OrderLifecycle
+from target_netsuite.outcomes import Outcomes
 from target_netsuite.overtake import EarlierWrites
 from target_netsuite.parking import PARKED_FILE, ParkedRecords
 from target_netsuite.reconcile import Reconciler
@@ -141,16 +147,6 @@ class TargetSettings:
         values["order_locked_fields"] = list(values["order_locked_fields"] or [])
         return cls(**values)
 
-    @property
-    def writes_nothing(self) -> bool:
-        """Runs that only look (`dry_run`, `match_mode: report`, `reconcile`): no lock, and no STATE for the
-        two that report (they claim no progress)."""
-        return self.dry_run or self.reports
-
-    @property
-    def reports(self) -> bool:
-        return self.match_mode == "report" or self.reconcile
-
 
 class RecordTypes:
     """Which streams write which NetSuite record type; which streams are ignored; any other stream is fatal."""
@@ -247,9 +243,10 @@ class RunServices:
     subsidiaries: Subsidiaries  # parents' subsidiaries, customers shared with more subsidiaries (subsidiaries.py)
     dead_letters: DeadLetterStore
     summary: RunSummary
+    outcomes: Outcomes  # the one recorder of records' outcomes (outcomes.py)
     executor: ThreadPoolExecutor
     parked: ParkedRecords
-    matcher: Matcher
+    matcher: Matcher  # a `MatchReporter` for `match_mode: report` (match_report.py)
     reconciler: Reconciler | None  # `reconcile: true`: compare, never write
     sinks: OpenSinks
     ledger: WriteLedger | None  # `ledger: off`: None
@@ -257,7 +254,7 @@ class RunServices:
     fixed_ids: FixedIdCheck  # constant ids of the mapping (subsidiary, currency, ...) exist before any write
     earlier_writes: EarlierWrites  # other runs' writes NetSuite may still apply (overtake.py)
     merger: Merger  # the three-way merge of updates (merge.py), its values beside the ledger
-    order_lifecycle: OrderLifecycle | None  # fulfilled/billed/closed orders are never rewritten; None: no writes
+    order_lifecycle: OrderLifecycle  # fulfilled/billed/closed orders are never rewritten
     optional_references: OptionalReferences  # links written when they resolve, never waited for
     account_lock: AccountLock | None = None  # the run's lock in a shared store, checked before each write wave
 
@@ -269,13 +266,14 @@ class RunServices:
         resolver = ReferenceResolver(client)
         ledger_file = Path(settings.ledger_path or dead_letter_dir / LEDGER_FILE)
         try:
-            stores = Stores(settings.store_uri, schema=STORE_SCHEMA, files={
+            stores = Stores(settings.store_uri, schema=account_schema(settings.account_id), files={
                 "parked": Path(settings.parked_path or dead_letter_dir / PARKED_FILE),
                 "ledger": ledger_file,
                 "batches": dead_letter_dir / SUBMITTED_BATCHES_FILE,
                 "merge": ledger_file.with_name(MERGE_FILE),
                 "dead_letters": dead_letter_dir / DEAD_LETTERS_FILE,
             })
+            claim_account(stores, settings.account_id)  # one store per account (connector_kit/store_accounts.py)
         except StoreError as exc:
             raise FatalError(str(exc)) from None
         ledger = None if settings.ledger == "off" else WriteLedger(
@@ -284,14 +282,19 @@ class RunServices:
             settings.ledger,
         )
         summary = RunSummary(logger=logger, progress_interval=settings.progress_interval_seconds)
+        # A store on this host's disk also keeps the JSON Lines files people read (dead_letters.py).
+        dead_letters = DeadLetterStore(stores.part("dead_letters"), run_id,
+                                       journal=None if stores.shared else dead_letter_dir)
+        parked = ParkedRecords(stores.part("parked"))
+        outcomes = Outcomes(summary=summary, dead_letters=dead_letters, parked=parked, ledger=ledger)
         executor = ThreadPoolExecutor(max_workers=client.limiter.ceiling, thread_name_prefix="netsuite")
         merge_store = MergeStore(stores.part("merge"), account_key(client.base_url, settings.account_id))
         lookups = LookupResolver(client)
-        matcher = Matcher(
+        matcher = (MatchReporter if settings.match_mode == "report" else Matcher)(
             client=client,
             resolver=resolver,
             lookups=lookups,
-            summary=summary,
+            outcomes=outcomes,
             executor=executor,
             mode=settings.match_mode,
             rules=settings.match_rules,
@@ -301,9 +304,6 @@ class RunServices:
             approvals_path=settings.match_approvals_path,
             before_adopting=merge_store.mark_adopted,
         )
-        # A store on this host's disk also keeps the JSON Lines files people read (dead_letters.py).
-        dead_letters = DeadLetterStore(stores.part("dead_letters"), run_id,
-                                       journal=None if stores.shared else dead_letter_dir)
         reconciler = Reconciler(
             client=client,
             fields=settings.reconcile_fields,
@@ -312,6 +312,8 @@ class RunServices:
             dead_letters=dead_letters,
             ledger=ledger,
         ) if settings.reconcile else None
+        merger = Merger(client=client, outcomes=outcomes, run_id=run_id, store=merge_store,
+                        policies=ConflictPolicies(settings.conflict_policy))
         submitted = SubmittedBatches(stores.part("batches"),
                                      account_key(client.base_url, settings.account_id), run_id)
         return cls(
@@ -325,19 +327,16 @@ class RunServices:
             subsidiaries=Subsidiaries(client),
             dead_letters=dead_letters,
             summary=summary,
+            outcomes=outcomes,
             executor=executor,
-            parked=ParkedRecords(stores.part("parked")),
+            parked=parked,
             matcher=matcher,
             reconciler=reconciler,
             sinks=OpenSinks(),
             ledger=ledger,
             fixed_ids=FixedIdCheck(client),
-            merger=Merger(
-                client=client, summary=summary, run_id=run_id, store=merge_store,
-                policies=ConflictPolicies(settings.conflict_policy),
-            ),
-            order_lifecycle=None if settings.writes_nothing else OrderLifecycle(
-                client, summary, ledger, settings.order_locked_fields),
+            merger=merger,
+            order_lifecycle=OrderLifecycle(client, outcomes, ledger, settings.order_locked_fields, merger),
             optional_references=OptionalReferences(settings.optional_references),
             batches=writer_for(
                 settings.write_mode, client=client, resolver=resolver, executor=executor,
@@ -358,10 +357,6 @@ class RunServices:
             except LockLostError as exc:
                 msg = f"{exc}; this run stops before writing more, its state stays at the last checkpoint"
                 raise FatalError(msg) from None
-
-    @property
-    def dry_run(self) -> bool:
-        return self.settings.dry_run
 
     @property
     def reference_wait(self) -> timedelta:

@@ -32,6 +32,7 @@ if t.TYPE_CHECKING:
     from target_netsuite.client import NetSuiteClient
     from target_netsuite.ledger import WriteLedger
     from target_netsuite.lookups import LookupResolver
+    from target_netsuite.outcomes import StreamOutcomes
     from target_netsuite.references import Ref, ReferenceResolver
     from target_netsuite.writes import Write
 
@@ -150,8 +151,14 @@ class Subsidiaries:
     # --- customers shared with more subsidiaries ---------------------------------------------------------
 
     def relate(self, writes: Iterable[Write], *, resolver: ReferenceResolver, lookups: LookupResolver,
-               ledger: WriteLedger | None, dead_letter: Callable[[Write, str, str, str], None]) -> None:
-        """Create the `customerSubsidiaryRelationship` records these customers' rule names and NetSuite lacks."""
+               ledger: WriteLedger | None, outcomes: StreamOutcomes) -> None:
+        """Create the `customerSubsidiaryRelationship` records these customers' rule names and NetSuite lacks; one
+        that cannot be made is the customer's relationship dead letter, the customers made whole reach the ledger
+        (both through `outcomes`)."""
+
+        def dead_letter(write: Write, code: str, detail: str, path: str) -> None:
+            outcomes.dead_letter_part(RELATIONSHIP, write, code, detail, path)
+
         asked = {write.external_id: write for write in writes if write.action == "upsert" and additional(write.record)}
         if not asked:
             return
@@ -178,8 +185,7 @@ class Subsidiaries:
                 failed = not self._create(internal_id, subsidiary, asked[eid], dead_letter) or failed
             if not failed:
                 settled.append((eid, hashes[eid]))
-        if ledger is not None and ledger.records and settled:
-            ledger.record(RELATIONSHIP, settled)
+        outcomes.parts_written(RELATIONSHIP, settled)
 
     def _subsidiary_ids(self, asked: dict[str, Write], lookups: LookupResolver,
                         dead_letter: Callable[[Write, str, str, str], None]) -> dict[str, list[str]]:

@@ -39,11 +39,10 @@ from target_netsuite.auth import AuthError
 from target_netsuite.batches import WRITE_MODES
 from target_netsuite.client import FatalError
 from target_netsuite.ledger import LEDGER_MODES
-from target_netsuite.optional_references import DEFAULT_OPTIONAL_REFERENCES, LINK_WAIT
-from target_netsuite.parking import ParkedRecord
+from target_netsuite.optional_references import DEFAULT_OPTIONAL_REFERENCES
 from target_netsuite.sdk_internals import ReaderInternals, TargetInternals
 from target_netsuite.services import RunServices, TargetSettings, account_lock_name
-from target_netsuite.sinks import IgnoredStreamSink, NetSuiteSink
+from target_netsuite.sinks import PARKED_SCHEMA, IgnoredStreamSink, NetSuiteSink, mode_sink
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -53,8 +52,6 @@ if t.TYPE_CHECKING:
 #: True while the command line runs the target (`invoke`): only then does `listen` check the connection first. A
 #: target built in-process (tests, tools) checks it when told to, through `check_connection()`.
 _FROM_COMMAND_LINE: ContextVar[bool] = ContextVar("target_netsuite_from_command_line", default=False)
-#: Parked records are handed back to a sink with this schema: they were validated when they first arrived.
-_PARKED_SCHEMA: dict = {"type": "object", "properties": {}, "additionalProperties": True}
 
 
 class DeadLettersWritten(FatalError):  # noqa: N818 - a requested stop, not an error
@@ -292,8 +289,8 @@ class TargetNetSuite(TargetInternals):
             "baselines, dead letters). Unset: SQLite files on this host (`parked_path`, `ledger_path`, "
             "`dead_letter_path`), as before. `postgresql://user:password@host/db` (psycopg 3; install "
             "`target-netsuite[postgres]`): one store that several hosts and containers share, in schema "
-            "`target_netsuite` (Meltano's system database is fine), and the account lock becomes a PostgreSQL "
-            "advisory lock that spans the hosts.",
+            "`target_netsuite_<account id>` (one per account; Meltano's system database is fine), and the account "
+            "lock becomes a PostgreSQL advisory lock that spans the hosts.",
         ),
         th.Property(
             "lock_path",
@@ -462,7 +459,7 @@ class TargetNetSuite(TargetInternals):
         self.run_id = f"{datetime.now(tz=UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
         self.services = RunServices.build(self.settings, run_id=self.run_id, logger=self.logger)
         self.client = self.services.client
-        self._writing_sink = NetSuiteSink.for_run(self.services)
+        self._record_sink = mode_sink(self.settings).for_run(self.services)  # the run's mode, chosen once
         self._ignoring_sink = IgnoredStreamSink.for_run(self.services)
         self._connection_checked = False
         self._finished = False
@@ -482,7 +479,7 @@ class TargetNetSuite(TargetInternals):
     @override
     def get_sink_class(self, stream_name: str) -> type[Sink]:
         if self.services.record_types.writes(stream_name):
-            return self._writing_sink
+            return self._record_sink
         if self.services.record_types.ignores(stream_name):
             return self._ignoring_sink
         raise self.services.record_types.refusal(stream_name)
@@ -511,7 +508,7 @@ class TargetNetSuite(TargetInternals):
     @override
     def emits_state(self) -> bool:
         """`match_mode: report` and `reconcile` write nothing, so they must not claim progress."""
-        return not self.settings.reports
+        return self._record_sink.claims_progress
 
     @override
     @contextmanager
@@ -524,7 +521,7 @@ class TargetNetSuite(TargetInternals):
         try:
             if _FROM_COMMAND_LINE.get():
                 self.check_connection()
-            with nullcontext() if self.settings.writes_nothing else self._run_lock():
+            with self._run_lock() if self._record_sink.writes else nullcontext():
                 yield
         except (FatalError, AuthError):
             self.finish()
@@ -579,47 +576,19 @@ class TargetNetSuite(TargetInternals):
 
     @override
     def process_endofpipe(self) -> None:
-        """Drain every sink (and emit the last STATE), then the parked records or the reconciliation, then the
-        summary; last, `fail_on_dead_letters` turns dead letters into exit 2 (after state was emitted)."""
+        """Drain every sink (and emit the last STATE), then the mode's end of run (the parked records tried
+        again, or the reconciliation), then the summary; last, `fail_on_dead_letters` turns dead letters into exit 2
+        (after state was emitted)."""
         super().process_endofpipe()
-        if self.services.reconciler is not None:
-            self.services.reconciler.compare(self.run_id)
-        else:
-            self.retry_parked()
+        self._record_sink.end_of_run(self._parked_sink, self.logger)
         self.finish()
         dead = self.services.dead_letters.count
         if dead and self.settings.fail_on_dead_letters:
             raise DeadLettersWritten(dead, self.services.dead_letters.location)
 
-    def retry_parked(self) -> None:
-        """End of run: every stream is drained, so parents read in this run are in NetSuite; try the parked again.
-
-        Streams whose record type other parked records wait for go first (parked customers before the parked
-        contacts that wait for them).
-        """
-        if self.settings.dry_run or self.settings.match_mode == "report":
-            return
-        by_stream: dict[str, list[ParkedRecord]] = {}
-        for parked in self.services.parked.all():
-            by_stream.setdefault(parked.stream, []).append(parked)
-        if not by_stream:
-            return
-        self.logger.info("Trying %d parked records again", sum(map(len, by_stream.values())))
-        awaited = {p.waiting_for.split(" ", 1)[0] for records in by_stream.values() for p in records}
-        record_types = self.services.record_types
-        for stream in sorted(by_stream, key=lambda name: record_types.for_stream(name) not in awaited):
-            sink = self._writing_sink(target=self, stream_name=stream, schema=_PARKED_SCHEMA, key_properties=[])
-            sink.setup()
-            try:
-                sink.write_parked(by_stream[stream])
-            finally:
-                sink.clean_up()
-        still = self.services.parked.count() - self.services.parked.count_waiting_for(LINK_WAIT)
-        if still:
-            self.logger.warning(
-                "%d records wait for a parent that is not in NetSuite yet (parked in %s; tried again at the end of "
-                "every run, dead-lettered after reference_wait_hours)", still, self.services.parked.store.location,
-            )
+    def _parked_sink(self, stream: str) -> NetSuiteSink:
+        """A sink of the run's mode for a stream's parked records, handed back at the end of the run."""
+        return self._record_sink(target=self, stream_name=stream, schema=PARKED_SCHEMA, key_properties=[])
 
     def finish(self) -> None:
         """Log (and optionally save) the run summary; release the workers and the files. Once per run."""
@@ -628,13 +597,7 @@ class TargetNetSuite(TargetInternals):
         self._finished = True
         report = self.services.close()
         self.logger.info("Run summary: %s", json.dumps(report, sort_keys=True))
-        if self.settings.match_mode == "report":
-            path = Path(self.settings.match_report_path) / f"match-{self.run_id}.json"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            entries = sorted(self.services.matcher.report.entries, key=lambda e: (e["record_type"], e["outcome"]))
-            path.write_text(json.dumps({"run_id": self.run_id, "streams": report["streams"], "records": entries},
-                                       indent=2, ensure_ascii=False) + "\n")
-            self.logger.info("match_mode report: nothing written; the list is in %s", path)
+        self._record_sink.finish_run(report, self.logger)
         if self.settings.run_report_path:
             path = Path(self.settings.run_report_path)
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,3 +26,4 @@ class Write:
     overtakable: bool = False  # an earlier run's write of it NetSuite may still apply (overtake.py): never trusted
     link_wait: str | None = None  # written without an unresolved optional reference, which it still awaits
     from_parking: bool = False  # an end-of-run try of a parked record, not a record read this run
+    known_refusal: str | None = None  # the code of NetSuite's last refusal of this record (ledger.py, breaker.py)

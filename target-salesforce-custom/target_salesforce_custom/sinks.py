@@ -100,7 +100,7 @@ class SalesforceSink(BatchSink):
             services.count(self.stream_name, "unchanged", len(same))
             services.count(self.stream_name, "superseded", len(records) - len(kept) - len(same))
             records = kept
-        ledger.invalidate(org, target.sobject, target.key_field, (k for k in latest if k not in same))
+        ledger.invalidate(org, target.sobject, target.key_field, {k: r for k, r in latest.items() if k not in same})
         return records
 
     def _record(self, target: StreamTarget, accepted: dict[str, dict[str, t.Any]]) -> None:

@@ -83,7 +83,7 @@ class TargetSalesforceCustom(Target):
                                 "accepted (counted `unchanged`: no call, no SystemModstamp bump), `ignore` sends "
                                 "everything and still records, `off` neither reads nor records."),
         th.Property("ledger_path", th.StringType,
-                    description="SQLite file of the write ledger, one entry per (org, sObject, key field, key). "
+                    description="SQLite file of the write ledger, one entry per (org, sObject, key field, key, field). "
                                 "Default: `ledger.sqlite3` in `dead_letter_path`."),
         th.Property("max_api_usage_percent", th.NumberType(exclusive_minimum=0, maximum=100), default=80,
                     description="Stop cleanly (no STATE past unwritten records) before daily API usage passes this "

@@ -19,8 +19,12 @@ from pathlib import Path
 
 import pytest
 from connector_kit.store import Store
+from connector_kit.store_accounts import account_schema
 from e2e_harness import MELTANO, ROOT, MeltanoProject, SandboxAdmin, run_summaries
-from target_netsuite.services import STORE_SCHEMA, account_lock_name
+from target_netsuite.services import account_lock_name
+
+#: The sandbox account's schema in a PostgreSQL store (one schema per NetSuite account).
+STORE_SCHEMA = account_schema("1234567_SB1")
 
 pytestmark = pytest.mark.e2e
 

@@ -11,6 +11,7 @@ write ledger does not hide it: the status write changed the ledger's entry for t
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -83,3 +84,66 @@ def test_refused_account_shows_error_its_contact_waits_and_both_show_synced_once
     assert (status, error) == ("Synced", None) and netsuite_id
     status, error, netsuite_id = _status(salesforce, "Contact", contact["Id"])
     assert (status, error) == ("Synced", None) and netsuite_id
+
+
+def test_conflict_shows_on_the_record_fixing_clears_it_and_the_write_back_reconciliation_repairs(
+    tmp_path: Path, salesforce: SandboxAdmin, netsuite: SandboxAdmin
+) -> None:
+    """Item 2: a person renames a customer in NetSuite while Salesforce renames the Account too; the merge keeps
+    NetSuite's name and lists the conflict (policy `report`), and the Account shows `Conflict` naming the field, never
+    its values. Item 3: a person breaks two Accounts' written-back fields in Salesforce; `pipeline-ops reconcile
+    --direction netsuite-to-salesforce` reads both sides through the taps (real HTTP), lists them, and `--repair`
+    re-sends exactly those through the job's tasks. Then Salesforce takes NetSuite's name: the conflict is settled and
+    the Account shows `Synced` again."""
+    salesforce.post("reset", {"seed": 43, "accounts": 4, "contacts": 0, "products": 0, "opportunities": 0})
+    netsuite.post("reset", {"knobs": True})
+    project = MeltanoProject(tmp_path, env={
+        "TAP_SALESFORCE_CUSTOM__SELECT": '["Account.*"]',
+        "TAP_NETSUITE_CUSTOM_BASE_URL": os.environ["SANDBOX_NETSUITE_URL"],
+        "TARGET_SALESFORCE_CUSTOM_LOGIN_URL": os.environ["SANDBOX_SALESFORCE_URL"],
+        "TARGET_SALESFORCE_CUSTOM_DEAD_LETTER_PATH": str(tmp_path / "dead_letters_sf"),
+    })
+    project.run_pipeline()
+    customers = {c["externalId"]: c for c in netsuite.records("customer") if c.get("externalId")}
+    renamed, tampered_id, tampered_status, *_ = sorted(customers)
+    _job(project)
+    assert {_status(salesforce, "Account", i)[0] for i in customers} == {"Synced"}
+
+    netsuite.patch(f"records/customer/eid:{renamed}", {"companyName": "Renamed By Finance"})
+    salesforce.patch(f"records/Account/{renamed}", {"Name": "Renamed By Sales"})
+    project.run_pipeline()
+    assert customers[renamed]["companyName"] != "Renamed By Sales"
+    assert {c["externalId"]: c for c in netsuite.records("customer")}[renamed]["companyName"] == "Renamed By Finance"
+    output = _job(project)
+    assert "1 Conflict" in output
+    status, error, _ = _status(salesforce, "Account", renamed)
+    assert status == "Conflict" and error.startswith("Conflict: companyName changed in NetSuite and in Salesforce")
+    assert "Renamed" not in error  # field names, never values
+
+    # A person breaks written-back fields in Salesforce (the ledger cannot see it).
+    salesforce.patch(f"records/Account/{tampered_id}", {"NetSuite_Id__c": "999999"})
+    salesforce.patch(f"records/Account/{tampered_status}", {"NetSuite_Sync_Status__c": "Error",
+                                                            "NetSuite_Last_Error__c": "typed by hand"})
+    reconcile = ("invoke", "pipeline-ops", "reconcile", "--direction", "netsuite-to-salesforce",
+                 "--reports-dir", str(tmp_path / "reports"))
+    check = project.meltano(*reconcile)
+    assert check.returncode == 3, check.stdout[-3000:] + check.stderr[-3000:]
+    assert "Traceback" not in check.stderr
+    report = json.loads((tmp_path / "reports" / "write-back-reconcile-latest.json").read_text())
+    assert [(i["Id"], i["netsuite_id"], i["salesforce"], i["kind"]) for i in report["netsuite_id"]] == [
+        (tampered_id, str(customers[tampered_id]["id"]), "999999", "differs")]
+    assert sorted((i["Id"], i["field"], i["expected"]) for i in report["status"]) == [
+        (tampered_status, "NetSuite_Last_Error__c", None), (tampered_status, "NetSuite_Sync_Status__c", "Synced")]
+    assert report["no_record"] == []
+    repair = project.meltano(*reconcile, "--repair")
+    assert repair.returncode == 0, repair.stdout[-3000:] + repair.stderr[-3000:]
+    assert _status(salesforce, "Account", tampered_id)[2] == str(customers[tampered_id]["id"])
+    assert _status(salesforce, "Account", tampered_status)[:2] == ("Synced", None)
+    again = project.meltano(*reconcile)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+
+    # Salesforce takes NetSuite's name: the next sync's merge finds both sides equal and settles the conflict.
+    salesforce.patch(f"records/Account/{renamed}", {"Name": "Renamed By Finance"})
+    project.run_pipeline()
+    _job(project)
+    assert _status(salesforce, "Account", renamed)[:2] == ("Synced", None)

@@ -16,9 +16,12 @@ import pytest
 import sqlalchemy as sa
 from connector_kit.sqlite_files import BUSY_TIMEOUT_S
 from connector_kit.store import LockLostError, Store, StoreError, Stores, masked
+from connector_kit.store_accounts import account_schema
 from target_netsuite.ledger import WriteLedger
 from target_netsuite.parking import ParkedRecords
-from target_netsuite.services import STORE_SCHEMA
+
+#: The sandbox account's schema in a PostgreSQL store (one schema per NetSuite account).
+STORE_SCHEMA = account_schema("1234567_SB1")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from connector_kit.store import Store
+from connector_kit.store_accounts import account_schema
 from pipeline_ops.cli import main
 from target_netsuite.merge import MERGE_FILE, MergeStore
-from target_netsuite.services import STORE_SCHEMA
+
+#: The sandbox account's schema in a PostgreSQL store (one schema per NetSuite account).
+STORE_SCHEMA = account_schema("1234567_SB1")
 
 
 def test_conflicts_are_listed_by_type_field_and_policy(tmp_path: Path, capsys) -> None:

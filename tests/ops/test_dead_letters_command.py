@@ -14,8 +14,11 @@ from pathlib import Path
 
 import pytest
 from connector_kit.store import Store
+from connector_kit.store_accounts import account_schema
 from target_netsuite.dead_letters import DeadLetterStore, stored_letters
-from target_netsuite.services import STORE_SCHEMA
+
+#: The sandbox account's schema in a PostgreSQL store (one schema per NetSuite account).
+STORE_SCHEMA = account_schema("1234567_SB1")
 
 PIPELINE_OPS = str(Path(sys.executable).with_name("pipeline-ops"))
 REPLAY = str(Path(sys.executable).with_name("target-netsuite-replay"))
@@ -123,7 +126,7 @@ def test_migrate_takes_dead_letter_files_in_and_twice_adds_nothing(tmp_path: Pat
     (folder / "old-run.jsonl").write_text("".join(json.dumps(e) + "\n" for e in old))
     (folder / "resolved.ndjson").write_text(json.dumps(
         {"time": "2026-11-06T00:00:00+00:00", "record_type": "customer", "externalId": "M2"}) + "\n")
-    migrate = [PIPELINE_OPS, "store", "migrate", "--to", target_uri, "--from", str(folder)]
+    migrate = [PIPELINE_OPS, "store", "migrate", "--account", "1234567_SB1", "--to", target_uri, "--from", str(folder)]
     first = subprocess.run(migrate, capture_output=True, text=True, timeout=120, check=False)
     assert first.returncode == 0, first.stderr
     assert "dead-letter files: 4 letters read, 4 added" in first.stdout

@@ -8,12 +8,15 @@ from pathlib import Path
 
 import pytest
 from connector_kit.store import Store
+from connector_kit.store_accounts import account_schema
 from pipeline_ops.cli import main
 from target_netsuite.batches import SubmittedBatches
 from target_netsuite.ledger import WriteLedger
 from target_netsuite.merge import MergeStore
 from target_netsuite.parking import ParkedRecords
-from target_netsuite.services import STORE_SCHEMA
+
+#: The sandbox account's schema in a PostgreSQL store (one schema per NetSuite account).
+STORE_SCHEMA = account_schema("1234567_SB1")
 
 
 def _host_files(folder: Path) -> None:
@@ -48,13 +51,13 @@ def test_migrate_copies_every_part_and_twice_does_no_harm(tmp_path: Path, store_
     _host_files(folder)
     if store_uri.startswith("sqlite"):
         Path(store_uri.removeprefix("sqlite:///")).parent.mkdir()
-    assert main(["store", "migrate", "--to", store_uri, "--from", str(folder)]) == 0
+    assert main(["store", "migrate", "--account", "1234567_SB1", "--to", store_uri, "--from", str(folder)]) == 0
     first = capsys.readouterr().out
     assert "parked: 3 rows read, 3 added" in first
     store = Store.from_uri(store_uri, schema=STORE_SCHEMA)
     ledger = WriteLedger(store, "acct")
     ledger.record("customer", [("A", "v3")])  # a run against the store, between the two migrations
-    assert main(["store", "migrate", "--to", store_uri, "--from", str(folder)]) == 0
+    assert main(["store", "migrate", "--account", "1234567_SB1", "--to", store_uri, "--from", str(folder)]) == 0
     second = capsys.readouterr().out
     assert "parked: 3 rows read, 0 added" in second
     assert "accepted: 2 rows read, 0 added" in second
@@ -74,7 +77,8 @@ def test_migrate_never_prints_a_password(tmp_path: Path, capsys: pytest.CaptureF
     folder = tmp_path / "dead_letters"
     folder.mkdir()
     _host_files(folder)
-    assert main(["store", "migrate", "--to", "postgresql://u:s3cr3t-pw@127.0.0.1:1/db", "--from", str(folder)]) == 1
+    assert main(["store", "migrate", "--account", "1234567_SB1", "--to", "postgresql://u:s3cr3t-pw@127.0.0.1:1/db",
+                 "--from", str(folder)]) == 1
     captured = capsys.readouterr()
     assert "s3cr3t-pw" not in captured.out + captured.err
     assert "***" in captured.err

@@ -70,13 +70,46 @@ def test_full_read_then_incremental_reads_from_state(ns_admin: NetSuiteClient, t
     assert third.bookmark("customer") >= second.bookmark("customer")
 
 
-def test_transaction_streams_the_stand_in_lacks_read_nothing(ns_admin: NetSuiteClient, tmp_path: Path) -> None:
-    _seed(ns_admin)
-    run = run_tap(tmp_path, tap_config(streams=["estimate", "invoice", "customerPayment", "itemFulfillment"]))
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert run.records == {}
-    assert set(run.schemas) == {"estimate", "invoice", "customerPayment", "itemFulfillment"}
-    assert {"amountPaid", "amountRemaining", "dueDate"} <= set(run.schemas["invoice"]["properties"])
+def test_order_life_streams_carry_their_order_and_its_billing(ns_admin: NetSuiteClient, tmp_path: Path) -> None:
+    """Issue 28 item 1: invoice, customerPayment and itemFulfillment read incrementally like the other streams; an
+    order carries its invoices' amounts and its fulfilment, an invoice its order (and both external ids) and the
+    order's billing, a customer its balance and overdue balance; a payment re-reads the invoice and the customer."""
+    [customer] = ns_admin.create_records("customer", [{"companyName": "Billing Co", "subsidiary": {"id": "1"},
+                                                       "externalId": "001000000000042AAA"}])
+    [order, untouched] = ns_admin.create_records("salesOrder", [
+        {"entity": {"id": customer}, "subsidiary": {"id": "1"}, "externalId": "006000000000042AAA",
+         "item": {"items": [{"item": {"id": SERVICE_ITEM}, "quantity": 4, "rate": 25.0}]}},
+        {"entity": {"id": customer}, "subsidiary": {"id": "1"},
+         "item": {"items": [{"item": {"id": SERVICE_ITEM}, "quantity": 1, "rate": 10.0}]}}])
+    ns_admin.order_transition(order, "fulfil", {"1": 3})
+    ns_admin.order_transition(order, "bill", {"1": 2}, tranDate="2026-01-05", dueDate="2026-02-04")
+    [invoice] = [i["id"] for i in ns_admin.records("invoice")]
+    streams = ["customer", "salesOrder", "invoice", "customerPayment", "itemFulfillment"]
+    first = run_tap(tmp_path, tap_config(streams=streams))
+    assert first.returncode == 0, first.stderr[-2000:]
+    orders = {r["id"]: r for r in first.records["salesOrder"]}
+    assert {k: orders[order][k] for k in ("amountInvoiced", "amountPaid", "amountRemaining", "fulfillmentState")} == {
+        "amountInvoiced": 50, "amountPaid": 0, "amountRemaining": 50, "fulfillmentState": "Partially Fulfilled"}
+    assert orders[untouched]["amountInvoiced"] == 0 and orders[untouched]["fulfillmentState"] == "Not Fulfilled"
+    [billed] = first.records["invoice"]
+    assert billed["salesOrder"] == order and billed["salesOrderExternalId"] == "006000000000042AAA"
+    assert billed["entityExternalId"] == "001000000000042AAA" and billed["dueDate"] == "2026-02-04"
+    assert (billed["total"], billed["amountPaid"], billed["amountRemaining"]) == (50, 0, 50)
+    assert (billed["orderAmountInvoiced"], billed["orderAmountPaid"], billed["orderAmountRemaining"]) == (50, 0, 50)
+    [shipment] = first.records["itemFulfillment"]
+    assert shipment["salesOrder"] == order and shipment["salesOrderExternalId"] == "006000000000042AAA"
+    [owing] = first.records["customer"]
+    assert (owing["balance"], owing["overdueBalance"]) == (50, 50)  # due 2026-02-04: overdue
+    assert "customerPayment" not in first.records
+
+    ns_admin.pay_invoice(invoice, 20)
+    second = run_tap(tmp_path, tap_config(streams=streams), state=first.state)
+    assert second.returncode == 0, second.stderr[-2000:]
+    [paid] = [r for r in second.records["invoice"] if r["id"] == invoice]
+    assert (paid["amountPaid"], paid["amountRemaining"], paid["orderAmountPaid"]) == (20, 30, 20)
+    assert [p["total"] for p in second.records["customerPayment"]] == [20]
+    assert [(c["balance"], c["overdueBalance"]) for c in second.records["customer"]] == [(30, 30)]
+    assert second.bookmark("invoice") > first.bookmark("invoice")  # the payment stamped the invoice
 
 
 def test_small_pages_deliver_every_record_once(ns_admin: NetSuiteClient, tmp_path: Path) -> None:

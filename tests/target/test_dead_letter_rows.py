@@ -20,9 +20,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from connector_kit.store import Store
+from connector_kit.store_accounts import account_schema
 from target_helpers import CUSTOMER_SCHEMA, DEMO_TBA, TARGET_EXE, NetSuiteAdmin, customer, run_target, state
 from target_netsuite.dead_letters import DEAD_LETTERS_FILE, DeadLetterStore, stored_letters
-from target_netsuite.services import STORE_SCHEMA
+
+#: The sandbox account's schema in a PostgreSQL store (one schema per NetSuite account).
+STORE_SCHEMA = account_schema("1234567_SB1")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -4,9 +4,11 @@ rows they name and keeps every other price level and quantity tier a person set;
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from target_helpers import run_target
+from target_netsuite.merge import MERGE_FILE
 
 ITEM_SCHEMA = {
     "type": "SCHEMA", "stream": "nonInventorySaleItem", "key_properties": ["externalId"],
@@ -21,8 +23,8 @@ def _base(currency: str, price: float) -> dict:
     return {"currencyPage": {"id": currency}, "priceLevel": {"id": "1"}, "quantity": {"value": 0}, "price": price}
 
 
-def _item(prices: dict[str, float], state: int) -> list[dict]:
-    record = {"externalId": "01tP1", "itemId": "PRD-00001", "subsidiary": {"id": "1"},
+def _item(prices: dict[str, float], state: int, item_id: str = "PRD-00001") -> list[dict]:
+    record = {"externalId": "01tP1", "itemId": item_id, "subsidiary": {"id": "1"},
               "price": {"items": [_base(currency, price) for currency, price in prices.items()]}}
     return [ITEM_SCHEMA, {"type": "RECORD", "stream": "nonInventorySaleItem", "record": record},
             {"type": "STATE", "value": {"bookmarks": {"Product2": {"position": state}}}}]
@@ -58,3 +60,33 @@ def test_base_prices_are_written_and_a_persons_price_levels_stay(admin, config: 
     assert run.returncode == 0, run.stderr
     assert _item_writes(admin) == writes
     assert _prices(admin)[("1", "2", 0)] == 21.0
+
+
+def _conflicts(config: dict) -> list[tuple]:
+    with sqlite3.connect(Path(config["dead_letter_path"]) / MERGE_FILE) as db:
+        return db.execute("SELECT external_id, field, incoming, netsuite, policy FROM conflicts").fetchall()
+
+
+def test_a_persons_base_price_stands_until_salesforce_changes_it(admin, config: dict, tmp_path: Path) -> None:
+    """The Base Price rows are merged three ways: a price a person set in NetSuite is kept while Salesforce's price
+    is unchanged (another field of the product changed), and a change on both sides is a listed conflict that the
+    policy decides (`report` keeps NetSuite's; `salesforce_wins` for `price` writes Salesforce's)."""
+    assert run_target(config, _item({"1": 25.5, "4": 23.99}, 1), tmp_path).returncode == 0
+    admin.edit_record("nonInventorySaleItem", "eid:01tP1", {"price": {"items": [
+        {"currencyPage": {"id": "1"}, "priceLevel": {"id": "1"}, "quantity": {"value": 0}, "price": 24.0}]}})
+
+    run = run_target(config, _item({"1": 25.5, "4": 23.99}, 2, item_id="PRD-00001 renamed"), tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert admin.record("nonInventorySaleItem", "eid:01tP1")["itemId"] == "PRD-00001 renamed"
+    assert _prices(admin) == {("1", "1", 0): 24.0, ("4", "1", 0): 23.99}
+    assert _conflicts(config) == []
+
+    run = run_target(config, _item({"1": 26.75, "4": 25.0}, 3, item_id="PRD-00001 renamed"), tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert _prices(admin) == {("1", "1", 0): 24.0, ("4", "1", 0): 25.0}  # EUR: NetSuite still held ours
+    assert _conflicts(config) == [("01tP1", "price[currency=1;level=1;quantity=0]", "26.75", "24", "report")]
+
+    wins = {**config, "conflict_policy": {"nonInventorySaleItem": {"price": "salesforce_wins"}}}
+    run = run_target(wins, _item({"1": 27.0, "4": 25.0}, 4, item_id="PRD-00001 renamed"), tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert _prices(admin) == {("1", "1", 0): 27.0, ("4", "1", 0): 25.0}

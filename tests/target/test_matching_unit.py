@@ -50,7 +50,7 @@ def test_email_phone_text() -> None:
                                               ("adopt", {"customer": ["companyName"]})])
 def test_bad_settings_are_one_line_fatal_errors(mode: str, rules: dict | None) -> None:
     with pytest.raises(FatalError, match=r"match_mode|match_rules\.customer"):
-        Matcher(client=None, resolver=None, summary=None, executor=None, mode=mode, rules=rules)  # type: ignore[arg-type]
+        Matcher(client=None, resolver=None, outcomes=None, executor=None, mode=mode, rules=rules)  # type: ignore[arg-type]
 
 
 # --- issue 24 -----------------------------------------------------------------------------------------------
@@ -98,7 +98,7 @@ def test_salesforce_ids_of_the_mapped_object_are_ours() -> None:
 
 def test_bad_corroboration_setting_is_a_one_line_fatal_error() -> None:
     with pytest.raises(FatalError, match=r"match_corroboration\.customer\.companyName: unknown field 'shoe'"):
-        Matcher(client=None, resolver=None, summary=None, executor=None, mode="adopt", rules=None,  # type: ignore[arg-type]
+        Matcher(client=None, resolver=None, outcomes=None, executor=None, mode="adopt", rules=None,  # type: ignore[arg-type]
                 corroboration={"customer": {"companyName": ["shoe"]}})
     with pytest.raises(FatalError, match="match_approvals_path"):
-        Matcher(client=None, resolver=None, summary=None, executor=None, mode="approved", rules=None)  # type: ignore[arg-type]
+        Matcher(client=None, resolver=None, outcomes=None, executor=None, mode="approved", rules=None)  # type: ignore[arg-type]

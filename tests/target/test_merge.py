@@ -79,13 +79,13 @@ class Summary:
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
 
-    def add(self, _stream: str, outcome: str, n: int = 1) -> None:
+    def count(self, _stream: str, outcome: str, n: int = 1) -> None:
         self.counts[outcome] = self.counts.get(outcome, 0) + n
 
 
 def merger(tmp_path: Path, rows: dict[str, dict[str, str]], policy: dict | None = None) -> tuple[Merger, StubClient]:
     client = StubClient(rows)
-    return Merger(client=client, summary=Summary(), store=MergeStore(tmp_path / MERGE_FILE, "acct"),  # type: ignore[arg-type]
+    return Merger(client=client, outcomes=Summary(), store=MergeStore(tmp_path / MERGE_FILE, "acct"),  # type: ignore[arg-type]
                   policies=ConflictPolicies(policy), run_id="r1"), client
 
 
@@ -140,7 +140,7 @@ def test_both_changed_is_a_conflict_decided_by_policy(tmp_path: Path, policy: st
     update = write("C", phone="2")
     m.prepare("customer", "customer", [update])
     assert update.body == sent
-    assert m.summary.counts.get("conflicts") == 1  # type: ignore[attr-defined]
+    assert m.outcomes.counts.get("conflicts") == 1  # type: ignore[attr-defined]
     assert [(c["field"], c["incoming"], c["netsuite"]) for c in m.store.conflicts()] == [("phone", "2", "person")]
 
 
@@ -162,7 +162,7 @@ def test_a_write_not_recorded_is_neither_a_conflict_nor_lost(tmp_path: Path) -> 
     fresh, _ = merger(tmp_path, netsuite)  # the next run
     replay = write("K", phone="2")
     fresh.prepare("customer", "customer", [replay])
-    assert fresh.store.conflicts() == [] and "conflicts" not in fresh.summary.counts  # type: ignore[attr-defined]
+    assert fresh.store.conflicts() == [] and "conflicts" not in fresh.outcomes.counts  # type: ignore[attr-defined]
     revert = write("K", phone="1")  # Salesforce went back to the old value: still written
     fresh.prepare("customer", "customer", [revert])
     assert revert.body == {"phone": "1"}

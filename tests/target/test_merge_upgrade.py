@@ -34,7 +34,7 @@ def test_a_record_written_before_the_merge_takes_netsuite_as_the_last_write(tmp_
     m.prepare("customer", "customer", [cleared])
     assert cleared.body == {"phone": None, "url": "old.example", "companyName": "Acme"}  # the clear is sent
     assert len(client.queries) == 1  # every field in one read
-    assert m.summary.counts == {"netsuite_baselines": 1}  # type: ignore[attr-defined]
+    assert m.outcomes.counts == {"netsuite_baselines": 1}  # type: ignore[attr-defined]
 
 
 def test_adopted_this_run_and_foreign_ids_keep_netsuite_only_values(tmp_path: Path) -> None:
@@ -43,7 +43,7 @@ def test_adopted_this_run_and_foreign_ids_keep_netsuite_only_values(tmp_path: Pa
     foreign = update("AD1", phone=None, companyName="Acme")  # not an external id of ours
     m.prepare("customer", "customer", [adopted, foreign])
     assert adopted.body == {"companyName": "Acme"} and foreign.body == {"companyName": "Acme"}
-    assert client.queries == [] and "netsuite_baselines" not in m.summary.counts  # type: ignore[attr-defined]
+    assert client.queries == [] and "netsuite_baselines" not in m.outcomes.counts  # type: ignore[attr-defined]
 
 
 def test_a_record_with_history_gets_no_baseline_and_no_extra_read(tmp_path: Path) -> None:
@@ -58,7 +58,7 @@ def test_a_new_record_gets_no_baseline(tmp_path: Path) -> None:
     m, client = merger(tmp_path, {})
     new = update(OURS, exists=False, phone=None)
     m.prepare("customer", "customer", [new])
-    assert client.queries == [] and "netsuite_baselines" not in m.summary.counts  # type: ignore[attr-defined]
+    assert client.queries == [] and "netsuite_baselines" not in m.outcomes.counts  # type: ignore[attr-defined]
 
 
 def test_an_adoption_marked_by_a_killed_run_is_never_taken_for_a_pre_merge_record(tmp_path: Path) -> None:
@@ -82,7 +82,7 @@ def test_killed_after_the_baseline_before_the_write_still_clears(tmp_path: Path)
     rerun = update(OURS, phone=None)
     fresh.prepare("customer", "customer", [rerun])
     assert rerun.body == {"phone": None}
-    assert "netsuite_edits_kept" not in fresh.summary.counts  # type: ignore[attr-defined]
+    assert "netsuite_edits_kept" not in fresh.outcomes.counts  # type: ignore[attr-defined]
 
 
 def test_reads_stay_one_per_200_records(tmp_path: Path) -> None:
@@ -113,7 +113,7 @@ def book(*lines: tuple[bool, bool, str]) -> dict:
 
 
 def lines_merger(path: Path, lines: list[dict[str, str]]) -> Merger:
-    return Merger(client=LinesClient({OURS: {"phone": "1"}}, lines), summary=Summary(),  # type: ignore[arg-type]
+    return Merger(client=LinesClient({OURS: {"phone": "1"}}, lines), outcomes=Summary(),  # type: ignore[arg-type]
                   store=MergeStore(path, "acct"), policies=ConflictPolicies(None), run_id="r1")
 
 

@@ -16,6 +16,7 @@ ORDER_SCHEMA = {
         "externalId": {"type": ["string", "null"]}, "entity": {"type": ["object", "null"]},
         "subsidiary": {"type": ["object", "null"]}, "item": {"type": ["object", "null"]},
         "memo": {"type": ["string", "null"]}, "_sdc_on_unwin": {"type": ["string", "null"]},
+        "_sdc_action": {"type": ["string", "null"]},
     }},
 }
 
@@ -89,6 +90,39 @@ def test_unwon_closes_an_untouched_order_and_reports_a_billed_one(
     letters = [d for d in dead_letters(config) if d["externalId"] == "006U"]
     assert letters and letters[-1]["code"] == "ORDER_LOCKED" and "SalesOrd:H" in letters[-1]["detail"]
 
+
+
+def test_deleted_opportunity_never_deletes_a_billed_order(
+    admin, customer_id: str, config: dict, tmp_path: Path,
+) -> None:
+    """`__on_delete__: delete` mirrors a deleted opportunity, but only onto an order nothing was done with."""
+    _run(config, tmp_path, _order(customer_id, "006DB", 2, "billed"), _order(customer_id, "006DO", 2, "open"))
+    admin.order_transition("eid:006DB", "fulfil", {"1": 1})
+    deletes = [{"externalId": eid, "_sdc_action": "delete"} for eid in ("006DB", "006DO")]
+    for attempt in (1, 2):  # the replay (a rerun after a kill) decides the same way
+        _run(config, tmp_path, *deletes)
+        held = admin.by_external_id("salesOrder")
+        assert "006DB" in held and "006DO" not in held, attempt
+        letters = [d for d in dead_letters(config) if d["externalId"] == "006DB"]
+        assert letters and letters[-1]["code"] == "ORDER_LOCKED" and "not deleted" in letters[-1]["detail"]
+        assert "SalesOrd:E" in letters[-1]["detail"]
+
+
+def test_locked_fields_keep_a_memo_a_person_changed(admin, customer_id: str, config: dict, tmp_path: Path) -> None:
+    """The locked order's memo goes through the three-way merge: Salesforce did not change the memo, a person did
+    in NetSuite, so the person's memo stays while the rest of the change is an ORDER_LOCKED conflict."""
+    _run(config, tmp_path, _order(customer_id, "006M", 2, "from salesforce"))
+    admin.edit_record("salesOrder", "eid:006M", {"memo": "finance: ship with the May batch"})
+    admin.order_transition("eid:006M", "bill", {"1": 1})
+    _run(config, tmp_path, _order(customer_id, "006M", 7, "from salesforce"))
+    order = admin.record("salesOrder", "eid:006M")
+    assert order["memo"] == "finance: ship with the May batch"
+    assert [line["quantity"] for line in order["item"]["items"]] == [2]
+    letters = [d for d in dead_letters(config) if d["externalId"] == "006M"]
+    assert letters[-1]["code"] == "ORDER_LOCKED" and "memo kept" in letters[-1]["detail"]
+    # Salesforce changes the memo too: both sides changed it, a listed conflict; `report` (the default) keeps NetSuite's
+    _run(config, tmp_path, _order(customer_id, "006M", 7, "customer asked for a call first"))
+    assert admin.record("salesOrder", "eid:006M")["memo"] == "finance: ship with the May batch"
 
 
 def test_unreadable_status_stops_the_run_before_writing(admin, customer_id: str, config: dict, tmp_path: Path) -> None:

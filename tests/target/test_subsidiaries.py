@@ -159,3 +159,29 @@ def test_a_customer_routed_by_name_is_not_adopted_from_another_subsidiary(admin,
     adopted = admin.by_external_id("customer")["M-JP"]
     assert adopted["companyName"] == "Fuji Trading KK" and adopted["subsidiary"]["id"] == "6"
     assert len([c for c in admin.records("customer") if c["companyName"] == "Fuji Trading KK"]) == 1
+
+
+def test_a_rerouted_customer_with_transactions_keeps_its_subsidiary_and_its_updates_land(
+    admin, config: dict, tmp_path: Path,
+) -> None:
+    """NetSuite refuses to move a customer that has transactions to another subsidiary. With `subsidiary` among the
+    customer's create_only_fields (the project's meltano.yml) a re-routed customer keeps its subsidiary, so its
+    contacts and orders stay valid, and its other changes keep landing; without it every later update of that
+    customer would be refused."""
+    assert run_target(config, [CUSTOMERS, _customer("C-MOVE", {"id": "1"}), STATE], tmp_path).returncode == 0
+    customer_id = admin.by_external_id("customer")["C-MOVE"]["id"]
+    admin.create_records("salesOrder", [{"entity": {"id": customer_id}, "subsidiary": {"id": "1"},
+                                         "item": {"items": [{"item": {"id": "499"}, "quantity": 1, "rate": 5.0}]}}])
+    moved = _customer("C-MOVE", _name("UK Ltd"), companyName="Moved HQ Ltd")
+
+    run = run_target(config, [CUSTOMERS, moved, STATE], tmp_path)  # the pipeline moves it: NetSuite refuses
+    assert run.returncode == 0, run.stderr
+    [letter] = [d for d in dead_letters(config) if d["externalId"] == "C-MOVE"]
+    assert "because it has transactions" in letter["detail"]
+
+    kept = {**config, "create_only_fields": {"customer": ["subsidiary"]}}
+    run = run_target(kept, [CUSTOMERS, moved, STATE], tmp_path)
+    assert run.returncode == 0, run.stderr
+    customer = admin.by_external_id("customer")["C-MOVE"]
+    assert customer["companyName"] == "Moved HQ Ltd" and customer["subsidiary"]["id"] == "1"
+    assert len([d for d in dead_letters(kept) if d["externalId"] == "C-MOVE"]) == 1  # no new letter

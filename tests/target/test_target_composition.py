@@ -24,8 +24,9 @@ LAYERS = [
     {"client"},
     {"references", "dead_letters", "parking", "ledger", "fixed_ids", "totals", "lookups"},
     {"writes", "reconcile", "optional_references"},
-    {"matching", "merge", "batches", "order_lifecycle", "subsidiaries"},
-    {"overtake", "breaker", "batch_job"},
+    {"outcomes", "price_rows"},
+    {"matching", "merge", "batches", "subsidiaries"},
+    {"overtake", "breaker", "match_report", "order_lifecycle", "batch_job"},
     {"writers"},
     {"services"},
     {"sinks"},
@@ -68,6 +69,39 @@ def test_each_layer_imports_in_a_fresh_interpreter_without_loading_a_higher_one(
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-3000:]
+
+
+#: The calls that record a record's outcome, by receiver: the run summary, the dead letters, the parking store and
+#: the write ledger (`invalidate`/`forget_keys` of the ledger drop a cache entry before a send, never an outcome).
+OUTCOME_CALLS = {("summary", "add"), ("dead_letters", "add"), ("dead_letters", "resolve"), ("parked", "park"),
+                 ("parked", "settle"), ("parked", "count_tried"), ("ledger", "record")}
+#: Methods that only these stores have: a call of one is an outcome's whatever its receiver is named.
+OUTCOME_METHODS = {"park", "count_tried", "record_refused", "forget_refused"}
+#: The one module that records outcomes (issue 26).
+RECORDER = "outcomes"
+
+
+def _outcome_calls(module: str) -> list[str]:
+    """`module:line receiver.method` of each call in the module that records an outcome."""
+    found = []
+    for node in ast.walk(ast.parse((PACKAGE / f"{module}.py").read_text())):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            continue
+        owner = node.func.value
+        receiver = owner.attr if isinstance(owner, ast.Attribute) else owner.id if isinstance(owner, ast.Name) else ""
+        if (receiver.lstrip("_"), node.func.attr) in OUTCOME_CALLS or node.func.attr in OUTCOME_METHODS:
+            found.append(f"{module}:{node.lineno} {receiver}.{node.func.attr}")
+    return found
+
+
+def test_only_the_recorder_records_outcomes() -> None:
+    """The summary, the parking store, the dead letters and the ledger's records are written by outcomes.py alone;
+    every other module decides and tells it (and the scan does see the recorder's own calls)."""
+    modules = sorted(path.stem for path in PACKAGE.glob("*.py") if path.stem not in ("__init__", RECORDER))
+    elsewhere = [call for module in modules for call in _outcome_calls(module)]
+    assert elsewhere == [], f"outcomes recorded outside {RECORDER}.py: {elsewhere}"
+    recorded = {call.split(" ")[1].split(".")[1] for call in _outcome_calls(RECORDER)}
+    assert {"add", "resolve", "park", "settle", "count_tried", "record", "record_refused", "forget_refused"} <= recorded
 
 
 def test_settings_are_the_schema_defaults_when_absent_or_null() -> None:

@@ -2,6 +2,8 @@
 
 Records Salesforce accepted are not sent again unchanged (no DML call, no SystemModstamp bump); a changed record,
 a refused one and `ledger: ignore` are sent; a stale entry is removed before a different record of its key is sent.
+Entries are per field: two streams writing different fields of one record (the write-back and the sync status) do
+not make each other's records look changed.
 """
 
 from __future__ import annotations
@@ -76,8 +78,59 @@ def test_refused_records_leave_no_entry_and_a_stale_entry_goes_before_the_send(t
     assert _summary(retried.stderr)["updated"] == 1  # a refusal was never recorded
 
     ledger = WriteLedger(tmp_path / "dead_letters" / "ledger.sqlite3", "use")
-    [(org,)] = ledger.conn.execute("SELECT DISTINCT org FROM accepted").fetchall()  # type: ignore[union-attr]
+    [(org,)] = ledger.conn.execute("SELECT DISTINCT org FROM accepted_fields").fetchall()  # type: ignore[union-attr]
     assert ledger.unchanged(org, "Account", "Id", {account["Id"]: record}) == {account["Id"]}
-    ledger.invalidate(org, "Account", "Id", [account["Id"]])
+    ledger.invalidate(org, "Account", "Id", {account["Id"]: record})
     assert ledger.unchanged(org, "Account", "Id", {account["Id"]: record}) == set()
     ledger.close()
+
+
+def test_two_streams_writing_other_fields_of_one_record_leave_each_other_unchanged(tmp_path: Path) -> None:
+    """The write-back's record and the sync status's record of one Account, each sent by its own run (two tasks of
+    one job): rerun both, nothing is sent. A whole-record entry would take each for a change of the other."""
+    soql = SOQL()
+    ids = [r["Id"] for r in soql.records("SELECT Id FROM Account ORDER BY Id LIMIT 2")]
+    config = target_config(tmp_path, streams={"write_back": {"sobject": "Account"}, "status": {"sobject": "Account"}})
+    write_back = singer_lines("write_back", [{"Id": i, "NetSuite_Id__c": f"8{n}"} for n, i in enumerate(ids)])
+    status = singer_lines("status", [{"Id": i, "NetSuite_Sync_Status__c": "Synced", "NetSuite_Last_Error__c": None}
+                                     for i in ids])
+    for stdin in (write_back, status):
+        assert run_target(tmp_path, config, stdin).returncode == 0
+    before = _dml_calls()
+    for stdin in (write_back, status, write_back):
+        again = run_target(tmp_path, config, stdin)
+        assert again.returncode == 0, again.stderr[-3000:]
+    assert _dml_calls() == before
+    # one field of one stream changes: that record alone is sent, and the other stream's entries stay true
+    changed = singer_lines("status", [{"Id": ids[0], "NetSuite_Sync_Status__c": "Error",
+                                       "NetSuite_Last_Error__c": "USER_ERROR: refused"}])
+    assert _summary_of(run_target(tmp_path, config, changed).stderr, "status")["updated"] == 1
+    assert _summary_of(run_target(tmp_path, config, write_back).stderr, "write_back")["unchanged"] == 2
+    assert {r["Id"]: (r["NetSuite_Id__c"], r["NetSuite_Sync_Status__c"]) for r in soql.records(
+        "SELECT Id, NetSuite_Id__c, NetSuite_Sync_Status__c FROM Account")}[ids[0]] == ("80", "Error")
+
+
+def _summary_of(stderr: str, stream: str) -> dict[str, Any]:
+    found = re.findall(rf'"{stream}": (\{{[^}}]*\}})', stderr)
+    assert found, stderr[-2000:]
+    return dict(json.loads(found[-1]))
+
+
+def test_two_streams_writing_other_fields_of_one_record_keep_their_own_entries(tmp_path: Path) -> None:
+    """Like the write-back's Opportunity stream and its invoice summary stream (`streams`: sObject Opportunity), two
+    streams write different fields of the same records: a rerun sends neither (one shared entry per key would flip
+    between them and resend both every run)."""
+    soql = SOQL()
+    [account] = soql.records("SELECT Id FROM Account ORDER BY Id LIMIT 1")
+    config = target_config(tmp_path, streams={"Account": {}, "Account_Balances": {"sobject": "Account"}})
+    lines = (singer_lines("Account", [{"Id": account["Id"], "NetSuite_Id__c": "4711"}])
+             + singer_lines("Account_Balances", [{"Id": account["Id"], "NetSuite_Balance__c": 12.5}]))
+    first = run_target(tmp_path, config, lines)
+    assert first.returncode == 0, first.stderr[-2000:]
+    rerun = run_target(tmp_path, config, lines)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    for stream in ("Account", "Account_Balances"):
+        summary = _summary_of(rerun.stderr, stream)
+        assert summary.get("unchanged") == 1 and not summary.get("updated"), (stream, summary)
+    [row] = soql.records(f"SELECT NetSuite_Id__c, NetSuite_Balance__c FROM Account WHERE Id = '{account['Id']}'")
+    assert (row["NetSuite_Id__c"], row["NetSuite_Balance__c"]) == ("4711", 12.5)

@@ -22,8 +22,10 @@ from sandbox.netsuite import suiteql
 from sandbox.netsuite.errors import external_id_refused, unsupported_media_type
 from sandbox.netsuite.governance import Governor
 from sandbox.netsuite.knobs import Knobs
+from sandbox.netsuite.order_life import TRANSFORMS, OrderLife, receivables
 from sandbox.netsuite.records import (
     STORED_TARGETS,
+    TRAN_ID_PREFIXES,
     RecordType,
     Renderer,
     apply_changes,
@@ -78,8 +80,22 @@ _SUITEQL_TABLES = {
              ("inventoryItem", {"itemtype": "InvtPart", "recordtype": "inventoryitem"}),
              ("serviceSaleItem", {"itemtype": "Service", "recordtype": "serviceitem"})),
     "transaction": (("salesOrder", {"type": "SalesOrd", "recordtype": "salesorder"}),
-                    ("estimate", {"type": "Estimate", "recordtype": "estimate"})),
+                    ("estimate", {"type": "Estimate", "recordtype": "estimate"}),
+                    ("invoice", {"type": "CustInvc", "recordtype": "invoice"}),
+                    ("customerPayment", {"type": "CustPymt", "recordtype": "customerpayment"}),
+                    ("itemFulfillment", {"type": "ItemShip", "recordtype": "itemfulfillment"})),
 }
+#: SuiteQL's `transactionLine` (columns as in the recorded wide row, wire sample suiteql.yaml): one main line per
+#: transaction (`mainline` T, id 0, with `createdfrom`, the order an invoice or fulfilment was made from) and one
+#: row per item line (`id` = the line key; `quantityshiprecv` the fulfilled quantity of an order line).
+_TRANSACTION_LINE_COLUMNS = frozenset({"id", "transaction", "mainline", "createdfrom", "entity", "item", "quantity",
+                                       "quantitybilled", "quantityshiprecv", "rate", "foreignamount", "netamount",
+                                       "isclosed", "linesequencenumber", "memo", "subsidiary"})
+#: The customer's receivables, derived from its open invoices and unapplied payments (sandbox/netsuite/order_life.py):
+#: SuiteQL's `balancesearch`/`overduebalancesearch` (SuiteQL has no plain `balance` of these: Tim Dietrich's
+#: published customer queries and several open-source SuiteQL clients use these names), the REST record's `balance`
+#: and `overdueBalance` (wire sample get_records.yaml: `balance`, `overduebalance`).
+_CUSTOMER_RECEIVABLE_COLUMNS = frozenset({"balancesearch", "overduebalancesearch"})
 #: SuiteQL's address book tables: one row per address book line of an entity (`entity` = the record's internal id,
 #: `internalid` = the line's id, the key a REST write names the line by); the address itself is in the
 #: `...EntityAddress` table (joined on `addressbookaddress` = `nkey`), which the stand-in does not serve.
@@ -127,6 +143,7 @@ class RecordApi:
         self.store = store
         self.governor = governor
         self.knobs = knobs
+        self.order_life = OrderLife(store)
 
     def lookup(self, account: str) -> Any:
         """Resolve a reference target ("customer", "item", ...) and id to (record type path, record)."""
@@ -175,6 +192,28 @@ class RecordApi:
         return self.create(request, account, rtype, _json_object(_json_write_body(request, body)),
                            self._renderer(request, account))
 
+    def _receivables(self, account: str) -> dict[str, tuple[float, float]]:
+        return receivables(self.store.list(account, "invoice"), self.store.list(account, "customerPayment"))
+
+    def route_transform(self, request: Request, account: str, body: bytes, rtype: RecordType,
+                        key: str) -> Response:
+        """`POST <type>/<id>/!transform/<target>`: 204 with the new record's Location, as a create."""
+        target = record_type(path_segments(request)[-1])
+        if target is None or (rtype.path_name, target.path_name) not in TRANSFORMS:
+            raise NetSuiteError(400, "INVALID_PARAMETER", f"Transformation from {rtype.name} to "
+                                f"{path_segments(request)[-1]} is not supported.")
+        source = self._found(account, rtype, key)
+        changes = _json_object(_json_write_body(request, body)) if body.strip() else {}
+        if target.name == "customerPayment":
+            new_id = self.order_life.pay_invoice(account, source["id"], changes)
+        elif target.name == "invoice":
+            new_id = self.order_life.bill(account, source["id"], changes)
+        else:
+            new_id = self.order_life.fulfil(account, source["id"], changes)
+        self.governor.for_account(account).created += 1
+        renderer = self._renderer(request, account)
+        return build_response(204, headers=[("Location", f"{renderer.base}/{target.path_name}/{new_id}")])
+
     def route_list(self, request: Request, account: str, body: bytes, rtype: RecordType, key: str) -> Response:
         return self.list(request, account, rtype, self._renderer(request, account))
 
@@ -188,6 +227,9 @@ class RecordApi:
 
     def route_get(self, request: Request, account: str, body: bytes, rtype: RecordType, key: str) -> Response:
         record = self._found(account, rtype, key)
+        if rtype.name == "customer":  # read-only receivables, derived from the open invoices
+            balance = _receivable_fields(self._receivables(account), record["id"])
+            record = {**record, "balance": balance["balancesearch"], "overdueBalance": balance["overduebalancesearch"]}
         fields = request.query_params.get("fields")
         wanted = {f.strip() for f in fields.split(",") if f.strip()} if fields else None
         data = self._renderer(request, account).render(rtype, record, expand=_flag(request, "expandSubResources"),
@@ -235,6 +277,12 @@ class RecordApi:
         record = apply_changes(rtype, existing, changes, replace)
         if rtype.name == "customerSubsidiaryRelationship":
             self._check_relationship(account, existing, record)
+        if (rtype.name == "customer" and existing is not None and self._has_dependents(account, rtype, existing["id"])
+                and (existing.get("subsidiary") or {}).get("id") != (record.get("subsidiary") or {}).get("id")):
+            # Oracle (customer record, `subsidiary`): "Once a transaction has posted for the entity or job, you are
+            # not able to change the subsidiary selected on the entity or job record." The wording is a guess.
+            raise user_error("You cannot change the subsidiary of this customer because it has transactions.",
+                             path="subsidiary")
         if rtype.name == "salesOrder":
             refusal = keep_line_progress(existing, record)
             if refusal:
@@ -293,6 +341,13 @@ class RecordApi:
 
     def create(self, request: Request, account: str, rtype: RecordType, changes: dict[str, Any],
                renderer: Renderer) -> Response:
+        if rtype.name == "customerPayment":
+            new_id = self.order_life.create_payment(account, changes)
+            self.governor.for_account(account).created += 1
+            return build_response(204, headers=[("Location", f"{renderer.base}/{rtype.path_name}/{new_id}")])
+        if rtype.name in ("invoice", "itemFulfillment"):
+            raise user_error(f"The stand-in makes a {rtype.name} only by transforming a sales order "
+                             f"(POST salesOrder/<id>/!transform/{rtype.name}).")
         return self._save(request, account, rtype, None, changes, set(), renderer)
 
     def update(self, request: Request, account: str, rtype: RecordType, record: dict[str, Any],
@@ -317,11 +372,22 @@ class RecordApi:
         return build_response(204)
 
     def _has_dependents(self, account: str, rtype: RecordType, record_id: str) -> bool:
-        """Sales orders and estimates pin their customer and items, and an order the estimate it was created
-        from, as in NetSuite."""
+        """Sales orders and estimates pin their customer and items, an order the estimate it was created from, a
+        fulfilment or an invoice its order (and customer), a payment its invoices, as in NetSuite."""
         if rtype.name == "estimate":
             return any((order.get("createdFrom") or {}).get("id") == record_id
                        for order in self.store.list(account, "salesOrder"))
+        if rtype.name == "salesOrder":  # its fulfilments and invoices
+            return any((made.get("createdFrom") or {}).get("id") == record_id
+                       for made_type in ("itemFulfillment", "invoice") for made in self.store.list(account, made_type))
+        if rtype.name == "invoice":  # the payments applied to it
+            return any(str((line.get("doc") or {}).get("id")) == record_id
+                       for payment in self.store.list(account, "customerPayment") for line in payment.get("apply", []))
+        if rtype.name == "customer" and any(
+                str((made.get("entity") or {}).get("id")) == record_id
+                for made_type in ("invoice", "customerPayment", "itemFulfillment")
+                for made in self.store.list(account, made_type)):
+            return True
         if rtype.name not in ("customer", "nonInventorySaleItem", "inventoryItem"):
             return False
         for order in [*self.store.list(account, "salesOrder"), *self.store.list(account, "estimate")]:
@@ -376,6 +442,27 @@ class RecordApi:
                                               len(result)),
                              COLLECTION_CONTENT_TYPE, headers=[("Preference-Applied", "transient")])
 
+    def _transaction_line_rows(self, request: Request, account: str, query: suiteql.Query, limit: int,
+                               offset: int) -> Response:
+        """`transactionLine`: see `_TRANSACTION_LINE_COLUMNS`."""
+        unknown = sorted(c for c in query.referenced - _TRANSACTION_LINE_COLUMNS - {out for _, out in query.columns
+                                                                                   or ()} if not is_custom_field(c))
+        if unknown:
+            raise suiteql.unknown_field(unknown[0], query.table)
+        column, values = query.narrowing or ("", set())
+        rows: builtins.list[suiteql.Row] = []
+        for rtype_name, _ in _SUITEQL_TABLES["transaction"]:
+            records = (self.store.find(account, rtype_name, ids=values) if column == "transaction"
+                       else self.store.list(account, rtype_name))
+            for record in records:
+                rows += _transaction_line_rows(record)
+        rows.sort(key=lambda row: (int(row["transaction"]), int(row["id"])))
+        result = suiteql.execute(query, rows)
+        page = [{"links": [], **row} for row in result[offset:offset + limit]]
+        return json_response(200, _collection(base_url(request) + SUITEQL_PATH, request, page, offset, limit,
+                                              len(result)),
+                             COLLECTION_CONTENT_TYPE, headers=[("Preference-Applied", "transient")])
+
     def suiteql(self, request: Request, account: str, body: bytes) -> Response:
         if request.headers.get("prefer", "").lower() != "transient":
             raise NetSuiteError(400, "INVALID_HEADER",
@@ -385,16 +472,20 @@ class RecordApi:
             raise _bad_content('Provide the query as {"q": "SELECT ..."}.')
         query = suiteql.parse(data["q"])
         sources = _SUITEQL_TABLES.get(query.table)
-        if sources is None and query.table not in _ADDRESSBOOK_TABLES:
+        if sources is None and query.table not in _ADDRESSBOOK_TABLES and query.table != "transactionline":
             raise suiteql.invalid_query()
         limit, offset = _paging(request, default_limit=1000)
         if offset % limit:
             raise NetSuiteError(400, "INVALID_PARAMETER",
                                 f"Invalid value for the query parameter offset: {offset}. The offset must be a "
                                 f"multiple of the limit ({limit}).", query_param="offset")
+        if query.table == "transactionline":
+            return self._transaction_line_rows(request, account, query, limit, offset)
         if sources is None:
             return self._addressbook_rows(request, account, query, limit, offset)
         known = set().union(*(_suiteql_columns(name, extra) for name, extra in sources))
+        if query.table == "customer":
+            known |= _CUSTOMER_RECEIVABLE_COLUMNS
         aliases = {out for src, out in query.columns or () if out != src}
         # Custom fields are assumed to exist (as for writes): an account defines them whether or not a record holds
         # a value yet, and SuiteQL answers NULL (a row without the column) for one that has none.
@@ -402,9 +493,13 @@ class RecordApi:
         if unknown:
             raise suiteql.unknown_field(unknown[0], query.table)
         rows = []
+        owed = self._receivables(account) if query.table == "customer" else {}
         for rtype_name, extra in sources:
             for record in self._candidates(account, rtype_name, query):
-                row_extra = {**extra, **_transaction_columns(record)} if query.table == "transaction" else extra
+                row_extra = ({**extra, **_transaction_columns(rtype_name, record)} if query.table == "transaction"
+                             else extra)
+                if query.table == "customer":
+                    record = {**record, **_receivable_fields(owed, record["id"])}
                 rows.append(suiteql.to_row({k: _suiteql_date(v) for k, v in record.items()}, row_extra))
         if query.table == "customersubsidiaryrelationship":
             rows += self._primary_relationship_rows(account)
@@ -421,6 +516,29 @@ def _addressbook_row(entity: str, line: dict[str, Any]) -> suiteql.Row:
            "defaultbilling": bool(line.get("defaultBilling")), "defaultshipping": bool(line.get("defaultShipping")),
            "isresidential": bool(line.get("isResidential")), "addressbookaddress": str(line["id"])}
     return {name: text for name, value in row.items() if (text := suiteql.row_value(value)) is not None}
+
+
+def _receivable_fields(owed: dict[str, tuple[float, float]], customer_id: str) -> dict[str, float]:
+    balance, overdue = owed.get(str(customer_id), (0.0, 0.0))
+    return {"balancesearch": balance, "overduebalancesearch": overdue}
+
+
+def _transaction_line_rows(record: dict[str, Any]) -> builtins.list[suiteql.Row]:
+    """A transaction's main line and item lines as `transactionLine` rows (`_TRANSACTION_LINE_COLUMNS`)."""
+    entity = record.get("entity") or record.get("customer")
+    main = {"id": 0, "transaction": record["id"], "mainline": True, "createdfrom": record.get("createdFrom"),
+            "entity": entity, "foreignamount": record.get("total"), "memo": record.get("memo"),
+            "subsidiary": record.get("subsidiary"), "linesequencenumber": 0}
+    rows = [main]
+    for position, line in enumerate(record.get("item") or [], start=1):
+        rows.append({"id": line.get("line"), "transaction": record["id"], "mainline": False, "entity": entity,
+                     "item": line.get("item"), "quantity": line.get("quantity"), "rate": line.get("rate"),
+                     "quantitybilled": line.get("quantityBilled", 0), "netamount": line.get("amount"),
+                     "quantityshiprecv": line.get("quantityFulfilled", 0), "foreignamount": line.get("amount"),
+                     "isclosed": bool(line.get("isClosed")), "linesequencenumber": position,
+                     "subsidiary": record.get("subsidiary")})
+    return [{name: text for name, value in row.items() if (text := suiteql.row_value(value)) is not None}
+            for row in rows]
 
 
 def _suiteql_columns(rtype_name: str, extra: dict[str, str]) -> set[str]:
@@ -448,14 +566,20 @@ def _suiteql_date(value: Any) -> Any:
     return value
 
 
-def _transaction_columns(record: dict[str, Any]) -> dict[str, str]:
+def _transaction_columns(rtype_name: str, record: dict[str, Any]) -> dict[str, str]:
     """Columns of NetSuite's `transaction` table the stand-in derives from a record: `foreigntotal` (the total in the
-    transaction's currency, what SuiteQL calls the record's `total`) and, for a record saved without one, the
-    document number NetSuite assigned (`tranid`, as the REST record shows it: `SO<id>`)."""
+    transaction's currency, what SuiteQL calls the record's `total`), an invoice's `foreignamountpaid` and
+    `foreignamountunpaid`, a payment's `foreignpaymentamountunused`, and, for a record saved without one, the
+    document number NetSuite assigned (`tranid`, as the REST record shows it: `SO<id>`, `INV<id>`)."""
     total = suiteql.row_value(record.get("total"))
     columns = {"foreigntotal": total} if total is not None else {}
+    for column, name in (("foreignamountpaid", "amountPaid"), ("foreignamountunpaid", "amountRemaining"),
+                         ("foreignpaymentamountunused", "unapplied")):
+        value = suiteql.row_value(record.get(name))
+        if value is not None:
+            columns[column] = value
     if not record.get("tranId"):
-        columns["tranid"] = f"SO{record['id']}"
+        columns["tranid"] = f"{TRAN_ID_PREFIXES[rtype_name]}{record['id']}"
     return columns
 
 

@@ -345,8 +345,9 @@ class NetSuiteSandbox:
 
     async def admin_order_transition(self, request: Request) -> Response:
         """`POST /__admin/salesorder/<id or eid:>/<approve|fulfil|bill|close>`: what a person does to an order in
-        NetSuite (approve it, ship items, invoice it, close lines). Body `{"lines": {"<line>": quantity}}` limits
-        fulfil/bill to those lines and quantities (close: to those lines); without it, every open line in full."""
+        NetSuite (approve it, ship items, invoice it, close lines). Fulfil and bill make an itemFulfillment or an
+        invoice record (order_life.py) of what is left; body `{"lines": {"<line>": quantity}}` limits them to those
+        lines and quantities (cut to what is left; close: to those lines), `tranDate`/`dueDate` date the invoice."""
         data = await _admin_json(request)
         request.path_params["rtype"] = "salesOrder"
         try:
@@ -357,29 +358,55 @@ class NetSuiteSandbox:
         chosen = data.get("lines")
         if chosen is not None and not isinstance(chosen, dict):
             raise KnobError('"lines" must map line numbers to quantities')
+        if action in ("fulfil", "bill"):
+            # A person entering a fulfilment or an invoice: the same records and quantities as the REST transform.
+            body = {"item": {"items": [{"orderLine": k, "quantity": v} for k, v in chosen.items()]}} if chosen else {}
+            body.update({k: data[k] for k in ("tranDate", "dueDate", "memo") if data.get(k)})
+            try:
+                if action == "fulfil":
+                    self.api.order_life.fulfil(account, record["id"], body, clamp=True)
+                else:
+                    self.api.order_life.bill(account, record["id"], body, fulfilled_only=False, clamp=True)
+            except NetSuiteError as exc:
+                raise KnobError(f"salesOrder {record['id']}: {exc.code}: {exc.detail}") from exc
+            return JSONResponse(_admin_view(rtype.sublists, self.store.get(account, rtype.name, record["id"]) or {}))
         order = {k: v for k, v in record.items() if k != "id"}
         if action == "approve":
             if order.get("orderStatus") != "A":
                 raise KnobError(f"order {record['id']} is not pending approval (status {order.get('status')})")
             order["orderStatus"] = "B"
-        elif action in ("fulfil", "bill", "close"):
+        elif action == "close":
             lines = [line for line in order.get("item", []) if not line.get("isClosed")]
             if chosen is not None:
                 lines = [line for line in lines if str(line.get("line")) in {str(k) for k in chosen}]
             for line in lines:
-                if action == "close":
-                    line["isClosed"] = True
-                    continue
-                wanted = (chosen or {}).get(str(line.get("line")), line.get("quantity"))
-                field = "quantityFulfilled" if action == "fulfil" else "quantityBilled"
-                line[field] = min(float(wanted or 0), float(line.get("quantity") or 0))
+                line["isClosed"] = True
         else:
             raise KnobError(f"unknown order action {action!r}: approve, fulfil, bill or close")
         order["orderStatus"] = order["status"] = order_status(order)
-        # Fulfilling, billing or closing changes the order: NetSuite stamps it modified (incremental reads see it).
+        # Closing changes the order: NetSuite stamps it modified (incremental reads see it).
         order["lastModifiedDate"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.store.replace(account, rtype.name, record["id"], order)
         return JSONResponse(_admin_view(rtype.sublists, self.store.get(account, rtype.name, record["id"]) or {}))
+
+    async def admin_pay_invoice(self, request: Request) -> Response:
+        """`POST /__admin/invoice/<id or eid:>/pay`: a person receiving a payment for an invoice; body `{"amount"}`
+        (default: what remains), optional `tranDate`. Answers the invoice as it is after the payment."""
+        data = await _admin_json(request)
+        request.path_params["rtype"] = "invoice"
+        try:
+            account, rtype, invoice = self._stored(request)
+        except _NotFoundError:
+            return JSONResponse({"error": "not found"}, status_code=404)
+        body = {k: data[k] for k in ("tranDate", "memo") if data.get(k)}
+        if data.get("amount") is not None:
+            body["payment"] = data["amount"]
+        try:
+            payment_id = self.api.order_life.pay_invoice(account, invoice["id"], body)
+        except NetSuiteError as exc:
+            raise KnobError(f"invoice {invoice['id']}: {exc.code}: {exc.detail}") from exc
+        view = _admin_view(rtype.sublists, self.store.get(account, rtype.name, invoice["id"]) or {})
+        return JSONResponse({**view, "payment": payment_id})
 
     async def admin_health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})

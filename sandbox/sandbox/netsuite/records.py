@@ -79,6 +79,16 @@ ITEM_LINES = Sublist(
     key="line",
 )
 
+#: Lines of a transaction made from an order (an invoice's, a fulfilment's): each names its order line.
+TRANSFORMED_LINES = Sublist(
+    fields=frozenset({"line", "orderLine", "item", "quantity", "rate", "amount", "description", "itemReceive",
+                      "location"}),
+    references={"item": "item", "location": "location"},
+    key="line",
+)
+#: A payment's apply sublist (Oracle's customer payment sample): the invoice (`doc`) and the amount applied to it.
+APPLY_LINES = Sublist(fields=frozenset({"line", "doc", "apply", "amount"}), references={"doc": "invoice"}, key="line")
+
 #: A customer's currencies (Oracle: "Setting Multiple Transaction Currencies for Customers"): one line per currency,
 #: keyed by the currency itself; the primary currency is always in it, and a transaction's currency must be.
 CURRENCY_LIST = Sublist(
@@ -177,6 +187,42 @@ RECORD_TYPES: dict[str, RecordType] = {t.name.lower(): t for t in [
         sublists={"item": ITEM_LINES},
         lengths={"externalId": 255, "memo": 999, "otherRefNum": 45, "tranId": 45, "title": 99},
     ),
+    # The order's life (sandbox/netsuite/order_life.py): made by transforming an order (an invoice, by paying it),
+    # never by a plain POST; what the transform computes is read-only.
+    RecordType(
+        name="itemFulfillment", family="transaction",
+        fields=frozenset({"entity", "createdFrom", "tranDate", "tranId", "externalId", "memo", "subsidiary",
+                          "shipStatus", "status", "item", "createdDate", "lastModifiedDate", "id"}),
+        references={"entity": "customer", "createdFrom": "salesOrder", "subsidiary": "subsidiary"},
+        sublists={"item": TRANSFORMED_LINES},
+        lengths={"externalId": 255, "memo": 999, "tranId": 45},
+        read_only=frozenset({"id", "createdDate", "lastModifiedDate", "entity", "createdFrom", "item", "status",
+                             "shipStatus"}),
+    ),
+    RecordType(
+        name="invoice", family="transaction",
+        fields=frozenset({"entity", "createdFrom", "tranDate", "tranId", "externalId", "memo", "subsidiary",
+                          "currency", "terms", "dueDate", "item", "subtotal", "total", "amountPaid",
+                          "amountRemaining", "status", "createdDate", "lastModifiedDate", "id"}),
+        references={"entity": "customer", "createdFrom": "salesOrder", "subsidiary": "subsidiary",
+                    "currency": "currency", "terms": "term"},
+        sublists={"item": TRANSFORMED_LINES},
+        lengths={"externalId": 255, "memo": 999, "tranId": 45},
+        read_only=frozenset({"id", "createdDate", "lastModifiedDate", "entity", "createdFrom", "item", "subtotal",
+                             "total", "amountPaid", "amountRemaining", "status", "currency"}),
+    ),
+    RecordType(
+        name="customerPayment", family="transaction",
+        fields=frozenset({"customer", "entity", "payment", "total", "applied", "unapplied", "apply", "tranDate",
+                          "tranId", "externalId", "memo", "currency", "subsidiary", "account", "status",
+                          "createdDate", "lastModifiedDate", "id"}),
+        references={"customer": "customer", "entity": "customer", "currency": "currency",
+                    "subsidiary": "subsidiary", "account": "account"},
+        sublists={"apply": APPLY_LINES},
+        lengths={"externalId": 255, "memo": 999, "tranId": 45},
+        read_only=frozenset({"id", "createdDate", "lastModifiedDate", "customer", "entity", "payment", "total",
+                             "applied", "unapplied", "apply", "status", "currency"}),
+    ),
     RecordType(
         name="currency", family="currency",
         fields=frozenset({"name", "symbol", "displaySymbol", "currencyPrecision", "exchangeRate", "isBaseCurrency",
@@ -232,8 +278,14 @@ RECORD_TYPES: dict[str, RecordType] = {t.name.lower(): t for t in [
 
 # Reference target names that are records this sandbox stores (and so must exist); "item" means either item type.
 STORED_TARGETS = {"customer": ("customer",), "contact": ("contact",), "subsidiary": ("subsidiary",),
-                  "currency": ("currency",), "estimate": ("estimate",),
+                  "currency": ("currency",), "estimate": ("estimate",), "salesOrder": ("salesOrder",),
+                  "invoice": ("invoice",),
                   "item": ("noninventorysaleitem", "inventoryitem", "servicesaleitem")}
+
+
+#: The document number NetSuite assigns a transaction saved without one (the stand-in's auto-numbering).
+TRAN_ID_PREFIXES = {"salesOrder": "SO", "estimate": "EST", "invoice": "INV", "customerPayment": "PYMT",
+                    "itemFulfillment": "IF"}
 
 
 def record_type(name: str) -> RecordType | None:
@@ -522,8 +574,8 @@ class Renderer:
             values.setdefault(name, [])
         if rtype.name == "customer":
             values.setdefault("balance", 0.0)
-        if rtype.name in ("salesOrder", "estimate"):
-            values.setdefault("tranId", f"{'SO' if rtype.name == 'salesOrder' else 'EST'}{record_id}")
+        if rtype.name in TRAN_ID_PREFIXES:
+            values.setdefault("tranId", f"{TRAN_ID_PREFIXES[rtype.name]}{record_id}")
         for name in sorted(values, key=str.lower):
             if fields is not None and name not in fields:
                 continue

@@ -55,6 +55,8 @@ API_ROUTES: tuple[ApiRoute, ...] = (
     _route("PUT", "record/v1/{type}/{key}", "upsert"),
     _route("PATCH", "record/v1/{type}/{key}", "update"),
     _route("DELETE", "record/v1/{type}/{key}", "delete"),
+    # Oracle, "Transforming Records": POST record/v1/salesOrder/3/!transform/invoice (sandbox/netsuite/order_life.py)
+    _route("POST", "record/v1/{type}/{key}/!transform/{target}", "transform"),
     # Issue 15: REST batch (`PUT record/v1/{type}` with a collection body + `Prefer: respond-async`) and the
     # asynchronous job routes (`async/v1/job/...`, sandbox/netsuite/jobs.py) add their rows here.
 )
@@ -91,6 +93,7 @@ def admin_routes(sandbox: NetSuiteSandbox) -> list[BaseRoute]:
         Route("/__admin/records/{rtype}/{key:path}", sandbox.admin_edit_record, methods=["PATCH"]),
         Route("/__admin/records/{rtype}/{key:path}", sandbox.admin_delete_record, methods=["DELETE"]),
         Route("/__admin/salesorder/{key}/{action}", sandbox.admin_order_transition, methods=["POST"]),
+        Route("/__admin/invoice/{key}/pay", sandbox.admin_pay_invoice, methods=["POST"]),
         Route("/__admin/accounts", sandbox.admin_accounts),
         Route("/__admin/m2m-clients", sandbox.admin_m2m_clients, methods=["POST"]),
         Route("/__admin/jobs", sandbox.jobs.admin_jobs),

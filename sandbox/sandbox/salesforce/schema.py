@@ -176,6 +176,8 @@ SYNC_STATUSES = ("Synced", "Waiting for parent", "Error", "Conflict")
 #: A NetSuite sales order's status, as NetSuite shows it, written back onto the Opportunity.
 ORDER_STATUSES = ("Pending Approval", "Pending Fulfillment", "Cancelled", "Partially Fulfilled",
                   "Pending Billing/Partially Fulfilled", "Pending Billing", "Billed", "Closed")
+#: How much of a NetSuite sales order is shipped (tap-netsuite-custom's `fulfillmentState`), on the Opportunity.
+FULFILLMENT_STATES = ("Not Fulfilled", "Partially Fulfilled", "Fulfilled")
 
 
 def _netsuite_sync_fields() -> list[Field]:
@@ -230,6 +232,9 @@ _ACCOUNT = SObject(
         Field(SUBSIDIARY_FIELD, "picklist", "Subsidiary", 255, picklist=("Global", "Japan KK", "UK Ltd")),
         *_cross_object_formulas(),
         *_netsuite_sync_fields(),
+        # The NetSuite customer's receivables, written back (open invoices, and those past their due date).
+        Field("NetSuite_Balance__c", "currency", "NetSuite Balance", precision=18, scale=2),
+        Field("NetSuite_Overdue_Balance__c", "currency", "NetSuite Overdue Balance", precision=18, scale=2),
     ),
 )
 
@@ -353,6 +358,12 @@ _OPPORTUNITY = SObject(
         Field("NetSuite_Order_Number__c", "string", "NetSuite Order Number", 40),
         Field("NetSuite_Order_Status__c", "picklist", "NetSuite Order Status", 255, picklist=ORDER_STATUSES),
         Field("NetSuite_Order_Total__c", "currency", "NetSuite Order Total", precision=18, scale=2),
+        Field("NetSuite_Fulfillment_Status__c", "picklist", "NetSuite Fulfillment Status", 255,
+              picklist=FULFILLMENT_STATES),
+        # The order's invoices summed (amounts in the order's currency).
+        Field("NetSuite_Amount_Invoiced__c", "currency", "NetSuite Amount Invoiced", precision=18, scale=2),
+        Field("NetSuite_Amount_Paid__c", "currency", "NetSuite Amount Paid", precision=18, scale=2),
+        Field("NetSuite_Amount_Remaining__c", "currency", "NetSuite Amount Remaining", precision=18, scale=2),
     ),
 )
 
@@ -549,6 +560,7 @@ _NETSUITE_INVOICE = SObject(
         Field("Invoice_Date__c", "date", "Invoice Date"),
         Field("Due_Date__c", "date", "Due Date"),
         Field("Total__c", "currency", "Total", precision=18, scale=2),
+        Field("Amount_Paid__c", "currency", "Amount Paid", precision=18, scale=2),
         Field("Amount_Remaining__c", "currency", "Amount Remaining", precision=18, scale=2),
         Field("Currency__c", "string", "Currency", 3),
         Field("NetSuite_Link__c", "url", "NetSuite Link", 255),
