@@ -1,92 +1,62 @@
-"""How a wave of writes reaches NetSuite (`write_mode`): one request per record (`sync`), REST batch requests run by
-the account's async processors (`async`), or both pools at once (`auto`).
+"""What a REST batch is and how its idempotency key is kept: the batch's content, its content-defined boundaries,
+and the nonce store (`SubmittedBatches`). The write modes that send batches are in writers.py, one job's lifecycle
+in batch_job.py.
 
-A batch is up to 100 upserts of one record type (`PUT /record/v1/<type>`, collection body, `Prefer: respond-async`);
-NetSuite answers 202 with the job's Location, and each task (one per record, in item order) ends with the record's
-own result. Invariants:
+A batch is up to 100 upserts of one record type (`PUT /record/v1/<type>`, collection body, `Prefer: respond-async`).
+Invariants:
 
-- Every write gets a Future that ends with its own outcome: None (written; the internal id from the task result is
-  remembered for children), a `RecordError` (NetSuite refused this record: the sink dead-letters it), or another
-  exception (not the record's fault: the run stops before state advances). The sink waits for every future of a
-  wave before `process_batch` returns, so STATE follows only final outcomes, polling included.
 - The `X-NetSuite-idempotency-key` is a UUID derived from the batch's content (record type, `replace`, the items in
   order, the attempt number) and a nonce kept in `SubmittedBatches` (in the store, `store_uri`: a local SQLite file
   by default, or a PostgreSQL database every host shares) from just before the submission until every record of the
   batch has its outcome (settled): a rerun on another host finds it too. In `async` batch boundaries are
-  content-defined (in `auto` they follow the two pools' rates, so a rerun may form other batches: upserts keep that
-  harmless), so a target killed after submitting and rerun with the same records forms the same batches, finds their
-  nonces, gets `400 IDEMPOTENCY_ERROR` with the job's Location and takes that job's results instead of submitting
-  twice; the same content sent again once its batch was settled (a replay, a repair of a record edited in NetSuite)
-  gets a new nonce, so NetSuite writes it again rather than answering from the old job.
-- Submits and polls go through `NetSuiteClient.request` (the shared concurrency window, its retry policy). One
-  thread submits and polls, each job with its own exponential backoff, so polling never floods.
-- A task that failed for a reason that is not the record's (5xx: a job NetSuite stopped part-way), or a job NetSuite
-  no longer knows, is submitted again as a new batch (next attempt, new key), at most `max_retries` times; a batch
-  refused as a whole (a 4xx on the submission) is written one record per request instead.
-
-`auto`: synchronous workers and the batch thread take records from one queue, so each pool takes what it can and
-throughput approaches (C + P)/L. A wave of fewer than `MIN_ASYNC_BATCH` records, and deletes, go synchronously
-(a parent a child needs right away is such a small wave: `_waves` writes in-batch parents first).
+  content-defined (`content_defined_chunks`; in `auto` they follow the two pools' rates, so a rerun may form other
+  batches: upserts keep that harmless), so a target killed after submitting and rerun with the same records forms
+  the same batches, finds their nonces, gets `400 IDEMPOTENCY_ERROR` with the job's Location and takes that job's
+  results instead of submitting twice; the same content sent again once its batch was settled (a replay, a repair
+  of a record edited in NetSuite) gets a new nonce, so NetSuite writes it again rather than answering from the old
+  job.
+- An entry names the keys its batch carries with their ledger hashes (and the job once NetSuite answered), and the
+  synchronous waves under way are kept beside them (`in_flight`): a later run knows which earlier writes NetSuite
+  may still apply, and the ledger never runs ahead of NetSuite (overtake.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import threading
 import time
 import typing as t
 import uuid
-from collections import deque
 from concurrent.futures import Future, InvalidStateError
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from connector_kit.store import Store, as_store
 
-from target_netsuite.client import (
-    RECORD_PATH,
-    RETRYABLE_STATUSES,
-    TRANSIENT_400,
-    FatalError,
-    RecordError,
-    RetriesExhausted,
-    error_details,
-    json_body,
-    json_default,
-)
+from target_netsuite.client import json_default
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable
-    from concurrent.futures import ThreadPoolExecutor
-
-    from target_netsuite.client import NetSuiteClient
-    from target_netsuite.references import ReferenceResolver
     from target_netsuite.writes import Write
 
 WRITE_MODES = ("sync", "async", "auto")
 MAX_BATCH = 100
+#: `auto`: a wave of fewer records goes synchronously (a parent a child needs right away is such a small wave).
 MIN_ASYNC_BATCH = 20
 #: Content-defined batch boundaries (see `content_defined_chunks`): about 60 records a batch on average.
 MIN_CUT = 10
 CUT_EVERY = 64
-#: Jobs open at once (submitted, results not yet read): enough to keep the async processors busy while one
-#: job's results are read and the next is submitted.
-MAX_OPEN_JOBS = {"async": 4, "auto": 2}
+#: A job's polls (batch_job.py; overtake.py waits for other runs' jobs alike): backoff from the first delay.
 FIRST_POLL_S = 0.1
 POLL_GROWTH = 1.5
 MAX_POLL_S = 30.0
-COLLECTION_CONTENT_TYPE = "application/vnd.oracle.resource+json; type=collection"
-_KEY_NAMESPACE = uuid.UUID("5b0c7a3e-2f4d-4c61-9d0e-8a1f3b6c2e47")
-_LOGGER = logging.getLogger("target_netsuite.batches")
 
 SendOne = t.Callable[["Write"], None]
+Pair = tuple["Write", Future[None]]  # a write and the future that gets its outcome
 
 
-def _settle(future: Future[None], error: BaseException | None = None) -> None:
+def settle(future: Future[None], error: BaseException | None = None) -> None:
     """Give a write its outcome; a future the sink cancelled (the run is stopping) keeps no outcome."""
     try:
         if error is None:
@@ -98,17 +68,14 @@ def _settle(future: Future[None], error: BaseException | None = None) -> None:
 
 
 @dataclass
-class _Batch:
+class Batch:
+    """The content of one batch: writes of one record type sharing one `replace`, and the attempt it is."""
+
     record_type: str
     replace: list[str]
-    writes: list[tuple[Write, Future[None]]]
-    send_one: SendOne
+    writes: list[Pair]
+    send_one: SendOne  # how one of them is written synchronously (a batch NetSuite refuses as a whole)
     attempt: int = 0
-    job_path: str | None = None
-    next_poll: float = 0.0
-    poll_delay: float = FIRST_POLL_S
-    submitted_at: float = field(default_factory=time.monotonic)
-    digest: str = ""  # of the content, set at submission (SubmittedBatches)
 
     def items(self) -> list[dict]:
         return [{"externalId": write.external_id, **write.body} for write, _ in self.writes]
@@ -117,6 +84,10 @@ class _Batch:
         content = json.dumps({"type": self.record_type, "replace": self.replace, "items": self.items(),
                               "attempt": self.attempt}, sort_keys=True, default=json_default, ensure_ascii=False)
         return hashlib.sha256(content.encode()).hexdigest()
+
+    def keys(self) -> dict[str, str | None]:
+        """External id -> ledger hash of the payload each write carries (the nonce store's entry)."""
+        return {write.external_id: write.payload_hash for write, _ in self.writes}
 
 
 @dataclass(frozen=True)
@@ -286,317 +257,17 @@ def _keys(text: str | None) -> dict[str, str | None]:
     return keys if isinstance(keys, dict) else {}
 
 
-class BatchWriter:
-    """Sends the waves of every sink in the configured `write_mode`; one daemon thread submits and polls jobs."""
-
-    def __init__(self, *, client: NetSuiteClient, resolver: ReferenceResolver, executor: ThreadPoolExecutor,
-                 mode: str, workers: int, submitted: SubmittedBatches) -> None:
-        self.client = client
-        self.submitted = submitted
-        self.resolver = resolver
-        self.executor = executor
-        self.mode = mode
-        self.workers = workers
-        self.jobs_submitted = 0
-        self.jobs_found = 0
-        self._lock = threading.Condition()
-        self._waiting: deque[_Batch] = deque()
-        self._open: list[_Batch] = []
-        self._shared: deque[tuple[Write, Future[None]]] | None = None  # auto: the queue both pools take from
-        self._shared_sender: tuple[str, SendOne] | None = None
-        self._wave_started = time.monotonic()
-        self._sync_done = 0  # auto: records each pool finished in this wave, for the split
-        self._async_done = 0
-        self._thread: threading.Thread | None = None
-        self._batch_requests = False  # the batch thread is submitting or polling (auto: one worker stands back)
-
-    # --- the sink's one call -------------------------------------------------------------------------------
-
-    def send(self, record_type: str, writes: list[Write], send_one: SendOne) -> dict[Future[None], Write]:
-        """Start every write of a wave; each future ends with that write's own outcome."""
-        single = [w for w in writes if w.action != "upsert"] if self.mode != "sync" else writes
-        batched = [w for w in writes if w.action == "upsert"] if self.mode != "sync" else []
-        if self.mode == "auto" and len(batched) < MIN_ASYNC_BATCH:
-            single, batched = writes, []
-        futures: dict[Future[None], Write] = {self.executor.submit(send_one, w): w for w in single}
-        if not batched:
-            return futures
-        pairs = [(write, Future[None]()) for write in batched]
-        futures.update({future: write for write, future in pairs})
-        if self.mode == "async":
-            with self._lock:
-                for group in _groups(pairs):
-                    for chunk in content_defined_chunks(group):
-                        self._waiting.append(_Batch(record_type, group[0][0].replace, chunk, send_one))
-                self._start()
-            return futures
-        shared = deque(pairs)
-        with self._lock:
-            self._shared, self._shared_sender = shared, (record_type, send_one)
-            self._wave_started, self._sync_done, self._async_done = time.monotonic(), 0, 0
-            self._start()
-        for index in range(min(self.workers, len(pairs))):
-            self.executor.submit(self._take_one_by_one, shared, send_one, yields=index == 0)
-        return futures
-
-    def close(self) -> None:
-        with self._lock:
-            self._shared = None
-            self._lock.notify_all()
-        self.submitted.close()
-
-    # --- auto: synchronous workers on the shared queue -----------------------------------------------------
-
-    def _take_one_by_one(self, shared: deque[tuple[Write, Future[None]]], send_one: SendOne, *,
-                         yields: bool = False) -> None:
-        """A synchronous worker; the one that `yields` leaves its slot to the batch thread while that one has
-        requests to make, so submits, polls and result reads are never starved by the synchronous writes."""
-        while True:
-            if yields:
-                with self._lock:
-                    self._lock.wait_for(lambda: not self._batch_requests, timeout=MAX_POLL_S)
-            if self.client.stopping:  # the run is ending (a signal): start nothing more
-                return
-            try:
-                write, future = shared.popleft()
-            except IndexError:
-                return
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                send_one(write)
-            except Exception as exc:  # the sink classifies it, as for any synchronous write
-                future.set_exception(exc)
-            else:
-                future.set_result(None)
-            with self._lock:
-                self._sync_done += 1
-
-    def _take_for_batch(self) -> None:
-        """auto: move records from the shared queue into a batch while a job slot is free (caller holds the lock)."""
-        shared = self._shared
-        if shared is None or self._shared_sender is None:
-            return
-        while len(self._open) + len(self._waiting) < MAX_OPEN_JOBS["auto"]:
-            # The async pool's fair share of what is left, by the rates both pools showed so far in this wave (half
-            # each until both have finished something): both pools should run out of work at about the same time.
-            queued = sum(len(b.writes) for b in (*self._open, *self._waiting))
-            elapsed = max(1e-3, time.monotonic() - self._wave_started)
-            sync_rate, async_rate = self._sync_done / elapsed, self._async_done / elapsed
-            share = async_rate / (async_rate + sync_rate) if sync_rate and async_rate else 0.5
-            size = min(MAX_BATCH, int(share * (len(shared) + queued)) - queued)
-            if size < MIN_ASYNC_BATCH:
-                return
-            taken = []
-            for _ in range(size):
-                try:
-                    taken.append(shared.pop())
-                except IndexError:
-                    break
-            taken = [(w, f) for w, f in taken if not f.cancelled()]
-            if not taken:
-                return
-            record_type, send_one = self._shared_sender
-            for group in _groups(sorted(taken, key=lambda pair: pair[0].external_id)):
-                self._waiting.append(_Batch(record_type, group[0][0].replace, group, send_one))
-
-    # --- the batch thread ----------------------------------------------------------------------------------
-
-    def _start(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._run, name="netsuite-batches", daemon=True)
-            self._thread.start()
-        self._lock.notify_all()
-
-    def _run(self) -> None:
-        while True:
-            with self._lock:
-                if self.mode == "auto":
-                    self._take_for_batch()
-                batch = None
-                if self._waiting and len(self._open) < MAX_OPEN_JOBS[self.mode]:
-                    batch = self._waiting.popleft()
-                due = [b for b in self._open if b.next_poll <= time.monotonic()]
-                if batch is None and not due:
-                    if not self._open and not self._waiting and not self._shared:
-                        self._thread = None
-                        return
-                    wake = min((b.next_poll for b in self._open), default=time.monotonic() + 0.05)
-                    self._lock.wait(timeout=max(0.005, min(0.05, wake - time.monotonic())))
-                    continue
-            self._requesting(True)
-            try:
-                if batch is not None:
-                    self._guarded(self._submit, batch)
-                for job in due:
-                    self._guarded(self._poll, job)
-            finally:
-                self._requesting(False)
-
-    def _requesting(self, busy: bool) -> None:
-        with self._lock:
-            self._batch_requests = busy
-            self._lock.notify_all()
-
-    def _guarded(self, step: Callable[[_Batch], None], batch: _Batch) -> None:
-        """Any failure of a submit or poll is not the records' fault: every write of the batch fails the run."""
-        try:
-            step(batch)
-        except Exception as exc:  # every write of the batch must get an outcome
-            self._fail(batch, exc)
-
-    def _fail(self, batch: _Batch, error: BaseException) -> None:
-        with self._lock:
-            if batch in self._open:
-                self._open.remove(batch)
-        if isinstance(error, RecordError):  # NetSuite refused the job's own pages: a rerun submits anew
-            self.submitted.settled(batch.digest)
-        if not isinstance(error, FatalError):
-            error = FatalError(f"{type(error).__name__}: {error}")
-        for _, future in batch.writes:
-            _settle(future, error)
-
-    def _submit(self, batch: _Batch) -> None:
-        batch.writes = [(w, f) for w, f in batch.writes if not f.cancelled()]
-        if not batch.writes:
-            return
-        params = {"replace": ",".join(batch.replace)} if batch.replace else None
-        batch.digest = batch.content_digest()
-        nonce = self.submitted.nonce(batch.digest, batch.record_type,
-                                     {write.external_id: write.payload_hash for write, _ in batch.writes})
-        key = str(uuid.uuid5(_KEY_NAMESPACE, batch.digest + nonce))
-        response = self.client.request(
-            "PUT", f"{RECORD_PATH}/{batch.record_type}", params=params, body={"items": batch.items()},
-            headers={"Content-Type": COLLECTION_CONTENT_TYPE, "Prefer": "respond-async",
-                     "X-NetSuite-idempotency-key": key},
-        )
-        location = urlsplit(response.headers.get("Location", "")).path
-        code = error_details(response)[0] if response.status_code >= 400 else ""
-        if response.status_code == 202 and location:
-            self.jobs_submitted += 1
-        elif code == "IDEMPOTENCY_ERROR" and location:
-            self.jobs_found += 1
-            _LOGGER.info("NetSuite already has the job for this batch of %d %s records (%s): reading its results",
-                         len(batch.writes), batch.record_type, location)
-        elif 400 <= response.status_code < 500:
-            code, detail, _ = error_details(response)
-            _LOGGER.warning("NetSuite refused a batch of %d %s records as a whole (%s: %s): writing them one by one",
-                            len(batch.writes), batch.record_type, code, detail[:200])
-            self._one_by_one(batch)
-            return
-        else:
-            msg = f"NetSuite answered a batch submission with HTTP {response.status_code} and no job Location"
-            raise FatalError(msg)
-        self.submitted.located(batch.digest, location)
-        batch.job_path = location
-        batch.poll_delay = FIRST_POLL_S
-        batch.next_poll = time.monotonic() + batch.poll_delay
-        with self._lock:
-            self._open.append(batch)
-
-    def _one_by_one(self, batch: _Batch) -> None:
-        self.submitted.settled(batch.digest)
-        for write, future in batch.writes:
-            def copy(done: Future[None], target: Future[None] = future) -> None:
-                if done.cancelled():  # the run is stopping: the record keeps no outcome, as the sink expects
-                    target.cancel()
-                    return
-                _settle(target, done.exception())
-            self.executor.submit(batch.send_one, write).add_done_callback(copy)
-
-    def _poll(self, batch: _Batch) -> None:
-        assert batch.job_path is not None
-        response = self.client.request("GET", batch.job_path)
-        if response.status_code == 404:
-            _LOGGER.warning("NetSuite no longer knows job %s: submitting its %d records again", batch.job_path,
-                            len(batch.writes))
-            with self._lock:
-                self._open.remove(batch)
-            self._again(batch, batch.writes)
-            self.submitted.settled(batch.digest)
-            return
-        if response.status_code >= 400:
-            raise RecordError(response.status_code, *error_details(response))
-        job = json_body(response, f"GET {batch.job_path}")
-        if not job.get("completed"):
-            batch.poll_delay = min(MAX_POLL_S, batch.poll_delay * POLL_GROWTH)
-            batch.next_poll = time.monotonic() + batch.poll_delay
-            return
-        with self._lock:
-            self._open.remove(batch)
-            for other in self._open:  # the processors moved on to the next job: look at it soon
-                other.poll_delay = FIRST_POLL_S
-                other.next_poll = min(other.next_poll, time.monotonic() + FIRST_POLL_S)
-        self._read_results(batch)
-
-    def _read_results(self, batch: _Batch) -> None:
-        response = self.client.request("GET", f"{batch.job_path}/task")
-        if response.status_code >= 400:
-            raise RecordError(response.status_code, *error_details(response))
-        tasks = json_body(response, f"GET {batch.job_path}/task").get("items") or []
-        if len(tasks) != len(batch.writes):
-            self.submitted.settled(batch.digest)  # the job itself is wrong: a rerun must not find it again
-            msg = f"NetSuite job {batch.job_path} lists {len(tasks)} tasks for a batch of {len(batch.writes)} records"
-            raise FatalError(msg)
-        # One task per item, numbered in item order (docs/interfaces.md): matched by number, never by list position.
-        tasks = sorted(tasks, key=_task_number)
-        transient: list[tuple[Write, Future[None]]] = []
-        for (write, future), task in zip(batch.writes, tasks, strict=True):
-            path = f"{batch.job_path}/task/{task['id']}/result"
-            result = self.client.request("GET", path)
-            if result.status_code >= 400:
-                raise RecordError(result.status_code, *error_details(result))
-            outcome = json_body(result, f"GET {path}")
-            details = outcome.get("o:errorDetails")
-            if not details:
-                internal_id = str(outcome.get("id") or "") or _last_segment(outcome)
-                if internal_id.isdigit():
-                    self.resolver.remember((batch.record_type, write.external_id), internal_id)
-                _settle(future)
-                continue
-            first = details[0] if isinstance(details, list) and details else {}
-            status = int(outcome.get("status") or 400)
-            error = RecordError(status, str(first.get("o:errorCode", "UNKNOWN")),
-                                " ".join(str(first.get("detail", "")).split()), first.get("o:errorPath"))
-            if status in RETRYABLE_STATUSES or (status == 400 and TRANSIENT_400.search(error.detail)):
-                transient.append((write, future))
-            else:
-                _settle(future, error)
-        with self._lock:
-            self._async_done += len(batch.writes) - len(transient)
-        if transient:
-            self._again(batch, transient)
-        self.submitted.settled(batch.digest)
-
-    def _again(self, batch: _Batch, writes: list[tuple[Write, Future[None]]]) -> None:
-        """Submit these writes again as a new batch (a new attempt, so a new idempotency key)."""
-        if batch.attempt >= self.client.max_retries:
-            error = RetriesExhausted(f"{len(writes)} {batch.record_type} records of NetSuite job {batch.job_path} "
-                                     f"failed {batch.attempt + 1} times for reasons that are not theirs")
-            for _, future in writes:
-                _settle(future, error)
-            return
-        with self._lock:
-            self._waiting.append(_Batch(batch.record_type, batch.replace, writes, batch.send_one,
-                                        attempt=batch.attempt + 1))
-
-
-def _task_number(task: dict) -> int:
-    number = str(task.get("id", ""))
-    return int(number) if number.isdigit() else 0
-
-
 def _cut_point(external_id: str) -> bool:
     return int(hashlib.sha256(external_id.encode()).hexdigest()[:8], 16) % CUT_EVERY == 0
 
 
-def content_defined_chunks(pairs: list[tuple[Write, Future[None]]]) -> list[list[tuple[Write, Future[None]]]]:
+def content_defined_chunks(pairs: list[Pair]) -> list[list[Pair]]:
     """Batches in input order, each ending after a record whose external id hashes to a cut point (once it holds
     `MIN_CUT` records) or at 100 records. A rerun's wave rarely starts where the killed run's did (STATE comes
     from the tap, drains from the SDK), but past the first cut point both form the same batches, with the same
     content and so the same idempotency keys."""
-    chunks: list[list[tuple[Write, Future[None]]]] = []
-    current: list[tuple[Write, Future[None]]] = []
+    chunks: list[list[Pair]] = []
+    current: list[Pair] = []
     for pair in pairs:
         current.append(pair)
         if len(current) >= MAX_BATCH or (len(current) >= MIN_CUT and _cut_point(pair[0].external_id)):
@@ -607,16 +278,10 @@ def content_defined_chunks(pairs: list[tuple[Write, Future[None]]]) -> list[list
     return chunks
 
 
-def _groups(pairs: list[tuple[Write, Future[None]]]) -> list[list[tuple[Write, Future[None]]]]:
+def replace_groups(pairs: list[Pair]) -> list[list[Pair]]:
     """Writes with the same `replace` sublists can share one batch (the query parameter applies to every item)."""
-    groups: dict[tuple[str, ...], list[tuple[Write, Future[None]]]] = {}
+    groups: dict[tuple[str, ...], list[Pair]] = {}
     for pair in pairs:
         groups.setdefault(tuple(pair[0].replace), []).append(pair)
     return list(groups.values())
-
-
-def _last_segment(outcome: dict) -> str:
-    links = outcome.get("links") or []
-    href = next((link.get("href", "") for link in links if isinstance(link, dict) and link.get("rel") == "self"), "")
-    return str(href).rstrip("/").rsplit("/", 1)[-1]
 

@@ -6,7 +6,7 @@ Invariants:
 - the services are built here, from the settings alone: nothing in this module (or below it) knows the target
   or the sinks. The sinks receive the services; the target owns them. Imports only go down:
   target → sinks → services → {dead_letters, references, parking, ledger, outcomes, overtake, matching,
-  match_report, merge, reconcile, batches, fixed_ids, lookups, subsidiaries} → client → auth (match_keys, the
+  match_report, merge, reconcile, writers, fixed_ids, lookups, subsidiaries} → client → auth (match_keys, the
   normalisation both matching and reconcile use, imports nothing of the package);
 - outcomes are recorded only through `outcomes` (outcomes.py): the summary, the dead letters, the parked records
   and the ledger are built here and handed to it; the other services receive it, never the summary;
@@ -30,7 +30,7 @@ from connector_kit.store_accounts import account_schema
 from connector_kit.store_accounts import claim as claim_account
 
 from target_netsuite.auth import TOKEN_PATH, MachineToMachineAuth, TokenBasedAuth, read_private_key
-from target_netsuite.batches import BatchWriter, SubmittedBatches
+from target_netsuite.batches import SubmittedBatches
 from target_netsuite.client import (
     FatalError,
     NetSuiteClient,
@@ -54,6 +54,7 @@ from target_netsuite.parking import PARKED_FILE, ParkedRecords
 from target_netsuite.reconcile import Reconciler
 from target_netsuite.references import ReferenceResolver
 from target_netsuite.subsidiaries import Subsidiaries
+from target_netsuite.writers import Writer, writer_for
 
 if t.TYPE_CHECKING:
     import logging
@@ -249,7 +250,7 @@ class RunServices:
     reconciler: Reconciler | None  # `reconcile: true`: compare, never write
     sinks: OpenSinks
     ledger: WriteLedger | None  # `ledger: off`: None
-    batches: BatchWriter  # `write_mode`: one request per record, async batches, or both
+    batches: Writer  # `write_mode`: one request per record, async batches, or both (writers.py)
     fixed_ids: FixedIdCheck  # constant ids of the mapping (subsidiary, currency, ...) exist before any write
     earlier_writes: EarlierWrites  # other runs' writes NetSuite may still apply (overtake.py)
     merger: Merger  # the three-way merge of updates (merge.py), its values beside the ledger
@@ -337,8 +338,8 @@ class RunServices:
             merger=merger,
             order_lifecycle=OrderLifecycle(client, outcomes, ledger, settings.order_locked_fields, merger),
             optional_references=OptionalReferences(settings.optional_references),
-            batches=BatchWriter(
-                client=client, resolver=resolver, executor=executor, mode=settings.write_mode,
+            batches=writer_for(
+                settings.write_mode, client=client, resolver=resolver, executor=executor,
                 workers=client.limiter.ceiling,
                 submitted=submitted,
             ),

@@ -9,12 +9,12 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from target_netsuite.batches import (
     MAX_BATCH,
     MIN_CUT,
-    BatchWriter,
+    Batch,
     SubmittedBatches,
-    _Batch,
     content_defined_chunks,
 )
 from target_netsuite.sinks import Write
+from target_netsuite.writers import writer_for
 
 
 def _pairs(external_ids: list[str]) -> list[tuple[Write, Future[None]]]:
@@ -23,7 +23,7 @@ def _pairs(external_ids: list[str]) -> list[tuple[Write, Future[None]]]:
 
 def _keys(external_ids: list[str]) -> list[str]:
     chunks = content_defined_chunks(_pairs(external_ids))
-    return [_Batch("customer", [], chunk, lambda w: None).content_digest() for chunk in chunks]
+    return [Batch("customer", [], chunk, lambda w: None).content_digest() for chunk in chunks]
 
 
 def test_batches_hold_10_to_100_records_in_input_order() -> None:
@@ -44,13 +44,13 @@ def test_a_wave_starting_elsewhere_forms_the_same_batches_after_the_first() -> N
 
 def test_the_key_depends_on_content_and_attempt() -> None:
     pairs = _pairs(["A", "B"])
-    first = _Batch("customer", [], pairs, lambda w: None)
-    assert first.content_digest() == _Batch("customer", [], _pairs(["A", "B"]), lambda w: None).content_digest()
-    assert first.content_digest() != _Batch("customer", [], pairs, lambda w: None, attempt=1).content_digest()
-    assert first.content_digest() != _Batch("contact", [], pairs, lambda w: None).content_digest()
+    first = Batch("customer", [], pairs, lambda w: None)
+    assert first.content_digest() == Batch("customer", [], _pairs(["A", "B"]), lambda w: None).content_digest()
+    assert first.content_digest() != Batch("customer", [], pairs, lambda w: None, attempt=1).content_digest()
+    assert first.content_digest() != Batch("contact", [], pairs, lambda w: None).content_digest()
     changed = _pairs(["A", "B"])
     changed[1][0].body["companyName"] = "other"
-    assert first.content_digest() != _Batch("customer", [], changed, lambda w: None).content_digest()
+    assert first.content_digest() != Batch("customer", [], changed, lambda w: None).content_digest()
 
 
 def test_a_nonce_lives_from_submission_to_settlement_and_survives_a_restart(tmp_path) -> None:
@@ -121,8 +121,8 @@ def test_a_job_netsuite_no_longer_knows_is_submitted_once_more_and_finished(tmp_
     before); task results are matched by task number, not by list position."""
     client, ids = _ForgetfulNetSuite(), _Ids()
     with ThreadPoolExecutor(2) as executor:
-        writer = BatchWriter(client=client, resolver=ids, executor=executor, mode="async",  # type: ignore[arg-type]
-                             workers=2, submitted=SubmittedBatches(tmp_path / "async.sqlite3", "account"))
+        writer = writer_for("async", client=client, resolver=ids, executor=executor,
+                            workers=2, submitted=SubmittedBatches(tmp_path / "async.sqlite3", "account"))
         writes = [Write(f"E{i}", "upsert", {}, {"companyName": f"E{i}"}, [], []) for i in range(5)]
         futures = writer.send("customer", writes, lambda write: None)
         done, pending = wait(futures, timeout=30)
