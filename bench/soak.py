@@ -1073,7 +1073,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overlap-share", type=float, default=0.25)
     parser.add_argument("--fault-scale", type=float, default=1.0, help="multiply every fault rate")
     parser.add_argument("--planted", default=",".join(SoakConfig.planted),
-                        help="planted scenarios, comma-separated (twins, service_deals, overtake); '' for none")
+                        help="planted scenarios, comma-separated (twins, service_deals, overtake, person_edits); "
+                             "'' for none")
     parser.add_argument("--run-timeout", type=float, default=300, help="seconds before a run counts as hung")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "soak.md")
     args = parser.parse_args(argv)
