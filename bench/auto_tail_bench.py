@@ -17,8 +17,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import requests
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from target_bench import Sandbox
 from write_modes_bench import run_mode
@@ -37,7 +35,7 @@ def main() -> None:
     try:
         for _ in range(args.runs):
             result = run_mode(sandbox, "auto", args, Path(tempfile.mkdtemp(prefix="auto-tail-bench-")))
-            jobs = requests.get(f"{sandbox.url}/__admin/jobs", timeout=60).json()["jobs"]
+            jobs = sandbox.admin.jobs()
             print(f"{args.records} records at {args.latency_ms:g} ms: run {result['wall_s']:.1f} s, NetSuite writing "
                   f"{result['steady_s']:.1f} s ({result['rate']:.2f}/s = {result['rate'] / ceiling:.0%} of (C+P)/L), "
                   f"jobs of {[len(job['tasks']) for job in jobs]} records")

@@ -12,7 +12,6 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import pytest
-import requests
 from target_helpers import NetSuiteAdmin
 from target_netsuite.batch_job import AsyncPool
 from target_netsuite.batches import MAX_BATCH, SubmittedBatches
@@ -162,7 +161,7 @@ def _outcomes(futures: dict[Future[None], Write]) -> dict[str, BaseException | N
 
 
 def _jobs(netsuite_url: str) -> list[dict]:
-    return requests.get(f"{netsuite_url}/__admin/jobs", timeout=10).json()["jobs"]
+    return NetSuiteAdmin(netsuite_url).jobs()
 
 
 def _synchronous_puts(admin: NetSuiteAdmin) -> list[str]:
