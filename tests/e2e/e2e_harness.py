@@ -80,6 +80,19 @@ class MeltanoProject:
         return json.loads(result.stdout) or None
 
 
+def write_back_project(tmp: Path, objects: tuple[str, ...], **extra: str) -> MeltanoProject:
+    """A project for both jobs: the sync reads these Salesforce objects; the write-back job
+    (`sync-netsuite-to-salesforce`) reads the NetSuite sandbox and writes to the Salesforce sandbox, its dead
+    letters and ledger in this test's folder."""
+    return MeltanoProject(tmp, env={
+        "TAP_SALESFORCE_CUSTOM__SELECT": json.dumps([f"{name}.*" for name in objects]),
+        "TAP_NETSUITE_CUSTOM_BASE_URL": os.environ["SANDBOX_NETSUITE_URL"],
+        "TARGET_SALESFORCE_CUSTOM_LOGIN_URL": os.environ["SANDBOX_SALESFORCE_URL"],
+        "TARGET_SALESFORCE_CUSTOM_DEAD_LETTER_PATH": str(tmp / "dead_letters_sf"),  # its ledger too
+        **extra,
+    })
+
+
 class SandboxAdmin(SandboxClient):
     """The shipped admin client (`sandbox.client.SandboxClient`: get/post/patch/delete/records, ...)."""
 

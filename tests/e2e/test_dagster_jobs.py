@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 import yaml
-from e2e_harness import MELTANO, ROOT, MeltanoProject, SandboxAdmin
+from e2e_harness import MELTANO, ROOT, MeltanoProject, SandboxAdmin, write_back_project
 
 pytestmark = pytest.mark.e2e
 
@@ -51,12 +51,7 @@ def test_dagster_runs_the_meltano_jobs_and_keeps_their_history(
     assert DAGSTER_PYTHON.exists(), "make install builds deploy/dagster/.venv"
     salesforce.post("reset", {"seed": 27, "accounts": 6, "contacts": 4, "products": 2, "opportunities": 4})
     netsuite.post("reset", {"knobs": True})
-    project = MeltanoProject(tmp_path, env={
-        "TAP_SALESFORCE_CUSTOM__SELECT": '["Account.*", "Contact.*", "Product2.*", "Opportunity.*"]',
-        "TAP_NETSUITE_CUSTOM_BASE_URL": os.environ["SANDBOX_NETSUITE_URL"],
-        "TARGET_SALESFORCE_CUSTOM_LOGIN_URL": os.environ["SANDBOX_SALESFORCE_URL"],
-        "TARGET_SALESFORCE_CUSTOM_DEAD_LETTER_PATH": str(tmp_path / "dead_letters_sf"),
-    })
+    project = write_back_project(tmp_path, ("Account", "Contact", "Product2", "Opportunity"))
     instance = tmp_path / "dagster"
     instance.mkdir()
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import requests
-from e2e_harness import MeltanoProject, SandboxAdmin
+from e2e_harness import SandboxAdmin, write_back_project
 from sandbox.client import NetSuiteClient
 
 pytestmark = pytest.mark.e2e
@@ -56,12 +56,7 @@ def test_fulfilled_partly_invoiced_and_paid_order_shows_in_salesforce(
 ) -> None:
     salesforce.post("reset", {"seed": 2828, "accounts": 4, "contacts": 2, "products": 3, "opportunities": 6})
     netsuite.post("reset", {"knobs": True})
-    project = MeltanoProject(tmp_path, env={
-        "TAP_SALESFORCE_CUSTOM__SELECT": '["Account.*", "Contact.*", "Product2.*", "Opportunity.*"]',
-        "TAP_NETSUITE_CUSTOM_BASE_URL": os.environ["SANDBOX_NETSUITE_URL"],
-        "TARGET_SALESFORCE_CUSTOM_LOGIN_URL": os.environ["SANDBOX_SALESFORCE_URL"],
-        "TARGET_SALESFORCE_CUSTOM_DEAD_LETTER_PATH": str(tmp_path / "dead_letters_sf"),  # its ledger too
-    })
+    project = write_back_project(tmp_path, ("Account", "Contact", "Product2", "Opportunity"))
     admin = NetSuiteClient(os.environ["SANDBOX_NETSUITE_URL"])
     project.run_pipeline()
     orders = {o["externalId"]: o for o in netsuite.records("salesOrder") if o.get("status") == "B"}

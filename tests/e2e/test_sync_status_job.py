@@ -12,11 +12,10 @@ write ledger does not hide it: the status write changed the ledger's entry for t
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
-from e2e_harness import MeltanoProject, SandboxAdmin
+from e2e_harness import MeltanoProject, SandboxAdmin, write_back_project
 
 pytestmark = pytest.mark.e2e
 
@@ -40,12 +39,7 @@ def test_refused_account_shows_error_its_contact_waits_and_both_show_synced_once
 ) -> None:
     salesforce.post("reset", {"seed": 41, "accounts": 6, "contacts": 8, "products": 0, "opportunities": 0})
     netsuite.post("reset", {"knobs": True})
-    project = MeltanoProject(tmp_path, env={
-        "TAP_SALESFORCE_CUSTOM__SELECT": '["Account.*", "Contact.*"]',
-        "TAP_NETSUITE_CUSTOM_BASE_URL": os.environ["SANDBOX_NETSUITE_URL"],
-        "TARGET_SALESFORCE_CUSTOM_LOGIN_URL": os.environ["SANDBOX_SALESFORCE_URL"],
-        "TARGET_SALESFORCE_CUSTOM_DEAD_LETTER_PATH": str(tmp_path / "dead_letters_sf"),
-    })
+    project = write_back_project(tmp_path, ("Account", "Contact"))
     contact = next(c for c in sorted(salesforce.records("Contact"), key=lambda c: c["Id"]) if c.get("AccountId"))
     refused = contact["AccountId"]
     netsuite.post("knobs", {"reject_external_ids": [refused]})
@@ -97,12 +91,7 @@ def test_conflict_shows_on_the_record_fixing_clears_it_and_the_write_back_reconc
     the Account shows `Synced` again."""
     salesforce.post("reset", {"seed": 43, "accounts": 4, "contacts": 0, "products": 0, "opportunities": 0})
     netsuite.post("reset", {"knobs": True})
-    project = MeltanoProject(tmp_path, env={
-        "TAP_SALESFORCE_CUSTOM__SELECT": '["Account.*"]',
-        "TAP_NETSUITE_CUSTOM_BASE_URL": os.environ["SANDBOX_NETSUITE_URL"],
-        "TARGET_SALESFORCE_CUSTOM_LOGIN_URL": os.environ["SANDBOX_SALESFORCE_URL"],
-        "TARGET_SALESFORCE_CUSTOM_DEAD_LETTER_PATH": str(tmp_path / "dead_letters_sf"),
-    })
+    project = write_back_project(tmp_path, ("Account",))
     project.run_pipeline()
     customers = {c["externalId"]: c for c in netsuite.records("customer") if c.get("externalId")}
     renamed, tampered_id, tampered_status, *_ = sorted(customers)

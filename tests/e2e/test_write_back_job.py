@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 
 import pytest
-from e2e_harness import MeltanoProject, SandboxAdmin
+from e2e_harness import SandboxAdmin, write_back_project
 from sandbox.client import NetSuiteClient
 
 pytestmark = pytest.mark.e2e
@@ -54,13 +54,7 @@ def test_write_back_job_then_sync_writes_nothing_and_costs_an_idle_run(
 ) -> None:
     salesforce.post("reset", {"seed": 28, "accounts": 8, "contacts": 6, "products": 4, "opportunities": 10})
     netsuite.post("reset", {"knobs": True})
-    project = MeltanoProject(tmp_path, env={
-        "TAP_SALESFORCE_CUSTOM__SELECT": '["Account.*", "Contact.*", "Product2.*", "Opportunity.*"]',
-        "TAP_NETSUITE_CUSTOM_BASE_URL": os.environ["SANDBOX_NETSUITE_URL"],
-        "TARGET_SALESFORCE_CUSTOM_LOGIN_URL": os.environ["SANDBOX_SALESFORCE_URL"],
-        "TARGET_SALESFORCE_CUSTOM_DEAD_LETTER_PATH": str(tmp_path / "dead_letters_sf"),  # its ledger too
-        "NETSUITE_APP_URL": APP_URL,
-    })
+    project = write_back_project(tmp_path, ("Account", "Contact", "Product2", "Opportunity"), NETSUITE_APP_URL=APP_URL)
     admin = NetSuiteClient(os.environ["SANDBOX_NETSUITE_URL"])
     project.run_pipeline()
     customers = netsuite.records("customer")
