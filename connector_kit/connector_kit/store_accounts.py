@@ -67,7 +67,7 @@ def claim(stores: Stores, account_id: str) -> None:
     if store.dialect == "postgresql":
         with store.engine().connect() as conn:
             accounts, legacy = stored_accounts(conn)
-        if legacy and account not in accounts:
+        if legacy and _account_of(account_schema(account_id)) not in accounts:  # as its schema spells it
             msg = (f"store {store.masked_uri} holds target-netsuite's tables from before stores were per account "
                    f"(schema {LEGACY_SCHEMA}): run `pipeline-ops store migrate --to <store_uri> --account {account}` "
                    f"to make them account {account}'s (schema {account_schema(account)}), then run again")

@@ -673,6 +673,8 @@ class Merger:
         priced = [eid for eid in found if any(price_rows.is_row_field(name) for name in wanted[eid])]
         for eid, prices in price_rows.read(self.client, record_type, priced).items():
             found[eid].update(prices)
+        for eid in set(found) - set(priced):  # its price rows were not read: never taken for NetSuite's empty ones
+            found[eid]["_read"] = [name for name in found[eid]["_read"] if not price_rows.is_row_field(name)]
         return found
 
     def _read_lines(self, record_type: str, records: list[tuple[str, str]]) -> dict[str, list[dict[str, t.Any]]]:

@@ -63,11 +63,13 @@ def flatten(write: Write) -> dict[str, dict[str, t.Any]]:
     matrix = write.body.get(PRICE_SUBLIST)
     if not isinstance(matrix, dict) or not isinstance(matrix.get("items"), list):
         return {}
-    rows = {row_field(row): row for row in matrix["items"] if isinstance(row, dict) and "price" in row}
-    if len(rows) != len(matrix["items"]):  # a row without a price, or two rows of one key: sent as it comes
+    if not all(isinstance(row, dict) for row in matrix["items"]):  # not a pricing matrix NetSuite would take
         return {}
+    # Two rows of one key: NetSuite would apply the last one, so the last one is the row; a row without a price is
+    # an empty value, merged like any field left empty.
+    rows = {row_field(row): row for row in matrix["items"]}
     body = {name: value for name, value in write.body.items() if name != PRICE_SUBLIST}
-    body.update({name: row["price"] for name, row in rows.items()})
+    body.update({name: row.get("price") for name, row in rows.items()})
     write.body = body
     return rows
 

@@ -4,10 +4,10 @@ recipe of steps, each a method below it, its outcomes recorded through outcomes.
 The modes: `WritingSink` writes; `ReconcileSink` (`reconcile: true`) compares with NetSuite and writes nothing
 (reconcile.py); `MatchReportSink` (`match_mode: report`) lists what the matcher would do (match_report.py);
 `DryRunSink` (`dry_run`) logs each payload; `IgnoredStreamSink` drops a stream that names no record type. Which one
-runs is decided once from the settings (reconcile, then dry run, then match report, else writing); no step of the
-write path asks which mode it is in. The three modes that write nothing take no account lock; the two that report
-emit no STATE (they claim no progress); in each an opportunity no longer won is counted `not_won`, never reported
-as an order.
+runs is decided once from the settings (reconcile, then match report, then dry run, else writing: a match report
+never moves state, dry run or not); no step of the write path asks which mode it is in. The three modes that
+write nothing take no account lock; the two that report emit no STATE (they claim no progress); in each an
+opportunity no longer won is counted `not_won`, never reported as an order.
 
 A writing sink's batch: dedupe → un-won orders → skip unchanged (the ledger) → locked orders → parents first →
 match → waves, each: resolve references and lookups → merge → send → settle (`WritingSink._write`).
@@ -85,10 +85,10 @@ def mode_sink(settings: TargetSettings) -> type[NetSuiteSink]:
     """The sink class of the run's mode, chosen once (see the module docstring)."""
     if settings.reconcile:
         return ReconcileSink
+    if settings.match_mode == "report":  # before dry run: a report run never moves state, whatever else is set
+        return MatchReportSink
     if settings.dry_run:
         return DryRunSink
-    if settings.match_mode == "report":
-        return MatchReportSink
     return WritingSink
 
 

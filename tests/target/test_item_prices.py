@@ -90,3 +90,21 @@ def test_a_persons_base_price_stands_until_salesforce_changes_it(admin, config: 
     run = run_target(wins, _item({"1": 27.0, "4": 25.0}, 4, item_id="PRD-00001 renamed"), tmp_path)
     assert run.returncode == 0, run.stderr
     assert _prices(admin) == {("1", "1", 0): 27.0, ("4", "1", 0): 25.0}
+
+
+def test_every_row_is_merged_the_last_of_one_key_winning() -> None:
+    """Two rows of one key (two price book entries whose currency lookup fell back to one currency) are the one
+    row NetSuite would keep, the last; a row without a price is an empty value: the matrix is still merged, never
+    sent whole over a person's prices."""
+    from target_netsuite.price_rows import flatten, restore
+    from target_netsuite.writes import Write
+
+    rows = [_base("1", 10.0), _base("1", 12.0), {**_base("4", 0), "price": None}]
+    write = Write(external_id="01tX", action="upsert", record={}, body={"itemId": "X", "price": {"items": rows}},
+                  refs=[], replace=[])
+    matrix = flatten(write)
+    assert write.body == {"itemId": "X", "price[currency=1;level=1;quantity=0]": 12.0,
+                          "price[currency=4;level=1;quantity=0]": None}
+    del write.body["price[currency=4;level=1;quantity=0]"]  # the merge left it out
+    restore(write, matrix)
+    assert write.body == {"itemId": "X", "price": {"items": [_base("1", 12.0)]}}

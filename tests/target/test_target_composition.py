@@ -214,3 +214,19 @@ def test_a_signal_inside_submit_stops_the_run_instead_of_hanging(config: dict) -
     else:
         raise AssertionError("the workers were never shut down")
     target.finish()
+
+
+def test_a_match_report_never_moves_state_even_in_a_dry_run() -> None:
+    """`dry_run` with `match_mode: report`: the report's sink (no STATE, the report written), never the dry run's,
+    which would let Meltano's bookmark pass records nothing wrote."""
+    from target_netsuite.sinks import DryRunSink, MatchReportSink, WritingSink, mode_sink
+
+    schema = TargetNetSuite.config_jsonschema
+
+    def chosen(**settings: object) -> type:
+        return mode_sink(TargetSettings.from_config({**DEMO_TBA, **settings}, schema))
+
+    assert chosen(dry_run=True, match_mode="report") is MatchReportSink
+    assert not MatchReportSink.claims_progress
+    assert chosen(dry_run=True) is DryRunSink
+    assert chosen() is WritingSink
