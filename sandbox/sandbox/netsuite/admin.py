@@ -30,6 +30,19 @@ def _account(request: Request) -> str:
     return _backend(request).account(request.query_params.get("account"))
 
 
+def _found(request: Request, record_type: str | None = None) -> tuple[NetSuiteBackend, str, RecordType,
+                                                                      dict[str, Any]] | None:
+    """The record the path names (`<rtype>`, or this record type, and `<key>`: an id or `eid:`), with the backend
+    and account; None when the account holds no such record (the handler answers 404)."""
+    backend, account = _backend(request), _account(request)
+    try:
+        rtype, stored = backend.stored(account, record_type or request.path_params["rtype"],
+                                       request.path_params["key"])
+    except RecordNotFoundError:
+        return None
+    return backend, account, rtype, stored
+
+
 async def _json(request: Request) -> dict[str, Any]:
     body = await request.body()
     if not body.strip():
@@ -99,35 +112,27 @@ async def create_records(request: Request) -> Response:
 
 
 async def record(request: Request) -> Response:
-    try:
-        rtype, stored = _backend(request).stored(_account(request), request.path_params["rtype"],
-                                                 request.path_params["key"])
-    except RecordNotFoundError:
+    if (found := _found(request)) is None:
         return JSONResponse(_NOT_FOUND, status_code=404)
+    _, _, rtype, stored = found
     return JSONResponse(_view(rtype, stored))
 
 
 async def edit_record(request: Request) -> Response:
     """`PATCH /__admin/records/<type>/<id or eid:>`: edit by hand (`null` clears a field)."""
     changes = await _json(request)
-    backend = _backend(request)
-    account = _account(request)
-    try:
-        rtype, stored = backend.stored(account, request.path_params["rtype"], request.path_params["key"])
-    except RecordNotFoundError:
+    if (found := _found(request)) is None:
         return JSONResponse(_NOT_FOUND, status_code=404)
+    backend, account, rtype, stored = found
     backend.by_hand(account, rtype.name, stored, changes)
     return JSONResponse(_view(rtype, backend.current(account, rtype, stored["id"])))
 
 
 async def delete_record(request: Request) -> Response:
     """`DELETE /__admin/records/<type>/<id or eid:>`: delete by hand."""
-    backend = _backend(request)
-    account = _account(request)
-    try:
-        rtype, stored = backend.stored(account, request.path_params["rtype"], request.path_params["key"])
-    except RecordNotFoundError:
+    if (found := _found(request)) is None:
         return JSONResponse(_NOT_FOUND, status_code=404)
+    backend, account, rtype, stored = found
     backend.delete_by_hand(account, rtype, stored["id"])
     return JSONResponse({"status": "ok", "id": stored["id"]})
 
@@ -138,12 +143,9 @@ async def order_transition(request: Request) -> Response:
     invoice record (order_life.py) of what is left; body `{"lines": {"<line>": quantity}}` limits them to those
     lines and quantities (cut to what is left; close: to those lines), `tranDate`/`dueDate` date the invoice."""
     data = await _json(request)
-    backend = _backend(request)
-    account = _account(request)
-    try:
-        rtype, order = backend.stored(account, "salesOrder", request.path_params["key"])
-    except RecordNotFoundError:
+    if (found := _found(request, "salesOrder")) is None:
         return JSONResponse(_NOT_FOUND, status_code=404)
+    backend, account, rtype, order = found
     backend.order_transition(account, order, request.path_params["action"], data)
     return JSONResponse(_view(rtype, backend.current(account, rtype, order["id"])))
 
@@ -152,12 +154,9 @@ async def pay_invoice(request: Request) -> Response:
     """`POST /__admin/invoice/<id or eid:>/pay`: a person receiving a payment for an invoice; body `{"amount"}`
     (default: what remains), optional `tranDate`. Answers the invoice as it is after the payment."""
     data = await _json(request)
-    backend = _backend(request)
-    account = _account(request)
-    try:
-        rtype, invoice = backend.stored(account, "invoice", request.path_params["key"])
-    except RecordNotFoundError:
+    if (found := _found(request, "invoice")) is None:
         return JSONResponse(_NOT_FOUND, status_code=404)
+    backend, account, rtype, invoice = found
     payment_id = backend.pay_invoice(account, invoice, data)
     return JSONResponse({**_view(rtype, backend.current(account, rtype, invoice["id"])), "payment": payment_id})
 
