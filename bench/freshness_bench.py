@@ -11,7 +11,10 @@ Time is scaled down by `--scale` (x20: the 5-minute schedule runs every 15 s, 10
     .venv/bin/python bench/freshness_bench.py --scale 1 --rate 10000 --interval 60 --duration 720 --drain 240 \
         --latencies 3 --modes auto --limit 5 --processors 4 --accounts 2000 --poll 5 --out freshness-realtime
 
-(12 minutes of changes, about 18 minutes of wall time; bench/results/freshness-realtime.md).
+(12 minutes of changes, about 18 minutes of wall time; bench/results/freshness-realtime.md). The same with runs
+that follow changes (`--follow 3600 --follow-poll 10`: each run reads every 10 s for up to an hour, the target
+draining on each read's STATE; a tick finding the run still going is skipped, as before):
+bench/results/freshness-followed.md.
 
 - The org: `--accounts` Accounts in the Salesforce stand-in, loaded into the NetSuite stand-in once (latency 0).
 - The generator: changes random Accounts at `--rate` an hour (scaled), each a new `Name` carrying a per-Account
@@ -19,6 +22,9 @@ Time is scaled down by `--scale` (x20: the 5-minute schedule runs every 15 s, 10
 - The pipeline: the three executables piped, `tap-salesforce-custom | netsuite-mapper | target-netsuite`, with the
   shipped mapping (meltano.yml) and state carried from run to run, started on every schedule tick; a tick that
   finds the previous run still going is skipped (as the schedule's lock would). The tap's lookback is scaled too.
+  With `--follow S` a run reads again every `--follow-poll` seconds for S seconds (tap `follow_seconds`,
+  `follow_poll_seconds`; target `checkpoint_interval_seconds` `--follow-checkpoint`), all scaled; the catch-up runs
+  between cells never follow.
   Meltano itself is not in the loop: its own start-up (seconds, not scaled) would be multiplied by the scale.
 - The measure: NetSuite's customers are listed every `--poll` seconds (scaled); a change has landed at the first
   listing whose `companyName` carries its sequence number or a later one (resolution: one poll). The writer's own
@@ -79,8 +85,9 @@ class Cell:
 class Pipeline:
     """`tap | mapper | target` against the sandboxes, the state carried from one run to the next."""
 
-    def __init__(self, sandbox: Sandbox, work: Path, lookback: int, limit: int) -> None:
+    def __init__(self, sandbox: Sandbox, work: Path, lookback: int, limit: int, follow: dict | None = None) -> None:
         self.work = work
+        self.follow = follow or {}  # tap and target settings of a followed run (empty: every run reads once)
         self.state: str | None = None
         self.tap = {"auth_flow": "refresh_token", "login_url": sandbox.salesforce_url, **SALESFORCE.as_dict(),
                     "start_date": "2000-01-01", "objects": ["Account"], "lookback_seconds": lookback,
@@ -89,10 +96,12 @@ class Pipeline:
         self.target = {**TBA, "base_url": sandbox.url, "max_concurrency": limit,
                        "dead_letter_path": str(work / "dead_letters")}
         (work / "mapper.json").write_text(json.dumps(shipped_mapping()))
-        (work / "tap.json").write_text(json.dumps(self.tap))
 
-    def start(self, write_mode: str) -> subprocess.Popen:
-        (self.work / "target.json").write_text(json.dumps({**self.target, "write_mode": write_mode}))
+    def start(self, write_mode: str, *, follow: bool = False) -> subprocess.Popen:
+        followed = self.follow if follow else {}
+        (self.work / "tap.json").write_text(json.dumps({**self.tap, **followed.get("tap", {})}))
+        (self.work / "target.json").write_text(json.dumps({**self.target, "write_mode": write_mode,
+                                                           **followed.get("target", {})}))
         state_arg = ""
         if self.state:
             (self.work / "state.json").write_text(self.state)
@@ -189,7 +198,7 @@ def run_cell(cell_no: int, cell: Cell, sandbox: Sandbox, pipeline: Pipeline, acc
             cell.runs.append(time.monotonic() - run_started)
             running = None
         if running is None:
-            running, run_started = pipeline.start(cell.mode), time.monotonic()
+            running, run_started = pipeline.start(cell.mode, follow=True), time.monotonic()
         else:
             cell.skipped_ticks += 1
         tick += interval
@@ -273,6 +282,10 @@ def main() -> None:
     parser.add_argument("--processors", type=int, default=4)
     parser.add_argument("--accounts", type=int, default=2000)
     parser.add_argument("--poll", type=float, default=0.25, help="NetSuite listing period, scaled seconds")
+    parser.add_argument("--follow", type=float, default=0, help="runs follow changes this long, real seconds")
+    parser.add_argument("--follow-poll", type=float, default=10, help="with --follow: seconds between reads, real")
+    parser.add_argument("--follow-checkpoint", type=float, default=2,
+                        help="with --follow: the target's checkpoint_interval_seconds, real")
     parser.add_argument("--out", default="freshness", help="results name: bench/results/<out>.md and .png")
     args = parser.parse_args()
     cells = [Cell(mode, float(latency)) for latency in args.latencies.split(",") for mode in args.modes.split(",")]
@@ -284,7 +297,12 @@ def main() -> None:
         salesforce.reset(seed=15, accounts=args.accounts, contacts=0, products=0, opportunities=0)
         accounts = [r["Id"] for r in salesforce.records("Account", limit=args.accounts + 100) if not r["IsDeleted"]]
         sandbox.reset(concurrency_limit=args.limit, async_processors=args.processors)
-        pipeline = Pipeline(sandbox, work, max(1, round(300 / args.scale)), args.limit)
+        follow = None
+        if args.follow:
+            follow = {"tap": {"follow_seconds": max(1, round(args.follow / args.scale)),
+                              "follow_poll_seconds": max(1, round(args.follow_poll / args.scale))},
+                      "target": {"checkpoint_interval_seconds": args.follow_checkpoint / args.scale}}
+        pipeline = Pipeline(sandbox, work, max(1, round(300 / args.scale)), args.limit, follow)
         load_started = time.monotonic()
         pipeline.run("auto")
         print(f"initial load of {len(accounts)} accounts: {time.monotonic() - load_started:.1f} s", file=sys.stderr)
@@ -313,7 +331,8 @@ def write_results(cells: list[Cell], summaries: list[dict], args: argparse.Names
     for cell, s in zip(cells, summaries, strict=True):
         ge = ">=" if s["missing"] else ""
         capacity = (args.limit + (args.processors if cell.mode == "auto" else 0)) / cell.latency_s * 3600
-        rows.append(f"| {cell.mode} | {cell.latency_s:g} | {capacity:,.0f} | {s['changes']} | {s['distinct']} | "
+        mode = f"{cell.mode}, followed" if args.follow else cell.mode
+        rows.append(f"| {mode} | {cell.latency_s:g} | {capacity:,.0f} | {s['changes']} | {s['distinct']} | "
                     f"{s['p50']:.0f} | {ge}{s['p95']:.0f} | {ge}{s['max']:.0f} | {s['missing']} | "
                     f"{ge}{s['p95'] - excess:.0f} | "
                     f"{'yes' if not s['missing'] and s['p95'] <= goal else 'no'} | {s['runs']} | "
@@ -324,10 +343,16 @@ def write_results(cells: list[Cell], summaries: list[dict], args: argparse.Names
               "| mean run (s) | skipped ticks | updates written (records/h) | updates while writing (records/h, "
               "% of capacity) |\n"
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+    follow_args = (f" --follow {args.follow:g} --follow-poll {args.follow_poll:g} --follow-checkpoint "
+                   f"{args.follow_checkpoint:g}" if args.follow else "")
+    runs = (f"runs that follow changes: each reads every {args.follow_poll:g} s for up to {args.follow:g} s, the "
+            f"target writing on each read's STATE after {args.follow_checkpoint:g} s (tap `follow_seconds`, "
+            "`follow_poll_seconds`, target `checkpoint_interval_seconds`); a tick" if args.follow else
+            "one run per tick, a tick")
     command = (f"`.venv/bin/python bench/freshness_bench.py --scale {args.scale:g} --rate {args.rate:g} --interval "
                f"{args.interval:g} --duration {args.duration:g} --drain {args.drain:g} --latencies {args.latencies} "
                f"--modes {args.modes} --limit {args.limit} --processors {args.processors} --accounts {args.accounts} "
-        f"--poll {args.poll:g} --out {args.out}`")
+        f"--poll {args.poll:g}{follow_args} --out {args.out}`")
     text = f"""# Freshness benchmark
 
 Machine: {platform.machine()}, 2 CPUs shared with other work (another test suite ran meanwhile), Python
@@ -340,7 +365,7 @@ takes L/{args.scale:g}, the tap's lookback is 300 s / {args.scale:g}. All figure
 (measured x{args.scale:g}). Account: C = {args.limit} concurrent requests (target `max_concurrency` = C),
 P = {args.processors} REST async processors. {args.accounts} Accounts, loaded once; the generator picks them at
 random, so some are changed twice within an interval (the distinct column). Pipeline: the three executables piped
-(`tap-salesforce-custom | netsuite-mapper | target-netsuite`, shipped mapping, ledger on), one run per tick, a tick
+(`tap-salesforce-custom | netsuite-mapper | target-netsuite`, shipped mapping, ledger on), {runs}
 finding the previous run still going skipped. Each cell: {args.duration:g} s of changes, then up to
 {args.drain:g} s for the last ones to land. Resolution: NetSuite listed every {args.poll:g} s scaled
 ({args.poll * args.scale:g} s real).

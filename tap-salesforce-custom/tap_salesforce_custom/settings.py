@@ -54,6 +54,8 @@ class TapSettings:
     catalog_cache_path: str | None
     catalog_cache_max_age: dt.timedelta
     progress_interval_seconds: float
+    follow: dt.timedelta
+    follow_poll: dt.timedelta
 
     @classmethod
     def from_config(cls, sdk_config: Mapping[str, t.Any], schema: Mapping[str, t.Any]) -> TapSettings:
@@ -86,6 +88,8 @@ class TapSettings:
             catalog_cache_path=config.get("catalog_cache_path"),
             catalog_cache_max_age=dt.timedelta(hours=float(config["catalog_cache_max_age_hours"])),
             progress_interval_seconds=float(config["progress_interval_seconds"]),
+            follow=dt.timedelta(seconds=int(config["follow_seconds"])),
+            follow_poll=dt.timedelta(seconds=int(config["follow_poll_seconds"])),
         )
 
 

@@ -311,7 +311,9 @@ class TargetNetSuite(TargetInternals):
             th.NumberType(minimum=0),
             default=300,
             description="Write out all buffered records and emit the latest STATE at least this often (the SDK's "
-            "max record age), so a long run checkpoints its progress.",
+            "max record age, checked on every record and every STATE), so a long run checkpoints its progress; with "
+            "a tap following changes (tap-salesforce-custom follow_seconds) a few seconds, so each read's records "
+            "are written when it ends.",
         ),
         th.Property(
             "match_mode",

@@ -73,6 +73,13 @@ class MeltanoProject:
             raise AssertionError(f"meltano run failed ({result.returncode}):\n{result.stderr[-6000:]}")
         return result
 
+    def start_pipeline(self, *extra: str, log: Path) -> subprocess.Popen[bytes]:
+        """`meltano run` in the background, in its own process group, its console output going to `log` (a pipe
+        nobody reads would fill and stop a long run)."""
+        with log.open("wb") as out:
+            return subprocess.Popen([str(MELTANO), "run", *extra, *PIPELINE], cwd=ROOT, env=self.base_env(),
+                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
     def state(self, state_id: str = STATE_ID) -> dict | None:
         result = self.meltano("state", "get", state_id)
         if result.returncode != 0 or not result.stdout.strip():

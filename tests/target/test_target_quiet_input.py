@@ -1,0 +1,47 @@
+"""A tap that follows changes (tap-salesforce-custom `follow_seconds`) ends each read with a STATE and then goes
+quiet until its next read, keeping the pipe open. The target must write what it holds on that STATE once
+`checkpoint_interval_seconds` have passed, and print the STATE, without waiting for end of input or for the
+next record (the SDK checks the age only when a record arrives). Real target process, real HTTP."""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import threading
+
+from target_helpers import CUSTOMER_SCHEMA, TARGET_EXE, customer
+
+
+def _state(read: int) -> dict:
+    return {"type": "STATE", "value": {"bookmarks": {"customer": {"read": read}}}}
+
+
+def test_records_before_a_state_are_written_while_the_input_stays_open(admin, config, tmp_path) -> None:
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps({**config, "checkpoint_interval_seconds": 1}))
+    process = subprocess.Popen([TARGET_EXE, "--config", str(config_file)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert process.stdin is not None and process.stdout is not None
+    printed: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [printed.put(line) for line in process.stdout], daemon=True).start()
+    try:
+        first_read = [CUSTOMER_SCHEMA, customer("Q1", "Quiet Co 1"), customer("Q2", "Quiet Co 2"), _state(1)]
+        process.stdin.write("".join(json.dumps(m) + "\n" for m in first_read))
+        process.stdin.flush()
+        emitted = None
+        for read in range(2, 200):  # then empty reads, each ending with its STATE, the input staying open
+            try:
+                emitted = json.loads(printed.get(timeout=0.5))
+                break
+            except queue.Empty:
+                process.stdin.write(json.dumps(_state(read)) + "\n")
+                process.stdin.flush()
+        assert emitted is not None, "no STATE printed while the input stayed open"
+        assert emitted["bookmarks"]["customer"]["read"] >= 1
+        assert set(admin.by_external_id("customer")) == {"Q1", "Q2"}  # written before the STATE was printed
+        assert process.poll() is None
+    finally:
+        process.stdin.close()
+        process.wait(timeout=120)
+    assert process.returncode == 0
