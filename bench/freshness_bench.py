@@ -13,7 +13,7 @@ Time is scaled down by `--scale` (x20: the 5-minute schedule runs every 15 s, 10
 
 (12 minutes of changes, about 18 minutes of wall time; bench/results/freshness-realtime.md). The same with runs
 that follow changes (`--follow 3600 --follow-poll 10`: each run reads every 10 s for up to an hour, the target
-draining on each read's STATE; a tick finding the run still going is skipped, as before):
+writing on each fresh read's STATE; a tick finding the run still going is skipped, as before):
 bench/results/freshness-followed.md.
 
 - The org: `--accounts` Accounts in the Salesforce stand-in, loaded into the NetSuite stand-in once (latency 0).
@@ -23,8 +23,8 @@ bench/results/freshness-followed.md.
   shipped mapping (meltano.yml) and state carried from run to run, started on every schedule tick; a tick that
   finds the previous run still going is skipped (as the schedule's lock would). The tap's lookback is scaled too.
   With `--follow S` a run reads again every `--follow-poll` seconds for S seconds (tap `follow_seconds`,
-  `follow_poll_seconds`; target `checkpoint_interval_seconds` `--follow-checkpoint`), all scaled; the catch-up runs
-  between cells never follow.
+  `follow_poll_seconds`, scaled; target `drain_on_state`); at a cell's end the followed run is stopped (SIGTERM to
+  the tap: it ends its output, the target writes what it holds) and the catch-up runs between cells never follow.
   Meltano itself is not in the loop: its own start-up (seconds, not scaled) would be multiplied by the scale.
 - The measure: NetSuite's customers are listed every `--poll` seconds (scaled); a change has landed at the first
   listing whose `companyName` carries its sequence number or a later one (resolution: one poll). The writer's own
@@ -110,12 +110,21 @@ class Pipeline:
                    f" | '{BIN}/netsuite-mapper' --config mapper.json"
                    f" | '{BIN}/target-netsuite' --config target.json > out.jsonl")
         return subprocess.Popen(["bash", "-c", command], cwd=self.work, stdout=subprocess.DEVNULL,
-                                stderr=(self.work / "stderr.log").open("w"),
+                                stderr=(self.work / "stderr.log").open("a"),
                                 env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"})
 
     def finish(self, process: subprocess.Popen) -> None:
         if process.wait() != 0:
             raise SystemExit(f"pipeline failed:\n{(self.work / 'stderr.log').read_text()[-3000:]}")
+        lines = [x for x in (self.work / "out.jsonl").read_text().splitlines() if x.strip()]
+        if lines:
+            self.state = lines[-1]
+
+    def stop(self, process: subprocess.Popen) -> None:
+        """End a followed run early: SIGTERM to the tap alone (it ends its output), the mapper and the target finish
+        what they hold and exit; the state is the last STATE the target printed."""
+        subprocess.run(["pkill", "-TERM", "-P", str(process.pid), "-f", "tap-salesforce-custom"], check=False)
+        process.wait()
         lines = [x for x in (self.work / "out.jsonl").read_text().splitlines() if x.strip()]
         if lines:
             self.state = lines[-1]
@@ -214,7 +223,10 @@ def run_cell(cell_no: int, cell: Cell, sandbox: Sandbox, pipeline: Pipeline, acc
     # Untimed catch-up: latency 0, the run in flight ends, one more run writes what is left.
     netsuite.knobs(write_latency_ms=0, async_latency_ms=0)
     if running is not None:
-        pipeline.finish(running)
+        if args.follow:
+            pipeline.stop(running)
+        else:
+            pipeline.finish(running)
         cell.runs.append(time.monotonic() - run_started)
     pipeline.run(cell.mode)
 
@@ -284,8 +296,6 @@ def main() -> None:
     parser.add_argument("--poll", type=float, default=0.25, help="NetSuite listing period, scaled seconds")
     parser.add_argument("--follow", type=float, default=0, help="runs follow changes this long, real seconds")
     parser.add_argument("--follow-poll", type=float, default=10, help="with --follow: seconds between reads, real")
-    parser.add_argument("--follow-checkpoint", type=float, default=2,
-                        help="with --follow: the target's checkpoint_interval_seconds, real")
     parser.add_argument("--out", default="freshness", help="results name: bench/results/<out>.md and .png")
     args = parser.parse_args()
     cells = [Cell(mode, float(latency)) for latency in args.latencies.split(",") for mode in args.modes.split(",")]
@@ -301,7 +311,7 @@ def main() -> None:
         if args.follow:
             follow = {"tap": {"follow_seconds": max(1, round(args.follow / args.scale)),
                               "follow_poll_seconds": max(1, round(args.follow_poll / args.scale))},
-                      "target": {"checkpoint_interval_seconds": args.follow_checkpoint / args.scale}}
+                      "target": {"drain_on_state": True}}
         pipeline = Pipeline(sandbox, work, max(1, round(300 / args.scale)), args.limit, follow)
         load_started = time.monotonic()
         pipeline.run("auto")
@@ -343,11 +353,10 @@ def write_results(cells: list[Cell], summaries: list[dict], args: argparse.Names
               "| mean run (s) | skipped ticks | updates written (records/h) | updates while writing (records/h, "
               "% of capacity) |\n"
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
-    follow_args = (f" --follow {args.follow:g} --follow-poll {args.follow_poll:g} --follow-checkpoint "
-                   f"{args.follow_checkpoint:g}" if args.follow else "")
+    follow_args = f" --follow {args.follow:g} --follow-poll {args.follow_poll:g}" if args.follow else ""
     runs = (f"runs that follow changes: each reads every {args.follow_poll:g} s for up to {args.follow:g} s, the "
-            f"target writing on each read's STATE after {args.follow_checkpoint:g} s (tap `follow_seconds`, "
-            "`follow_poll_seconds`, target `checkpoint_interval_seconds`); a tick" if args.follow else
+            "target writing on each fresh read's STATE (tap `follow_seconds`, `follow_poll_seconds`, target "
+            "`drain_on_state`); a tick" if args.follow else
             "one run per tick, a tick")
     command = (f"`.venv/bin/python bench/freshness_bench.py --scale {args.scale:g} --rate {args.rate:g} --interval "
                f"{args.interval:g} --duration {args.duration:g} --drain {args.drain:g} --latencies {args.latencies} "

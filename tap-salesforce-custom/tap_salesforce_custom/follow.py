@@ -3,10 +3,15 @@
 A followed run reads every stream, then again `follow_poll_seconds` after the previous read *began* (at once when a
 read took longer), until `follow_seconds` have passed since the first read began; no read starts after that. Each
 read is an ordinary incremental read from the bookmarks the previous one left (the bookmark rules of streams.py
-hold read by read), and each ends with the stream's STATE, on which the target writes what it holds and emits
-STATE (target-netsuite drains on a STATE once `checkpoint_interval_seconds` have passed), so Meltano saves progress
-read by read. A run killed between reads, or during one, resumes from the last STATE the target emitted, like any
-killed run; nothing is kept in memory between reads but the state itself.
+hold read by read).
+
+STATE marks a fresh read's end. A read that overran the poll was held up (most often by the target writing the
+last read's records while this one's output waited in the pipe), so what it read is already old: its STATE is
+held back and the next read starts at once; the STATE goes out after the first read that did not overrun (and at
+the end of the run). A target that writes on each STATE (target-netsuite's `drain_on_state`) therefore writes
+records read just before it, not ones read while it was busy with the last batch. Held STATE only delays
+progress: a run killed while holding resumes from the last STATE the target emitted, like any killed run, and
+re-reads from there; nothing is kept in memory between reads but the state itself.
 """
 
 from __future__ import annotations
@@ -15,8 +20,13 @@ import time
 import typing as t
 from dataclasses import dataclass, field
 
+from singer_sdk.helpers._state import StateWriter  # SDK internal: the tap's STATE writer (see tap.py's docstring)
+
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+    from singer_sdk.helpers.types import TapState
+    from singer_sdk.io_base import GenericSingerWriter
 
 
 @dataclass
@@ -31,17 +41,50 @@ class ReadSchedule:
     poll_seconds: float
     clock: Callable[[], float] = field(default=time.monotonic)
     sleep: Callable[[float], None] = field(default=time.sleep)
+    _began: float = field(default=0.0, init=False)
+
+    @property
+    def following(self) -> bool:
+        """Whether the run reads more than once."""
+        return self.follow_seconds > 0
+
+    def overran(self) -> bool:
+        """Whether the read going on (or just ended) has taken at least the poll: what it read is already old."""
+        return self.clock() - self._began >= self.poll_seconds
 
     def __iter__(self) -> Iterator[int]:
         first = self.clock()
         number = 0
         while True:
-            began = self.clock()
+            self._began = self.clock()
             yield number
             number += 1
-            next_read = began + self.poll_seconds
-            if not self.follow_seconds or next_read - first >= self.follow_seconds:
+            next_read = self._began + self.poll_seconds
+            if not self.following or next_read - first >= self.follow_seconds:
                 return
             wait = next_read - self.clock()
             if wait > 0:
                 self.sleep(wait)
+
+
+class HeldStates(StateWriter):
+    """The tap's STATE writer, which holds STATE back while `holding` (a followed read that may turn out old)."""
+
+    def __init__(self, message_writer: GenericSingerWriter) -> None:
+        super().__init__(message_writer)
+        self.holding = False
+        self._held = False
+
+    def write_state(self, state: TapState) -> None:
+        """Write the STATE unless holding (then remember that one is due)."""
+        if self.holding:
+            self._held = True
+        else:
+            super().write_state(state)
+
+    def release(self, state: TapState) -> None:
+        """Stop holding; write `state` (the tap's latest) if one was held back."""
+        self.holding = False
+        if self._held:
+            self._held = False
+            super().write_state(state)

@@ -9,8 +9,9 @@ Salesforce shows up once the file is older than the maximum age (or deleted).
 
 Plugin contract: every setting's type, default, range and secrecy is in `config_jsonschema` and nowhere else; the
 settings are read once into `TapSettings` (settings.py); a fatal error ends the run with one line through
-`connector_kit.tap_base.OneLineTap`. The tap's uses of private singer-sdk API are the `sync_all` override below and
-the "SDK internals" section of `SalesforceStream` (streams.py), each with its reason and upstream issue.
+`connector_kit.tap_base.OneLineTap`. The tap's uses of private singer-sdk API are the `sync_all` override below (with
+the STATE writer it installs, follow.py's `HeldStates`) and the "SDK internals" section of `SalesforceStream`
+(streams.py), each with its reason and upstream issue.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing_extensions import override
 from tap_salesforce_custom.client import SalesforceClient
 from tap_salesforce_custom.discovery import LINE_ITEMS, object_schema, parent_first, replication_key
 from tap_salesforce_custom.errors import QuotaGuardStop, SalesforceFatalError
-from tap_salesforce_custom.follow import ReadSchedule
+from tap_salesforce_custom.follow import HeldStates, ReadSchedule
 from tap_salesforce_custom.settings import TapSettings
 from tap_salesforce_custom.streams import LINE_ITEM_STREAMS, SalesforceStream
 
@@ -259,19 +260,28 @@ class TapSalesforceCustom(OneLineTap):
         cls = LINE_ITEM_STREAMS.get(name, SalesforceStream)
         return cls(self, name=name, schema=schema, replication_key=key, client=self.client, settings=self.settings)
 
-    # The one private singer-sdk use of the tap class: `sync_all` is final, and the SDK has no hook that runs
+    # The private singer-sdk uses of the tap class: `sync_all` is final, and the SDK has no hook that runs
     # after every stream is synced (and also when one fails). The API-usage line the run report reads, and the
-    # one quota-stop line, must come after the last stream, even when a stream raised. No upstream issue found.
+    # one quota-stop line, must come after the last stream, even when a stream raised; a followed run reads
+    # several times in it. `_state_writer` (and `singer_sdk.helpers._state.StateWriter`, follow.py): the SDK
+    # writes every STATE through it and has no public way to hold one back (follow.py says why a followed run
+    # must). No upstream issue found for either.
     @override  # type: ignore[misc]
     def sync_all(self) -> None:
         """Sync (again every `follow_poll_seconds` while `follow_seconds` last), then say once (on stderr, one line)
         if the quota guard cut the run short."""
+        schedule = self.read_schedule()
+        states = self._state_writer = HeldStates(self.message_writer)  # SDK internal: see the docstring above
         try:
-            for _read in self.read_schedule():
+            for _read in schedule:
+                states.holding = schedule.following  # a followed read's STATE waits until it proves fresh
                 super().sync_all()
                 if self.client.quota_stop:
                     break
+                if not schedule.overran():
+                    states.release(self.state)
         finally:
+            states.release(self.state)
             self._log_api_usage()
         if self.client.quota_stop and self._stream_order:  # (a stop during discovery has said so already)
             self.logger.warning("Run stopped early: %s", self.client.quota_stop)

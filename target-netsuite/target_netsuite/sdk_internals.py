@@ -12,11 +12,12 @@ Each use, why, and the upstream issue:
   meltano/sdk#3778).
 - `Target._MAX_RECORD_AGE_IN_MINUTES` → `set_checkpoint_interval`: `checkpoint_interval_seconds`; the SDK's max
   record age is a hard-coded class constant. meltano/sdk#2692.
-- `Target._process_state_message` and `Target._handle_max_record_age` → `drain_if_due`: the max record age is
-  checked on every STATE too, not only when a record arrives, so the records read just before a quiet spell (a
-  tap following changes between its reads, tap-salesforce-custom's `follow_seconds`) are written once
-  `checkpoint_interval_seconds` have passed instead of waiting for the next record. meltano/sdk#2692 (the age as
-  a setting) is the closest; no issue for the check on STATE found.
+- `Target._process_state_message` and `Target._handle_max_record_age` → `on_state`: a hook after each STATE is
+  taken in, which by default checks the max record age there too (the SDK checks it only when a record arrives),
+  so the records read just before a quiet spell are written once `checkpoint_interval_seconds` have passed, not
+  when the next record comes; target-netsuite's `drain_on_state` drains there at once (a tap following changes
+  ends each read with a STATE). meltano/sdk#2692 (the age as a setting) is the closest; no issue for a hook on
+  STATE found.
 - `Target._write_state_message` → `emits_state`: `match_mode: report` and `reconcile` write nothing, so they must
   emit no STATE; the SDK writes one after every full drain. No upstream issue found (closest: meltano/sdk#3000,
   a final STATE a target cannot withhold).
@@ -68,10 +69,10 @@ class TargetInternals(Target):
     @override
     def _process_state_message(self, message_dict: dict) -> None:
         super()._process_state_message(message_dict)
-        self.drain_if_due()
+        self.on_state()
 
-    def drain_if_due(self) -> None:
-        """Drain every sink (and emit STATE) if `checkpoint_interval_seconds` passed since the last full drain."""
+    def on_state(self) -> None:
+        """After each STATE is taken in: a full drain (and STATE) if `checkpoint_interval_seconds` have passed."""
         self._handle_max_record_age()
 
     def emits_state(self) -> bool:

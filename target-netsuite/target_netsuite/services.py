@@ -112,6 +112,7 @@ class TargetSettings:
     run_report_path: str | None
     fail_on_dead_letters: bool
     checkpoint_interval_seconds: float
+    drain_on_state: bool
     match_mode: str
     match_rules: dict[str, list[list[str]]] | None
     create_only_fields: dict[str, list[str]] | None

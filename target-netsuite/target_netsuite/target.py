@@ -311,9 +311,15 @@ class TargetNetSuite(TargetInternals):
             th.NumberType(minimum=0),
             default=300,
             description="Write out all buffered records and emit the latest STATE at least this often (the SDK's "
-            "max record age, checked on every record and every STATE), so a long run checkpoints its progress; with "
-            "a tap following changes (tap-salesforce-custom follow_seconds) a few seconds, so each read's records "
-            "are written when it ends.",
+            "max record age, checked on every record and every STATE), so a long run checkpoints its progress.",
+        ),
+        th.Property(
+            "drain_on_state",
+            th.BooleanType,
+            default=False,
+            description="Write out all buffered records and emit STATE on every STATE that comes in, whatever "
+            "checkpoint_interval_seconds says: for a tap that follows changes (tap-salesforce-custom follow_seconds), "
+            "which ends each fresh read with one STATE, so each read's records are written at once.",
         ),
         th.Property(
             "match_mode",
@@ -587,6 +593,14 @@ class TargetNetSuite(TargetInternals):
         dead = self.services.dead_letters.count
         if dead and self.settings.fail_on_dead_letters:
             raise DeadLettersWritten(dead, self.services.dead_letters.location)
+
+    @override
+    def on_state(self) -> None:
+        """`drain_on_state`: write out what is held and emit STATE now; else a checkpoint only when one is due."""
+        if self.settings.drain_on_state:
+            self.drain_all()
+        else:
+            super().on_state()
 
     def _parked_sink(self, stream: str) -> NetSuiteSink:
         """A sink of the run's mode for a stream's parked records, handed back at the end of the run."""

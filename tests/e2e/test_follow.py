@@ -1,6 +1,6 @@
 """Issue 26, item 3: near real time through real `meltano run`. A run that follows changes (tap-salesforce-custom
-`follow_seconds`, a read every `follow_poll_seconds`; target-netsuite drains on the STATE that ends each read once
-`checkpoint_interval_seconds` passed) writes a change made while it runs, without a new run; Meltano saves the
+`follow_seconds`, a read every `follow_poll_seconds`; target-netsuite with `drain_on_state` writes on the STATE
+that ends each fresh read) writes a change made while it runs, without a new run; Meltano saves the
 state read by read (a `meltano state get` during the run sees the change's bookmark); a SIGTERM (cron's `timeout`)
 between or during reads loses nothing and the next, ordinary run writes nothing twice.
 """
@@ -26,7 +26,7 @@ FOLLOW = {
     "TAP_SALESFORCE_CUSTOM__SELECT": '["Account.*"]',
     "TAP_SALESFORCE_CUSTOM_FOLLOW_SECONDS": "900",
     "TAP_SALESFORCE_CUSTOM_FOLLOW_POLL_SECONDS": "2",
-    "TARGET_NETSUITE_CHECKPOINT_INTERVAL_SECONDS": "1",
+    "TARGET_NETSUITE_DRAIN_ON_STATE": "true",
 }
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from singer_taps import write_json
 from tap_helpers import TAP, admin, reset, tap_config
-from tap_salesforce_custom.follow import ReadSchedule
+from tap_salesforce_custom.follow import HeldStates, ReadSchedule
 
 
 class FakeClock:
@@ -50,6 +50,34 @@ def test_reads_start_every_poll_until_follow_has_passed() -> None:
 def test_a_read_longer_than_the_poll_is_followed_at_once() -> None:
     began, _ = _reads(60, 15, [4, 20, 4])
     assert began == [0, 15, 35, 50]
+
+
+def test_a_read_that_overran_the_poll_is_old() -> None:
+    clock = FakeClock()
+    schedule = ReadSchedule(60, 15, clock=clock, sleep=clock.sleep)
+    overran = []
+    for _number in schedule:
+        clock.now += 20 if not overran else 4
+        overran.append(schedule.overran())
+    assert overran[:2] == [True, False]
+
+
+def test_held_states_go_out_once_released_and_only_the_latest() -> None:
+    written: list[dict] = []
+
+    class Writer:
+        def write_message(self, message: object) -> None:
+            written.append(message.value)  # type: ignore[attr-defined]
+
+    states = HeldStates(Writer())  # type: ignore[arg-type]
+    states.write_state({"n": 1})
+    states.holding = True
+    states.write_state({"n": 2})
+    states.write_state({"n": 3})
+    assert written == [{"n": 1}]
+    states.release({"n": 3})
+    states.release({"n": 3})  # nothing held any more: nothing written
+    assert written == [{"n": 1}, {"n": 3}]
 
 
 def test_a_change_made_during_a_followed_run_arrives_in_a_later_read_of_it(tmp_path: Path) -> None:

@@ -45,3 +45,23 @@ def test_records_before_a_state_are_written_while_the_input_stays_open(admin, co
         process.stdin.close()
         process.wait(timeout=120)
     assert process.returncode == 0
+
+
+def test_drain_on_state_writes_at_the_first_state_whatever_the_interval(admin, config, tmp_path) -> None:
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps({**config, "checkpoint_interval_seconds": 3600, "drain_on_state": True}))
+    process = subprocess.Popen([TARGET_EXE, "--config", str(config_file)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert process.stdin is not None and process.stdout is not None
+    printed: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [printed.put(line) for line in process.stdout], daemon=True).start()
+    try:
+        read = [CUSTOMER_SCHEMA, customer("D1", "Drained Co 1"), _state(1)]
+        process.stdin.write("".join(json.dumps(m) + "\n" for m in read))
+        process.stdin.flush()
+        assert json.loads(printed.get(timeout=60))["bookmarks"]["customer"]["read"] == 1  # input still open
+        assert set(admin.by_external_id("customer")) == {"D1"}
+    finally:
+        process.stdin.close()
+        process.wait(timeout=120)
+    assert process.returncode == 0
