@@ -17,51 +17,55 @@ def _state(read: int) -> dict:
     return {"type": "STATE", "value": {"bookmarks": {"customer": {"read": read}}}}
 
 
+class RunningTarget:
+    """The target reading a pipe the test keeps open, its printed STATE lines collected by a thread."""
+
+    def __init__(self, config: dict, tmp_path, **settings: object) -> None:
+        config_file = tmp_path / "config.json"
+        config_file.write_text(json.dumps({**config, **settings}))
+        self.process = subprocess.Popen([TARGET_EXE, "--config", str(config_file)], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.stdin = self.process.stdin
+        self.printed: queue.Queue[str] = queue.Queue()
+        out = self.process.stdout
+        threading.Thread(target=lambda: [self.printed.put(line) for line in out], daemon=True).start()
+
+    def send(self, *messages: dict) -> None:
+        self.stdin.write("".join(json.dumps(m) + "\n" for m in messages))
+        self.stdin.flush()
+
+    def end(self) -> int:
+        self.stdin.close()
+        return self.process.wait(timeout=120)
+
+
 def test_records_before_a_state_are_written_while_the_input_stays_open(admin, config, tmp_path) -> None:
-    config_file = tmp_path / "config.json"
-    config_file.write_text(json.dumps({**config, "checkpoint_interval_seconds": 1}))
-    process = subprocess.Popen([TARGET_EXE, "--config", str(config_file)], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert process.stdin is not None and process.stdout is not None
-    printed: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [printed.put(line) for line in process.stdout], daemon=True).start()
+    target = RunningTarget(config, tmp_path, checkpoint_interval_seconds=1)
     try:
-        first_read = [CUSTOMER_SCHEMA, customer("Q1", "Quiet Co 1"), customer("Q2", "Quiet Co 2"), _state(1)]
-        process.stdin.write("".join(json.dumps(m) + "\n" for m in first_read))
-        process.stdin.flush()
+        target.send(CUSTOMER_SCHEMA, customer("Q1", "Quiet Co 1"), customer("Q2", "Quiet Co 2"), _state(1))
         emitted = None
         for read in range(2, 200):  # then empty reads, each ending with its STATE, the input staying open
             try:
-                emitted = json.loads(printed.get(timeout=0.5))
+                emitted = json.loads(target.printed.get(timeout=0.5))
                 break
             except queue.Empty:
-                process.stdin.write(json.dumps(_state(read)) + "\n")
-                process.stdin.flush()
+                target.send(_state(read))
         assert emitted is not None, "no STATE printed while the input stayed open"
         assert emitted["bookmarks"]["customer"]["read"] >= 1
         assert set(admin.by_external_id("customer")) == {"Q1", "Q2"}  # written before the STATE was printed
-        assert process.poll() is None
+        assert target.process.poll() is None
     finally:
-        process.stdin.close()
-        process.wait(timeout=120)
-    assert process.returncode == 0
+        returncode = target.end()
+    assert returncode == 0
 
 
 def test_drain_on_state_writes_at_the_first_state_whatever_the_interval(admin, config, tmp_path) -> None:
-    config_file = tmp_path / "config.json"
-    config_file.write_text(json.dumps({**config, "checkpoint_interval_seconds": 3600, "drain_on_state": True}))
-    process = subprocess.Popen([TARGET_EXE, "--config", str(config_file)], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert process.stdin is not None and process.stdout is not None
-    printed: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [printed.put(line) for line in process.stdout], daemon=True).start()
+    target = RunningTarget(config, tmp_path, checkpoint_interval_seconds=3600, drain_on_state=True)
     try:
-        read = [CUSTOMER_SCHEMA, customer("D1", "Drained Co 1"), _state(1)]
-        process.stdin.write("".join(json.dumps(m) + "\n" for m in read))
-        process.stdin.flush()
-        assert json.loads(printed.get(timeout=60))["bookmarks"]["customer"]["read"] == 1  # input still open
+        target.send(CUSTOMER_SCHEMA, customer("D1", "Drained Co 1"), _state(1))
+        assert json.loads(target.printed.get(timeout=60))["bookmarks"]["customer"]["read"] == 1  # input still open
         assert set(admin.by_external_id("customer")) == {"D1"}
     finally:
-        process.stdin.close()
-        process.wait(timeout=120)
-    assert process.returncode == 0
+        returncode = target.end()
+    assert returncode == 0
