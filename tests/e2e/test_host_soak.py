@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from host_soak import HostSoak, StoreOracle, render, table
 from soak import SoakConfig, Verdict
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # `make soak` (CI runs it after `make test`)
 
 #: Runs: the initial load, the parked Contacts, two ledger steps, a simultaneous start on two hosts whose lock holder
 #: is killed once the other has ended, then the soak's two final runs.

@@ -18,7 +18,7 @@ from e2e_harness import ROOT
 sys.path.insert(0, str(ROOT / "bench"))
 from soak import CATEGORIES, Oracle, Soak, SoakConfig, Verdict, render, summary
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # `make soak` (CI runs it after `make test`)
 
 SHORT = SoakConfig(seed=2023, cycles=5, accounts=16, contacts=24, products=4, opportunities=16, edits_per_cycle=8,
                    kill_share=0.6, overlap_share=0.2, full_refresh_cycles=(4,), run_timeout=300)
