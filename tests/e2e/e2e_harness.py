@@ -17,9 +17,9 @@ through `meltano invoke`/Dagster/their own processes discover as before.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import hashlib
 import shutil
 import subprocess
 from dataclasses import dataclass, field

@@ -5,7 +5,12 @@ Salesforce faults, edits in Salesforce during the runs; then the oracle (`bench/
 what the shipped mapping makes of Salesforce. Fixed seeds; the long form is `bench/soak.py`.
 
 One soak per module (it takes minutes); each category of the verdict is its own test, so a known defect marks only
-its own category (`xfail(strict=True)`: flip it when the fix lands)."""
+its own category (`xfail(strict=True)`: flip it when the fix lands).
+
+Marked `slow` (minutes): not in `make test`; `make soak` runs it and CI runs `make soak` after `make test`. The
+tests in `make test` that cover each requirement one feature at a time are listed in the README ("The two commands",
+`make soak`); transport faults, a kill of the target alone and Salesforce edits during a run reach `meltano run`
+only here."""
 
 from __future__ import annotations
 
