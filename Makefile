@@ -9,7 +9,7 @@ PACKAGES := -e ./connector_kit -e ./sandbox -e ./tap-salesforce-custom -e ./tran
 UV_VERSION := 0.13.9
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: demo demo-reset test lint install venv plugins dagster lock bench clean plugin-definitions dist
+.PHONY: demo demo-reset test soak lint install venv plugins dagster lock bench clean plugin-definitions dist
 
 ## demo: set everything up, start the sandboxes, run the pipeline once in `dev`, show what landed, stop.
 demo: install
@@ -23,9 +23,17 @@ demo-reset:
 
 ## test: set up what the tests need and run the whole suite in TEST_WORKERS parallel workers (pytest-xdist, whole
 ## test files per worker; each worker starts its own sandboxes, see tests/conftest.py); prints the 25 slowest tests.
+## About 16 minutes on the 2-core machine (README "The two commands"); the soaks are `make soak`.
 TEST_WORKERS ?= 2
 test: install
 	$(BIN)/pytest -n $(TEST_WORKERS) --durations=25
+
+## soak: the two short soaks with every feature on (tests/e2e/test_soak.py, test_host_soak.py; about 5 minutes,
+## marked `slow`, so not in `make test`; CI runs them after it). What covers each soak requirement in `make test`:
+## README "Tests".
+SOAKS := tests/e2e/test_soak.py tests/e2e/test_host_soak.py
+soak: install
+	$(BIN)/pytest -n $(TEST_WORKERS) -m slow --durations=10 $(SOAKS)
 
 ## lint: ruff over every package, the tests and the benchmarks; mypy (mypy.ini) over the connectors, the sandboxes and pipeline-ops.
 TYPED := connector_kit/connector_kit tap-salesforce-custom/tap_salesforce_custom transform_mappers/transform_mappers target-netsuite/target_netsuite sandbox/sandbox tap-netsuite-custom/tap_netsuite_custom target-salesforce-custom/target_salesforce_custom pipeline_ops/pipeline_ops

@@ -4,12 +4,23 @@ Each test gets its own Meltano system database (so its state never mixes with th
 its own Meltano run directory (`MELTANO_SYS_DIR_ROOT`, the installed plugins linked in, as `bench/soak.py` does),
 so tests in parallel workers never share the tap's catalog or other run files; it reaches the sandboxes through
 the standard Meltano setting environment variables, which outrank meltano.yml.
+
+Discovery once per project and settings: Meltano discovers the tap's catalog before every `meltano run` (its own
+cache is off for editable plugins), about 1.5 CPU-seconds a run. The first successful run of a project discovers for
+real (describe calls to the stand-in, Meltano's select and metadata rules); later runs with the same tap settings
+(every `TAP_SALESFORCE_CUSTOM*` variable and the environment) hand the tap that run's catalog
+(`TAP_SALESFORCE_CUSTOM__CATALOG`), byte for byte what discovery would give again while the org's describe is
+unchanged. A test whose subject is discovery, or that changes describe or counts describe calls between runs, sets
+`discover_every_run=True` (test_schema_drift_pipeline, test_quiet_runs, test_api_budget); tests that run the tap
+through `meltano invoke`/Dagster/their own processes discover as before.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MELTANO = ROOT / ".venv" / "bin" / "meltano"
 PIPELINE = ("tap-salesforce-custom", "salesforce-to-netsuite", "target-netsuite")
 STATE_ID = "dev:tap-salesforce-custom-to-target-netsuite"
+CATALOG_SETTING = "TAP_SALESFORCE_CUSTOM__CATALOG"
 
 
 @dataclass
@@ -28,6 +40,8 @@ class MeltanoProject:
 
     tmp: Path
     env: dict[str, str] = field(default_factory=dict)
+    #: True: every `meltano run` discovers the catalog (describe calls); False: once per tap settings (see above).
+    discover_every_run: bool = False
 
     def system_dir(self) -> Path:
         """This test's `.meltano`: the installed plugins linked from the repository's, its own run files."""
@@ -56,14 +70,35 @@ class MeltanoProject:
     def meltano(
         self, *args: str, env: dict[str, str] | None = None, timeout: float = 600
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+        merged = {**self.base_env(), **(env or {})}
+        kept = self._kept_catalog(args, merged)
+        if kept is not None and kept.is_file():
+            merged[CATALOG_SETTING] = str(kept)
+        discovered = self.system_dir() / "run" / "tap-salesforce-custom" / "tap.properties.json"
+        before = discovered.stat().st_mtime_ns if discovered.is_file() else None
+        result = subprocess.run(
             [str(MELTANO), *args],
             cwd=ROOT,
-            env={**self.base_env(), **(env or {})},
+            env=merged,
             text=True,
             capture_output=True,
             timeout=timeout,
         )
+        if (kept is not None and not kept.is_file() and result.returncode == 0 and discovered.is_file()
+                and discovered.stat().st_mtime_ns != before
+                and json.loads(discovered.read_text() or "{}").get("streams")):  # a quota-stopped discovery is empty
+            kept.parent.mkdir(exist_ok=True)
+            shutil.copyfile(discovered, kept)
+        return result
+
+    def _kept_catalog(self, args: tuple[str, ...], env: dict[str, str]) -> Path | None:
+        """Where this project keeps the catalog discovered under these tap settings, or None: discover."""
+        if self.discover_every_run or args[:1] != ("run",) or CATALOG_SETTING in env:
+            return None
+        settings = sorted((k, v) for k, v in env.items()
+                          if k.startswith("TAP_SALESFORCE_CUSTOM") or k == "MELTANO_ENVIRONMENT")
+        key = hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:16]
+        return self.tmp / "catalogs" / f"{key}.json"
 
     def run_pipeline(
         self, *extra: str, env: dict[str, str] | None = None, check: bool = True

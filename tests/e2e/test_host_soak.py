@@ -2,7 +2,12 @@
 one real PostgreSQL server for Meltano's system database and the target's store; runs land on seeded random hosts
 with Salesforce edits, NetSuite and Salesforce faults, a simultaneous start on two hosts and a kill; then the oracle
 (`bench/soak.py`'s, reading the store) and the multi-host checks (`bench/host_soak.py`). The long form (20+ runs) is
-`bench/host_soak.py`."""
+`bench/host_soak.py`.
+
+Marked `slow`: not in `make test`; `make soak` runs it and CI runs `make soak` after `make test`. In `make test`,
+`test_several_hosts.py` covers each multi-host requirement one at a time (parked children, the ledger, the lock and
+dead letters across hosts, nothing on a host's disk) and `test_postgres_systemdb.py` the shared system database;
+faults and kills across hosts with the oracle's verdict are only here."""
 
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from host_soak import HostSoak, StoreOracle, render, table
 from soak import SoakConfig, Verdict
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # `make soak` (CI runs it after `make test`)
 
 #: Runs: the initial load, the parked Contacts, two ledger steps, a simultaneous start on two hosts whose lock holder
 #: is killed once the other has ended, then the soak's two final runs.

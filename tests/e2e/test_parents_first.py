@@ -1,6 +1,7 @@
 """Issue 20: a child never loses a parent not yet read, through real `meltano run`.
 
-- An initial load with thousands of Opportunities (the salesOrder sink drains many times before the run ends)
+- An initial load with 1,200 Opportunities and a 100-record batch (the salesOrder sink drains several times
+  before the run ends)
   writes every won opportunity with lines as a sales order: the tap reads parents first, and a child whose parent
   is not in NetSuite yet is parked, never dead-lettered.
 - Forced mid-run checkpoints and a quota stop inside Opportunity lose nothing by the next run.
@@ -22,13 +23,14 @@ from e2e_harness import MELTANO, PIPELINE, ROOT, MeltanoProject, SandboxAdmin, r
 
 pytestmark = pytest.mark.e2e
 
-OPPORTUNITIES = 4800
+OPPORTUNITIES = 1200
+BATCH_ROWS = 100  # the target's batch_size_rows: several salesOrder drains before the input ends
 NO_CONTACTS = {"TAP_SALESFORCE_CUSTOM__SELECT": '["Account.*", "Product2.*", "Opportunity.*"]'}
 
 
 @pytest.fixture
 def big_org(salesforce: SandboxAdmin, netsuite: SandboxAdmin) -> Iterator[set[str]]:
-    """60 Accounts, 15 Products, 4,800 Opportunities; returns the won ones (each must become an order: one with
+    """60 Accounts, 15 Products, 1,200 Opportunities; returns the won ones (each must become an order: one with
     lines as its lines, a service deal without products as one line of the service item)."""
     salesforce.post("reset", {"seed": 20, "accounts": 60, "contacts": 0, "products": 15,
                               "opportunities": OPPORTUNITIES})
@@ -59,8 +61,8 @@ def _dead_letters(project: MeltanoProject) -> list[dict]:
 
 def test_initial_load_writes_every_sales_order(meltano_project: MeltanoProject, netsuite: SandboxAdmin,
                                                big_org: set[str]) -> None:
-    assert len(big_org) > 1000  # the salesOrder sink (1,000 records) drains before the end of the input
-    meltano_project.env.update(NO_CONTACTS)
+    assert len(big_org) > 2 * BATCH_ROWS  # the salesOrder sink drains several times before the end of the input
+    meltano_project.env.update({**NO_CONTACTS, "TARGET_NETSUITE_BATCH_SIZE_ROWS": str(BATCH_ROWS)})
     result = meltano_project.run_pipeline()
     assert _sales_orders(netsuite) == big_org
     assert [d for d in _dead_letters(meltano_project) if d["code"] == "UNRESOLVED_REFERENCE"] == []
@@ -74,8 +76,9 @@ def test_mid_run_checkpoints_and_a_quota_stop_inside_opportunity_lose_nothing(
     project = meltano_project
     project.env.update({**NO_CONTACTS, "TARGET_NETSUITE_CHECKPOINT_INTERVAL_SECONDS": "0.5",
                         "TARGET_NETSUITE_BATCH_SIZE_ROWS": "200", "TAP_SALESFORCE_CUSTOM_PAGE_SIZE": "200"})
-    # Discovery and the three parent streams cost about 10 calls, each Opportunity page 2: stop inside Opportunity.
-    salesforce.post("knobs", {"api_limit": 100, "api_usage": 50})
+    # The guard stops at 80 of 100 calls: 18 left. Discovery and the three parent streams cost about 10, each
+    # Opportunity page of 200 costs 2 (6 pages): it stops inside Opportunity.
+    salesforce.post("knobs", {"api_limit": 100, "api_usage": 62})
     stopped = project.run_pipeline()
     assert "quota guard" in stopped.stderr
     bookmarks = project.state()["singer_state"]["bookmarks"]

@@ -52,6 +52,7 @@ def test_quiet_run_after_a_burst_costs_one_query_per_object_and_writes_nothing(
     salesforce.post("reset", {"seed": 5, "accounts": 30, "contacts": 0, "products": 6, "opportunities": 12})
     netsuite.post("reset", {"knobs": True})
     project = meltano_project
+    project.discover_every_run = True  # the calls counted include discovery's, as in production
     project.env.update(ENV)
     project.run_pipeline()  # initial load
 

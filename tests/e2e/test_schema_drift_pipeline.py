@@ -36,6 +36,7 @@ def test_deleted_mapped_field_holds_only_its_stream(
     meltano_project: MeltanoProject, salesforce: SandboxAdmin, netsuite: SandboxAdmin
 ) -> None:
     project = meltano_project
+    project.discover_every_run = True  # the subject: discovery sees the deleted and the restored field
     project.env.update(THREE_OBJECTS)
     project.run_pipeline()
     first = _bookmarks(project)
