@@ -11,18 +11,31 @@ held back and the next read starts at once; the STATE goes out after the first r
 the end of the run). A target that writes on each STATE (target-netsuite's `drain_on_state`) therefore writes
 records read just before it, not ones read while it was busy with the last batch. Held STATE only delays
 progress: a run killed while holding resumes from the last STATE the target emitted, like any killed run, and
-re-reads from there; nothing is kept in memory between reads but the state itself.
+re-reads from there.
+
+Each read re-reads the lookback window (`lookback_seconds` of changes before the last read began), so a followed
+run would send the same records again read after read. `SentVersions` remembers what the run sent (per stream and
+Id, a digest of the record as sent) and a later read leaves out a record that is exactly what this run already
+sent; any difference (a field, a line item, a delete) sends it. Nothing is lost: the target received the earlier
+copy in the same stream before anything read after it (one pipe, in order), and a run that ends or dies forgets
+everything, so the next run re-reads the window as it would have. A record is forgotten once its replication-key
+value is before a read's window start (no read of this run can return it unchanged any more), so the memory holds
+about one lookback window of records. Streams without a replication key remember nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 import typing as t
 from dataclasses import dataclass, field
 
+from connector_kit.settings import parse_utc
 from singer_sdk.helpers._state import StateWriter  # SDK internal: the tap's STATE writer (see tap.py's docstring)
 
 if t.TYPE_CHECKING:
+    import datetime as dt
     from collections.abc import Callable, Iterator
 
     from singer_sdk.helpers.types import TapState
@@ -88,3 +101,36 @@ class HeldStates(StateWriter):
         if self._held:
             self._held = False
             super().write_state(state)
+
+
+class SentVersions:
+    """The records a followed run sent: per stream and Id, the digest of the last version sent and its
+    replication-key value. Remembers and leaves out nothing unless `active` (set for a followed run)."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.left_out = 0  # records re-read exactly as this run sent them, not sent again
+        self._sent: dict[str, dict[str, tuple[bytes, str]]] = {}
+
+    def already_sent(self, stream: str, record: dict[str, t.Any], replication_key: str | None) -> bool:
+        """Whether this run sent `record` exactly as it is now; if not, remember it as sent."""
+        stamp = record.get(replication_key) if replication_key else None
+        if not self.active or not isinstance(stamp, str) or "Id" not in record:
+            return False
+        digest = hashlib.blake2b(json.dumps(record, sort_keys=True, default=str).encode(), digest_size=16).digest()
+        sent = self._sent.setdefault(stream, {})
+        last = sent.get(record["Id"])
+        if last is not None and last[0] == digest:
+            self.left_out += 1
+            return True
+        sent[record["Id"]] = (digest, stamp)
+        return False
+
+    def forget_before(self, stream: str, window_start: dt.datetime | None) -> None:
+        """Forget `stream`'s records stamped before `window_start` (a read starting there cannot return them
+        unchanged)."""
+        sent = self._sent.get(stream)
+        if not sent or window_start is None:
+            return
+        for record_id in [i for i, (_, stamp) in sent.items() if parse_utc(stamp) < window_start]:
+            del sent[record_id]

@@ -31,6 +31,8 @@ the line bookmark of Opportunity and Quote), which follows the `Ordering` each r
   window (never during one). A Bulk window read by REST after a failed job is ordered like any REST read.
 - A read restarted after an expired cursor starts at the last emitted key with `>=`: re-sent, never skipped.
 - With `record_ids` a stream reads exactly the listed records (or nothing) and moves no bookmark.
+- A followed run (`follow_seconds`) leaves out a re-read record it already sent exactly as it is (follow.py's
+  `SentVersions`); a left-out record moves no bookmark (the earlier read's copy moved it already).
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
     from tap_salesforce_custom.client import SalesforceClient
+    from tap_salesforce_custom.follow import SentVersions
     from tap_salesforce_custom.settings import TapSettings
 
 Record = dict[str, t.Any]
@@ -226,13 +229,15 @@ class SalesforceStream(Stream):
     """One Salesforce object. Schema, keys and replication key come from discovery or the input catalog."""
 
     def __init__(self, tap: Tap, *, name: str, schema: dict[str, t.Any], replication_key: str | None,
-                 client: SalesforceClient, settings: TapSettings) -> None:
-        """Build the stream; `client` and `settings` are shared by all streams of the run."""
+                 client: SalesforceClient, settings: TapSettings, sent: SentVersions) -> None:
+        """Build the stream; `client`, `settings` and `sent` (what a followed run sent) are shared by all streams
+        of the run."""
         super().__init__(tap, schema=mark_calculated(schema), name=name)
         self.primary_keys = ["Id"] if "Id" in schema["properties"] else []
         self.replication_key = replication_key
         self.client = client
         self.settings = settings
+        self.sent = sent
         #: The bookmark of the read in progress (`get_records` makes it from the stream's state).
         self.bookmark: Bookmark | None = None
         self.progress = Progress(self.logger, name, settings.progress_interval_seconds)
@@ -307,6 +312,7 @@ class SalesforceStream(Stream):
             return
         resumed = bookmark.resumed
         start = bookmark.start()
+        self.sent.forget_before(self.name, start)
         self.progress = Progress(self.logger, self.name, self.settings.progress_interval_seconds)
         try:
             self.client.mark_read_start()
@@ -323,6 +329,11 @@ class SalesforceStream(Stream):
             bookmark.discard()
             self.client.quota_stop = str(stop)
             self.logger.warning("%s (stream %s)", stop, self.name)
+
+    @override
+    def post_process(self, row: Record, context: Context | None = None) -> Record | None:
+        """Leave out a record a followed run re-read exactly as it already sent it (follow.py, `SentVersions`)."""
+        return None if self.sent.already_sent(self.name, row, self.replication_key) else row
 
     def drift_safe_pages(self, start: dt.datetime | None) -> Iterator[tuple[list[Record], dict[str, dict[str, str]]]]:
         """`read_pages` of the planned fields, reconciled with describe once if Salesforce refuses a field.

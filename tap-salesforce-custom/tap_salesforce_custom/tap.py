@@ -35,7 +35,7 @@ from typing_extensions import override
 from tap_salesforce_custom.client import SalesforceClient
 from tap_salesforce_custom.discovery import LINE_ITEMS, object_schema, parent_first, replication_key
 from tap_salesforce_custom.errors import QuotaGuardStop, SalesforceFatalError
-from tap_salesforce_custom.follow import HeldStates, ReadSchedule
+from tap_salesforce_custom.follow import HeldStates, ReadSchedule, SentVersions
 from tap_salesforce_custom.settings import TapSettings
 from tap_salesforce_custom.streams import LINE_ITEM_STREAMS, SalesforceStream
 
@@ -258,7 +258,13 @@ class TapSalesforceCustom(OneLineTap):
 
     def _stream(self, name: str, schema: dict[str, t.Any], key: str | None) -> SalesforceStream:
         cls = LINE_ITEM_STREAMS.get(name, SalesforceStream)
-        return cls(self, name=name, schema=schema, replication_key=key, client=self.client, settings=self.settings)
+        return cls(self, name=name, schema=schema, replication_key=key, client=self.client, settings=self.settings,
+                   sent=self.sent_versions)
+
+    @cached_property
+    def sent_versions(self) -> SentVersions:
+        """What a followed run sent, so its later reads leave out what they re-read unchanged (follow.py)."""
+        return SentVersions()
 
     # The private singer-sdk uses of the tap class: `sync_all` is final, and the SDK has no hook that runs
     # after every stream is synced (and also when one fails). The API-usage line the run report reads, and the
@@ -272,6 +278,7 @@ class TapSalesforceCustom(OneLineTap):
         if the quota guard cut the run short."""
         schedule = self.read_schedule()
         states = self._state_writer = HeldStates(self.message_writer)  # SDK internal: see the docstring above
+        self.sent_versions.active = schedule.following
         try:
             for _read in schedule:
                 states.holding = schedule.following  # a followed read's STATE waits until it proves fresh
@@ -283,6 +290,9 @@ class TapSalesforceCustom(OneLineTap):
         finally:
             states.release(self.state)
             self._log_api_usage()
+            if self.sent_versions.left_out:
+                self.logger.info("Followed run: %d re-read records left out, already sent unchanged in this run",
+                                 self.sent_versions.left_out)
         if self.client.quota_stop and self._stream_order:  # (a stop during discovery has said so already)
             self.logger.warning("Run stopped early: %s", self.client.quota_stop)
 

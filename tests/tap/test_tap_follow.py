@@ -4,6 +4,7 @@ schedule alone with a fake clock."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import queue
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from singer_taps import write_json
 from tap_helpers import TAP, admin, reset, tap_config
-from tap_salesforce_custom.follow import HeldStates, ReadSchedule
+from tap_salesforce_custom.follow import HeldStates, ReadSchedule, SentVersions
 
 
 class FakeClock:
@@ -80,40 +81,107 @@ def test_held_states_go_out_once_released_and_only_the_latest() -> None:
     assert written == [{"n": 1}, {"n": 3}]
 
 
+class FollowedTap:
+    """The real tap process following changes; its messages read in a thread, one at a time."""
+
+    def __init__(self, tmp_path: Path, **settings: object) -> None:
+        tmp_path.mkdir(parents=True, exist_ok=True)
+        config = write_json(tmp_path / "config.json", tap_config(**settings))
+        self.process = subprocess.Popen([TAP, "--config", config], stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL, text=True)
+        stdout = self.process.stdout
+        assert stdout is not None
+        self.lines: queue.Queue[dict] = queue.Queue()
+        threading.Thread(target=lambda: [self.lines.put(json.loads(line)) for line in stdout], daemon=True).start()
+
+    def next_message(self, timeout: float = 60) -> dict:
+        return self.lines.get(timeout=timeout)
+
+    def records_to_state(self) -> list[dict]:
+        """The records up to the next STATE (a read's end)."""
+        records = []
+        while (message := self.next_message())["type"] != "STATE":
+            if message["type"] == "RECORD":
+                records.append(message["record"])
+        return records
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+
+
 def test_a_change_made_during_a_followed_run_arrives_in_a_later_read_of_it(tmp_path: Path) -> None:
     reset(accounts=6)
-    config = tap_config(follow_seconds=600, follow_poll_seconds=1)
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen([TAP, "--config", write_json(tmp_path / "config.json", config)],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert process.stdout is not None
-    lines: queue.Queue[dict] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(json.loads(line)) for line in process.stdout], daemon=True).start()
-
-    def next_message(timeout: float = 60) -> dict:
-        return lines.get(timeout=timeout)
-
+    tap = FollowedTap(tmp_path, follow_seconds=600, follow_poll_seconds=1)
     try:
         first: list[dict] = []
         while len(first) < 6:  # the first read: every Account, then its STATE
-            message = next_message()
-            if message["type"] == "RECORD":
-                first.append(message["record"])
-        while next_message()["type"] != "STATE":
-            pass
+            first += tap.records_to_state()
         account = sorted(first, key=lambda r: r["Id"])[0]
         admin("PATCH", f"records/Account/{account['Id']}", {"Name": "Renamed While Followed"})
         deadline = time.monotonic() + 60
         later: dict | None = None
         while later is None and time.monotonic() < deadline:
-            message = next_message()
+            message = tap.next_message()
             if message["type"] == "RECORD" and message["record"]["Name"] == "Renamed While Followed":
                 later = message["record"]
         assert later is not None and later["Id"] == account["Id"]
-        while (state := next_message())["type"] != "STATE":  # that read ends with a STATE past the change
+        while (state := tap.next_message())["type"] != "STATE":  # that read ends with a STATE past the change
             pass
         assert state["value"]["bookmarks"]["Account"]["replication_key_value"] >= later["SystemModstamp"]
-        assert process.poll() is None  # still the same run
+        assert tap.process.poll() is None  # still the same run
     finally:
-        process.terminate()
-        process.wait(timeout=60)
+        tap.stop()
+
+
+def test_a_followed_run_sends_each_version_of_a_record_once(tmp_path: Path) -> None:
+    """Every read re-reads the lookback window; what this run already sent unchanged is left out of later reads,
+    and a record changed again (even back to an earlier value) is sent again."""
+    reset(accounts=6)
+    ids = sorted(r["Id"] for r in admin("GET", "records/Account")["records"] if not r.get("IsDeleted"))
+    for record_id in ids[:3]:  # changed just now: inside every read's lookback window
+        admin("PATCH", f"records/Account/{record_id}", {"Name": f"Recent {record_id}"})
+    tap = FollowedTap(tmp_path, follow_seconds=600, follow_poll_seconds=1, lookback_seconds=600)
+    try:
+        first: list[dict] = []
+        while len(first) < 6:
+            first += tap.records_to_state()
+        assert sorted(r["Id"] for r in first) == ids
+        later = tap.records_to_state() + tap.records_to_state()  # two more reads of the same window
+        assert later == []
+        admin("PATCH", f"records/Account/{ids[0]}", {"Name": "Changed Again"})
+        admin("PATCH", f"records/Account/{ids[1]}", {"Name": "Changed Again"})
+        changed: list[dict] = []
+        deadline = time.monotonic() + 60
+        while len(changed) < 2 and time.monotonic() < deadline:
+            changed += tap.records_to_state()
+        assert sorted((r["Id"], r["Name"]) for r in changed) == [(ids[0], "Changed Again"), (ids[1], "Changed Again")]
+        admin("PATCH", f"records/Account/{ids[0]}", {"Name": f"Recent {ids[0]}"})  # back to a value sent before
+        back: list[dict] = []
+        deadline = time.monotonic() + 60
+        while not back and time.monotonic() < deadline:
+            back += tap.records_to_state()
+        assert [(r["Id"], r["Name"]) for r in back] == [(ids[0], f"Recent {ids[0]}")]
+        assert tap.records_to_state() == []
+    finally:
+        tap.stop()
+
+
+def test_sent_versions_remember_only_while_following_and_only_inside_the_window() -> None:
+    sent = SentVersions()
+    record = {"Id": "001A", "Name": "Acme", "SystemModstamp": "2026-12-07T10:00:00.000000+00:00"}
+    assert not sent.already_sent("Account", record, "SystemModstamp")
+    assert not sent.already_sent("Account", record, "SystemModstamp")  # inactive: remembers nothing
+    sent.active = True
+    assert not sent.already_sent("Account", record, "SystemModstamp")
+    assert sent.already_sent("Account", dict(record), "SystemModstamp")
+    assert not sent.already_sent("Contact", dict(record), "SystemModstamp")  # per stream
+    assert not sent.already_sent("Account", {**record, "Name": "Acme Ltd"}, "SystemModstamp")
+    assert not sent.already_sent("Account", record, "SystemModstamp")  # back to the first version: sent again
+    assert not sent.already_sent("Thing", {"Id": "x1"}, None)  # no replication key: never remembered
+    assert not sent.already_sent("Thing", {"Id": "x1"}, None)
+    sent.forget_before("Account", dt.datetime(2026, 12, 7, 10, 0, tzinfo=dt.UTC))  # at the stamp: kept
+    assert sent.already_sent("Account", record, "SystemModstamp")
+    sent.forget_before("Account", dt.datetime(2026, 12, 7, 10, 0, 1, tzinfo=dt.UTC))
+    assert not sent.already_sent("Account", record, "SystemModstamp")
+    assert sent.left_out == 2
