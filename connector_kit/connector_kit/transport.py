@@ -184,7 +184,9 @@ class AdaptiveLimiter:
     The window is halved on a throttle (at most once per round trip) and regrown additively: quickly up to
     just below the level that was refused, then one more request per `PROBE_WINDOWS` windows of successes.
     A request that timed out may still run on the server, so its slot stays taken `timeout_hold` seconds more.
-    `slot()` gives the slot back whatever happens inside it.
+    `slot()` gives the slot back whatever happens inside it. Requests a thread makes inside `ahead()` take the next
+    free slot before any ordinary request waiting for one: short requests that other work waits on (an async job's
+    submission, its polls and result reads) do not queue behind a window full of slow writes.
     """
 
     PROBE_WINDOWS = 32
@@ -199,6 +201,8 @@ class AdaptiveLimiter:
         self._timeout_hold = timeout_hold
         self._clock = clock
         self._cond = threading.Condition()
+        self._ahead_waiting = 0
+        self._thread = threading.local()
 
     @property
     def window(self) -> float:
@@ -226,11 +230,30 @@ class AdaptiveLimiter:
             else:
                 self.release(held.started, throttled=held.throttled)
 
+    @contextmanager
+    def ahead(self) -> Iterator[None]:
+        """This thread's requests inside take the next free slot before waiting ordinary requests."""
+        before = getattr(self._thread, "ahead", False)
+        self._thread.ahead = True
+        try:
+            yield
+        finally:
+            self._thread.ahead = before
+
     def acquire(self) -> float:
         """Wait for a free slot; returns the start time, to be passed back to `release`."""
         with self._cond:
-            while self._in_flight >= int(self._window):
-                self._cond.wait()
+            if getattr(self._thread, "ahead", False):
+                self._ahead_waiting += 1
+                try:
+                    while self._in_flight >= int(self._window):
+                        self._cond.wait()
+                finally:
+                    self._ahead_waiting -= 1
+                    self._cond.notify_all()  # ordinary requests may take what is left
+            else:
+                while self._in_flight >= int(self._window) or self._ahead_waiting:
+                    self._cond.wait()
             self._in_flight += 1
             return self._clock()
 

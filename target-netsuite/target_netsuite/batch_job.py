@@ -71,10 +71,14 @@ class JobCounts:
 
 class AsyncPool:
     """The account's REST async processors as this run sees them: they run the tasks of open jobs in submission
-    order; `rate` (records a second) is measured from the jobs that completed, each over the time it had the pool
-    (from its submission, or from the previous job's end if that came later), smoothed. None until a job completed."""
+    order, the last tasks of one job beside the first of the next; `rate` (records a second) is the records of the
+    jobs that completed over the time the pool had a job open, both weighted to the recent jobs (each completion
+    keeps `DECAY` of the totals before it). Not per job: two jobs that share the processors and are seen complete
+    a moment apart would make the second look almost free, and a too-high rate gives the async pool more than it
+    can finish while the synchronous pool idles. A job seen complete late (a poll after its end) only makes the
+    rate lower. None until a job completed."""
 
-    SMOOTHING = 0.5  # weight of the newest job's rate
+    DECAY = 0.7  # share of the earlier totals each completion keeps
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
@@ -82,10 +86,22 @@ class AsyncPool:
         self._lock = threading.Lock()
         self._open: list[tuple[object, int, float]] = []  # (job, records, submitted at), in submission order
         self._last_end = 0.0
+        self._records = 0.0  # completed records, decayed
+        self._busy_s = 0.0  # seconds with a job open up to the last completion, decayed
+        self._busy_from = 0.0  # the open time not counted yet starts here
 
     def opened(self, job: object, records: int) -> None:
         with self._lock:
-            self._open.append((job, records, self.clock()))
+            now = self.clock()
+            if not self._open:
+                self._busy_from = now
+            self._open.append((job, records, now))
+
+    def next_end(self) -> float | None:
+        """When the first open job should be complete (None: no job open, or no rate yet)."""
+        with self._lock:
+            first = self._open[0][0] if self._open else None
+        return None if first is None else self.expected_end(first)
 
     def expected_end(self, job: object) -> float | None:
         """When this job should be complete: the jobs ahead of it first, each at the measured rate."""
@@ -100,20 +116,20 @@ class AsyncPool:
         return None
 
     def closed(self, job: object, *, completed: bool) -> None:
-        """NetSuite says the job is complete (its rate is measured), or it is gone, or a poll failed."""
+        """NetSuite says the job is complete (its records and the open time count), or it is gone, or a poll failed
+        (the open time since the last count is left out)."""
         now = self.clock()
         with self._lock:
-            for entry in self._open:
-                if entry[0] is job:
-                    self._open.remove(entry)
-                    _, records, submitted_at = entry
-                    if completed and records:
-                        took = max(1e-3, now - max(submitted_at, self._last_end))
-                        rate = records / took
-                        self.rate = rate if self.rate is None else (
-                            self.SMOOTHING * rate + (1 - self.SMOOTHING) * self.rate)
-                        self._last_end = now
-                    break
+            entry = next((e for e in self._open if e[0] is job), None)
+            if entry is None:
+                return
+            self._open.remove(entry)
+            if completed and entry[1]:
+                self._records = self.DECAY * self._records + entry[1]
+                self._busy_s = self.DECAY * self._busy_s + max(1e-3, now - self._busy_from)
+                self.rate = self._records / self._busy_s
+                self._last_end = now
+            self._busy_from = now
 
 
 class BatchJob:
@@ -142,19 +158,19 @@ class BatchJob:
             if not self._submit():
                 return None
             self.pool.opened(self, len(self.batch.writes))
-            try:
-                ending = self._wait()
-            except Exception:
-                self.pool.closed(self, completed=False)
-                raise
-            self.pool.closed(self, completed=ending == "complete")  # the processors moved on to the next job
-            if ending == "closed":
-                return None
-            if ending == "gone":
-                again = self._again(self.batch.writes)
-                self.submitted.settled(self.digest)
-                return again
-            with self.requests():
+            with contextlib.ExitStack() as requesting:  # from the poll that sees it complete to the last result
+                try:
+                    ending = self._wait(requesting)
+                except Exception:
+                    self.pool.closed(self, completed=False)
+                    raise
+                self.pool.closed(self, completed=ending == "complete")  # the processors moved on to the next job
+                if ending == "closed":
+                    return None
+                if ending == "gone":
+                    again = self._again(self.batch.writes)
+                    self.submitted.settled(self.digest)
+                    return again
                 return self._read_results()
         except Exception as exc:  # every write of the batch must get an outcome
             self._fail(exc)
@@ -199,8 +215,10 @@ class BatchJob:
         self.path = location
         return True
 
-    def _wait(self) -> t.Literal["complete", "gone", "closed"]:
-        """Poll until the job is complete, or NetSuite no longer knows it (gone), or the writer closed."""
+    def _wait(self, requesting: contextlib.ExitStack) -> t.Literal["complete", "gone", "closed"]:
+        """Poll until the job is complete, or NetSuite no longer knows it (gone), or the writer closed. The poll
+        that sees it complete leaves `requests()` entered on `requesting`, so the result reads follow it with no
+        gap in which a synchronous write takes the slot they need."""
         backoff = FIRST_POLL_S
         while True:
             expected = self.pool.expected_end(self)
@@ -213,14 +231,17 @@ class BatchJob:
                 return "closed"
             with self.requests():
                 response = self.client.request("GET", self.path or "")
+                complete = response.status_code < 400 and json_body(response, f"GET {self.path}").get("completed")
+                if complete:
+                    requesting.enter_context(self.requests())
+            if complete:
+                return "complete"
             if response.status_code == 404:
                 _LOGGER.warning("NetSuite no longer knows job %s: submitting its %d records again", self.path,
                                 len(self.batch.writes))
                 return "gone"
             if response.status_code >= 400:
                 raise RecordError(response.status_code, *error_details(response))
-            if json_body(response, f"GET {self.path}").get("completed"):
-                return "complete"
 
     def _read_results(self) -> Batch | None:
         batch = self.batch

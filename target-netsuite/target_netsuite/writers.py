@@ -20,7 +20,11 @@ Invariants (every mode):
 jobs from its back, each sized by `job_size` from the two pools' measured rates and the backlog, so both pools run
 out of work at about the same time and the run's tail is one small job, not one big one. A wave of fewer than
 `MIN_ASYNC_BATCH` records goes synchronously (a parent a child needs right away is such a small wave: `_waves`
-writes in-batch parents first).
+writes in-batch parents first). The job requests (a submission, the polls, the result reads) are short and the
+processors or the sink wait on them, so they never queue behind the synchronous writes for a slot: they go ahead
+of waiting writes (`AdaptiveLimiter.ahead`), and one synchronous worker stands back while one is made or due (a
+job cut and not yet submitted, a job about to complete: `_pause_s`), so a slot is free when it comes. The wave's
+first jobs are cut before its synchronous workers start, which would otherwise take every slot at once.
 """
 
 from __future__ import annotations
@@ -65,6 +69,8 @@ PROBE_SHARE = 4
 MIN_JOB = 5
 #: Weight of the newest synchronous write's time in the measured per-record time.
 SYNC_SMOOTHING = 0.2
+#: `auto`: how long after a job's expected end the standing-back worker still waits for its poll to start.
+DUE_GRACE_S = 0.5
 
 
 def job_size(backlog: int, queued: int, sync_rate: float | None, async_rate: float | None) -> int:
@@ -166,10 +172,14 @@ class _JobWriter(Writer):
                 records = len(batch.writes)
             try:
                 attempt: Batch | None = batch
-                while attempt is not None:
-                    attempt = BatchJob(attempt, client=self.client, resolver=self.resolver, submitted=self.submitted,
-                                       executor=self.executor, pool=self.pool, counts=self.counts,
-                                       stopped=self._closed, requests=self._job_requests).run()
+                # A job's submit, polls and result reads are short, and the processors and the sink wait on them:
+                # they take the next free slot before the synchronous writes waiting for one.
+                with self.client.limiter.ahead():
+                    while attempt is not None:
+                        attempt = BatchJob(attempt, client=self.client, resolver=self.resolver,
+                                           submitted=self.submitted, executor=self.executor, pool=self.pool,
+                                           counts=self.counts, stopped=self._closed,
+                                           requests=self._job_requests).run()
             finally:
                 with self._cond:
                     self._finished(records)
@@ -226,6 +236,8 @@ class AutoWriter(_JobWriter):
         self._sync_write_s: float | None = None  # measured seconds per synchronous write (one worker)
         self._in_jobs = 0  # records taken for jobs whose writes do not all have their outcomes yet
         self._requesting = 0  # job threads making requests now
+        self._submitting = 0  # batches a job thread took and has not submitted yet
+        self._job_thread = threading.local()  # `submitting`: this job thread's batch is not submitted yet
 
     def send(self, record_type: str, writes: list[Write], send_one: SendOne) -> dict[Future[None], Write]:
         upserts = [w for w in writes if w.action == "upsert"]
@@ -237,6 +249,7 @@ class AutoWriter(_JobWriter):
         queue = deque(pairs)
         with self._cond:
             self._waves.append(_Wave(record_type, send_one, queue))
+            self._cut()  # before the synchronous workers start (see the module docstring)
             self._start_jobs()
         for index in range(min(self.workers, len(pairs))):
             self.executor.submit(self._take_one_by_one, queue, send_one, yields=index == 0)
@@ -254,7 +267,8 @@ class AutoWriter(_JobWriter):
         while True:
             if yields:
                 with self._cond:
-                    self._cond.wait_for(lambda: not self._requesting, timeout=MAX_POLL_S)
+                    while (pause := self._pause_s()) > 0:
+                        self._cond.wait(timeout=pause)
             if self.client.stopping:  # the run is ending (a signal): start nothing more
                 return
             try:
@@ -278,6 +292,22 @@ class AutoWriter(_JobWriter):
 
     # --- the job threads -----------------------------------------------------------------------------------
 
+    def _pause_s(self) -> float:
+        """How long the standing-back worker waits before its next write (0: it may write now; caller holds
+        `_cond`): while a job request is made or about to be (a batch cut or taken and not submitted), until
+        woken; while the first open job is expected to complete before a write started now would end, until just
+        after that (its poll is made then, and its result reads follow while it counts as requesting)."""
+        if self._requesting or self._submitting or self._pending:
+            return MAX_POLL_S
+        write_s = self._sync_write_s
+        due = self.pool.next_end()
+        if write_s is None or due is None:
+            return 0.0
+        now = self.pool.clock()
+        if due - write_s <= now <= due + DUE_GRACE_S:
+            return min(1.0, due + DUE_GRACE_S - now)
+        return 0.0
+
     @contextmanager
     def _requests(self) -> Iterator[None]:
         with self._cond:
@@ -287,7 +317,14 @@ class AutoWriter(_JobWriter):
         finally:
             with self._cond:
                 self._requesting -= 1
+                self._submitted()  # the first requests of a job thread's batch are its submission
                 self._cond.notify_all()
+
+    def _submitted(self) -> None:
+        """This job thread's batch is submitted (or never will be); caller holds `_cond`."""
+        if getattr(self._job_thread, "submitting", False):
+            self._job_thread.submitting = False
+            self._submitting -= 1
 
     def _job_requests(self) -> t.ContextManager[object]:
         return self._requests()
@@ -297,27 +334,40 @@ class AutoWriter(_JobWriter):
         it says none yet and the synchronous pool still has records to write."""
         while True:
             if self._pending:
+                self._submitting += 1
+                self._job_thread.submitting = True
                 return self._pending.popleft()
             self._waves = [wave for wave in self._waves if wave.queue]
             if not self._waves or self._closed.is_set() or self.client.stopping:
                 return None
-            backlog = sum(len(wave.queue) for wave in self._waves)
-            size = job_size(backlog, self._in_jobs, self.sync_rate(), self.pool.rate)
-            if size:
-                wave = self._waves[0]
-                taken: list[Pair] = []
-                while wave.queue and len(taken) < size:
-                    taken.append(wave.queue.pop())
-                taken = [(w, f) for w, f in taken if not f.cancelled()]
-                self._in_jobs += len(taken)
-                for group in replace_groups(sorted(taken, key=lambda pair: pair[0].external_id)):
-                    self._pending.append(Batch(wave.record_type, group[0][0].replace, group, wave.send_one))
+            if self._cut():
                 continue
             # The async pool has its share: ask again when a synchronous write or a job ends (or the queue empties).
             self._cond.wait(timeout=1.0)
 
+    def _cut(self) -> bool:
+        """Cut the next job from the back of the oldest wave into `_pending`, if `job_size` says so (caller holds
+        `_cond`)."""
+        self._waves = [wave for wave in self._waves if wave.queue]
+        if not self._waves:
+            return False
+        backlog = sum(len(wave.queue) for wave in self._waves)
+        size = job_size(backlog, self._in_jobs, self.sync_rate(), self.pool.rate)
+        if not size:
+            return False
+        wave = self._waves[0]
+        taken: list[Pair] = []
+        while wave.queue and len(taken) < size:
+            taken.append(wave.queue.pop())
+        taken = [(w, f) for w, f in taken if not f.cancelled()]
+        self._in_jobs += len(taken)
+        for group in replace_groups(sorted(taken, key=lambda pair: pair[0].external_id)):
+            self._pending.append(Batch(wave.record_type, group[0][0].replace, group, wave.send_one))
+        return True
+
     def _finished(self, records: int) -> None:
         self._in_jobs -= records
+        self._submitted()  # a batch that ended without a request (every write cancelled: the run is stopping)
 
 
 WRITERS: dict[str, type[Writer]] = {"sync": SyncWriter, "async": AsyncWriter, "auto": AutoWriter}

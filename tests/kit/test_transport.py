@@ -3,7 +3,9 @@ signal (no real waiting), and the request loop with stubbed HTTP (`responses`)."
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -275,4 +277,29 @@ def test_a_timed_out_slot_is_held_then_freed() -> None:
         if limiter.in_flight == 0:
             break
         threading.Event().wait(0.05)
+    assert limiter.in_flight == 0
+
+
+def test_a_request_made_ahead_takes_the_next_free_slot_before_waiting_ordinary_ones() -> None:
+    limiter = AdaptiveLimiter(1)
+    order: list[str] = []
+
+    def take(name: str) -> None:
+        with limiter.ahead() if name == "ahead" else contextlib.nullcontext(), limiter.slot():
+            order.append(name)
+
+    held = limiter.slot()
+    held.__enter__()  # the one slot is taken
+    ordinary = threading.Thread(target=take, args=("ordinary",))
+    ordinary.start()
+    ordinary.join(timeout=0.2)  # waiting for the slot (the order holds however long it took to start)
+    ahead = threading.Thread(target=take, args=("ahead",))
+    ahead.start()
+    deadline = time.monotonic() + 10
+    while limiter._ahead_waiting == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    held.__exit__(None, None, None)
+    for thread in (ordinary, ahead):
+        thread.join(timeout=10)
+    assert order == ["ahead", "ordinary"]
     assert limiter.in_flight == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
+from connector_kit.transport import AdaptiveLimiter
 from target_netsuite.batches import (
     MAX_BATCH,
     MIN_CUT,
@@ -86,6 +87,7 @@ class _ForgetfulNetSuite:
     stopping = False
 
     def __init__(self) -> None:
+        self.limiter = AdaptiveLimiter(5)
         self.calls: list[tuple[str, str]] = []
         self.items: dict[str, list[dict]] = {}
 

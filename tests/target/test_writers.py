@@ -122,6 +122,27 @@ def test_the_pool_expects_jobs_in_submission_order_at_the_measured_rate() -> Non
     assert pool.expected_end(third) == pytest.approx(110 + 4 * 9 / 12)  # now first in line, from its submission
 
 
+def test_jobs_sharing_the_processors_and_seen_complete_together_keep_the_pool_rate() -> None:
+    """Two jobs open at once share the processors; a poll sees the second complete a moment after the first. The
+    rate stays the pool's (4 processors, 3 s a task: 1.33 records a second), not 9 records in 0.1 s."""
+    now = [100.0]
+    pool = AsyncPool(clock=lambda: now[0])
+    first, second = object(), object()
+    pool.opened(first, 20)
+    pool.opened(second, 9)
+    now[0] = 121.7  # both done at 29 * 3 / 4 = 21.75 s; seen 21.7 s and 21.8 s after submission
+    pool.closed(first, completed=True)
+    now[0] = 121.8
+    pool.closed(second, completed=True)
+    assert pool.rate is not None and 1.0 < pool.rate < 1.6
+    third = object()
+    now[0] = 130.0  # idle in between: not counted
+    pool.opened(third, 8)
+    now[0] = 136.0
+    pool.closed(third, completed=True)
+    assert 1.0 < pool.rate < 1.6
+
+
 # --- each writer through the stand-in ----------------------------------------------------------------------------
 
 REFUSED = r"^[WV]\d*7$"
@@ -233,6 +254,22 @@ def test_auto_writer_uses_both_pools_and_writes_each_record_once(admin: NetSuite
     assert all(len(job["tasks"]) <= MAX_BATCH for job in jobs)
     assert writer.sync_rate() is not None and writer.pool.rate is not None  # both measured, kept across waves
     assert SubmittedBatches(tmp_path / "async_batches.sqlite3", "account", "run-2").others() == []
+
+
+def test_auto_submits_a_waves_first_job_before_its_synchronous_writes_take_the_slots(
+        admin: NetSuiteAdmin, client: NetSuiteClient, tmp_path: Path, netsuite_url: str) -> None:
+    """Five synchronous workers started together would hold all five slots for a whole write, and the job's
+    submission (which the processors wait on) would queue behind them: the first job is cut before they start and
+    one worker stands back until it is submitted, so NetSuite answers the submission before any write."""
+    admin.knobs(write_latency_ms=1500, async_latency_ms=10)
+    with ThreadPoolExecutor(5) as executor:
+        writer = _writer("auto", client, executor, tmp_path)
+        outcomes = _outcomes(writer.send("customer", _writes(20), _send_one(client)))
+        writer.close()
+    assert all(error is None for error in outcomes.values())
+    log = [e for e in admin.request_log() if e["method"] == "PUT"]
+    assert log[0]["path"] == "/services/rest/record/v1/customer"  # the job's submission, answered first
+    assert len(_jobs(netsuite_url)) >= 1
 
 
 def test_auto_writes_a_small_wave_synchronously(admin: NetSuiteAdmin, client: NetSuiteClient, tmp_path: Path,
