@@ -43,6 +43,9 @@ class MeltanoProject:
     env: dict[str, str] = field(default_factory=dict)
     #: True: every `meltano run` discovers the catalog (describe calls); False: once per tap settings (see above).
     discover_every_run: bool = False
+    #: Where the discovered catalogs are kept (default: this project's own folder). A test file whose tests all see
+    #: the same org describe may share one folder between its projects: discovery once per file and tap settings.
+    catalogs: Path | None = None
 
     def system_dir(self) -> Path:
         """This test's `.meltano`: the installed plugins linked from the repository's, its own run files."""
@@ -88,7 +91,7 @@ class MeltanoProject:
         if (kept is not None and not kept.is_file() and result.returncode == 0 and discovered.is_file()
                 and discovered.stat().st_mtime_ns != before
                 and json.loads(discovered.read_text() or "{}").get("streams")):  # a quota-stopped discovery is empty
-            kept.parent.mkdir(exist_ok=True)
+            kept.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(discovered, kept)
         return result
 
@@ -99,7 +102,7 @@ class MeltanoProject:
         settings = sorted((k, v) for k, v in env.items()
                           if k.startswith("TAP_SALESFORCE_CUSTOM") or k == "MELTANO_ENVIRONMENT")
         key = hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:16]
-        return self.tmp / "catalogs" / f"{key}.json"
+        return (self.catalogs or self.tmp / "catalogs") / f"{key}.json"
 
     def run_pipeline(
         self, *extra: str, env: dict[str, str] | None = None, check: bool = True

@@ -21,6 +21,17 @@ ONLY_ACCOUNTS = {"TAP_SALESFORCE_CUSTOM__SELECT": '["Account.*"]'}
 DEMO_SECRETS = ("sandbox-client-secret", "sandbox-refresh-token", "sandbox-consumer-secret", "sandbox-token-secret")
 
 
+@pytest.fixture(scope="module")
+def catalogs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder of discovered catalogs for this file's projects (the org's describe never changes here)."""
+    return tmp_path_factory.mktemp("catalogs")
+
+
+@pytest.fixture
+def meltano_project(tmp_path: Path, catalogs: Path) -> MeltanoProject:
+    return MeltanoProject(tmp=tmp_path, catalogs=catalogs)
+
+
 @pytest.fixture(autouse=True)
 def fresh_sandboxes(salesforce: SandboxAdmin, netsuite: SandboxAdmin) -> Iterator[None]:
     salesforce.post("reset", {"seed": 11, "accounts": ACCOUNTS, "contacts": 0, "products": 0, "opportunities": 0})
