@@ -9,7 +9,7 @@ PACKAGES := -e ./connector_kit -e ./sandbox -e ./tap-salesforce-custom -e ./tran
 UV_VERSION := 0.13.9
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: demo demo-reset test soak lint install venv plugins dagster bytecode lock bench clean plugin-definitions dist
+.PHONY: demo demo-reset test soak lint install venv plugins dagster lock bench clean plugin-definitions dist
 
 ## demo: set everything up, start the sandboxes, run the pipeline once in `dev`, show what landed, stop.
 demo: install
@@ -41,7 +41,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy $(TYPED)
 
-install: venv plugins dagster bytecode
+install: venv plugins dagster
 
 ## dagster: the Dagster jobs and schedules (deploy/dagster) in their own venv, deploy/dagster/.venv: Dagster runs
 ## `meltano run`, never imports Meltano, so neither pins the other (pinned by deploy/dagster/constraints.txt).
@@ -50,19 +50,6 @@ dagster: $(DAGSTER_VENV)/.installed
 $(DAGSTER_VENV)/.installed: $(VENV)/.installed deploy/dagster/pyproject.toml deploy/dagster/constraints.txt
 	test -x $(DAGSTER_VENV)/bin/python || $(UV) venv --quiet --python $(BIN)/python $(DAGSTER_VENV)
 	$(UV) pip install --quiet --python $(DAGSTER_VENV)/bin/python -c deploy/dagster/constraints.txt -e ./deploy/dagster
-	touch $@
-
-## bytecode: compile the modules of every venv (the project's, each plugin's, Dagster's) once per install, and the
-## project's own packages (only what changed) each time. Without it, where PYTHONDONTWRITEBYTECODE is set (many
-## containers set it; uv installs no bytecode either) every `meltano` command and every plugin process compiles
-## all it imports again: about 2.5 CPU-seconds of each `meltano` start, most of a short test's `meltano run`.
-SOURCES := connector_kit sandbox tap-salesforce-custom transform_mappers target-netsuite pipeline_ops tap-netsuite-custom target-salesforce-custom
-bytecode: .meltano/.compiled
-	@$(BIN)/python -m compileall -qq -j 0 $(SOURCES) > /dev/null || true
-.meltano/.compiled: $(VENV)/.installed .meltano/.installed $(DAGSTER_VENV)/.installed
-	@# -qq: a package's deliberately broken example files (not imported) must not stop the install.
-	for venv in $(VENV) $(DAGSTER_VENV) .meltano/*/*/venv; do \
-		$$venv/bin/python -m compileall -qq -j 0 $$venv/lib > /dev/null || true; done
 	touch $@
 
 venv: $(VENV)/.installed
