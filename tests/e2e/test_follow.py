@@ -1,7 +1,7 @@
 """Issue 26, item 3: near real time through real `meltano run`. A run that follows changes (tap-salesforce-custom
 `follow_seconds`, a read every `follow_poll_seconds`; target-netsuite with `drain_on_state` writes on the STATE
 that ends each fresh read) writes a change made while it runs, without a new run; Meltano saves the
-state read by read (a `meltano state get` during the run sees the change's bookmark); a SIGTERM (cron's `timeout`)
+state read by read (its system database has the change's bookmark during the run); a SIGTERM (cron's `timeout`)
 between or during reads loses nothing and the next, ordinary run writes nothing twice.
 """
 

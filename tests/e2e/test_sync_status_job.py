@@ -7,11 +7,18 @@ refusal's code and text, and its Contact, whose customer is not in NetSuite, sho
 fixes the cause and edits the Account; the next sync writes the customer and the parked contact, and after the job
 both show `Synced` with the error emptied (the write-back mapping writes `NetSuite_Last_Error__c` = null, and the
 write ledger does not hide it: the status write changed the ledger's entry for the record).
+
+Both tests start from one set-up (`refused_sync`, once per file: the reset, the first sync and the first job, about
+25 CPU-seconds): the first test checks that set-up's outcome before it changes anything, so it comes first; the
+conflict test needs only customers whose Accounts show `Synced`, which holds after the set-up and after the first
+test alike (the refused Account is no customer until it is fixed, and `Synced` after that).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -34,21 +41,43 @@ def _job(project: MeltanoProject) -> str:
     return job.stderr
 
 
-def test_refused_account_shows_error_its_contact_waits_and_both_show_synced_once_fixed(
-    tmp_path: Path, salesforce: SandboxAdmin, netsuite: SandboxAdmin
-) -> None:
+@dataclass
+class RefusedSync:
+    """The shared set-up's project, the Account NetSuite refused, its Contact, and the first job's output."""
+
+    project: MeltanoProject
+    refused: str
+    contact: dict
+    job_output: str
+
+
+@pytest.fixture(scope="module")
+def refused_sync(
+    tmp_path_factory: pytest.TempPathFactory, salesforce_url: str, netsuite_url: str
+) -> Iterator[RefusedSync]:
+    """6 Accounts and 8 Contacts; NetSuite refuses the Account of the first Contact that has one; the first sync
+    and the first job of the write-back."""
+    salesforce, netsuite = SandboxAdmin(salesforce_url), SandboxAdmin(netsuite_url)
     salesforce.post("reset", {"seed": 41, "accounts": 6, "contacts": 8, "products": 0, "opportunities": 0})
     netsuite.post("reset", {"knobs": True})
-    project = write_back_project(tmp_path, ("Account", "Contact"))
+    project = write_back_project(tmp_path_factory.mktemp("sync-status"), ("Account", "Contact"))
     contact = next(c for c in sorted(salesforce.records("Contact"), key=lambda c: c["Id"]) if c.get("AccountId"))
     refused = contact["AccountId"]
     netsuite.post("knobs", {"reject_external_ids": [refused]})
     project.run_pipeline()
+    yield RefusedSync(project, refused, contact, _job(project))
+    netsuite.post("knobs", {"reject_external_ids": []})
+
+
+def test_refused_account_shows_error_its_contact_waits_and_both_show_synced_once_fixed(
+    refused_sync: RefusedSync, salesforce: SandboxAdmin, netsuite: SandboxAdmin
+) -> None:
+    project, refused, contact = refused_sync.project, refused_sync.refused, refused_sync.contact
     customers = {c["externalId"] for c in netsuite.records("customer")}
     assert refused not in customers and customers
     assert contact["Id"] not in {c.get("externalId") for c in netsuite.records("contact")}
 
-    output = _job(project)
+    output = refused_sync.job_output
     assert "1 Error," in output
     status, error, netsuite_id = _status(salesforce, "Account", refused)
     assert status == "Error" and netsuite_id is None
@@ -81,7 +110,7 @@ def test_refused_account_shows_error_its_contact_waits_and_both_show_synced_once
 
 
 def test_conflict_shows_on_the_record_fixing_clears_it_and_the_write_back_reconciliation_repairs(
-    tmp_path: Path, salesforce: SandboxAdmin, netsuite: SandboxAdmin
+    refused_sync: RefusedSync, tmp_path: Path, salesforce: SandboxAdmin, netsuite: SandboxAdmin
 ) -> None:
     """Item 2: a person renames a customer in NetSuite while Salesforce renames the Account too; the merge keeps
     NetSuite's name and lists the conflict (policy `report`), and the Account shows `Conflict` naming the field, never
@@ -89,13 +118,9 @@ def test_conflict_shows_on_the_record_fixing_clears_it_and_the_write_back_reconc
     --direction netsuite-to-salesforce` reads both sides through the taps (real HTTP), lists them, and `--repair`
     re-sends exactly those through the job's tasks. Then Salesforce takes NetSuite's name: the conflict is settled and
     the Account shows `Synced` again."""
-    salesforce.post("reset", {"seed": 43, "accounts": 4, "contacts": 0, "products": 0, "opportunities": 0})
-    netsuite.post("reset", {"knobs": True})
-    project = write_back_project(tmp_path, ("Account",))
-    project.run_pipeline()
+    project = refused_sync.project  # its first sync and job done (and, after the first test, the refusal fixed)
     customers = {c["externalId"]: c for c in netsuite.records("customer") if c.get("externalId")}
     renamed, tampered_id, tampered_status, *_ = sorted(customers)
-    _job(project)
     assert {_status(salesforce, "Account", i)[0] for i in customers} == {"Synced"}
 
     netsuite.patch(f"records/customer/eid:{renamed}", {"companyName": "Renamed By Finance"})
