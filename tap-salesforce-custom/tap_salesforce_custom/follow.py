@@ -9,7 +9,8 @@ STATE marks a fresh read's end. A read that overran the poll was held up (most o
 last read's records while this one's output waited in the pipe), so what it read is already old: its STATE is
 held back and the next read starts at once; the STATE goes out after the first read that did not overrun (and at
 the end of the run). A target that writes on each STATE (target-netsuite's `drain_on_state`) therefore writes
-records read just before it, not ones read while it was busy with the last batch. Held STATE only delays
+records read just before it, not ones read while it was busy with the last batch (and it takes reads already
+waiting in its input into the same batch). Held STATE only delays
 progress: a run killed while holding resumes from the last STATE the target emitted, like any killed run, and
 re-reads from there.
 

@@ -16,7 +16,8 @@ Each use, why, and the upstream issue:
   taken in, which by default checks the max record age there too (the SDK checks it only when a record arrives),
   so the records read just before a quiet spell are written once `checkpoint_interval_seconds` have passed, not
   when the next record comes; target-netsuite's `drain_on_state` drains there at once (a tap following changes
-  ends each read with a STATE). meltano/sdk#2692 (the age as a setting) is the closest; no issue for a hook on
+  ends each read with a STATE), unless more input is already waiting (the reader, `NumberedLines`, reads the
+  pipe itself so it can tell). meltano/sdk#2692 (the age as a setting) is the closest; no issue for a hook on
   STATE found.
 - `Target._write_state_message` → `emits_state`: `match_mode: report` and `reconcile` write nothing, so they must
   emit no STATE; the SDK writes one after every full drain. No upstream issue found (closest: meltano/sdk#3000,

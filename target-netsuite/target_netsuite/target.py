@@ -83,10 +83,16 @@ class CheckedSingerReader(ReaderInternals):
     SCHEMA, a record or STATE value that is not an object) stops the run with one line naming the line number,
     before any later STATE: the SDK would raise a traceback, or take a list for a record."""
 
+    _lines: NumberedLines | None = None
+
+    def input_waiting(self) -> bool:
+        """Whether more input is already there to read (see `connector_kit.singer_input.NumberedLines.waiting`)."""
+        return self._lines is not None and self._lines.waiting()
+
     @override
     def process_lines(self, file_input: t.IO[str] | None, callbacks: dict[str, t.Callable[[dict], None]]
                       ) -> t.Counter[str]:
-        lines = NumberedLines(file_input or self.default_input)
+        lines = self._lines = NumberedLines(file_input or self.default_input)
         try:
             return super().process_lines(t.cast("t.IO[str]", lines), {
                 kind: self._checked(kind, callback) for kind, callback in callbacks.items()
@@ -319,7 +325,9 @@ class TargetNetSuite(TargetInternals):
             default=False,
             description="Write out all buffered records and emit STATE on every STATE that comes in, whatever "
             "checkpoint_interval_seconds says: for a tap that follows changes (tap-salesforce-custom follow_seconds), "
-            "which ends each fresh read with one STATE, so each read's records are written at once.",
+            "which ends each fresh read with one STATE, so each read's records are written at once. Reads already "
+            "waiting in the input at a STATE (the tap read on while the last batch was written) join its batch: "
+            "one batch, the latest STATE after it.",
         ),
         th.Property(
             "match_mode",
@@ -596,8 +604,16 @@ class TargetNetSuite(TargetInternals):
 
     @override
     def on_state(self) -> None:
-        """`drain_on_state`: write out what is held and emit STATE now; else a checkpoint only when one is due."""
-        if self.settings.drain_on_state:
+        """`drain_on_state`: write out what is held and emit STATE now, unless more input is already waiting; else
+        (or then) a checkpoint only when one is due.
+
+        Input already waiting at a STATE means the tap read on while the last batch was being written: its later
+        reads sit in the pipe. Taking them into the same batch writes everything read so far at once, with one
+        barrier and one STATE (the latest), instead of batch after stale batch, each ending in its own tail; a
+        record read twice is written once, in its latest version. `checkpoint_interval_seconds` still bounds how
+        long a STATE can wait while input keeps coming."""
+        reader = self.message_reader
+        if self.settings.drain_on_state and not (isinstance(reader, CheckedSingerReader) and reader.input_waiting()):
             self.drain_all()
         else:
             super().on_state()

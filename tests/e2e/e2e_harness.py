@@ -18,6 +18,7 @@ through `meltano invoke`/Dagster/their own processes discover as before.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -35,6 +36,21 @@ STATE_ID = "dev:tap-salesforce-custom-to-target-netsuite"
 CATALOG_SETTING = "TAP_SALESFORCE_CUSTOM__CATALOG"
 
 
+#: What a test's `meltano` inherits from the test process, as cron hands a job a small environment: the system's
+#: basics, the session's sandbox URLs and bytecode cache, and every variable that names a Meltano, plugin or
+#: PostgreSQL setting. Not the rest of the machine's environment: Meltano copies the whole environment each time it
+#: resolves a setting (about 14,000 times a `meltano run` of this project), so each inherited variable costs every
+#: run CPU (measured: about 0.8 CPU-seconds a run for the ~40 variables a test worker has beyond these).
+INHERITED = frozenset({"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "SHELL"})
+INHERITED_PREFIXES = ("SANDBOX_", "PYTHON", "MELTANO_", "TAP_", "TARGET_", "NETSUITE_", "PIPELINE_OPS", "PG",
+                      "SSL_CERT_", "REQUESTS_CA_BUNDLE")
+
+
+def inherited_env() -> dict[str, str]:
+    """The part of this process's environment a test's `meltano` is started with (see `INHERITED`)."""
+    return {k: v for k, v in os.environ.items() if k in INHERITED or k.startswith(INHERITED_PREFIXES)}
+
+
 @dataclass
 class MeltanoProject:
     """Runs `meltano` commands in the repository with a private system database and sandbox URLs."""
@@ -46,6 +62,8 @@ class MeltanoProject:
     #: Where the discovered catalogs are kept (default: this project's own folder). A test file whose tests all see
     #: the same org describe may share one folder between its projects: discovery once per file and tap settings.
     catalogs: Path | None = None
+    #: The Meltano project the commands run in (a test may run in a copy with its own meltano.yml).
+    root: Path = ROOT
 
     def system_dir(self) -> Path:
         """This test's `.meltano`: the installed plugins linked from the repository's, its own run files."""
@@ -59,7 +77,7 @@ class MeltanoProject:
 
     def base_env(self) -> dict[str, str]:
         env = {
-            **os.environ,
+            **inherited_env(),
             "MELTANO_SYS_DIR_ROOT": str(self.system_dir()),
             "MELTANO_ENVIRONMENT": "dev",
             "MELTANO_DATABASE_URI": f"sqlite:///{self.tmp / 'meltano.db'}",
@@ -82,7 +100,7 @@ class MeltanoProject:
         before = discovered.stat().st_mtime_ns if discovered.is_file() else None
         result = subprocess.run(
             [str(MELTANO), *args],
-            cwd=ROOT,
+            cwd=self.root,
             env=merged,
             text=True,
             capture_output=True,
@@ -96,12 +114,14 @@ class MeltanoProject:
         return result
 
     def _kept_catalog(self, args: tuple[str, ...], env: dict[str, str]) -> Path | None:
-        """Where this project keeps the catalog discovered under these tap settings, or None: discover."""
-        if self.discover_every_run or args[:1] != ("run",) or CATALOG_SETTING in env:
+        """Where this project keeps the catalog discovered under these tap settings and Meltano's global options
+        (`meltano --log-config=... run ...`), or None: discover."""
+        options = list(itertools.takewhile(lambda arg: arg.startswith("--"), args))
+        if self.discover_every_run or args[len(options):][:1] != ("run",) or CATALOG_SETTING in env:
             return None
         settings = sorted((k, v) for k, v in env.items()
                           if k.startswith("TAP_SALESFORCE_CUSTOM") or k == "MELTANO_ENVIRONMENT")
-        key = hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:16]
+        key = hashlib.sha256(json.dumps([settings, options]).encode()).hexdigest()[:16]
         return (self.catalogs or self.tmp / "catalogs") / f"{key}.json"
 
     def run_pipeline(
@@ -116,7 +136,7 @@ class MeltanoProject:
         """`meltano run` in the background, in its own process group, its console output going to `log` (a pipe
         nobody reads would fill and stop a long run)."""
         with log.open("wb") as out:
-            return subprocess.Popen([str(MELTANO), "run", *extra, *PIPELINE], cwd=ROOT, env=self.base_env(),
+            return subprocess.Popen([str(MELTANO), "run", *extra, *PIPELINE], cwd=self.root, env=self.base_env(),
                                     stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
     def state(self, state_id: str = STATE_ID, *, cli: bool = False) -> dict | None:

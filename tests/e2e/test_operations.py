@@ -183,6 +183,7 @@ def test_file_state_backend(
 
 def test_logs_never_contain_secrets(meltano_project: MeltanoProject, netsuite: SandboxAdmin, tmp_path: Path) -> None:
     project = meltano_project
+    project.discover_every_run = True  # discovery's own debug lines (the OAuth exchange, describe) are read too
     project.env.update(ONLY_ACCOUNTS)
     result = project.meltano("--log-level=debug", "run", *PIPELINE)
     assert result.returncode == 0, result.stderr[-4000:]

@@ -9,12 +9,11 @@ the project whose meltano.yml maps the sandbox's `Account.OwnerName__c` formula 
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
-from e2e_harness import MELTANO, PIPELINE, ROOT, MeltanoProject, SandboxAdmin
+from e2e_harness import PIPELINE, ROOT, MeltanoProject, SandboxAdmin
 
 pytestmark = pytest.mark.e2e
 
@@ -25,8 +24,7 @@ class ProjectCopy(MeltanoProject):
     """The repository's project with its own meltano.yml (plugins, venvs and code shared through symlinks)."""
 
     def __init__(self, tmp: Path) -> None:
-        super().__init__(tmp=tmp)
-        self.root = tmp / "project"
+        super().__init__(tmp=tmp, root=tmp / "project")
         self.root.mkdir()
         for entry in ROOT.iterdir():
             if entry.name not in ("meltano.yml", "reports", "dead_letters", "app.log", ".git", "output"):
@@ -37,11 +35,6 @@ class ProjectCopy(MeltanoProject):
         reconciling = next(p for p in project["plugins"]["loaders"] if p["name"] == "target-netsuite--reconcile")
         reconciling["config"]["reconcile_fields"] = {"customer": [CHECKED]}
         (self.root / "meltano.yml").write_text(yaml.safe_dump(project, sort_keys=False, allow_unicode=True))
-
-    def meltano(self, *args: str, env: dict[str, str] | None = None,
-                timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(MELTANO), *args], cwd=self.root, env={**self.base_env(), **(env or {})},
-                              text=True, capture_output=True, timeout=timeout)
 
     def reconcile(self, *extra: str) -> tuple[int, dict, str]:
         result = self.meltano("invoke", "pipeline-ops", "reconcile", *extra)

@@ -69,3 +69,28 @@ def test_drain_on_state_writes_at_the_first_state_whatever_the_interval(admin, c
     finally:
         returncode = target.end()
     assert returncode == 0
+
+
+def test_drain_on_state_takes_the_reads_already_waiting_into_one_batch(admin, config, tmp_path) -> None:
+    """A tap following changes that read on while the target wrote leaves its later reads waiting in the pipe. The
+    target takes them into the batch of the first STATE: one write per record (the latest version of a record read
+    twice) and only the latest STATE printed. A STATE after which nothing waits is still written at once."""
+    target = RunningTarget(config, tmp_path, checkpoint_interval_seconds=3600, drain_on_state=True)
+    try:
+        # Three reads in one write of under 4 KiB (atomic on a pipe): all waiting when the first STATE is read.
+        target.send(CUSTOMER_SCHEMA, customer("W1", "Waiting Co 1"), _state(1),
+                    customer("W2", "Waiting Co 2"), customer("W1", "Waiting Co 1, renamed"), _state(2),
+                    customer("W3", "Waiting Co 3"), _state(3))
+        assert json.loads(target.printed.get(timeout=60))["bookmarks"]["customer"]["read"] == 3
+        customers = admin.by_external_id("customer")
+        assert sorted(customers) == ["W1", "W2", "W3"]
+        assert customers["W1"]["companyName"] == "Waiting Co 1, renamed"
+        assert admin.stats()["writes"]["created"] == 3  # W1 once, in its latest version
+
+        target.send(customer("W4", "Waiting Co 4"), _state(4))  # nothing waits after this STATE: written at once
+        assert json.loads(target.printed.get(timeout=60))["bookmarks"]["customer"]["read"] == 4
+        assert "W4" in admin.by_external_id("customer")
+        assert target.printed.empty()
+    finally:
+        returncode = target.end()
+    assert returncode == 0
