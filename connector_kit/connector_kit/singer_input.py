@@ -50,7 +50,11 @@ class NumberedLines:
             while self._complete:
                 self.number += 1
                 yield self._decoded(self._complete.popleft())
-            chunk = os.read(self._fd, self.CHUNK)
+            try:
+                chunk = os.read(self._fd, self.CHUNK)
+            except BlockingIOError:  # a descriptor left non-blocking by whoever opened it: wait for input
+                select.select([self._fd], [], [])
+                continue
             if not chunk:
                 break
             self._take(chunk)

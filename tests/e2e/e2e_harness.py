@@ -12,7 +12,11 @@ real (describe calls to the stand-in, Meltano's select and metadata rules); late
 (`TAP_SALESFORCE_CUSTOM__CATALOG`), byte for byte what discovery would give again while the org's describe is
 unchanged. A test whose subject is discovery, or that changes describe or counts describe calls between runs, sets
 `discover_every_run=True` (test_schema_drift_pipeline, test_quiet_runs, test_api_budget); tests that run the tap
-through `meltano invoke`/Dagster/their own processes discover as before.
+through `meltano invoke`/Dagster/their own processes discover as before. Meltano's global options before `run`
+(`--log-config=...`) are part of the key; a copy of the project with its own meltano.yml (`root`) keeps its own.
+
+Meltano starts with a small environment (`inherited_env`), as cron starts a job, not with the test process's whole
+environment: Meltano copies the environment for every setting it resolves.
 """
 
 from __future__ import annotations

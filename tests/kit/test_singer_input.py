@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 
 from connector_kit.singer_input import NumberedLines
 
@@ -38,3 +39,14 @@ def test_waiting_tells_whether_more_input_is_there_without_reading_it() -> None:
         assert list(it) == ['{"n": 3}']
     assert not NumberedLines(io.StringIO("x\n")).waiting()  # no descriptor: nothing can be known
     assert list(NumberedLines(io.StringIO("x\ny"))) == ["x\n", "y"]
+
+
+def test_a_non_blocking_descriptor_is_waited_on_not_an_error() -> None:
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    with os.fdopen(read, "r") as source:
+        lines = NumberedLines(source)
+        later = threading.Timer(0.2, lambda: (os.write(write, b'{"n": 1}\n'), os.close(write)))
+        later.start()  # the read below finds the pipe empty (EAGAIN) and must wait for this write
+        assert list(lines) == ['{"n": 1}\n']
+        later.join()
