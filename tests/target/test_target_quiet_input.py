@@ -94,3 +94,24 @@ def test_drain_on_state_takes_the_reads_already_waiting_into_one_batch(admin, co
     finally:
         returncode = target.end()
     assert returncode == 0
+
+
+def test_with_input_always_waiting_checkpoint_interval_still_bounds_the_wait(admin, config, tmp_path) -> None:
+    """A file is input that is always already there: with `drain_on_state` every STATE but the last would join the
+    next batch, so `checkpoint_interval_seconds` is what checkpoints (0: at every STATE; an hour: only at the end)."""
+    lines = [CUSTOMER_SCHEMA, customer("F1"), _state(1), customer("F2"), _state(2), customer("F3"), _state(3)]
+    source = tmp_path / "input.jsonl"
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    printed = {}
+    for interval in (0, 3600):
+        config_file = tmp_path / f"config-{interval}.json"
+        config_file.write_text(json.dumps({**config, "drain_on_state": True, "checkpoint_interval_seconds": interval}))
+        with source.open() as stdin:
+            done = subprocess.run([TARGET_EXE, "--config", str(config_file)], stdin=stdin, capture_output=True,
+                                  text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
+        printed[interval] = [json.loads(line)["bookmarks"]["customer"]["read"] for line in done.stdout.splitlines()]
+    # 0: each STATE is checkpointed when it comes (the SDK's age check on the next record prints it once more).
+    assert list(dict.fromkeys(printed[0])) == [1, 2, 3]
+    assert printed[3600] == [3]
+    assert sorted(admin.by_external_id("customer")) == ["F1", "F2", "F3"]
