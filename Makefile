@@ -23,7 +23,8 @@ demo-reset:
 
 ## test: set up what the tests need and run the whole suite in TEST_WORKERS parallel workers (pytest-xdist, whole
 ## test files per worker; each worker starts its own sandboxes, see tests/conftest.py); prints the 25 slowest tests.
-## About 15 minutes (889-934 s) on an idle 2-core machine, 33 on one twice as slow (README "The two commands"); the soaks are `make soak`.
+## 15 to 33 minutes on an idle 2-core machine, by machine (889-1,075 s; 1,981 s on one twice as slow; README "The two
+## commands"); the soaks are `make soak`.
 TEST_WORKERS ?= 2
 test: install
 	$(BIN)/pytest -n $(TEST_WORKERS) --durations=25
